@@ -1,0 +1,197 @@
+//! The supervisor controller: a level-triggered loop that reads desired state
+//! from the store, plans, and starts or stops instance tasks.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use shoal_catalog::{decode, ScaleOverride, RESTART_PREFIX, SCALE_PREFIX, SPEC_PREFIX};
+use shoal_spec::ServiceSpec;
+use shoal_store::{StoreError, Watcher};
+use shoal_supervisor::PortAllocator;
+use tokio::sync::watch;
+
+use crate::desired::{groups, GroupSpec};
+use crate::instance::{self, Instance, InstanceCtx, Order};
+use crate::plan::{plan, Action, Observed};
+
+pub struct Controller {
+    ctx: Arc<InstanceCtx>,
+    instances: HashMap<String, Instance>,
+    ports: PortAllocator,
+    seq: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl Controller {
+    pub fn new(ctx: Arc<InstanceCtx>, ports: PortAllocator) -> Self {
+        Self {
+            ctx,
+            instances: HashMap::new(),
+            ports,
+            seq: 0,
+        }
+    }
+
+    /// Reconciles on every change of specs, scale overrides or restart requests
+    /// (and once a second to collect finished tasks) until `shutdown` turns true;
+    /// then stops every instance and waits for them.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), ControllerError> {
+        let store = self.ctx.store.clone();
+        let mut specs = store.watch(SPEC_PREFIX, 0).await?;
+        let mut scales = store.watch(SCALE_PREFIX, 0).await?;
+        let mut restarts = store.watch(RESTART_PREFIX, 0).await?;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            if let Err(e) = self.reconcile().await {
+                tracing::error!(error = %e, "reconcile failed");
+            }
+            tokio::select! {
+                _ = next(&mut specs) => {}
+                _ = next(&mut scales) => {}
+                _ = next(&mut restarts) => {}
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => break,
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+        self.stop_all().await;
+        Ok(())
+    }
+
+    async fn desired(&self) -> Result<Vec<GroupSpec>, ControllerError> {
+        let store = &self.ctx.store;
+        let mut services = BTreeMap::new();
+        for kv in store.range(SPEC_PREFIX).await?.kvs {
+            match decode::<ServiceSpec>(&kv.key, &kv.value) {
+                Ok(spec) => {
+                    services.insert(spec.name.clone(), spec);
+                }
+                Err(e) => tracing::error!(error = %e, "skipping unreadable spec"),
+            }
+        }
+        let mut overrides = BTreeMap::new();
+        for kv in store.range(SCALE_PREFIX).await?.kvs {
+            if let Ok(o) = decode::<ScaleOverride>(&kv.key, &kv.value) {
+                let name = kv.key.trim_start_matches(SCALE_PREFIX).to_string();
+                overrides.insert(name, o.instances);
+            }
+        }
+        Ok(groups(&services, &overrides))
+    }
+
+    async fn reconcile(&mut self) -> Result<(), ControllerError> {
+        self.collect_finished();
+        self.handle_restart_requests().await?;
+        let desired = self.desired().await?;
+        let observed: Vec<Observed> = self
+            .instances
+            .iter()
+            .map(|(id, inst)| {
+                let (state, health) = inst.record.lock().map(|r| (r.state, r.health)).unwrap_or((
+                    shoal_catalog::InstanceState::Failed,
+                    shoal_catalog::Health::Critical,
+                ));
+                Observed {
+                    id: id.clone(),
+                    service: inst.group.service.clone(),
+                    version: inst.group.version.clone(),
+                    state,
+                    health,
+                    seq: inst.seq,
+                    stopping: inst.stopping,
+                }
+            })
+            .collect();
+        for action in plan(&desired, &observed) {
+            match action {
+                Action::Start { service, version } => {
+                    let Some(group) = desired
+                        .iter()
+                        .find(|g| g.service == service && g.version == version)
+                    else {
+                        continue;
+                    };
+                    self.start(group.clone());
+                }
+                Action::Stop { id } => {
+                    if let Some(inst) = self.instances.get_mut(&id) {
+                        inst.stopping = true;
+                        let _ = inst.orders.try_send(Order::Stop);
+                        tracing::info!(instance = %id, "stopping instance (scaled down)");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, group: GroupSpec) {
+        let Some(port) = self.ports.allocate() else {
+            tracing::error!(service = %group.service, "no free port left in port_range");
+            return;
+        };
+        self.seq += 1;
+        let id = instance_id(&group.service, &group.version);
+        tracing::info!(instance = %id, port, "starting instance");
+        let inst = instance::start(self.ctx.clone(), group, id.clone(), port, self.seq);
+        self.instances.insert(id, inst);
+    }
+
+    async fn handle_restart_requests(&mut self) -> Result<(), ControllerError> {
+        let store = self.ctx.store.clone();
+        for kv in store.range(RESTART_PREFIX).await?.kvs {
+            let id = kv.key.trim_start_matches(RESTART_PREFIX);
+            if let Some(inst) = self.instances.get(id) {
+                let _ = inst.orders.try_send(Order::Restart);
+            }
+            store.delete(&kv.key).await?;
+        }
+        Ok(())
+    }
+
+    fn collect_finished(&mut self) {
+        let done: Vec<String> = self
+            .instances
+            .iter()
+            .filter(|(_, i)| i.task.is_finished())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in done {
+            if let Some(inst) = self.instances.remove(&id) {
+                if let Ok(r) = inst.record.lock() {
+                    self.ports.release(r.port);
+                }
+            }
+        }
+    }
+
+    async fn stop_all(&mut self) {
+        for inst in self.instances.values() {
+            let _ = inst.orders.send(Order::Stop).await;
+        }
+        for (_, inst) in self.instances.drain() {
+            let _ = inst.task.await;
+        }
+    }
+}
+
+async fn next(w: &mut Watcher) {
+    match w.next().await {
+        Some(_) => {}
+        // A closed watch must not spin the loop.
+        None => std::future::pending::<()>().await,
+    }
+}
+
+fn instance_id(service: &str, version: &str) -> String {
+    let tag: u16 = rand::random();
+    format!("{service}-{version}-{tag:04x}")
+}

@@ -1,0 +1,114 @@
+//! The environment every instance starts with (DESIGN §5), with `${kv:KEY}`
+//! references resolved from the store.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use shoal_spec::{EnvPart, EnvValue};
+use shoal_store::Store;
+
+/// Platform addresses handed to every instance.
+#[derive(Debug, Clone)]
+pub struct PlatformEnv {
+    pub http: SocketAddr,
+    pub gateway: SocketAddr,
+    pub statsd: SocketAddr,
+}
+
+/// Identity of the instance being started.
+#[derive(Debug, Clone)]
+pub struct InstanceIdentity<'a> {
+    pub service: &'a str,
+    pub version: &'a str,
+    pub instance: &'a str,
+    pub port: u16,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnvError {
+    #[error("env {var}: kv key `{key}` does not exist (set it with the Consul KV API: PUT /v1/kv/{key})")]
+    MissingKey { var: String, key: String },
+    #[error("env {var}: kv key `{key}` is not UTF-8 text")]
+    NotText { var: String, key: String },
+    #[error("env {var}: secrets (`${{secret:{name}}}`) are not supported by this build yet")]
+    SecretUnsupported { var: String, name: String },
+    #[error("env {var}: reading kv key `{key}` failed: {detail}")]
+    Store {
+        var: String,
+        key: String,
+        detail: String,
+    },
+}
+
+/// The `SHOAL_*`, `PORT`, `CONSUL_HTTP_ADDR` and `STATSD_*` variables.
+pub fn platform_vars(p: &PlatformEnv, id: &InstanceIdentity<'_>) -> Vec<(String, String)> {
+    vec![
+        ("PORT".into(), id.port.to_string()),
+        ("SHOAL_SERVICE".into(), id.service.into()),
+        ("SHOAL_VERSION".into(), id.version.into()),
+        ("SHOAL_INSTANCE".into(), id.instance.into()),
+        // The per-service outbound listener arrives with the mesh; until then the
+        // gateway carries service-to-service calls (Host: <service>).
+        ("SHOAL_PROXY".into(), format!("http://{}", p.gateway)),
+        ("SHOAL_ADDR".into(), format!("http://{}", p.http)),
+        ("CONSUL_HTTP_ADDR".into(), p.http.to_string()),
+        ("STATSD_HOST".into(), p.statsd.ip().to_string()),
+        ("STATSD_PORT".into(), p.statsd.port().to_string()),
+    ]
+}
+
+/// Every kv key the env references, with the variable that references it.
+pub fn kv_references(env: &BTreeMap<String, EnvValue>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (var, value) in env {
+        for part in &value.parts {
+            if let EnvPart::Kv(key) = part {
+                out.push((var.clone(), key.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Resolves the spec's env against the store.
+pub async fn resolve(
+    env: &BTreeMap<String, EnvValue>,
+    store: &dyn Store,
+) -> Result<Vec<(String, String)>, EnvError> {
+    let mut out = Vec::with_capacity(env.len());
+    for (var, value) in env {
+        let mut text = String::new();
+        for part in &value.parts {
+            match part {
+                EnvPart::Literal(s) => text.push_str(s),
+                EnvPart::Kv(key) => {
+                    let kv = store
+                        .get(&shoal_catalog::kv_key(key))
+                        .await
+                        .map_err(|e| EnvError::Store {
+                            var: var.clone(),
+                            key: key.clone(),
+                            detail: e.to_string(),
+                        })?
+                        .ok_or_else(|| EnvError::MissingKey {
+                            var: var.clone(),
+                            key: key.clone(),
+                        })?;
+                    let s = String::from_utf8(kv.value).map_err(|_| EnvError::NotText {
+                        var: var.clone(),
+                        key: key.clone(),
+                    })?;
+                    text.push_str(&s);
+                }
+                EnvPart::Secret(name) => {
+                    return Err(EnvError::SecretUnsupported {
+                        var: var.clone(),
+                        name: name.clone(),
+                    })
+                }
+            }
+        }
+        out.push((var.clone(), text));
+    }
+    Ok(out)
+}

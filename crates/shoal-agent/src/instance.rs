@@ -1,0 +1,423 @@
+//! One instance's lifecycle task: start the process, check its health, restart
+//! it with backoff when it dies or stays unhealthy, stop it on request.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use shoal_catalog::{Health, InstanceRecord, InstanceState};
+use shoal_health::{CheckOutcome, HealthPolicy, HealthTracker};
+use shoal_logs::{LogStore, Stream};
+use shoal_store::Store;
+use shoal_supervisor::{Backoff, LaunchSpec, PidRegistry, Program, RestartTracker};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::desired::GroupSpec;
+use crate::env::{platform_vars, resolve, InstanceIdentity, PlatformEnv};
+
+/// Orders sent to an instance task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Stop,
+    Restart,
+}
+
+/// What instance tasks tell the catalog writer.
+#[derive(Debug, Clone)]
+pub enum Update {
+    Upsert(InstanceRecord),
+    Removed { service: String, id: String },
+}
+
+/// Everything an instance task needs from the agent.
+pub struct InstanceCtx {
+    pub store: Arc<dyn Store>,
+    pub logs: Arc<LogStore>,
+    pub pids: Arc<Mutex<PidRegistry>>,
+    pub updates: mpsc::UnboundedSender<Update>,
+    pub platform: PlatformEnv,
+    pub cwd: PathBuf,
+    pub node: String,
+    pub address: IpAddr,
+}
+
+/// How one run of the process ended.
+enum RunEnd {
+    Exited(String),
+    Ordered(Order),
+    Liveness,
+}
+
+/// A running instance task as the controller sees it.
+pub struct Instance {
+    pub group: GroupSpec,
+    pub record: Arc<Mutex<InstanceRecord>>,
+    pub orders: mpsc::Sender<Order>,
+    pub seq: u64,
+    pub stopping: bool,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+struct Task {
+    ctx: Arc<InstanceCtx>,
+    group: GroupSpec,
+    record: Arc<Mutex<InstanceRecord>>,
+}
+
+impl Task {
+    fn publish(&self, f: impl FnOnce(&mut InstanceRecord)) {
+        let snapshot = {
+            let mut r = match self.record.lock() {
+                Ok(r) => r,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            f(&mut r);
+            r.clone()
+        };
+        let _ = self.ctx.updates.send(Update::Upsert(snapshot));
+    }
+
+    fn log(&self, id: &str, line: &str) {
+        self.ctx.logs.append(
+            &self.group.service,
+            &self.group.version,
+            id,
+            Stream::System,
+            line,
+        );
+    }
+}
+
+/// Starts the task of a new instance.
+pub fn start(ctx: Arc<InstanceCtx>, group: GroupSpec, id: String, port: u16, seq: u64) -> Instance {
+    let record = Arc::new(Mutex::new(InstanceRecord {
+        id: id.clone(),
+        service: group.service.clone(),
+        version: group.version.clone(),
+        node: ctx.node.clone(),
+        address: ctx.address.to_string(),
+        port,
+        pid: None,
+        state: InstanceState::Backoff,
+        health: Health::Starting,
+        health_output: String::new(),
+        restarts: 0,
+        consecutive_failures: 0,
+        crash_loop: false,
+        last_exit: None,
+        started_ms: now_ms(),
+        external: false,
+    }));
+    let (orders, rx) = mpsc::channel(8);
+    let task = Task {
+        ctx,
+        group: group.clone(),
+        record: record.clone(),
+    };
+    let handle = tokio::spawn(task.run(id, port, rx));
+    Instance {
+        group,
+        record,
+        orders,
+        seq,
+        stopping: false,
+        task: handle,
+    }
+}
+
+impl Task {
+    async fn run(self, id: String, port: u16, mut orders: mpsc::Receiver<Order>) {
+        let backoff = Backoff::new(self.group.restart.initial, self.group.restart.max);
+        let mut restarts = RestartTracker::new(backoff);
+        let mut delay = Duration::ZERO;
+        let mut first = true;
+        loop {
+            if !delay.is_zero() {
+                self.publish(|r| {
+                    r.state = InstanceState::Backoff;
+                    r.pid = None;
+                });
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    order = orders.recv() => match order {
+                        Some(Order::Restart) => {}
+                        Some(Order::Stop) | None => break,
+                    },
+                }
+            }
+            if !first {
+                self.publish(|r| r.restarts += 1);
+            }
+            first = false;
+            let end = self.run_once(&id, port, &mut orders, &mut restarts).await;
+            match end {
+                RunEnd::Ordered(Order::Stop) => break,
+                RunEnd::Ordered(Order::Restart) => {
+                    self.log(&id, "restart requested");
+                    delay = Duration::ZERO;
+                }
+                RunEnd::Liveness | RunEnd::Exited(_) => {
+                    let jitter: f64 = rand::random();
+                    delay = restarts.on_exit(Instant::now(), jitter);
+                    let looping = restarts.crash_looping();
+                    let failures = restarts.consecutive_failures();
+                    self.publish(|r| {
+                        r.consecutive_failures = failures;
+                        r.crash_loop = looping;
+                    });
+                    self.log(&id, &format!("restarting in {delay:?}"));
+                }
+            }
+        }
+        let _ = self.ctx.updates.send(Update::Removed {
+            service: self.group.service.clone(),
+            id,
+        });
+    }
+
+    /// Spawns the process once and watches it until it ends or is ordered away.
+    async fn run_once(
+        &self,
+        id: &str,
+        port: u16,
+        orders: &mut mpsc::Receiver<Order>,
+        restarts: &mut RestartTracker,
+    ) -> RunEnd {
+        let spec = match self.launch_spec(id, port).await {
+            Ok(s) => s,
+            Err(e) => return self.spawn_failed(id, &e),
+        };
+        let logs = self.ctx.logs.clone();
+        let (svc, ver, inst) = (
+            self.group.service.clone(),
+            self.group.version.clone(),
+            id.to_string(),
+        );
+        let sink = move |stream: shoal_supervisor::Stream, line: &str| {
+            logs.append(&svc, &ver, &inst, stream, line);
+        };
+        let mut proc = match shoal_supervisor::spawn(&spec, std::sync::Arc::new(sink)).await {
+            Ok(p) => p,
+            Err(e) => return self.spawn_failed(id, &e.to_string()),
+        };
+        self.track_pid(id, Some((proc.pid, proc.start_time_ticks)));
+        let started = Instant::now();
+        restarts.on_start(started);
+        let has_check = self.group.health.is_some();
+        self.publish(|r| {
+            r.state = InstanceState::Running;
+            r.pid = Some(proc.pid);
+            r.started_ms = now_ms();
+            r.health = if has_check {
+                Health::Starting
+            } else {
+                Health::Passing
+            };
+            r.health_output.clear();
+        });
+        self.log(id, &format!("started pid {} on port {port}", proc.pid));
+
+        let end = self
+            .watch(id, port, &mut proc, orders, restarts, started)
+            .await;
+        let exit = match &end {
+            RunEnd::Exited(exit) => exit.clone(),
+            RunEnd::Ordered(_) | RunEnd::Liveness => {
+                self.publish(|r| r.state = InstanceState::Stopping);
+                proc.stop(self.group.drain).await.to_string()
+            }
+        };
+        self.track_pid(id, None);
+        self.log(id, &format!("process {} ended: {exit}", proc.pid));
+        self.publish(|r| {
+            r.last_exit = Some(exit.clone());
+            r.pid = None;
+            r.health = Health::Critical;
+            r.state = InstanceState::Backoff;
+        });
+        end
+    }
+
+    async fn watch(
+        &self,
+        id: &str,
+        port: u16,
+        proc: &mut shoal_supervisor::RunningProcess,
+        orders: &mut mpsc::Receiver<Order>,
+        restarts: &mut RestartTracker,
+        started: Instant,
+    ) -> RunEnd {
+        let addr = SocketAddr::new(self.ctx.address, port);
+        let mut tracker = self.group.health.as_ref().map(|h| {
+            HealthTracker::new(
+                HealthPolicy {
+                    healthy_threshold: h.healthy_threshold,
+                    unhealthy_threshold: h.unhealthy_threshold,
+                    grace: h.grace,
+                    restart_after: h.restart_after,
+                },
+                started,
+            )
+        });
+        let interval = self
+            .group
+            .health
+            .as_ref()
+            .map_or(Duration::from_secs(1), |h| h.interval);
+        // The first check runs soon after start so a fast app is healthy fast.
+        let mut next_check = started + interval.min(Duration::from_millis(50));
+        let mut check: Option<futures::future::BoxFuture<'static, CheckOutcome>> = None;
+        let mut healthy_since: Option<Instant> = (!self.group.health.is_some()).then_some(started);
+        let mut reset_timer = Instant::now() + Duration::from_secs(1);
+        loop {
+            tokio::select! {
+                exit = proc.wait() => return RunEnd::Exited(exit.to_string()),
+                order = orders.recv() => return RunEnd::Ordered(order.unwrap_or(Order::Stop)),
+                () = tokio::time::sleep_until(next_check), if check.is_none() && tracker.is_some() => {
+                    next_check += interval;
+                    check = self.group.health.as_ref().map(|h| self.check_future(h, addr));
+                }
+                outcome = async { match check.as_mut() { Some(f) => f.await, None => std::future::pending().await } }, if check.is_some() => {
+                    check = None;
+                    let now = Instant::now();
+                    if let Some(t) = tracker.as_mut() {
+                        let change = t.observe(&outcome, now);
+                        let output = t.last_output().to_string();
+                        let health = map_health(t.health());
+                        if let Some((old, new)) = change {
+                            self.log(id, &format!("health {old:?} -> {new:?}: {output}"));
+                        }
+                        healthy_since = match (health.serves_traffic(), healthy_since) {
+                            (true, None) => Some(now),
+                            (true, s) => s,
+                            (false, _) => None,
+                        };
+                        self.publish_health(health, output);
+                        if t.should_restart(now) {
+                            self.log(id, "unhealthy longer than restart_after: restarting (liveness)");
+                            return RunEnd::Liveness;
+                        }
+                    }
+                }
+                () = tokio::time::sleep_until(reset_timer) => {
+                    reset_timer += Duration::from_secs(1);
+                    if let Some(since) = healthy_since {
+                        restarts.on_healthy_for(now_since(since));
+                        let (failures, looping) = (restarts.consecutive_failures(), restarts.crash_looping());
+                        let changed = self.with_record(|r| r.consecutive_failures != failures || r.crash_loop != looping);
+                        if changed {
+                            self.publish(|r| { r.consecutive_failures = failures; r.crash_loop = looping; });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn with_record<T>(&self, f: impl FnOnce(&InstanceRecord) -> T) -> T {
+        match self.record.lock() {
+            Ok(r) => f(&r),
+            Err(poisoned) => f(&poisoned.into_inner()),
+        }
+    }
+
+    fn publish_health(&self, health: Health, output: String) {
+        let changed = self.with_record(|r| r.health != health || r.health_output != output);
+        if changed {
+            self.publish(|r| {
+                r.health = health;
+                r.health_output = output;
+            });
+        }
+    }
+
+    fn check_future(
+        &self,
+        h: &shoal_spec::HealthSpec,
+        addr: SocketAddr,
+    ) -> futures::future::BoxFuture<'static, CheckOutcome> {
+        let kind = match &h.check {
+            shoal_spec::CheckKind::Http { path } => {
+                shoal_health::CheckKind::Http { path: path.clone() }
+            }
+            shoal_spec::CheckKind::Tcp => shoal_health::CheckKind::Tcp,
+            shoal_spec::CheckKind::Exec { argv } => {
+                shoal_health::CheckKind::Exec { argv: argv.clone() }
+            }
+        };
+        let timeout = h.timeout;
+        let cwd = self.ctx.cwd.clone();
+        let env = vec![("PORT".to_string(), addr.port().to_string())];
+        Box::pin(async move { shoal_health::run_check(&kind, addr, timeout, &env, &cwd).await })
+    }
+
+    fn spawn_failed(&self, id: &str, error: &str) -> RunEnd {
+        self.log(id, &format!("could not start: {error}"));
+        self.publish(|r| {
+            r.state = InstanceState::Failed;
+            r.health = Health::Critical;
+            r.last_exit = Some(format!("could not start: {error}"));
+        });
+        RunEnd::Exited(format!("could not start: {error}"))
+    }
+
+    fn track_pid(&self, id: &str, pid: Option<(u32, u64)>) {
+        let mut reg = match self.ctx.pids.lock() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let result = match pid {
+            Some((pid, ticks)) => reg.add(id, pid, ticks),
+            None => reg.remove(id),
+        };
+        if let Err(e) = result {
+            tracing::warn!(instance = id, error = %e, "could not update the pid registry");
+        }
+    }
+
+    async fn launch_spec(&self, id: &str, port: u16) -> Result<LaunchSpec, String> {
+        let identity = InstanceIdentity {
+            service: &self.group.service,
+            version: &self.group.version,
+            instance: id,
+            port,
+        };
+        let mut env = platform_vars(&self.ctx.platform, &identity);
+        env.extend(
+            resolve(&self.group.env, self.ctx.store.as_ref())
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+        let program = match &self.group.command {
+            shoal_spec::Command::Argv(argv) => Program::Argv(argv.clone()),
+            shoal_spec::Command::Shell(s) => Program::Shell(s.clone()),
+        };
+        Ok(LaunchSpec {
+            program,
+            env,
+            cwd: self.ctx.cwd.clone(),
+            instance_id: id.to_string(),
+        })
+    }
+}
+
+fn now_since(since: Instant) -> Duration {
+    Instant::now().saturating_duration_since(since)
+}
+
+fn map_health(h: shoal_health::Health) -> Health {
+    match h {
+        shoal_health::Health::Starting => Health::Starting,
+        shoal_health::Health::Passing => Health::Passing,
+        shoal_health::Health::Warning => Health::Warning,
+        shoal_health::Health::Critical => Health::Critical,
+    }
+}

@@ -1,0 +1,125 @@
+//! The node agent: controllers that keep the desired fleet running on this machine.
+//!
+//! The agent is a set of level-triggered loops around pure decisions (DESIGN §2):
+//! the supervisor controller reads desired state from the store and starts or
+//! stops instance tasks; each instance task supervises one process (restart with
+//! backoff, health checks, liveness); the catalog writer records every state
+//! change in the store; the route builder turns the catalog into the gateway's
+//! routing table.
+//!
+//! # Layout
+//! - `desired.rs`: service specs and scale overrides → groups of instances.
+//! - `plan.rs`: the pure reconcile decision.
+//! - `controller.rs`: the reconcile loop that applies plans.
+//! - `instance.rs`: one instance's lifecycle task.
+//! - `env.rs`: the environment handed to instances.
+//! - `catalog_writer.rs`: instance state → catalog keys.
+//! - `routes.rs`: catalog → gateway routing table.
+//! - `apply.rs`: writing a parsed service file into the store.
+#![forbid(unsafe_code)]
+
+mod apply;
+mod catalog_writer;
+mod controller;
+pub mod desired;
+pub mod env;
+mod instance;
+pub mod plan;
+pub mod routes;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use shoal_gateway::RouteTable;
+use shoal_logs::LogStore;
+use shoal_store::Store;
+use shoal_supervisor::{PidRegistry, PortAllocator};
+use tokio::sync::{mpsc, watch};
+
+pub use apply::{apply_spec, check_kv_references, ApplyError};
+pub use env::PlatformEnv;
+pub use instance::now_ms;
+
+/// What the agent needs to run.
+pub struct AgentConfig {
+    pub node: String,
+    pub address: IpAddr,
+    pub cwd: PathBuf,
+    pub platform: PlatformEnv,
+    pub port_range: (u16, u16),
+    pub domains: Vec<String>,
+    pub pid_file: PathBuf,
+}
+
+/// A running agent; [`Agent::shutdown`] stops every instance.
+pub struct Agent {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("pid registry {path}: {detail}")]
+    PidRegistry { path: PathBuf, detail: String },
+}
+
+impl Agent {
+    /// Starts the controllers. Instances start as soon as specs are in the store.
+    pub fn start(
+        cfg: AgentConfig,
+        store: Arc<dyn Store>,
+        logs: Arc<LogStore>,
+        table: Arc<ArcSwap<RouteTable>>,
+    ) -> Result<Self, AgentError> {
+        let pids = PidRegistry::open(&cfg.pid_file).map_err(|e| AgentError::PidRegistry {
+            path: cfg.pid_file.clone(),
+            detail: e.to_string(),
+        })?;
+        let (shutdown, rx) = watch::channel(false);
+        let (updates, updates_rx) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(catalog_writer::run(store.clone(), updates_rx));
+        let ctx = Arc::new(instance::InstanceCtx {
+            store: store.clone(),
+            logs,
+            pids: Arc::new(Mutex::new(pids)),
+            updates,
+            platform: cfg.platform,
+            cwd: cfg.cwd,
+            node: cfg.node,
+            address: cfg.address,
+        });
+        let ports = PortAllocator::new(cfg.port_range.0, cfg.port_range.1);
+        let controller = controller::Controller::new(ctx, ports);
+        let ctl_rx = rx.clone();
+        let ctl = tokio::spawn(async move {
+            if let Err(e) = controller.run(ctl_rx).await {
+                tracing::error!(error = %e, "supervisor controller stopped");
+            }
+        });
+        let routes_store = store;
+        let domains = cfg.domains;
+        let routes = tokio::spawn(async move {
+            if let Err(e) = routes::run(routes_store, table, domains, rx).await {
+                tracing::error!(error = %e, "route builder stopped");
+            }
+        });
+        Ok(Self {
+            shutdown,
+            tasks: vec![ctl, routes],
+            writer,
+        })
+    }
+
+    /// Stops every instance gracefully and waits until the catalog reflects it.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        // Every instance task has ended, so every sender is gone: the writer drains and exits.
+        let _ = self.writer.await;
+    }
+}

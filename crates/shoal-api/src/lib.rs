@@ -1,0 +1,73 @@
+//! Shoal's HTTP API: the native `/api/v1` endpoints and the Consul-compatible `/v1` ones.
+//!
+//! Handlers read and write the store only; controllers react to what they write.
+//! Every error is JSON `{ "error": ..., "detail": ... }` with a fitting status.
+//!
+//! # Layout
+//! - `error.rs`: the JSON error type and body parsing with size limits.
+//! - `state.rs`: shared handler state and store reads used by several handlers.
+//! - `services.rs`: services, instances, scale, stop/start, restart.
+//! - `logs.rs`: log queries and the live tail (SSE).
+//! - `consul.rs`: the Consul-compatible status endpoints.
+//! - `kv.rs`: the Consul KV endpoints.
+//! - `openapi.rs`: the OpenAPI document of `/api/v1`.
+#![forbid(unsafe_code)]
+
+mod consul;
+mod error;
+mod kv;
+mod logs;
+mod openapi;
+mod services;
+mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+pub use state::ApiState;
+
+/// Largest request body accepted (1 MiB).
+pub const MAX_BODY: usize = 1 << 20;
+
+/// Every route of the API.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/api/v1/agent", get(services::agent))
+        .route("/api/v1/services", get(services::list))
+        .route("/api/v1/services/{name}", get(services::show))
+        .route("/api/v1/services/{name}/scale", post(services::scale))
+        .route("/api/v1/services/{name}/stop", post(services::stop))
+        .route("/api/v1/services/{name}/start", post(services::start))
+        .route("/api/v1/instances", get(services::instances))
+        .route("/api/v1/instances/{id}/restart", post(services::restart))
+        .route("/api/v1/logs", get(logs::query))
+        .route("/api/v1/logs/stream", get(logs::stream))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/v1/kv/", get(kv::get))
+        .route(
+            "/v1/kv/{*key}",
+            get(kv::get).put(kv::put).delete(kv::delete),
+        )
+        .route("/v1/status/leader", get(consul::leader))
+        .route("/v1/status/peers", get(consul::peers))
+        .fallback(error::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<ApiState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

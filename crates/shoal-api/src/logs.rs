@@ -1,0 +1,114 @@
+//! Log queries (`/api/v1/logs`) and the live tail over server-sent events.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Json;
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use shoal_logs::{LogLine, LogQuery};
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::error::ApiError;
+use crate::state::ApiState;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LogParams {
+    pub service: Option<String>,
+    pub instance: Option<String>,
+    /// A duration back from now (`5m`, `1h`) or unix milliseconds.
+    pub since: Option<String>,
+    pub grep: Option<String>,
+    pub limit: Option<usize>,
+    pub after: Option<u64>,
+}
+
+const DEFAULT_LIMIT: usize = 1000;
+const MAX_LIMIT: usize = 100_000;
+
+fn parse_since(s: &str, now_ms: u64) -> Result<u64, ApiError> {
+    if let Ok(ms) = s.parse::<u64>() {
+        return Ok(ms);
+    }
+    humantime::parse_duration(s)
+        .map(|d| now_ms.saturating_sub(d.as_millis() as u64))
+        .map_err(|e| {
+            ApiError::bad_request("`since` must be a duration like 5m or unix milliseconds")
+                .detail(e.to_string())
+        })
+}
+
+fn to_query(p: &LogParams) -> Result<LogQuery, ApiError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Ok(LogQuery {
+        service: p.service.clone(),
+        instance: p.instance.clone(),
+        since_ms: p
+            .since
+            .as_deref()
+            .map(|s| parse_since(s, now))
+            .transpose()?,
+        after_seq: p.after,
+        grep: p.grep.clone(),
+        limit: p.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT),
+    })
+}
+
+fn matches(q: &LogQuery, l: &LogLine) -> bool {
+    q.service.as_ref().is_none_or(|s| &l.service == s)
+        && q.instance.as_ref().is_none_or(|i| &l.instance == i)
+        && q.grep.as_ref().is_none_or(|g| l.line.contains(g.as_str()))
+}
+
+pub async fn query(
+    State(st): State<Arc<ApiState>>,
+    params: Result<Query<LogParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<LogLine>>, ApiError> {
+    let Query(p) =
+        params.map_err(|e| ApiError::bad_request("bad query string").detail(e.body_text()))?;
+    let q = to_query(&p)?;
+    Ok(Json(st.logs.query(&q)))
+}
+
+/// Live tail: every new line matching the filters, as one SSE `data:` JSON event each.
+pub async fn stream(
+    State(st): State<Arc<ApiState>>,
+    params: Result<Query<LogParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let Query(p) =
+        params.map_err(|e| ApiError::bad_request("bad query string").detail(e.body_text()))?;
+    let q = to_query(&p)?;
+    let rx = st.logs.subscribe();
+    let lines = BroadcastStream::new(rx).filter_map(move |item| {
+        let out = match item {
+            Ok(line) if matches(&q, &line) => Some(Ok(Event::default()
+                .json_data(&line)
+                .unwrap_or_else(|_| Event::default()))),
+            Ok(_) => None,
+            // The subscriber fell behind the live stream: say so instead of silently skipping.
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                Some(Ok(Event::default().event("lagged").data(n.to_string())))
+            }
+        };
+        futures::future::ready(out)
+    });
+    Ok(Sse::new(lines).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_accepts_durations_and_millis() {
+        assert_eq!(parse_since("1000", 5000).ok(), Some(1000));
+        assert_eq!(parse_since("2s", 5000).ok(), Some(3000));
+        assert!(parse_since("yesterday", 5000).is_err());
+    }
+}

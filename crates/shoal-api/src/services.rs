@@ -1,0 +1,226 @@
+//! Handlers for services, instances, scaling, stop/start and restarts.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use shoal_catalog::{
+    encode, restart_key, scale_key, InstanceRecord, RestartRequest, ScaleOverride,
+};
+
+use crate::error::{parse_json, ApiError};
+use crate::state::{ApiState, Snapshot};
+
+/// One line of `shoal status`.
+#[derive(Debug, Serialize)]
+pub struct ServiceSummary {
+    pub name: String,
+    pub version: String,
+    pub desired: u32,
+    pub instances: usize,
+    pub healthy: usize,
+    pub restarts: u32,
+    pub crash_loop: bool,
+    pub routes: Vec<String>,
+    pub versions: Vec<String>,
+    pub external: bool,
+}
+
+fn summarize(snap: &Snapshot) -> Vec<ServiceSummary> {
+    let mut names: Vec<String> = snap.specs.keys().cloned().collect();
+    for r in &snap.instances {
+        if !names.contains(&r.service) {
+            names.push(r.service.clone());
+        }
+    }
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let spec = snap.specs.get(&name);
+            let mine: Vec<&InstanceRecord> = snap
+                .instances
+                .iter()
+                .filter(|r| r.service == name)
+                .collect();
+            let desired = spec.map_or(mine.len() as u32, |s| {
+                snap.overrides.get(&name).copied().unwrap_or(s.instances)
+                    + s.versions
+                        .values()
+                        .map(|v| v.instances.unwrap_or(1))
+                        .sum::<u32>()
+            });
+            let mut versions: Vec<String> = mine.iter().map(|r| r.version.clone()).collect();
+            versions.sort();
+            versions.dedup();
+            ServiceSummary {
+                version: spec.map_or_else(String::new, |s| s.version.clone()),
+                desired,
+                instances: mine.len(),
+                healthy: mine.iter().filter(|r| r.is_routable()).count(),
+                restarts: mine.iter().map(|r| r.restarts).sum(),
+                crash_loop: mine.iter().any(|r| r.crash_loop),
+                routes: spec.map_or_else(Vec::new, |s| s.routes.clone()),
+                versions,
+                external: spec.is_none(),
+                name,
+            }
+        })
+        .collect()
+}
+
+pub async fn agent(State(st): State<Arc<ApiState>>) -> Json<Value> {
+    Json(json!({
+        "node": st.node,
+        "version": env!("CARGO_PKG_VERSION"),
+        "http": st.http.to_string(),
+        "gateway": st.gateway.to_string(),
+        "uptime_seconds": st.started.elapsed().as_secs_f64(),
+    }))
+}
+
+pub async fn list(State(st): State<Arc<ApiState>>) -> Result<Json<Vec<ServiceSummary>>, ApiError> {
+    let snap = st.snapshot().await?;
+    Ok(Json(summarize(&snap)))
+}
+
+pub async fn show(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let snap = st.snapshot().await?;
+    let summary = summarize(&snap)
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| ApiError::not_found("no such service").detail(name.clone()))?;
+    let mut instances: Vec<&InstanceRecord> = snap
+        .instances
+        .iter()
+        .filter(|r| r.service == name)
+        .collect();
+    instances.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Json(json!({
+        "service": summary,
+        "spec": snap.specs.get(&name),
+        "instances": instances,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InstanceFilter {
+    pub service: Option<String>,
+}
+
+pub async fn instances(
+    State(st): State<Arc<ApiState>>,
+    Query(f): Query<InstanceFilter>,
+) -> Result<Json<Vec<InstanceRecord>>, ApiError> {
+    let snap = st.snapshot().await?;
+    let mut out: Vec<InstanceRecord> = snap
+        .instances
+        .into_iter()
+        .filter(|r| f.service.as_ref().is_none_or(|s| &r.service == s))
+        .collect();
+    out.sort_by(|a, b| (&a.service, &a.version, &a.id).cmp(&(&b.service, &b.version, &b.id)));
+    Ok(Json(out))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleBody {
+    pub instances: u32,
+}
+
+/// Upper bound for an instance count set through the API.
+const MAX_INSTANCES: u32 = 10_000;
+
+pub async fn scale(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body: ScaleBody = parse_json(body)?;
+    set_override(&st, &name, body.instances).await
+}
+
+async fn set_override(st: &ApiState, name: &str, n: u32) -> Result<Json<Value>, ApiError> {
+    let snap = st.snapshot().await?;
+    let spec = snap
+        .specs
+        .get(name)
+        .ok_or_else(|| ApiError::not_found("no such service").detail(name.to_string()))?;
+    if n > MAX_INSTANCES {
+        return Err(ApiError::bad_request("instance count too large")
+            .detail(format!("at most {MAX_INSTANCES}")));
+    }
+    if let Some(scale) = &spec.scale {
+        if n != 0 && (n < scale.min || n > scale.max) {
+            return Err(
+                ApiError::bad_request("instance count outside the service's scale bounds").detail(
+                    format!(
+                        "[services.{name}.scale] allows {}..={}",
+                        scale.min, scale.max
+                    ),
+                ),
+            );
+        }
+    }
+    let rev = st
+        .store
+        .put(&scale_key(name), encode(&ScaleOverride { instances: n }), 0)
+        .await?;
+    Ok(Json(
+        json!({ "service": name, "instances": n, "revision": rev }),
+    ))
+}
+
+pub async fn stop(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    set_override(&st, &name, 0).await
+}
+
+pub async fn start(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let snap = st.snapshot().await?;
+    let spec = snap
+        .specs
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found("no such service").detail(name.clone()))?;
+    st.store.delete(&scale_key(&name)).await?;
+    Ok(Json(
+        json!({ "service": name, "instances": spec.instances }),
+    ))
+}
+
+pub async fn restart(
+    State(st): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let snap = st.snapshot().await?;
+    if !snap.instances.iter().any(|r| r.id == id && !r.external) {
+        return Err(ApiError::not_found("no such supervised instance").detail(id));
+    }
+    let req = RestartRequest {
+        requested_ms: now_ms(),
+    };
+    st.store.put(&restart_key(&id), encode(&req), 0).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "instance": id, "restart": "requested" })),
+    ))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,64 @@
+//! Key prefixes of the store and helpers that build and parse them.
+
+/// Desired service specs: `shoal/spec/<service>` → JSON `ServiceSpec`.
+pub const SPEC_PREFIX: &str = "shoal/spec/";
+/// Scale overrides set by `shoal scale`: `shoal/scale/<service>` → JSON [`crate::ScaleOverride`].
+pub const SCALE_PREFIX: &str = "shoal/scale/";
+/// Restart requests: `shoal/restart/<instance>` → JSON [`crate::RestartRequest`].
+pub const RESTART_PREFIX: &str = "shoal/restart/";
+/// The catalog: `shoal/catalog/<service>/<instance>` → JSON [`crate::InstanceRecord`].
+pub const CATALOG_PREFIX: &str = "shoal/catalog/";
+/// The user's key/value configuration (Consul KV view): `kv/<key>` → raw bytes.
+pub const KV_PREFIX: &str = "kv/";
+
+pub fn spec_key(service: &str) -> String {
+    format!("{SPEC_PREFIX}{service}")
+}
+
+pub fn scale_key(service: &str) -> String {
+    format!("{SCALE_PREFIX}{service}")
+}
+
+pub fn restart_key(instance: &str) -> String {
+    format!("{RESTART_PREFIX}{instance}")
+}
+
+pub fn catalog_prefix() -> &'static str {
+    CATALOG_PREFIX
+}
+
+pub fn catalog_service_prefix(service: &str) -> String {
+    format!("{CATALOG_PREFIX}{service}/")
+}
+
+pub fn catalog_key(service: &str, instance: &str) -> String {
+    format!("{CATALOG_PREFIX}{service}/{instance}")
+}
+
+pub fn kv_key(key: &str) -> String {
+    format!("{KV_PREFIX}{key}")
+}
+
+/// Splits a catalog key into `(service, instance)`.
+pub fn parse_catalog_key(key: &str) -> Option<(&str, &str)> {
+    let rest = key.strip_prefix(CATALOG_PREFIX)?;
+    let (service, instance) = rest.split_once('/')?;
+    if service.is_empty() || instance.is_empty() || instance.contains('/') {
+        return None;
+    }
+    Some((service, instance))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_keys_round_trip() {
+        let key = catalog_key("web", "web-1-ab12");
+        assert_eq!(parse_catalog_key(&key), Some(("web", "web-1-ab12")));
+        assert_eq!(parse_catalog_key("shoal/catalog/web"), None);
+        assert_eq!(parse_catalog_key("shoal/catalog//x"), None);
+        assert_eq!(parse_catalog_key("kv/x"), None);
+    }
+}

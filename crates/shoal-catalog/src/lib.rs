@@ -1,0 +1,45 @@
+//! Catalog records and the key layout Shoal keeps in its revisioned store.
+//!
+//! Everything the platform knows is a key in one store (DESIGN §2). This crate
+//! fixes where each kind of record lives and what its JSON looks like, so the
+//! agent, the API, the gateway and the CLI agree without sharing code paths.
+//!
+//! # Layout
+//! - `keys.rs`: the key prefixes and the functions that build and parse keys.
+//! - `record.rs`: the instance record (catalog entry) and its states.
+//! - `desired.rs`: desired-state records written by the API (scale, restarts).
+#![forbid(unsafe_code)]
+
+mod desired;
+mod keys;
+mod record;
+
+pub use desired::{RestartRequest, ScaleOverride};
+pub use keys::{
+    catalog_key, catalog_prefix, catalog_service_prefix, kv_key, parse_catalog_key, restart_key,
+    scale_key, spec_key, CATALOG_PREFIX, KV_PREFIX, RESTART_PREFIX, SCALE_PREFIX, SPEC_PREFIX,
+};
+pub use record::{Health, InstanceRecord, InstanceState};
+
+/// An error decoding a record read from the store.
+#[derive(Debug, thiserror::Error)]
+#[error("record at `{key}` is not valid JSON: {source}")]
+pub struct DecodeError {
+    pub key: String,
+    #[source]
+    pub source: serde_json::Error,
+}
+
+/// Decodes a JSON record stored under `key`.
+pub fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, DecodeError> {
+    serde_json::from_slice(bytes).map_err(|source| DecodeError {
+        key: key.to_string(),
+        source,
+    })
+}
+
+/// Encodes a record as JSON bytes for the store.
+pub fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Serialising our own plain structs cannot fail; fall back to `null` to stay panic-free.
+    serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec())
+}

@@ -1,0 +1,76 @@
+//! The catalog entry of one instance: where it listens, what runs, how healthy it is.
+
+use serde::{Deserialize, Serialize};
+
+/// Lifecycle state of an instance's process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceState {
+    /// Spawned, process running.
+    Running,
+    /// Exited; waiting out the restart backoff.
+    Backoff,
+    /// Being stopped (SIGTERM sent, draining).
+    Stopping,
+    /// Could not be started (spawn error); retried with backoff.
+    Failed,
+}
+
+/// Health as every consumer (gateway, DNS, API) reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    /// Started, no verdict yet (inside the grace period or threshold not reached).
+    Starting,
+    Passing,
+    /// Served, like Consul's warning state (an HTTP 429 check answer, exec exit 1).
+    Warning,
+    Critical,
+}
+
+impl Health {
+    /// Whether traffic may be sent to an instance in this state (passing or warning, as Consul).
+    pub fn serves_traffic(self) -> bool {
+        matches!(self, Health::Passing | Health::Warning)
+    }
+}
+
+/// One instance in the catalog (`shoal/catalog/<service>/<instance>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceRecord {
+    pub id: String,
+    pub service: String,
+    pub version: String,
+    pub node: String,
+    pub address: String,
+    pub port: u16,
+    pub pid: Option<u32>,
+    pub state: InstanceState,
+    pub health: Health,
+    /// Output of the last health check (trimmed).
+    #[serde(default)]
+    pub health_output: String,
+    /// Times the process was started again after it exited or was killed for liveness.
+    pub restarts: u32,
+    /// Consecutive failed runs without a healthy stretch in between.
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    /// True when the instance keeps dying quickly (crash loop, backing off).
+    #[serde(default)]
+    pub crash_loop: bool,
+    /// How the last run ended, e.g. `exit code 1` or `killed by signal 9`.
+    #[serde(default)]
+    pub last_exit: Option<String>,
+    /// Unix ms when the current process started.
+    pub started_ms: u64,
+    /// Registered from outside (Consul API) rather than supervised by Shoal.
+    #[serde(default)]
+    pub external: bool,
+}
+
+impl InstanceRecord {
+    /// Whether the gateway and DNS may send traffic here.
+    pub fn is_routable(&self) -> bool {
+        self.state == InstanceState::Running && self.health.serves_traffic()
+    }
+}

@@ -1,0 +1,177 @@
+//! A small HTTP/1.1 JSON client for Shoal's API, with tokens and JSON errors.
+
+use bytes::Bytes;
+use http::{header, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
+use hyper_util::rt::TokioExecutor;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid address `{0}` (expected http://HOST:PORT)")]
+    BadAddr(String),
+    #[error(
+        "cannot reach Shoal at {addr}: {detail} (is `shoal up` running? set --addr or SHOAL_ADDR)"
+    )]
+    Unreachable { addr: String, detail: String },
+    #[error("{status}: {error}{}", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Api {
+        status: StatusCode,
+        error: String,
+        detail: Option<String>,
+    },
+    #[error("unexpected answer: {0}")]
+    Decode(String),
+}
+
+/// The API client used by every CLI command.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    inner: HyperClient<HttpConnector, Full<Bytes>>,
+}
+
+impl Client {
+    pub fn new(addr: &str, token: Option<String>) -> Result<Self, ClientError> {
+        let base = addr.trim_end_matches('/').to_string();
+        let uri: Uri = base
+            .parse()
+            .map_err(|_| ClientError::BadAddr(addr.to_string()))?;
+        if uri.scheme_str() != Some("http") || uri.host().is_none() {
+            return Err(ClientError::BadAddr(addr.to_string()));
+        }
+        let inner = HyperClient::builder(TokioExecutor::new()).build(HttpConnector::new());
+        Ok(Self { base, token, inner })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
+        let uri = format!("{}{}", self.base, path);
+        let mut builder = Request::builder().method(method).uri(&uri);
+        if let Some(t) = &self.token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let bytes = match body {
+            Some(v) => {
+                builder = builder.header(header::CONTENT_TYPE, "application/json");
+                Bytes::from(v.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let req = builder
+            .body(Full::new(bytes))
+            .map_err(|e| ClientError::BadAddr(format!("{uri}: {e}")))?;
+        self.inner
+            .request(req)
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                addr: self.base.clone(),
+                detail: source_chain(&e),
+            })
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T, ClientError> {
+        let resp = self.send(method, path, body).await?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))?
+            .to_bytes();
+        if !status.is_success() {
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            return Err(ClientError::Api {
+                status,
+                error: v["error"].as_str().unwrap_or("request failed").to_string(),
+                detail: match &v["detail"] {
+                    Value::Null => None,
+                    Value::String(s) => Some(s.clone()),
+                    other => Some(other.to_string()),
+                },
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.json(Method::GET, path, None).await
+    }
+
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Value,
+    ) -> Result<T, ClientError> {
+        self.json(Method::POST, path, Some(body)).await
+    }
+
+    /// Opens a server-sent-events stream and calls `on_data` with each `data:` payload.
+    pub async fn sse(&self, path: &str, mut on_data: impl FnMut(&str)) -> Result<(), ClientError> {
+        let resp = self.send(Method::GET, path, None).await?;
+        if !resp.status().is_success() {
+            return Err(ClientError::Api {
+                status: resp.status(),
+                error: "stream refused".into(),
+                detail: None,
+            });
+        }
+        let mut body = resp.into_body();
+        let mut buf = String::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ClientError::Decode(e.to_string()))?;
+            if let Some(data) = frame.data_ref() {
+                buf.push_str(&String::from_utf8_lossy(data));
+                while let Some(end) = buf.find("\n\n") {
+                    let event: String = buf.drain(..end + 2).collect();
+                    for line in event.lines() {
+                        if let Some(d) = line.strip_prefix("data:") {
+                            on_data(d.trim_start());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}
+
+/// Percent-encodes a query value.
+pub fn encode_query(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,56 @@
+//! The record the log store keeps for each line, and the stream it came from.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+    /// Written by Shoal itself about the instance (started, exited, health changes).
+    System,
+}
+
+impl Stream {
+    /// The lowercase name used in JSON and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+            Stream::System => "system",
+        }
+    }
+}
+
+impl std::fmt::Display for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One stored line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Store-wide sequence number, strictly increasing from 1.
+    pub seq: u64,
+    /// Unix epoch milliseconds when the line was appended (never decreases with `seq`).
+    pub time_ms: u64,
+    pub service: String,
+    pub version: String,
+    pub instance: String,
+    pub stream: Stream,
+    /// The text, without its line terminator.
+    pub line: String,
+}
+
+impl LogLine {
+    /// Approximate memory this line holds in the store; what `max_bytes` limits.
+    pub fn cost(&self) -> usize {
+        std::mem::size_of::<LogLine>()
+            + self.service.len()
+            + self.version.len()
+            + self.instance.len()
+            + self.line.len()
+    }
+}

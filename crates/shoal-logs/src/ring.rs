@@ -1,0 +1,270 @@
+//! The pure ring of kept lines: append, evict and query with the current time passed in.
+
+use std::collections::VecDeque;
+
+use crate::limits::{LogLimits, LogQuery, LogStats, TRUNCATION_MARKER};
+use crate::line::{LogLine, Stream};
+
+/// The labels and text of a line being appended.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewLine<'a> {
+    pub service: &'a str,
+    pub version: &'a str,
+    pub instance: &'a str,
+    pub stream: Stream,
+    pub line: &'a str,
+}
+
+/// Lines oldest-first plus the accounting the limits need. No locking, no clock.
+#[derive(Debug)]
+pub(crate) struct Ring {
+    limits: LogLimits,
+    lines: VecDeque<LogLine>,
+    bytes: usize,
+    dropped: u64,
+    next_seq: u64,
+    last_time_ms: u64,
+}
+
+impl Ring {
+    pub(crate) fn new(limits: LogLimits) -> Self {
+        Ring {
+            limits,
+            lines: VecDeque::new(),
+            bytes: 0,
+            dropped: 0,
+            next_seq: 1,
+            last_time_ms: 0,
+        }
+    }
+
+    /// Stores a line appended at `now_ms`; returns its sequence number and, when
+    /// `want_copy`, a copy of the stored record (for live tail subscribers).
+    ///
+    /// Time is clamped so it never goes backwards: ordering by `seq` is ordering by time.
+    pub(crate) fn push(
+        &mut self,
+        now_ms: u64,
+        new: NewLine<'_>,
+        want_copy: bool,
+    ) -> (u64, Option<LogLine>) {
+        let time_ms = now_ms.max(self.last_time_ms);
+        self.last_time_ms = time_ms;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let record = LogLine {
+            seq,
+            time_ms,
+            service: new.service.to_string(),
+            version: new.version.to_string(),
+            instance: new.instance.to_string(),
+            stream: new.stream,
+            line: truncate(new.line, self.limits.max_line_bytes),
+        };
+        let copy = want_copy.then(|| record.clone());
+        self.bytes += record.cost();
+        self.lines.push_back(record);
+        self.evict(time_ms);
+        (seq, copy)
+    }
+
+    /// Drops the oldest lines while over `max_bytes` or older than `max_age` at `now_ms`.
+    pub(crate) fn evict(&mut self, now_ms: u64) {
+        let max_age_ms = u64::try_from(self.limits.max_age.as_millis()).unwrap_or(u64::MAX);
+        let oldest_allowed = now_ms.saturating_sub(max_age_ms);
+        while let Some(front) = self.lines.front() {
+            if self.bytes <= self.limits.max_bytes && front.time_ms >= oldest_allowed {
+                break;
+            }
+            self.bytes -= front.cost();
+            self.dropped += 1;
+            self.lines.pop_front();
+        }
+    }
+
+    /// The most recent `q.limit` lines matching `q`, oldest-first. Evicts expired lines first.
+    pub(crate) fn query(&mut self, now_ms: u64, q: &LogQuery) -> Vec<LogLine> {
+        self.evict(now_ms);
+        let limit = if q.limit == 0 { usize::MAX } else { q.limit };
+        let mut out = Vec::new();
+        // Newest-first scan: lines are ordered by seq and by time, so the scan
+        // stops at the first line older than `since_ms` or not after `after_seq`.
+        for line in self.lines.iter().rev() {
+            if out.len() >= limit
+                || q.after_seq.is_some_and(|after| line.seq <= after)
+                || q.since_ms.is_some_and(|since| line.time_ms < since)
+            {
+                break;
+            }
+            if matches(line, q) {
+                out.push(line.clone());
+            }
+        }
+        out.reverse();
+        out
+    }
+
+    pub(crate) fn stats(&self) -> LogStats {
+        LogStats {
+            lines: self.lines.len(),
+            bytes: self.bytes,
+            oldest_ms: self.lines.front().map(|l| l.time_ms),
+            dropped: self.dropped,
+        }
+    }
+}
+
+/// Whether `line` passes the label and text filters of `q` (not the range filters).
+fn matches(line: &LogLine, q: &LogQuery) -> bool {
+    q.service.as_deref().is_none_or(|s| s == line.service)
+        && q.instance.as_deref().is_none_or(|i| i == line.instance)
+        && q.grep.as_deref().is_none_or(|g| line.line.contains(g))
+}
+
+/// `line` cut to at most `max` bytes on a character boundary, marked when cut.
+fn truncate(line: &str, max: usize) -> String {
+    if line.len() <= max {
+        return line.to_string();
+    }
+    let mut end = max;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = String::with_capacity(end + TRUNCATION_MARKER.len());
+    out.push_str(&line[..end]);
+    out.push_str(TRUNCATION_MARKER);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn line<'a>(service: &'a str, instance: &'a str, text: &'a str) -> NewLine<'a> {
+        NewLine {
+            service,
+            version: "1",
+            instance,
+            stream: Stream::Stdout,
+            line: text,
+        }
+    }
+
+    fn limits(max_bytes: usize, max_age_s: u64, max_line_bytes: usize) -> LogLimits {
+        LogLimits {
+            max_bytes,
+            max_age: Duration::from_secs(max_age_s),
+            max_line_bytes,
+        }
+    }
+
+    #[test]
+    fn sequence_numbers_start_at_one_and_increase() {
+        let mut ring = Ring::new(LogLimits::default());
+        assert_eq!(ring.push(10, line("a", "a-1", "x"), false).0, 1);
+        assert_eq!(ring.push(10, line("a", "a-1", "y"), false).0, 2);
+    }
+
+    #[test]
+    fn time_never_goes_backwards() {
+        let mut ring = Ring::new(LogLimits::default());
+        ring.push(1_000, line("a", "a-1", "x"), false);
+        let (_, copy) = ring.push(500, line("a", "a-1", "y"), true);
+        assert_eq!(copy.map(|l| l.time_ms), Some(1_000));
+    }
+
+    #[test]
+    fn long_lines_are_cut_on_a_char_boundary_and_marked() {
+        let mut ring = Ring::new(limits(1 << 20, 60, 5));
+        let (_, copy) = ring.push(0, line("a", "a-1", "ééééé"), true);
+        let text = copy.map(|l| l.line).unwrap_or_default();
+        assert_eq!(text, format!("éé{TRUNCATION_MARKER}"));
+        let (_, copy) = ring.push(0, line("a", "a-1", "abcde"), true);
+        assert_eq!(copy.map(|l| l.line).as_deref(), Some("abcde"));
+    }
+
+    #[test]
+    fn bytes_stay_under_the_limit_and_oldest_go_first() {
+        let mut ring = Ring::new(limits(10_000, 3600, 1024));
+        for i in 0..1_000 {
+            ring.push(i, line("a", "a-1", &format!("line {i}")), false);
+            assert!(ring.stats().bytes <= 10_000);
+        }
+        let stats = ring.stats();
+        assert!(stats.lines > 0);
+        assert_eq!(stats.dropped + stats.lines as u64, 1_000);
+        let all = ring.query(1_000, &LogQuery::default());
+        assert_eq!(all.last().map(|l| l.line.as_str()), Some("line 999"));
+        assert_eq!(
+            all.first().map(|l| l.seq),
+            Some(1_000 - stats.lines as u64 + 1)
+        );
+    }
+
+    #[test]
+    fn a_line_larger_than_the_store_is_not_kept() {
+        let mut ring = Ring::new(limits(10, 3600, 1024));
+        let (seq, _) = ring.push(0, line("a", "a-1", "hello"), false);
+        assert_eq!(seq, 1);
+        assert_eq!(ring.stats().lines, 0);
+        assert_eq!(ring.stats().bytes, 0);
+    }
+
+    #[test]
+    fn old_lines_expire_on_append_and_on_query() {
+        let mut ring = Ring::new(limits(1 << 20, 10, 1024));
+        ring.push(0, line("a", "a-1", "old"), false);
+        ring.push(5_000, line("a", "a-1", "mid"), false);
+        ring.push(10_500, line("a", "a-1", "new"), false);
+        assert_eq!(ring.stats().lines, 2, "`old` expired on append");
+        assert_eq!(ring.stats().oldest_ms, Some(5_000));
+        let left = ring.query(15_001, &LogQuery::default());
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].line, "new");
+        assert_eq!(ring.stats().dropped, 2);
+    }
+
+    #[test]
+    fn query_filters_and_limit_keep_the_most_recent_oldest_first() {
+        let mut ring = Ring::new(LogLimits::default());
+        for i in 0..10u64 {
+            let (svc, inst) = if i % 2 == 0 {
+                ("a", "a-1")
+            } else {
+                ("b", "b-1")
+            };
+            ring.push(i * 100, line(svc, inst, &format!("msg {i} {svc}")), false);
+        }
+        let texts = |q: &LogQuery, ring: &mut Ring| -> Vec<String> {
+            ring.query(1_000, q).into_iter().map(|l| l.line).collect()
+        };
+        let q = LogQuery {
+            service: Some("a".into()),
+            limit: 2,
+            ..Default::default()
+        };
+        assert_eq!(texts(&q, &mut ring), ["msg 6 a", "msg 8 a"]);
+        let q = LogQuery {
+            instance: Some("b-1".into()),
+            since_ms: Some(500),
+            ..Default::default()
+        };
+        assert_eq!(texts(&q, &mut ring), ["msg 5 b", "msg 7 b", "msg 9 b"]);
+        let q = LogQuery {
+            after_seq: Some(8),
+            ..Default::default()
+        };
+        assert_eq!(texts(&q, &mut ring), ["msg 8 a", "msg 9 b"]);
+        let q = LogQuery {
+            grep: Some("3".into()),
+            ..Default::default()
+        };
+        assert_eq!(texts(&q, &mut ring), ["msg 3 b"]);
+        let q = LogQuery {
+            service: Some("none".into()),
+            ..Default::default()
+        };
+        assert!(texts(&q, &mut ring).is_empty());
+    }
+}

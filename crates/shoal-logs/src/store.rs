@@ -1,0 +1,113 @@
+//! `LogStore`: the shared, locked front of the ring, with a clock and a live tail.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::broadcast;
+
+use crate::limits::{LogLimits, LogQuery, LogStats};
+use crate::line::{LogLine, Stream};
+use crate::ring::{NewLine, Ring};
+
+/// Lines a live-tail subscriber may fall behind before it sees `RecvError::Lagged`.
+pub const TAIL_CAPACITY: usize = 4096;
+
+/// Where the store reads "now" (unix epoch ms); injectable for tests.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The central log store. Share it with `Arc<LogStore>`; all methods take `&self`.
+pub struct LogStore {
+    ring: Mutex<Ring>,
+    tail: broadcast::Sender<LogLine>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for LogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStore")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LogStore {
+    /// A store reading the system clock.
+    pub fn new(limits: LogLimits) -> Self {
+        Self::with_clock(limits, Arc::new(system_now_ms))
+    }
+
+    /// A store reading `clock` for every append and query.
+    pub fn with_clock(limits: LogLimits, clock: Clock) -> Self {
+        let (tail, _) = broadcast::channel(TAIL_CAPACITY);
+        LogStore {
+            ring: Mutex::new(Ring::new(limits)),
+            tail,
+            clock,
+        }
+    }
+
+    /// Stores one line (without its terminator) and returns its sequence number.
+    pub fn append(
+        &self,
+        service: &str,
+        version: &str,
+        instance: &str,
+        stream: Stream,
+        line: &str,
+    ) -> u64 {
+        let now = (self.clock)();
+        let new = NewLine {
+            service,
+            version,
+            instance,
+            stream,
+            line,
+        };
+        let want_copy = self.tail.receiver_count() > 0;
+        let mut ring = self.lock();
+        let (seq, copy) = ring.push(now, new, want_copy);
+        if let Some(copy) = copy {
+            // Sent under the lock so subscribers see lines in `seq` order. An
+            // error only means every subscriber left meanwhile.
+            let _ = self.tail.send(copy);
+        }
+        seq
+    }
+
+    /// The most recent `q.limit` lines matching `q`, oldest-first.
+    pub fn query(&self, q: &LogQuery) -> Vec<LogLine> {
+        let now = (self.clock)();
+        self.lock().query(now, q)
+    }
+
+    /// Every line appended from now on. A subscriber more than [`TAIL_CAPACITY`]
+    /// lines behind gets `Lagged` and may catch up with `query(after_seq)`.
+    pub fn subscribe(&self) -> broadcast::Receiver<LogLine> {
+        self.tail.subscribe()
+    }
+
+    pub fn stats(&self) -> LogStats {
+        self.lock().stats()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Ring> {
+        // A panic while holding the lock cannot leave the ring inconsistent in a
+        // way that matters more than losing logs; keep serving.
+        self.ring
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Default for LogStore {
+    fn default() -> Self {
+        LogStore::new(LogLimits::default())
+    }
+}
+
+fn system_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

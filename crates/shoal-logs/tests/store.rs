@@ -1,0 +1,121 @@
+//! Integration tests of `LogStore`: bounds under a flood, filters, ordering, live tail.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use shoal_logs::{LogLimits, LogQuery, LogStore, Stream};
+
+#[test]
+fn a_flood_of_a_million_lines_stays_within_one_mebibyte() {
+    let limit = 1024 * 1024;
+    let store = LogStore::new(LogLimits {
+        max_bytes: limit,
+        ..Default::default()
+    });
+    for i in 0..1_000_000u32 {
+        store.append(
+            "api",
+            "1",
+            "api-1",
+            Stream::Stdout,
+            &format!("request {i} ok"),
+        );
+        if i % 100_000 == 0 {
+            assert!(store.stats().bytes <= limit);
+        }
+    }
+    let stats = store.stats();
+    assert!(stats.bytes <= limit, "{stats:?}");
+    assert!(stats.lines > 1_000, "{stats:?}");
+    assert_eq!(stats.dropped + stats.lines as u64, 1_000_000);
+    let last = store.query(&LogQuery {
+        limit: 1,
+        ..Default::default()
+    });
+    assert_eq!(last[0].line, "request 999999 ok");
+    assert_eq!(last[0].seq, 1_000_000);
+}
+
+#[test]
+fn queries_filter_and_return_oldest_first() {
+    let store = LogStore::default();
+    store.append("api", "1", "api-1", Stream::Stdout, "GET /a");
+    store.append("web", "2", "web-1", Stream::Stderr, "boom");
+    store.append("api", "1", "api-2", Stream::Stdout, "GET /b");
+    store.append("api", "1", "api-1", Stream::System, "exited");
+    let api = store.query(&LogQuery {
+        service: Some("api".into()),
+        ..Default::default()
+    });
+    let texts: Vec<_> = api.iter().map(|l| l.line.as_str()).collect();
+    assert_eq!(texts, ["GET /a", "GET /b", "exited"]);
+    assert!(api.windows(2).all(|w| w[0].seq < w[1].seq));
+    let grep = store.query(&LogQuery {
+        grep: Some("GET".into()),
+        instance: Some("api-2".into()),
+        ..Default::default()
+    });
+    assert_eq!(grep.len(), 1);
+    assert_eq!(grep[0].version, "1");
+    assert_eq!(grep[0].stream, Stream::Stdout);
+}
+
+#[test]
+fn lines_expire_by_age_with_an_injected_clock() {
+    let now = Arc::new(AtomicU64::new(1_000_000));
+    let clock_now = Arc::clone(&now);
+    let store = LogStore::with_clock(
+        LogLimits {
+            max_age: Duration::from_secs(60),
+            ..Default::default()
+        },
+        Arc::new(move || clock_now.load(Ordering::SeqCst)),
+    );
+    store.append("api", "1", "api-1", Stream::Stdout, "first");
+    now.fetch_add(30_000, Ordering::SeqCst);
+    store.append("api", "1", "api-1", Stream::Stdout, "second");
+    let since = store.query(&LogQuery {
+        since_ms: Some(1_010_000),
+        ..Default::default()
+    });
+    assert_eq!(since.len(), 1);
+    now.fetch_add(31_000, Ordering::SeqCst);
+    let left = store.query(&LogQuery::default());
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].line, "second");
+    assert_eq!(left[0].time_ms, 1_030_000);
+    assert_eq!(store.stats().dropped, 1);
+    assert_eq!(store.stats().oldest_ms, Some(1_030_000));
+}
+
+#[test]
+fn lines_serialize_with_lowercase_streams() {
+    let store = LogStore::default();
+    store.append("api", "1", "api-1", Stream::Stderr, "oops");
+    let line = &store.query(&LogQuery::default())[0];
+    let json = serde_json::to_value(line).unwrap_or_default();
+    assert_eq!(json["stream"], "stderr");
+    assert_eq!(json["line"], "oops");
+}
+
+#[tokio::test]
+async fn subscribers_see_new_lines_in_order() {
+    let store = Arc::new(LogStore::default());
+    store.append("api", "1", "api-1", Stream::Stdout, "before");
+    let mut tail = store.subscribe();
+    let writer = Arc::clone(&store);
+    let task = tokio::spawn(async move {
+        for i in 0..100 {
+            writer.append("api", "1", "api-1", Stream::Stdout, &format!("live {i}"));
+        }
+    });
+    for i in 0..100 {
+        let line = tokio::time::timeout(Duration::from_secs(5), tail.recv()).await;
+        let line = line
+            .map_err(|_| "timed out")
+            .and_then(|r| r.map_err(|_| "closed"));
+        assert_eq!(line.map(|l| l.line), Ok(format!("live {i}")));
+    }
+    task.await.ok();
+}

@@ -1,0 +1,48 @@
+//! The store's error type: what went wrong and, where a caller can act, what to do about it.
+
+use crate::types::{LeaseId, Revision};
+
+/// Everything a [`Store`](crate::Store) operation can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The requested revision is older than the oldest revision still kept in history.
+    #[error(
+        "revision {requested} has been compacted (oldest available is {compacted}); \
+         re-read the current state and watch from its revision"
+    )]
+    Compacted {
+        /// The revision the caller asked for.
+        requested: Revision,
+        /// The store's compacted revision: history starts here.
+        compacted: Revision,
+    },
+    /// The requested revision lies in the future.
+    #[error("revision {requested} is in the future (current revision is {current})")]
+    FutureRevision {
+        /// The revision the caller asked for.
+        requested: Revision,
+        /// The store's current revision.
+        current: Revision,
+    },
+    /// The lease does not exist (never granted, revoked or expired).
+    #[error(
+        "lease {0} not found (it was never granted, or was revoked or expired); grant a new lease"
+    )]
+    LeaseNotFound(LeaseId),
+    /// The storage layer failed (disk error, corrupt data); the store may be unusable.
+    #[error("storage error: {0}")]
+    Io(String),
+    /// The store was closed, or its writer stopped after a storage failure.
+    #[error("store is closed")]
+    Closed,
+    /// The request itself is malformed (empty key, oversized value, zero TTL, ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+impl StoreError {
+    /// Wraps any storage-layer error (redb, I/O) as [`StoreError::Io`].
+    pub(crate) fn io(err: impl std::fmt::Display) -> Self {
+        StoreError::Io(err.to_string())
+    }
+}

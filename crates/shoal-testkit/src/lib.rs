@@ -1,0 +1,16 @@
+//! Test fixtures: run a real `shoal up` process on ephemeral ports, talk to it
+//! over real sockets, wait for conditions with deadlines, clean up every process.
+//!
+//! # Layout
+//! - `http.rs`: a blocking HTTP/1.1 client good enough for tests (std only).
+//! - `platform.rs`: [`Platform`], a running `shoal up` with its data dir.
+//! - `wait.rs`: [`wait_until`] and process-liveness helpers.
+#![forbid(unsafe_code)]
+
+mod http;
+mod platform;
+mod wait;
+
+pub use http::{request, HttpResponse};
+pub use platform::{Platform, PlatformBuilder};
+pub use wait::{pid_alive, wait_until, WaitError};

@@ -1,0 +1,268 @@
+//! [`Platform`]: a real `shoal up` process in a temporary directory, listening on
+//! ephemeral ports, stopped (with every instance) when dropped.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use crate::http::{request, HttpResponse};
+use crate::wait::{pid_alive, wait_until};
+
+static NEXT_RANGE: AtomicU32 = AtomicU32::new(0);
+
+/// Builds the service file and starts `shoal up`.
+pub struct PlatformBuilder {
+    bin: PathBuf,
+    services: String,
+    platform_extra: String,
+    files: Vec<(String, String)>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl PlatformBuilder {
+    /// The TOML of `[services.*]` (and `[flags.*]`) tables.
+    pub fn services(mut self, toml: &str) -> Self {
+        self.services = toml.to_string();
+        self
+    }
+
+    /// Extra `key = value` lines for the `[platform]` table.
+    pub fn platform(mut self, lines: &str) -> Self {
+        self.platform_extra = lines.to_string();
+        self
+    }
+
+    /// A file written next to the service file before start (e.g. a script).
+    pub fn file(mut self, name: &str, contents: &str) -> Self {
+        self.files.push((name.to_string(), contents.to_string()));
+        self
+    }
+
+    /// Reuses a directory (and its data dir) from an earlier platform.
+    pub fn in_dir(mut self, dir: tempfile::TempDir) -> Self {
+        self.dir = Some(dir);
+        self
+    }
+
+    /// Writes the files and starts `shoal up`; waits until the API answers.
+    pub fn start(self) -> Result<Platform, String> {
+        let dir = match self.dir {
+            Some(d) => d,
+            None => tempfile::tempdir().map_err(|e| e.to_string())?,
+        };
+        let slot =
+            (std::process::id() % 60) * 150 + NEXT_RANGE.fetch_add(1, Ordering::Relaxed) % 3 * 50;
+        let (lo, hi) = (30000 + slot, 30000 + slot + 49);
+        let toml = format!(
+            "[platform]\ndata_dir = \"data\"\nhttp = \"127.0.0.1:0\"\ngateway = \"127.0.0.1:0\"\nport_range = \"{lo}-{hi}\"\n{}\n\n{}",
+            self.platform_extra, self.services
+        );
+        let file = dir.path().join("shoal.toml");
+        std::fs::write(&file, toml).map_err(|e| e.to_string())?;
+        for (name, contents) in &self.files {
+            std::fs::write(dir.path().join(name), contents).map_err(|e| e.to_string())?;
+        }
+        let endpoints = dir.path().join("data/endpoints.json");
+        let _ = std::fs::remove_file(&endpoints);
+        let stderr =
+            std::fs::File::create(dir.path().join("shoal.stderr")).map_err(|e| e.to_string())?;
+        let stdout =
+            std::fs::File::create(dir.path().join("shoal.stdout")).map_err(|e| e.to_string())?;
+        let child = Command::new(&self.bin)
+            .arg("up")
+            .arg(&file)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", self.bin.display()))?;
+        let mut platform = Platform {
+            bin: self.bin,
+            dir: Some(dir),
+            child,
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            gateway: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let found = wait_until("shoal endpoints.json", Duration::from_secs(30), || {
+            if let Ok(Some(status)) = platform.child.try_wait() {
+                return Some(Err(format!(
+                    "shoal exited early ({status}): {}",
+                    platform.stderr()
+                )));
+            }
+            let v: Value = serde_json::from_slice(&std::fs::read(&endpoints).ok()?).ok()?;
+            let http = v["http"].as_str()?.parse().ok()?;
+            let gateway = v["gateway"].as_str()?.parse().ok()?;
+            Some(Ok((http, gateway)))
+        })
+        .map_err(|e| format!("{e}: {}", platform.stderr()))??;
+        platform.http = found.0;
+        platform.gateway = found.1;
+        Ok(platform)
+    }
+}
+
+/// A running `shoal up`.
+pub struct Platform {
+    bin: PathBuf,
+    dir: Option<tempfile::TempDir>,
+    pub child: Child,
+    pub http: SocketAddr,
+    pub gateway: SocketAddr,
+}
+
+impl Platform {
+    pub fn builder(bin: impl AsRef<Path>) -> PlatformBuilder {
+        PlatformBuilder {
+            bin: bin.as_ref().to_path_buf(),
+            services: String::new(),
+            platform_extra: String::new(),
+            files: Vec::new(),
+            dir: None,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().map_or(Path::new("."), |d| d.path())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What shoal wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir().join("shoal.stderr")).unwrap_or_default()
+    }
+
+    pub fn api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> std::io::Result<HttpResponse> {
+        request(self.http, method, path, None, body.map(str::as_bytes))
+    }
+
+    pub fn gateway(&self, host: &str, path: &str) -> std::io::Result<HttpResponse> {
+        request(self.gateway, "GET", path, Some(host), None)
+    }
+
+    /// The catalog entries of one service.
+    pub fn instances(&self, service: &str) -> Vec<Value> {
+        self.api("GET", &format!("/api/v1/instances?service={service}"), None)
+            .ok()
+            .and_then(|r| r.json().as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    /// Waits until exactly `n` instances of `service` are running and passing.
+    pub fn wait_healthy(
+        &self,
+        service: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Value>, String> {
+        wait_until(
+            &format!("{n} healthy instances of {service}"),
+            timeout,
+            || {
+                let list = self.instances(service);
+                let ok = list
+                    .iter()
+                    .filter(|i| i["state"] == "running" && i["health"] == "passing")
+                    .count();
+                (ok == n && list.len() == n).then_some(list)
+            },
+        )
+        .map_err(|e| {
+            format!(
+                "{e}; instances: {:?}; stderr: {}",
+                self.instances(service),
+                self.stderr()
+            )
+        })
+    }
+
+    /// Runs the shoal CLI against this platform.
+    pub fn cli(&self, args: &[&str]) -> std::io::Result<Output> {
+        Command::new(&self.bin)
+            .args(args)
+            .env("SHOAL_ADDR", format!("http://{}", self.http))
+            .stdin(Stdio::null())
+            .output()
+    }
+
+    /// SIGTERM, then waits up to `timeout` for a clean exit.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<ExitStatus, String> {
+        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
+        let child = &mut self.child;
+        wait_until("shoal to exit", timeout, || child.try_wait().ok().flatten())
+            .map_err(|e| e.to_string())
+    }
+
+    /// SIGKILL, as a crash would; instances are left running.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Gives up the directory (to restart a platform on the same data dir).
+    pub fn take_dir(&mut self) -> Option<tempfile::TempDir> {
+        self.dir.take()
+    }
+
+    /// Every pid recorded in the instance registry of the data dir.
+    pub fn registered_pids(dir: &Path) -> Vec<u32> {
+        let Ok(bytes) = std::fs::read(dir.join("data/instances.json")) else {
+            return Vec::new();
+        };
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let mut out = Vec::new();
+        collect_pids(&v, &mut out);
+        out
+    }
+}
+
+fn collect_pids(v: &Value, out: &mut Vec<u32>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == "pid" {
+                    if let Some(p) = v.as_u64() {
+                        out.push(p as u32);
+                    }
+                } else {
+                    collect_pids(v, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| collect_pids(v, out)),
+        _ => {}
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.terminate(Duration::from_secs(20));
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        // Safety net for a test that failed half-way: no instance may outlive it.
+        if let Some(dir) = &self.dir {
+            for pid in Self::registered_pids(dir.path()) {
+                if pid_alive(pid) {
+                    let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                }
+            }
+        }
+    }
+}

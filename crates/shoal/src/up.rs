@@ -1,0 +1,284 @@
+//! `shoal up`: wires the store, the agent, the API and the gateway on this
+//! machine, runs until Ctrl-C or SIGTERM, then stops every instance.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use arc_swap::ArcSwap;
+use shoal_agent::{Agent, AgentConfig, PlatformEnv};
+use shoal_gateway::{Gateway, RouteTable};
+use shoal_logs::{LogLimits, LogStore};
+use shoal_spec::Spec;
+use shoal_store::{EmbeddedOptions, EmbeddedStore, Store};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+use crate::cli::UpArgs;
+
+/// Tables whose behaviour is parsed and validated but not yet enforced.
+const NOT_YET: &[(&str, &str)] = &[
+    (
+        ".deploy",
+        "rollout strategies are not enforced yet (drain is used when stopping)",
+    ),
+    (
+        ".resilience",
+        "proxy resilience policies are not enforced yet",
+    ),
+    (
+        ".scale",
+        "the autoscaler does not exist yet (min/max bound `shoal scale`)",
+    ),
+    ("flags.", "feature flags are not evaluated yet"),
+];
+
+pub async fn run(args: UpArgs) -> ExitCode {
+    let spec = match shoal_spec::parse_file(&args.file) {
+        Ok(spec) => spec,
+        Err(errors) => {
+            eprint!("{errors}");
+            eprintln!(
+                "error: {} refused, nothing was started",
+                args.file.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing();
+    match up(spec, &args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn warn_unimplemented(spec: &Spec) {
+    for section in &spec.sections {
+        let note = NOT_YET
+            .iter()
+            .find(|(needle, _)| section.path.contains(needle) || section.path.starts_with(needle));
+        if let Some((_, note)) = note {
+            eprintln!(
+                "warning: {}:{}:{}: [{}] is parsed but {note}",
+                section.location.file, section.location.line, section.location.column, section.path
+            );
+        }
+    }
+}
+
+fn refuse_public_bind(name: &str, addr: SocketAddr) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() {
+        bail!(
+            "platform.{name} = {addr} is not a loopback address; Shoal refuses to listen beyond this machine without API tokens, which this build cannot configure yet"
+        );
+    }
+    Ok(())
+}
+
+async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on platform.{name} = {addr} (is another shoal or program using it?)")
+    })
+}
+
+async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
+    let p = spec.platform.clone();
+    refuse_public_bind("http", p.http)?;
+    refuse_public_bind("gateway", p.gateway)?;
+    warn_unimplemented(&spec);
+
+    std::fs::create_dir_all(&p.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", p.data_dir.display()))?;
+    let pid_file = p.data_dir.join("instances.json");
+    let reaped = shoal_supervisor::reap_orphans(&pid_file, Duration::from_secs(5))
+        .await
+        .with_context(|| format!("cannot read {}", pid_file.display()))?;
+    if !reaped.is_empty() {
+        tracing::warn!(
+            count = reaped.len(),
+            "stopped instances left running by a previous shoal that did not exit cleanly"
+        );
+    }
+
+    let store_path = p.data_dir.join("store.redb");
+    let store = EmbeddedStore::open(&store_path, EmbeddedOptions::default())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the store at {} (is another shoal using this data_dir?)",
+                store_path.display()
+            )
+        })?;
+    let dyn_store: Arc<dyn Store> = store.clone();
+    // Instances of an earlier run are gone (reaped above): their catalog entries too.
+    dyn_store
+        .delete_prefix(shoal_catalog::CATALOG_PREFIX)
+        .await?;
+    shoal_agent::apply_spec(&spec, dyn_store.as_ref()).await?;
+
+    let api_listener = bind("http", p.http).await?;
+    let gw_listener = bind("gateway", p.gateway).await?;
+    let http_addr = api_listener.local_addr()?;
+    let gw_addr = gw_listener.local_addr()?;
+
+    let logs = Arc::new(LogStore::new(LogLimits::default()));
+    if args.logs {
+        echo_logs(&logs);
+    }
+    let table = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let api_state = Arc::new(shoal_api::ApiState {
+        store: dyn_store.clone(),
+        logs: logs.clone(),
+        node: node_name(),
+        http: http_addr,
+        gateway: gw_addr,
+        started: Instant::now(),
+    });
+    let api = tokio::spawn(shoal_api::serve(
+        api_listener,
+        api_state,
+        wait_for(stop_rx.clone()),
+    ));
+    let gateway = tokio::spawn(shoal_gateway::serve(
+        gw_listener,
+        Gateway::new(table.clone()),
+        wait_for(stop_rx.clone()),
+    ));
+
+    let agent = Agent::start(
+        AgentConfig {
+            node: node_name(),
+            address: http_addr.ip(),
+            cwd: spec.base_dir.clone(),
+            platform: PlatformEnv {
+                http: http_addr,
+                gateway: gw_addr,
+                statsd: p.statsd,
+            },
+            port_range: (p.port_range.start, p.port_range.end),
+            domains: vec![p.domain.clone(), "consul".to_string()],
+            pid_file,
+        },
+        dyn_store.clone(),
+        logs.clone(),
+        table,
+    )?;
+
+    let endpoints = p.data_dir.join("endpoints.json");
+    write_endpoints(&endpoints, http_addr, gw_addr)?;
+    print_banner(&spec, &args.file, http_addr, gw_addr, &p.data_dir);
+    wait_for_signal().await;
+    eprintln!(
+        "shoal: stopping every instance (SIGTERM, then SIGKILL after each service's drain)..."
+    );
+    agent.shutdown().await;
+    let _ = stop_tx.send(true);
+    let _ = api.await;
+    let _ = gateway.await;
+    store.close().await;
+    let _ = std::fs::remove_file(&endpoints);
+    eprintln!("shoal: stopped");
+    Ok(())
+}
+
+async fn wait_for(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn echo_logs(logs: &Arc<LogStore>) {
+    let mut rx = logs.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(l) => println!("{} | {}", l.instance, l.line),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    println!("... {n} lines skipped")
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+}
+
+/// Where this run listens, for scripts and tests that bind `127.0.0.1:0`.
+fn write_endpoints(path: &Path, http: SocketAddr, gateway: SocketAddr) -> anyhow::Result<()> {
+    let body = serde_json::json!({
+        "pid": std::process::id(),
+        "http": http.to_string(),
+        "gateway": gateway.to_string(),
+    });
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, body.to_string())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn node_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "local".to_string())
+}
+
+fn print_banner(
+    spec: &Spec,
+    file: &Path,
+    http: SocketAddr,
+    gateway: SocketAddr,
+    data_dir: &PathBuf,
+) {
+    let names: Vec<&str> = spec.services.keys().map(String::as_str).collect();
+    eprintln!(
+        "shoal: running {} ({} service(s): {})",
+        file.display(),
+        names.len(),
+        names.join(", ")
+    );
+    eprintln!("  api + consul api   http://{http}   (shoal status, shoal ps, shoal logs)");
+    eprintln!("  gateway            http://{gateway}   (Host: <service>)");
+    eprintln!("  data               {}", data_dir.display());
+    eprintln!(
+        "  not yet served     dns {}, statsd {}",
+        spec.platform.dns, spec.platform.statsd
+    );
+    eprintln!("  press Ctrl-C to stop");
+}

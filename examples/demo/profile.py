@@ -1,0 +1,58 @@
+"""The profile service of the demo fleet: composes a person's page from the
+publications and institution services, which it reaches through Shoal by name."""
+
+import json
+import os
+import sys
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PROXY = os.environ.get("SHOAL_PROXY", "http://127.0.0.1:8080")
+INSTANCE = os.environ.get("SHOAL_INSTANCE", "profile")
+
+
+def call(service, path):
+    """GET PROXY/path with Host: service; returns parsed JSON or an error marker."""
+    req = urllib.request.Request(PROXY + path, headers={"Host": service})
+    try:
+        with urllib.request.urlopen(req, timeout=2) as resp:
+            return json.loads(resp.read())
+    except Exception as exc:  # a failing dependency degrades the page, never breaks it
+        return {"unavailable": str(exc)}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        if self.path == "/health":
+            return self.reply(200, {"status": "ok"})
+        parts = [p for p in self.path.split("?")[0].split("/") if p]
+        if len(parts) == 2 and parts[0] == "profile":
+            user = parts[1]
+            page = {
+                "user": user,
+                "served_by": INSTANCE,
+                "publications": call("publications", f"/publications/{user}"),
+                "institution": call("institution", f"/institution/{user}"),
+            }
+            return self.reply(200, page)
+        return self.reply(404, {"error": "not found", "path": self.path})
+
+    def reply(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, fmt, *args):
+        sys.stdout.write("%s %s\n" % (self.address_string(), fmt % args))
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    port = int(os.environ["PORT"])
+    print(f"profile listening on {port}", flush=True)
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
