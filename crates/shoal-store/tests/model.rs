@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use shoal_store::{
     CmpOp, CmpTarget, Compare, EmbeddedStore, Event, EventKind, KeyValue, Op, OpResponse, Store,
-    Txn, TxnResponse, WatchBatch,
+    Txn, TxnResponse, WatchBatch, Watcher,
 };
 
 const KEYS: &[&str] = &["a", "a/b", "a/c", "b", "b/a", "c"];
@@ -188,23 +188,54 @@ fn fail(e: impl std::fmt::Display) -> TestCaseError {
     TestCaseError::fail(e.to_string())
 }
 
+/// Reads batches up to (excluding) the one at `end`, which must hold only the sentinel.
+async fn collect(w: &mut Watcher, end: i64) -> Result<Vec<WatchBatch>, TestCaseError> {
+    let mut got = Vec::new();
+    loop {
+        let b = w.next().await.ok_or_else(|| fail("watch ended"))?.map_err(fail)?;
+        if b.revision == end {
+            prop_assert_eq!(b.events.len(), 1);
+            return Ok(got);
+        }
+        got.push(b);
+    }
+}
+
+/// The model's batches from `start` on, restricted to `prefix`.
+fn expected(m: &Model, prefix: &str, start: i64) -> Vec<WatchBatch> {
+    m.log
+        .iter()
+        .filter(|b| b.revision >= start)
+        .map(|b| WatchBatch {
+            revision: b.revision,
+            events: b.events.iter().filter(|e| e.kv.key.starts_with(prefix)).cloned().collect(),
+        })
+        .filter(|b| !b.events.is_empty())
+        .collect()
+}
+
 async fn check(
     actions: Vec<Action>,
     watch_prefix: String,
+    watch_at: usize,
     start_pick: usize,
 ) -> Result<(), TestCaseError> {
     let s = EmbeddedStore::open_in_memory().await.map_err(fail)?;
-    let mut m = Model {
-        rev: 1,
-        ..Model::default()
-    };
-    for a in &actions {
+    let mut m = Model { rev: 1, ..Model::default() };
+    // One watcher follows live from the beginning; another starts part-way, from a random
+    // past revision, so it replays history and then overlaps with live batches.
+    let mut live = s.watch(&watch_prefix, 0).await.map_err(fail)?;
+    let mut mid = None;
+    let watch_at = watch_at % (actions.len() + 1);
+    for (i, a) in actions.iter().enumerate() {
+        if i == watch_at {
+            let start = 1 + (start_pick as i64) % (m.rev + 1);
+            mid = Some((s.watch(&watch_prefix, start).await.map_err(fail)?, start));
+        }
         match a {
             Action::Put(k, v) => {
                 let got = s.put(k, v.clone(), 0).await.map_err(fail)?;
-                let want = m
-                    .txn(&Txn::new().and_then([Op::put(k.clone(), v.clone())]))
-                    .revision;
+                let want = m.txn(&Txn::new().and_then([Op::put(k.clone(), v.clone())])).revision;
                 prop_assert_eq!(got, want, "put {}", k);
             }
             Action::Delete(k) => {
@@ -237,40 +268,20 @@ async fn check(
         prop_assert_eq!(s.get(k).await.map_err(fail)?, m.kvs.get(*k).cloned());
     }
 
-    // Replay from a random revision, ended by a sentinel write under the prefix.
-    let start = 1 + (start_pick as i64) % (m.rev + 1);
-    let mut w = s.watch(&watch_prefix, start).await.map_err(fail)?;
-    let sentinel = format!("{watch_prefix}~end");
-    let end = s.put(&sentinel, vec![], 0).await.map_err(fail)?;
-    let mut got = Vec::new();
-    loop {
-        let b = w
-            .next()
-            .await
-            .ok_or_else(|| fail("watch ended"))?
-            .map_err(fail)?;
-        if b.revision == end {
-            prop_assert_eq!(b.events.len(), 1);
-            break;
+    let (mut mid, mid_start) = match mid {
+        Some(w) => w,
+        None => {
+            let start = 1 + (start_pick as i64) % (m.rev + 1);
+            (s.watch(&watch_prefix, start).await.map_err(fail)?, start)
         }
-        got.push(b);
-    }
-    let want: Vec<WatchBatch> = m
-        .log
-        .iter()
-        .filter(|b| b.revision >= start)
-        .map(|b| WatchBatch {
-            revision: b.revision,
-            events: b
-                .events
-                .iter()
-                .filter(|e| e.kv.key.starts_with(&watch_prefix))
-                .cloned()
-                .collect(),
-        })
-        .filter(|b| !b.events.is_empty())
-        .collect();
-    prop_assert_eq!(got, want, "watch {:?} from {}", watch_prefix, start);
+    };
+    // A sentinel write under the prefix marks the end of each watch.
+    let end = s.put(&format!("{watch_prefix}~end"), vec![], 0).await.map_err(fail)?;
+    let got = collect(&mut live, end).await?;
+    prop_assert_eq!(got, expected(&m, &watch_prefix, 2), "live watch {:?}", watch_prefix);
+    let got = collect(&mut mid, end).await?;
+    let want = expected(&m, &watch_prefix, mid_start);
+    prop_assert_eq!(got, want, "watch {:?} from {}", watch_prefix, mid_start);
     s.close().await;
     Ok(())
 }
@@ -282,10 +293,10 @@ proptest! {
     fn store_matches_model(
         actions in prop::collection::vec(action(), 0..40),
         watch_prefix in prefix(),
+        watch_at in 0usize..1000,
         start_pick in 0usize..1000,
     ) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()
-            .map_err(fail)?;
-        rt.block_on(check(actions, watch_prefix, start_pick))?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(fail)?;
+        rt.block_on(check(actions, watch_prefix, watch_at, start_pick))?;
     }
 }

@@ -70,6 +70,10 @@ fn serve(mut stream: TcpStream) -> std::io::Result<()> {
 }
 
 fn main() {
+    // First thing: when the process began, so benchmarks can time restarts.
+    let started_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     let port = std::env::var("PORT").unwrap_or_else(|_| "8000".into());
     let listener = match TcpListener::bind(format!("127.0.0.1:{port}")) {
         Ok(l) => l,
@@ -78,7 +82,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    println!("publications listening on {port}");
+    println!("publications listening on {port} (process started at {started_ns} ns)");
     for stream in listener.incoming().flatten() {
         thread::spawn(move || {
             if let Err(e) = serve(stream) {
