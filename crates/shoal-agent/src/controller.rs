@@ -5,13 +5,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoal_catalog::{decode, ScaleOverride, RESTART_PREFIX, SCALE_PREFIX, SPEC_PREFIX};
+use shoal_catalog::{decode, ScaleOverride, KV_PREFIX, RESTART_PREFIX, SCALE_PREFIX, SPEC_PREFIX};
+use shoal_secrets::SECRET_PREFIX;
 use shoal_spec::ServiceSpec;
 use shoal_store::{StoreError, Watcher};
 use shoal_supervisor::PortAllocator;
 use tokio::sync::watch;
 
 use crate::desired::{groups, GroupSpec};
+use crate::env::resolve;
 use crate::instance::{self, Instance, InstanceCtx, Order};
 use crate::plan::{plan, Action, Observed};
 
@@ -20,6 +22,14 @@ pub struct Controller {
     instances: HashMap<String, Instance>,
     ports: PortAllocator,
     seq: u64,
+    /// The last env error per group, so a persisting error is reported once.
+    env_errors: HashMap<(String, String), String>,
+}
+
+/// A group with its env resolved against the store (kv keys and secrets).
+struct Resolved {
+    group: GroupSpec,
+    env: Option<Vec<(String, String)>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +45,7 @@ impl Controller {
             instances: HashMap::new(),
             ports,
             seq: 0,
+            env_errors: HashMap::new(),
         }
     }
 
@@ -46,6 +57,9 @@ impl Controller {
         let mut specs = store.watch(SPEC_PREFIX, 0).await?;
         let mut scales = store.watch(SCALE_PREFIX, 0).await?;
         let mut restarts = store.watch(RESTART_PREFIX, 0).await?;
+        let mut kv = store.watch(KV_PREFIX, 0).await?;
+        let mut secrets = store.watch(SECRET_PREFIX, 0).await?;
+        let changed = self.ctx.changed.clone();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             if let Err(e) = self.reconcile().await {
@@ -55,6 +69,9 @@ impl Controller {
                 _ = next(&mut specs) => {}
                 _ = next(&mut scales) => {}
                 _ = next(&mut restarts) => {}
+                _ = next(&mut kv) => {}
+                _ = next(&mut secrets) => {}
+                () = changed.notified() => {}
                 _ = tick.tick() => {}
                 _ = shutdown.changed() => break,
             }
@@ -66,7 +83,7 @@ impl Controller {
         Ok(())
     }
 
-    async fn desired(&self) -> Result<Vec<GroupSpec>, ControllerError> {
+    async fn desired(&mut self) -> Result<Vec<Resolved>, ControllerError> {
         let store = &self.ctx.store;
         let mut services = BTreeMap::new();
         for kv in store.range(SPEC_PREFIX).await?.kvs {
@@ -84,13 +101,55 @@ impl Controller {
                 overrides.insert(name, o.instances);
             }
         }
-        Ok(groups(&services, &overrides))
+        let mut out = Vec::new();
+        for mut group in groups(&services, &overrides) {
+            let key = group.key();
+            match resolve(&group.env, store.as_ref(), self.ctx.keyring.as_deref()).await {
+                Ok(env) => {
+                    if self.env_errors.remove(&key).is_some() {
+                        tracing::info!(service = %key.0, version = %key.1, "env resolves again");
+                    }
+                    group.fingerprint = fingerprint(&group, &env);
+                    out.push(Resolved {
+                        group,
+                        env: Some(env),
+                    });
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    if self.env_errors.get(&key) != Some(&msg) {
+                        tracing::warn!(service = %key.0, version = %key.1, error = %msg, "cannot start new instances");
+                        self.ctx.logs.append(
+                            &key.0,
+                            &key.1,
+                            "-",
+                            shoal_logs::Stream::System,
+                            &format!("cannot start new instances: {msg}"),
+                        );
+                        self.env_errors.insert(key.clone(), msg);
+                    }
+                    // Keep what runs: no rollout, and nothing new without its config.
+                    let newest = self
+                        .instances
+                        .values()
+                        .filter(|i| i.group.key() == key && !i.stopping)
+                        .max_by_key(|i| i.seq);
+                    match newest {
+                        Some(i) => group.fingerprint = i.fingerprint,
+                        None => group.count = 0,
+                    }
+                    out.push(Resolved { group, env: None });
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn reconcile(&mut self) -> Result<(), ControllerError> {
         self.collect_finished();
         self.handle_restart_requests().await?;
-        let desired = self.desired().await?;
+        let resolved = self.desired().await?;
+        let desired: Vec<GroupSpec> = resolved.iter().map(|r| r.group.clone()).collect();
         let observed: Vec<Observed> = self
             .instances
             .iter()
@@ -107,25 +166,28 @@ impl Controller {
                     health,
                     seq: inst.seq,
                     stopping: inst.stopping,
+                    fingerprint: inst.fingerprint,
                 }
             })
             .collect();
         for action in plan(&desired, &observed) {
             match action {
                 Action::Start { service, version } => {
-                    let Some(group) = desired
+                    let Some(r) = resolved
                         .iter()
-                        .find(|g| g.service == service && g.version == version)
+                        .find(|r| r.group.service == service && r.group.version == version)
                     else {
                         continue;
                     };
-                    self.start(group.clone());
+                    if let Some(env) = &r.env {
+                        self.start(r.group.clone(), env.clone());
+                    }
                 }
                 Action::Stop { id } => {
                     if let Some(inst) = self.instances.get_mut(&id) {
                         inst.stopping = true;
                         let _ = inst.orders.try_send(Order::Stop);
-                        tracing::info!(instance = %id, "stopping instance (scaled down)");
+                        tracing::info!(instance = %id, "stopping instance");
                     }
                 }
             }
@@ -133,7 +195,7 @@ impl Controller {
         Ok(())
     }
 
-    fn start(&mut self, group: GroupSpec) {
+    fn start(&mut self, group: GroupSpec, env: Vec<(String, String)>) {
         let Some(port) = self.ports.allocate() else {
             tracing::error!(service = %group.service, "no free port left in port_range");
             return;
@@ -141,7 +203,7 @@ impl Controller {
         self.seq += 1;
         let id = instance_id(&group.service, &group.version);
         tracing::info!(instance = %id, port, "starting instance");
-        let inst = instance::start(self.ctx.clone(), group, id.clone(), port, self.seq);
+        let inst = instance::start(self.ctx.clone(), group, env, id.clone(), port, self.seq);
         self.instances.insert(id, inst);
     }
 
@@ -189,6 +251,19 @@ async fn next(w: &mut Watcher) {
         // A closed watch must not spin the loop.
         None => std::future::pending::<()>().await,
     }
+}
+
+/// Everything a started instance depends on, hashed: a change means replacement.
+fn fingerprint(group: &GroupSpec, env: &[(String, String)]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!(
+        "{:?}|{:?}|{:?}|{:?}",
+        group.command, group.health, group.restart, group.drain
+    )
+    .hash(&mut h);
+    env.hash(&mut h);
+    h.finish()
 }
 
 fn instance_id(service: &str, version: &str) -> String {

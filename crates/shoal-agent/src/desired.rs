@@ -16,6 +16,9 @@ pub struct GroupSpec {
     pub health: Option<HealthSpec>,
     pub restart: RestartSpec,
     pub drain: Duration,
+    /// Hash of everything an instance is started with (spec and resolved env);
+    /// instances with another fingerprint are replaced one at a time.
+    pub fingerprint: u64,
 }
 
 impl GroupSpec {
@@ -43,6 +46,7 @@ pub fn groups(
             health: svc.health.clone(),
             restart: svc.restart.clone(),
             drain: svc.deploy.drain,
+            fingerprint: 0,
         });
         for (label, v) in &svc.versions {
             let mut env = svc.env.clone();
@@ -56,6 +60,7 @@ pub fn groups(
                 health: svc.health.clone(),
                 restart: svc.restart.clone(),
                 drain: svc.deploy.drain,
+                fingerprint: 0,
             });
         }
     }

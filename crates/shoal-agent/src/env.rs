@@ -30,8 +30,12 @@ pub enum EnvError {
     MissingKey { var: String, key: String },
     #[error("env {var}: kv key `{key}` is not UTF-8 text")]
     NotText { var: String, key: String },
-    #[error("env {var}: secrets (`${{secret:{name}}}`) are not supported by this build yet")]
-    SecretUnsupported { var: String, name: String },
+    #[error("env {var}: secret `{name}`: {detail}")]
+    Secret {
+        var: String,
+        name: String,
+        detail: String,
+    },
     #[error("env {var}: reading kv key `{key}` failed: {detail}")]
     Store {
         var: String,
@@ -57,13 +61,22 @@ pub fn platform_vars(p: &PlatformEnv, id: &InstanceIdentity<'_>) -> Vec<(String,
     ]
 }
 
-/// Every kv key the env references, with the variable that references it.
-pub fn kv_references(env: &BTreeMap<String, EnvValue>) -> Vec<(String, String)> {
+/// A kv key or secret an env value refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    Kv(String),
+    Secret(String),
+}
+
+/// Every kv key and secret the env references, with the variable that references it.
+pub fn references(env: &BTreeMap<String, EnvValue>) -> Vec<(String, Reference)> {
     let mut out = Vec::new();
     for (var, value) in env {
         for part in &value.parts {
-            if let EnvPart::Kv(key) = part {
-                out.push((var.clone(), key.clone()));
+            match part {
+                EnvPart::Kv(key) => out.push((var.clone(), Reference::Kv(key.clone()))),
+                EnvPart::Secret(name) => out.push((var.clone(), Reference::Secret(name.clone()))),
+                EnvPart::Literal(_) => {}
             }
         }
     }
@@ -74,6 +87,7 @@ pub fn kv_references(env: &BTreeMap<String, EnvValue>) -> Vec<(String, String)> 
 pub async fn resolve(
     env: &BTreeMap<String, EnvValue>,
     store: &dyn Store,
+    keyring: Option<&shoal_secrets::Keyring>,
 ) -> Result<Vec<(String, String)>, EnvError> {
     let mut out = Vec::with_capacity(env.len());
     for (var, value) in env {
@@ -101,10 +115,19 @@ pub async fn resolve(
                     text.push_str(&s);
                 }
                 EnvPart::Secret(name) => {
-                    return Err(EnvError::SecretUnsupported {
+                    let secret_err = |detail: String| EnvError::Secret {
                         var: var.clone(),
                         name: name.clone(),
-                    })
+                        detail,
+                    };
+                    let keyring =
+                        keyring.ok_or_else(|| secret_err("no secret key is loaded".into()))?;
+                    let (_, plain) = shoal_secrets::get(store, keyring, name, None)
+                        .await
+                        .map_err(|e| secret_err(e.to_string()))?;
+                    let s = String::from_utf8(plain)
+                        .map_err(|_| secret_err("the value is not UTF-8 text".into()))?;
+                    text.push_str(&s);
                 }
             }
         }

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::desired::GroupSpec;
-use crate::env::{platform_vars, resolve, InstanceIdentity, PlatformEnv};
+use crate::env::{platform_vars, InstanceIdentity, PlatformEnv};
 
 /// Orders sent to an instance task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,14 @@ pub struct InstanceCtx {
     pub cwd: PathBuf,
     pub node: String,
     pub address: IpAddr,
+    pub keyring: Option<Arc<shoal_secrets::Keyring>>,
+    /// Woken on every instance state change, so the controller can take the next rollout step.
+    pub changed: Arc<tokio::sync::Notify>,
 }
+
+/// How long a stopping instance stays out of the routing tables before it gets
+/// SIGTERM, so no new request is sent to a process that is going away.
+const DEREGISTER_DELAY: Duration = Duration::from_millis(200);
 
 /// How one run of the process ended.
 enum RunEnd {
@@ -53,6 +60,7 @@ enum RunEnd {
 /// A running instance task as the controller sees it.
 pub struct Instance {
     pub group: GroupSpec,
+    pub fingerprint: u64,
     pub record: Arc<Mutex<InstanceRecord>>,
     pub orders: mpsc::Sender<Order>,
     pub seq: u64,
@@ -69,6 +77,8 @@ pub fn now_ms() -> u64 {
 struct Task {
     ctx: Arc<InstanceCtx>,
     group: GroupSpec,
+    /// The spec's env, resolved when the instance was created; kept across restarts.
+    env: Vec<(String, String)>,
     record: Arc<Mutex<InstanceRecord>>,
 }
 
@@ -83,6 +93,7 @@ impl Task {
             r.clone()
         };
         let _ = self.ctx.updates.send(Update::Upsert(snapshot));
+        self.ctx.changed.notify_one();
     }
 
     fn log(&self, id: &str, line: &str) {
@@ -96,8 +107,16 @@ impl Task {
     }
 }
 
-/// Starts the task of a new instance.
-pub fn start(ctx: Arc<InstanceCtx>, group: GroupSpec, id: String, port: u16, seq: u64) -> Instance {
+/// Starts the task of a new instance with its resolved env.
+pub fn start(
+    ctx: Arc<InstanceCtx>,
+    group: GroupSpec,
+    env: Vec<(String, String)>,
+    id: String,
+    port: u16,
+    seq: u64,
+) -> Instance {
+    let fingerprint = group.fingerprint;
     let record = Arc::new(Mutex::new(InstanceRecord {
         id: id.clone(),
         service: group.service.clone(),
@@ -120,11 +139,13 @@ pub fn start(ctx: Arc<InstanceCtx>, group: GroupSpec, id: String, port: u16, seq
     let task = Task {
         ctx,
         group: group.clone(),
+        env,
         record: record.clone(),
     };
     let handle = tokio::spawn(task.run(id, port, rx));
     Instance {
         group,
+        fingerprint,
         record,
         orders,
         seq,
@@ -181,6 +202,7 @@ impl Task {
             service: self.group.service.clone(),
             id,
         });
+        self.ctx.changed.notify_one();
     }
 
     /// Spawns the process once and watches it until it ends or is ordered away.
@@ -191,10 +213,7 @@ impl Task {
         orders: &mut mpsc::Receiver<Order>,
         restarts: &mut RestartTracker,
     ) -> RunEnd {
-        let spec = match self.launch_spec(id, port).await {
-            Ok(s) => s,
-            Err(e) => return self.spawn_failed(id, &e),
-        };
+        let spec = self.launch_spec(id, port);
         let logs = self.ctx.logs.clone();
         let (svc, ver, inst) = (
             self.group.service.clone(),
@@ -231,7 +250,11 @@ impl Task {
         let exit = match &end {
             RunEnd::Exited(exit) => exit.clone(),
             RunEnd::Ordered(_) | RunEnd::Liveness => {
+                let was_serving = self.with_record(|r| r.is_routable());
                 self.publish(|r| r.state = InstanceState::Stopping);
+                if was_serving {
+                    tokio::time::sleep(DEREGISTER_DELAY.min(self.group.drain)).await;
+                }
                 proc.stop(self.group.drain).await.to_string()
             }
         };
@@ -275,7 +298,7 @@ impl Task {
         // The first check runs soon after start so a fast app is healthy fast.
         let mut next_check = started + interval.min(Duration::from_millis(50));
         let mut check: Option<futures::future::BoxFuture<'static, CheckOutcome>> = None;
-        let mut healthy_since: Option<Instant> = (!self.group.health.is_some()).then_some(started);
+        let mut healthy_since: Option<Instant> = self.group.health.is_none().then_some(started);
         let mut reset_timer = Instant::now() + Duration::from_secs(1);
         loop {
             tokio::select! {
@@ -383,7 +406,7 @@ impl Task {
         }
     }
 
-    async fn launch_spec(&self, id: &str, port: u16) -> Result<LaunchSpec, String> {
+    fn launch_spec(&self, id: &str, port: u16) -> LaunchSpec {
         let identity = InstanceIdentity {
             service: &self.group.service,
             version: &self.group.version,
@@ -391,21 +414,17 @@ impl Task {
             port,
         };
         let mut env = platform_vars(&self.ctx.platform, &identity);
-        env.extend(
-            resolve(&self.group.env, self.ctx.store.as_ref())
-                .await
-                .map_err(|e| e.to_string())?,
-        );
+        env.extend(self.env.iter().cloned());
         let program = match &self.group.command {
             shoal_spec::Command::Argv(argv) => Program::Argv(argv.clone()),
             shoal_spec::Command::Shell(s) => Program::Shell(s.clone()),
         };
-        Ok(LaunchSpec {
+        LaunchSpec {
             program,
             env,
             cwd: self.ctx.cwd.clone(),
             instance_id: id.to_string(),
-        })
+        }
     }
 }
 

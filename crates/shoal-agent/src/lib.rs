@@ -38,7 +38,7 @@ use shoal_store::Store;
 use shoal_supervisor::{PidRegistry, PortAllocator};
 use tokio::sync::{mpsc, watch};
 
-pub use apply::{apply_spec, check_kv_references, ApplyError};
+pub use apply::{apply_spec, check_references, ApplyError};
 pub use env::PlatformEnv;
 pub use instance::now_ms;
 
@@ -51,6 +51,7 @@ pub struct AgentConfig {
     pub port_range: (u16, u16),
     pub domains: Vec<String>,
     pub pid_file: PathBuf,
+    pub keyring: Option<Arc<shoal_secrets::Keyring>>,
 }
 
 /// A running agent; [`Agent::shutdown`] stops every instance.
@@ -90,6 +91,8 @@ impl Agent {
             cwd: cfg.cwd,
             node: cfg.node,
             address: cfg.address,
+            keyring: cfg.keyring,
+            changed: Arc::new(tokio::sync::Notify::new()),
         });
         let ports = PortAllocator::new(cfg.port_range.0, cfg.port_range.1);
         let controller = controller::Controller::new(ctx, ports);

@@ -19,11 +19,19 @@ pub struct Observed {
     pub seq: u64,
     /// Already told to stop.
     pub stopping: bool,
+    /// The group fingerprint the instance was started with.
+    pub fingerprint: u64,
+}
+
+impl Observed {
+    fn serving(&self) -> bool {
+        self.state == InstanceState::Running && self.health.serves_traffic()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Start one more instance of the group.
+    /// Start one more instance of the group (with the group's current fingerprint).
     Start { service: String, version: String },
     /// Stop this instance and forget it.
     Stop { id: String },
@@ -31,8 +39,12 @@ pub enum Action {
 
 /// Computes the actions that make `observed` match `desired`.
 ///
-/// Scale-down stops the least useful instances first: failed or backing off,
-/// then not yet healthy, then the newest.
+/// Scaling stops the least useful instances first: failed or backing off, then
+/// not yet healthy, then the newest. Instances started with an outdated
+/// fingerprint (a changed command, env, or a kv key or secret the env refers
+/// to) are replaced one at a time: a new one is started first, and an old one
+/// is stopped only once every new one serves, so capacity never drops
+/// (max surge 1, max unavailable 0).
 pub fn plan(desired: &[GroupSpec], observed: &[Observed]) -> Vec<Action> {
     let mut actions = Vec::new();
     let mut by_group: BTreeMap<(&str, &str), Vec<&Observed>> = BTreeMap::new();
@@ -51,20 +63,13 @@ pub fn plan(desired: &[GroupSpec], observed: &[Observed]) -> Vec<Action> {
             .get(&(g.service.as_str(), g.version.as_str()))
             .cloned()
             .unwrap_or_default();
-        let have = running.len() as u32;
-        if have < g.count {
-            for _ in have..g.count {
-                actions.push(Action::Start {
-                    service: g.service.clone(),
-                    version: g.version.clone(),
-                });
-            }
-        } else if have > g.count {
-            let mut victims = running;
-            victims.sort_by_key(|o| (usefulness(o), std::cmp::Reverse(o.seq)));
-            for o in victims.into_iter().take((have - g.count) as usize) {
-                actions.push(Action::Stop { id: o.id.clone() });
-            }
+        let (fresh, stale): (Vec<&Observed>, Vec<&Observed>) = running
+            .into_iter()
+            .partition(|o| o.fingerprint == g.fingerprint);
+        if stale.is_empty() {
+            scale(g, fresh, &mut actions);
+        } else {
+            replace_one(g, &fresh, stale, &mut actions);
         }
     }
     for ((service, version), group) in &by_group {
@@ -75,6 +80,52 @@ pub fn plan(desired: &[GroupSpec], observed: &[Observed]) -> Vec<Action> {
         }
     }
     actions
+}
+
+fn start(g: &GroupSpec) -> Action {
+    Action::Start {
+        service: g.service.clone(),
+        version: g.version.clone(),
+    }
+}
+
+fn scale(g: &GroupSpec, running: Vec<&Observed>, actions: &mut Vec<Action>) {
+    let have = running.len() as u32;
+    if have < g.count {
+        actions.extend((have..g.count).map(|_| start(g)));
+    } else if have > g.count {
+        let mut victims = running;
+        victims.sort_by_key(|o| (usefulness(o), std::cmp::Reverse(o.seq)));
+        for o in victims.into_iter().take((have - g.count) as usize) {
+            actions.push(Action::Stop { id: o.id.clone() });
+        }
+    }
+}
+
+/// One step of a rolling replacement of `stale` instances.
+fn replace_one(
+    g: &GroupSpec,
+    fresh: &[&Observed],
+    mut stale: Vec<&Observed>,
+    actions: &mut Vec<Action>,
+) {
+    // Old instances that do not serve anyway go first and need no replacement.
+    stale.sort_by_key(|o| (usefulness(o), o.seq));
+    if let Some(o) = stale.first().filter(|o| !o.serving()) {
+        actions.push(Action::Stop { id: o.id.clone() });
+        return;
+    }
+    if fresh.iter().any(|o| !o.serving()) {
+        return; // wait until the new instance serves
+    }
+    let total = (fresh.len() + stale.len()) as u32;
+    if total > g.count {
+        if let Some(o) = stale.first() {
+            actions.push(Action::Stop { id: o.id.clone() });
+        }
+    } else {
+        actions.push(start(g));
+    }
 }
 
 /// Lower is stopped first.
@@ -89,97 +140,5 @@ fn usefulness(o: &Observed) -> u8 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    fn group(service: &str, version: &str, count: u32) -> GroupSpec {
-        GroupSpec {
-            service: service.into(),
-            version: version.into(),
-            count,
-            command: shoal_spec::Command::Shell("true".into()),
-            env: Default::default(),
-            health: None,
-            restart: shoal_spec::RestartSpec {
-                initial: Duration::from_millis(100),
-                max: Duration::from_secs(30),
-            },
-            drain: Duration::from_secs(1),
-        }
-    }
-
-    fn obs(id: &str, service: &str, version: &str, seq: u64, health: Health) -> Observed {
-        Observed {
-            id: id.into(),
-            service: service.into(),
-            version: version.into(),
-            state: InstanceState::Running,
-            health,
-            seq,
-            stopping: false,
-        }
-    }
-
-    fn starts(actions: &[Action]) -> usize {
-        actions
-            .iter()
-            .filter(|a| matches!(a, Action::Start { .. }))
-            .count()
-    }
-
-    #[test]
-    fn starts_missing_instances() {
-        let actions = plan(
-            &[group("web", "1", 3)],
-            &[obs("a", "web", "1", 1, Health::Passing)],
-        );
-        assert_eq!(starts(&actions), 2);
-        assert_eq!(actions.len(), 2);
-    }
-
-    #[test]
-    fn nothing_to_do_when_matched() {
-        let o = [obs("a", "web", "1", 1, Health::Passing)];
-        assert!(plan(&[group("web", "1", 1)], &o).is_empty());
-    }
-
-    #[test]
-    fn scale_down_stops_unhealthy_then_newest() {
-        let o = [
-            obs("old", "web", "1", 1, Health::Passing),
-            obs("new", "web", "1", 3, Health::Passing),
-            obs("sick", "web", "1", 2, Health::Critical),
-        ];
-        let actions = plan(&[group("web", "1", 1)], &o);
-        assert_eq!(
-            actions,
-            vec![
-                Action::Stop { id: "sick".into() },
-                Action::Stop { id: "new".into() }
-            ]
-        );
-    }
-
-    #[test]
-    fn removed_groups_are_stopped_and_stopping_ones_ignored() {
-        let mut gone = obs("x", "old", "1", 1, Health::Passing);
-        let o = vec![gone.clone(), obs("v2", "web", "2", 2, Health::Passing)];
-        let actions = plan(&[group("web", "1", 1)], &o);
-        assert!(actions.contains(&Action::Stop { id: "x".into() }));
-        assert!(actions.contains(&Action::Stop { id: "v2".into() }));
-        assert_eq!(starts(&actions), 1);
-        gone.stopping = true;
-        assert!(plan(&[], &[gone]).is_empty());
-    }
-
-    #[test]
-    fn zero_instances_is_valid() {
-        let o = [obs("a", "web", "1", 1, Health::Passing)];
-        assert_eq!(
-            plan(&[group("web", "1", 0)], &o),
-            vec![Action::Stop { id: "a".into() }]
-        );
-        assert!(plan(&[group("web", "1", 0)], &[]).is_empty());
-    }
-}
+#[path = "plan_tests.rs"]
+mod tests;

@@ -8,6 +8,7 @@
 //! - `state.rs`: shared handler state and store reads used by several handlers.
 //! - `services.rs`: services, instances, scale, stop/start, restart.
 //! - `logs.rs`: log queries and the live tail (SSE).
+//! - `secrets.rs`: secrets (values only to an explicit get).
 //! - `consul.rs`: the Consul-compatible status endpoints.
 //! - `kv.rs`: the Consul KV endpoints.
 //! - `openapi.rs`: the OpenAPI document of `/api/v1`.
@@ -18,6 +19,7 @@ mod error;
 mod kv;
 mod logs;
 mod openapi;
+mod secrets;
 mod services;
 mod state;
 
@@ -46,6 +48,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/services/{name}/start", post(services::start))
         .route("/api/v1/instances", get(services::instances))
         .route("/api/v1/instances/{id}/restart", post(services::restart))
+        .route("/api/v1/secrets", get(secrets::list))
+        .route(
+            "/api/v1/secrets/{*name}",
+            get(secrets::get).put(secrets::put).delete(secrets::delete),
+        )
         .route("/api/v1/logs", get(logs::query))
         .route("/api/v1/logs/stream", get(logs::stream))
         .route("/api/v1/openapi.json", get(openapi::document))

@@ -18,6 +18,7 @@ pub struct ApiState {
     pub http: SocketAddr,
     pub gateway: SocketAddr,
     pub started: Instant,
+    pub keyring: Arc<shoal_secrets::Keyring>,
 }
 
 /// One consistent read of specs, scale overrides and the catalog.

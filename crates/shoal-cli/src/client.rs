@@ -55,7 +55,7 @@ impl Client {
         &self,
         method: Method,
         path: &str,
-        body: Option<Value>,
+        body: Option<Bytes>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
         let uri = format!("{}{}", self.base, path);
         let mut builder = Request::builder().method(method).uri(&uri);
@@ -63,9 +63,9 @@ impl Client {
             builder = builder.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
         let bytes = match body {
-            Some(v) => {
+            Some(b) => {
                 builder = builder.header(header::CONTENT_TYPE, "application/json");
-                Bytes::from(v.to_string())
+                b
             }
             None => Bytes::new(),
         };
@@ -81,12 +81,14 @@ impl Client {
             })
     }
 
-    async fn json<T: DeserializeOwned>(
+    /// Sends a request with a raw body; returns the raw body of a 2xx answer
+    /// and turns any other answer into [`ClientError::Api`].
+    pub async fn raw(
         &self,
         method: Method,
         path: &str,
-        body: Option<Value>,
-    ) -> Result<T, ClientError> {
+        body: Option<Bytes>,
+    ) -> Result<Bytes, ClientError> {
         let resp = self.send(method, path, body).await?;
         let status = resp.status();
         let bytes = resp
@@ -99,7 +101,13 @@ impl Client {
             let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             return Err(ClientError::Api {
                 status,
-                error: v["error"].as_str().unwrap_or("request failed").to_string(),
+                error: v["error"].as_str().map_or_else(
+                    || match status {
+                        StatusCode::NOT_FOUND => "not found".to_string(),
+                        _ => "request failed".to_string(),
+                    },
+                    str::to_string,
+                ),
                 detail: match &v["detail"] {
                     Value::Null => None,
                     Value::String(s) => Some(s.clone()),
@@ -107,6 +115,18 @@ impl Client {
                 },
             });
         }
+        Ok(bytes)
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T, ClientError> {
+        let bytes = self
+            .raw(method, path, body.map(|v| Bytes::from(v.to_string())))
+            .await?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
     }
 
@@ -120,6 +140,18 @@ impl Client {
         body: Value,
     ) -> Result<T, ClientError> {
         self.json(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Value,
+    ) -> Result<T, ClientError> {
+        self.json(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.json(Method::DELETE, path, None).await
     }
 
     /// Opens a server-sent-events stream and calls `on_data` with each `data:` payload.

@@ -6,16 +6,22 @@
 //! - `status.rs`: `shoal status` and `shoal ps`.
 //! - `scale.rs`: `shoal scale`, with a progress bar while waiting.
 //! - `logs.rs`: `shoal logs`, including `-f`.
+//! - `kv.rs`: `shoal kv`.
+//! - `secret.rs`: `shoal secret`.
 #![forbid(unsafe_code)]
 
 mod client;
+mod kv;
 mod logs;
 mod scale;
+mod secret;
 mod status;
 mod table;
 
 pub use client::{Client, ClientError};
+pub use kv::{kv_delete, kv_get, kv_list, kv_put};
 pub use logs::{logs, LogsArgs};
 pub use scale::{scale, ScaleArgs};
+pub use secret::{secret_delete, secret_get, secret_list, secret_put};
 pub use status::{ps, status};
 pub use table::Table;

@@ -12,11 +12,12 @@ use tokio::task::JoinHandle;
 use crate::disk;
 use crate::error::StoreError;
 use crate::lease::{self, MAX_LEASE_TTL};
+use crate::request::Request;
 use crate::shared::Shared;
 use crate::txn::{self, prefixed, Overlay};
 use crate::types::{KeyValue, LeaseId, Op, OpResponse, RangeResult, Revision, Txn, TxnResponse};
 use crate::watch::Watcher;
-use crate::writer::{Request, Writer};
+use crate::writer::Writer;
 use crate::Store;
 
 /// Name of the database file inside the directory given to [`EmbeddedStore::open`].
@@ -61,8 +62,15 @@ impl EmbeddedStore {
                 ))
             })?;
             let file = dir.join(DB_FILE);
-            Database::create(&file)
-                .map_err(|e| StoreError::Io(format!("cannot open {}: {e}", file.display())))
+            let db = Database::create(&file)
+                .map_err(|e| StoreError::Io(format!("cannot open {}: {e}", file.display())))?;
+            // Make the file's directory entry durable too (it may have just been created).
+            std::fs::File::open(&dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| {
+                    StoreError::Io(format!("cannot sync directory {}: {e}", dir.display()))
+                })?;
+            Ok(db)
         })
         .await
         .map_err(StoreError::io)??;

@@ -10,8 +10,8 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::Instant;
 
 use crate::error::StoreError;
+use crate::request::Request;
 use crate::types::LeaseId;
-use crate::writer::Request;
 
 /// Longest accepted lease TTL.
 pub const MAX_LEASE_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);

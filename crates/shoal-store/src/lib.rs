@@ -15,6 +15,7 @@
 //! - `codec.rs` — the stable binary encoding of key/values and events on disk.
 //! - `disk.rs` — the redb tables, loading state on open, reading history for watches.
 //! - `shared.rs` — committed state shared by the writer, readers and watchers.
+//! - `request.rs` — requests to the writer and their replies.
 //! - `writer.rs` — the single writer task: batch, apply, commit once, publish, ack.
 //! - `watch.rs` — [`Watcher`]: history replay from disk, then live broadcast.
 //! - `lease.rs` — lease deadlines and the expiry task.
@@ -26,6 +27,7 @@ mod disk;
 mod embedded;
 mod error;
 mod lease;
+mod request;
 mod shared;
 mod txn;
 mod types;
@@ -39,7 +41,7 @@ pub use error::StoreError;
 pub use lease::MAX_LEASE_TTL;
 pub use types::{
     CmpOp, CmpTarget, Compare, Event, EventKind, KeyValue, LeaseId, Op, OpResponse, RangeResult,
-    Revision, Txn, TxnResponse, WatchBatch, MAX_KEY_LEN, MAX_VALUE_LEN,
+    Revision, Txn, TxnResponse, WatchBatch, MAX_KEY_LEN, MAX_TXN_OPS, MAX_VALUE_LEN,
 };
 pub use watch::Watcher;
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::error::StoreError;
 use crate::types::{
     CmpOp, CmpTarget, Compare, Event, EventKind, KeyValue, LeaseId, Op, OpResponse, Revision, Txn,
-    MAX_KEY_LEN, MAX_VALUE_LEN,
+    MAX_KEY_LEN, MAX_TXN_OPS, MAX_VALUE_LEN,
 };
 
 /// A copy-on-write view over a sorted key map: reads fall through to `base` unless the key
@@ -135,6 +135,12 @@ fn validate_op(op: &Op) -> Result<(), StoreError> {
 
 /// Checks the shape of a txn (keys, sizes) without looking at any state.
 pub(crate) fn validate(txn: &Txn) -> Result<(), StoreError> {
+    let n = txn.compare.len() + txn.success.len() + txn.failure.len();
+    if n > MAX_TXN_OPS {
+        return Err(StoreError::InvalidArgument(format!(
+            "transaction has {n} compares and ops, the limit is {MAX_TXN_OPS}; split it"
+        )));
+    }
     for cmp in &txn.compare {
         validate_key(&cmp.key)?;
     }

@@ -11,6 +11,8 @@ pub type LeaseId = i64;
 pub const MAX_KEY_LEN: usize = 8 * 1024;
 /// Largest accepted value, in bytes.
 pub const MAX_VALUE_LEN: usize = 4 * 1024 * 1024;
+/// Most compares plus ops accepted in one transaction.
+pub const MAX_TXN_OPS: usize = 10_000;
 
 /// One key with its value and metadata, as of some revision.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

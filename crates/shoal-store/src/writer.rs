@@ -6,60 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redb::Database;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::codec;
 use crate::disk::{self, rev_key};
 use crate::error::StoreError;
+use crate::request::{drain, Ack, Request};
 use crate::shared::Shared;
 use crate::txn::{self, Overlay};
 use crate::types::{EventKind, KeyValue, LeaseId, Op, Revision, Txn, TxnResponse, WatchBatch};
-
-type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
-
-/// A write request for the writer task.
-pub(crate) enum Request {
-    Txn(Txn, Reply<TxnResponse>),
-    LeaseGrant(Duration, Reply<LeaseId>),
-    LeaseRevoke(LeaseId, Reply<()>),
-    Compact(Revision, Reply<()>),
-}
-
-/// Moves queued requests into `requests` without waiting, up to `max` in all.
-fn drain(rx: &mut mpsc::Receiver<Request>, requests: &mut Vec<Request>, max: usize) {
-    while requests.len() < max {
-        match rx.try_recv() {
-            Ok(req) => requests.push(req),
-            Err(_) => break,
-        }
-    }
-}
-
-/// A reply to send once the batch is durable.
-enum Ack {
-    Txn(Reply<TxnResponse>, Result<TxnResponse, StoreError>),
-    Lease(Reply<LeaseId>, Result<LeaseId, StoreError>),
-    Unit(Reply<()>, Result<(), StoreError>),
-}
-
-impl Ack {
-    fn send(self) {
-        // A caller that stopped waiting is not an error.
-        let _ = match self {
-            Ack::Txn(tx, r) => tx.send(r).map_err(drop),
-            Ack::Lease(tx, r) => tx.send(r).map_err(drop),
-            Ack::Unit(tx, r) => tx.send(r).map_err(drop),
-        };
-    }
-
-    fn fail(self, err: StoreError) {
-        let _ = match self {
-            Ack::Txn(tx, _) => tx.send(Err(err)).map_err(drop),
-            Ack::Lease(tx, _) => tx.send(Err(err)).map_err(drop),
-            Ack::Unit(tx, _) => tx.send(Err(err)).map_err(drop),
-        };
-    }
-}
 
 /// What one batch changed, to publish after its commit.
 #[derive(Default)]
@@ -127,6 +82,7 @@ impl Writer {
                 drain(&mut rx, &mut requests, self.max_batch);
             }
             let n = requests.len();
+            let shared = Arc::clone(&self.shared);
             let joined = tokio::task::spawn_blocking(move || {
                 let result = self.commit(requests);
                 (self, result)
@@ -136,6 +92,7 @@ impl Writer {
                 Ok(done) => done,
                 Err(err) => {
                     tracing::error!(error = %err, "store writer crashed; closing the store");
+                    shared.mark_closed();
                     return;
                 }
             };

@@ -188,16 +188,34 @@ fn fail(e: impl std::fmt::Display) -> TestCaseError {
     TestCaseError::fail(e.to_string())
 }
 
-/// Reads batches up to (excluding) the one at `end`, which must hold only the sentinel.
-async fn collect(w: &mut Watcher, end: i64) -> Result<Vec<WatchBatch>, TestCaseError> {
-    let mut got = Vec::new();
-    loop {
-        let b = w.next().await.ok_or_else(|| fail("watch ended"))?.map_err(fail)?;
-        if b.revision == end {
-            prop_assert_eq!(b.events.len(), 1);
-            return Ok(got);
+/// A watcher under test and how many of its expected batches it has delivered so far.
+struct Follower {
+    w: Watcher,
+    start: i64,
+    seen: usize,
+}
+
+impl Follower {
+    /// Reads exactly the batches the model says exist by now (so it never blocks forever).
+    async fn catch_up(&mut self, m: &Model, prefix: &str) -> Result<(), TestCaseError> {
+        let want = expected(m, prefix, self.start);
+        while self.seen < want.len() {
+            let b = self
+                .w
+                .next()
+                .await
+                .ok_or_else(|| fail("watch ended"))?
+                .map_err(fail)?;
+            prop_assert_eq!(
+                &b,
+                &want[self.seen],
+                "watch {:?} from {}",
+                prefix,
+                self.start
+            );
+            self.seen += 1;
         }
-        got.push(b);
+        Ok(())
     }
 }
 
@@ -208,7 +226,12 @@ fn expected(m: &Model, prefix: &str, start: i64) -> Vec<WatchBatch> {
         .filter(|b| b.revision >= start)
         .map(|b| WatchBatch {
             revision: b.revision,
-            events: b.events.iter().filter(|e| e.kv.key.starts_with(prefix)).cloned().collect(),
+            events: b
+                .events
+                .iter()
+                .filter(|e| e.kv.key.starts_with(prefix))
+                .cloned()
+                .collect(),
         })
         .filter(|b| !b.events.is_empty())
         .collect()
@@ -216,26 +239,38 @@ fn expected(m: &Model, prefix: &str, start: i64) -> Vec<WatchBatch> {
 
 async fn check(
     actions: Vec<Action>,
-    watch_prefix: String,
+    prefix: String,
     watch_at: usize,
     start_pick: usize,
+    poll_every: usize,
 ) -> Result<(), TestCaseError> {
     let s = EmbeddedStore::open_in_memory().await.map_err(fail)?;
-    let mut m = Model { rev: 1, ..Model::default() };
-    // One watcher follows live from the beginning; another starts part-way, from a random
-    // past revision, so it replays history and then overlaps with live batches.
-    let mut live = s.watch(&watch_prefix, 0).await.map_err(fail)?;
-    let mut mid = None;
+    let mut m = Model {
+        rev: 1,
+        ..Model::default()
+    };
+    // One watcher follows from the beginning; another starts part-way from a random past
+    // revision, so it replays history and then overlaps with live batches. Both are read
+    // every few actions, interleaving history, live delivery and new writes.
+    let w = s.watch(&prefix, 0).await.map_err(fail)?;
+    let mut followers = vec![Follower {
+        w,
+        start: 2,
+        seen: 0,
+    }];
     let watch_at = watch_at % (actions.len() + 1);
     for (i, a) in actions.iter().enumerate() {
         if i == watch_at {
             let start = 1 + (start_pick as i64) % (m.rev + 1);
-            mid = Some((s.watch(&watch_prefix, start).await.map_err(fail)?, start));
+            let w = s.watch(&prefix, start).await.map_err(fail)?;
+            followers.push(Follower { w, start, seen: 0 });
         }
         match a {
             Action::Put(k, v) => {
                 let got = s.put(k, v.clone(), 0).await.map_err(fail)?;
-                let want = m.txn(&Txn::new().and_then([Op::put(k.clone(), v.clone())])).revision;
+                let want = m
+                    .txn(&Txn::new().and_then([Op::put(k.clone(), v.clone())]))
+                    .revision;
                 prop_assert_eq!(got, want, "put {}", k);
             }
             Action::Delete(k) => {
@@ -260,6 +295,11 @@ async fn check(
             }
         }
         prop_assert_eq!(s.revision().await.map_err(fail)?, m.rev);
+        if i % poll_every == 0 {
+            for f in &mut followers {
+                f.catch_up(&m, &prefix).await?;
+            }
+        }
     }
     let all = s.range("").await.map_err(fail)?;
     prop_assert_eq!(&all.kvs, &m.under(""));
@@ -268,20 +308,31 @@ async fn check(
         prop_assert_eq!(s.get(k).await.map_err(fail)?, m.kvs.get(*k).cloned());
     }
 
-    let (mut mid, mid_start) = match mid {
-        Some(w) => w,
-        None => {
-            let start = 1 + (start_pick as i64) % (m.rev + 1);
-            (s.watch(&watch_prefix, start).await.map_err(fail)?, start)
-        }
-    };
-    // A sentinel write under the prefix marks the end of each watch.
-    let end = s.put(&format!("{watch_prefix}~end"), vec![], 0).await.map_err(fail)?;
-    let got = collect(&mut live, end).await?;
-    prop_assert_eq!(got, expected(&m, &watch_prefix, 2), "live watch {:?}", watch_prefix);
-    let got = collect(&mut mid, end).await?;
-    let want = expected(&m, &watch_prefix, mid_start);
-    prop_assert_eq!(got, want, "watch {:?} from {}", watch_prefix, mid_start);
+    if followers.len() == 1 {
+        let start = 1 + (start_pick as i64) % (m.rev + 1);
+        let w = s.watch(&prefix, start).await.map_err(fail)?;
+        followers.push(Follower { w, start, seen: 0 });
+    }
+    // A sentinel write under the prefix: after the expected batches, it must come next.
+    let end = s
+        .put(&format!("{prefix}~end"), vec![], 0)
+        .await
+        .map_err(fail)?;
+    for f in &mut followers {
+        f.catch_up(&m, &prefix).await?;
+        let b =
+            f.w.next()
+                .await
+                .ok_or_else(|| fail("watch ended"))?
+                .map_err(fail)?;
+        prop_assert_eq!(
+            b.revision,
+            end,
+            "watch {:?} from {}: extra batch",
+            &prefix,
+            f.start
+        );
+    }
     s.close().await;
     Ok(())
 }
@@ -295,8 +346,9 @@ proptest! {
         watch_prefix in prefix(),
         watch_at in 0usize..1000,
         start_pick in 0usize..1000,
+        poll_every in 1usize..6,
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(fail)?;
-        rt.block_on(check(actions, watch_prefix, watch_at, start_pick))?;
+        rt.block_on(check(actions, watch_prefix, watch_at, start_pick, poll_every))?;
     }
 }

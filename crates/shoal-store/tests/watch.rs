@@ -178,3 +178,26 @@ async fn a_slow_watcher_catches_up_without_gaps() -> TestResult {
     s.close().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn watchers_are_send_and_can_be_fed_by_a_channel() -> TestResult {
+    fn assert_send<T: Send>(_: &T) {}
+    let s = EmbeddedStore::open_in_memory().await?;
+    let mut w = s.watch("", 0).await?;
+    assert_send(&w);
+    assert_send(&w.next());
+    drop(w);
+    s.close().await;
+
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut w = Watcher::from_channel(rx);
+    tx.send(Ok(WatchBatch {
+        revision: 7,
+        events: vec![],
+    }))
+    .await?;
+    drop(tx);
+    assert_eq!(next(&mut w).await?.revision, 7);
+    assert!(w.next().await.is_none());
+    Ok(())
+}

@@ -69,6 +69,20 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Configuration keys (the Consul KV view); services using a changed key are rolled.
+    Kv {
+        #[command(subcommand)]
+        command: KvCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Credentials, encrypted at rest; services using a changed secret are rolled.
+    Secret {
+        #[command(subcommand)]
+        command: SecretCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Lines the instances wrote (and Shoal's own notes about them).
     Logs {
         /// Only this service (all services when absent).
@@ -91,6 +105,39 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KvCommand {
+    /// Print a key's value.
+    Get { key: String },
+    /// Set a key (VALUE, or standard input when VALUE is `-`). Services that use it roll.
+    Put { key: String, value: String },
+    /// Delete a key (or every key under it with --recurse).
+    Delete {
+        key: String,
+        #[arg(long)]
+        recurse: bool,
+    },
+    /// List keys under a prefix.
+    List {
+        #[arg(default_value = "")]
+        prefix: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretCommand {
+    /// Store a secret; the value is read from standard input unless given (keeps it out of shell history).
+    Put { name: String, value: Option<String> },
+    /// Print a secret's current value.
+    Get { name: String },
+    /// Replace a secret with VALUE or a generated random one; the old version stays readable for 10 minutes.
+    Rotate { name: String, value: Option<String> },
+    /// Secrets with their versions (never values).
+    List,
+    /// Delete a secret and all its versions.
+    Delete { name: String },
 }
 
 #[derive(Args, Debug)]
@@ -123,8 +170,76 @@ fn print(result: Result<String, shoal_cli::ClientError>) -> ExitCode {
     }
 }
 
+fn read_stdin() -> Result<String, ExitCode> {
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| {
+        eprintln!("error: cannot read standard input: {e}");
+        ExitCode::from(2)
+    })?;
+    Ok(s.strip_suffix('\n').unwrap_or(&s).to_string())
+}
+
+async fn kv(c: &Client, cmd: KvCommand, json: bool) -> ExitCode {
+    let result = match cmd {
+        KvCommand::Get { key } => match shoal_cli::kv_get(c, &key).await {
+            Ok(v) => {
+                use std::io::Write;
+                let mut out = std::io::stdout();
+                let _ = out.write_all(&v);
+                if !v.ends_with(b"\n") {
+                    let _ = out.write_all(b"\n");
+                }
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => Err(e),
+        },
+        KvCommand::Put { key, value } => {
+            let value = if value == "-" {
+                match read_stdin() {
+                    Ok(v) => v,
+                    Err(code) => return code,
+                }
+            } else {
+                value
+            };
+            shoal_cli::kv_put(c, &key, value.into_bytes()).await
+        }
+        KvCommand::Delete { key, recurse } => shoal_cli::kv_delete(c, &key, recurse).await,
+        KvCommand::List { prefix } => shoal_cli::kv_list(c, &prefix, json).await,
+    };
+    print(result)
+}
+
+async fn secret(c: &Client, cmd: SecretCommand, json: bool) -> ExitCode {
+    let result = match cmd {
+        SecretCommand::Put { name, value } => {
+            let value = match value {
+                Some(v) => v,
+                None => match read_stdin() {
+                    Ok(v) => v,
+                    Err(code) => return code,
+                },
+            };
+            shoal_cli::secret_put(c, &name, Some(value), json).await
+        }
+        SecretCommand::Rotate { name, value } => shoal_cli::secret_put(c, &name, value, json).await,
+        SecretCommand::Get { name } => shoal_cli::secret_get(c, &name, json).await,
+        SecretCommand::List => shoal_cli::secret_list(c, json).await,
+        SecretCommand::Delete { name } => shoal_cli::secret_delete(c, &name).await,
+    };
+    print(result)
+}
+
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Kv { command, remote } => match client(&remote) {
+            Ok(c) => kv(&c, command, remote.json).await,
+            Err(code) => code,
+        },
+        Command::Secret { command, remote } => match client(&remote) {
+            Ok(c) => secret(&c, command, remote.json).await,
+            Err(code) => code,
+        },
         Command::Up(args) => crate::up::run(args).await,
         Command::Validate { file } => match shoal_spec::parse_file(&file) {
             Ok(spec) => {

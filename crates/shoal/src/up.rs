@@ -2,7 +2,7 @@
 //! machine, runs until Ctrl-C or SIGTERM, then stops every instance.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -117,7 +117,7 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         );
     }
 
-    let store_path = p.data_dir.join("store.redb");
+    let store_path = p.data_dir.join("store");
     let store = EmbeddedStore::open(&store_path, EmbeddedOptions::default())
         .await
         .with_context(|| {
@@ -127,10 +127,14 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
             )
         })?;
     let dyn_store: Arc<dyn Store> = store.clone();
+    let keyring = Arc::new(shoal_secrets::Keyring::load_or_create(&p.data_dir)?);
     // Instances of an earlier run are gone (reaped above): their catalog entries too.
     dyn_store
         .delete_prefix(shoal_catalog::CATALOG_PREFIX)
         .await?;
+    if let Err(e) = shoal_agent::check_references(&spec, dyn_store.as_ref()).await {
+        eprintln!("warning: {e}; the service starts once it is set");
+    }
     shoal_agent::apply_spec(&spec, dyn_store.as_ref()).await?;
 
     let api_listener = bind("http", p.http).await?;
@@ -152,6 +156,7 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         http: http_addr,
         gateway: gw_addr,
         started: Instant::now(),
+        keyring: keyring.clone(),
     });
     let api = tokio::spawn(shoal_api::serve(
         api_listener,
@@ -177,6 +182,7 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
             port_range: (p.port_range.start, p.port_range.end),
             domains: vec![p.domain.clone(), "consul".to_string()],
             pid_file,
+            keyring: Some(keyring.clone()),
         },
         dyn_store.clone(),
         logs.clone(),
@@ -259,13 +265,7 @@ fn node_name() -> String {
         .unwrap_or_else(|| "local".to_string())
 }
 
-fn print_banner(
-    spec: &Spec,
-    file: &Path,
-    http: SocketAddr,
-    gateway: SocketAddr,
-    data_dir: &PathBuf,
-) {
+fn print_banner(spec: &Spec, file: &Path, http: SocketAddr, gateway: SocketAddr, data_dir: &Path) {
     let names: Vec<&str> = spec.services.keys().map(String::as_str).collect();
     eprintln!(
         "shoal: running {} ({} service(s): {})",
