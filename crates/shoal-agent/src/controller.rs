@@ -180,7 +180,33 @@ impl Controller {
                         continue;
                     };
                     if let Some(env) = &r.env {
-                        self.start(r.group.clone(), env.clone());
+                        let rollout = observed.iter().any(|o| {
+                            o.service == service
+                                && o.version == version
+                                && !o.stopping
+                                && o.fingerprint != r.group.fingerprint
+                        });
+                        let id = self.start(r.group.clone(), env.clone());
+                        let (kind, why) = if rollout {
+                            (
+                                shoal_events::Kind::Rollout,
+                                "new config: starting a replacement",
+                            )
+                        } else {
+                            (
+                                shoal_events::Kind::Scaled,
+                                "starting to reach the desired count",
+                            )
+                        };
+                        if let Some(id) = id {
+                            self.ctx.events.emit(
+                                kind,
+                                &service,
+                                &id,
+                                why,
+                                serde_json::json!({ "version": version, "desired": r.group.count }),
+                            );
+                        }
                     }
                 }
                 Action::Stop { id } => {
@@ -188,6 +214,28 @@ impl Controller {
                         inst.stopping = true;
                         let _ = inst.orders.try_send(Order::Stop);
                         tracing::info!(instance = %id, "stopping instance");
+                        let want = desired.iter().find(|g| g.key() == inst.group.key());
+                        let (kind, why) = match want {
+                            Some(g) if g.fingerprint != inst.fingerprint => (
+                                shoal_events::Kind::Rollout,
+                                "replaced by an instance with the new config",
+                            ),
+                            Some(_) => (
+                                shoal_events::Kind::Scaled,
+                                "stopping to reach the desired count",
+                            ),
+                            None => (
+                                shoal_events::Kind::Scaled,
+                                "the service or version was removed",
+                            ),
+                        };
+                        self.ctx.events.emit(
+                            kind,
+                            &inst.group.service,
+                            &id,
+                            why,
+                            serde_json::json!({ "version": inst.group.version }),
+                        );
                     }
                 }
             }
@@ -195,16 +243,17 @@ impl Controller {
         Ok(())
     }
 
-    fn start(&mut self, group: GroupSpec, env: Vec<(String, String)>) {
+    fn start(&mut self, group: GroupSpec, env: Vec<(String, String)>) -> Option<String> {
         let Some(port) = self.ports.allocate() else {
             tracing::error!(service = %group.service, "no free port left in port_range");
-            return;
+            return None;
         };
         self.seq += 1;
         let id = instance_id(&group.service, &group.version);
         tracing::info!(instance = %id, port, "starting instance");
         let inst = instance::start(self.ctx.clone(), group, env, id.clone(), port, self.seq);
-        self.instances.insert(id, inst);
+        self.instances.insert(id.clone(), inst);
+        Some(id)
     }
 
     async fn handle_restart_requests(&mut self) -> Result<(), ControllerError> {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use shoal_catalog::{Health, InstanceRecord, InstanceState};
+use shoal_events::Kind;
 use shoal_health::{CheckOutcome, HealthPolicy, HealthTracker};
 use shoal_logs::{LogStore, Stream};
 use shoal_store::Store;
@@ -42,6 +43,7 @@ pub struct InstanceCtx {
     pub node: String,
     pub address: IpAddr,
     pub keyring: Option<Arc<shoal_secrets::Keyring>>,
+    pub events: Arc<shoal_events::EventLog>,
     /// Woken on every instance state change, so the controller can take the next rollout step.
     pub changed: Arc<tokio::sync::Notify>,
 }
@@ -94,6 +96,31 @@ impl Task {
         };
         let _ = self.ctx.updates.send(Update::Upsert(snapshot));
         self.ctx.changed.notify_one();
+    }
+
+    fn event(&self, kind: Kind, id: &str, message: String, fields: serde_json::Value) {
+        self.ctx
+            .events
+            .emit(kind, &self.group.service, id, message, fields);
+    }
+
+    /// The instance's last few stderr lines, for exit events.
+    fn stderr_tail(&self, id: &str) -> Vec<String> {
+        let q = shoal_logs::LogQuery {
+            instance: Some(id.to_string()),
+            limit: 200,
+            ..Default::default()
+        };
+        let mut lines: Vec<String> = self
+            .ctx
+            .logs
+            .query(&q)
+            .into_iter()
+            .filter(|l| l.stream == Stream::Stderr)
+            .map(|l| l.line)
+            .collect();
+        lines.drain(..lines.len().saturating_sub(5));
+        lines
     }
 
     fn log(&self, id: &str, line: &str) {
@@ -195,6 +222,12 @@ impl Task {
                         r.crash_loop = looping;
                     });
                     self.log(&id, &format!("restarting in {delay:?}"));
+                    self.event(
+                        Kind::Restart,
+                        &id,
+                        format!("restarting in {} ms", delay.as_millis()),
+                        serde_json::json!({ "delay_ms": delay.as_millis() as u64, "consecutive_failures": failures, "crash_loop": looping }),
+                    );
                 }
             }
         }
@@ -243,6 +276,12 @@ impl Task {
             r.health_output.clear();
         });
         self.log(id, &format!("started pid {} on port {port}", proc.pid));
+        self.event(
+            Kind::InstanceStarted,
+            id,
+            format!("started pid {} on port {port}", proc.pid),
+            serde_json::json!({ "pid": proc.pid, "port": port, "version": self.group.version }),
+        );
 
         let end = self
             .watch(id, port, &mut proc, orders, restarts, started)
@@ -260,6 +299,26 @@ impl Task {
         };
         self.track_pid(id, None);
         self.log(id, &format!("process {} ended: {exit}", proc.pid));
+        match &end {
+            RunEnd::Exited(_) => self.event(
+                Kind::InstanceExited,
+                id,
+                format!("process {} exited unexpectedly: {exit}", proc.pid),
+                serde_json::json!({ "pid": proc.pid, "exit": exit, "stderr_tail": self.stderr_tail(id) }),
+            ),
+            RunEnd::Liveness => self.event(
+                Kind::InstanceStopped,
+                id,
+                format!("process {} stopped for liveness: {exit}", proc.pid),
+                serde_json::json!({ "pid": proc.pid, "exit": exit, "reason": "liveness" }),
+            ),
+            RunEnd::Ordered(order) => self.event(
+                Kind::InstanceStopped,
+                id,
+                format!("process {} stopped: {exit}", proc.pid),
+                serde_json::json!({ "pid": proc.pid, "exit": exit, "reason": format!("{order:?}").to_lowercase() }),
+            ),
+        }
         self.publish(|r| {
             r.last_exit = Some(exit.clone());
             r.pid = None;
@@ -317,6 +376,12 @@ impl Task {
                         let health = map_health(t.health());
                         if let Some((old, new)) = change {
                             self.log(id, &format!("health {old:?} -> {new:?}: {output}"));
+                            self.event(
+                                Kind::HealthChanged,
+                                id,
+                                format!("health {} -> {}", health_name(old), health_name(new)),
+                                serde_json::json!({ "from": health_name(old), "to": health_name(new), "output": output }),
+                            );
                         }
                         healthy_since = match (health.serves_traffic(), healthy_since) {
                             (true, None) => Some(now),
@@ -384,6 +449,12 @@ impl Task {
 
     fn spawn_failed(&self, id: &str, error: &str) -> RunEnd {
         self.log(id, &format!("could not start: {error}"));
+        self.event(
+            Kind::StartFailed,
+            id,
+            format!("could not start: {error}"),
+            serde_json::Value::Null,
+        );
         self.publish(|r| {
             r.state = InstanceState::Failed;
             r.health = Health::Critical;
@@ -430,6 +501,15 @@ impl Task {
 
 fn now_since(since: Instant) -> Duration {
     Instant::now().saturating_duration_since(since)
+}
+
+fn health_name(h: shoal_health::Health) -> &'static str {
+    match h {
+        shoal_health::Health::Starting => "starting",
+        shoal_health::Health::Passing => "passing",
+        shoal_health::Health::Warning => "warning",
+        shoal_health::Health::Critical => "critical",
+    }
 }
 
 fn map_health(h: shoal_health::Health) -> Health {

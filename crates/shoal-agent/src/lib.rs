@@ -52,6 +52,7 @@ pub struct AgentConfig {
     pub domains: Vec<String>,
     pub pid_file: PathBuf,
     pub keyring: Option<Arc<shoal_secrets::Keyring>>,
+    pub events: Arc<shoal_events::EventLog>,
 }
 
 /// A running agent; [`Agent::shutdown`] stops every instance.
@@ -92,6 +93,7 @@ impl Agent {
             node: cfg.node,
             address: cfg.address,
             keyring: cfg.keyring,
+            events: cfg.events,
             changed: Arc::new(tokio::sync::Notify::new()),
         });
         let ports = PortAllocator::new(cfg.port_range.0, cfg.port_range.1);

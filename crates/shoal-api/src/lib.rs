@@ -4,19 +4,23 @@
 //! Every error is JSON `{ "error": ..., "detail": ... }` with a fitting status.
 //!
 //! # Layout
+//! - `auth.rs`: tokens and the rights each request needs.
 //! - `error.rs`: the JSON error type and body parsing with size limits.
 //! - `state.rs`: shared handler state and store reads used by several handlers.
 //! - `services.rs`: services, instances, scale, stop/start, restart.
+//! - `events.rs`: the event stream (query and SSE tail).
 //! - `logs.rs`: log queries and the live tail (SSE).
 //! - `secrets.rs`: secrets (values only to an explicit get).
 //! - `consul.rs`: the Consul-compatible status endpoints.
-//! - `kv.rs`: the Consul KV endpoints.
+//! - the rest of the Consul API (`/v1/kv`, `session`, `agent`, `catalog`, `health`) is the
+//!   `shoal-consul` crate's router, merged here.
 //! - `openapi.rs`: the OpenAPI document of `/api/v1`.
 #![forbid(unsafe_code)]
 
+mod auth;
 mod consul;
 mod error;
-mod kv;
+mod events;
 mod logs;
 mod openapi;
 mod secrets;
@@ -31,6 +35,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
+pub use auth::{Token, Tokens};
 pub use error::ApiError;
 pub use state::ApiState;
 
@@ -53,18 +58,22 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/api/v1/secrets/{*name}",
             get(secrets::get).put(secrets::put).delete(secrets::delete),
         )
+        .route("/api/v1/events", get(events::query))
+        .route("/api/v1/events/stream", get(events::stream))
         .route("/api/v1/logs", get(logs::query))
         .route("/api/v1/logs/stream", get(logs::stream))
         .route("/api/v1/openapi.json", get(openapi::document))
-        .route("/v1/kv/", get(kv::get))
-        .route(
-            "/v1/kv/{*key}",
-            get(kv::get).put(kv::put).delete(kv::delete),
-        )
         .route("/v1/status/leader", get(consul::leader))
         .route("/v1/status/peers", get(consul::peers))
+        .merge(shoal_consul::router(Arc::new(
+            shoal_consul::ConsulState::new(state.store.clone(), state.node.clone(), state.http),
+        )))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::check,
+        ))
         .with_state(state)
 }
 

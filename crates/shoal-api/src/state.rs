@@ -19,6 +19,8 @@ pub struct ApiState {
     pub gateway: SocketAddr,
     pub started: Instant,
     pub keyring: Arc<shoal_secrets::Keyring>,
+    pub tokens: crate::auth::Tokens,
+    pub events: Arc<shoal_events::EventLog>,
 }
 
 /// One consistent read of specs, scale overrides and the catalog.

@@ -7,10 +7,12 @@
 //! - `scale.rs`: `shoal scale`, with a progress bar while waiting.
 //! - `logs.rs`: `shoal logs`, including `-f`.
 //! - `kv.rs`: `shoal kv`.
+//! - `events.rs`: `shoal events`.
 //! - `secret.rs`: `shoal secret`.
 #![forbid(unsafe_code)]
 
 mod client;
+mod events;
 mod kv;
 mod logs;
 mod scale;
@@ -19,6 +21,7 @@ mod status;
 mod table;
 
 pub use client::{Client, ClientError};
+pub use events::{events, EventsArgs};
 pub use kv::{kv_delete, kv_get, kv_list, kv_put};
 pub use logs::{logs, LogsArgs};
 pub use scale::{scale, ScaleArgs};

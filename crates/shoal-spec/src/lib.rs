@@ -33,6 +33,7 @@
 //! - `service.rs`: `[services.NAME]`, routes, `versions.LABEL`.
 //! - `command.rs`: commands and the program existence check ([`ProgramResolver`]).
 //! - `env.rs`: env tables and `${kv:KEY}` / `${secret:NAME}` templates ([`EnvValue`]).
+//! - `tokens.rs`: `[platform.tokens.<name>]` API tokens and their rights.
 //! - `health.rs`, `restart.rs`, `deploy.rs`, `resilience.rs`, `callers.rs`, `scale.rs`,
 //!   `flags.rs`: one policy table each, its types, defaults and reader.
 #![forbid(unsafe_code)]
@@ -50,6 +51,7 @@ mod restart;
 mod root;
 mod scale;
 mod service;
+mod tokens;
 mod types;
 mod values;
 mod walk;
@@ -66,6 +68,7 @@ pub use health::{CheckKind, HealthSpec};
 pub use resilience::{CircuitSpec, FallbackSpec, LimitsSpec, ResilienceSpec, RetrySpec};
 pub use restart::RestartSpec;
 pub use scale::{ScaleSpec, ScaleTarget};
+pub use tokens::{Right, TokenSpec};
 pub use types::{
     Command, Platform, PortRange, Section, ServiceSpec, Spec, VersionRun, VersionSpec,
 };

@@ -92,6 +92,9 @@ pub(crate) fn read_platform(cx: &mut Ctx<'_>, f: Option<&Field<'_>>) -> ReadPlat
         }
         out_pos = Some(pf.value_pos());
     }
+    if let Some(tf) = obj.take("tokens") {
+        platform.tokens = crate::tokens::read_tokens(cx, &tf);
+    }
     obj.finish(cx);
     check_listeners(cx, &addrs, platform.port_range, out_pos);
     ReadPlatform {

@@ -77,6 +77,10 @@ pub struct Platform {
     pub domain: String,
     /// Ports handed to instances as `PORT`. Default `20000-29999`.
     pub port_range: PortRange,
+    /// API tokens by name (`[platform.tokens.<name>]`); none means an open API,
+    /// which Shoal allows only on loopback.
+    #[serde(default)]
+    pub tokens: std::collections::BTreeMap<String, crate::tokens::TokenSpec>,
 }
 
 impl Platform {
@@ -94,6 +98,7 @@ impl Platform {
                 start: 20000,
                 end: 29999,
             },
+            tokens: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -22,10 +22,17 @@ pub struct PlatformBuilder {
     services: String,
     platform_extra: String,
     files: Vec<(String, String)>,
+    env: Vec<(String, String)>,
     dir: Option<tempfile::TempDir>,
 }
 
 impl PlatformBuilder {
+    /// An environment variable for the shoal process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
     /// The TOML of `[services.*]` (and `[flags.*]`) tables.
     pub fn services(mut self, toml: &str) -> Self {
         self.services = toml.to_string();
@@ -60,7 +67,7 @@ impl PlatformBuilder {
             (std::process::id() % 60) * 150 + NEXT_RANGE.fetch_add(1, Ordering::Relaxed) % 3 * 50;
         let (lo, hi) = (30000 + slot, 30000 + slot + 49);
         let toml = format!(
-            "[platform]\ndata_dir = \"data\"\nhttp = \"127.0.0.1:0\"\ngateway = \"127.0.0.1:0\"\nport_range = \"{lo}-{hi}\"\n{}\n\n{}",
+            "[platform]\ndata_dir = \"data\"\nhttp = \"127.0.0.1:0\"\ngateway = \"127.0.0.1:0\"\ndns = \"127.0.0.1:0\"\nport_range = \"{lo}-{hi}\"\n{}\n\n{}",
             self.platform_extra, self.services
         );
         let file = dir.path().join("shoal.toml");
@@ -78,6 +85,7 @@ impl PlatformBuilder {
             .arg("up")
             .arg(&file)
             .current_dir(dir.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -89,6 +97,7 @@ impl PlatformBuilder {
             child,
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             gateway: SocketAddr::from(([127, 0, 0, 1], 0)),
+            dns: SocketAddr::from(([127, 0, 0, 1], 0)),
         };
         let found = wait_until("shoal endpoints.json", Duration::from_secs(30), || {
             if let Ok(Some(status)) = platform.child.try_wait() {
@@ -100,11 +109,13 @@ impl PlatformBuilder {
             let v: Value = serde_json::from_slice(&std::fs::read(&endpoints).ok()?).ok()?;
             let http = v["http"].as_str()?.parse().ok()?;
             let gateway = v["gateway"].as_str()?.parse().ok()?;
-            Some(Ok((http, gateway)))
+            let dns = v["dns"].as_str()?.parse().ok()?;
+            Some(Ok((http, gateway, dns)))
         })
         .map_err(|e| format!("{e}: {}", platform.stderr()))??;
         platform.http = found.0;
         platform.gateway = found.1;
+        platform.dns = found.2;
         Ok(platform)
     }
 }
@@ -116,6 +127,8 @@ pub struct Platform {
     pub child: Child,
     pub http: SocketAddr,
     pub gateway: SocketAddr,
+    /// The DNS server (UDP and TCP on the same port).
+    pub dns: SocketAddr,
 }
 
 impl Platform {
@@ -125,6 +138,7 @@ impl Platform {
             services: String::new(),
             platform_extra: String::new(),
             files: Vec::new(),
+            env: Vec::new(),
             dir: None,
         }
     }
@@ -193,9 +207,15 @@ impl Platform {
 
     /// Runs the shoal CLI against this platform.
     pub fn cli(&self, args: &[&str]) -> std::io::Result<Output> {
+        self.cli_env(args, &[])
+    }
+
+    /// Runs the shoal CLI with extra environment variables (e.g. `SHOAL_TOKEN`).
+    pub fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> std::io::Result<Output> {
         Command::new(&self.bin)
             .args(args)
             .env("SHOAL_ADDR", format!("http://{}", self.http))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
     }

@@ -83,6 +83,22 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// What happened: starts, exits (with the last stderr lines), health changes, restarts, scaling, rollouts.
+    Events {
+        /// Only this service.
+        service: Option<String>,
+        /// Keep printing new events as they happen.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only this kind (instance_started, instance_exited, health_changed, restart, scaled, rollout, ...).
+        #[arg(long)]
+        kind: Option<String>,
+        /// At most this many past events.
+        #[arg(short = 'n', long, default_value_t = 100)]
+        lines: usize,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Lines the instances wrote (and Shoal's own notes about them).
     Logs {
         /// Only this service (all services when absent).
@@ -232,6 +248,31 @@ async fn secret(c: &Client, cmd: SecretCommand, json: bool) -> ExitCode {
 
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Events {
+            service,
+            follow,
+            kind,
+            lines,
+            remote,
+        } => match client(&remote) {
+            Ok(c) => {
+                let args = shoal_cli::EventsArgs {
+                    service: service.as_deref(),
+                    kind: kind.as_deref(),
+                    limit: lines,
+                    follow,
+                    json: remote.json,
+                };
+                match shoal_cli::events(&c, args).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::from(1)
+                    }
+                }
+            }
+            Err(code) => code,
+        },
         Command::Kv { command, remote } => match client(&remote) {
             Ok(c) => kv(&c, command, remote.json).await,
             Err(code) => code,

@@ -83,13 +83,33 @@ fn warn_unimplemented(spec: &Spec) {
     }
 }
 
-fn refuse_public_bind(name: &str, addr: SocketAddr) -> anyhow::Result<()> {
-    if !addr.ip().is_loopback() {
+fn refuse_open_public_api(addr: SocketAddr, tokens: &shoal_api::Tokens) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() && !tokens.enabled() {
         bail!(
-            "platform.{name} = {addr} is not a loopback address; Shoal refuses to listen beyond this machine without API tokens, which this build cannot configure yet"
+            "platform.http = {addr} is not a loopback address; Shoal refuses to serve its API beyond this machine without tokens (add [platform.tokens.<name>] with env and rights)"
         );
     }
     Ok(())
+}
+
+/// Reads every configured token's value from its environment variable.
+fn load_tokens(spec: &Spec) -> anyhow::Result<shoal_api::Tokens> {
+    let mut tokens = Vec::new();
+    for (name, t) in &spec.platform.tokens {
+        let value = std::env::var(&t.env).unwrap_or_default();
+        if value.trim().len() < 16 {
+            bail!(
+                "token `{name}`: environment variable {} must hold the token (at least 16 characters)",
+                t.env
+            );
+        }
+        tokens.push(shoal_api::Token {
+            name: name.clone(),
+            value: value.trim().to_string(),
+            rights: t.rights.clone(),
+        });
+    }
+    Ok(shoal_api::Tokens::new(tokens))
 }
 
 async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
@@ -100,8 +120,8 @@ async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
 
 async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     let p = spec.platform.clone();
-    refuse_public_bind("http", p.http)?;
-    refuse_public_bind("gateway", p.gateway)?;
+    let tokens = load_tokens(&spec)?;
+    refuse_open_public_api(p.http, &tokens)?;
     warn_unimplemented(&spec);
 
     std::fs::create_dir_all(&p.data_dir)
@@ -141,6 +161,8 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     let gw_listener = bind("gateway", p.gateway).await?;
     let http_addr = api_listener.local_addr()?;
     let gw_addr = gw_listener.local_addr()?;
+    let (dns_udp, dns_tcp) = shoal_dns::bind(p.dns).await?;
+    let dns_addr = dns_udp.local_addr()?;
 
     let logs = Arc::new(LogStore::new(LogLimits::default()));
     if args.logs {
@@ -149,6 +171,7 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     let table = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
     let (stop_tx, stop_rx) = watch::channel(false);
 
+    let events = Arc::new(shoal_events::EventLog::default());
     let api_state = Arc::new(shoal_api::ApiState {
         store: dyn_store.clone(),
         logs: logs.clone(),
@@ -157,6 +180,8 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         gateway: gw_addr,
         started: Instant::now(),
         keyring: keyring.clone(),
+        tokens,
+        events: events.clone(),
     });
     let api = tokio::spawn(shoal_api::serve(
         api_listener,
@@ -167,6 +192,29 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         gw_listener,
         Gateway::new(table.clone()),
         wait_for(stop_rx.clone()),
+    ));
+    let dns_cfg = shoal_dns::DnsConfig::for_domain(&p.domain);
+    let dns_table = Arc::new(ArcSwap::from_pointee(shoal_dns::DnsTable::empty(&dns_cfg)));
+    let dns = tokio::spawn(shoal_dns::serve(
+        dns_udp,
+        dns_tcp,
+        dns_table.clone(),
+        wait_for(stop_rx.clone()),
+    ));
+    let dns_updater = tokio::spawn(shoal_dns::run_table_updater(
+        dyn_store.clone(),
+        dns_table,
+        dns_cfg,
+        wait_for(stop_rx.clone()),
+    ));
+    // Checks of services registered through the Consul agent API, and session expiry.
+    let consul_checks = tokio::spawn(shoal_consul::run_checks(
+        Arc::new(shoal_consul::ConsulState::new(
+            dyn_store.clone(),
+            node_name(),
+            http_addr,
+        )),
+        stop_rx.clone(),
     ));
 
     let agent = Agent::start(
@@ -183,6 +231,7 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
             domains: vec![p.domain.clone(), "consul".to_string()],
             pid_file,
             keyring: Some(keyring.clone()),
+            events: events.clone(),
         },
         dyn_store.clone(),
         logs.clone(),
@@ -190,8 +239,8 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     )?;
 
     let endpoints = p.data_dir.join("endpoints.json");
-    write_endpoints(&endpoints, http_addr, gw_addr)?;
-    print_banner(&spec, &args.file, http_addr, gw_addr, &p.data_dir);
+    write_endpoints(&endpoints, http_addr, gw_addr, dns_addr)?;
+    print_banner(&spec, &args.file, http_addr, gw_addr, dns_addr, &p.data_dir);
     wait_for_signal().await;
     eprintln!(
         "shoal: stopping every instance (SIGTERM, then SIGKILL after each service's drain)..."
@@ -200,6 +249,9 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = api.await;
     let _ = gateway.await;
+    let _ = dns.await;
+    let _ = dns_updater.await;
+    let _ = consul_checks.await;
     store.close().await;
     let _ = std::fs::remove_file(&endpoints);
     eprintln!("shoal: stopped");
@@ -245,11 +297,17 @@ fn echo_logs(logs: &Arc<LogStore>) {
 }
 
 /// Where this run listens, for scripts and tests that bind `127.0.0.1:0`.
-fn write_endpoints(path: &Path, http: SocketAddr, gateway: SocketAddr) -> anyhow::Result<()> {
+fn write_endpoints(
+    path: &Path,
+    http: SocketAddr,
+    gateway: SocketAddr,
+    dns: SocketAddr,
+) -> anyhow::Result<()> {
     let body = serde_json::json!({
         "pid": std::process::id(),
         "http": http.to_string(),
         "gateway": gateway.to_string(),
+        "dns": dns.to_string(),
     });
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, body.to_string())
@@ -265,7 +323,14 @@ fn node_name() -> String {
         .unwrap_or_else(|| "local".to_string())
 }
 
-fn print_banner(spec: &Spec, file: &Path, http: SocketAddr, gateway: SocketAddr, data_dir: &Path) {
+fn print_banner(
+    spec: &Spec,
+    file: &Path,
+    http: SocketAddr,
+    gateway: SocketAddr,
+    dns: SocketAddr,
+    data_dir: &Path,
+) {
     let names: Vec<&str> = spec.services.keys().map(String::as_str).collect();
     eprintln!(
         "shoal: running {} ({} service(s): {})",
@@ -275,10 +340,13 @@ fn print_banner(spec: &Spec, file: &Path, http: SocketAddr, gateway: SocketAddr,
     );
     eprintln!("  api + consul api   http://{http}   (shoal status, shoal ps, shoal logs)");
     eprintln!("  gateway            http://{gateway}   (Host: <service>)");
-    eprintln!("  data               {}", data_dir.display());
     eprintln!(
-        "  not yet served     dns {}, statsd {}",
-        spec.platform.dns, spec.platform.statsd
+        "  dns (udp + tcp)    {dns}   (dig @{} -p {} <service>.service.{})",
+        dns.ip(),
+        dns.port(),
+        spec.platform.domain
     );
+    eprintln!("  data               {}", data_dir.display());
+    eprintln!("  not yet served     statsd {}", spec.platform.statsd);
     eprintln!("  press Ctrl-C to stop");
 }

@@ -36,6 +36,33 @@ fn kill9_of_an_instance_is_restarted_and_healthy_again() {
     assert_eq!(after["last_exit"], "killed by signal 9");
     assert!(!pid_alive(old_pid));
     assert_eq!(p.gateway("web", "/").expect("gateway").status, 200);
+
+    // The event stream tells the story in order: exit (with its stderr tail), restart, start, healthy.
+    let events = p
+        .api("GET", "/api/v1/events?service=web", None)
+        .expect("events")
+        .json();
+    let kinds: Vec<&str> = events.as_array().map_or_else(Vec::new, |a| {
+        a.iter().filter_map(|e| e["kind"].as_str()).collect()
+    });
+    let exit = kinds
+        .iter()
+        .position(|k| *k == "instance_exited")
+        .expect("exit event");
+    assert!(
+        kinds[exit..].contains(&"restart") && kinds[exit..].contains(&"instance_started"),
+        "{kinds:?}"
+    );
+    let exited = &events[exit];
+    assert_eq!(exited["fields"]["exit"], "killed by signal 9");
+    assert!(
+        exited["fields"]["stderr_tail"]
+            .to_string()
+            .contains("to stderr"),
+        "{exited}"
+    );
+    let out = p.cli(&["events", "web"]).expect("cli");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("instance_exited"));
 }
 
 #[test]

@@ -1,0 +1,215 @@
+//! Tokens: `X-Consul-Token`, `Authorization: Bearer` or `?token=`, checked against
+//! the rights each request needs. With no tokens configured the API is open
+//! (Shoal then listens on loopback only).
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use shoal_spec::Right;
+
+use crate::error::ApiError;
+use crate::state::ApiState;
+
+/// One configured token: its name (for logs) and rights; the value is never logged.
+#[derive(Clone)]
+pub struct Token {
+    pub name: String,
+    pub value: String,
+    pub rights: Vec<Right>,
+}
+
+/// Every configured token.
+#[derive(Clone, Default)]
+pub struct Tokens {
+    tokens: Vec<Token>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.tokens.iter().map(|t| t.name.as_str()).collect();
+        write!(f, "Tokens({names:?})")
+    }
+}
+
+impl Tokens {
+    pub fn new(tokens: Vec<Token>) -> Self {
+        Self { tokens }
+    }
+
+    pub fn enabled(&self) -> bool {
+        !self.tokens.is_empty()
+    }
+
+    /// The token with this value, compared in constant time per token.
+    fn find(&self, presented: &str) -> Option<&Token> {
+        let mut found = None;
+        for t in &self.tokens {
+            if constant_time_eq(t.value.as_bytes(), presented.as_bytes()) {
+                found = Some(t);
+            }
+        }
+        found
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The right a request needs; `None` for the few public endpoints.
+pub fn required_right(method: &Method, path: &str) -> Option<Right> {
+    const PUBLIC: [&str; 3] = [
+        "/v1/status/leader",
+        "/v1/status/peers",
+        "/api/v1/openapi.json",
+    ];
+    if PUBLIC.contains(&path) {
+        return None;
+    }
+    if path.starts_with("/api/v1/secrets/") {
+        return Some(Right::Secrets);
+    }
+    if method == Method::GET || method == Method::HEAD {
+        Some(Right::Read)
+    } else {
+        Some(Right::Write)
+    }
+}
+
+/// The token a request presents, in Consul's order of precedence.
+pub fn presented_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    if let Some(v) = headers.get("x-consul-token").and_then(|v| v.to_str().ok()) {
+        return Some(v.trim().to_string());
+    }
+    if let Some(v) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some(v.trim().to_string());
+    }
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "token")
+        .map(|(_, v)| percent_decode(v))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1..i + 3)) {
+            (b'%', Some(hex)) => match std::str::from_utf8(hex)
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(b) => {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+                None => out.push(b'%'),
+            },
+            (b'+', _) => out.push(b' '),
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Middleware: rejects requests whose token lacks the needed right.
+pub async fn check(State(st): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
+    if !st.tokens.enabled() {
+        return next.run(req).await;
+    }
+    let Some(right) = required_right(req.method(), req.uri().path()) else {
+        return next.run(req).await;
+    };
+    let Some(presented) = presented_token(req.headers(), req.uri().query()) else {
+        return ApiError::new(StatusCode::UNAUTHORIZED, "a token is required")
+            .detail("send X-Consul-Token, Authorization: Bearer, or ?token=")
+            .into_response();
+    };
+    match st.tokens.find(&presented) {
+        Some(t) if t.rights.contains(&right) => next.run(req).await,
+        Some(t) => {
+            tracing::info!(token = %t.name, path = %req.uri().path(), needed = ?right, "permission denied");
+            ApiError::new(StatusCode::FORBIDDEN, "permission denied")
+                .detail(format!(
+                    "token `{}` lacks the `{}` right",
+                    t.name,
+                    right_name(right)
+                ))
+                .into_response()
+        }
+        None => ApiError::new(StatusCode::FORBIDDEN, "permission denied")
+            .detail("unknown token")
+            .into_response(),
+    }
+}
+
+fn right_name(r: Right) -> &'static str {
+    match r {
+        Right::Read => "read",
+        Right::Write => "write",
+        Right::Secrets => "secrets",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rights_by_method_and_path() {
+        assert_eq!(required_right(&Method::GET, "/v1/status/leader"), None);
+        assert_eq!(required_right(&Method::GET, "/v1/kv/a"), Some(Right::Read));
+        assert_eq!(required_right(&Method::PUT, "/v1/kv/a"), Some(Right::Write));
+        assert_eq!(
+            required_right(&Method::GET, "/api/v1/secrets"),
+            Some(Right::Read)
+        );
+        assert_eq!(
+            required_right(&Method::GET, "/api/v1/secrets/db"),
+            Some(Right::Secrets)
+        );
+    }
+
+    #[test]
+    fn tokens_are_found_in_headers_and_query() {
+        let mut h = HeaderMap::new();
+        assert_eq!(
+            presented_token(&h, Some("a=1&token=x%2Fy")),
+            Some("x/y".into())
+        );
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            "Bearer abc".parse().expect("header"),
+        );
+        assert_eq!(presented_token(&h, None), Some("abc".into()));
+        h.insert("x-consul-token", "consul".parse().expect("header"));
+        assert_eq!(presented_token(&h, None), Some("consul".into()));
+    }
+
+    #[test]
+    fn lookup_is_exact() {
+        let t = Tokens::new(vec![Token {
+            name: "ci".into(),
+            value: "s3cr3t".into(),
+            rights: vec![Right::Read],
+        }]);
+        assert!(t.find("s3cr3t").is_some());
+        assert!(t.find("s3cr3").is_none());
+        assert!(t.find("s3cr3tt").is_none());
+        assert!(!format!("{t:?}").contains("s3cr3t"));
+    }
+}

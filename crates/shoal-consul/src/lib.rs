@@ -1,0 +1,97 @@
+//! Shoal's Consul-compatible HTTP API (`/v1/...`): KV with sessions and locks, the agent
+//! (services, checks, TTL updates), catalog and health, all with blocking queries, plus the
+//! background runner of the checks of externally registered services.
+//!
+//! Everything lives in the store: KV values at `kv/<key>` (raw bytes) with metadata at
+//! `shoal/kvmeta/<key>`; sessions, registered services and checks under `shoal/consul/`;
+//! registered services are mirrored into the Shoal catalog (`external = true`) so the
+//! gateway and DNS serve them like supervised ones. `X-Consul-Index` is the store revision.
+//!
+//! # Layout
+//! - `state.rs`: [`ConsulState`], the store keys owned here, UUIDs.
+//! - `error.rs`: [`ConsulError`], JSON error answers.
+//! - `params.rs`, `duration.rs`, `body.rs`: query strings, Go durations, body normalisation.
+//! - `blocking.rs`: blocking-query decisions and the wait loop; index headers.
+//! - `kv_model.rs` (pure rules) and `kv.rs` (handlers): `/v1/kv`.
+//! - `session.rs`: `/v1/session/*`; `session_end.rs`: releasing locks, the session reaper.
+//! - `register.rs`: registration bodies → definitions; `check_model.rs`: check records and rules.
+//! - `registry.rs`: store writes of registrations and verdicts; catalog mirroring.
+//! - `view.rs` + `render.rs`: the read model and Consul's JSON shapes.
+//! - `agent.rs`, `catalog.rs`: `/v1/agent/*`, `/v1/catalog/*`, `/v1/health/*`.
+//! - `runner.rs`: [`run_checks`], the background check runner.
+#![forbid(unsafe_code)]
+
+mod agent;
+mod blocking;
+mod body;
+mod catalog;
+mod check_model;
+mod duration;
+mod error;
+mod kv;
+mod kv_model;
+mod params;
+mod register;
+mod registry;
+mod render;
+mod runner;
+mod session;
+mod session_end;
+mod state;
+mod view;
+
+use std::sync::Arc;
+
+use axum::routing::{get, put};
+use axum::Router;
+
+pub use body::{normalize, parse_body};
+pub use duration::parse_go_duration;
+pub use error::ConsulError;
+pub use register::{parse_check_register, parse_service};
+pub use runner::run_checks;
+pub use state::ConsulState;
+
+/// Every Consul-compatible route this crate serves, ready to merge into a router of any
+/// state type (`Router<()>` by default).
+pub fn router<S: Clone + Send + Sync + 'static>(state: Arc<ConsulState>) -> Router<S> {
+    Router::new()
+        .route(
+            "/v1/kv/",
+            get(kv::get_root).put(kv::put_root).delete(kv::delete_root),
+        )
+        .route(
+            "/v1/kv/{*key}",
+            get(kv::get).put(kv::put).delete(kv::delete),
+        )
+        .route("/v1/session/create", put(session::create))
+        .route("/v1/session/destroy/{id}", put(session::destroy))
+        .route("/v1/session/info/{id}", get(session::info))
+        .route("/v1/session/list", get(session::list))
+        .route("/v1/session/node/{node}", get(session::node))
+        .route("/v1/session/renew/{id}", put(session::renew))
+        .route("/v1/agent/self", get(agent::self_))
+        .route("/v1/agent/services", get(agent::services))
+        .route("/v1/agent/service/register", put(agent::register))
+        .route("/v1/agent/service/deregister/{id}", put(agent::deregister))
+        .route("/v1/agent/service/{id}", get(agent::service))
+        .route("/v1/agent/checks", get(agent::checks))
+        .route("/v1/agent/check/register", put(agent::check_register))
+        .route(
+            "/v1/agent/check/deregister/{id}",
+            put(agent::check_deregister),
+        )
+        .route("/v1/agent/check/pass/{id}", put(agent::pass))
+        .route("/v1/agent/check/warn/{id}", put(agent::warn))
+        .route("/v1/agent/check/fail/{id}", put(agent::fail))
+        .route("/v1/agent/check/update/{id}", put(agent::update))
+        .route("/v1/catalog/services", get(catalog::services))
+        .route("/v1/catalog/service/{name}", get(catalog::service))
+        .route("/v1/catalog/nodes", get(catalog::nodes))
+        .route("/v1/catalog/node/{node}", get(catalog::node))
+        .route("/v1/health/service/{name}", get(catalog::health_service))
+        .route("/v1/health/checks/{name}", get(catalog::health_checks))
+        .route("/v1/health/state/{state}", get(catalog::health_state))
+        .route("/v1/health/node/{node}", get(catalog::health_node))
+        .with_state(state)
+}

@@ -1,0 +1,260 @@
+//! Parses agent registration bodies (already key-normalised) into service and check
+//! definitions, with Consul's defaults: ID = Name, check ids `service:<id>[:n]`, initial
+//! status critical, HTTP/TCP intervals of at least 1s, a 10s check timeout.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::body::Fields;
+use crate::check_model::{parse_host_port, parse_http_url, CheckDef, CheckKind, Status};
+use crate::error::{ConsulError, Result};
+
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Check types Consul has that Shoal does not run.
+const UNSUPPORTED: &[&str] = &[
+    "args",
+    "script",
+    "grpc",
+    "dockercontainerid",
+    "h2ping",
+    "udp",
+    "aliasservice",
+    "aliasnode",
+    "osservice",
+];
+
+/// A service registered through the agent API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceDef {
+    pub id: String,
+    pub name: String,
+    pub tags: Vec<String>,
+    pub address: String,
+    pub port: u16,
+    pub meta: BTreeMap<String, String>,
+    pub enable_tag_override: bool,
+    pub weights: (u64, u64),
+    /// Unix ms of the (first) registration.
+    pub registered_ms: u64,
+}
+
+/// Parses `PUT /v1/agent/service/register`: the service and its checks.
+pub fn parse_service(body: &Value, now_ms: u64) -> Result<(ServiceDef, Vec<CheckDef>)> {
+    let f = Fields::new(body, "service")?;
+    let name = f
+        .string("name")?
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ConsulError::bad("Missing service name"))?;
+    let id = f
+        .string("id")?
+        .filter(|i| !i.is_empty())
+        .unwrap_or_else(|| name.clone());
+    if id.contains('/') || name.contains('/') {
+        return Err(ConsulError::bad("service ID and Name must not contain '/'"));
+    }
+    let port = f.u64("port")?.unwrap_or(0);
+    let port = u16::try_from(port)
+        .map_err(|_| ConsulError::bad(format!("Invalid service port {port}: at most 65535")))?;
+    let weights = match f.raw("weights") {
+        Value::Null => (1, 1),
+        w => {
+            let wf = Fields::new(w, "service.weights")?;
+            (
+                wf.u64("passing")?.unwrap_or(1).max(1),
+                wf.u64("warning")?.unwrap_or(1),
+            )
+        }
+    };
+    let def = ServiceDef {
+        tags: f.strings("tags")?,
+        address: f.string("address")?.unwrap_or_default(),
+        port,
+        meta: f.string_map("meta")?,
+        enable_tag_override: f.bool("enabletagoverride")?.unwrap_or(false),
+        weights,
+        registered_ms: now_ms,
+        id,
+        name,
+    };
+    let mut raw_checks: Vec<&Value> = Vec::new();
+    if !is_empty(f.raw("check")) {
+        raw_checks.push(f.raw("check"));
+    }
+    match f.raw("checks") {
+        Value::Null => {}
+        Value::Array(items) => raw_checks.extend(items.iter().filter(|v| !is_empty(v))),
+        _ => {
+            return Err(ConsulError::bad(
+                "Request decode failed: service.checks must be a list",
+            ))
+        }
+    }
+    let count = raw_checks.len();
+    let checks = raw_checks
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let default_id = if count == 1 {
+                format!("service:{}", def.id)
+            } else {
+                format!("service:{}:{}", def.id, i + 1)
+            };
+            let default_name = format!("Service '{}' check", def.name);
+            parse_check(v, Some(&def.id), default_id, default_name)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((def, checks))
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        _ => false,
+    }
+}
+
+/// Parses `PUT /v1/agent/check/register` (a node check, or a service's when `ServiceID` is set).
+pub fn parse_check_register(body: &Value) -> Result<CheckDef> {
+    let f = Fields::new(body, "check")?;
+    let name = f
+        .string("name")?
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ConsulError::bad("Missing check name"))?;
+    let id = match f.string("checkid")? {
+        Some(id) if !id.is_empty() => id,
+        _ => f
+            .string("id")?
+            .filter(|i| !i.is_empty())
+            .unwrap_or_else(|| name.clone()),
+    };
+    parse_check(body, None, id, name)
+}
+
+/// One check definition. `service` is the owning service for embedded checks.
+fn parse_check(
+    v: &Value,
+    service: Option<&str>,
+    default_id: String,
+    default_name: String,
+) -> Result<CheckDef> {
+    let f = Fields::new(v, "check")?;
+    let id = match f.string("checkid")? {
+        Some(id) if !id.is_empty() => id,
+        _ => f
+            .string("id")?
+            .filter(|i| !i.is_empty())
+            .unwrap_or(default_id),
+    };
+    if id.contains('/') {
+        return Err(ConsulError::bad("check ID must not contain '/'"));
+    }
+    if let Some(kind) = UNSUPPORTED
+        .iter()
+        .find(|k| !is_empty(f.raw(k)) && f.raw(k) != &Value::Bool(false))
+    {
+        return Err(ConsulError::bad(format!(
+            "check type {kind:?} is not supported by Shoal: use HTTP, TCP or TTL"
+        )));
+    }
+    let ttl = f.duration("ttl")?.filter(|d| !d.is_zero());
+    let http = f.string("http")?.filter(|s| !s.is_empty());
+    let tcp = f.string("tcp")?.filter(|s| !s.is_empty());
+    let kind = match (ttl, http, tcp) {
+        (Some(_), None, None) => CheckKind::Ttl,
+        (None, Some(url), None) => {
+            parse_http_url(&url)
+                .map_err(|e| ConsulError::bad(format!("Invalid HTTP check: {e}")))?;
+            CheckKind::Http { url }
+        }
+        (None, None, Some(addr)) => {
+            parse_host_port(&addr, 0)
+                .ok()
+                .filter(|(_, p)| *p != 0)
+                .ok_or_else(|| {
+                    ConsulError::bad(format!("Invalid TCP check {addr:?}: use host:port"))
+                })?;
+            CheckKind::Tcp { addr }
+        }
+        (None, None, None) => {
+            return Err(ConsulError::bad(
+                "Invalid check: one of HTTP, TCP or TTL must be set",
+            ))
+        }
+        _ => {
+            return Err(ConsulError::bad(
+                "Invalid check: set only one of HTTP, TCP or TTL",
+            ))
+        }
+    };
+    let interval = f.duration("interval")?.unwrap_or_default();
+    if !matches!(kind, CheckKind::Ttl) && interval.is_zero() {
+        return Err(ConsulError::bad(
+            "Interval must be > 0 for Script, HTTP, or TCP checks",
+        ));
+    }
+    let status = match f.string("status")?.filter(|s| !s.is_empty()) {
+        None => Status::Critical,
+        Some(s) => Status::parse(&s)
+            .ok_or_else(|| ConsulError::bad(format!("Invalid check status {s:?}")))?,
+    };
+    let service_id = match service {
+        Some(s) => s.to_string(),
+        None => f.string("serviceid")?.unwrap_or_default(),
+    };
+    let header = match f.raw("header") {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| {
+                let values = match v {
+                    Value::Array(items) => items
+                        .iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect(),
+                    Value::String(s) => vec![s.clone()],
+                    _ => Vec::new(),
+                };
+                (k.clone(), values)
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    let ms = |d: Duration| d.as_millis().min(u128::from(u64::MAX)) as u64;
+    let small = |v: Option<u64>| v.unwrap_or(0).min(u64::from(u32::MAX)) as u32;
+    Ok(CheckDef {
+        id,
+        name: f
+            .string("name")?
+            .filter(|n| !n.is_empty())
+            .unwrap_or(default_name),
+        service_id,
+        notes: f.string("notes")?.unwrap_or_default(),
+        kind,
+        interval_ms: if interval.is_zero() {
+            0
+        } else {
+            ms(interval.max(MIN_INTERVAL))
+        },
+        timeout_ms: ms(f
+            .duration("timeout")?
+            .filter(|d| !d.is_zero())
+            .unwrap_or(DEFAULT_TIMEOUT)),
+        ttl_ms: ttl.map(ms).unwrap_or(0),
+        deregister_after_ms: f
+            .duration("deregistercriticalserviceafter")?
+            .filter(|d| !d.is_zero())
+            .map(ms),
+        success_before_passing: small(f.u64("successbeforepassing")?),
+        failures_before_critical: small(f.u64("failuresbeforecritical")?),
+        initial_status: status,
+        header,
+    })
+}
+
+#[cfg(test)]
+#[path = "register_tests.rs"]
+mod tests;

@@ -1,0 +1,106 @@
+//! Consul's JSON shapes for nodes, service instances (agent, catalog and health forms) and
+//! checks, rendered from a [`View`].
+
+use serde_json::{json, Map, Value};
+
+use crate::check_model::CheckKind;
+use crate::duration::format_go_duration;
+use crate::state::DATACENTER;
+use crate::view::{CheckView, Instance, View};
+
+fn weights(i: &Instance) -> Value {
+    json!({ "Passing": i.weights.0, "Warning": i.weights.1 })
+}
+
+/// A node (`/v1/catalog/nodes`, the `Node` of health entries).
+pub fn node(v: &View) -> Value {
+    json!({
+        "ID": v.node_id, "Node": v.node, "Address": v.address, "Datacenter": DATACENTER,
+        "TaggedAddresses": { "lan": v.address, "lan_ipv4": v.address, "wan": v.address, "wan_ipv4": v.address },
+        "Meta": { "consul-network-segment": "" }, "CreateIndex": 1, "ModifyIndex": 1,
+    })
+}
+
+/// The agent form (`/v1/agent/services`, the `Service` of health entries).
+pub fn agent_service(i: &Instance) -> Value {
+    json!({
+        "ID": i.id, "Service": i.name, "Tags": i.tags, "Meta": i.meta, "Port": i.port,
+        "Address": i.address, "TaggedAddresses": {}, "Weights": weights(i),
+        "EnableTagOverride": i.enable_tag_override, "Datacenter": DATACENTER,
+    })
+}
+
+/// The health form of a service (`Service` in `/v1/health/service`), with indexes.
+pub fn health_service(i: &Instance) -> Value {
+    let mut s = agent_service(i);
+    if let Value::Object(m) = &mut s {
+        m.remove("Datacenter");
+        m.insert("CreateIndex".into(), json!(i.create_index));
+        m.insert("ModifyIndex".into(), json!(i.modify_index));
+    }
+    s
+}
+
+/// The catalog form (`/v1/catalog/service/<name>`).
+pub fn catalog_service(v: &View, i: &Instance) -> Value {
+    json!({
+        "ID": v.node_id, "Node": v.node, "Address": v.address, "Datacenter": DATACENTER,
+        "TaggedAddresses": { "lan": v.address, "wan": v.address }, "NodeMeta": { "consul-network-segment": "" },
+        "ServiceKind": "", "ServiceID": i.id, "ServiceName": i.name, "ServiceTags": i.tags,
+        "ServiceAddress": i.address, "ServiceWeights": weights(i), "ServiceMeta": i.meta,
+        "ServicePort": i.port, "ServiceEnableTagOverride": i.enable_tag_override,
+        "ServiceProxy": { "MeshGateway": {}, "Expose": {} }, "ServiceConnect": {},
+        "CreateIndex": i.create_index, "ModifyIndex": i.modify_index,
+    })
+}
+
+fn definition(c: &CheckView) -> Value {
+    let Some(d) = &c.def else { return json!({}) };
+    let mut m = Map::new();
+    match &d.kind {
+        CheckKind::Http { url } => {
+            m.insert("HTTP".into(), json!(url));
+            m.insert("Header".into(), json!(d.header));
+        }
+        CheckKind::Tcp { addr } => {
+            m.insert("TCP".into(), json!(addr));
+        }
+        CheckKind::Ttl => {}
+    }
+    let dur = |ms: u64| format_go_duration(std::time::Duration::from_millis(ms));
+    if d.interval_ms > 0 {
+        m.insert("Interval".into(), json!(dur(d.interval_ms)));
+        m.insert("Timeout".into(), json!(dur(d.timeout_ms)));
+    }
+    if d.ttl_ms > 0 {
+        m.insert("TTL".into(), json!(dur(d.ttl_ms)));
+    }
+    if let Some(after) = d.deregister_after_ms {
+        m.insert("DeregisterCriticalServiceAfter".into(), json!(dur(after)));
+    }
+    Value::Object(m)
+}
+
+/// A check (`/v1/health/checks`, `/v1/agent/checks`, `Checks` of health entries).
+pub fn check(v: &View, c: &CheckView) -> Value {
+    let (interval, timeout) = match &c.def {
+        Some(d) if d.interval_ms > 0 => (
+            format_go_duration(std::time::Duration::from_millis(d.interval_ms)),
+            format_go_duration(std::time::Duration::from_millis(d.timeout_ms)),
+        ),
+        _ => (String::new(), String::new()),
+    };
+    json!({
+        "Node": v.node, "CheckID": c.id, "Name": c.name, "Status": c.status.as_str(),
+        "Notes": c.notes, "Output": c.output, "ServiceID": c.service_id,
+        "ServiceName": c.service_name, "ServiceTags": c.service_tags, "Type": c.type_name,
+        "Interval": interval, "Timeout": timeout, "ExposedPort": 0,
+        "Definition": definition(c), "CreateIndex": c.create_index, "ModifyIndex": c.modify_index,
+    })
+}
+
+/// One entry of `/v1/health/service/<name>`.
+pub fn health_entry(v: &View, i: &Instance) -> Value {
+    let checks: Vec<Value> = v.checks_of(i).into_iter().map(|c| check(v, c)).collect();
+    json!({ "Node": node(v), "Service": health_service(i), "Checks": checks })
+}

@@ -1,0 +1,277 @@
+//! The background side of the agent API: runs the HTTP and TCP checks of registered
+//! services (one task per check, `shoal_health::run_check` + `HealthTracker`), turns expired
+//! TTL checks critical, deregisters services critical past DeregisterCriticalServiceAfter,
+//! keeps their catalog records in step, and releases locks of expired sessions.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shoal_catalog::{catalog_key, decode, encode, InstanceRecord, CATALOG_PREFIX};
+use shoal_health::{run_check, CheckOutcome, Health, HealthPolicy, HealthTracker};
+use shoal_store::{CmpOp, Compare, KeyValue, Op, OpResponse, Store, Txn};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::check_model::{
+    parse_host_port, parse_http_url, CheckDef, CheckKind, CheckRecord, Status,
+};
+use crate::error::Result;
+use crate::register::ServiceDef;
+use crate::registry::{catalog_record, deregister_service, update_check};
+use crate::state::{now_ms, service_key, ConsulState, CHECK_PREFIX, CONSUL_PREFIX, SERVICE_PREFIX};
+
+/// Longest sleep between two passes when nothing changes.
+const TICK: Duration = Duration::from_millis(500);
+
+/// Runs until `shutdown` turns true: the check runner and the session reaper.
+pub async fn run_checks(state: Arc<ConsulState>, shutdown: watch::Receiver<bool>) {
+    let reaper = tokio::spawn(crate::session_end::reap(
+        state.store.clone(),
+        shutdown.clone(),
+    ));
+    if let Err(e) = run(&state, shutdown).await {
+        tracing::error!(error = %e, "consul check runner stopped");
+    }
+    reaper.abort();
+}
+
+async fn run(st: &ConsulState, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+    let mut probes: HashMap<String, (CheckDef, JoinHandle<()>)> = HashMap::new();
+    let mut changes = st.store.watch(CONSUL_PREFIX, 0).await?;
+    let result = loop {
+        if *shutdown.borrow() {
+            break Ok(());
+        }
+        if let Err(e) = pass(st, &mut probes).await {
+            tracing::warn!(error = %e, "consul check runner pass failed");
+        }
+        tokio::select! {
+            c = changes.next() => if c.is_none() { break Ok(()) },
+            _ = tokio::time::sleep(TICK) => {}
+            _ = shutdown.changed() => {}
+        }
+    };
+    for (_, (_, task)) in probes.drain() {
+        task.abort();
+    }
+    result
+}
+
+fn ranges(resp: Vec<OpResponse>) -> Vec<Vec<KeyValue>> {
+    resp.into_iter()
+        .map(|r| match r {
+            OpResponse::Range(kvs) => kvs,
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// One reconcile pass over every registered service and check.
+async fn pass(
+    st: &ConsulState,
+    probes: &mut HashMap<String, (CheckDef, JoinHandle<()>)>,
+) -> Result<()> {
+    let store = st.store.as_ref();
+    let resp = store
+        .txn(Txn::new().and_then([
+            Op::range(SERVICE_PREFIX),
+            Op::range(CHECK_PREFIX),
+            Op::range(CATALOG_PREFIX),
+        ]))
+        .await?;
+    let mut r = ranges(resp.responses).into_iter();
+    let (services, checks, catalog) = (
+        r.next().unwrap_or_default(),
+        r.next().unwrap_or_default(),
+        r.next().unwrap_or_default(),
+    );
+    let services: Vec<(KeyValue, ServiceDef)> = services
+        .into_iter()
+        .filter_map(|kv| decode(&kv.key, &kv.value).ok().map(|d| (kv, d)))
+        .collect();
+    let checks: Vec<CheckRecord> = checks
+        .iter()
+        .filter_map(|kv| decode(&kv.key, &kv.value).ok())
+        .collect();
+    let now = now_ms();
+
+    // Probe tasks: one per HTTP/TCP check, restarted when its definition changes.
+    probes.retain(|id, (def, task)| {
+        let keep = checks.iter().any(|c| &c.def.id == id && &c.def == def);
+        if !keep {
+            task.abort();
+        }
+        keep
+    });
+    for c in checks
+        .iter()
+        .filter(|c| !matches!(c.def.kind, CheckKind::Ttl))
+    {
+        if !probes.contains_key(&c.def.id) {
+            let task = tokio::spawn(probe(st.store.clone(), c.def.clone()));
+            probes.insert(c.def.id.clone(), (c.def.clone(), task));
+        }
+    }
+
+    for c in checks.iter().filter(|c| c.ttl_expired(now)) {
+        update_check(store, &c.def.id, |rec| {
+            let expired = rec.ttl_expired(now_ms());
+            if expired {
+                rec.set(Status::Critical, "TTL expired".into(), now_ms());
+            }
+            Ok(expired)
+        })
+        .await?;
+        tracing::info!(check = %c.def.id, "consul TTL check expired");
+    }
+
+    let mut gone: Vec<&str> = Vec::new();
+    for (_, def) in &services {
+        if checks
+            .iter()
+            .any(|c| c.def.service_id == def.id && c.deregister_due(now))
+        {
+            tracing::warn!(service = %def.name, id = %def.id, "deregistering a service critical past DeregisterCriticalServiceAfter");
+            deregister_service(store, &def.id).await?;
+            gone.push(&def.id);
+        }
+    }
+
+    // Catalog mirror: exactly one external record per registered service, health up to date.
+    let current: HashMap<String, (KeyValue, InstanceRecord)> = catalog
+        .into_iter()
+        .filter_map(|kv| {
+            decode::<InstanceRecord>(&kv.key, &kv.value)
+                .ok()
+                .map(|r| (kv.key.clone(), (kv, r)))
+        })
+        .filter(|(_, (_, r))| r.external)
+        .collect();
+    let addr = st.address.to_string();
+    for (kv, def) in services
+        .iter()
+        .filter(|(_, d)| !gone.contains(&d.id.as_str()))
+    {
+        let mine: Vec<&CheckRecord> = checks
+            .iter()
+            .filter(|c| c.def.service_id == def.id)
+            .collect();
+        let want = catalog_record(def, &mine, &st.node, &addr);
+        let key = catalog_key(&def.name, &def.id);
+        if current.get(&key).is_some_and(|(_, r)| *r == want) {
+            continue;
+        }
+        let guard = Compare::mod_revision(service_key(&def.id), CmpOp::Equal, kv.mod_revision);
+        store
+            .txn(
+                Txn::new()
+                    .when([guard])
+                    .and_then([Op::put(key, encode(&want))]),
+            )
+            .await?;
+    }
+    for (key, (kv, r)) in &current {
+        let registered = services
+            .iter()
+            .any(|(_, d)| d.id == r.id && catalog_key(&d.name, &d.id) == *key);
+        if !registered {
+            // Guarded by the record's own revision: a registration since our read rewrote it.
+            let guard = Compare::mod_revision(key.clone(), CmpOp::Equal, kv.mod_revision);
+            store
+                .txn(Txn::new().when([guard]).and_then([Op::delete(key.clone())]))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn resolve(host: &str, port: u16) -> std::result::Result<SocketAddr, String> {
+    if host == "localhost" {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve {host:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host:?} has no address"))
+}
+
+/// What to run for a check definition, or why it cannot run.
+async fn target(
+    kind: &CheckKind,
+) -> std::result::Result<(shoal_health::CheckKind, SocketAddr, String), String> {
+    match kind {
+        CheckKind::Http { url } => {
+            let (host, port, path) = parse_http_url(url)?;
+            Ok((
+                shoal_health::CheckKind::Http { path },
+                resolve(&host, port).await?,
+                format!("HTTP GET {url}: 200 OK"),
+            ))
+        }
+        CheckKind::Tcp { addr } => {
+            let (host, port) = parse_host_port(addr, 0)?;
+            Ok((
+                shoal_health::CheckKind::Tcp,
+                resolve(&host, port).await?,
+                format!("TCP connect {addr}: Success"),
+            ))
+        }
+        CheckKind::Ttl => Err("TTL checks are not probed".into()),
+    }
+}
+
+/// Probes one HTTP/TCP check every interval, writing its status when it changes.
+async fn probe(store: Arc<dyn Store>, def: CheckDef) {
+    let policy = HealthPolicy {
+        healthy_threshold: def.success_before_passing.max(1),
+        unhealthy_threshold: def.failures_before_critical.max(1),
+        grace: Duration::ZERO,
+        restart_after: None,
+    };
+    let mut tracker = HealthTracker::new(policy, tokio::time::Instant::now());
+    let mut ticks = tokio::time::interval(Duration::from_millis(def.interval_ms.max(1)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let timeout = Duration::from_millis(def.timeout_ms.max(1));
+    loop {
+        ticks.tick().await;
+        let (outcome, ok_text) = match target(&def.kind).await {
+            Ok((kind, addr, ok_text)) => (
+                run_check(&kind, addr, timeout, &[], Path::new("/")).await,
+                ok_text,
+            ),
+            Err(e) => (CheckOutcome::Critical(e), String::new()),
+        };
+        tracker.observe(&outcome, tokio::time::Instant::now());
+        let status = match tracker.health() {
+            Health::Starting => continue,
+            Health::Passing => Status::Passing,
+            Health::Warning => Status::Warning,
+            Health::Critical => Status::Critical,
+        };
+        let output = if outcome == CheckOutcome::Passing {
+            ok_text
+        } else {
+            outcome.output().to_string()
+        };
+        let written = update_check(store.as_ref(), &def.id, |rec| {
+            if rec.def != def || (rec.status == status && rec.output == output) {
+                return Ok(false);
+            }
+            rec.set(status, output.clone(), now_ms());
+            Ok(true)
+        })
+        .await;
+        match written {
+            Ok(Some(rec)) if rec.def == def => {}
+            Ok(_) => return, // deregistered or redefined: the runner starts a new probe
+            Err(e) => tracing::warn!(check = %def.id, error = %e, "writing a check status failed"),
+        }
+    }
+}

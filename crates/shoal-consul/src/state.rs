@@ -1,0 +1,110 @@
+//! Handler state, the store keys this crate owns, and small shared helpers (UUIDs, clock).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use shoal_store::Store;
+
+/// Metadata of KV entries (flags, lock index, session): `shoal/kvmeta/<key>` → JSON.
+/// Written in the same transaction as `kv/<key>`, whose value stays the raw bytes.
+pub const KVMETA_PREFIX: &str = "shoal/kvmeta/";
+/// Everything else this crate owns lives under here.
+pub const CONSUL_PREFIX: &str = "shoal/consul/";
+/// Sessions: `shoal/consul/sessions/<uuid>` → JSON, attached to a lease when they have a TTL.
+pub const SESSION_PREFIX: &str = "shoal/consul/sessions/";
+/// Services registered through the agent API: `shoal/consul/services/<id>` → JSON.
+pub const SERVICE_PREFIX: &str = "shoal/consul/services/";
+/// Checks registered through the agent API: `shoal/consul/checks/<id>` → JSON.
+pub const CHECK_PREFIX: &str = "shoal/consul/checks/";
+
+/// The datacenter every answer names.
+pub const DATACENTER: &str = "dc1";
+
+pub fn kvmeta_key(key: &str) -> String {
+    format!("{KVMETA_PREFIX}{key}")
+}
+pub fn session_key(id: &str) -> String {
+    format!("{SESSION_PREFIX}{id}")
+}
+pub fn service_key(id: &str) -> String {
+    format!("{SERVICE_PREFIX}{id}")
+}
+pub fn check_key(id: &str) -> String {
+    format!("{CHECK_PREFIX}{id}")
+}
+
+/// What every Consul handler and the check runner can reach.
+pub struct ConsulState {
+    pub store: Arc<dyn Store>,
+    /// This agent's node name.
+    pub node: String,
+    /// The address this node is reached at (services registered without one get it).
+    pub address: IpAddr,
+    /// The HTTP API's address (for `agent/self`).
+    pub http: SocketAddr,
+}
+
+impl ConsulState {
+    pub fn new(store: Arc<dyn Store>, node: impl Into<String>, http: SocketAddr) -> Self {
+        ConsulState {
+            store,
+            node: node.into(),
+            address: http.ip(),
+            http,
+        }
+    }
+
+    /// A stable UUID-shaped id for this node (Consul's `NodeID`), derived from its name.
+    pub fn node_id(&self) -> String {
+        let mut bytes = [0u8; 16];
+        // FNV-1a over the name, spread over 16 bytes: stable, not secret.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for (i, b) in bytes.iter_mut().enumerate() {
+            for c in self.node.bytes().chain([i as u8]) {
+                h ^= u64::from(c);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+            *b = (h >> 24) as u8;
+        }
+        format_uuid(bytes)
+    }
+}
+
+/// A random (version 4) UUID, as Consul uses for session ids.
+pub fn new_uuid() -> String {
+    format_uuid(rand::random())
+}
+
+fn format_uuid(mut b: [u8; 16]) -> String {
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Unix milliseconds now (wall clock; stored in records so it survives restarts).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_have_the_v4_shape() {
+        let id = new_uuid();
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.as_bytes()[14], b'4');
+        assert_ne!(id, new_uuid());
+    }
+}

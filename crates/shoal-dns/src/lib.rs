@@ -1,0 +1,67 @@
+//! Consul-compatible DNS for Shoal's catalog (DESIGN §7): `<service>.service.<domain>` A/AAAA
+//! and SRV for healthy instances, `<version>.<service>.service.<domain>`, RFC 2782
+//! `_<service>._<tag>.service.<domain>`, `<node>.node.<domain>`, over UDP and TCP.
+//!
+//! The answer path reads only an in-memory [`DnsTable`] swapped in whole ([`ArcSwap`]) by
+//! [`run_table_updater`], which watches the store; a query never waits on the store or a lock.
+//!
+//! Why `hickory-proto` with our own loops rather than `hickory-server`: the server's
+//! `Authority` model serves zones of stored record sets, while every answer here is computed
+//! (health filtering, version narrowing, a shuffle per query, Consul's truncation that keeps
+//! the largest prefix of answers that fits, SRV additionals trimmed with them). Owning the
+//! loops keeps that in one pure function, [`answer`] (bytes in, bytes out), that the UDP and
+//! TCP loops share and that unit tests, proptests and the fuzzer call directly; it also keeps
+//! the hot path to one parse, one lookup and one encode, and lets us bound TCP memory,
+//! connections and idle time explicitly. `hickory-proto` still does all wire parsing and
+//! encoding (name compression, EDNS0).
+//!
+//! # Consul behaviour kept, and where Shoal differs
+//!
+//! - Only routable instances (running, passing or warning) are answered. A service with none
+//!   is NXDOMAIN with the zone's SOA in authority, as Consul's `errNameNotFound`; a known name
+//!   without records of the asked type is NOERROR, empty, with the SOA (Consul's `errNoData`);
+//!   names outside our domains are REFUSED (no recursors).
+//! - A/AAAA answers carry each distinct address once (instances on one machine share
+//!   127.0.0.1); SRV answers carry one record per instance port, priority 1, weight 1, target
+//!   `<node>.node.<dc>.<domain>` when the instance has its node's address, else Consul's
+//!   `<hex>.addr.<dc>.<domain>`, with the target's A/AAAA in the additional section.
+//! - Unversioned names answer the service's current version (like the gateway); while that
+//!   version has no routable instance (mid-deploy) or the service has no spec, every version.
+//! - Over UDP an answer larger than 512 bytes (or the client's EDNS0 size, capped by
+//!   [`ServerOptions::max_udp_payload`]) keeps the largest prefix of the shuffled records that
+//!   fits and sets TC, so clients retry over TCP (Consul trims and sets TC only with
+//!   `enable_truncate`; Consul's `udp_answer_limit` of 3 is not applied). TCP answers in full.
+//! - Not served: PTR, prepared queries, `.connect`/`.ingress`/`.virtual`, other datacenters
+//!   (a datacenter label other than ours is NXDOMAIN).
+//!
+//! # Layout
+//!
+//! - `config.rs` — [`DnsConfig`] (domains, datacenter, TTL) and [`ServerOptions`] (limits).
+//! - `table.rs` — [`DnsTable`] and the pure [`build_table`] from specs and catalog records.
+//! - `name.rs` — classifies a query name (service, tag, node, addr, apex, outside).
+//! - `answer.rs` — [`answer`]: query bytes to response bytes; Consul's negative answers.
+//! - `reply.rs` — encoding within the UDP size: truncation with TC, FORMERR for garbage.
+//! - `server.rs` — [`bind`], [`serve`]: the UDP workers and the capped TCP loop.
+//! - `updater.rs` — [`run_table_updater`]: store range + watch → table swap.
+//! - `error.rs` — [`DnsError`].
+#![forbid(unsafe_code)]
+
+mod answer;
+mod config;
+mod error;
+mod name;
+mod reply;
+mod server;
+mod table;
+mod updater;
+
+#[cfg(test)]
+mod answer_tests;
+
+pub use answer::{answer, answer_with_rng, Transport, CLASSIC_UDP_PAYLOAD};
+pub use arc_swap::ArcSwap;
+pub use config::{DnsConfig, ServerOptions};
+pub use error::DnsError;
+pub use server::{bind, serve, serve_with};
+pub use table::{build_table, DnsTable};
+pub use updater::run_table_updater;

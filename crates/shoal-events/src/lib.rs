@@ -1,0 +1,243 @@
+//! The event stream: one ordered, bounded record of what happened to the fleet.
+//!
+//! Instance starts and exits (with exit status and the last stderr lines),
+//! health changes, restarts, scaling and rollout steps, and later deployments
+//! and breaker changes, each as one [`Event`] with a sequence number. Kept in
+//! memory (the newest `capacity` events), queryable by service, kind and
+//! sequence, with a live tail for subscribers.
+#![forbid(unsafe_code)]
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+/// What kind of thing happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    InstanceStarted,
+    InstanceExited,
+    InstanceStopped,
+    StartFailed,
+    HealthChanged,
+    Restart,
+    Scaled,
+    Rollout,
+    ConfigWaiting,
+    Platform,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::InstanceStarted => "instance_started",
+            Kind::InstanceExited => "instance_exited",
+            Kind::InstanceStopped => "instance_stopped",
+            Kind::StartFailed => "start_failed",
+            Kind::HealthChanged => "health_changed",
+            Kind::Restart => "restart",
+            Kind::Scaled => "scaled",
+            Kind::Rollout => "rollout",
+            Kind::ConfigWaiting => "config_waiting",
+            Kind::Platform => "platform",
+        }
+    }
+}
+
+/// One event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub time_ms: u64,
+    pub kind: Kind,
+    pub service: String,
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub instance: String,
+    pub message: String,
+    /// Structured details (exit code, old/new health, stderr tail, counts...).
+    #[serde(skip_serializing_if = "serde_json::Value::is_null", default)]
+    pub fields: serde_json::Value,
+}
+
+/// Which events a query wants.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub service: Option<String>,
+    pub kind: Option<Kind>,
+    pub after_seq: Option<u64>,
+    pub since_ms: Option<u64>,
+    /// Most recent N (0 = all kept).
+    pub limit: usize,
+}
+
+impl EventQuery {
+    pub fn matches(&self, e: &Event) -> bool {
+        self.service.as_ref().is_none_or(|s| &e.service == s)
+            && self.kind.is_none_or(|k| e.kind == k)
+            && self.after_seq.is_none_or(|a| e.seq > a)
+            && self.since_ms.is_none_or(|t| e.time_ms >= t)
+    }
+}
+
+struct Inner {
+    next_seq: u64,
+    events: VecDeque<Event>,
+}
+
+/// The bounded event log.
+pub struct EventLog {
+    capacity: usize,
+    inner: Mutex<Inner>,
+    tail: broadcast::Sender<Event>,
+}
+
+impl EventLog {
+    pub fn new(capacity: usize) -> Self {
+        let (tail, _) = broadcast::channel(1024);
+        Self {
+            capacity: capacity.max(1),
+            inner: Mutex::new(Inner {
+                next_seq: 1,
+                events: VecDeque::new(),
+            }),
+            tail,
+        }
+    }
+
+    /// Records an event; returns its sequence number.
+    pub fn emit(
+        &self,
+        kind: Kind,
+        service: &str,
+        instance: &str,
+        message: impl Into<String>,
+        fields: serde_json::Value,
+    ) -> u64 {
+        let mut inner = match self.inner.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        let event = Event {
+            seq,
+            time_ms: now_ms(),
+            kind,
+            service: service.to_string(),
+            instance: instance.to_string(),
+            message: message.into(),
+            fields,
+        };
+        if inner.events.len() >= self.capacity {
+            inner.events.pop_front();
+        }
+        inner.events.push_back(event.clone());
+        // Sent under the lock so subscribers see sequence order.
+        let _ = self.tail.send(event);
+        seq
+    }
+
+    /// Matching events, oldest first (the most recent `limit` when set).
+    pub fn query(&self, q: &EventQuery) -> Vec<Event> {
+        let inner = match self.inner.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let mut out: Vec<Event> = inner
+            .events
+            .iter()
+            .filter(|e| q.matches(e))
+            .cloned()
+            .collect();
+        if q.limit > 0 && out.len() > q.limit {
+            out.drain(..out.len() - q.limit);
+        }
+        out
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.tail.subscribe()
+    }
+}
+
+impl Default for EventLog {
+    fn default() -> Self {
+        Self::new(50_000)
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_ordered_bounded_and_filtered() {
+        let log = EventLog::new(3);
+        let mut rx = log.subscribe();
+        for i in 0..5 {
+            let svc = if i % 2 == 0 { "a" } else { "b" };
+            log.emit(
+                Kind::Restart,
+                svc,
+                "i",
+                format!("e{i}"),
+                serde_json::Value::Null,
+            );
+        }
+        let all = log.query(&EventQuery::default());
+        assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
+        let a = log.query(&EventQuery {
+            service: Some("a".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            a.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+            vec!["e2", "e4"]
+        );
+        let after = log.query(&EventQuery {
+            after_seq: Some(4),
+            ..Default::default()
+        });
+        assert_eq!(after.len(), 1);
+        let last = log.query(&EventQuery {
+            limit: 2,
+            ..Default::default()
+        });
+        assert_eq!(last.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(rx.try_recv().map(|e| e.seq).ok(), Some(1));
+        let restarts = log.query(&EventQuery {
+            kind: Some(Kind::Restart),
+            ..Default::default()
+        });
+        assert_eq!(restarts.len(), 3);
+        assert!(log
+            .query(&EventQuery {
+                kind: Some(Kind::Scaled),
+                ..Default::default()
+            })
+            .is_empty());
+    }
+
+    #[test]
+    fn events_serialize_with_snake_case_kinds() {
+        let log = EventLog::default();
+        log.emit(
+            Kind::InstanceExited,
+            "web",
+            "web-1",
+            "exited",
+            serde_json::json!({"code": 1}),
+        );
+        let text = serde_json::to_string(&log.query(&EventQuery::default())).unwrap_or_default();
+        assert!(text.contains("\"kind\":\"instance_exited\""), "{text}");
+        assert!(text.contains("\"code\":1"), "{text}");
+    }
+}

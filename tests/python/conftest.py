@@ -1,0 +1,107 @@
+"""Fixtures: one real `shoal up` (ephemeral ports, temp dir, one supervised service) per
+test session, and a py-consul client pointed at it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import consul
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+SHOAL_TOML = """
+[platform]
+data_dir = "data"
+http = "127.0.0.1:0"
+gateway = "127.0.0.1:0"
+dns = "127.0.0.1:0"
+
+[services.sup]
+command = "exec python3 -m http.server $PORT --bind 127.0.0.1"
+version = "7"
+instances = 1
+
+[services.sup.health]
+http = "/"
+interval = "200ms"
+"""
+
+
+def shoal_bin() -> Path:
+    if os.environ.get("SHOAL_BIN"):
+        return Path(os.environ["SHOAL_BIN"]).resolve()
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    if not target.is_absolute():
+        target = REPO / target
+    return target / "debug" / "shoal"
+
+
+def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
+    """Polls `predicate` until it returns a truthy value; fails the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except Exception as e:  # noqa: BLE001 - keep polling through transient errors
+            last = e
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class Shoal:
+    def __init__(self, proc, http, gateway, workdir, dns=None):
+        self.dns = dns
+        self.proc = proc
+        self.http = http
+        self.gateway = gateway
+        self.workdir = workdir
+        host, port = http.rsplit(":", 1)
+        self.host, self.port = host, int(port)
+
+
+@pytest.fixture(scope="session")
+def shoal():
+    binary = shoal_bin()
+    if not binary.exists():
+        pytest.fail(f"shoal binary not found at {binary}; build it (cargo build -p shoal) or set SHOAL_BIN")
+    with tempfile.TemporaryDirectory(prefix="shoal-consul-") as tmp:
+        workdir = Path(tmp)
+        (workdir / "shoal.toml").write_text(SHOAL_TOML)
+        log = open(workdir / "shoal.log", "wb")
+        proc = subprocess.Popen([str(binary), "up", "shoal.toml"], cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+        endpoints = workdir / "data" / "endpoints.json"
+
+        def ready():
+            if proc.poll() is not None:
+                raise RuntimeError(f"shoal exited with {proc.returncode}: {(workdir / 'shoal.log').read_text()}")
+            return endpoints.exists() and json.loads(endpoints.read_text())
+
+        try:
+            ep = wait_until(ready, timeout=30, what="data/endpoints.json")
+            yield Shoal(proc, ep["http"], ep["gateway"], workdir, ep.get("dns"))
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            log.close()
+            if proc.returncode not in (0, -signal.SIGKILL):
+                sys.stderr.write((workdir / "shoal.log").read_text()[-4000:])
+
+
+@pytest.fixture()
+def c(shoal):
+    return consul.Consul(host=shoal.host, port=shoal.port)
