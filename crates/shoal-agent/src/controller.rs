@@ -249,7 +249,12 @@ impl Controller {
             return None;
         };
         self.seq += 1;
-        let id = instance_id(&group.service, &group.version);
+        let id = loop {
+            let id = instance_id(&group.service, &group.version);
+            if !self.instances.contains_key(&id) {
+                break id;
+            }
+        };
         tracing::info!(instance = %id, port, "starting instance");
         let inst = instance::start(self.ctx.clone(), group, env, id.clone(), port, self.seq);
         self.instances.insert(id.clone(), inst);
@@ -316,6 +321,6 @@ fn fingerprint(group: &GroupSpec, env: &[(String, String)]) -> u64 {
 }
 
 fn instance_id(service: &str, version: &str) -> String {
-    let tag: u16 = rand::random();
-    format!("{service}-{version}-{tag:04x}")
+    let tag: u32 = rand::random::<u32>() & 0xff_ffff;
+    format!("{service}-{version}-{tag:06x}")
 }

@@ -11,7 +11,7 @@ use shoal_events::Kind;
 use shoal_health::{CheckOutcome, HealthPolicy, HealthTracker};
 use shoal_logs::{LogStore, Stream};
 use shoal_store::Store;
-use shoal_supervisor::{Backoff, LaunchSpec, PidRegistry, Program, RestartTracker};
+use shoal_supervisor::{Backoff, LaunchSpec, Program, RestartTracker};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -36,7 +36,7 @@ pub enum Update {
 pub struct InstanceCtx {
     pub store: Arc<dyn Store>,
     pub logs: Arc<LogStore>,
-    pub pids: Arc<Mutex<PidRegistry>>,
+    pub pids: crate::pids::PidWriter,
     pub updates: mpsc::UnboundedSender<Update>,
     pub platform: PlatformEnv,
     pub cwd: PathBuf,
@@ -51,6 +51,9 @@ pub struct InstanceCtx {
 /// How long a stopping instance stays out of the routing tables before it gets
 /// SIGTERM, so no new request is sent to a process that is going away.
 const DEREGISTER_DELAY: Duration = Duration::from_millis(200);
+
+/// Check interval while an instance has no health verdict yet.
+const STARTUP_PROBE: Duration = Duration::from_millis(100);
 
 /// How one run of the process ended.
 enum RunEnd {
@@ -364,7 +367,10 @@ impl Task {
                 exit = proc.wait() => return RunEnd::Exited(exit.to_string()),
                 order = orders.recv() => return RunEnd::Ordered(order.unwrap_or(Order::Stop)),
                 () = tokio::time::sleep_until(next_check), if check.is_none() && tracker.is_some() => {
-                    next_check += interval;
+                    // Until the first verdict, probe often so a fast app serves fast
+                    // (like a startup probe); then at the configured interval.
+                    let starting = tracker.as_ref().is_some_and(|t| t.health() == shoal_health::Health::Starting);
+                    next_check = Instant::now() + if starting { interval.min(STARTUP_PROBE) } else { interval };
                     check = self.group.health.as_ref().map(|h| self.check_future(h, addr));
                 }
                 outcome = async { match check.as_mut() { Some(f) => f.await, None => std::future::pending().await } }, if check.is_some() => {
@@ -464,17 +470,7 @@ impl Task {
     }
 
     fn track_pid(&self, id: &str, pid: Option<(u32, u64)>) {
-        let mut reg = match self.ctx.pids.lock() {
-            Ok(r) => r,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let result = match pid {
-            Some((pid, ticks)) => reg.add(id, pid, ticks),
-            None => reg.remove(id),
-        };
-        if let Err(e) = result {
-            tracing::warn!(instance = id, error = %e, "could not update the pid registry");
-        }
+        self.ctx.pids.record(id, pid);
     }
 
     fn launch_spec(&self, id: &str, port: u16) -> LaunchSpec {

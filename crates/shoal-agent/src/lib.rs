@@ -12,6 +12,7 @@
 //! - `plan.rs`: the pure reconcile decision.
 //! - `controller.rs`: the reconcile loop that applies plans.
 //! - `instance.rs`: one instance's lifecycle task.
+//! - `pids.rs`: the orphan registry writer (off the restart path).
 //! - `env.rs`: the environment handed to instances.
 //! - `catalog_writer.rs`: instance state → catalog keys.
 //! - `routes.rs`: catalog → gateway routing table.
@@ -24,12 +25,13 @@ mod controller;
 pub mod desired;
 pub mod env;
 mod instance;
+mod pids;
 pub mod plan;
 pub mod routes;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use shoal_gateway::RouteTable;
@@ -86,7 +88,7 @@ impl Agent {
         let ctx = Arc::new(instance::InstanceCtx {
             store: store.clone(),
             logs,
-            pids: Arc::new(Mutex::new(pids)),
+            pids: pids::PidWriter::start(pids),
             updates,
             platform: cfg.platform,
             cwd: cfg.cwd,

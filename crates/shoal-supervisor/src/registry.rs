@@ -96,6 +96,25 @@ impl PidRegistry {
         self.save()
     }
 
+    /// Applies many changes (`Some` records or replaces, `None` forgets) and
+    /// persists once: one write and fsync for a whole burst of starts and stops.
+    pub fn apply(
+        &mut self,
+        changes: impl IntoIterator<Item = (String, Option<RegistryEntry>)>,
+    ) -> Result<(), RegistryError> {
+        for (id, entry) in changes {
+            match entry {
+                Some(e) => {
+                    self.entries.insert(id, e);
+                }
+                None => {
+                    self.entries.remove(&id);
+                }
+            }
+        }
+        self.save()
+    }
+
     /// Forgets a stopped instance and persists the registry (a no-op if unknown).
     pub fn remove(&mut self, instance_id: &str) -> Result<(), RegistryError> {
         if self.entries.remove(instance_id).is_some() {
