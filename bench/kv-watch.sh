@@ -27,6 +27,8 @@ etcd --data-dir "$BENCH_TMP/etcd" --listen-client-urls "http://127.0.0.1:$etcd_p
 track $!
 for _ in $(seq 1 100); do curl -fsS -m 1 "http://127.0.0.1:$etcd_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
 
+# With OUT set (bench/run-all.sh), the report also goes to that file.
+if [ -n "${OUT:-}" ]; then exec > >(tee "$OUT"); fi
 echo "### KV blocking-query wake-up latency (bench/kv-watch.sh)"
 echo
 echo '```'
