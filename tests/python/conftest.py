@@ -21,6 +21,7 @@ data_dir = "data"
 http = "127.0.0.1:0"
 gateway = "127.0.0.1:0"
 dns = "127.0.0.1:0"
+statsd = "127.0.0.1:0"
 
 [services.sup]
 command = "exec python3 -m http.server $PORT --bind 127.0.0.1"

@@ -12,6 +12,9 @@ use shoal_store::Store;
 pub struct PlatformEnv {
     pub http: SocketAddr,
     pub gateway: SocketAddr,
+    /// Each service's outbound proxy listener (`SHOAL_PROXY`); the proxy knows
+    /// the caller from the listener a request arrives on.
+    pub outbound: std::collections::BTreeMap<String, SocketAddr>,
     pub statsd: SocketAddr,
 }
 
@@ -51,9 +54,15 @@ pub fn platform_vars(p: &PlatformEnv, id: &InstanceIdentity<'_>) -> Vec<(String,
         ("SHOAL_SERVICE".into(), id.service.into()),
         ("SHOAL_VERSION".into(), id.version.into()),
         ("SHOAL_INSTANCE".into(), id.instance.into()),
-        // The per-service outbound listener arrives with the mesh; until then the
-        // gateway carries service-to-service calls (Host: <service>).
-        ("SHOAL_PROXY".into(), format!("http://{}", p.gateway)),
+        // The service's own outbound listener; the gateway only for a service
+        // that has none (then callers are indistinguishable).
+        (
+            "SHOAL_PROXY".into(),
+            format!(
+                "http://{}",
+                p.outbound.get(id.service).unwrap_or(&p.gateway)
+            ),
+        ),
         ("SHOAL_ADDR".into(), format!("http://{}", p.http)),
         ("CONSUL_HTTP_ADDR".into(), p.http.to_string()),
         ("STATSD_HOST".into(), p.statsd.ip().to_string()),

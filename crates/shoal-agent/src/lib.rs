@@ -4,8 +4,7 @@
 //! the supervisor controller reads desired state from the store and starts or
 //! stops instance tasks; each instance task supervises one process (restart with
 //! backoff, health checks, liveness); the catalog writer records every state
-//! change in the store; the route builder turns the catalog into the gateway's
-//! routing table.
+//! change in the store (the proxy and DNS build their tables from it).
 //!
 //! # Layout
 //! - `desired.rs`: service specs and scale overrides → groups of instances.
@@ -15,7 +14,6 @@
 //! - `pids.rs`: the orphan registry writer (off the restart path).
 //! - `env.rs`: the environment handed to instances.
 //! - `catalog_writer.rs`: instance state → catalog keys.
-//! - `routes.rs`: catalog → gateway routing table.
 //! - `apply.rs`: writing a parsed service file into the store.
 #![forbid(unsafe_code)]
 
@@ -27,14 +25,11 @@ pub mod env;
 mod instance;
 mod pids;
 pub mod plan;
-pub mod routes;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-use shoal_gateway::RouteTable;
 use shoal_logs::LogStore;
 use shoal_store::Store;
 use shoal_supervisor::{PidRegistry, PortAllocator};
@@ -51,7 +46,6 @@ pub struct AgentConfig {
     pub cwd: PathBuf,
     pub platform: PlatformEnv,
     pub port_range: (u16, u16),
-    pub domains: Vec<String>,
     pub pid_file: PathBuf,
     pub keyring: Option<Arc<shoal_secrets::Keyring>>,
     pub events: Arc<shoal_events::EventLog>,
@@ -76,7 +70,6 @@ impl Agent {
         cfg: AgentConfig,
         store: Arc<dyn Store>,
         logs: Arc<LogStore>,
-        table: Arc<ArcSwap<RouteTable>>,
     ) -> Result<Self, AgentError> {
         let pids = PidRegistry::open(&cfg.pid_file).map_err(|e| AgentError::PidRegistry {
             path: cfg.pid_file.clone(),
@@ -100,22 +93,14 @@ impl Agent {
         });
         let ports = PortAllocator::new(cfg.port_range.0, cfg.port_range.1);
         let controller = controller::Controller::new(ctx, ports);
-        let ctl_rx = rx.clone();
         let ctl = tokio::spawn(async move {
-            if let Err(e) = controller.run(ctl_rx).await {
+            if let Err(e) = controller.run(rx).await {
                 tracing::error!(error = %e, "supervisor controller stopped");
-            }
-        });
-        let routes_store = store;
-        let domains = cfg.domains;
-        let routes = tokio::spawn(async move {
-            if let Err(e) = routes::run(routes_store, table, domains, rx).await {
-                tracing::error!(error = %e, "route builder stopped");
             }
         });
         Ok(Self {
             shutdown,
-            tasks: vec![ctl, routes],
+            tasks: vec![ctl],
             writer,
         })
     }

@@ -52,6 +52,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/services/{name}/stop", post(services::stop))
         .route("/api/v1/services/{name}/start", post(services::start))
         .route("/api/v1/instances", get(services::instances))
+        .route("/api/v1/proxy", get(services::proxy))
         .route("/api/v1/instances/{id}/restart", post(services::restart))
         .route("/api/v1/secrets", get(secrets::list))
         .route(
@@ -68,6 +69,13 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .merge(shoal_consul::router(Arc::new(
             shoal_consul::ConsulState::new(state.store.clone(), state.node.clone(), state.http),
         )))
+        .merge(
+            state
+                .metrics
+                .clone()
+                .map(shoal_metrics::router)
+                .unwrap_or_default(),
+        )
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(

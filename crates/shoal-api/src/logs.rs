@@ -76,20 +76,40 @@ pub async fn query(
     Ok(Json(st.logs.query(&q)))
 }
 
-/// Live tail: every new line matching the filters, as one SSE `data:` JSON event each.
+/// Live tail: every new line matching the filters, as one SSE `data:` JSON
+/// event each; with `after`, the kept lines after that sequence number first,
+/// so a client that read a backlog misses nothing and sees nothing twice.
 pub async fn stream(
     State(st): State<Arc<ApiState>>,
     params: Result<Query<LogParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let Query(p) =
         params.map_err(|e| ApiError::bad_request("bad query string").detail(e.body_text()))?;
+    let replay = p.after.is_some();
     let q = to_query(&p)?;
+    // Subscribe before reading the backlog so nothing falls between the two.
     let rx = st.logs.subscribe();
+    let backlog = if replay {
+        st.logs.query(&LogQuery {
+            limit: 0,
+            ..q.clone()
+        })
+    } else {
+        Vec::new()
+    };
+    let mut last = backlog.last().map(|l| l.seq).or(q.after_seq).unwrap_or(0);
+    let to_event = |l: &LogLine| {
+        Event::default()
+            .json_data(l)
+            .unwrap_or_else(|_| Event::default())
+    };
+    let head: Vec<Result<Event, Infallible>> = backlog.iter().map(|l| Ok(to_event(l))).collect();
     let lines = BroadcastStream::new(rx).filter_map(move |item| {
         let out = match item {
-            Ok(line) if matches(&q, &line) => Some(Ok(Event::default()
-                .json_data(&line)
-                .unwrap_or_else(|_| Event::default()))),
+            Ok(line) if line.seq > last && matches(&q, &line) => {
+                last = line.seq;
+                Some(Ok(to_event(&line)))
+            }
             Ok(_) => None,
             // The subscriber fell behind the live stream: say so instead of silently skipping.
             Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
@@ -98,7 +118,8 @@ pub async fn stream(
         };
         futures::future::ready(out)
     });
-    Ok(Sse::new(lines).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(futures::stream::iter(head).chain(lines))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 #[cfg(test)]

@@ -40,7 +40,8 @@ pub fn spec() -> Value {
     ];
     json!({
         "openapi": "3.1.0",
-        "info": { "title": "Shoal API", "version": env!("CARGO_PKG_VERSION") },
+        "info": { "title": "Shoal API", "version": env!("CARGO_PKG_VERSION"),
+            "description": "Shoal's native API. Tokens (when configured): X-Consul-Token, Authorization: Bearer, or ?token=. The Consul-compatible API lives under /v1/." },
         "paths": {
             "/api/v1/agent": { "get": { "summary": "This agent", "responses": { "200": ok("agent", json!({ "type": "object" })) } } },
             "/api/v1/services": { "get": { "summary": "Every service with counts", "responses": {
@@ -64,6 +65,36 @@ pub fn spec() -> Value {
                 "responses": { "200": ok("lines, oldest first", json!({ "type": "array", "items": { "$ref": "#/components/schemas/LogLine" } })), "400": error_response("bad query") } } },
             "/api/v1/logs/stream": { "get": { "summary": "Live tail as server-sent events, one JSON LogLine per event", "parameters": log_params,
                 "responses": { "200": { "description": "event stream", "content": { "text/event-stream": {} } } } } },
+            "/api/v1/events": { "get": { "summary": "The event stream (oldest first)", "parameters": [
+                    query_param("service", "string", "only this service"),
+                    query_param("kind", "string", "instance_started, instance_exited, instance_stopped, start_failed, health_changed, restart, scaled, rollout, config_waiting"),
+                    query_param("after", "integer", "only events with a larger sequence number"),
+                    query_param("limit", "integer", "most recent N (default 1000)")],
+                "responses": { "200": ok("events", json!({ "type": "array", "items": { "$ref": "#/components/schemas/Event" } })), "400": error_response("bad query") } } },
+            "/api/v1/events/stream": { "get": { "summary": "Live events as server-sent events; with `after`, replays from there first",
+                "parameters": [query_param("service", "string", "only this service"), query_param("after", "integer", "replay after this sequence number")],
+                "responses": { "200": { "description": "event stream", "content": { "text/event-stream": {} } } } } },
+            "/api/v1/secrets": { "get": { "summary": "Secrets with their versions (never values)",
+                "responses": { "200": ok("secrets", json!({ "type": "array", "items": { "type": "object", "properties": {
+                    "name": { "type": "string" }, "version": { "type": "integer" }, "versions": { "type": "array", "items": { "type": "integer" } }, "updated_ms": { "type": "integer" } } } })) } } },
+            "/api/v1/secrets/{name}": {
+                "get": { "summary": "A secret's value (needs the `secrets` right)", "parameters": [name_param("name", "secret name; may contain /"), query_param("version", "integer", "an older live version")],
+                    "responses": { "200": ok("value", json!({ "type": "object", "properties": { "name": { "type": "string" }, "version": { "type": "integer" }, "value": { "type": "string" } } })), "404": error_response("no such secret") } },
+                "put": { "summary": "Set a new current version (a rotation when it exists); services that use it roll", "parameters": [name_param("name", "secret name")],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false,
+                        "properties": { "value": { "type": "string" }, "generate": { "type": "boolean" } } } } } },
+                    "responses": { "200": ok("stored", json!({ "type": "object" })), "400": error_response("bad name or body") } },
+                "delete": { "summary": "Delete a secret and every version", "parameters": [name_param("name", "secret name")],
+                    "responses": { "200": ok("deleted", json!({ "type": "object" })), "404": error_response("no such secret") } } },
+            "/api/v1/proxy": { "get": { "summary": "The data plane: per service circuit state, in-flight, requests, retries, shed, rate-limited, fallbacks, timeouts, ejections; per instance load and ejection; outbound listeners",
+                "responses": { "200": ok("proxy state", json!({ "type": "object" })) } } },
+            "/api/v1/metrics/names": { "get": { "summary": "Names of the stored metric series",
+                "responses": { "200": ok("names", json!({ "type": "array", "items": { "type": "string" } })) } } },
+            "/api/v1/metrics/query": { "get": { "summary": "Query stored metrics (1 s resolution for 1 h, 10 s for 24 h)",
+                "parameters": [query_param("name", "string", "metric name"), query_param("labels", "string", "matchers, e.g. service=web,code!=200"),
+                    query_param("since", "string", "how far back, e.g. 5m"), query_param("step", "string", "e.g. 10s"),
+                    query_param("agg", "string", "sum, avg, max, min, last, rate, count, p50, p90, p95, p99"), query_param("by", "string", "group by this label")],
+                "responses": { "200": ok("series", json!({ "type": "object" })), "400": error_response("bad query"), "404": error_response("unknown metric") } } },
             "/api/v1/openapi.json": { "get": { "summary": "This document", "responses": { "200": ok("OpenAPI", json!({ "type": "object" })) } } }
         },
         "components": { "schemas": {
@@ -82,6 +113,10 @@ pub fn spec() -> Value {
                 "health_output": { "type": "string" }, "restarts": { "type": "integer" },
                 "consecutive_failures": { "type": "integer" }, "crash_loop": { "type": "boolean" },
                 "last_exit": { "type": ["string", "null"] }, "started_ms": { "type": "integer" }, "external": { "type": "boolean" } } },
+            "Event": { "type": "object", "properties": {
+                "seq": { "type": "integer" }, "time_ms": { "type": "integer" }, "kind": { "type": "string" },
+                "service": { "type": "string" }, "instance": { "type": "string" }, "message": { "type": "string" },
+                "fields": { "type": "object" } } },
             "LogLine": { "type": "object", "properties": {
                 "seq": { "type": "integer" }, "time_ms": { "type": "integer" }, "service": { "type": "string" },
                 "version": { "type": "string" }, "instance": { "type": "string" },

@@ -224,3 +224,12 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
+
+/// `/api/v1/proxy`: per-service circuit state, ejected instances, shed and
+/// rate-limited counts, and each service's outbound listener.
+pub async fn proxy(State(st): State<Arc<ApiState>>) -> Result<Json<Value>, ApiError> {
+    match &st.proxy {
+        Some(view) => Ok(Json(view())),
+        None => Err(ApiError::not_found("no proxy runs in this process")),
+    }
+}

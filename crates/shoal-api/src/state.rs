@@ -21,7 +21,14 @@ pub struct ApiState {
     pub keyring: Arc<shoal_secrets::Keyring>,
     pub tokens: crate::auth::Tokens,
     pub events: Arc<shoal_events::EventLog>,
+    /// The data plane's state (breakers, ejections, shed counts, outbound listeners).
+    pub proxy: Option<ProxyView>,
+    /// `/metrics` and `/api/v1/metrics/*` are served when set.
+    pub metrics: Option<Arc<shoal_metrics::Metrics>>,
 }
+
+/// Produces the proxy's state as JSON on demand.
+pub type ProxyView = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 
 /// One consistent read of specs, scale overrides and the catalog.
 pub struct Snapshot {

@@ -45,13 +45,19 @@ pub async fn events(client: &Client, args: EventsArgs<'_>) -> Result<(), ClientE
         q.push(format!("kind={}", encode_query(k)));
     }
     let filters = q.join("&");
+    // The server reads limit=0 as "everything": ask for one event and print none.
     let list: Value = client
-        .get(&format!("/api/v1/events?{filters}&limit={}", args.limit))
+        .get(&format!(
+            "/api/v1/events?{filters}&limit={}",
+            args.limit.max(1)
+        ))
         .await?;
-    let mut last = 0;
-    for e in list.as_array().map_or(&[][..], |a| a) {
-        println!("{}", format_event(e, args.json));
-        last = e["seq"].as_u64().unwrap_or(last);
+    let list = list.as_array().map_or(&[][..], |a| a);
+    let last = list.last().and_then(|e| e["seq"].as_u64()).unwrap_or(0);
+    if args.limit > 0 {
+        for e in list {
+            println!("{}", format_event(e, args.json));
+        }
     }
     if !args.follow {
         return Ok(());

@@ -48,24 +48,31 @@ pub async fn logs(client: &Client, args: LogsArgs<'_>) -> Result<(), ClientError
         }
     }
     let filters = q.join("&");
+    // The server reads limit=0 as "everything": ask for one line and print none.
     let lines: Value = client
-        .get(&format!("/api/v1/logs?{filters}&limit={}", args.limit))
+        .get(&format!(
+            "/api/v1/logs?{filters}&limit={}",
+            args.limit.max(1)
+        ))
         .await?;
-    let mut last_seq = 0;
-    for l in lines.as_array().map_or(&[][..], |a| a) {
-        println!("{}", format_line(l, args.json));
-        last_seq = l["seq"].as_u64().unwrap_or(last_seq);
+    let lines = lines.as_array().map_or(&[][..], |a| a);
+    let last_seq = lines.last().and_then(|l| l["seq"].as_u64()).unwrap_or(0);
+    if args.limit > 0 {
+        for l in lines {
+            println!("{}", format_line(l, args.json));
+        }
     }
     if !args.follow {
         return Ok(());
     }
     client
-        .sse(&format!("/api/v1/logs/stream?{filters}"), |data| {
-            if let Ok(l) = serde_json::from_str::<Value>(data) {
-                if l["seq"].as_u64().unwrap_or(u64::MAX) > last_seq {
+        .sse(
+            &format!("/api/v1/logs/stream?{filters}&after={last_seq}"),
+            |data| {
+                if let Ok(l) = serde_json::from_str::<Value>(data) {
                     println!("{}", format_line(&l, args.json));
                 }
-            }
-        })
+            },
+        )
         .await
 }

@@ -9,14 +9,13 @@
 use std::net::IpAddr;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, SRV};
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, RecordType};
 use rand::seq::SliceRandom;
 use rand::Rng;
 
 use crate::name::{classify, Lookup};
-use crate::reply::{formerr_from_raw, our_edns, Reply};
 use crate::table::{Answers, DnsTable};
+use crate::wire::{formerr_from_raw, Reply, Rr};
 
 /// The classic DNS UDP payload limit (RFC 1035), for clients without EDNS0.
 pub const CLASSIC_UDP_PAYLOAD: usize = 512;
@@ -50,63 +49,77 @@ pub fn answer_with_rng<R: Rng + ?Sized>(
     if req.message_type != MessageType::Query {
         return None;
     }
-    let mut msg = Message::response(req.id, req.op_code);
-    msg.metadata.recursion_desired = req.recursion_desired;
-    let mut limit = CLASSIC_UDP_PAYLOAD;
     let server_max = match transport {
         Transport::Udp { max_payload } => max_payload,
         Transport::Tcp => u16::MAX,
     };
-    if let Some(edns) = &req.edns {
-        msg.set_edns(our_edns(server_max));
-        limit = usize::from(edns.max_payload().min(server_max)).max(CLASSIC_UDP_PAYLOAD);
-    }
-    let mut reply = Reply::new(msg);
-    if transport == Transport::Tcp {
-        limit = usize::from(u16::MAX);
-    }
-
+    let limit = match (transport, &req.edns) {
+        (Transport::Tcp, _) => usize::from(u16::MAX),
+        (Transport::Udp { .. }, None) => CLASSIC_UDP_PAYLOAD,
+        (Transport::Udp { .. }, Some(e)) => {
+            usize::from(e.max_payload().min(server_max)).max(CLASSIC_UDP_PAYLOAD)
+        }
+    };
+    let mut reply = Reply {
+        id: req.id,
+        opcode: u8::from(req.op_code),
+        rd: req.recursion_desired,
+        aa: false,
+        rcode: 0,
+        question: None,
+        zone: None,
+        edns: req.edns.as_ref().map(|_| server_max),
+        ttl: table.cfg.ttl,
+        targets: &[],
+        answers: Vec::new(),
+        authority: Vec::new(),
+        serial: table.serial,
+    };
     if req.edns.as_ref().is_some_and(|e| e.version() > 0) {
-        reply.rcode(ResponseCode::BADVERS);
+        reply.rcode = ResponseCode::BADVERS.into();
     } else if req.op_code != OpCode::Query {
-        reply.rcode(ResponseCode::NotImp);
+        reply.rcode = ResponseCode::NotImp.into();
     } else if req.queries.len() != 1 {
-        reply.rcode(ResponseCode::FormErr);
+        reply.rcode = ResponseCode::FormErr.into();
     } else {
         let q = &req.queries[0];
-        reply.msg.add_query(q.clone());
+        reply.question = Some(q);
         if matches!(q.query_class(), DNSClass::IN | DNSClass::ANY) {
             resolve(table, q, &mut reply, rng);
         } else {
-            reply.rcode(ResponseCode::Refused);
+            reply.rcode = ResponseCode::Refused.into();
         }
     }
-    reply.encode(limit)
+    Some(reply.encode(limit))
 }
 
-fn resolve<R: Rng + ?Sized>(table: &DnsTable, q: &Query, reply: &mut Reply, rng: &mut R) {
+fn resolve<'t, R: Rng + ?Sized>(
+    table: &'t DnsTable,
+    q: &Query,
+    reply: &mut Reply<'t>,
+    rng: &mut R,
+) {
     let qtype = q.query_type();
     let lookup = classify(q.name(), &table.zones, &table.cfg.datacenter);
     let zone = match &lookup {
-        Lookup::Outside => return reply.rcode(ResponseCode::Refused),
+        Lookup::Outside => {
+            reply.rcode = ResponseCode::Refused.into();
+            return;
+        }
         Lookup::Apex { zone }
         | Lookup::Service { zone, .. }
         | Lookup::Node { zone, .. }
         | Lookup::Addr { zone, .. }
         | Lookup::Unknown { zone } => *zone,
     };
-    reply.msg.metadata.authoritative = true;
-    let Some(z) = table.zones.get(zone) else {
-        return reply.rcode(ResponseCode::ServFail);
-    };
-    let ttl = table.cfg.ttl;
-    let name = q.name();
+    reply.aa = true;
+    reply.zone = table.zones.get(zone);
     let found = match lookup {
         Lookup::Outside | Lookup::Unknown { .. } => false,
         Lookup::Apex { .. } => {
             match qtype {
-                RecordType::SOA => reply.answers.push((z.soa.clone(), None)),
-                RecordType::NS => reply.answers.push((z.ns.clone(), None)),
+                RecordType::SOA => reply.answers.push(Rr::Soa),
+                RecordType::NS => reply.answers.push(Rr::Ns),
                 _ => {}
             }
             true
@@ -119,7 +132,7 @@ fn resolve<R: Rng + ?Sized>(table: &DnsTable, q: &Query, reply: &mut Reply, rng:
             };
             match answers.filter(|a| !a.srv.is_empty()) {
                 Some(a) => {
-                    service_records(a, zone, qtype, name, ttl, reply, rng);
+                    service_records(a, qtype, reply, rng);
                     true
                 }
                 None => false,
@@ -127,86 +140,63 @@ fn resolve<R: Rng + ?Sized>(table: &DnsTable, q: &Query, reply: &mut Reply, rng:
         }
         Lookup::Node { node, .. } => match table.nodes.get(&node) {
             Some(ip) => {
-                address_records(&[*ip], qtype, name, ttl, reply);
+                address_records(&[*ip], qtype, reply);
                 true
             }
             None => false,
         },
         Lookup::Addr { ip, .. } => {
-            address_records(&[ip], qtype, name, ttl, reply);
+            address_records(&[ip], qtype, reply);
             true
         }
     };
     if !found {
-        reply.rcode(ResponseCode::NXDomain);
+        reply.rcode = ResponseCode::NXDomain.into();
     }
     if reply.answers.is_empty() {
-        reply.authorities.push(z.soa.clone());
+        reply.authority.push(Rr::Soa);
     }
 }
 
-fn service_records<R: Rng + ?Sized>(
-    a: &Answers,
-    zone: usize,
+fn service_records<'t, R: Rng + ?Sized>(
+    a: &'t Answers,
     qtype: RecordType,
-    name: &Name,
-    ttl: u32,
-    reply: &mut Reply,
+    reply: &mut Reply<'t>,
     rng: &mut R,
 ) {
     if qtype == RecordType::SRV {
-        let mut srv = a.srv.clone();
-        srv.shuffle(rng);
-        let mut added = Vec::new();
-        for s in srv {
-            let Some(target) = a.targets.get(s.target) else {
-                continue;
-            };
-            let Some(tname) = target.names.get(zone) else {
-                continue;
-            };
-            let rdata = RData::SRV(SRV::new(1, 1, s.port, tname.clone()));
-            reply
-                .answers
-                .push((Record::from_rdata(name.clone(), ttl, rdata), Some(s.target)));
-            if !added.contains(&s.target) {
-                added.push(s.target);
-                let rdata = ip_rdata(target.ip);
-                reply
-                    .additionals
-                    .push((s.target, Record::from_rdata(tname.clone(), ttl, rdata)));
-            }
-        }
+        reply.targets = &a.targets;
+        let start = reply.answers.len();
+        reply.answers.extend(a.srv.iter().map(|s| Rr::Srv {
+            port: s.port,
+            target: s.target,
+        }));
+        reply.answers[start..].shuffle(rng);
         return;
     }
-    let mut ips: Vec<IpAddr> = Vec::new();
+    let start = reply.answers.len();
     if matches!(qtype, RecordType::A | RecordType::ANY) {
-        ips.extend(a.v4.iter().map(|v| IpAddr::V4(*v)));
+        reply
+            .answers
+            .extend(a.v4.iter().map(|v| Rr::Addr(IpAddr::V4(*v))));
     }
     if matches!(qtype, RecordType::AAAA | RecordType::ANY) {
-        ips.extend(a.v6.iter().map(|v| IpAddr::V6(*v)));
+        reply
+            .answers
+            .extend(a.v6.iter().map(|v| Rr::Addr(IpAddr::V6(*v))));
     }
-    ips.shuffle(rng);
-    address_records(&ips, qtype, name, ttl, reply);
+    reply.answers[start..].shuffle(rng);
 }
 
 /// A/AAAA records of `ips` that match `qtype` (ANY takes both).
-fn address_records(ips: &[IpAddr], qtype: RecordType, name: &Name, ttl: u32, reply: &mut Reply) {
+fn address_records(ips: &[IpAddr], qtype: RecordType, reply: &mut Reply<'_>) {
     for ip in ips {
         let wanted = match ip {
             IpAddr::V4(_) => matches!(qtype, RecordType::A | RecordType::ANY),
             IpAddr::V6(_) => matches!(qtype, RecordType::AAAA | RecordType::ANY),
         };
         if wanted {
-            let record = Record::from_rdata(name.clone(), ttl, ip_rdata(*ip));
-            reply.answers.push((record, None));
+            reply.answers.push(Rr::Addr(*ip));
         }
-    }
-}
-
-fn ip_rdata(ip: IpAddr) -> RData {
-    match ip {
-        IpAddr::V4(v4) => RData::A(A(v4)),
-        IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
     }
 }

@@ -471,3 +471,28 @@ fn empty_table_answers_nxdomain() {
     let m = ask(&t, "web.service.consul.", RecordType::A);
     assert_eq!(m.response_code, ResponseCode::NXDomain);
 }
+
+#[test]
+fn huge_tcp_answers_stay_valid_past_the_compression_pointer_range() {
+    // 2000 distinct targets: names written after 16 KiB cannot be pointed at and are
+    // written in full; the answer stops at 65535 bytes with TC set.
+    let t = big_table(2000);
+    let bytes = answer(
+        &t,
+        &query("big.service.shoal.", RecordType::SRV),
+        Transport::Tcp,
+    )
+    .unwrap();
+    assert!(
+        bytes.len() <= 65535 && bytes.len() > 16384,
+        "{}",
+        bytes.len()
+    );
+    let m = Message::from_vec(&bytes).unwrap();
+    assert!(m.truncation);
+    let targets: BTreeSet<String> = srvs(&m).into_iter().map(|s| s.3).collect();
+    let extras: BTreeSet<String> = m.additionals.iter().map(|r| r.name.to_ascii()).collect();
+    assert_eq!(targets.len(), m.answers.len());
+    assert_eq!(targets, extras);
+    assert!(targets.iter().all(|t| t.ends_with(".dc1.shoal.")));
+}

@@ -4,25 +4,20 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use hickory_proto::rr::rdata::{NS, SOA};
-use hickory_proto::rr::{Name, RData, Record};
 use shoal_catalog::InstanceRecord;
 use shoal_spec::ServiceSpec;
 
 use crate::config::{normalize, DnsConfig};
 
-/// Consul's SOA timers: refresh, retry, expire (seconds).
-const SOA_TIMERS: (i32, i32, i32) = (3600, 600, 86400);
+/// Consul's SOA timers: refresh, retry, expire (seconds); the SOA minimum is 0.
+pub(crate) const SOA_TIMERS: (u32, u32, u32) = (3600, 600, 86400);
 
-/// The answers of one domain zone (`shoal.`, `consul.`).
+/// One domain zone (`shoal.`, `consul.`): `ns.<domain>` is its NS and SOA primary,
+/// `hostmaster.<domain>` its SOA mailbox.
 #[derive(Debug, Clone)]
 pub(crate) struct Zone {
     /// Lower-case labels of the domain, e.g. `["consul"]`.
     pub(crate) labels: Vec<String>,
-    /// `<domain>. SOA ns.<domain>. hostmaster.<domain>. ...`, sent with negative answers.
-    pub(crate) soa: Record,
-    /// `<domain>. NS ns.<domain>.`
-    pub(crate) ns: Record,
 }
 
 /// An SRV answer: a port on one of [`Answers::targets`].
@@ -32,12 +27,12 @@ pub(crate) struct Srv {
     pub(crate) port: u16,
 }
 
-/// The host an SRV record points at: its address and its name in each zone.
+/// The host an SRV record points at: its address, and the wire-format labels of its name
+/// before the zone (`<node>.node.<dc>` or `<hex>.addr.<dc>`).
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     pub(crate) ip: IpAddr,
-    /// Indexed like [`DnsTable::zones`].
-    pub(crate) names: Vec<Name>,
+    pub(crate) prefix: Vec<u8>,
 }
 
 /// What one lookup (a service, or a version of it) answers: distinct addresses and SRV entries.
@@ -65,6 +60,8 @@ pub struct DnsTable {
     pub(crate) services: HashMap<String, ServiceEntry>,
     /// By lower-case node name.
     pub(crate) nodes: HashMap<String, IpAddr>,
+    /// The SOA serial.
+    pub(crate) serial: u32,
 }
 
 impl Default for DnsTable {
@@ -115,8 +112,11 @@ pub fn build_table(
     cfg.domains = cfg.domains.iter().map(|d| normalize(d)).collect();
     cfg.domains.retain(|d| !d.is_empty());
     cfg.datacenter = normalize(&cfg.datacenter);
-    let zones: Vec<Zone> = cfg.domains.iter().filter_map(|d| zone(d, serial)).collect();
+    let zones: Vec<Zone> = cfg.domains.iter().filter_map(|d| zone(d)).collect();
     cfg.domains = zones.iter().map(|z| z.labels.join(".")).collect();
+    if !is_host_label(&cfg.datacenter) {
+        cfg.datacenter = DnsConfig::default().datacenter;
+    }
 
     let nodes = node_addresses(records);
     let mut by_service: BTreeMap<String, Vec<Endpoint<'_>>> = BTreeMap::new();
@@ -146,12 +146,12 @@ pub fn build_table(
         }
         let all: Vec<&Endpoint<'_>> = eps.iter().collect();
         let default = match current.get(&name).and_then(|v| versions.get(v.as_str())) {
-            Some(cur) => answers(cur, &nodes, &cfg, &zones),
-            None => answers(&all, &nodes, &cfg, &zones),
+            Some(cur) => answers(cur, &nodes, &cfg.datacenter),
+            None => answers(&all, &nodes, &cfg.datacenter),
         };
         let by_version = versions
             .iter()
-            .map(|(v, list)| (v.to_string(), answers(list, &nodes, &cfg, &zones)))
+            .map(|(v, list)| (v.to_string(), answers(list, &nodes, &cfg.datacenter)))
             .collect();
         services.insert(
             name,
@@ -166,29 +166,15 @@ pub fn build_table(
         zones,
         services,
         nodes,
+        serial,
     }
 }
 
-fn zone(domain: &str, serial: u32) -> Option<Zone> {
-    let apex = Name::from_ascii(format!("{domain}.")).ok()?;
+/// A zone for `domain` if it is a valid name (labels of 1 to 63 bytes, at most 253 in all).
+fn zone(domain: &str) -> Option<Zone> {
     let labels: Vec<String> = domain.split('.').map(str::to_owned).collect();
-    let ns_name = apex.prepend_label("ns").ok()?;
-    let hostmaster = apex.prepend_label("hostmaster").ok()?;
-    let (refresh, retry, expire) = SOA_TIMERS;
-    let soa = SOA::new(
-        ns_name.clone(),
-        hostmaster,
-        serial,
-        refresh,
-        retry,
-        expire,
-        0,
-    );
-    Some(Zone {
-        labels,
-        soa: Record::from_rdata(apex.clone(), 0, RData::SOA(soa)),
-        ns: Record::from_rdata(apex, 0, RData::NS(NS(ns_name))),
-    })
+    let ok = domain.len() <= 253 && labels.iter().all(|l| !l.is_empty() && l.len() <= 63);
+    ok.then_some(Zone { labels })
 }
 
 /// Each node's address: the most common address among its supervised instances (ties: the
@@ -239,12 +225,7 @@ pub(crate) fn addr_label(ip: IpAddr) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn answers(
-    eps: &[&Endpoint<'_>],
-    nodes: &HashMap<String, IpAddr>,
-    cfg: &DnsConfig,
-    zones: &[Zone],
-) -> Answers {
+fn answers(eps: &[&Endpoint<'_>], nodes: &HashMap<String, IpAddr>, dc: &str) -> Answers {
     let mut v4 = BTreeSet::new();
     let mut v6 = BTreeSet::new();
     // Target host label ("<node>.node" or "<hex>.addr") -> index in `targets`.
@@ -265,12 +246,12 @@ fn answers(
         let idx = match target_index.get(&key) {
             Some(i) => *i,
             None => {
-                let names = zones
-                    .iter()
-                    .map(|z| target_name(&key.0, key.1, &cfg.datacenter, &z.labels))
-                    .collect::<Option<Vec<Name>>>();
-                let Some(names) = names else { continue };
-                targets.push(Target { ip: e.ip, names });
+                let mut prefix = Vec::new();
+                for label in [key.0.as_str(), key.1, dc] {
+                    prefix.push(label.len() as u8);
+                    prefix.extend_from_slice(label.as_bytes());
+                }
+                targets.push(Target { ip: e.ip, prefix });
                 target_index.insert(key, targets.len() - 1);
                 targets.len() - 1
             }
@@ -286,15 +267,4 @@ fn answers(
         srv: srv.into_iter().collect(),
         targets,
     }
-}
-
-fn target_name(host: &str, kind: &str, dc: &str, domain: &[String]) -> Option<Name> {
-    let mut labels = vec![host, kind];
-    if !dc.is_empty() {
-        labels.push(dc);
-    }
-    labels.extend(domain.iter().map(String::as_str));
-    let mut name = Name::from_labels(labels.iter().map(|l| l.as_bytes())).ok()?;
-    name.set_fqdn(true);
-    Some(name)
 }

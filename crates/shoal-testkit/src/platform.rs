@@ -67,7 +67,7 @@ impl PlatformBuilder {
             (std::process::id() % 60) * 150 + NEXT_RANGE.fetch_add(1, Ordering::Relaxed) % 3 * 50;
         let (lo, hi) = (30000 + slot, 30000 + slot + 49);
         let toml = format!(
-            "[platform]\ndata_dir = \"data\"\nhttp = \"127.0.0.1:0\"\ngateway = \"127.0.0.1:0\"\ndns = \"127.0.0.1:0\"\nport_range = \"{lo}-{hi}\"\n{}\n\n{}",
+            "[platform]\ndata_dir = \"data\"\nhttp = \"127.0.0.1:0\"\ngateway = \"127.0.0.1:0\"\ndns = \"127.0.0.1:0\"\nstatsd = \"127.0.0.1:0\"\nport_range = \"{lo}-{hi}\"\n{}\n\n{}",
             self.platform_extra, self.services
         );
         let file = dir.path().join("shoal.toml");
@@ -98,6 +98,7 @@ impl PlatformBuilder {
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             gateway: SocketAddr::from(([127, 0, 0, 1], 0)),
             dns: SocketAddr::from(([127, 0, 0, 1], 0)),
+            statsd: SocketAddr::from(([127, 0, 0, 1], 0)),
         };
         let found = wait_until("shoal endpoints.json", Duration::from_secs(30), || {
             if let Ok(Some(status)) = platform.child.try_wait() {
@@ -110,12 +111,14 @@ impl PlatformBuilder {
             let http = v["http"].as_str()?.parse().ok()?;
             let gateway = v["gateway"].as_str()?.parse().ok()?;
             let dns = v["dns"].as_str()?.parse().ok()?;
-            Some(Ok((http, gateway, dns)))
+            let statsd = v["statsd"].as_str()?.parse().ok()?;
+            Some(Ok((http, gateway, dns, statsd)))
         })
         .map_err(|e| format!("{e}: {}", platform.stderr()))??;
         platform.http = found.0;
         platform.gateway = found.1;
         platform.dns = found.2;
+        platform.statsd = found.3;
         Ok(platform)
     }
 }
@@ -129,6 +132,8 @@ pub struct Platform {
     pub gateway: SocketAddr,
     /// The DNS server (UDP and TCP on the same port).
     pub dns: SocketAddr,
+    /// The StatsD server (UDP and TCP on the same port).
+    pub statsd: SocketAddr,
 }
 
 impl Platform {

@@ -1,6 +1,7 @@
 //! The `shoal` binary: parses the command line and hands off to the crates that do the work.
 
 mod cli;
+mod progress;
 mod up;
 
 use std::process::ExitCode;

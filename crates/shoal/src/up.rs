@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use arc_swap::ArcSwap;
 use shoal_agent::{Agent, AgentConfig, PlatformEnv};
-use shoal_gateway::{Gateway, RouteTable};
 use shoal_logs::{LogLimits, LogStore};
+use shoal_proxy::{Hooks, Proxy, ProxyConfig, RouteTable};
 use shoal_spec::Spec;
 use shoal_store::{EmbeddedOptions, EmbeddedStore, Store};
 use tokio::net::TcpListener;
@@ -24,11 +24,7 @@ use crate::cli::UpArgs;
 const NOT_YET: &[(&str, &str)] = &[
     (
         ".deploy",
-        "rollout strategies are not enforced yet (drain is used when stopping)",
-    ),
-    (
-        ".resilience",
-        "proxy resilience policies are not enforced yet",
+        "canary and blue-green are not enforced yet (config changes roll one instance at a time; drain is used when stopping)",
     ),
     (
         ".scale",
@@ -65,6 +61,7 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -163,6 +160,9 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     let gw_addr = gw_listener.local_addr()?;
     let (dns_udp, dns_tcp) = shoal_dns::bind(p.dns).await?;
     let dns_addr = dns_udp.local_addr()?;
+    let statsd = shoal_metrics::StatsdListeners::bind(p.statsd).await?;
+    let statsd_addr = statsd.local_addr();
+    let metrics = shoal_metrics::Metrics::new(shoal_metrics::MetricsConfig::from_env());
 
     let logs = Arc::new(LogStore::new(LogLimits::default()));
     if args.logs {
@@ -171,6 +171,26 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     let table = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
     let (stop_tx, stop_rx) = watch::channel(false);
 
+    // The data plane: its routing table follows the catalog; one engine serves
+    // the gateway and every service's outbound listener.
+    let routes = tokio::spawn(shoal_proxy::watch::run(
+        dyn_store.clone(),
+        table.clone(),
+        vec![p.domain.clone(), "consul".to_string()],
+        stop_rx.clone(),
+    ));
+    let hooks = Hooks {
+        observer: Some(metrics_observer(&metrics)),
+        access_log: Some(access_log(&logs)),
+    };
+    let proxy = Proxy::new(table.clone(), ProxyConfig::default(), hooks);
+    let mut outbound = std::collections::BTreeMap::new();
+    for name in spec.services.keys() {
+        let addr = proxy
+            .bind_outbound(name)
+            .with_context(|| format!("cannot open the outbound proxy listener of {name}"))?;
+        outbound.insert(name.clone(), addr);
+    }
     let events = Arc::new(shoal_events::EventLog::default());
     let api_state = Arc::new(shoal_api::ApiState {
         store: dyn_store.clone(),
@@ -182,15 +202,20 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         keyring: keyring.clone(),
         tokens,
         events: events.clone(),
+        metrics: Some(metrics.clone()),
+        proxy: Some({
+            let proxy = proxy.clone();
+            Arc::new(move || serde_json::to_value(proxy.snapshot()).unwrap_or_default())
+        }),
     });
     let api = tokio::spawn(shoal_api::serve(
         api_listener,
         api_state,
         wait_for(stop_rx.clone()),
     ));
-    let gateway = tokio::spawn(shoal_gateway::serve(
+    let gateway = tokio::spawn(proxy.clone().serve_until(
         gw_listener,
-        Gateway::new(table.clone()),
+        shoal_spec::GATEWAY_CALLER.into(),
         wait_for(stop_rx.clone()),
     ));
     let dns_cfg = shoal_dns::DnsConfig::for_domain(&p.domain);
@@ -216,6 +241,12 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         )),
         stop_rx.clone(),
     ));
+    let metrics_task = tokio::spawn(shoal_metrics::run(
+        metrics.clone(),
+        statsd,
+        dyn_store.clone(),
+        stop_rx.clone(),
+    ));
 
     let agent = Agent::start(
         AgentConfig {
@@ -225,23 +256,36 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
             platform: PlatformEnv {
                 http: http_addr,
                 gateway: gw_addr,
-                statsd: p.statsd,
+                statsd: statsd_addr,
+                outbound,
             },
             port_range: (p.port_range.start, p.port_range.end),
-            domains: vec![p.domain.clone(), "consul".to_string()],
             pid_file,
             keyring: Some(keyring.clone()),
             events: events.clone(),
         },
         dyn_store.clone(),
         logs.clone(),
-        table,
     )?;
 
     let endpoints = p.data_dir.join("endpoints.json");
-    write_endpoints(&endpoints, http_addr, gw_addr, dns_addr)?;
-    print_banner(&spec, &args.file, http_addr, gw_addr, dns_addr, &p.data_dir);
+    write_endpoints(&endpoints, http_addr, gw_addr, dns_addr, statsd_addr)?;
+    print_banner(
+        &spec,
+        &args.file,
+        http_addr,
+        gw_addr,
+        dns_addr,
+        statsd_addr,
+        &p.data_dir,
+    );
+    let progress = tokio::spawn(crate::progress::report(
+        Arc::new(spec.clone()),
+        dyn_store.clone(),
+        Duration::from_secs(120),
+    ));
     wait_for_signal().await;
+    progress.abort();
     eprintln!(
         "shoal: stopping every instance (SIGTERM, then SIGKILL after each service's drain)..."
     );
@@ -249,9 +293,11 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = api.await;
     let _ = gateway.await;
+    let _ = routes.await;
     let _ = dns.await;
     let _ = dns_updater.await;
     let _ = consul_checks.await;
+    let _ = metrics_task.await;
     store.close().await;
     let _ = std::fs::remove_file(&endpoints);
     eprintln!("shoal: stopped");
@@ -302,12 +348,14 @@ fn write_endpoints(
     http: SocketAddr,
     gateway: SocketAddr,
     dns: SocketAddr,
+    statsd: SocketAddr,
 ) -> anyhow::Result<()> {
     let body = serde_json::json!({
         "pid": std::process::id(),
         "http": http.to_string(),
         "gateway": gateway.to_string(),
         "dns": dns.to_string(),
+        "statsd": statsd.to_string(),
     });
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, body.to_string())
@@ -329,6 +377,7 @@ fn print_banner(
     http: SocketAddr,
     gateway: SocketAddr,
     dns: SocketAddr,
+    statsd: SocketAddr,
     data_dir: &Path,
 ) {
     let names: Vec<&str> = spec.services.keys().map(String::as_str).collect();
@@ -347,6 +396,41 @@ fn print_banner(
         spec.platform.domain
     );
     eprintln!("  data               {}", data_dir.display());
-    eprintln!("  not yet served     statsd {}", spec.platform.statsd);
+    eprintln!("  statsd (udp + tcp) {statsd}   (/metrics on the api)");
     eprintln!("  press Ctrl-C to stop");
+}
+
+/// One access-log line per proxied request, into the central log (`shoal logs SERVICE --grep access`).
+fn access_log(logs: &Arc<LogStore>) -> shoal_proxy::AccessLog {
+    let logs = logs.clone();
+    Arc::new(move |r: &shoal_proxy::AccessRecord| {
+        let line = format!(
+            "access {} {} {} {:.1}ms caller={} instance={} trace={} span={} retries={}{}",
+            r.method,
+            r.path,
+            r.status,
+            r.duration.as_secs_f64() * 1000.0,
+            r.caller,
+            r.instance.as_deref().unwrap_or("-"),
+            r.trace_id,
+            r.span_id,
+            r.retries,
+            r.reason.map(|x| format!(" reason={x}")).unwrap_or_default(),
+        );
+        logs.append(
+            &r.service,
+            &r.version,
+            "proxy",
+            shoal_logs::Stream::System,
+            &line,
+        );
+    })
+}
+
+/// Reports every request the proxy answers to the metrics.
+fn metrics_observer(metrics: &Arc<shoal_metrics::Metrics>) -> shoal_proxy::Observer {
+    let m = metrics.clone();
+    Arc::new(move |r: &shoal_proxy::RequestRecord<'_>| {
+        m.observe_request(r.service, r.version, r.code, r.caller, r.duration)
+    })
 }

@@ -15,6 +15,8 @@ class H(BaseHTTPRequestHandler):
     def do_GET(self):
         body = json.dumps({"instance": INSTANCE, "path": self.path,
                            "version": self.headers.get("X-Version"),
+                           "caller": self.headers.get("X-Shoal-Caller"),
+                           "traceparent": self.headers.get("traceparent"),
                            "greeting": os.environ.get("GREETING")}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

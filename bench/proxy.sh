@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Proxy throughput and latency: Shoal's proxy vs nginx vs HAProxy as reverse
+# proxies over the SAME two upstreams (nginx answering a static 200), plus the
+# upstream hit directly as a baseline. Runs alternate (round-robin over the
+# targets, two rounds) with `wrk -t2 -c50 -d10s` and `-c200`, `--latency`.
+# Needs: nginx, haproxy, wrk (apt-get install -y nginx-light haproxy wrk).
+# Builds: cargo build --release -p shoal-proxy --example proxy_bench
+# Output: a table appended (or replaced between markers) at the end of bench/RESULTS.md.
+source "$(dirname "$0")/lib.sh"
+
+DURATION="${DURATION:-10s}"
+ROUNDS="${ROUNDS:-2}"
+CONNS="${CONNS:-50 200}"
+OUT="${OUT:-$BENCH_DIR/RESULTS.md}"
+
+for tool in nginx haproxy wrk; do
+    command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "missing $tool" >&2; exit 1; }
+done
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
+
+(cd "$ROOT" && cargo build --release -p shoal-proxy --example proxy_bench >&2)
+make_tmp proxy
+mkdir -p "$BENCH_TMP/bin" "$BENCH_TMP/up" "$BENCH_TMP/ngx"
+cp "$REL/examples/proxy_bench" "$BENCH_TMP/bin/proxy_bench"
+
+U1=$(free_port); U2=$(free_port); P_SHOAL=$(free_port); P_NGINX=$(free_port); P_HAPROXY=$(free_port)
+
+cat > "$BENCH_TMP/up/nginx.conf" <<CONF
+worker_processes 1;
+pid $BENCH_TMP/up/nginx.pid;
+error_log $BENCH_TMP/up/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:$U1; location / { return 200 "ok\n"; } }
+    server { listen 127.0.0.1:$U2; location / { return 200 "ok\n"; } }
+}
+CONF
+cat > "$BENCH_TMP/ngx/nginx.conf" <<CONF
+worker_processes 2;
+pid $BENCH_TMP/ngx/nginx.pid;
+error_log $BENCH_TMP/ngx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    upstream backend { server 127.0.0.1:$U1; server 127.0.0.1:$U2; keepalive 256; }
+    server {
+        listen 127.0.0.1:$P_NGINX;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+CONF
+cat > "$BENCH_TMP/haproxy.cfg" <<CONF
+global
+    nbthread 2
+    maxconn 8000
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:$P_HAPROXY
+    default_backend be
+backend be
+    balance roundrobin
+    server u1 127.0.0.1:$U1
+    server u2 127.0.0.1:$U2
+CONF
+
+"$NGINX" -p "$BENCH_TMP/up" -c "$BENCH_TMP/up/nginx.conf" -g 'daemon off;' 2>"$BENCH_TMP/up/stderr" & track $!
+"$NGINX" -p "$BENCH_TMP/ngx" -c "$BENCH_TMP/ngx/nginx.conf" -g 'daemon off;' 2>"$BENCH_TMP/ngx/stderr" & track $!
+"$HAPROXY" -db -f "$BENCH_TMP/haproxy.cfg" >"$BENCH_TMP/haproxy.log" 2>&1 & track $!
+"$BENCH_TMP/bin/proxy_bench" "127.0.0.1:$P_SHOAL" "127.0.0.1:$U1" "127.0.0.1:$U2" 2>"$BENCH_TMP/shoal.log" & track $!
+
+wait_http "http://127.0.0.1:$U1/" 10
+wait_http "http://127.0.0.1:$U2/" 10
+wait_http "http://127.0.0.1:$P_NGINX/" 10
+wait_http "http://127.0.0.1:$P_HAPROXY/" 10
+for _ in $(seq 1 200); do
+    curl -fsS -m 1 -o /dev/null -H 'Host: bench' "http://127.0.0.1:$P_SHOAL/" 2>/dev/null && break
+    sleep 0.05
+done
+
+declare -A PORT=([direct]=$U1 [shoal]=$P_SHOAL [nginx]=$P_NGINX [haproxy]=$P_HAPROXY)
+TARGETS="direct shoal nginx haproxy"
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+RAW="$BENCH_TMP/raw.tsv"
+: > "$RAW"
+
+# to_ms VALUE: wrk's "1.23ms" / "850.00us" / "1.02s" -> milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+        else printf "nan" }'
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+    for c in $CONNS; do
+        for t in $TARGETS; do
+            out="$(wrk -t2 -c"$c" -d"$DURATION" --latency -H 'Host: bench' "http://127.0.0.1:${PORT[$t]}/" 2>&1)"
+            rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
+            p50="$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
+            p99="$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
+            errs="$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$t" "$rps" "$p50" "$p99" "${errs:-none}" >> "$RAW"
+            echo "round $round c=$c $t: $rps req/s p50 ${p50}ms p99 ${p99}ms ${errs}" >&2
+        done
+    done
+done
+
+REPORT="$BENCH_TMP/report.md"
+{
+    echo "### Proxy: requests/s and latency, Shoal vs nginx vs HAProxy (bench/proxy.sh)"
+    echo
+    echo '```'
+    machine_info
+    echo "load avg before the run: $LOAD_BEFORE"
+    echo "nginx:   $("$NGINX" -v 2>&1 | sed 's/.*: //'), 2 workers, upstream keepalive 256"
+    echo "haproxy: $("$HAPROXY" -v 2>&1 | head -1 | awk '{print $3}'), nbthread 2, http-reuse always"
+    echo "shoal:   shoal-proxy example proxy_bench (release), tokio 2 workers, P2C least-loaded"
+    echo "upstreams: 2 x nginx (1 worker) return 200 \"ok\"; direct = wrk to one upstream, no proxy"
+    echo "command: wrk -t2 -c{50,200} -d$DURATION --latency -H 'Host: bench'; $ROUNDS rounds, targets interleaved"
+    echo '```'
+    echo
+    echo "| conns | target | req/s (mean of rounds) | p50 ms | p99 ms | p99 added vs direct ms | per-round req/s | errors |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for c in $CONNS; do
+        direct_p99="$(awk -F'\t' -v c="$c" '$2==c && $3=="direct" {s+=$6; n++} END {if (n) printf "%.3f", s/n}' "$RAW")"
+        for t in $TARGETS; do
+            awk -F'\t' -v c="$c" -v t="$t" -v d="$direct_p99" '
+                $2==c && $3==t { r+=$4; p50+=$5; p99+=$6; n++; rounds = rounds (rounds ? " / " : "") int($4); if ($7 != "none") e = e $7 }
+                END { if (n) printf "| %s | %s | %d | %.2f | %.2f | %s | %s | %s |\n", c, t, r/n, p50/n, p99/n,
+                      (t == "direct" ? "-" : sprintf("%+.2f", p99/n - d)), rounds, (e ? e : "none") }' "$RAW"
+        done
+    done
+    echo
+} > "$REPORT"
+cat "$REPORT"
+
+python3 - "$OUT" "$REPORT" <<'PY'
+import sys
+out, report = sys.argv[1], open(sys.argv[2]).read()
+begin, end = "<!-- bench:proxy:begin -->", "<!-- bench:proxy:end -->"
+text = open(out).read() if __import__("os").path.exists(out) else ""
+block = f"{begin}\n{report}{end}\n"
+if begin in text and end in text:
+    head, rest = text.split(begin, 1)
+    text = head + block + rest.split(end, 1)[1].lstrip("\n")
+else:
+    text = text.rstrip("\n") + "\n\n## Proxy\n\n" + block
+open(out, "w").write(text)
+PY
+echo "wrote $OUT" >&2

@@ -1,0 +1,249 @@
+//! `/metrics`: every family Shoal measures, in the Prometheus text format.
+
+use crate::expo::{label_name, metric_name, Expo, Type};
+use crate::line::Kind;
+use crate::proxy::BUCKETS;
+use crate::statsd::Exposed;
+use crate::Metrics;
+
+/// Renders the whole exposition.
+pub fn render(m: &Metrics) -> String {
+    let mut e = Expo::default();
+    requests(m, &mut e);
+    instances(m, &mut e);
+    statsd(m, &mut e);
+    internal(m, &mut e);
+    e.render()
+}
+
+fn requests(m: &Metrics, e: &mut Expo) {
+    const REQ: &str = "shoal_requests_total";
+    const DUR: &str = "shoal_request_duration_seconds";
+    e.family(REQ, "Requests answered by the proxy.", Type::Counter);
+    e.family(
+        DUR,
+        "Time until the proxy had the answer's headers.",
+        Type::Histogram,
+    );
+    m.requests.each(|service, version, st| {
+        for c in &st.codes {
+            let code = c.code.to_string();
+            let labels = [
+                ("service", service),
+                ("version", version),
+                ("code", code.as_str()),
+                ("caller", &*c.caller),
+            ];
+            e.sample(REQ, REQ, &labels, c.total as f64);
+        }
+        let mut cumulative = 0;
+        let mut les: Vec<String> = BUCKETS.iter().map(|b| b.to_string()).collect();
+        les.push("+Inf".into());
+        for (le, n) in les.iter().zip(st.buckets) {
+            cumulative += n;
+            let labels = [
+                ("service", service),
+                ("version", version),
+                ("le", le.as_str()),
+            ];
+            e.sample(
+                DUR,
+                "shoal_request_duration_seconds_bucket",
+                &labels,
+                cumulative as f64,
+            );
+        }
+        let labels = [("service", service), ("version", version)];
+        e.sample(DUR, "shoal_request_duration_seconds_sum", &labels, st.sum);
+        e.sample(
+            DUR,
+            "shoal_request_duration_seconds_count",
+            &labels,
+            st.count as f64,
+        );
+    });
+}
+
+fn instances(m: &Metrics, e: &mut Expo) {
+    let view = m.instances.view();
+    e.family(
+        "shoal_instances",
+        "Instances by service, version and state.",
+        Type::Gauge,
+    );
+    for ((service, version, state), n) in &view.counts {
+        let labels = [
+            ("service", service.as_str()),
+            ("version", version.as_str()),
+            ("state", *state),
+        ];
+        e.sample("shoal_instances", "shoal_instances", &labels, *n as f64);
+    }
+    let families = [
+        (
+            "shoal_instance_cpu_seconds_total",
+            "CPU time (user + system) of the instance's process group.",
+            Type::Counter,
+        ),
+        (
+            "shoal_instance_memory_bytes",
+            "Resident memory of the instance's process group.",
+            Type::Gauge,
+        ),
+        (
+            "shoal_instance_threads",
+            "Threads of the instance's process group.",
+            Type::Gauge,
+        ),
+        (
+            "shoal_instance_fds",
+            "Open file descriptors of the instance's process group.",
+            Type::Gauge,
+        ),
+    ];
+    for (name, help, typ) in families {
+        e.family(name, help, typ);
+    }
+    for p in &view.procs {
+        let labels = [
+            ("service", p.service.as_str()),
+            ("version", p.version.as_str()),
+            ("instance", p.instance.as_str()),
+        ];
+        let values = [
+            p.stats.cpu_seconds,
+            p.stats.rss_bytes as f64,
+            f64::from(p.stats.threads),
+            f64::from(p.stats.fds),
+        ];
+        for ((name, _, _), v) in families.iter().zip(values) {
+            e.sample(name, name, &labels, v);
+        }
+    }
+}
+
+/// The Prometheus family name of a StatsD series.
+pub fn statsd_family(kind: Kind, name: &str) -> String {
+    let base = format!("statsd_{}", metric_name(name));
+    match kind {
+        Kind::Counter => format!("{base}_total"),
+        _ => base,
+    }
+}
+
+fn statsd(m: &Metrics, e: &mut Expo) {
+    m.statsd.with_state(|st| {
+        for (id, exposed) in &st.series {
+            let family = statsd_family(id.kind, &id.name);
+            let owned: Vec<(String, &str)> = id
+                .tags
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        label_name(k),
+                        if v.is_empty() { "true" } else { v.as_str() },
+                    )
+                })
+                .collect();
+            let mut labels: Vec<(&str, &str)> = Vec::with_capacity(owned.len() + 1);
+            for (k, v) in &owned {
+                if !labels.iter().any(|(seen, _)| seen == k) {
+                    labels.push((k.as_str(), v));
+                }
+            }
+            let (typ, help) = match exposed {
+                Exposed::Counter(_) => (Type::Counter, "StatsD counter (total since start)."),
+                Exposed::Gauge(_) => (Type::Gauge, "StatsD gauge."),
+                Exposed::Set(_) => (
+                    Type::Gauge,
+                    "StatsD set: distinct members in the last flush interval.",
+                ),
+                Exposed::Summary { .. } if id.kind == Kind::Timer => (
+                    Type::Summary,
+                    "StatsD timer in seconds (quantiles of the last flush interval).",
+                ),
+                Exposed::Summary { .. } => (
+                    Type::Summary,
+                    "StatsD histogram (quantiles of the last flush interval).",
+                ),
+            };
+            if !e.family(&family, help, typ) {
+                continue; // the name is taken by a series of another type
+            }
+            match *exposed {
+                Exposed::Counter(v) | Exposed::Gauge(v) => e.sample(&family, &family, &labels, v),
+                Exposed::Set(n) => e.sample(&family, &family, &labels, n as f64),
+                Exposed::Summary { count, sum, last } => {
+                    let unit = if id.kind == Kind::Timer { 1e-3 } else { 1.0 };
+                    for (q, v) in [
+                        ("0.5", last.p50),
+                        ("0.9", last.p90),
+                        ("0.95", last.p95),
+                        ("0.99", last.p99),
+                    ] {
+                        let mut l = labels.clone();
+                        l.push(("quantile", q));
+                        e.sample(&family, &family, &l, v * unit);
+                    }
+                    e.sample(&family, &format!("{family}_sum"), &labels, sum * unit);
+                    e.sample(&family, &format!("{family}_count"), &labels, count);
+                }
+            }
+        }
+    });
+}
+
+fn internal(m: &Metrics, e: &mut Expo) {
+    let (lines, bad, dropped, flushes) = m
+        .statsd
+        .with_state(|st| (st.lines, st.bad_lines, st.dropped_series, st.flushes));
+    let (series, tsdb_dropped, bytes) = m.tsdb.usage();
+    let rows = [
+        (
+            "shoal_statsd_lines_total",
+            "StatsD lines received (flushed intervals).",
+            Type::Counter,
+            lines as f64,
+        ),
+        (
+            "shoal_statsd_bad_lines_total",
+            "StatsD lines refused as malformed and skipped.",
+            Type::Counter,
+            bad as f64,
+        ),
+        (
+            "shoal_statsd_dropped_series_total",
+            "StatsD series refused because the series cap was reached.",
+            Type::Counter,
+            dropped as f64,
+        ),
+        (
+            "shoal_statsd_flushes_total",
+            "StatsD flush intervals completed.",
+            Type::Counter,
+            flushes as f64,
+        ),
+        (
+            "shoal_metrics_series",
+            "Series held by the metrics store.",
+            Type::Gauge,
+            series as f64,
+        ),
+        (
+            "shoal_metrics_dropped_series_total",
+            "Series refused by the metrics store because of its cap.",
+            Type::Counter,
+            tsdb_dropped as f64,
+        ),
+        (
+            "shoal_metrics_store_bytes",
+            "Bytes held by the metrics store's ring buffers.",
+            Type::Gauge,
+            bytes as f64,
+        ),
+    ];
+    for (name, help, typ, v) in rows {
+        e.family(name, help, typ);
+        e.sample(name, name, &[], v);
+    }
+}

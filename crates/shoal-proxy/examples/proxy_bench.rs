@@ -1,0 +1,62 @@
+//! A fixed-table proxy for benchmarks: `proxy_bench LISTEN UPSTREAM...` serves
+//! service `bench` (reach it with `Host: bench`) over the given upstream addresses.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use shoal_catalog::{Health, InstanceRecord, InstanceState};
+use shoal_proxy::{Hooks, Proxy, ProxyConfig, RouteTable};
+use shoal_spec::{Command, ServiceSpec};
+
+fn record(i: usize, addr: SocketAddr) -> InstanceRecord {
+    InstanceRecord {
+        id: format!("bench-{i}"),
+        service: "bench".into(),
+        version: "1".into(),
+        node: "local".into(),
+        address: addr.ip().to_string(),
+        port: addr.port(),
+        pid: None,
+        state: InstanceState::Running,
+        health: Health::Passing,
+        health_output: String::new(),
+        restarts: 0,
+        consecutive_failures: 0,
+        crash_loop: false,
+        last_exit: None,
+        started_ms: 0,
+        external: false,
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let listen: SocketAddr = args
+        .next()
+        .ok_or("usage: proxy_bench LISTEN UPSTREAM...")?
+        .parse()?;
+    let upstreams = args
+        .map(|a| a.parse::<SocketAddr>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let records: Vec<_> = upstreams
+        .iter()
+        .enumerate()
+        .map(|(i, a)| record(i, *a))
+        .collect();
+    let mut spec = ServiceSpec::new("bench", Command::Argv(vec!["true".into()]));
+    spec.version = "1".into();
+    let specs = BTreeMap::from([("bench".to_owned(), spec)]);
+    let table = RouteTable::build(&specs, &records, &["shoal".into()], &RouteTable::default());
+    let proxy = Proxy::new(
+        Arc::new(ArcSwap::from_pointee(table)),
+        ProxyConfig::default(),
+        Hooks::default(),
+    );
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    eprintln!("proxy_bench listening on {listen} -> {upstreams:?}");
+    proxy.serve(listener, "gateway".into()).await;
+    Ok(())
+}

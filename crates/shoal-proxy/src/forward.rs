@@ -1,0 +1,164 @@
+//! Sending one request to a service: pick an instance, attempt with a timeout,
+//! retry on ANOTHER instance when allowed (idempotent, or never reached an instance)
+//! and the retry budget has room; every attempt feeds load and outlier state.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, Uri};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use tokio::time::Instant;
+
+use crate::balance::pick;
+use crate::state::Counters;
+use crate::table::ServiceRoute;
+
+pub type UpstreamClient = Client<HttpConnector, Full<Bytes>>;
+
+/// A pooled HTTP/1.1 client for instances.
+pub fn client(connect_timeout: Duration, idle_per_host: usize) -> UpstreamClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(connect_timeout));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(idle_per_host)
+        .build(connector)
+}
+
+/// Why a call produced no response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    #[error("the version has no healthy instance")]
+    NoInstance,
+    #[error("could not connect: {0}")]
+    Connect(String),
+    #[error("the instance did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the instance's connection failed: {0}")]
+    Transport(String),
+}
+
+/// The result of a call after retries.
+#[derive(Debug)]
+pub struct Outcome {
+    pub result: Result<Response<Incoming>, Failure>,
+    /// The instance tried last.
+    pub instance: Option<String>,
+    pub retries: u32,
+}
+
+/// One request to send: the parts are already rewritten for the instance.
+pub struct Call<'a> {
+    pub method: &'a Method,
+    pub headers: &'a HeaderMap,
+    pub path: &'a str,
+    pub body: Bytes,
+    pub timeout: Duration,
+}
+
+/// Methods that may be sent twice (RFC 9110 idempotent, minus TRACE).
+pub fn idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    )
+}
+
+/// Whether this attempt's result may be retried on another instance.
+fn retryable(result: &Result<Response<Incoming>, Failure>, idempotent: bool) -> bool {
+    match result {
+        Err(Failure::Connect(_)) => true,
+        Err(_) => idempotent,
+        Ok(r) => idempotent && matches!(r.status().as_u16(), 502..=504),
+    }
+}
+
+pub async fn call(
+    client: &UpstreamClient,
+    route: &ServiceRoute,
+    version: &str,
+    c: Call<'_>,
+) -> Outcome {
+    let endpoints = route.endpoints(version);
+    let state = &route.state;
+    let idem = idempotent(c.method);
+    let mut tried = Vec::new();
+    let mut out = Outcome {
+        result: Err(Failure::NoInstance),
+        instance: None,
+        retries: 0,
+    };
+    loop {
+        let Some(i) = pick(
+            endpoints,
+            &tried,
+            route.strategy,
+            &route.rr,
+            Instant::now(),
+            &mut rand::rng(),
+        ) else {
+            return out;
+        };
+        tried.push(i);
+        let ep = &endpoints[i];
+        let result = attempt(client, ep.addr, &c, &ep.stats).await;
+        let ok = matches!(&result, Ok(r) if r.status().as_u16() < 500);
+        if let Some(d) = ep.stats.record(ok, Instant::now()) {
+            Counters::bump(&state.counters.ejections);
+            tracing::warn!(service = %route.name, instance = %ep.instance, seconds = d.as_secs_f64(), "instance ejected after consecutive failures");
+        }
+        if matches!(result, Err(Failure::Timeout(_))) {
+            Counters::bump(&state.counters.timeouts);
+        }
+        let again = retryable(&result, idem);
+        out.result = result;
+        out.instance = Some(ep.instance.clone());
+        // Connect failures are retried across every instance; the rest up to `attempts`.
+        let limit = if matches!(out.result, Err(Failure::Connect(_))) {
+            state.max_retries().max(endpoints.len() as u32)
+        } else {
+            state.max_retries()
+        };
+        if ok
+            || !again
+            || out.retries >= limit
+            || tried.len() >= endpoints.len()
+            || !state.withdraw()
+        {
+            return out;
+        }
+        out.retries += 1;
+        Counters::bump(&state.counters.retries);
+        tracing::debug!(service = %route.name, instance = %ep.instance, retry = out.retries, "retrying on another instance");
+    }
+}
+
+async fn attempt(
+    client: &UpstreamClient,
+    addr: std::net::SocketAddr,
+    c: &Call<'_>,
+    stats: &std::sync::Arc<crate::balance::EndpointStats>,
+) -> Result<Response<Incoming>, Failure> {
+    let uri: Uri = format!("http://{addr}{}", c.path)
+        .parse()
+        .map_err(|e| Failure::Transport(format!("bad path: {e}")))?;
+    let mut req = Request::new(Full::new(c.body.clone()));
+    *req.method_mut() = c.method.clone();
+    *req.uri_mut() = uri;
+    req.headers_mut().clone_from(c.headers);
+    let _inflight = stats.start();
+    let started = Instant::now();
+    let res = match tokio::time::timeout(c.timeout, client.request(req)).await {
+        Err(_) => Err(Failure::Timeout(c.timeout)),
+        Ok(Ok(resp)) => Ok(resp),
+        Ok(Err(e)) if e.is_connect() => Err(Failure::Connect(e.to_string())),
+        Ok(Err(e)) => Err(Failure::Transport(format!("{e:?}"))),
+    };
+    // Latency feeds the peak-EWMA tiebreak (outcome recorded by the caller).
+    stats.observe_latency(started.elapsed(), Instant::now());
+    res
+}

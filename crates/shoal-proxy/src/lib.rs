@@ -1,0 +1,49 @@
+//! Shoal's data plane: the edge gateway and per-service outbound listeners, with versioned routing, load balancing and resilience.
+//!
+//! The request path reads an immutable [`RouteTable`] through an `ArcSwap`; a
+//! background task ([`watch::run`]) rebuilds it on every catalog or spec change and
+//! swaps it in, carrying live state (breakers, limits, instance load) across swaps.
+//! Every policy decision is a pure state machine on tokio time, tested on a paused clock.
+//!
+//! # Layout
+//! - `table.rs`: the routing table (versions, instances, state) and how it is built.
+//! - `resolve.rs`: the pure choice of service, version and path for a request.
+//! - `watch.rs`: the store watch that rebuilds and swaps the table.
+//! - `balance.rs`: power of two choices on in-flight with a peak-EWMA tiebreak; round robin.
+//! - `admission.rs`: rate limit (governor), in-flight cap, caller priorities and shares.
+//! - `breaker.rs`: the circuit breaker. `budget.rs`: the retry budget. `eject.rs`: outlier ejection.
+//! - `state.rs`: a service's live resilience state. `forward.rs`: attempts and retries.
+//! - `proxy.rs`: the request pipeline. `server.rs`: the proxy and its listeners.
+//! - `trace.rs`: W3C trace context. `respond.rs`: Shoal's own answers.
+//! - `headers.rs`: header rewriting between client and instance.
+//! - `observe.rs`: metrics and access-log records and hooks. `snapshot.rs`: state for the API.
+#![forbid(unsafe_code)]
+
+pub mod admission;
+pub mod balance;
+pub mod breaker;
+pub mod budget;
+pub mod eject;
+mod forward;
+mod headers;
+mod observe;
+mod proxy;
+mod resolve;
+mod respond;
+mod server;
+mod snapshot;
+mod state;
+mod table;
+pub mod trace;
+pub mod watch;
+
+pub use balance::{Endpoint, Strategy};
+pub use breaker::CircuitState;
+pub use forward::Failure;
+pub use observe::{AccessLog, AccessRecord, Hooks, Observer, RequestRecord};
+pub use resolve::Target;
+pub use respond::Reason;
+pub use server::{Proxy, ProxyConfig};
+pub use snapshot::{InstanceSnapshot, ProxySnapshot, ServiceSnapshot};
+pub use state::ServiceState;
+pub use table::{RouteTable, ServiceRoute};

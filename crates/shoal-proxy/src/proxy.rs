@@ -1,0 +1,223 @@
+//! The request pipeline, in DESIGN §8's order: resolve service and version →
+//! admission (rate limit, in-flight, caller priority) → circuit breaker → balanced,
+//! timed, budgeted attempts → fallback; then the access log and metrics records.
+
+use std::time::SystemTime;
+
+use http::{header, HeaderValue, Request, Response};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use crate::admission::Refusal;
+use crate::breaker::Permit;
+use crate::forward::{self, Call, Failure};
+use crate::headers::{prepare_headers, small_length, strip_hop_by_hop};
+use crate::observe::{AccessRecord, RequestRecord};
+use crate::respond::{self, shoal_answer, Body, Reason};
+use crate::server::Proxy;
+use crate::state::Counters;
+use crate::trace::TraceContext;
+
+/// What the records of one request are made of.
+struct Report {
+    start: Instant,
+    wall: SystemTime,
+    method: String,
+    path: String,
+    caller: String,
+    service: String,
+    version: String,
+    trace: TraceContext,
+    instance: Option<String>,
+    retries: u32,
+}
+
+impl Proxy {
+    /// Handles one request that arrived on a listener whose caller is `caller`.
+    pub(crate) async fn handle(&self, caller: &str, req: Request<Incoming>) -> Response<Body> {
+        let table = self.table.load_full();
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().host())
+            .map(str::to_owned);
+        let pq = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned();
+        let mut rep = Report {
+            start: Instant::now(),
+            wall: SystemTime::now(),
+            method: req.method().to_string(),
+            path: pq.clone(),
+            caller: caller.to_owned(),
+            service: String::new(),
+            version: String::new(),
+            trace: TraceContext::from_headers(req.headers(), &mut rand::rng()),
+            instance: None,
+            retries: 0,
+        };
+        let Some(target) = table.resolve(host.as_deref(), &pq, req.headers()) else {
+            let detail = format!(
+                "no service matches Host `{}` or path `{}`",
+                host.as_deref().unwrap_or(""),
+                req.uri().path()
+            );
+            return self.finish(
+                &rep,
+                shoal_answer(Reason::NoRoute, &detail),
+                Some(Reason::NoRoute),
+            );
+        };
+        let Some(route) = table.services.get(&target.service) else {
+            return self.finish(
+                &rep,
+                shoal_answer(Reason::NoRoute, "service vanished"),
+                Some(Reason::NoRoute),
+            );
+        };
+        rep.service.clone_from(&target.service);
+        rep.version.clone_from(&target.version);
+        let state = &route.state;
+
+        let _admitted = match state.admission.admit(caller) {
+            Ok(guard) => guard,
+            Err(Refusal::RateLimited { retry_after }) => {
+                return self.finish(
+                    &rep,
+                    respond::rate_limited(retry_after),
+                    Some(Reason::RateLimited),
+                );
+            }
+            Err(Refusal::Shed(why)) => {
+                tracing::debug!(service = %rep.service, caller, why, "request shed");
+                return self.finish(&rep, shoal_answer(Reason::Shed, why), Some(Reason::Shed));
+            }
+        };
+        let (mut parts, body) = req.into_parts();
+        let body = match Limited::new(body, self.config.max_body_bytes)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                let detail = format!(
+                    "request body refused (limit {} bytes): {e}",
+                    self.config.max_body_bytes
+                );
+                return self.finish(
+                    &rep,
+                    shoal_answer(Reason::TooLarge, &detail),
+                    Some(Reason::TooLarge),
+                );
+            }
+        };
+        let permit = state.check_circuit();
+        if permit == Permit::Reject {
+            Counters::bump(&state.counters.circuit_rejected);
+            if let Some(fb) = &state.spec.fallback {
+                Counters::bump(&state.counters.fallbacks);
+                return self.finish(&rep, respond::fallback(fb), Some(Reason::Fallback));
+            }
+            return self.finish(
+                &rep,
+                shoal_answer(Reason::CircuitOpen, "the service's circuit is open"),
+                Some(Reason::CircuitOpen),
+            );
+        }
+        prepare_headers(&mut parts.headers, &target.version, &rep.trace, caller);
+        state.deposit();
+        let timeout = state.spec.timeout.unwrap_or(self.config.default_timeout);
+        let call = Call {
+            method: &parts.method,
+            headers: &parts.headers,
+            path: &target.path,
+            body,
+            timeout,
+        };
+        let outcome = forward::call(&self.client, route, &target.version, call).await;
+        rep.instance = outcome.instance;
+        rep.retries = outcome.retries;
+        let ok = matches!(&outcome.result, Ok(r) if r.status().as_u16() < 500);
+        state.record_circuit(permit, ok);
+        if !ok {
+            if let Some(fb) = &state.spec.fallback {
+                Counters::bump(&state.counters.fallbacks);
+                return self.finish(&rep, respond::fallback(fb), Some(Reason::Fallback));
+            }
+        }
+        match outcome.result {
+            Ok(resp) => {
+                let (mut rparts, rbody) = resp.into_parts();
+                strip_hop_by_hop(&mut rparts.headers);
+                let body = match small_length(&rparts.headers) {
+                    // A small body is read whole so head and body leave in one write.
+                    true => match rbody.collect().await {
+                        Ok(b) => respond::full(b.to_bytes()),
+                        Err(e) => {
+                            let detail = format!("reading the instance's answer failed: {e}");
+                            let answer = shoal_answer(Reason::UpstreamError, &detail);
+                            return self.finish(&rep, answer, Some(Reason::UpstreamError));
+                        }
+                    },
+                    false => rbody.boxed(),
+                };
+                self.finish(&rep, Response::from_parts(rparts, body), None)
+            }
+            Err(f) => {
+                let reason = match f {
+                    Failure::NoInstance | Failure::Connect(_) => Reason::NoHealthyInstance,
+                    Failure::Timeout(_) => Reason::Timeout,
+                    Failure::Transport(_) => Reason::UpstreamError,
+                };
+                self.finish(&rep, shoal_answer(reason, &f.to_string()), Some(reason))
+            }
+        }
+    }
+
+    fn finish(
+        &self,
+        rep: &Report,
+        mut resp: Response<Body>,
+        reason: Option<Reason>,
+    ) -> Response<Body> {
+        if let Ok(v) = HeaderValue::from_str(&rep.trace.trace_id) {
+            resp.headers_mut().insert("x-trace-id", v);
+        }
+        let status = resp.status().as_u16();
+        let duration = rep.start.elapsed();
+        let reason = reason.map(Reason::as_str);
+        if let Some(obs) = &self.hooks.observer {
+            obs(&RequestRecord {
+                service: &rep.service,
+                version: &rep.version,
+                code: status,
+                caller: &rep.caller,
+                duration,
+                reason,
+            });
+        }
+        if let Some(log) = &self.hooks.access_log {
+            log(&AccessRecord {
+                start: rep.wall,
+                method: rep.method.clone(),
+                path: rep.path.clone(),
+                status,
+                duration,
+                caller: rep.caller.clone(),
+                service: rep.service.clone(),
+                version: rep.version.clone(),
+                instance: rep.instance.clone(),
+                trace_id: rep.trace.trace_id.clone(),
+                span_id: rep.trace.span_id.clone(),
+                parent_span_id: rep.trace.parent_span_id.clone(),
+                retries: rep.retries,
+                reason,
+            });
+        }
+        resp
+    }
+}

@@ -1,0 +1,148 @@
+//! The pure routing decision: which service (Host, then route prefix) and which
+//! version (path `/v23/`, `X-Version`, `?version=`, `Accept: ...vnd.x.v23+json`).
+
+use http::HeaderMap;
+
+use crate::table::{RouteTable, ServiceRoute};
+
+/// Where one request goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub service: String,
+    /// The version that serves it (a running one; else the current one).
+    pub version: String,
+    /// Path and query as the instance sees them (a version prefix removed).
+    pub path: String,
+}
+
+impl RouteTable {
+    /// Resolves a request by Host (port ignored), path-and-query and headers.
+    pub fn resolve(
+        &self,
+        host: Option<&str>,
+        path_and_query: &str,
+        headers: &HeaderMap,
+    ) -> Option<Target> {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .map_or((path_and_query, None), |(p, q)| (p, Some(q)));
+        let by_host = host.and_then(|h| self.by_host(h));
+        let (route, rest) = match by_host {
+            Some(route) => (route, path),
+            None => self.by_prefix(path)?,
+        };
+        let (from_path, stripped) = match path_version(route, rest) {
+            Some((v, s)) => (Some(v), s),
+            None => (None, path),
+        };
+        let wanted = from_path
+            .or_else(|| {
+                headers
+                    .get("x-version")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::trim)
+            })
+            .map(str::to_owned)
+            .or_else(|| query.and_then(query_version))
+            .or_else(|| {
+                headers
+                    .get(http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(accept_version)
+            });
+        let version = route.serving(wanted.as_deref()).to_owned();
+        let path = match query {
+            Some(q) => format!("{stripped}?{q}"),
+            None => stripped.to_owned(),
+        };
+        Some(Target {
+            service: route.name.clone(),
+            version,
+            path,
+        })
+    }
+
+    fn by_host(&self, host: &str) -> Option<&ServiceRoute> {
+        let name = strip_port(host).trim_end_matches('.').to_ascii_lowercase();
+        if let Some(r) = self.services.get(name.as_str()) {
+            return Some(r);
+        }
+        self.domains.iter().find_map(|d| {
+            let svc = name.strip_suffix(&format!(".service.{d}"))?;
+            self.services.get(svc)
+        })
+    }
+
+    /// A route prefix, matched on the path or on the path after a `/v<version>` segment
+    /// (`/v23/profile/x` and `/profile/x` both reach `profile`). Returns the route and
+    /// the path to look for a version prefix in.
+    fn by_prefix<'a>(&self, path: &'a str) -> Option<(&ServiceRoute, &'a str)> {
+        for (prefix, service) in &self.prefixes {
+            let Some(route) = self.services.get(service) else {
+                continue;
+            };
+            if prefix_matches(prefix, path) {
+                return Some((route, path));
+            }
+            if let Some((v, rest)) = leading_version(path) {
+                if route.known.contains(v) && prefix_matches(prefix, rest) {
+                    return Some((route, path));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// `/v23/rest` → ("23", "/rest"); `/v23` → ("23", "/").
+fn leading_version(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix("/v")?;
+    let (label, tail) = rest
+        .find('/')
+        .map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+    (!label.is_empty()).then_some((label, tail))
+}
+
+/// A `/v<version>` prefix counts only when the version is one the service knows.
+fn path_version<'a>(route: &ServiceRoute, path: &'a str) -> Option<(&'a str, &'a str)> {
+    leading_version(path).filter(|(v, _)| route.known.contains(*v))
+}
+
+fn query_version(query: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "version")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `application/vnd.<anything>.v23+json` → "23".
+fn accept_version(accept: &str) -> Option<String> {
+    accept.split(',').find_map(|item| {
+        let media = item.split(';').next()?.trim();
+        let rest = media
+            .strip_prefix("application/vnd.")?
+            .strip_suffix("+json")?;
+        let (_, label) = rest.rsplit_once(".v")?;
+        (!label.is_empty()).then(|| label.to_owned())
+    })
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    if prefix == "/" {
+        return true;
+    }
+    let prefix = prefix.trim_end_matches('/');
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,191 @@
+//! The proxy and its listeners: the edge gateway (caller `gateway`) and one
+//! outbound listener per service (caller = that service). HTTP/1.1 keep-alive and
+//! h2c, header/body/idle limits, a connection cap, graceful shutdown.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+use crate::forward::{client, UpstreamClient};
+use crate::observe::Hooks;
+use crate::table::RouteTable;
+
+/// Limits and defaults of the proxy's listeners and upstream client.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// Open client connections across all listeners; more wait to be accepted.
+    pub max_connections: usize,
+    /// Request head size (HTTP/1 buffer, HTTP/2 header list).
+    pub max_header_bytes: usize,
+    /// Request body size; larger bodies get 413 `too-large`.
+    pub max_body_bytes: usize,
+    /// A client connection with no request for this long is closed.
+    pub idle_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Per-attempt timeout of services without `resilience.timeout`.
+    pub default_timeout: Duration,
+    /// Idle pooled connections kept per instance.
+    pub upstream_idle_per_host: usize,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            max_header_bytes: 64 * 1024,
+            max_body_bytes: 16 * 1024 * 1024,
+            idle_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(2),
+            default_timeout: Duration::from_secs(60),
+            upstream_idle_per_host: 256,
+        }
+    }
+}
+
+/// The data plane: one engine behind every listener.
+pub struct Proxy {
+    pub(crate) table: Arc<ArcSwap<RouteTable>>,
+    pub(crate) client: UpstreamClient,
+    pub(crate) config: ProxyConfig,
+    pub(crate) hooks: Hooks,
+    conns: Arc<Semaphore>,
+    outbound: Mutex<HashMap<String, SocketAddr>>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Proxy {
+    pub fn new(table: Arc<ArcSwap<RouteTable>>, config: ProxyConfig, hooks: Hooks) -> Arc<Self> {
+        Arc::new(Self {
+            table,
+            client: client(config.connect_timeout, config.upstream_idle_per_host),
+            conns: Arc::new(Semaphore::new(config.max_connections)),
+            config,
+            hooks,
+            outbound: Mutex::new(HashMap::new()),
+            shutdown: watch::channel(false).0,
+        })
+    }
+
+    /// The routing table the proxy reads (swap a new one in to change routes).
+    pub fn table(&self) -> &Arc<ArcSwap<RouteTable>> {
+        &self.table
+    }
+
+    /// Binds `127.0.0.1:0` as `service`'s outbound listener (its `SHOAL_PROXY`) and
+    /// serves it until [`Proxy::shutdown`]; requests there have caller = `service`.
+    /// Idempotent: a second call returns the same address. Call it inside a tokio runtime.
+    pub fn bind_outbound(self: &Arc<Self>, service: &str) -> std::io::Result<SocketAddr> {
+        if let Some(addr) = self
+            .outbound
+            .lock()
+            .ok()
+            .and_then(|m| m.get(service).copied())
+        {
+            return Ok(addr);
+        }
+        let std_listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
+        std_listener.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(std_listener)?;
+        let addr = listener.local_addr()?;
+        if let Ok(mut m) = self.outbound.lock() {
+            if let Some(existing) = m.get(service) {
+                return Ok(*existing);
+            }
+            m.insert(service.to_owned(), addr);
+        }
+        tokio::spawn(self.clone().serve(listener, service.to_owned()));
+        Ok(addr)
+    }
+
+    /// Every outbound listener bound so far, by service.
+    pub fn outbound_listeners(&self) -> HashMap<String, SocketAddr> {
+        self.outbound.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Stops accepting on every listener; in-flight requests get 10 s to finish.
+    pub fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// [`Proxy::serve`], and [`Proxy::shutdown`] (every listener) once `shutdown` resolves.
+    pub async fn serve_until(
+        self: Arc<Self>,
+        listener: TcpListener,
+        caller: String,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            me.shutdown();
+        });
+        self.serve(listener, caller).await;
+    }
+
+    /// Serves `listener` with every request's caller set to `caller` (use
+    /// [`shoal_spec::GATEWAY_CALLER`] for the edge) until [`Proxy::shutdown`].
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, caller: String) {
+        let caller: Arc<str> = caller.into();
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.config.idle_timeout)
+            .max_buf_size(self.config.max_header_bytes.max(8192));
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(self.config.max_header_bytes).unwrap_or(u32::MAX))
+            .keep_alive_interval(Some(self.config.idle_timeout))
+            .max_concurrent_streams(256);
+        let mut stop = self.shutdown.subscribe();
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let permit = tokio::select! {
+                p = self.conns.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                _ = stop.changed() => break,
+            };
+            let (stream, _peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        tracing::warn!(error = %e, %caller, "proxy accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                },
+                _ = stop.changed() => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let (proxy, who) = (self.clone(), caller.clone());
+            let svc = service_fn(move |req| {
+                let (proxy, who) = (proxy.clone(), who.clone());
+                async move { Ok::<_, Infallible>(proxy.handle(&who, req).await) }
+            });
+            let conn = graceful.watch(
+                builder
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .into_owned(),
+            );
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "proxy connection ended with error");
+                }
+                drop(permit);
+            });
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
+    }
+}

@@ -1,0 +1,157 @@
+//! The routing table: per service its current version, every version's routable
+//! instances and its resilience state. Immutable; rebuilt and swapped whole.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
+use shoal_catalog::InstanceRecord;
+use shoal_spec::ServiceSpec;
+
+use crate::balance::{Endpoint, EndpointStats, Strategy};
+use crate::state::ServiceState;
+
+/// Where one service's requests go.
+#[derive(Debug)]
+pub struct ServiceRoute {
+    pub name: String,
+    /// Unversioned traffic goes here; "" for services registered from outside.
+    pub current: String,
+    /// Every version the spec declares or an instance runs.
+    pub known: BTreeSet<String>,
+    /// Routable instances per version (versions with none are absent).
+    pub versions: BTreeMap<String, Vec<Endpoint>>,
+    pub state: Arc<ServiceState>,
+    pub strategy: Strategy,
+    pub rr: AtomicUsize,
+}
+
+impl ServiceRoute {
+    /// The version a request for `wanted` goes to: itself when it runs, else the current one.
+    pub fn serving(&self, wanted: Option<&str>) -> &str {
+        match wanted {
+            Some(v) if self.versions.contains_key(v) => self
+                .versions
+                .get_key_value(v)
+                .map_or(self.current.as_str(), |(k, _)| k.as_str()),
+            _ => &self.current,
+        }
+    }
+
+    pub fn endpoints(&self, version: &str) -> &[Endpoint] {
+        self.versions.get(version).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// An immutable snapshot of every route.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    pub services: HashMap<String, ServiceRoute>,
+    /// Path prefixes → service, longest first.
+    pub prefixes: Vec<(String, String)>,
+    /// DNS domains answered in `Host: <svc>.service.<domain>`.
+    pub domains: Vec<String>,
+}
+
+impl RouteTable {
+    /// Builds the table from specs and catalog records. Live state (breakers, limits,
+    /// per-instance load and ejections) is carried over from `previous` by service
+    /// name and instance id, unless the service's resilience spec changed.
+    pub fn build(
+        specs: &BTreeMap<String, ServiceSpec>,
+        records: &[InstanceRecord],
+        domains: &[String],
+        previous: &RouteTable,
+    ) -> RouteTable {
+        let mut by_service: BTreeMap<&str, Vec<&InstanceRecord>> = BTreeMap::new();
+        for r in records {
+            by_service.entry(r.service.as_str()).or_default().push(r);
+        }
+        let names: BTreeSet<&str> = specs
+            .keys()
+            .map(String::as_str)
+            .chain(by_service.keys().copied())
+            .collect();
+        let mut services = HashMap::new();
+        let mut prefixes = Vec::new();
+        for name in names {
+            let spec = specs.get(name);
+            let prev = previous.services.get(name);
+            let resilience = spec.and_then(|s| s.resilience.as_ref());
+            let state = match prev {
+                Some(p) if p.state.spec == resilience.cloned().unwrap_or_default() => {
+                    p.state.clone()
+                }
+                _ => Arc::new(ServiceState::new(resilience)),
+            };
+            let mut known: BTreeSet<String> = spec
+                .map(|s| {
+                    std::iter::once(s.version.clone())
+                        .chain(s.versions.keys().cloned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut versions: BTreeMap<String, Vec<Endpoint>> = BTreeMap::new();
+            for r in by_service.get(name).into_iter().flatten() {
+                known.insert(r.version.clone());
+                let Ok(ip) = r.address.parse::<IpAddr>() else {
+                    continue;
+                };
+                if !r.is_routable() {
+                    continue;
+                }
+                let stats = prev
+                    .and_then(|p| p.versions.values().flatten().find(|e| e.instance == r.id))
+                    .map_or_else(|| Arc::new(EndpointStats::default()), |e| e.stats.clone());
+                let endpoint = Endpoint {
+                    instance: r.id.clone(),
+                    version: r.version.clone(),
+                    addr: SocketAddr::new(ip, r.port),
+                    stats,
+                };
+                // A service without a spec serves every instance as its one version "".
+                let key = if spec.is_some() {
+                    r.version.clone()
+                } else {
+                    String::new()
+                };
+                versions.entry(key).or_default().push(endpoint);
+            }
+            for list in versions.values_mut() {
+                list.sort_by(|a, b| a.instance.cmp(&b.instance));
+            }
+            if let Some(s) = spec {
+                prefixes.extend(s.routes.iter().map(|r| (r.clone(), name.to_owned())));
+            }
+            services.insert(
+                name.to_owned(),
+                ServiceRoute {
+                    name: name.to_owned(),
+                    current: spec.map(|s| s.version.clone()).unwrap_or_default(),
+                    known,
+                    versions,
+                    state,
+                    strategy: Strategy::LeastLoaded,
+                    rr: AtomicUsize::new(0),
+                },
+            );
+        }
+        prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        RouteTable {
+            services,
+            prefixes,
+            domains: domains.to_vec(),
+        }
+    }
+}
+
+impl RouteTable {
+    /// The same table with every service balanced by `strategy` (default least-loaded).
+    pub fn with_strategy(mut self, strategy: Strategy) -> Self {
+        for route in self.services.values_mut() {
+            route.strategy = strategy;
+        }
+        self
+    }
+}

@@ -1,0 +1,121 @@
+//! The data plane inside a running platform: version selection, trace headers,
+//! and callers known from their outbound listener.
+
+mod common;
+
+use common::{APP, BIN, HEALTHY};
+use shoal_testkit::{request, Platform};
+
+#[test]
+fn versions_traces_and_callers_through_the_platform() {
+    let p = Platform::builder(BIN)
+        .file("app.py", APP)
+        .services(
+            r#"
+[services.web]
+command = ["python3", "app.py"]
+version = "1"
+
+[services.web.versions.2]
+instances = 1
+
+[services.web.health]
+http = "/health"
+interval = "200ms"
+
+[services.api]
+command = ["python3", "app.py"]
+
+[services.api.health]
+http = "/health"
+interval = "200ms"
+"#,
+        )
+        .start()
+        .expect("start");
+    p.wait_healthy("web", 2, HEALTHY).expect("web v1 and v2");
+    p.wait_healthy("api", 1, HEALTHY).expect("api");
+
+    // Version styles: default, path prefix (stripped), header, query, media type.
+    let v = |path: &str, header: Option<(&str, &str)>| {
+        let extra = header
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .unwrap_or_default();
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: web\r\n{extra}Connection: close\r\n\r\n");
+        let r = raw_get(p.gateway, &raw);
+        serde_json::from_str::<serde_json::Value>(r.split("\r\n\r\n").nth(1).unwrap_or(""))
+            .unwrap_or_default()
+    };
+    assert_eq!(v("/hello", None)["version"], "1");
+    let by_path = v("/v2/hello", None);
+    assert_eq!(
+        (by_path["version"].as_str(), by_path["path"].as_str()),
+        (Some("2"), Some("/hello"))
+    );
+    assert_eq!(v("/hello", Some(("X-Version", "2")))["version"], "2");
+    assert_eq!(v("/hello?version=2", None)["version"], "2");
+    assert_eq!(
+        v("/hello", Some(("Accept", "application/vnd.shoal.v2+json")))["version"],
+        "2"
+    );
+    assert_eq!(
+        v("/hello", Some(("X-Version", "99")))["version"],
+        "1",
+        "unknown version → current"
+    );
+
+    // Tracing: created at the first hop, continued with a new span, echoed as X-Trace-Id.
+    let r = p.gateway("web", "/").expect("gateway");
+    let tp = r.json()["traceparent"].as_str().unwrap_or("").to_string();
+    let trace = r.header("x-trace-id").unwrap_or("").to_string();
+    assert_eq!(trace.len(), 32, "{:?}", r.headers);
+    assert!(tp.starts_with(&format!("00-{trace}-")), "{tp}");
+    let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let raw = format!(
+        "GET / HTTP/1.1\r\nHost: web\r\ntraceparent: {parent}\r\nConnection: close\r\n\r\n"
+    );
+    let body = raw_get(p.gateway, &raw);
+    assert!(
+        body.contains("0af7651916cd43dd8448eb211c80319c"),
+        "trace continued: {body}"
+    );
+    assert!(
+        !body.contains("b7ad6b7169203331\""),
+        "a new span id per hop: {body}"
+    );
+
+    // Callers: the gateway is "gateway"; a service's outbound listener is that service.
+    assert_eq!(
+        p.gateway("api", "/").expect("gateway").json()["caller"],
+        "gateway"
+    );
+    let proxy = p
+        .api("GET", "/api/v1/proxy", None)
+        .expect("proxy state")
+        .json();
+    let outbound: std::net::SocketAddr = proxy["outbound"]["web"]
+        .as_str()
+        .unwrap_or("")
+        .parse()
+        .expect("web's outbound listener");
+    let r = request(outbound, "GET", "/", Some("api"), None).expect("through web's listener");
+    assert_eq!(r.json()["caller"], "web", "{}", r.text());
+    // A forged caller header does not change who the proxy says called.
+    let raw = "GET / HTTP/1.1\r\nHost: api\r\nX-Shoal-Caller: admin\r\nConnection: close\r\n\r\n";
+    assert!(raw_get(outbound, raw).contains("\"caller\": \"web\""));
+
+    // Access log lines carry the trace id.
+    let logs = p
+        .cli(&["logs", "web", "--grep", "access", "-n", "1000"])
+        .expect("logs");
+    assert!(String::from_utf8_lossy(&logs.stdout).contains(&format!("trace={trace}")));
+}
+
+fn raw_get(addr: std::net::SocketAddr, raw: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.write_all(raw.as_bytes()).expect("write");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
