@@ -148,22 +148,17 @@ pub fn start(
 ) -> Instance {
     let fingerprint = group.fingerprint;
     let record = Arc::new(Mutex::new(InstanceRecord {
-        id: id.clone(),
-        service: group.service.clone(),
-        version: group.version.clone(),
-        node: ctx.node.clone(),
-        address: ctx.address.to_string(),
-        port,
-        pid: None,
         state: InstanceState::Backoff,
         health: Health::Starting,
-        health_output: String::new(),
-        restarts: 0,
-        consecutive_failures: 0,
-        crash_loop: false,
-        last_exit: None,
         started_ms: now_ms(),
-        external: false,
+        ..InstanceRecord::new(
+            id.clone(),
+            group.service.clone(),
+            group.version.clone(),
+            ctx.node.clone(),
+            ctx.address.to_string(),
+            port,
+        )
     }));
     let (orders, rx) = mpsc::channel(8);
     let task = Task {

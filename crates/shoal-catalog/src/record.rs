@@ -69,6 +69,36 @@ pub struct InstanceRecord {
 }
 
 impl InstanceRecord {
+    /// A running, passing instance with no history; set other fields as needed
+    /// (`InstanceRecord { health, ..InstanceRecord::new(..) }`).
+    pub fn new(
+        id: impl Into<String>,
+        service: impl Into<String>,
+        version: impl Into<String>,
+        node: impl Into<String>,
+        address: impl Into<String>,
+        port: u16,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            service: service.into(),
+            version: version.into(),
+            node: node.into(),
+            address: address.into(),
+            port,
+            pid: None,
+            state: InstanceState::Running,
+            health: Health::Passing,
+            health_output: String::new(),
+            restarts: 0,
+            consecutive_failures: 0,
+            crash_loop: false,
+            last_exit: None,
+            started_ms: 0,
+            external: false,
+        }
+    }
+
     /// Whether the gateway and DNS may send traffic here.
     pub fn is_routable(&self) -> bool {
         self.state == InstanceState::Running && self.health.serves_traffic()

@@ -17,22 +17,16 @@ const UDP: Transport = Transport::Udp { max_payload: 1232 };
 
 fn rec(service: &str, n: u16, version: &str, address: &str, health: Health) -> InstanceRecord {
     InstanceRecord {
-        id: format!("{service}-{n}"),
-        service: service.into(),
-        version: version.into(),
-        node: "box".into(),
-        address: address.into(),
-        port: 20000 + n,
         pid: Some(100 + u32::from(n)),
-        state: InstanceState::Running,
         health,
-        health_output: String::new(),
-        restarts: 0,
-        consecutive_failures: 0,
-        crash_loop: false,
-        last_exit: None,
-        started_ms: 0,
-        external: false,
+        ..InstanceRecord::new(
+            format!("{service}-{n}"),
+            service,
+            version,
+            "box",
+            address,
+            20000 + n,
+        )
     }
 }
 

@@ -7,28 +7,20 @@ use std::collections::BTreeMap;
 use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::{Name, RecordType};
 use proptest::prelude::*;
-use shoal_catalog::{Health, InstanceRecord, InstanceState};
+use shoal_catalog::InstanceRecord;
 use shoal_dns::{answer, build_table, DnsConfig, DnsTable, Transport};
 
 fn table() -> DnsTable {
     let records: Vec<InstanceRecord> = (1..=50u16)
-        .map(|i| InstanceRecord {
-            id: format!("web-{i}"),
-            service: "web".into(),
-            version: if i % 2 == 0 { "2" } else { "1" }.into(),
-            node: "box".into(),
-            address: format!("10.0.0.{i}"),
-            port: 20000 + i,
-            pid: None,
-            state: InstanceState::Running,
-            health: Health::Passing,
-            health_output: String::new(),
-            restarts: 0,
-            consecutive_failures: 0,
-            crash_loop: false,
-            last_exit: None,
-            started_ms: 0,
-            external: false,
+        .map(|i| {
+            InstanceRecord::new(
+                format!("web-{i}"),
+                "web",
+                if i % 2 == 0 { "2" } else { "1" },
+                "box",
+                format!("10.0.0.{i}"),
+                20000 + i,
+            )
         })
         .collect();
     build_table(&DnsConfig::default(), &BTreeMap::new(), &records, 1)

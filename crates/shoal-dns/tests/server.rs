@@ -10,29 +10,22 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
-use shoal_catalog::{catalog_key, encode, Health, InstanceRecord, InstanceState};
+use shoal_catalog::{catalog_key, encode, Health, InstanceRecord};
 use shoal_dns::{ArcSwap, DnsConfig, DnsTable, ServerOptions};
 use shoal_store::{EmbeddedStore, Store};
 use tokio::sync::oneshot;
 
 fn record(i: u16, health: Health) -> InstanceRecord {
     InstanceRecord {
-        id: format!("web-{i}"),
-        service: "web".into(),
-        version: "1".into(),
-        node: "box".into(),
-        address: "127.0.0.1".into(),
-        port: 20000 + i,
-        pid: None,
-        state: InstanceState::Running,
         health,
-        health_output: String::new(),
-        restarts: 0,
-        consecutive_failures: 0,
-        crash_loop: false,
-        last_exit: None,
-        started_ms: 0,
-        external: false,
+        ..InstanceRecord::new(
+            format!("web-{i}"),
+            "web",
+            "1",
+            "box",
+            "127.0.0.1",
+            20000 + i,
+        )
     }
 }
 

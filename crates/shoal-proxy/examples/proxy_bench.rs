@@ -6,29 +6,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use shoal_catalog::{Health, InstanceRecord, InstanceState};
+use shoal_catalog::InstanceRecord;
 use shoal_proxy::{Hooks, Proxy, ProxyConfig, RouteTable};
 use shoal_spec::{Command, ServiceSpec};
 
 fn record(i: usize, addr: SocketAddr) -> InstanceRecord {
-    InstanceRecord {
-        id: format!("bench-{i}"),
-        service: "bench".into(),
-        version: "1".into(),
-        node: "local".into(),
-        address: addr.ip().to_string(),
-        port: addr.port(),
-        pid: None,
-        state: InstanceState::Running,
-        health: Health::Passing,
-        health_output: String::new(),
-        restarts: 0,
-        consecutive_failures: 0,
-        crash_loop: false,
-        last_exit: None,
-        started_ms: 0,
-        external: false,
-    }
+    InstanceRecord::new(
+        format!("bench-{i}"),
+        "bench",
+        "1",
+        "local",
+        addr.ip().to_string(),
+        addr.port(),
+    )
 }
 
 #[tokio::main]

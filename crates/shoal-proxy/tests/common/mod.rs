@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use shoal_catalog::{Health, InstanceRecord, InstanceState};
+use shoal_catalog::InstanceRecord;
 use shoal_proxy::{Hooks, Proxy, ProxyConfig, RouteTable};
 use shoal_spec::{Command, ServiceSpec};
 use tokio::net::TcpListener;
@@ -128,24 +128,14 @@ pub fn spec(name: &str, version: &str) -> ServiceSpec {
 }
 
 pub fn record(service: &str, u: &Upstream, version: &str) -> InstanceRecord {
-    InstanceRecord {
-        id: u.name.clone(),
-        service: service.into(),
-        version: version.into(),
-        node: "n1".into(),
-        address: "127.0.0.1".into(),
-        port: u.addr.port(),
-        pid: None,
-        state: InstanceState::Running,
-        health: Health::Passing,
-        health_output: String::new(),
-        restarts: 0,
-        consecutive_failures: 0,
-        crash_loop: false,
-        last_exit: None,
-        started_ms: 0,
-        external: false,
-    }
+    InstanceRecord::new(
+        u.name.clone(),
+        service,
+        version,
+        "n1",
+        "127.0.0.1",
+        u.addr.port(),
+    )
 }
 
 pub fn table(
