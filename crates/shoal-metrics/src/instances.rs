@@ -178,26 +178,12 @@ fn point(v: f64) -> Point {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shoal_catalog::Health;
 
     fn rec(service: &str, id: &str, state: InstanceState) -> InstanceRecord {
         InstanceRecord {
-            id: id.into(),
-            service: service.into(),
-            version: "1".into(),
-            node: "n".into(),
-            address: "127.0.0.1".into(),
-            port: 1,
             pid: Some(1),
             state,
-            health: Health::Passing,
-            health_output: String::new(),
-            restarts: 0,
-            consecutive_failures: 0,
-            crash_loop: false,
-            last_exit: None,
-            started_ms: 0,
-            external: false,
+            ..InstanceRecord::new(id, service, "1", "n", "127.0.0.1", 1)
         }
     }
 

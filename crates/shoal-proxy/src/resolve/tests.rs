@@ -3,30 +3,13 @@
 use std::collections::BTreeMap;
 
 use http::{HeaderMap, HeaderValue};
-use shoal_catalog::{Health, InstanceRecord, InstanceState};
+use shoal_catalog::{Health, InstanceRecord};
 use shoal_spec::{Command, ServiceSpec, VersionSpec};
 
 use crate::table::RouteTable;
 
 pub(crate) fn record(service: &str, id: &str, version: &str, port: u16) -> InstanceRecord {
-    InstanceRecord {
-        id: id.into(),
-        service: service.into(),
-        version: version.into(),
-        node: "n".into(),
-        address: "127.0.0.1".into(),
-        port,
-        pid: None,
-        state: InstanceState::Running,
-        health: Health::Passing,
-        health_output: String::new(),
-        restarts: 0,
-        consecutive_failures: 0,
-        crash_loop: false,
-        last_exit: None,
-        started_ms: 0,
-        external: false,
-    }
+    InstanceRecord::new(id, service, version, "n", "127.0.0.1", port)
 }
 
 fn table() -> RouteTable {
