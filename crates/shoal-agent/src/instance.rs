@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use shoal_catalog::{Health, InstanceRecord, InstanceState};
 use shoal_events::Kind;
@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use crate::desired::GroupSpec;
 use crate::env::{platform_vars, InstanceIdentity, PlatformEnv};
+pub use shoal_catalog::now_ms;
 
 /// Orders sent to an instance task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,12 +72,6 @@ pub struct Instance {
     pub seq: u64,
     pub stopping: bool,
     pub task: tokio::task::JoinHandle<()>,
-}
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 struct Task {

@@ -15,6 +15,7 @@ use shoal_catalog::{
 
 use crate::error::{parse_json, ApiError};
 use crate::state::{ApiState, Snapshot};
+use shoal_catalog::now_ms;
 
 /// One line of `shoal status`.
 #[derive(Debug, Serialize)]
@@ -217,12 +218,6 @@ pub async fn restart(
         StatusCode::ACCEPTED,
         Json(json!({ "instance": id, "restart": "requested" })),
     ))
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// `/api/v1/proxy`: per-service circuit state, ejected instances, shed and

@@ -38,6 +38,13 @@ pub fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result
     })
 }
 
+/// Unix milliseconds now: the wall-clock stamp records carry (it survives restarts).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Encodes a record as JSON bytes for the store.
 pub fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     // Serialising our own plain structs cannot fail; fall back to `null` to stay panic-free.

@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+pub use shoal_catalog::now_ms;
 use shoal_store::Store;
 
 /// Metadata of KV entries (flags, lock index, session): `shoal/kvmeta/<key>` → JSON.
@@ -87,13 +88,6 @@ fn format_uuid(mut b: [u8; 16]) -> String {
         &hex[16..20],
         &hex[20..32]
     )
-}
-
-/// Unix milliseconds now (wall clock; stored in records so it survives restarts).
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use shoal_store::{CmpOp, CmpTarget, Compare, Op, Store, Txn};
 use crate::keyring::Keyring;
 use crate::record::{SecretRecord, SecretVersion};
 use crate::{check_name, SecretError};
+use shoal_catalog::now_ms;
 
 /// Where secrets live in the store.
 pub const SECRET_PREFIX: &str = "shoal/secret/";
@@ -23,12 +24,6 @@ pub struct SecretInfo {
 
 fn key(name: &str) -> String {
     format!("{SECRET_PREFIX}{name}")
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn decode(name: &str, bytes: &[u8]) -> Result<SecretRecord, SecretError> {
