@@ -6,16 +6,23 @@
 //!
 //! # Layout
 //! - `line.rs`: the stored record (`LogLine`) and its stream.
-//! - `limits.rs`: `LogLimits`, `LogQuery`, `LogStats`.
+//! - `structure.rs`: JSON lines as fields, and the trace id a line carries.
+//! - `limits.rs`: `LogLimits`, `LogQuery`, `LogStats`; `env.rs`: limits from `SHOAL_LOG_*`.
 //! - `ring.rs`: the pure ring buffer: eviction and query with time passed in.
+//! - `kept.rs`: the compact form a line is kept in, and its memory cost.
 //! - `store.rs`: `LogStore`, the shared, locked front with a clock and live tail.
 #![forbid(unsafe_code)]
 
+mod env;
+mod kept;
 mod limits;
 mod line;
 mod ring;
 mod store;
+mod structure;
 
+pub use env::{parse_size, LimitError};
 pub use limits::{LogLimits, LogQuery, LogStats, TRUNCATION_MARKER};
 pub use line::{LogLine, Stream};
-pub use store::{Clock, LogStore, TAIL_CAPACITY};
+pub use store::{Clock, Entry, LogStore, TAIL_CAPACITY};
+pub use structure::{field_text, first_trace_id, is_trace_id, json_fields, Fields};

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::line::LogLine;
+
 /// How much the store keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLimits {
@@ -39,12 +41,33 @@ pub struct LogQuery {
     pub after_seq: Option<u64>,
     /// Case-sensitive substring of the line text.
     pub grep: Option<String>,
+    /// Only lines carrying this trace id (any service; answered from the trace index).
+    pub trace: Option<String>,
+    /// Only structured lines whose field KEY has the text VALUE (`level` = `error`).
+    pub fields: Vec<(String, String)>,
     /// The most recent N matching lines (returned oldest-first); 0 means no limit.
     pub limit: usize,
 }
 
+impl LogQuery {
+    /// Whether `line` passes the label, trace, field and text filters (not the range filters).
+    pub fn matches(&self, line: &LogLine) -> bool {
+        self.service.as_deref().is_none_or(|s| s == line.service)
+            && self.instance.as_deref().is_none_or(|i| i == line.instance)
+            && self
+                .trace
+                .as_deref()
+                .is_none_or(|t| line.trace_id.as_deref() == Some(t))
+            && self.fields.iter().all(|(k, v)| {
+                line.field(k)
+                    .is_some_and(|actual| crate::structure::field_text(actual) == *v)
+            })
+            && self.grep.as_deref().is_none_or(|g| line.line.contains(g))
+    }
+}
+
 /// What the store holds right now.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LogStats {
     pub lines: usize,
     /// Sum of [`crate::LogLine::cost`] over kept lines; never above `max_bytes`.
@@ -53,4 +76,6 @@ pub struct LogStats {
     pub oldest_ms: Option<u64>,
     /// Lines evicted so far (over `max_bytes` or older than `max_age`).
     pub dropped: u64,
+    /// Distinct trace ids among kept lines.
+    pub traces: usize,
 }

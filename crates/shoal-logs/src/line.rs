@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::structure::Fields;
+
 /// Where a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -42,15 +44,17 @@ pub struct LogLine {
     pub stream: Stream,
     /// The text, without its line terminator.
     pub line: String,
+    /// The W3C trace id the line carries (a field of a JSON line, or an id in its text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// A JSON object line, kept as its fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Box<Fields>>,
 }
 
 impl LogLine {
-    /// Approximate memory this line holds in the store; what `max_bytes` limits.
-    pub fn cost(&self) -> usize {
-        std::mem::size_of::<LogLine>()
-            + self.service.len()
-            + self.version.len()
-            + self.instance.len()
-            + self.line.len()
+    /// A field of a structured line.
+    pub fn field(&self, key: &str) -> Option<&serde_json::Value> {
+        self.fields.as_ref().and_then(|f| f.get(key))
     }
 }

@@ -1,29 +1,47 @@
 //! The pure ring of kept lines: append, evict and query with the current time passed in.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU128;
 
+use crate::kept::{trace_number, Kept, KeptFields, LabelCache};
 use crate::limits::{LogLimits, LogQuery, LogStats, TRUNCATION_MARKER};
 use crate::line::{LogLine, Stream};
 
-/// The labels and text of a line being appended.
-#[derive(Debug, Clone, Copy)]
+/// The labels and text of a line being appended, with what was read from it.
+#[derive(Debug, Clone)]
 pub(crate) struct NewLine<'a> {
     pub service: &'a str,
     pub version: &'a str,
     pub instance: &'a str,
     pub stream: Stream,
     pub line: &'a str,
+    pub trace_id: Option<String>,
+    /// Where the fields come from: the line itself (JSON) or the writer (as JSON text).
+    pub fields: NewFields,
+}
+
+/// A new line's fields.
+#[derive(Debug, Clone)]
+pub(crate) enum NewFields {
+    None,
+    /// The line is a JSON object.
+    FromLine,
+    /// Given by the writer, serialized.
+    Json(String),
 }
 
 /// Lines oldest-first plus the accounting the limits need. No locking, no clock.
 #[derive(Debug)]
 pub(crate) struct Ring {
     limits: LogLimits,
-    lines: VecDeque<LogLine>,
+    lines: VecDeque<Kept>,
+    labels: LabelCache,
     bytes: usize,
     dropped: u64,
     next_seq: u64,
     last_time_ms: u64,
+    /// Trace id → sequence numbers of its kept lines, ascending.
+    traces: HashMap<NonZeroU128, VecDeque<u64>>,
 }
 
 impl Ring {
@@ -31,10 +49,12 @@ impl Ring {
         Ring {
             limits,
             lines: VecDeque::new(),
+            labels: LabelCache::default(),
             bytes: 0,
             dropped: 0,
             next_seq: 1,
             last_time_ms: 0,
+            traces: HashMap::new(),
         }
     }
 
@@ -52,16 +72,26 @@ impl Ring {
         self.last_time_ms = time_ms;
         let seq = self.next_seq;
         self.next_seq += 1;
-        let record = LogLine {
+        let line = truncate(new.line, self.limits.max_line_bytes);
+        let fields = match new.fields {
+            // A cut JSON line is no longer JSON.
+            NewFields::FromLine if line.len() == new.line.len() => KeptFields::FromLine,
+            NewFields::Json(j) => KeptFields::Json(j.into_boxed_str()),
+            _ => KeptFields::None,
+        };
+        let record = Kept {
             seq,
             time_ms,
-            service: new.service.to_string(),
-            version: new.version.to_string(),
-            instance: new.instance.to_string(),
+            labels: self.labels.get(new.service, new.version, new.instance),
             stream: new.stream,
-            line: truncate(new.line, self.limits.max_line_bytes),
+            line: line.into_boxed_str(),
+            trace: new.trace_id.as_deref().and_then(trace_number),
+            fields,
         };
-        let copy = want_copy.then(|| record.clone());
+        if let Some(t) = record.trace {
+            self.traces.entry(t).or_default().push_back(seq);
+        }
+        let copy = want_copy.then(|| record.read());
         self.bytes += record.cost();
         self.lines.push_back(record);
         self.evict(time_ms);
@@ -78,14 +108,42 @@ impl Ring {
             }
             self.bytes -= front.cost();
             self.dropped += 1;
-            self.lines.pop_front();
+            if let Some(gone) = self.lines.pop_front() {
+                self.unindex(&gone);
+            }
         }
+    }
+
+    /// Removes an evicted line (always the oldest) from the trace index.
+    fn unindex(&mut self, gone: &Kept) {
+        let Some(t) = gone.trace else { return };
+        if let Some(seqs) = self.traces.get_mut(&t) {
+            if seqs.front() == Some(&gone.seq) {
+                seqs.pop_front();
+            }
+            if seqs.is_empty() {
+                self.traces.remove(&t);
+            }
+        }
+    }
+
+    /// The kept line with sequence number `seq`: kept lines have consecutive numbers.
+    fn by_seq(&self, seq: u64) -> Option<&Kept> {
+        let first = self.lines.front()?.seq;
+        let i = usize::try_from(seq.checked_sub(first)?).ok()?;
+        self.lines.get(i).filter(|l| l.seq == seq)
     }
 
     /// The most recent `q.limit` lines matching `q`, oldest-first. Evicts expired lines first.
     pub(crate) fn query(&mut self, now_ms: u64, q: &LogQuery) -> Vec<LogLine> {
         self.evict(now_ms);
         let limit = if q.limit == 0 { usize::MAX } else { q.limit };
+        if let Some(t) = &q.trace {
+            return match trace_number(t) {
+                Some(t) => self.query_trace(t, q, limit),
+                None => Vec::new(),
+            };
+        }
         let mut out = Vec::new();
         // Newest-first scan: lines are ordered by seq and by time, so the scan
         // stops at the first line older than `since_ms` or not after `after_seq`.
@@ -96,12 +154,40 @@ impl Ring {
             {
                 break;
             }
-            if matches(line, q) {
-                out.push(line.clone());
+            if let Some(l) = pick(line, q) {
+                out.push(l);
             }
         }
         out.reverse();
         out
+    }
+
+    /// A trace's lines from the index, newest-first scan, then the other filters.
+    fn query_trace(&self, trace: NonZeroU128, q: &LogQuery, limit: usize) -> Vec<LogLine> {
+        let Some(seqs) = self.traces.get(&trace) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for &seq in seqs.iter().rev() {
+            let Some(line) = self.by_seq(seq) else {
+                continue;
+            };
+            if out.len() >= limit
+                || q.after_seq.is_some_and(|after| line.seq <= after)
+                || q.since_ms.is_some_and(|since| line.time_ms < since)
+            {
+                break;
+            }
+            if let Some(l) = pick(line, q) {
+                out.push(l);
+            }
+        }
+        out.reverse();
+        out
+    }
+
+    pub(crate) fn limits(&self) -> &LogLimits {
+        &self.limits
     }
 
     pub(crate) fn stats(&self) -> LogStats {
@@ -110,15 +196,25 @@ impl Ring {
             bytes: self.bytes,
             oldest_ms: self.lines.front().map(|l| l.time_ms),
             dropped: self.dropped,
+            traces: self.traces.len(),
         }
     }
 }
 
-/// Whether `line` passes the label and text filters of `q` (not the range filters).
-fn matches(line: &LogLine, q: &LogQuery) -> bool {
-    q.service.as_deref().is_none_or(|s| s == line.service)
-        && q.instance.as_deref().is_none_or(|i| i == line.instance)
-        && q.grep.as_deref().is_none_or(|g| line.line.contains(g))
+/// The public record of `k` when it passes `q`'s filters (not the range filters).
+///
+/// Cheap filters run on the kept record first; fields are parsed only for lines
+/// that pass them (and for a `fields` filter, only structured lines).
+fn pick(k: &Kept, q: &LogQuery) -> Option<LogLine> {
+    let labels_ok = q.service.as_deref().is_none_or(|s| s == &*k.labels.service)
+        && q.instance.as_deref().is_none_or(|i| i == &*k.labels.instance)
+        && q.grep.as_deref().is_none_or(|g| k.line.contains(g))
+        && (q.fields.is_empty() || !matches!(k.fields, KeptFields::None));
+    if !labels_ok {
+        return None;
+    }
+    let line = k.read();
+    q.matches(&line).then_some(line)
 }
 
 /// `line` cut to at most `max` bytes on a character boundary, marked when cut.
@@ -148,6 +244,15 @@ mod tests {
             instance,
             stream: Stream::Stdout,
             line: text,
+            trace_id: None,
+            fields: NewFields::None,
+        }
+    }
+
+    fn traced<'a>(text: &'a str, trace: &str) -> NewLine<'a> {
+        NewLine {
+            trace_id: Some(format!("{trace:0>32}")),
+            ..line("a", "a-1", text)
         }
     }
 
@@ -266,5 +371,56 @@ mod tests {
             ..Default::default()
         };
         assert!(texts(&q, &mut ring).is_empty());
+    }
+
+    #[test]
+    fn trace_index_finds_a_traces_lines_and_forgets_evicted_ones() {
+        let mut ring = Ring::new(limits(2_000, 3600, 1024));
+        ring.push(0, traced("t1 first", "e1"), false);
+        ring.push(0, line("a", "a-1", "untraced"), false);
+        ring.push(0, traced("t2 only", "e2"), false);
+        ring.push(0, traced("t1 second", "e1"), false);
+        let q = |t: &str| LogQuery {
+            trace: Some(format!("{t:0>32}")),
+            ..Default::default()
+        };
+        let texts = |ring: &mut Ring, t: &str| -> Vec<String> {
+            ring.query(0, &q(t)).into_iter().map(|l| l.line).collect()
+        };
+        assert_eq!(texts(&mut ring, "e1"), ["t1 first", "t1 second"]);
+        assert_eq!(texts(&mut ring, "e2"), ["t2 only"]);
+        assert!(texts(&mut ring, "e3").is_empty());
+        assert_eq!(ring.stats().traces, 2);
+        // Flood with untraced lines until every traced one is evicted.
+        for i in 0..1_000 {
+            ring.push(0, line("a", "a-1", &format!("flood {i}")), false);
+        }
+        assert!(texts(&mut ring, "e1").is_empty());
+        assert_eq!(ring.stats().traces, 0, "the index is bounded with the ring");
+    }
+
+    #[test]
+    fn field_filters_match_structured_lines_only() {
+        let mut ring = Ring::new(LogLimits::default());
+        let text = r#"{"level":"error","msg":"boom","code":7}"#;
+        ring.push(
+            0,
+            NewLine {
+                fields: NewFields::FromLine,
+                ..line("a", "a-1", text)
+            },
+            false,
+        );
+        ring.push(0, line("a", "a-1", "level=error plain"), false);
+        let q = LogQuery {
+            fields: vec![
+                ("level".into(), "error".into()),
+                ("code".into(), "7".into()),
+            ],
+            ..Default::default()
+        };
+        let got = ring.query(0, &q);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].field("msg").and_then(|v| v.as_str()), Some("boom"));
     }
 }

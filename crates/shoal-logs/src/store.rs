@@ -7,7 +7,20 @@ use tokio::sync::broadcast;
 
 use crate::limits::{LogLimits, LogQuery, LogStats};
 use crate::line::{LogLine, Stream};
-use crate::ring::{NewLine, Ring};
+use crate::ring::{NewFields, NewLine, Ring};
+use crate::structure::Fields;
+
+/// A line with its structure given, for [`LogStore::append_entry`].
+#[derive(Debug, Clone)]
+pub struct Entry<'a> {
+    pub service: &'a str,
+    pub version: &'a str,
+    pub instance: &'a str,
+    pub stream: Stream,
+    pub line: &'a str,
+    pub trace_id: Option<&'a str>,
+    pub fields: Option<Fields>,
+}
 
 /// Lines a live-tail subscriber may fall behind before it sees `RecvError::Lagged`.
 pub const TAIL_CAPACITY: usize = 4096;
@@ -47,6 +60,10 @@ impl LogStore {
     }
 
     /// Stores one line (without its terminator) and returns its sequence number.
+    ///
+    /// A JSON object line is kept as text and read back with its fields; the
+    /// trace id it carries (a JSON field or an id in the text) is indexed.
+    /// Parsing happens before the lock is taken.
     pub fn append(
         &self,
         service: &str,
@@ -55,14 +72,41 @@ impl LogStore {
         stream: Stream,
         line: &str,
     ) -> u64 {
-        let now = (self.clock)();
-        let new = NewLine {
+        let fields = crate::structure::json_fields(line);
+        let trace_id = crate::structure::trace_id(line, fields.as_ref());
+        self.push(NewLine {
             service,
             version,
             instance,
             stream,
             line,
-        };
+            trace_id,
+            fields: if fields.is_some() {
+                NewFields::FromLine
+            } else {
+                NewFields::None
+            },
+        })
+    }
+
+    /// Stores a line whose fields and trace id the caller already knows (the proxy's access log).
+    pub fn append_entry(&self, entry: Entry<'_>) -> u64 {
+        self.push(NewLine {
+            service: entry.service,
+            version: entry.version,
+            instance: entry.instance,
+            stream: entry.stream,
+            line: entry.line,
+            trace_id: entry.trace_id.map(str::to_string),
+            fields: match entry.fields {
+                Some(f) => NewFields::Json(serde_json::Value::Object(f).to_string()),
+                None => NewFields::None,
+            },
+        })
+    }
+
+    fn push(&self, new: NewLine<'_>) -> u64 {
+        let now = (self.clock)();
         let want_copy = self.tail.receiver_count() > 0;
         let mut ring = self.lock();
         let (seq, copy) = ring.push(now, new, want_copy);
@@ -88,6 +132,11 @@ impl LogStore {
 
     pub fn stats(&self) -> LogStats {
         self.lock().stats()
+    }
+
+    /// The retention limits the store enforces.
+    pub fn limits(&self) -> LogLimits {
+        self.lock().limits().clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, Ring> {

@@ -1,0 +1,168 @@
+//! How the ring keeps a line: compact (shared labels, the trace id as a number,
+//! a JSON line's fields parsed only when read) with an honest memory cost.
+
+use std::collections::HashMap;
+use std::num::NonZeroU128;
+use std::sync::Arc;
+
+use crate::line::{LogLine, Stream};
+use crate::structure::Fields;
+
+/// Service, version and instance of a line; shared by every line of an instance.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Labels {
+    pub service: Box<str>,
+    pub version: Box<str>,
+    pub instance: Box<str>,
+}
+
+/// Where a kept line's fields come from.
+#[derive(Debug, Clone)]
+pub(crate) enum KeptFields {
+    None,
+    /// The line is a JSON object: its fields are parsed from it when read.
+    FromLine,
+    /// Given by the writer (the proxy's access log), kept as compact JSON text.
+    Json(Box<str>),
+}
+
+/// One kept line.
+#[derive(Debug, Clone)]
+pub(crate) struct Kept {
+    pub seq: u64,
+    pub time_ms: u64,
+    pub labels: Arc<Labels>,
+    pub stream: Stream,
+    pub line: Box<str>,
+    pub trace: Option<NonZeroU128>,
+    pub fields: KeptFields,
+}
+
+/// What the allocator really hands out for `n` bytes: rounded up, plus its header.
+fn alloc(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        n.div_ceil(16) * 16 + 16
+    }
+}
+
+impl Kept {
+    /// Memory this line holds in the store: the record, its text and fields,
+    /// and its slot in the trace index. Labels are shared and not counted per line.
+    pub fn cost(&self) -> usize {
+        const INDEX_SLOT: usize = 8;
+        std::mem::size_of::<Kept>()
+            + alloc(self.line.len())
+            + match &self.fields {
+                KeptFields::Json(j) => alloc(j.len()),
+                _ => 0,
+            }
+            + if self.trace.is_some() { INDEX_SLOT } else { 0 }
+    }
+
+    pub fn fields(&self) -> Option<Fields> {
+        match &self.fields {
+            KeptFields::None => None,
+            KeptFields::FromLine => crate::structure::json_fields(&self.line),
+            KeptFields::Json(j) => crate::structure::json_fields(j),
+        }
+    }
+
+    /// The public record, with fields parsed.
+    pub fn read(&self) -> LogLine {
+        LogLine {
+            fields: self.fields().map(Box::new),
+            ..self.read_bare()
+        }
+    }
+
+    /// The public record without fields (enough for every filter but `fields`).
+    pub fn read_bare(&self) -> LogLine {
+        LogLine {
+            seq: self.seq,
+            time_ms: self.time_ms,
+            service: self.labels.service.to_string(),
+            version: self.labels.version.to_string(),
+            instance: self.labels.instance.to_string(),
+            stream: self.stream,
+            line: self.line.to_string(),
+            trace_id: self.trace.map(trace_hex),
+            fields: None,
+        }
+    }
+}
+
+/// A W3C trace id as a number (32 hex digits, not all zero).
+pub(crate) fn trace_number(id: &str) -> Option<NonZeroU128> {
+    if !crate::structure::is_trace_id(id) {
+        return None;
+    }
+    u128::from_str_radix(id, 16).ok().and_then(NonZeroU128::new)
+}
+
+pub(crate) fn trace_hex(t: NonZeroU128) -> String {
+    format!("{:032x}", t.get())
+}
+
+/// Shares one `Labels` per (service, version, instance). Bounded: when it holds
+/// too many, it starts over (lines keep the labels they have).
+#[derive(Debug, Default)]
+pub(crate) struct LabelCache {
+    /// service → instance → labels (whose version is checked on every hit).
+    map: HashMap<Box<str>, HashMap<Box<str>, Arc<Labels>>>,
+    len: usize,
+}
+
+const MAX_LABEL_SETS: usize = 4096;
+
+impl LabelCache {
+    pub fn get(&mut self, service: &str, version: &str, instance: &str) -> Arc<Labels> {
+        if let Some(l) = self.map.get(service).and_then(|m| m.get(instance)) {
+            if &*l.version == version {
+                return l.clone();
+            }
+        }
+        if self.len >= MAX_LABEL_SETS {
+            self.map.clear();
+            self.len = 0;
+        }
+        let labels = Arc::new(Labels {
+            service: service.into(),
+            version: version.into(),
+            instance: instance.into(),
+        });
+        let by_instance = self.map.entry(service.into()).or_default();
+        if by_instance
+            .insert(instance.into(), labels.clone())
+            .is_none()
+        {
+            self.len += 1;
+        }
+        labels
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_ids_round_trip_through_numbers() {
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        assert_eq!(trace_number(id).map(trace_hex).as_deref(), Some(id));
+        let padded = "00000000000000000000000000000001";
+        assert_eq!(trace_number(padded).map(trace_hex).as_deref(), Some(padded));
+        assert_eq!(trace_number("00000000000000000000000000000000"), None);
+        assert_eq!(trace_number("xyz"), None);
+    }
+
+    #[test]
+    fn labels_are_shared() {
+        let mut c = LabelCache::default();
+        let a = c.get("web", "1", "web-1");
+        let b = c.get("web", "1", "web-1");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c.get("web", "1", "web-2")));
+    }
+}
