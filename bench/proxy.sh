@@ -78,8 +78,11 @@ CONF
 
 "$NGINX" -p "$BENCH_TMP/up" -c "$BENCH_TMP/up/nginx.conf" -g 'daemon off;' 2>"$BENCH_TMP/up/stderr" & track $!
 "$NGINX" -p "$BENCH_TMP/ngx" -c "$BENCH_TMP/ngx/nginx.conf" -g 'daemon off;' 2>"$BENCH_TMP/ngx/stderr" & track $!
+NGINX_MASTER=$!
 "$HAPROXY" -db -f "$BENCH_TMP/haproxy.cfg" >"$BENCH_TMP/haproxy.log" 2>&1 & track $!
+HAPROXY_PID=$!
 "$BENCH_TMP/bin/proxy_bench" "127.0.0.1:$P_SHOAL" "127.0.0.1:$U1" "127.0.0.1:$U2" 2>"$BENCH_TMP/shoal.log" & track $!
+SHOAL_PID=$!
 
 wait_http "http://127.0.0.1:$U1/" 10
 wait_http "http://127.0.0.1:$U2/" 10
@@ -91,6 +94,15 @@ for _ in $(seq 1 200); do
 done
 
 declare -A PORT=([direct]=$U1 [shoal]=$P_SHOAL [nginx]=$P_NGINX [haproxy]=$P_HAPROXY)
+# The processes whose CPU counts as the proxy's (nginx: its workers; none for direct).
+declare -A PIDS=([direct]="" [shoal]="$SHOAL_PID" [nginx]="$(pgrep -P "$NGINX_MASTER" | tr '\n' ' ')" [haproxy]="$HAPROXY_PID")
+# cpu_ticks PID...: user+sys clock ticks of the processes (all their threads) so far.
+cpu_ticks() {
+    local p t=0
+    for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+    echo "$t"
+}
+HZ="$(getconf CLK_TCK)"
 TARGETS="direct shoal nginx haproxy"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 RAW="$BENCH_TMP/raw.tsv"
@@ -108,13 +120,19 @@ to_ms() {
 for round in $(seq 1 "$ROUNDS"); do
     for c in $CONNS; do
         for t in $TARGETS; do
+            # shellcheck disable=SC2086 # PIDS holds a list
+            t0="$(cpu_ticks ${PIDS[$t]})"
             out="$(wrk -t2 -c"$c" -d"$DURATION" --latency -H 'Host: bench' "http://127.0.0.1:${PORT[$t]}/" 2>&1)"
+            # shellcheck disable=SC2086
+            t1="$(cpu_ticks ${PIDS[$t]})"
             rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
+            n="$(awk '/ requests in / {print $1}' <<<"$out")"
+            cpu="$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="${n:-0}" -v t="$t" 'BEGIN { if (t == "direct" || n == 0) print "nan"; else printf "%.1f", d * 1e6 / hz / n }')"
             p50="$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
             p99="$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
             errs="$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')"
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$t" "$rps" "$p50" "$p99" "${errs:-none}" >> "$RAW"
-            echo "round $round c=$c $t: $rps req/s p50 ${p50}ms p99 ${p99}ms ${errs}" >&2
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$t" "$rps" "$p50" "$p99" "${errs:-none}" "$cpu" >> "$RAW"
+            echo "round $round c=$c $t: $rps req/s p50 ${p50}ms p99 ${p99}ms cpu ${cpu}us/req ${errs}" >&2
         done
     done
 done
@@ -128,20 +146,21 @@ REPORT="$BENCH_TMP/report.md"
     echo "load avg before the run: $LOAD_BEFORE"
     echo "nginx:   $("$NGINX" -v 2>&1 | sed 's/.*: //'), 2 workers, upstream keepalive 256"
     echo "haproxy: $("$HAPROXY" -v 2>&1 | head -1 | awk '{print $3}'), nbthread 2, http-reuse always"
-    echo "shoal:   shoal-proxy example proxy_bench (release), tokio 2 workers, P2C least-loaded"
+    echo "shoal:   shoal-proxy example proxy_bench (release, mimalloc), tokio 2 workers, P2C least-loaded"
     echo "upstreams: 2 x nginx (1 worker) return 200 \"ok\"; direct = wrk to one upstream, no proxy"
     echo "command: wrk -t2 -c{50,200} -d$DURATION --latency -H 'Host: bench'; $ROUNDS rounds, targets interleaved"
     echo '```'
     echo
-    echo "| conns | target | req/s (mean of rounds) | p50 ms | p99 ms | p99 added vs direct ms | per-round req/s | errors |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| conns | target | req/s (mean of rounds) | p50 ms | p99 ms | p99 added vs direct ms | proxy CPU µs/req | per-round req/s | errors |"
+    echo "|---|---|---|---|---|---|---|---|---|"
     for c in $CONNS; do
         direct_p99="$(awk -F'\t' -v c="$c" '$2==c && $3=="direct" {s+=$6; n++} END {if (n) printf "%.3f", s/n}' "$RAW")"
         for t in $TARGETS; do
             awk -F'\t' -v c="$c" -v t="$t" -v d="$direct_p99" '
-                $2==c && $3==t { r+=$4; p50+=$5; p99+=$6; n++; rounds = rounds (rounds ? " / " : "") int($4); if ($7 != "none") e = e $7 }
-                END { if (n) printf "| %s | %s | %d | %.2f | %.2f | %s | %s | %s |\n", c, t, r/n, p50/n, p99/n,
-                      (t == "direct" ? "-" : sprintf("%+.2f", p99/n - d)), rounds, (e ? e : "none") }' "$RAW"
+                $2==c && $3==t { r+=$4; p50+=$5; p99+=$6; n++; rounds = rounds (rounds ? " / " : "") int($4); if ($7 != "none") e = e $7
+                                 if ($8 != "nan") { cpu+=$8; nc++ } }
+                END { if (n) printf "| %s | %s | %d | %.2f | %.2f | %s | %s | %s | %s |\n", c, t, r/n, p50/n, p99/n,
+                      (t == "direct" ? "-" : sprintf("%+.2f", p99/n - d)), (nc ? sprintf("%.1f", cpu/nc) : "-"), rounds, (e ? e : "none") }' "$RAW"
         done
     done
     echo
@@ -156,7 +175,8 @@ text = open(out).read() if __import__("os").path.exists(out) else ""
 block = f"{begin}\n{report}{end}\n"
 if begin in text and end in text:
     head, rest = text.split(begin, 1)
-    text = head + block + rest.split(end, 1)[1].lstrip("\n")
+    tail = rest.split(end, 1)[1].lstrip("\n")
+    text = head + block + ("\n" + tail if tail else "")
 else:
     text = text.rstrip("\n") + "\n\n## Proxy\n\n" + block
 open(out, "w").write(text)

@@ -10,6 +10,9 @@ use shoal_catalog::InstanceRecord;
 use shoal_proxy::{Hooks, Proxy, ProxyConfig, RouteTable};
 use shoal_spec::{Command, ServiceSpec};
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn record(i: usize, addr: SocketAddr) -> InstanceRecord {
     InstanceRecord::new(
         format!("bench-{i}"),

@@ -2,32 +2,19 @@
 //! retry on ANOTHER instance when allowed (idempotent, or never reached an instance)
 //! and the retry budget has room; every attempt feeds load and outlier state.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, Uri};
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, Uri};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
 
-use crate::balance::pick;
+use crate::balance::{pick, EndpointStats};
+use crate::pool::{Lease, Pool, SendError};
 use crate::state::Counters;
 use crate::table::ServiceRoute;
-
-pub type UpstreamClient = Client<HttpConnector, Full<Bytes>>;
-
-/// A pooled HTTP/1.1 client for instances.
-pub fn client(connect_timeout: Duration, idle_per_host: usize) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(connect_timeout));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(idle_per_host)
-        .build(connector)
-}
 
 /// Why a call produced no response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,10 +31,12 @@ pub enum Failure {
 
 /// The result of a call after retries.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct Outcome<'r> {
     pub result: Result<Response<Incoming>, Failure>,
+    /// The connection that answered; release it once the body is read.
+    pub lease: Option<Lease>,
     /// The instance tried last.
-    pub instance: Option<String>,
+    pub instance: Option<&'r str>,
     pub retries: u32,
 }
 
@@ -77,18 +66,19 @@ fn retryable(result: &Result<Response<Incoming>, Failure>, idempotent: bool) -> 
     }
 }
 
-pub async fn call(
-    client: &UpstreamClient,
-    route: &ServiceRoute,
+pub async fn call<'r>(
+    pool: &Pool,
+    route: &'r ServiceRoute,
     version: &str,
     c: Call<'_>,
-) -> Outcome {
+) -> Outcome<'r> {
     let endpoints = route.endpoints(version);
     let state = &route.state;
     let idem = idempotent(c.method);
     let mut tried = Vec::new();
     let mut out = Outcome {
         result: Err(Failure::NoInstance),
+        lease: None,
         instance: None,
         retries: 0,
     };
@@ -105,7 +95,10 @@ pub async fn call(
         };
         tried.push(i);
         let ep = &endpoints[i];
-        let result = attempt(client, ep.addr, &c, &ep.stats).await;
+        let (result, lease) = match attempt(pool, ep.addr, &c, &ep.stats).await {
+            Ok((resp, lease)) => (Ok(resp), Some(lease)),
+            Err(f) => (Err(f), None),
+        };
         let ok = matches!(&result, Ok(r) if r.status().as_u16() < 500);
         if let Some(d) = ep.stats.record(ok, Instant::now()) {
             Counters::bump(&state.counters.ejections);
@@ -116,7 +109,8 @@ pub async fn call(
         }
         let again = retryable(&result, idem);
         out.result = result;
-        out.instance = Some(ep.instance.clone());
+        out.lease = lease;
+        out.instance = Some(&ep.instance);
         // Connect failures are retried across every instance; the rest up to `attempts`.
         let limit = if matches!(out.result, Err(Failure::Connect(_))) {
             state.max_retries().max(endpoints.len() as u32)
@@ -138,25 +132,29 @@ pub async fn call(
 }
 
 async fn attempt(
-    client: &UpstreamClient,
-    addr: std::net::SocketAddr,
+    pool: &Pool,
+    addr: SocketAddr,
     c: &Call<'_>,
-    stats: &std::sync::Arc<crate::balance::EndpointStats>,
-) -> Result<Response<Incoming>, Failure> {
-    let uri: Uri = format!("http://{addr}{}", c.path)
-        .parse()
-        .map_err(|e| Failure::Transport(format!("bad path: {e}")))?;
+    stats: &std::sync::Arc<EndpointStats>,
+) -> Result<(Response<Incoming>, Lease), Failure> {
+    let uri = Uri::try_from(c.path).map_err(|e| Failure::Transport(format!("bad path: {e}")))?;
     let mut req = Request::new(Full::new(c.body.clone()));
     *req.method_mut() = c.method.clone();
     *req.uri_mut() = uri;
-    req.headers_mut().clone_from(c.headers);
+    *req.headers_mut() = c.headers.clone();
+    if !req.headers().contains_key(header::HOST) {
+        // As an HTTP client would for the instance's URL (e.g. for HTTP/2 callers).
+        if let Ok(host) = HeaderValue::from_str(&addr.to_string()) {
+            req.headers_mut().insert(header::HOST, host);
+        }
+    }
     let _inflight = stats.start();
     let started = Instant::now();
-    let res = match tokio::time::timeout(c.timeout, client.request(req)).await {
+    let res = match tokio::time::timeout(c.timeout, pool.send(addr, req)).await {
         Err(_) => Err(Failure::Timeout(c.timeout)),
-        Ok(Ok(resp)) => Ok(resp),
-        Ok(Err(e)) if e.is_connect() => Err(Failure::Connect(e.to_string())),
-        Ok(Err(e)) => Err(Failure::Transport(format!("{e:?}"))),
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(SendError::Connect(e))) => Err(Failure::Connect(e)),
+        Ok(Err(SendError::Transport(e))) => Err(Failure::Transport(e)),
     };
     // Latency feeds the peak-EWMA tiebreak (outcome recorded by the caller).
     stats.observe_latency(started.elapsed(), Instant::now());

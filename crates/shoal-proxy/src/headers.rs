@@ -1,20 +1,27 @@
 //! Header rewriting between client and instance: hop-by-hop headers out,
 //! `X-Version`, trace context and the caller in; which answers are buffered.
 
+use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue};
 
 use crate::trace::TraceContext;
 
-/// Headers that describe one hop and must not be forwarded.
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "upgrade",
-    "transfer-encoding",
+const HOPS: usize = 7;
+/// Headers that describe one hop and must not be forwarded (`Connection` first).
+const HOP_BY_HOP: [HeaderName; HOPS] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::UPGRADE,
+    header::TRANSFER_ENCODING,
 ];
+
+const X_VERSION: HeaderName = HeaderName::from_static("x-version");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub(crate) const X_TRACE_ID: HeaderName = HeaderName::from_static("x-trace-id");
+const X_SHOAL_CALLER: HeaderName = HeaderName::from_static("x-shoal-caller");
 
 /// Rewrites a request's headers for the instance: hop-by-hop out; `X-Version`,
 /// `traceparent`, `X-Trace-Id`, `X-Shoal-Caller` set. `X-Flag-*` pass unchanged.
@@ -25,20 +32,20 @@ pub(crate) fn prepare_headers(
     caller: &str,
 ) {
     strip_hop_by_hop(h);
-    h.remove("x-version");
+    h.remove(X_VERSION);
     if let Ok(v) = HeaderValue::from_str(version) {
         if !version.is_empty() {
-            h.insert("x-version", v);
+            h.insert(X_VERSION, v);
         }
     }
-    if let Ok(v) = HeaderValue::from_str(&trace.header()) {
-        h.insert("traceparent", v);
+    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(trace.header())) {
+        h.insert(TRACEPARENT, v);
     }
     if let Ok(v) = HeaderValue::from_str(&trace.trace_id) {
-        h.insert("x-trace-id", v);
+        h.insert(X_TRACE_ID, v);
     }
     if let Ok(v) = HeaderValue::from_str(caller) {
-        h.insert("x-shoal-caller", v);
+        h.insert(X_SHOAL_CALLER, v);
     }
 }
 
@@ -52,18 +59,48 @@ pub(crate) fn small_length(h: &HeaderMap) -> bool {
         .is_some_and(|n| n <= BUFFER_BODY_BYTES)
 }
 
-pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in listed {
-        headers.remove(name);
+/// The position of a (lower-case) header name in [`HOP_BY_HOP`].
+fn hop_index(name: &str) -> Option<usize> {
+    match name {
+        "connection" => Some(0),
+        "keep-alive" => Some(1),
+        "proxy-connection" => Some(2),
+        "te" => Some(3),
+        "trailer" => Some(4),
+        "upgrade" => Some(5),
+        "transfer-encoding" => Some(6),
+        _ => None,
     }
-    for name in HOP_BY_HOP {
+}
+
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // One pass over the names: most messages carry none or only `Connection: keep-alive`.
+    let mut present = [false; HOPS];
+    for name in headers.keys() {
+        if let Some(i) = hop_index(name.as_str()) {
+            present[i] = true;
+        }
+    }
+    if present[0] {
+        let listed: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|name| {
+                hop_index(name).is_none()
+                    && !HOP_BY_HOP
+                        .iter()
+                        .any(|h| h.as_str().eq_ignore_ascii_case(name))
+            })
+            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+            .collect();
+        for name in listed {
+            headers.remove(name);
+        }
+    }
+    for (name, _) in HOP_BY_HOP.iter().zip(present).filter(|(_, p)| *p) {
         headers.remove(name);
     }
 }
@@ -91,5 +128,32 @@ mod tests {
         assert_eq!(h["x-shoal-caller"], "web");
         assert_eq!(h["x-trace-id"], trace.trace_id.as_str());
         assert_eq!(h["traceparent"], trace.header().as_str());
+    }
+
+    #[test]
+    fn hop_index_matches_the_list() {
+        for (i, name) in HOP_BY_HOP.iter().enumerate() {
+            assert_eq!(hop_index(name.as_str()), Some(i));
+        }
+        assert_eq!(hop_index("x-flag-new"), None);
+    }
+
+    #[test]
+    fn listed_and_fixed_hop_headers_are_stripped() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("Keep-Alive, X-Hop"),
+        );
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-hop", HeaderValue::from_static("1"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[header::CONTENT_TYPE], "text/plain");
     }
 }

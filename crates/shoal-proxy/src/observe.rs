@@ -42,8 +42,10 @@ pub struct AccessRecord {
 
 /// Called once per request with its metrics record; runs on the request path, keep it cheap.
 pub type Observer = Arc<dyn Fn(&RequestRecord<'_>) + Send + Sync>;
-/// Called once per request with its access-log record.
-pub type AccessLog = Arc<dyn Fn(&AccessRecord) + Send + Sync>;
+/// Called once per request with its access-log record (moved: the hook may keep
+/// it, e.g. hand it to a background task, without a copy). Runs on the request
+/// path: it should only queue the record.
+pub type AccessLog = Arc<dyn Fn(AccessRecord) + Send + Sync>;
 
 /// The proxy's reporting callbacks; both optional.
 #[derive(Clone, Default)]

@@ -4,32 +4,34 @@
 
 use std::time::SystemTime;
 
-use http::{header, HeaderValue, Request, Response};
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use tokio::time::Instant;
 
 use crate::admission::Refusal;
 use crate::breaker::Permit;
-use crate::forward::{self, Call, Failure};
-use crate::headers::{prepare_headers, small_length, strip_hop_by_hop};
+use crate::forward::{self, Call, Failure, Outcome};
+use crate::headers::{prepare_headers, small_length, strip_hop_by_hop, X_TRACE_ID};
 use crate::observe::{AccessRecord, RequestRecord};
 use crate::respond::{self, shoal_answer, Body, Reason};
 use crate::server::Proxy;
 use crate::state::Counters;
 use crate::trace::TraceContext;
 
-/// What the records of one request are made of.
-struct Report {
+/// What the records of one request are made of (borrowed from the request and the table).
+struct Report<'a> {
     start: Instant,
     wall: SystemTime,
-    method: String,
+    method: Method,
+    /// Path and query; only kept when an access log is set.
     path: String,
-    caller: String,
-    service: String,
-    version: String,
+    caller: &'a str,
+    service: &'a str,
+    version: &'a str,
     trace: TraceContext,
-    instance: Option<String>,
+    instance: Option<&'a str>,
     retries: u32,
 }
 
@@ -41,78 +43,80 @@ impl Proxy {
             .headers()
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri().host())
-            .map(str::to_owned);
-        let pq = req
-            .uri()
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str())
-            .to_owned();
+            .or_else(|| req.uri().host());
+        let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         let mut rep = Report {
             start: Instant::now(),
             wall: SystemTime::now(),
-            method: req.method().to_string(),
-            path: pq.clone(),
-            caller: caller.to_owned(),
-            service: String::new(),
-            version: String::new(),
+            method: req.method().clone(),
+            path: match self.hooks.access_log {
+                Some(_) => pq.to_owned(),
+                None => String::new(),
+            },
+            caller,
+            service: "",
+            version: "",
             trace: TraceContext::from_headers(req.headers(), &mut rand::rng()),
             instance: None,
             retries: 0,
         };
-        let Some(target) = table.resolve(host.as_deref(), &pq, req.headers()) else {
+        let Some(target) = table.resolve(host, pq, req.headers()) else {
             let detail = format!(
                 "no service matches Host `{}` or path `{}`",
-                host.as_deref().unwrap_or(""),
+                host.unwrap_or(""),
                 req.uri().path()
             );
             return self.finish(
-                &rep,
+                rep,
                 shoal_answer(Reason::NoRoute, &detail),
                 Some(Reason::NoRoute),
             );
         };
-        let Some(route) = table.services.get(&target.service) else {
+        let Some(route) = table.services.get(target.service) else {
             return self.finish(
-                &rep,
+                rep,
                 shoal_answer(Reason::NoRoute, "service vanished"),
                 Some(Reason::NoRoute),
             );
         };
-        rep.service.clone_from(&target.service);
-        rep.version.clone_from(&target.version);
+        rep.service = &route.name;
+        rep.version = target.version;
         let state = &route.state;
 
         let _admitted = match state.admission.admit(caller) {
             Ok(guard) => guard,
             Err(Refusal::RateLimited { retry_after }) => {
                 return self.finish(
-                    &rep,
+                    rep,
                     respond::rate_limited(retry_after),
                     Some(Reason::RateLimited),
                 );
             }
             Err(Refusal::Shed(why)) => {
                 tracing::debug!(service = %rep.service, caller, why, "request shed");
-                return self.finish(&rep, shoal_answer(Reason::Shed, why), Some(Reason::Shed));
+                return self.finish(rep, shoal_answer(Reason::Shed, why), Some(Reason::Shed));
             }
         };
         let (mut parts, body) = req.into_parts();
-        let body = match Limited::new(body, self.config.max_body_bytes)
-            .collect()
-            .await
-        {
-            Ok(b) => b.to_bytes(),
-            Err(e) => {
-                let detail = format!(
-                    "request body refused (limit {} bytes): {e}",
-                    self.config.max_body_bytes
-                );
-                return self.finish(
-                    &rep,
-                    shoal_answer(Reason::TooLarge, &detail),
-                    Some(Reason::TooLarge),
-                );
+        let body = if body.is_end_stream() {
+            Bytes::new()
+        } else {
+            match Limited::new(body, self.config.max_body_bytes)
+                .collect()
+                .await
+            {
+                Ok(b) => b.to_bytes(),
+                Err(e) => {
+                    let detail = format!(
+                        "request body refused (limit {} bytes): {e}",
+                        self.config.max_body_bytes
+                    );
+                    return self.finish(
+                        rep,
+                        shoal_answer(Reason::TooLarge, &detail),
+                        Some(Reason::TooLarge),
+                    );
+                }
             }
         };
         let permit = state.check_circuit();
@@ -120,15 +124,15 @@ impl Proxy {
             Counters::bump(&state.counters.circuit_rejected);
             if let Some(fb) = &state.spec.fallback {
                 Counters::bump(&state.counters.fallbacks);
-                return self.finish(&rep, respond::fallback(fb), Some(Reason::Fallback));
+                return self.finish(rep, respond::fallback(fb), Some(Reason::Fallback));
             }
             return self.finish(
-                &rep,
+                rep,
                 shoal_answer(Reason::CircuitOpen, "the service's circuit is open"),
                 Some(Reason::CircuitOpen),
             );
         }
-        prepare_headers(&mut parts.headers, &target.version, &rep.trace, caller);
+        prepare_headers(&mut parts.headers, target.version, &rep.trace, caller);
         state.deposit();
         let timeout = state.spec.timeout.unwrap_or(self.config.default_timeout);
         let call = Call {
@@ -138,34 +142,44 @@ impl Proxy {
             body,
             timeout,
         };
-        let outcome = forward::call(&self.client, route, &target.version, call).await;
-        rep.instance = outcome.instance;
-        rep.retries = outcome.retries;
-        let ok = matches!(&outcome.result, Ok(r) if r.status().as_u16() < 500);
+        let Outcome {
+            result,
+            lease,
+            instance,
+            retries,
+        } = forward::call(&self.pool, route, target.version, call).await;
+        rep.instance = instance;
+        rep.retries = retries;
+        let ok = matches!(&result, Ok(r) if r.status().as_u16() < 500);
         state.record_circuit(permit, ok);
         if !ok {
             if let Some(fb) = &state.spec.fallback {
                 Counters::bump(&state.counters.fallbacks);
-                return self.finish(&rep, respond::fallback(fb), Some(Reason::Fallback));
+                return self.finish(rep, respond::fallback(fb), Some(Reason::Fallback));
             }
         }
-        match outcome.result {
+        match result {
             Ok(resp) => {
                 let (mut rparts, rbody) = resp.into_parts();
                 strip_hop_by_hop(&mut rparts.headers);
                 let body = match small_length(&rparts.headers) {
                     // A small body is read whole so head and body leave in one write.
                     true => match rbody.collect().await {
-                        Ok(b) => respond::full(b.to_bytes()),
+                        Ok(b) => {
+                            if let Some(lease) = lease {
+                                lease.release();
+                            }
+                            respond::full(b.to_bytes())
+                        }
                         Err(e) => {
                             let detail = format!("reading the instance's answer failed: {e}");
                             let answer = shoal_answer(Reason::UpstreamError, &detail);
-                            return self.finish(&rep, answer, Some(Reason::UpstreamError));
+                            return self.finish(rep, answer, Some(Reason::UpstreamError));
                         }
                     },
                     false => rbody.boxed(),
                 };
-                self.finish(&rep, Response::from_parts(rparts, body), None)
+                self.finish(rep, Response::from_parts(rparts, body), None)
             }
             Err(f) => {
                 let reason = match f {
@@ -173,47 +187,47 @@ impl Proxy {
                     Failure::Timeout(_) => Reason::Timeout,
                     Failure::Transport(_) => Reason::UpstreamError,
                 };
-                self.finish(&rep, shoal_answer(reason, &f.to_string()), Some(reason))
+                self.finish(rep, shoal_answer(reason, &f.to_string()), Some(reason))
             }
         }
     }
 
     fn finish(
         &self,
-        rep: &Report,
+        rep: Report<'_>,
         mut resp: Response<Body>,
         reason: Option<Reason>,
     ) -> Response<Body> {
         if let Ok(v) = HeaderValue::from_str(&rep.trace.trace_id) {
-            resp.headers_mut().insert("x-trace-id", v);
+            resp.headers_mut().insert(X_TRACE_ID, v);
         }
         let status = resp.status().as_u16();
         let duration = rep.start.elapsed();
         let reason = reason.map(Reason::as_str);
         if let Some(obs) = &self.hooks.observer {
             obs(&RequestRecord {
-                service: &rep.service,
-                version: &rep.version,
+                service: rep.service,
+                version: rep.version,
                 code: status,
-                caller: &rep.caller,
+                caller: rep.caller,
                 duration,
                 reason,
             });
         }
         if let Some(log) = &self.hooks.access_log {
-            log(&AccessRecord {
+            log(AccessRecord {
                 start: rep.wall,
-                method: rep.method.clone(),
-                path: rep.path.clone(),
+                method: rep.method.to_string(),
+                path: rep.path,
                 status,
                 duration,
-                caller: rep.caller.clone(),
-                service: rep.service.clone(),
-                version: rep.version.clone(),
-                instance: rep.instance.clone(),
-                trace_id: rep.trace.trace_id.clone(),
-                span_id: rep.trace.span_id.clone(),
-                parent_span_id: rep.trace.parent_span_id.clone(),
+                caller: rep.caller.to_owned(),
+                service: rep.service.to_owned(),
+                version: rep.version.to_owned(),
+                instance: rep.instance.map(str::to_owned),
+                trace_id: rep.trace.trace_id,
+                span_id: rep.trace.span_id,
+                parent_span_id: rep.trace.parent_span_id,
                 retries: rep.retries,
                 reason,
             });

@@ -7,10 +7,10 @@ use crate::table::{RouteTable, ServiceRoute};
 
 /// Where one request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub service: String,
+pub struct Target<'t> {
+    pub service: &'t str,
     /// The version that serves it (a running one; else the current one).
-    pub version: String,
+    pub version: &'t str,
     /// Path and query as the instance sees them (a version prefix removed).
     pub path: String,
 }
@@ -22,7 +22,7 @@ impl RouteTable {
         host: Option<&str>,
         path_and_query: &str,
         headers: &HeaderMap,
-    ) -> Option<Target> {
+    ) -> Option<Target<'_>> {
         let (path, query) = path_and_query
             .split_once('?')
             .map_or((path_and_query, None), |(p, q)| (p, Some(q)));
@@ -50,21 +50,26 @@ impl RouteTable {
                     .and_then(|v| v.to_str().ok())
                     .and_then(accept_version)
             });
-        let version = route.serving(wanted.as_deref()).to_owned();
+        let version = route.serving(wanted.as_deref());
         let path = match query {
             Some(q) => format!("{stripped}?{q}"),
             None => stripped.to_owned(),
         };
         Some(Target {
-            service: route.name.clone(),
+            service: &route.name,
             version,
             path,
         })
     }
 
     fn by_host(&self, host: &str) -> Option<&ServiceRoute> {
-        let name = strip_port(host).trim_end_matches('.').to_ascii_lowercase();
-        if let Some(r) = self.services.get(name.as_str()) {
+        let name = strip_port(host).trim_end_matches('.');
+        let name: std::borrow::Cow<'_, str> = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            name.to_ascii_lowercase().into()
+        } else {
+            name.into()
+        };
+        if let Some(r) = self.services.get(name.as_ref()) {
             return Some(r);
         }
         self.domains.iter().find_map(|d| {

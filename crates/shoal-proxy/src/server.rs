@@ -15,8 +15,8 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
-use crate::forward::{client, UpstreamClient};
 use crate::observe::Hooks;
+use crate::pool::Pool;
 use crate::table::RouteTable;
 
 /// Limits and defaults of the proxy's listeners and upstream client.
@@ -54,7 +54,7 @@ impl Default for ProxyConfig {
 /// The data plane: one engine behind every listener.
 pub struct Proxy {
     pub(crate) table: Arc<ArcSwap<RouteTable>>,
-    pub(crate) client: UpstreamClient,
+    pub(crate) pool: Pool,
     pub(crate) config: ProxyConfig,
     pub(crate) hooks: Hooks,
     conns: Arc<Semaphore>,
@@ -66,7 +66,7 @@ impl Proxy {
     pub fn new(table: Arc<ArcSwap<RouteTable>>, config: ProxyConfig, hooks: Hooks) -> Arc<Self> {
         Arc::new(Self {
             table,
-            client: client(config.connect_timeout, config.upstream_idle_per_host),
+            pool: Pool::new(config.connect_timeout, config.upstream_idle_per_host),
             conns: Arc::new(Semaphore::new(config.max_connections)),
             config,
             hooks,

@@ -42,18 +42,25 @@ impl TraceContext {
 
     /// The `traceparent` value to send upstream.
     pub fn header(&self) -> String {
-        format!("00-{}-{}-{}", self.trace_id, self.span_id, self.flags)
+        let mut s = String::with_capacity(
+            3 + self.trace_id.len() + 1 + self.span_id.len() + 1 + self.flags.len(),
+        );
+        for part in ["00-", &self.trace_id, "-", &self.span_id, "-", &self.flags] {
+            s.push_str(part);
+        }
+        s
     }
 }
 
+/// Lower-case hex of `bytes` (on the request path, so without `fmt`).
 fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    s
 }
 
 fn is_hex(s: &str, len: usize) -> bool {

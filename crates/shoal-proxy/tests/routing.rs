@@ -70,8 +70,8 @@ async fn trace_context_is_created_and_continued() {
     let log: Arc<Mutex<Vec<AccessRecord>>> = Arc::default();
     let sink = log.clone();
     let hooks = Hooks {
-        access_log: Some(Arc::new(move |r: &AccessRecord| {
-            sink.lock().expect("log").push(r.clone())
+        access_log: Some(Arc::new(move |r: AccessRecord| {
+            sink.lock().expect("log").push(r)
         })),
         observer: None,
     };

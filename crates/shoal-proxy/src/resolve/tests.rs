@@ -53,7 +53,7 @@ fn target(
         h.insert(*k, HeaderValue::from_static(v));
     }
     t.resolve(host, path, &h)
-        .map(|t| (t.service, t.version, t.path))
+        .map(|t| (t.service.to_owned(), t.version.to_owned(), t.path))
 }
 
 fn t3(s: &str, v: &str, p: &str) -> Option<(String, String, String)> {
