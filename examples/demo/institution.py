@@ -5,6 +5,7 @@ import os
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+INSTANCE = os.environ.get("SHOAL_INSTANCE", "institution")
 INSTITUTIONS = {"ada": "Analytical Engine Society", "alan": "University of Manchester"}
 
 
@@ -26,9 +27,21 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, fmt, *args):
-        sys.stdout.write("%s\n" % (fmt % args))
+    def log_request(self, code="-", size="-"):
+        """One JSON line per request on stdout, with the W3C trace id when there is one."""
+        status = int(code) if isinstance(code, int) else 0
+        line = {"level": "info" if status < 500 else "error",
+                "msg": f"{self.command} {self.path}", "status": status, "instance": INSTANCE}
+        parts = (self.headers.get("traceparent") or "").split("-")
+        tid = parts[1] if len(parts) == 4 and len(parts[1]) == 32 else self.headers.get("X-Trace-Id")
+        if tid:
+            line["trace_id"] = tid
+        sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write("%s\n" % (fmt % args))
+        sys.stderr.flush()
 
 
 if __name__ == "__main__":

@@ -11,9 +11,33 @@ PROXY = os.environ.get("SHOAL_PROXY", "http://127.0.0.1:8080")
 INSTANCE = os.environ.get("SHOAL_INSTANCE", "profile")
 
 
-def call(service, path):
-    """GET PROXY/path with Host: service; returns parsed JSON or an error marker."""
-    req = urllib.request.Request(PROXY + path, headers={"Host": service})
+def trace_id(headers):
+    """The W3C trace id of a request: from `traceparent`, else `X-Trace-Id`."""
+    parts = (headers.get("traceparent") or "").split("-")
+    if len(parts) == 4 and len(parts[1]) == 32:
+        return parts[1]
+    return headers.get("X-Trace-Id")
+
+
+def log_request(handler, status):
+    """One JSON line per request on stdout; the trace id ties it to the proxy's spans."""
+    line = {"level": "info" if status < 500 else "error",
+            "msg": f"{handler.command} {handler.path}", "status": status, "instance": INSTANCE}
+    tid = trace_id(handler.headers)
+    if tid:
+        line["trace_id"] = tid
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
+
+
+def call(service, path, incoming):
+    """GET PROXY/path with Host: service, continuing the incoming request's trace;
+    returns parsed JSON or an error marker."""
+    headers = {"Host": service}
+    for name in ("traceparent", "tracestate"):
+        if incoming.get(name):
+            headers[name] = incoming[name]
+    req = urllib.request.Request(PROXY + path, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=2) as resp:
             return json.loads(resp.read())
@@ -33,8 +57,8 @@ class Handler(BaseHTTPRequestHandler):
             page = {
                 "user": user,
                 "served_by": INSTANCE,
-                "publications": call("publications", f"/publications/{user}"),
-                "institution": call("institution", f"/institution/{user}"),
+                "publications": call("publications", f"/publications/{user}", self.headers),
+                "institution": call("institution", f"/institution/{user}", self.headers),
             }
             return self.reply(200, page)
         return self.reply(404, {"error": "not found", "path": self.path})
@@ -47,9 +71,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def log_request(self, code="-", size="-"):
+        log_request(self, int(code) if isinstance(code, int) else 0)
+
     def log_message(self, fmt, *args):
-        sys.stdout.write("%s %s\n" % (self.address_string(), fmt % args))
-        sys.stdout.flush()
+        sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
+        sys.stderr.flush()
 
 
 if __name__ == "__main__":

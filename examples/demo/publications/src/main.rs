@@ -34,6 +34,46 @@ fn respond(stream: &mut TcpStream, status: &str, body: &str) -> std::io::Result<
     )
 }
 
+/// The W3C trace id of a request from its `traceparent` or `X-Trace-Id` header line.
+fn trace_id_of(header: &str) -> Option<String> {
+    let (name, value) = header.split_once(':')?;
+    let value = value.trim();
+    let id = match name.trim().to_ascii_lowercase().as_str() {
+        "traceparent" => value.split('-').nth(1)?,
+        "x-trace-id" => value,
+        _ => return None,
+    };
+    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_ascii_lowercase())
+}
+
+/// A JSON string literal (quotes, backslashes and control characters escaped).
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One JSON log line per request on stdout, with the trace id when the request had one.
+fn log_request(method: &str, path: &str, status: u16, trace_id: Option<&str>) {
+    let level = if status >= 500 { "error" } else { "info" };
+    let trace = trace_id
+        .map(|t| format!(",\"trace_id\":\"{t}\""))
+        .unwrap_or_default();
+    println!(
+        "{{\"level\":\"{level}\",\"msg\":{},\"status\":{status}{trace}}}",
+        json_string(&format!("{method} {path}"))
+    );
+}
+
 fn serve(mut stream: TcpStream) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     loop {
@@ -42,6 +82,7 @@ fn serve(mut stream: TcpStream) -> std::io::Result<()> {
             return Ok(());
         }
         let mut close = false;
+        let mut trace_id = None;
         loop {
             let mut header = String::new();
             if reader.read_line(&mut header)? == 0 || header == "\r\n" || header == "\n" {
@@ -50,18 +91,32 @@ fn serve(mut stream: TcpStream) -> std::io::Result<()> {
             if header.to_ascii_lowercase().starts_with("connection: close") {
                 close = true;
             }
+            if let Some(t) = trace_id_of(&header) {
+                trace_id = Some(t);
+            }
         }
         let path = request_line.split_whitespace().nth(1).unwrap_or("/");
         let path = path.split('?').next().unwrap_or("/");
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        match segments.as_slice() {
-            ["health"] => respond(&mut stream, "200 OK", "{\"status\":\"ok\"}")?,
-            ["publications", user] => respond(&mut stream, "200 OK", &publications(user))?,
-            _ => respond(&mut stream, "404 Not Found", "{\"error\":\"not found\"}")?,
-        }
-        println!(
-            "{} {path}",
-            request_line.split_whitespace().next().unwrap_or("?")
+        let status = match segments.as_slice() {
+            ["health"] => {
+                respond(&mut stream, "200 OK", "{\"status\":\"ok\"}")?;
+                200
+            }
+            ["publications", user] => {
+                respond(&mut stream, "200 OK", &publications(user))?;
+                200
+            }
+            _ => {
+                respond(&mut stream, "404 Not Found", "{\"error\":\"not found\"}")?;
+                404
+            }
+        };
+        log_request(
+            request_line.split_whitespace().next().unwrap_or("?"),
+            path,
+            status,
+            trace_id.as_deref(),
         );
         if close {
             return Ok(());
@@ -89,5 +144,28 @@ fn main() {
                 eprintln!("publications: connection error: {e}");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trace_id_comes_from_traceparent_or_x_trace_id() {
+        let t = "0af7651916cd43dd8448eb211c80319c";
+        let tp = format!("traceparent: 00-{t}-b7ad6b7169203331-01\r\n");
+        assert_eq!(trace_id_of(&tp).as_deref(), Some(t));
+        assert_eq!(
+            trace_id_of(&format!("X-Trace-Id: {t}\r\n")).as_deref(),
+            Some(t)
+        );
+        assert_eq!(trace_id_of("traceparent: garbage\r\n"), None);
+        assert_eq!(trace_id_of("Host: publications\r\n"), None);
+    }
+
+    #[test]
+    fn log_strings_are_json_escaped() {
+        assert_eq!(json_string("GET /a\"b\\c\n"), "\"GET /a\\\"b\\\\c\\u000a\"");
     }
 }
