@@ -10,7 +10,9 @@
 //! - `services.rs`: services, instances, scale, stop/start, restart.
 //! - `events.rs`: the event stream (query and SSE tail).
 //! - `logs.rs`: log queries and the live tail (SSE).
+//! - `errors.rs`: the errors view (5xx answers, crashes, error lines by cause).
 //! - `secrets.rs`: secrets (values only to an explicit get).
+//! - `traces.rs`: trace summaries and assembled traces from the proxy's spans.
 //! - `consul.rs`: the Consul-compatible status endpoints.
 //! - the rest of the Consul API (`/v1/kv`, `session`, `agent`, `catalog`, `health`) is the
 //!   `shoal-consul` crate's router, merged here.
@@ -20,12 +22,14 @@
 mod auth;
 mod consul;
 mod error;
+mod errors;
 mod events;
 mod logs;
 mod openapi;
 mod secrets;
 mod services;
 mod state;
+mod traces;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -61,8 +65,13 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/api/v1/events", get(events::query))
         .route("/api/v1/events/stream", get(events::stream))
+        .route("/api/v1/errors", get(errors::list))
+        .route("/api/v1/errors/{id}", get(errors::show))
         .route("/api/v1/logs", get(logs::query))
         .route("/api/v1/logs/stream", get(logs::stream))
+        .route("/api/v1/logs/stats", get(logs::stats))
+        .route("/api/v1/traces", get(traces::list))
+        .route("/api/v1/traces/{id}", get(traces::show))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/v1/status/leader", get(consul::leader))
         .route("/v1/status/peers", get(consul::peers))

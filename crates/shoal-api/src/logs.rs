@@ -23,6 +23,10 @@ pub struct LogParams {
     /// A duration back from now (`5m`, `1h`) or unix milliseconds.
     pub since: Option<String>,
     pub grep: Option<String>,
+    /// Only lines carrying this W3C trace id (32 hex digits), across services.
+    pub trace: Option<String>,
+    /// Only structured lines with this field value: `KEY=VALUE` (e.g. `level=error`).
+    pub field: Option<String>,
     pub limit: Option<usize>,
     pub after: Option<u64>,
 }
@@ -30,7 +34,7 @@ pub struct LogParams {
 const DEFAULT_LIMIT: usize = 1000;
 const MAX_LIMIT: usize = 100_000;
 
-fn parse_since(s: &str, now_ms: u64) -> Result<u64, ApiError> {
+pub(crate) fn parse_since(s: &str, now_ms: u64) -> Result<u64, ApiError> {
     if let Ok(ms) = s.parse::<u64>() {
         return Ok(ms);
     }
@@ -40,6 +44,25 @@ fn parse_since(s: &str, now_ms: u64) -> Result<u64, ApiError> {
             ApiError::bad_request("`since` must be a duration like 5m or unix milliseconds")
                 .detail(e.to_string())
         })
+}
+
+fn parse_field(f: &str) -> Result<(String, String), ApiError> {
+    match f.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(ApiError::bad_request(
+            "`field` must be KEY=VALUE, e.g. field=level=error",
+        )),
+    }
+}
+
+fn parse_trace(t: &str) -> Result<String, ApiError> {
+    if shoal_logs::is_trace_id(t) {
+        Ok(t.to_ascii_lowercase())
+    } else {
+        Err(ApiError::bad_request(
+            "`trace` must be a W3C trace id: 32 hex digits, not all zero",
+        ))
+    }
 }
 
 fn to_query(p: &LogParams) -> Result<LogQuery, ApiError> {
@@ -56,14 +79,29 @@ fn to_query(p: &LogParams) -> Result<LogQuery, ApiError> {
             .transpose()?,
         after_seq: p.after,
         grep: p.grep.clone(),
+        trace: p.trace.as_deref().map(parse_trace).transpose()?,
+        fields: p
+            .field
+            .as_deref()
+            .map(parse_field)
+            .transpose()?
+            .into_iter()
+            .collect(),
         limit: p.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT),
     })
 }
 
-fn matches(q: &LogQuery, l: &LogLine) -> bool {
-    q.service.as_ref().is_none_or(|s| &l.service == s)
-        && q.instance.as_ref().is_none_or(|i| &l.instance == i)
-        && q.grep.as_ref().is_none_or(|g| l.line.contains(g.as_str()))
+/// What the log store holds and what it is allowed to hold.
+pub async fn stats(State(st): State<Arc<ApiState>>) -> Json<serde_json::Value> {
+    let limits = st.logs.limits();
+    Json(serde_json::json!({
+        "stats": st.logs.stats(),
+        "limits": {
+            "max_bytes": limits.max_bytes,
+            "max_age_s": limits.max_age.as_secs(),
+            "max_line_bytes": limits.max_line_bytes,
+        },
+    }))
 }
 
 pub async fn query(
@@ -106,7 +144,7 @@ pub async fn stream(
     let head: Vec<Result<Event, Infallible>> = backlog.iter().map(|l| Ok(to_event(l))).collect();
     let lines = BroadcastStream::new(rx).filter_map(move |item| {
         let out = match item {
-            Ok(line) if line.seq > last && matches(&q, &line) => {
+            Ok(line) if line.seq > last && q.matches(&line) => {
                 last = line.seq;
                 Some(Ok(to_event(&line)))
             }

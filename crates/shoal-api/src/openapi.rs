@@ -31,6 +31,16 @@ pub fn spec() -> Value {
             "a duration back from now (5m) or unix milliseconds",
         ),
         query_param("grep", "string", "substring the line must contain"),
+        query_param(
+            "trace",
+            "string",
+            "only lines carrying this W3C trace id (32 hex), across services",
+        ),
+        query_param(
+            "field",
+            "string",
+            "KEY=VALUE: only JSON lines whose field KEY is VALUE (level=error)",
+        ),
         query_param("limit", "integer", "most recent N lines (default 1000)"),
         query_param(
             "after",
@@ -38,7 +48,7 @@ pub fn spec() -> Value {
             "only lines with a larger sequence number",
         ),
     ];
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": { "title": "Shoal API", "version": env!("CARGO_PKG_VERSION"),
             "description": "Shoal's native API. Tokens (when configured): X-Consul-Token, Authorization: Bearer, or ?token=. The Consul-compatible API lives under /v1/." },
@@ -63,11 +73,26 @@ pub fn spec() -> Value {
                 "responses": { "202": ok("requested", json!({ "type": "object" })), "404": error_response("no such instance") } } },
             "/api/v1/logs": { "get": { "summary": "Search the central log", "parameters": log_params.clone(),
                 "responses": { "200": ok("lines, oldest first", json!({ "type": "array", "items": { "$ref": "#/components/schemas/LogLine" } })), "400": error_response("bad query") } } },
+            "/api/v1/logs/stats": { "get": { "summary": "What the log store holds (lines, bytes, oldest, dropped, traces) and its limits",
+                "responses": { "200": ok("stats and limits", json!({ "type": "object" })) } } },
             "/api/v1/logs/stream": { "get": { "summary": "Live tail as server-sent events, one JSON LogLine per event", "parameters": log_params,
                 "responses": { "200": { "description": "event stream", "content": { "text/event-stream": {} } } } } },
+            "/api/v1/errors": { "get": { "summary": "Errors grouped by service and cause: 5xx answers, crashes, error-level JSON log lines; most recently seen first",
+                "parameters": [
+                    query_param("service", "string", "only this service"),
+                    query_param("source", "string", "http, crash or log"),
+                    query_param("since", "string", "seen since: a duration back from now (1h) or unix milliseconds"),
+                    query_param("limit", "integer", "at most N groups (default 100)")],
+                "responses": { "200": ok("groups", json!({ "type": "object", "properties": {
+                    "groups": { "type": "array", "items": { "$ref": "#/components/schemas/ErrorGroup" } },
+                    "forgotten": { "type": "integer", "description": "groups dropped to stay within the bound" } } })),
+                    "400": error_response("bad query") } } },
+            "/api/v1/errors/{id}": { "get": { "summary": "One error group; with the log lines of its latest example's trace (`trace_logs`)",
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": { "200": ok("the group", json!({ "$ref": "#/components/schemas/ErrorGroup" })), "404": error_response("unknown group") } } },
             "/api/v1/events": { "get": { "summary": "The event stream (oldest first)", "parameters": [
                     query_param("service", "string", "only this service"),
-                    query_param("kind", "string", "instance_started, instance_exited, instance_stopped, start_failed, health_changed, restart, scaled, rollout, config_waiting"),
+                    query_param("kind", "string", "instance_started, instance_exited, instance_stopped, start_failed, health_changed, restart, scaled, rollout, config_waiting, platform, circuit_changed, instance_ejected"),
                     query_param("after", "integer", "only events with a larger sequence number"),
                     query_param("limit", "integer", "most recent N (default 1000)")],
                 "responses": { "200": ok("events", json!({ "type": "array", "items": { "$ref": "#/components/schemas/Event" } })), "400": error_response("bad query") } } },
@@ -117,12 +142,36 @@ pub fn spec() -> Value {
                 "seq": { "type": "integer" }, "time_ms": { "type": "integer" }, "kind": { "type": "string" },
                 "service": { "type": "string" }, "instance": { "type": "string" }, "message": { "type": "string" },
                 "fields": { "type": "object" } } },
+            "ErrorGroup": { "type": "object", "properties": {
+                "id": { "type": "string" }, "service": { "type": "string" },
+                "source": { "enum": ["http", "crash", "log"] }, "cause": { "type": "string" },
+                "count": { "type": "integer" }, "first_ms": { "type": "integer" }, "last_ms": { "type": "integer" },
+                "instances": { "type": "array", "items": { "type": "string" } },
+                "latest": { "type": "object", "description": "the latest occurrence: path/status/trace_id, exit and stderr tail, or the log line" } } },
             "LogLine": { "type": "object", "properties": {
                 "seq": { "type": "integer" }, "time_ms": { "type": "integer" }, "service": { "type": "string" },
                 "version": { "type": "string" }, "instance": { "type": "string" },
-                "stream": { "enum": ["stdout", "stderr", "system"] }, "line": { "type": "string" } } }
+                "stream": { "enum": ["stdout", "stderr", "system"] }, "line": { "type": "string" },
+                "trace_id": { "type": "string", "description": "W3C trace id the line carries, when it has one" },
+                "fields": { "type": "object", "description": "a JSON object line, as its fields" } } }
         } }
-    })
+    });
+    merge(
+        &mut doc["paths"],
+        crate::traces::openapi_paths(ok, error_response, query_param),
+    );
+    merge(
+        &mut doc["components"]["schemas"],
+        crate::traces::openapi_schemas(),
+    );
+    doc
+}
+
+/// Adds the entries of the object `more` to the object `into`.
+fn merge(into: &mut Value, more: Value) {
+    if let (Some(into), Value::Object(more)) = (into.as_object_mut(), more) {
+        into.extend(more);
+    }
 }
 
 pub async fn document() -> Json<Value> {

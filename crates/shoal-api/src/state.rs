@@ -23,8 +23,12 @@ pub struct ApiState {
     pub events: Arc<shoal_events::EventLog>,
     /// The data plane's state (breakers, ejections, shed counts, outbound listeners).
     pub proxy: Option<ProxyView>,
+    /// The errors view (`/api/v1/errors`), when set.
+    pub errors: Option<Arc<shoal_errors::Errors>>,
     /// `/metrics` and `/api/v1/metrics/*` are served when set.
     pub metrics: Option<Arc<shoal_metrics::Metrics>>,
+    /// `/api/v1/traces` answers from this store when set.
+    pub traces: Option<Arc<shoal_traces::TraceStore>>,
 }
 
 /// Produces the proxy's state as JSON on demand.

@@ -8,10 +8,14 @@
 //! - `logs.rs`: `shoal logs`, including `-f`.
 //! - `kv.rs`: `shoal kv`.
 //! - `events.rs`: `shoal events`.
+//! - `errors.rs`: `shoal errors`.
+//! - `top.rs`: `shoal top`, the live view.
 //! - `secret.rs`: `shoal secret`.
+//! - `trace.rs`: `shoal trace ID` (the waterfall) and `shoal traces`.
 #![forbid(unsafe_code)]
 
 mod client;
+mod errors;
 mod events;
 mod kv;
 mod logs;
@@ -19,8 +23,11 @@ mod scale;
 mod secret;
 mod status;
 mod table;
+mod top;
+mod trace;
 
 pub use client::{Client, ClientError};
+pub use errors::{errors, ErrorsArgs};
 pub use events::{events, EventsArgs};
 pub use kv::{kv_delete, kv_get, kv_list, kv_put};
 pub use logs::{logs, LogsArgs};
@@ -28,3 +35,5 @@ pub use scale::{scale, ScaleArgs};
 pub use secret::{secret_delete, secret_get, secret_list, secret_put};
 pub use status::{ps, status};
 pub use table::Table;
+pub use top::{top, TopArgs, TopRow};
+pub use trace::{trace, traces, TracesArgs};

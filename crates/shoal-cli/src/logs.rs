@@ -1,4 +1,4 @@
-//! `shoal logs SERVICE [-f] [--since] [--grep] [--instance]`.
+//! `shoal logs [SERVICE] [-f] [--since] [--grep] [--instance] [--trace ID] [--field K=V]`.
 
 use serde_json::Value;
 
@@ -9,12 +9,14 @@ pub struct LogsArgs<'a> {
     pub instance: Option<&'a str>,
     pub since: Option<&'a str>,
     pub grep: Option<&'a str>,
+    pub trace: Option<&'a str>,
+    pub field: Option<&'a str>,
     pub limit: usize,
     pub follow: bool,
     pub json: bool,
 }
 
-fn format_line(l: &Value, json: bool) -> String {
+pub(crate) fn format_line(l: &Value, json: bool) -> String {
     if json {
         return l.to_string();
     }
@@ -26,12 +28,61 @@ fn format_line(l: &Value, json: bool) -> String {
         Some("system") => " ---",
         _ => "",
     };
+    let text = match l.get("fields").and_then(Value::as_object) {
+        Some(f) if l["instance"] != "proxy" => structured_text(f),
+        _ => l["line"].as_str().unwrap_or("").to_string(),
+    };
     format!(
-        "{h:02}:{m:02}:{s:02}.{:03} {}{stream} | {}",
+        "{h:02}:{m:02}:{s:02}.{:03} {} {}{stream} | {text}",
         ms % 1000,
+        l["service"].as_str().unwrap_or("?"),
         l["instance"].as_str().unwrap_or("?"),
-        l["line"].as_str().unwrap_or("")
     )
+}
+
+/// Keys that name a structured line's level and message, most common first.
+const LEVEL_KEYS: [&str; 3] = ["level", "severity", "lvl"];
+const MESSAGE_KEYS: [&str; 3] = ["msg", "message", "event"];
+
+/// A JSON line as `LEVEL message key=value …`, the way logfmt readers expect it.
+pub fn structured_text(f: &serde_json::Map<String, Value>) -> String {
+    let level = pick(f, &LEVEL_KEYS);
+    let msg = pick(f, &MESSAGE_KEYS);
+    let mut out = String::new();
+    if let Some((_, v)) = level {
+        out.push_str(&text_of(v).to_uppercase());
+        out.push(' ');
+    }
+    if let Some((_, v)) = msg {
+        out.push_str(&text_of(v));
+    }
+    for (k, v) in f {
+        if level.is_some_and(|(lk, _)| lk == k) || msg.is_some_and(|(mk, _)| mk == k) {
+            continue;
+        }
+        let v = text_of(v);
+        if v.contains(' ') || v.is_empty() {
+            out.push_str(&format!(" {k}={v:?}"));
+        } else {
+            out.push_str(&format!(" {k}={v}"));
+        }
+    }
+    out.trim_start().to_string()
+}
+
+/// The first of `keys` present in `f`, with its value.
+fn pick<'a>(
+    f: &'a serde_json::Map<String, Value>,
+    keys: &[&'static str],
+) -> Option<(&'static str, &'a Value)> {
+    keys.iter().find_map(|k| f.get(*k).map(|v| (*k, v)))
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Prints matching lines; with `follow`, keeps printing new ones until interrupted.
@@ -42,6 +93,8 @@ pub async fn logs(client: &Client, args: LogsArgs<'_>) -> Result<(), ClientError
         ("instance", args.instance),
         ("since", args.since),
         ("grep", args.grep),
+        ("trace", args.trace),
+        ("field", args.field),
     ] {
         if let Some(v) = v {
             q.push(format!("{k}={}", encode_query(v)));
@@ -75,4 +128,23 @@ pub async fn logs(client: &Client, args: LogsArgs<'_>) -> Result<(), ClientError
             },
         )
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn structured_lines_read_as_level_message_and_fields() {
+        let v: Value = serde_json::json!({"level":"error","msg":"db down","retry":3,"who":"a b"});
+        let f = v.as_object().cloned().unwrap_or_default();
+        assert_eq!(structured_text(&f), r#"ERROR db down retry=3 who="a b""#);
+    }
+
+    #[test]
+    fn lines_show_service_instance_and_text() {
+        let l = serde_json::json!({"time_ms": 3_723_004u64, "service": "web", "instance": "web-1",
+            "stream": "stderr", "line": "boom"});
+        assert_eq!(format_line(&l, false), "01:02:03.004 web web-1 ERR | boom");
+    }
 }

@@ -41,6 +41,7 @@ pub async fn status(
         if json {
             return Ok(format!("{v:#}\n"));
         }
+        let proxy = proxy_state(client).await;
         let sum = &v["service"];
         let mut out = format!(
             "service {}  version {}  {}/{} healthy  {} desired  restarts {}{}\n\n",
@@ -56,17 +57,24 @@ pub async fn status(
                 ""
             },
         );
+        let p = &proxy["services"][name];
+        if !p.is_null() {
+            out.push_str(&proxy_line(p));
+        }
         out.push_str(&instance_table(
             v["instances"].as_array().map_or(&[][..], |a| a),
+            &proxy,
         ));
         return Ok(out);
     }
     let list: Value = client.get("/api/v1/services").await?;
+    let proxy = proxy_state(client).await;
     if json {
         return Ok(format!("{list:#}\n"));
     }
     let mut t = Table::new(&[
-        "SERVICE", "VERSION", "HEALTHY", "DESIRED", "RESTARTS", "STATE", "ROUTES",
+        "SERVICE", "VERSION", "HEALTHY", "DESIRED", "RESTARTS", "STATE", "CIRCUIT", "EJECTED",
+        "REFUSED", "ROUTES",
     ]);
     for svc in list.as_array().map_or(&[][..], |a| a) {
         let healthy = svc["healthy"].as_u64().unwrap_or(0);
@@ -90,6 +98,9 @@ pub async fn status(
             desired.to_string(),
             s(&svc["restarts"]),
             state.into(),
+            circuit(&proxy["services"][s(&svc["name"])]),
+            ejected_count(&proxy["services"][s(&svc["name"])]),
+            refused(&proxy["services"][s(&svc["name"])]),
             if routes.is_empty() {
                 "-".into()
             } else {
@@ -100,7 +111,75 @@ pub async fn status(
     Ok(t.render())
 }
 
-fn instance_table(instances: &[Value]) -> String {
+/// The proxy's state (`/api/v1/proxy`), or `null` when this node runs no proxy.
+async fn proxy_state(client: &Client) -> Value {
+    client.get("/api/v1/proxy").await.unwrap_or(Value::Null)
+}
+
+/// `closed` / `open` / `half-open`, `-` without a breaker configured or a proxy.
+fn circuit(p: &Value) -> String {
+    p["circuit"].as_str().unwrap_or("-").to_string()
+}
+
+/// Instances of the service ejected from load balancing right now.
+fn ejected_count(p: &Value) -> String {
+    match p["instances"].as_array() {
+        Some(a) => a
+            .iter()
+            .filter(|i| !i["ejected_ms"].is_null())
+            .count()
+            .to_string(),
+        None => "-".into(),
+    }
+}
+
+/// Requests Shoal refused to protect the service: shed, rate-limited, circuit-open.
+fn refused(p: &Value) -> String {
+    if p.is_null() {
+        return "-".into();
+    }
+    let n = |k: &str| p[k].as_u64().unwrap_or(0);
+    (n("shed") + n("rate_limited") + n("circuit_rejected")).to_string()
+}
+
+/// One line of the proxy's counters for `shoal status SERVICE`.
+fn proxy_line(p: &Value) -> String {
+    let n = |k: &str| p[k].as_u64().unwrap_or(0);
+    format!(
+        "proxy: circuit {}  in flight {}  requests {}  retries {}  timeouts {}  shed {}  rate-limited {}  circuit-rejected {}  fallbacks {}  ejections {}\n\n",
+        circuit(p),
+        n("inflight"),
+        n("requests"),
+        n("retries"),
+        n("timeouts"),
+        n("shed"),
+        n("rate_limited"),
+        n("circuit_rejected"),
+        n("fallbacks"),
+        n("ejections"),
+    )
+}
+
+/// How the proxy sees an instance (`p`: its service's proxy state): ejected
+/// (time left) or its latency average and in-flight requests.
+fn balancing(instance: &Value, p: &Value) -> String {
+    let Some(i) = p["instances"]
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["id"] == instance["id"]))
+    else {
+        return "-".into();
+    };
+    match i["ejected_ms"].as_u64() {
+        Some(ms) => format!("ejected {:.1}s", ms as f64 / 1000.0),
+        None => format!(
+            "{:.1}ms, {} in flight",
+            i["latency_ewma_ms"].as_f64().unwrap_or(0.0),
+            i["inflight"].as_u64().unwrap_or(0)
+        ),
+    }
+}
+
+fn instance_table(instances: &[Value], proxy: &Value) -> String {
     let mut t = Table::new(&[
         "INSTANCE",
         "SERVICE",
@@ -111,6 +190,7 @@ fn instance_table(instances: &[Value]) -> String {
         "HEALTH",
         "RESTARTS",
         "UPTIME",
+        "PROXY",
         "LAST EXIT",
     ]);
     for i in instances {
@@ -133,6 +213,7 @@ fn instance_table(instances: &[Value]) -> String {
             } else {
                 "-".into()
             },
+            balancing(i, &proxy["services"][s(&i["service"])]),
             s(&i["last_exit"]),
         ]);
     }
@@ -145,5 +226,9 @@ pub async fn ps(client: &Client, json: bool) -> Result<String, ClientError> {
     if json {
         return Ok(format!("{list:#}\n"));
     }
-    Ok(instance_table(list.as_array().map_or(&[][..], |a| a)))
+    let proxy = proxy_state(client).await;
+    Ok(instance_table(
+        list.as_array().map_or(&[][..], |a| a),
+        &proxy,
+    ))
 }

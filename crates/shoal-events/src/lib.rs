@@ -27,6 +27,10 @@ pub enum Kind {
     Rollout,
     ConfigWaiting,
     Platform,
+    /// A service's circuit breaker changed state (closed, open, half-open).
+    CircuitChanged,
+    /// An instance was ejected from load balancing after consecutive failures, or came back.
+    InstanceEjected,
 }
 
 impl Kind {
@@ -42,6 +46,8 @@ impl Kind {
             Kind::Rollout => "rollout",
             Kind::ConfigWaiting => "config_waiting",
             Kind::Platform => "platform",
+            Kind::CircuitChanged => "circuit_changed",
+            Kind::InstanceEjected => "instance_ejected",
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - `ring.rs`, `tsdb.rs`: rollup ring buffers and the bounded store.
 //! - `query.rs`, `query_eval.rs`: selectors and the pure query evaluation.
 //! - `proxy.rs`: request counts and durations from the gateway.
+//! - `protection.rs`: shed counts and circuit states (`shoal_shed_total`, `shoal_circuit_state`).
 //! - `instances.rs`: instance states and `/proc` statistics, sampled every second.
 //! - `expo.rs`, `render.rs`: the Prometheus text format and `/metrics`.
 //! - `http.rs`: `/metrics`, `/api/v1/metrics/query`, `/api/v1/metrics/names`.
@@ -25,6 +26,7 @@ mod expo;
 mod http;
 mod instances;
 pub mod line;
+mod protection;
 mod proxy;
 pub mod query;
 mod render;
@@ -42,6 +44,7 @@ use tokio::sync::watch;
 pub use config::{MetricsConfig, FLUSH_ENV, MAX_SERIES_ENV};
 pub use http::router;
 pub use instances::InstanceMetrics;
+pub use protection::{ProtectionMetrics, CIRCUIT_CLOSED, CIRCUIT_HALF_OPEN, CIRCUIT_OPEN};
 pub use proxy::{RequestMetrics, BUCKETS};
 pub use ring::Point;
 pub use server::{serve as serve_statsd, BindError, StatsdListeners};
@@ -65,6 +68,7 @@ pub struct Metrics {
     pub(crate) tsdb: Tsdb,
     pub(crate) requests: RequestMetrics,
     pub(crate) instances: InstanceMetrics,
+    pub protection: ProtectionMetrics,
 }
 
 impl Metrics {
@@ -78,6 +82,7 @@ impl Metrics {
             tsdb: Tsdb::new(config.max_store_series),
             requests: RequestMetrics::default(),
             instances: InstanceMetrics::default(),
+            protection: ProtectionMetrics::default(),
             config,
         })
     }

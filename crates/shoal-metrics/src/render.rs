@@ -10,6 +10,7 @@ use crate::Metrics;
 pub fn render(m: &Metrics) -> String {
     let mut e = Expo::default();
     requests(m, &mut e);
+    m.protection.render(&mut e);
     instances(m, &mut e);
     statsd(m, &mut e);
     internal(m, &mut e);

@@ -13,20 +13,24 @@
 //! - `admission.rs`: rate limit (governor), in-flight cap, caller priorities and shares.
 //! - `breaker.rs`: the circuit breaker. `budget.rs`: the retry budget. `eject.rs`: outlier ejection.
 //! - `state.rs`: a service's live resilience state. `forward.rs`: attempts and retries.
+//! - `pool.rs`: pooled HTTP/1.1 connections to instances (LIFO, per address).
 //! - `proxy.rs`: the request pipeline. `server.rs`: the proxy and its listeners.
 //! - `trace.rs`: W3C trace context. `respond.rs`: Shoal's own answers.
 //! - `headers.rs`: header rewriting between client and instance.
 //! - `observe.rs`: metrics and access-log records and hooks. `snapshot.rs`: state for the API.
+//! - `changes.rs`: circuit and ejection changes between snapshots, for the event stream.
 #![forbid(unsafe_code)]
 
 pub mod admission;
 pub mod balance;
 pub mod breaker;
 pub mod budget;
+pub mod changes;
 pub mod eject;
 mod forward;
 mod headers;
 mod observe;
+mod pool;
 mod proxy;
 mod resolve;
 mod respond;

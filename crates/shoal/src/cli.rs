@@ -83,6 +83,30 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// One request across services: its spans as a waterfall (caller→service, version, instance, status, time).
+    Trace {
+        /// The trace id (32 hex digits; the X-Trace-Id header of an answer).
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Recent traces, newest first.
+    Traces {
+        /// Only traces in which this service answered.
+        #[arg(long)]
+        service: Option<String>,
+        /// Only traces with a 5xx or an answer Shoal gave itself.
+        #[arg(long)]
+        errors: bool,
+        /// Only traces at least this many milliseconds long.
+        #[arg(long, value_name = "MS")]
+        min_ms: Option<u64>,
+        /// At most this many traces.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: usize,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// What happened: starts, exits (with the last stderr lines), health changes, restarts, scaling, rollouts.
     Events {
         /// Only this service.
@@ -96,6 +120,36 @@ pub enum Command {
         /// At most this many past events.
         #[arg(short = 'n', long, default_value_t = 100)]
         lines: usize,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// A live view of every service: req/s, error rate, p50/p99, instances, CPU, memory.
+    Top {
+        /// Seconds between refreshes.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// Print one view and exit (for scripts; with --json, one JSON object).
+        #[arg(long)]
+        once: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Errors grouped by service and cause: 5xx answers, crashes, error-level JSON log lines.
+    Errors {
+        /// Show this group in detail: counts, the latest example and its request's log lines.
+        id: Option<String>,
+        /// Only this service.
+        #[arg(long)]
+        service: Option<String>,
+        /// Only this source: http, crash or log.
+        #[arg(long)]
+        source: Option<String>,
+        /// Only groups seen within this long (e.g. 10m, 1h).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many groups.
+        #[arg(short = 'n', long, default_value_t = 50)]
+        limit: usize,
         #[command(flatten)]
         remote: Remote,
     },
@@ -115,6 +169,12 @@ pub enum Command {
         /// Only this instance.
         #[arg(long)]
         instance: Option<String>,
+        /// Only lines of this request (W3C trace id), from every service and the proxy.
+        #[arg(long, value_name = "ID")]
+        trace: Option<String>,
+        /// Only JSON lines whose field KEY has VALUE (e.g. --field level=error).
+        #[arg(long, value_name = "KEY=VALUE")]
+        field: Option<String>,
         /// At most this many past lines.
         #[arg(short = 'n', long, default_value_t = 200)]
         lines: usize,
@@ -248,6 +308,42 @@ async fn secret(c: &Client, cmd: SecretCommand, json: bool) -> ExitCode {
 
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Top {
+            interval,
+            once,
+            remote,
+        } => match client(&remote) {
+            Ok(c) => {
+                let args = shoal_cli::TopArgs {
+                    interval,
+                    once,
+                    json: remote.json,
+                };
+                finish(shoal_cli::top(&c, args).await)
+            }
+            Err(code) => code,
+        },
+        Command::Errors {
+            id,
+            service,
+            source,
+            since,
+            limit,
+            remote,
+        } => match client(&remote) {
+            Ok(c) => {
+                let args = shoal_cli::ErrorsArgs {
+                    id: id.as_deref(),
+                    service: service.as_deref(),
+                    source: source.as_deref(),
+                    since: since.as_deref(),
+                    limit,
+                    json: remote.json,
+                };
+                finish(shoal_cli::errors(&c, args).await)
+            }
+            Err(code) => code,
+        },
         Command::Events {
             service,
             follow,
@@ -270,6 +366,29 @@ pub async fn run(cli: Cli) -> ExitCode {
                         ExitCode::from(1)
                     }
                 }
+            }
+            Err(code) => code,
+        },
+        Command::Trace { id, remote } => match client(&remote) {
+            Ok(c) => print(shoal_cli::trace(&c, &id, remote.json).await),
+            Err(code) => code,
+        },
+        Command::Traces {
+            service,
+            errors,
+            min_ms,
+            limit,
+            remote,
+        } => match client(&remote) {
+            Ok(c) => {
+                let args = shoal_cli::TracesArgs {
+                    service: service.as_deref(),
+                    errors,
+                    min_ms,
+                    limit,
+                    json: remote.json,
+                };
+                print(shoal_cli::traces(&c, args).await)
             }
             Err(code) => code,
         },
@@ -325,6 +444,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             since,
             grep,
             instance,
+            trace,
+            field,
             lines,
             remote,
         } => match client(&remote) {
@@ -334,6 +455,8 @@ pub async fn run(cli: Cli) -> ExitCode {
                     instance: instance.as_deref(),
                     since: since.as_deref(),
                     grep: grep.as_deref(),
+                    trace: trace.as_deref(),
+                    field: field.as_deref(),
                     limit: lines,
                     follow,
                     json: remote.json,
@@ -348,5 +471,16 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
             Err(code) => code,
         },
+    }
+}
+
+/// The exit code of a finished client command; errors are printed.
+fn finish(r: Result<(), shoal_cli::ClientError>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
     }
 }

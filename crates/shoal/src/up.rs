@@ -164,10 +164,11 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     let statsd_addr = statsd.local_addr();
     let metrics = shoal_metrics::Metrics::new(shoal_metrics::MetricsConfig::from_env());
 
-    let logs = Arc::new(LogStore::new(LogLimits::default()));
+    let logs = Arc::new(LogStore::new(LogLimits::from_env()?));
     if args.logs {
         echo_logs(&logs);
     }
+    let errors = Arc::new(shoal_errors::Errors::default());
     let table = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -179,9 +180,23 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         vec![p.domain.clone(), "consul".to_string()],
         stop_rx.clone(),
     ));
+    // Every request is an access line, a span (kept for `shoal trace`, exported
+    // when SHOAL_OTLP_ENDPOINT is set) and, for a 5xx, an error: all made by one
+    // task off the request path, which only queues the record.
+    let traces = crate::traces::start(wait_for(stop_rx.clone()))?;
+    let (access_hook, access_rx, access_dropped) = crate::telemetry::channel();
+    let telemetry = tokio::spawn(crate::telemetry::run(
+        access_rx,
+        crate::telemetry::Sinks {
+            logs: logs.clone(),
+            errors: errors.clone(),
+            traces: traces.sink(),
+        },
+        access_dropped,
+    ));
     let hooks = Hooks {
         observer: Some(metrics_observer(&metrics)),
-        access_log: Some(access_log(&logs)),
+        access_log: Some(access_hook),
     };
     let proxy = Proxy::new(table.clone(), ProxyConfig::default(), hooks);
     let mut outbound = std::collections::BTreeMap::new();
@@ -192,6 +207,19 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         outbound.insert(name.clone(), addr);
     }
     let events = Arc::new(shoal_events::EventLog::default());
+    let errors_feed = tokio::spawn(shoal_errors::run(
+        errors.clone(),
+        events.subscribe(),
+        logs.subscribe(),
+        stop_rx.clone(),
+    ));
+    // Circuit and ejection changes into the event stream, circuit states into `/metrics`.
+    let proxy_changes = tokio::spawn(shoal_proxy::changes::watch_changes(
+        proxy.clone(),
+        Duration::from_millis(250),
+        proxy_change_sink(&events, &metrics),
+        stop_rx.clone(),
+    ));
     let api_state = Arc::new(shoal_api::ApiState {
         store: dyn_store.clone(),
         logs: logs.clone(),
@@ -203,6 +231,8 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         tokens,
         events: events.clone(),
         metrics: Some(metrics.clone()),
+        traces: Some(traces.store.clone()),
+        errors: Some(errors.clone()),
         proxy: Some({
             let proxy = proxy.clone();
             Arc::new(move || serde_json::to_value(proxy.snapshot()).unwrap_or_default())
@@ -298,6 +328,11 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     let _ = dns_updater.await;
     let _ = consul_checks.await;
     let _ = metrics_task.await;
+    // Records still queued die with the in-memory stores they were going to.
+    telemetry.abort();
+    traces.finish().await;
+    let _ = errors_feed.await;
+    let _ = proxy_changes.await;
     store.close().await;
     let _ = std::fs::remove_file(&endpoints);
     eprintln!("shoal: stopped");
@@ -400,37 +435,49 @@ fn print_banner(
     eprintln!("  press Ctrl-C to stop");
 }
 
-/// One access-log line per proxied request, into the central log (`shoal logs SERVICE --grep access`).
-fn access_log(logs: &Arc<LogStore>) -> shoal_proxy::AccessLog {
-    let logs = logs.clone();
-    Arc::new(move |r: &shoal_proxy::AccessRecord| {
-        let line = format!(
-            "access {} {} {} {:.1}ms caller={} instance={} trace={} span={} retries={}{}",
-            r.method,
-            r.path,
-            r.status,
-            r.duration.as_secs_f64() * 1000.0,
-            r.caller,
-            r.instance.as_deref().unwrap_or("-"),
-            r.trace_id,
-            r.span_id,
-            r.retries,
-            r.reason.map(|x| format!(" reason={x}")).unwrap_or_default(),
-        );
-        logs.append(
-            &r.service,
-            &r.version,
-            "proxy",
-            shoal_logs::Stream::System,
-            &line,
-        );
-    })
-}
-
-/// Reports every request the proxy answers to the metrics.
+/// Reports every request the proxy answers to the metrics, and each one Shoal refused.
 fn metrics_observer(metrics: &Arc<shoal_metrics::Metrics>) -> shoal_proxy::Observer {
     let m = metrics.clone();
     Arc::new(move |r: &shoal_proxy::RequestRecord<'_>| {
-        m.observe_request(r.service, r.version, r.code, r.caller, r.duration)
+        m.observe_request(r.service, r.version, r.code, r.caller, r.duration);
+        if let Some(reason @ ("shed" | "rate-limited" | "circuit-open")) = r.reason {
+            m.protection.observe_shed(r.service, r.caller, reason);
+        }
     })
+}
+
+/// Circuit and ejection changes as events; every snapshot's circuit states as a gauge.
+fn proxy_change_sink(
+    events: &Arc<shoal_events::EventLog>,
+    metrics: &Arc<shoal_metrics::Metrics>,
+) -> impl Fn(&shoal_proxy::ProxySnapshot, &[shoal_proxy::changes::Change]) + Send + 'static {
+    use shoal_proxy::changes::Change;
+    use shoal_proxy::CircuitState;
+    let events = events.clone();
+    let metrics = metrics.clone();
+    move |snap, changes| {
+        for (name, s) in &snap.services {
+            let state = s.circuit.map(|c| match c {
+                CircuitState::Closed => shoal_metrics::CIRCUIT_CLOSED,
+                CircuitState::HalfOpen => shoal_metrics::CIRCUIT_HALF_OPEN,
+                CircuitState::Open => shoal_metrics::CIRCUIT_OPEN,
+            });
+            metrics.protection.set_circuit(name, state);
+        }
+        for c in changes {
+            let kind = match c {
+                Change::Circuit { .. } => shoal_events::Kind::CircuitChanged,
+                Change::Ejected { .. } | Change::Returned { .. } => {
+                    shoal_events::Kind::InstanceEjected
+                }
+            };
+            events.emit(
+                kind,
+                c.service(),
+                c.instance().unwrap_or(""),
+                c.message(),
+                serde_json::to_value(c).unwrap_or_default(),
+            );
+        }
+    }
 }
