@@ -73,11 +73,13 @@ print(s["lines"] + s["dropped"])')"
 }
 
 {
+echo "### Logs: ingest and search (bench/logs.sh)"
 echo
+echo '```'
 machine_info
 echo "command: LINES=$LINES E2E_LINES=$E2E_LINES ROUNDS=$ROUNDS bench/logs.sh"
 echo "lines:   ~95 B each, half JSON ({\"level\",\"msg\",\"status\",\"trace_id\"}), half text with trace=ID; 5 lines per trace"
-echo
+echo '```'
 echo "In-process (one core, 64 MiB store; trace lookups are of kept traces):"
 echo
 echo "| round | ingest lines/s | MB/s | kept lines | traces indexed | RSS growth MiB | trace lookup p50/p99 ms | full grep ms | tail 100 ms |"
