@@ -13,7 +13,8 @@
 //! - `admission.rs`: rate limit (governor), in-flight cap, caller priorities and shares.
 //! - `breaker.rs`: the circuit breaker. `budget.rs`: the retry budget. `eject.rs`: outlier ejection.
 //! - `state.rs`: a service's live resilience state. `forward.rs`: attempts and retries.
-//! - `pool.rs`: pooled HTTP/1.1 connections to instances (LIFO, per address).
+//! - `pool.rs`: pooled HTTP/1.1 connections to instances (LIFO, per address);
+//!   `quickack.rs`: their sockets ACK at once, so split responses do not stall 40 ms.
 //! - `proxy.rs`: the request pipeline. `server.rs`: the proxy and its listeners.
 //! - `trace.rs`: W3C trace context. `respond.rs`: Shoal's own answers.
 //! - `headers.rs`: header rewriting between client and instance.
@@ -32,6 +33,7 @@ mod headers;
 mod observe;
 mod pool;
 mod proxy;
+mod quickack;
 mod resolve;
 mod respond;
 mod server;

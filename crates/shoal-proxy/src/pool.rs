@@ -135,6 +135,7 @@ impl Inner {
             }
         };
         let _ = stream.set_nodelay(true);
+        let stream = crate::quickack::QuickAck(stream);
         let (tx, conn) = http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| SendError::Connect(format!("{addr}: {e}")))?;

@@ -119,3 +119,32 @@ fn raw_get(addr: std::net::SocketAddr, raw: &str) -> String {
     let _ = s.read_to_string(&mut out);
     out
 }
+
+/// Python's `http.server` sends a response's headers and body with two writes;
+/// on a pooled (kept-alive) upstream connection the body waited for Shoal's
+/// delayed ACK (40 ms on Linux) before `quickack.rs`. The median of sequential
+/// requests must be far below that stall (a bound on a 40 ms kernel timer, not
+/// a benchmark).
+#[test]
+fn pooled_connections_to_python_servers_do_not_stall_on_delayed_acks() {
+    let p = Platform::builder(BIN)
+        .file("app.py", APP)
+        .services(&common::web_service("web", 1))
+        .start()
+        .expect("start");
+    p.wait_healthy("web", 1, HEALTHY).expect("web");
+    let mut times: Vec<std::time::Duration> = (0..15)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            let r = p.gateway("web", "/web/x").expect("request");
+            assert_eq!(r.status, 200);
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    let median = times[times.len() / 2];
+    assert!(
+        median < std::time::Duration::from_millis(25),
+        "median {median:?} of {times:?}"
+    );
+}
