@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::client::{encode_query, Client, ClientError};
 use crate::logs::format_line;
-use crate::table::Table;
+use crate::table::{now_ms, Table};
 
 pub struct ErrorsArgs<'a> {
     /// One group in detail instead of the list.
@@ -121,12 +121,6 @@ pub fn ago(then_ms: u64, now_ms: u64) -> String {
         3600..86_400 => format!("{}h", s / 3600),
         _ => format!("{}d", s / 86_400),
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Aligned text tables for human output.
+//! Aligned text tables for human output, and the clock their "ago" columns read.
 
 /// A table printed with columns padded to their widest cell.
 pub struct Table {
@@ -43,6 +43,13 @@ impl Table {
         }
         out
     }
+}
+
+/// Now, in unix milliseconds (for "ago" columns and clocks in headers).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

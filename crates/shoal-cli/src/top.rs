@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::client::{Client, ClientError};
-use crate::table::Table;
+use crate::table::{now_ms, Table};
 
 pub struct TopArgs {
     pub interval: Duration,
@@ -219,12 +219,6 @@ fn human_bytes(b: f64) -> String {
     } else {
         format!("{:.1} MiB", b / MIB)
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

@@ -19,7 +19,10 @@ fn rss_kb() -> u64 {
 
 /// The trace of line `i`: 5 consecutive lines share one (a request's lines across services).
 fn trace(i: u64) -> String {
-    format!("{:032x}", 0x5151_0000_0000_0000_u128 + u128::from(i / 5) + 1)
+    format!(
+        "{:032x}",
+        0x5151_0000_0000_0000_u128 + u128::from(i / 5) + 1
+    )
 }
 
 fn pct(mut v: Vec<f64>, p: f64) -> f64 {
@@ -31,7 +34,10 @@ fn pct(mut v: Vec<f64>, p: f64) -> f64 {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let lines: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(2_000_000);
+    let lines: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2_000_000);
     let max_mib: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(64);
     let store = LogStore::new(LogLimits {
         max_bytes: max_mib << 20,

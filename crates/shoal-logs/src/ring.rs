@@ -144,22 +144,9 @@ impl Ring {
                 None => Vec::new(),
             };
         }
-        let mut out = Vec::new();
         // Newest-first scan: lines are ordered by seq and by time, so the scan
         // stops at the first line older than `since_ms` or not after `after_seq`.
-        for line in self.lines.iter().rev() {
-            if out.len() >= limit
-                || q.after_seq.is_some_and(|after| line.seq <= after)
-                || q.since_ms.is_some_and(|since| line.time_ms < since)
-            {
-                break;
-            }
-            if let Some(l) = pick(line, q) {
-                out.push(l);
-            }
-        }
-        out.reverse();
-        out
+        collect(self.lines.iter().rev(), q, limit)
     }
 
     /// A trace's lines from the index, newest-first scan, then the other filters.
@@ -167,23 +154,11 @@ impl Ring {
         let Some(seqs) = self.traces.get(&trace) else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        for &seq in seqs.iter().rev() {
-            let Some(line) = self.by_seq(seq) else {
-                continue;
-            };
-            if out.len() >= limit
-                || q.after_seq.is_some_and(|after| line.seq <= after)
-                || q.since_ms.is_some_and(|since| line.time_ms < since)
-            {
-                break;
-            }
-            if let Some(l) = pick(line, q) {
-                out.push(l);
-            }
-        }
-        out.reverse();
-        out
+        collect(
+            seqs.iter().rev().filter_map(|&seq| self.by_seq(seq)),
+            q,
+            limit,
+        )
     }
 
     pub(crate) fn limits(&self) -> &LogLimits {
@@ -201,13 +176,38 @@ impl Ring {
     }
 }
 
+/// Up to `limit` lines of `newest_first` that pass `q`, returned oldest-first;
+/// stops at the first line outside `q`'s range (`after_seq`, `since_ms`).
+fn collect<'a>(
+    newest_first: impl Iterator<Item = &'a Kept>,
+    q: &LogQuery,
+    limit: usize,
+) -> Vec<LogLine> {
+    let mut out = Vec::new();
+    for line in newest_first {
+        if out.len() >= limit
+            || q.after_seq.is_some_and(|after| line.seq <= after)
+            || q.since_ms.is_some_and(|since| line.time_ms < since)
+        {
+            break;
+        }
+        if let Some(l) = pick(line, q) {
+            out.push(l);
+        }
+    }
+    out.reverse();
+    out
+}
+
 /// The public record of `k` when it passes `q`'s filters (not the range filters).
 ///
 /// Cheap filters run on the kept record first; fields are parsed only for lines
 /// that pass them (and for a `fields` filter, only structured lines).
 fn pick(k: &Kept, q: &LogQuery) -> Option<LogLine> {
     let labels_ok = q.service.as_deref().is_none_or(|s| s == &*k.labels.service)
-        && q.instance.as_deref().is_none_or(|i| i == &*k.labels.instance)
+        && q.instance
+            .as_deref()
+            .is_none_or(|i| i == &*k.labels.instance)
         && q.grep.as_deref().is_none_or(|g| k.line.contains(g))
         && (q.fields.is_empty() || !matches!(k.fields, KeptFields::None));
     if !labels_ok {

@@ -359,13 +359,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                     follow,
                     json: remote.json,
                 };
-                match shoal_cli::events(&c, args).await {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        ExitCode::from(1)
-                    }
-                }
+                finish(shoal_cli::events(&c, args).await)
             }
             Err(code) => code,
         },
@@ -461,13 +455,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                     follow,
                     json: remote.json,
                 };
-                match shoal_cli::logs(&c, args).await {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        ExitCode::from(1)
-                    }
-                }
+                finish(shoal_cli::logs(&c, args).await)
             }
             Err(code) => code,
         },

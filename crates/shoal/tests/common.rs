@@ -50,3 +50,40 @@ grace = "10s"
 "#
     )
 }
+
+pub fn demo_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo")
+}
+
+/// The demo fleet (profile → publications, institution) on the testkit's platform.
+pub fn start_demo() -> shoal_testkit::Platform {
+    let bin = std::path::PathBuf::from(BIN).with_file_name("shoal-demo-publications");
+    assert!(
+        bin.exists(),
+        "build the demo first: cargo build --workspace --bins ({} missing)",
+        bin.display()
+    );
+    let toml = std::fs::read_to_string(demo_dir().join("shoal.toml")).expect("demo file");
+    let services = toml
+        .split("\n[services.")
+        .skip(1)
+        .map(|t| format!("\n[services.{t}"))
+        .collect::<String>()
+        .replace(
+            "../../target/release/shoal-demo-publications",
+            &bin.to_string_lossy(),
+        );
+    let read = |f: &str| std::fs::read_to_string(demo_dir().join(f)).expect(f);
+    let p = shoal_testkit::Platform::builder(BIN)
+        .file("profile.py", &read("profile.py"))
+        .file("institution.py", &read("institution.py"))
+        .services(&services)
+        .start()
+        .expect("start");
+    p.wait_healthy("profile", 2, HEALTHY).expect("profile");
+    p.wait_healthy("publications", 2, HEALTHY)
+        .expect("publications");
+    p.wait_healthy("institution", 1, HEALTHY)
+        .expect("institution");
+    p
+}

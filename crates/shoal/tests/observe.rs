@@ -400,18 +400,28 @@ circuit = {{ error_rate = 0.5, min_requests = 5, window = "10s", open_for = "1s"
     assert_eq!(events[0]["fields"]["to"], "open", "{events:?}");
     let out = p.cli(&["status"]).expect("cli");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("CIRCUIT") && text.contains(" open "), "{text}");
-    let metrics = p.api("GET", "/metrics", None).expect("metrics").text();
-    assert!(metrics.contains(r#"shoal_circuit_state{service="back"} 2"#), "{metrics}");
     assert!(
-        metrics.contains(r#"shoal_shed_total{service="back",caller="gateway",reason="circuit-open"}"#),
+        text.contains("CIRCUIT") && text.contains(" open "),
+        "{text}"
+    );
+    let metrics = p.api("GET", "/metrics", None).expect("metrics").text();
+    assert!(
+        metrics.contains(r#"shoal_circuit_state{service="back"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains(r#"shoal_shed_total{service="back",caller="gateway",reason="circuit-open"}"#),
         "{metrics}"
     );
     // After open_for, a good request closes it again.
     wait_until("the circuit to close", Duration::from_secs(20), || {
         (gateway_get(&p, "back", "/hello") == 200).then_some(())?;
         let e = get(&p, "/api/v1/events?kind=circuit_changed");
-        e.as_array()?.iter().any(|x| x["fields"]["to"] == "closed").then_some(())
+        e.as_array()?
+            .iter()
+            .any(|x| x["fields"]["to"] == "closed")
+            .then_some(())
     })
     .expect("closed again");
     let out = p.cli(&["status", "back"]).expect("cli");

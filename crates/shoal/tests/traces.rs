@@ -62,46 +62,9 @@ fn stdout(args: &[&str], p: &Platform) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn demo_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo")
-}
-
-/// The demo fleet (profile → publications, institution) on the testkit's platform.
-fn start_demo() -> Platform {
-    let bin = PathBuf::from(BIN).with_file_name("shoal-demo-publications");
-    assert!(
-        bin.exists(),
-        "build the demo first: cargo build --workspace --bins ({} missing)",
-        bin.display()
-    );
-    let toml = std::fs::read_to_string(demo_dir().join("shoal.toml")).expect("demo file");
-    let services = toml
-        .split("\n[services.")
-        .skip(1)
-        .map(|t| format!("\n[services.{t}"))
-        .collect::<String>()
-        .replace(
-            "../../target/release/shoal-demo-publications",
-            &bin.to_string_lossy(),
-        );
-    let read = |f: &str| std::fs::read_to_string(demo_dir().join(f)).expect(f);
-    let p = Platform::builder(BIN)
-        .file("profile.py", &read("profile.py"))
-        .file("institution.py", &read("institution.py"))
-        .services(&services)
-        .start()
-        .expect("start");
-    p.wait_healthy("profile", 2, HEALTHY).expect("profile");
-    p.wait_healthy("publications", 2, HEALTHY)
-        .expect("publications");
-    p.wait_healthy("institution", 1, HEALTHY)
-        .expect("institution");
-    p
-}
-
 #[test]
 fn one_demo_request_is_one_trace_of_three_spans() {
-    let p = start_demo();
+    let p = common::start_demo();
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let (status, body) = traced_get(p.gateway, "profile", "/profile/ada", trace);
     assert_eq!(status, 200, "{body}");
