@@ -64,6 +64,32 @@ impl LogLimits {
     }
 }
 
+impl crate::disk::DiskLimits {
+    /// The defaults, overridden by `SHOAL_LOG_MAX_DISK_BYTES` (0 keeps no disk log).
+    pub fn from_env() -> Result<crate::disk::DiskLimits, LimitError> {
+        Self::from_vars(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_vars(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<crate::disk::DiskLimits, LimitError> {
+        let mut d = crate::disk::DiskLimits::default();
+        if let Some(v) = get("SHOAL_LOG_MAX_DISK_BYTES") {
+            let n = parse_size(&v)
+                .filter(|n| *n == 0 || *n >= 64 * 1024)
+                .ok_or_else(|| LimitError {
+                    var: "SHOAL_LOG_MAX_DISK_BYTES",
+                    value: v.clone(),
+                    why: "want 0 (no disk log) or a size of at least 64KiB, like 256MiB",
+                })?;
+            d.max_bytes = n as u64;
+        }
+        // Eight or more segments, so deleting the oldest frees a small share.
+        d.segment_bytes = (d.max_bytes / 8).clamp(16 * 1024, 16 << 20);
+        Ok(d)
+    }
+}
+
 /// `4096`, `16KiB`/`16K`, `64MiB`/`64M`, `1GiB`/`1G` (binary), `10KB`/`10MB`/`1GB` (decimal).
 pub fn parse_size(s: &str) -> Option<usize> {
     let s = s.trim();
@@ -128,6 +154,21 @@ mod tests {
                 max_line_bytes: 1024,
             })
         );
+    }
+
+    #[test]
+    fn disk_limits_from_the_environment() {
+        use crate::disk::DiskLimits;
+        let d = DiskLimits::from_vars(|_| None).unwrap_or_default();
+        assert_eq!((d.max_bytes, d.segment_bytes), (256 << 20, 16 << 20));
+        let d = DiskLimits::from_vars(vars(&[("SHOAL_LOG_MAX_DISK_BYTES", "4MiB")]));
+        assert_eq!(
+            d.map(|d| (d.max_bytes, d.segment_bytes)),
+            Ok((4 << 20, 512 << 10))
+        );
+        let d = DiskLimits::from_vars(vars(&[("SHOAL_LOG_MAX_DISK_BYTES", "0")]));
+        assert_eq!(d.map(|d| d.max_bytes), Ok(0));
+        assert!(DiskLimits::from_vars(vars(&[("SHOAL_LOG_MAX_DISK_BYTES", "1K")])).is_err());
     }
 
     #[test]

@@ -11,8 +11,10 @@
 //! - `ring.rs`: the pure ring buffer: eviction and query with time passed in.
 //! - `kept.rs`: the compact form a line is kept in, and its memory cost.
 //! - `store.rs`: `LogStore`, the shared, locked front with a clock and live tail.
+//! - `disk.rs`: segment files under `data_dir/logs/`, so logs survive a restart.
 #![forbid(unsafe_code)]
 
+mod disk;
 mod env;
 mod kept;
 mod limits;
@@ -21,6 +23,7 @@ mod ring;
 mod store;
 mod structure;
 
+pub use disk::DiskLimits;
 pub use env::{parse_size, LimitError};
 pub use limits::{LogLimits, LogQuery, LogStats, TRUNCATION_MARKER};
 pub use line::{LogLine, Stream};

@@ -78,4 +78,8 @@ pub struct LogStats {
     pub dropped: u64,
     /// Distinct trace ids among kept lines.
     pub traces: usize,
+    /// Bytes of the log's segment files on disk (0 without a disk log).
+    pub disk_bytes: u64,
+    /// Lines not written to disk because the writer fell behind.
+    pub disk_dropped: u64,
 }

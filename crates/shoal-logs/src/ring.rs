@@ -172,6 +172,8 @@ impl Ring {
             oldest_ms: self.lines.front().map(|l| l.time_ms),
             dropped: self.dropped,
             traces: self.traces.len(),
+            disk_bytes: 0,
+            disk_dropped: 0,
         }
     }
 }
@@ -218,7 +220,7 @@ fn pick(k: &Kept, q: &LogQuery) -> Option<LogLine> {
 }
 
 /// `line` cut to at most `max` bytes on a character boundary, marked when cut.
-fn truncate(line: &str, max: usize) -> String {
+pub(crate) fn truncate(line: &str, max: usize) -> String {
     if line.len() <= max {
         return line.to_string();
     }

@@ -1,10 +1,13 @@
 //! `LogStore`: the shared, locked front of the ring, with a clock and a live tail.
 
+use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast;
 
+use crate::disk::{DiskLimits, DiskLine, DiskWriter};
 use crate::limits::{LogLimits, LogQuery, LogStats};
 use crate::line::{LogLine, Stream};
 use crate::ring::{NewFields, NewLine, Ring};
@@ -33,6 +36,8 @@ pub struct LogStore {
     ring: Mutex<Ring>,
     tail: broadcast::Sender<LogLine>,
     clock: Clock,
+    /// The disk log, when the store was opened on a directory.
+    disk: Mutex<Option<DiskWriter>>,
 }
 
 impl std::fmt::Debug for LogStore {
@@ -56,7 +61,55 @@ impl LogStore {
             ring: Mutex::new(Ring::new(limits)),
             tail,
             clock,
+            disk: Mutex::new(None),
         }
+    }
+
+    /// A store that also keeps its lines on disk under `dir` (bounded by `disk`),
+    /// starting with the newest lines a previous run left there (up to the
+    /// memory budget and not older than `max_age`).
+    pub fn open(limits: LogLimits, dir: &Path, disk: DiskLimits) -> std::io::Result<Self> {
+        let max_age_ms = u64::try_from(limits.max_age.as_millis()).unwrap_or(u64::MAX);
+        let store = Self::new(limits.clone());
+        if disk.max_bytes == 0 {
+            return Ok(store);
+        }
+        let oldest = system_now_ms().saturating_sub(max_age_ms);
+        let restored = crate::disk::load(dir, limits.max_bytes, oldest);
+        {
+            let mut ring = store.lock();
+            for l in &restored {
+                let fields = match &l.f {
+                    Some(f) => NewFields::Json(f.clone()),
+                    None if crate::structure::json_fields(&l.l).is_some() => NewFields::FromLine,
+                    None => NewFields::None,
+                };
+                let new = NewLine {
+                    service: &l.s,
+                    version: &l.v,
+                    instance: &l.i,
+                    stream: l.st,
+                    line: &l.l,
+                    trace_id: l.tr.clone(),
+                    fields,
+                };
+                ring.push(l.t, new, false);
+            }
+        }
+        let writer = DiskWriter::start(dir.to_path_buf(), disk, limits.max_age)?;
+        *store.disk_lock() = Some(writer);
+        Ok(store)
+    }
+
+    /// Writes what the disk log has queued and stops it (at shutdown).
+    pub fn close(&self) {
+        if let Some(mut w) = self.disk_lock().take() {
+            w.close();
+        }
+    }
+
+    fn disk_lock(&self) -> MutexGuard<'_, Option<DiskWriter>> {
+        self.disk.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Stores one line (without its terminator) and returns its sequence number.
@@ -109,6 +162,22 @@ impl LogStore {
         let now = (self.clock)();
         let want_copy = self.tail.receiver_count() > 0;
         let mut ring = self.lock();
+        // Queued under the ring's lock so the disk has the lines in `seq` order.
+        if let Some(w) = self.disk_lock().as_ref() {
+            w.send(DiskLine {
+                t: now,
+                s: new.service.to_string(),
+                v: new.version.to_string(),
+                i: new.instance.to_string(),
+                st: new.stream,
+                l: crate::ring::truncate(new.line, ring.limits().max_line_bytes),
+                tr: new.trace_id.clone(),
+                f: match &new.fields {
+                    NewFields::Json(j) => Some(j.clone()),
+                    _ => None,
+                },
+            });
+        }
         let (seq, copy) = ring.push(now, new, want_copy);
         if let Some(copy) = copy {
             // Sent under the lock so subscribers see lines in `seq` order. An
@@ -131,7 +200,12 @@ impl LogStore {
     }
 
     pub fn stats(&self) -> LogStats {
-        self.lock().stats()
+        let mut stats = self.lock().stats();
+        if let Some(w) = self.disk_lock().as_ref() {
+            stats.disk_bytes = w.bytes.load(Ordering::Relaxed);
+            stats.disk_dropped = w.dropped.load(Ordering::Relaxed);
+        }
+        stats
     }
 
     /// The retention limits the store enforces.

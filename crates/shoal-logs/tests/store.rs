@@ -119,3 +119,55 @@ async fn subscribers_see_new_lines_in_order() {
     }
     task.await.ok();
 }
+
+#[test]
+fn lines_survive_a_reopen_with_their_fields_and_trace_index() {
+    use shoal_logs::{DiskLimits, Entry};
+    let dir = tempfile::tempdir().expect("tmp");
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    {
+        let store =
+            LogStore::open(LogLimits::default(), dir.path(), DiskLimits::default()).expect("open");
+        store.append("web", "1", "web-1", Stream::Stdout, "plain line");
+        store.append(
+            "web",
+            "1",
+            "web-1",
+            Stream::Stdout,
+            &format!(r#"{{"level":"error","msg":"boom","trace_id":"{trace}"}}"#),
+        );
+        let mut fields = serde_json::Map::new();
+        fields.insert("status".into(), 503.into());
+        store.append_entry(Entry {
+            service: "web",
+            version: "1",
+            instance: "proxy",
+            stream: Stream::System,
+            line: "access GET / 503",
+            trace_id: Some(trace),
+            fields: Some(fields),
+        });
+        store.close();
+    }
+    let again =
+        LogStore::open(LogLimits::default(), dir.path(), DiskLimits::default()).expect("reopen");
+    let all = again.query(&LogQuery::default());
+    let texts: Vec<&str> = all.iter().map(|l| l.line.as_str()).collect();
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    assert_eq!(texts[0], "plain line");
+    let traced = again.query(&LogQuery {
+        trace: Some(trace.into()),
+        ..Default::default()
+    });
+    assert_eq!(traced.len(), 2);
+    assert_eq!(
+        traced[0].field("msg").and_then(|v| v.as_str()),
+        Some("boom")
+    );
+    assert_eq!(
+        traced[1].field("status").and_then(|v| v.as_u64()),
+        Some(503)
+    );
+    assert!(again.stats().disk_bytes > 0);
+    again.close();
+}

@@ -164,7 +164,15 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     let statsd_addr = statsd.local_addr();
     let metrics = shoal_metrics::Metrics::new(shoal_metrics::MetricsConfig::from_env());
 
-    let logs = Arc::new(LogStore::new(LogLimits::from_env()?));
+    let logs_dir = p.data_dir.join("logs");
+    let logs = Arc::new(
+        LogStore::open(
+            LogLimits::from_env()?,
+            &logs_dir,
+            shoal_logs::DiskLimits::from_env()?,
+        )
+        .with_context(|| format!("cannot open the log directory {}", logs_dir.display()))?,
+    );
     if args.logs {
         echo_logs(&logs);
     }
@@ -320,6 +328,8 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         "shoal: stopping every instance (SIGTERM, then SIGKILL after each service's drain)..."
     );
     agent.shutdown().await;
+    // The instances' last lines are in; write what the disk log has queued.
+    logs.close();
     let _ = stop_tx.send(true);
     let _ = api.await;
     let _ = gateway.await;

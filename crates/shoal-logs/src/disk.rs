@@ -1,0 +1,328 @@
+//! Logs on disk, so they survive a restart: JSON-lines segment files under
+//! `data_dir/logs/`, written by one thread, bounded by total size and age.
+//!
+//! Appends never wait for the disk: each line is handed to the writer through a
+//! bounded queue and counted as dropped when the queue is full. The writer
+//! flushes at least every 200 ms, rotates segments at `segment_bytes`, and
+//! deletes the oldest segments while over `max_bytes` or older than the store's
+//! `max_age`. At open, the newest lines (up to the memory budget) are read back;
+//! a torn last line from a crash is skipped.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::line::Stream;
+
+/// How much of the log is kept on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskLimits {
+    /// Total bytes of all segments; the oldest segment goes first. 0 disables the disk log.
+    pub max_bytes: u64,
+    /// A segment is closed and a new one started past this size.
+    pub segment_bytes: u64,
+}
+
+impl Default for DiskLimits {
+    fn default() -> Self {
+        DiskLimits {
+            max_bytes: 256 << 20,
+            segment_bytes: 16 << 20,
+        }
+    }
+}
+
+/// One line as stored on disk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct DiskLine {
+    pub t: u64,
+    pub s: String,
+    pub v: String,
+    pub i: String,
+    pub st: Stream,
+    pub l: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tr: Option<String>,
+    /// Fields given by the writer (the proxy's access lines), as JSON text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f: Option<String>,
+}
+
+/// Lines queued for the writer before appends start dropping (counted).
+const QUEUE: usize = 16 * 1024;
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+
+/// The writer thread and the queue to it.
+#[derive(Debug)]
+pub(crate) struct DiskWriter {
+    tx: Option<SyncSender<DiskLine>>,
+    thread: Option<JoinHandle<()>>,
+    pub dropped: Arc<AtomicU64>,
+    pub bytes: Arc<AtomicU64>,
+}
+
+impl DiskWriter {
+    pub fn start(dir: PathBuf, limits: DiskLimits, max_age: Duration) -> io::Result<DiskWriter> {
+        fs::create_dir_all(&dir)?;
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let bytes = Arc::new(AtomicU64::new(total_bytes(&dir)));
+        let b = bytes.clone();
+        let thread = std::thread::Builder::new()
+            .name("shoal-log-disk".into())
+            .spawn(move || {
+                if let Err(e) = write_loop(&dir, limits, max_age, &rx, &b) {
+                    tracing::error!(error = %e, dir = %dir.display(), "the disk log stopped; logs are kept in memory only");
+                }
+            })?;
+        Ok(DiskWriter {
+            tx: Some(tx),
+            thread: Some(thread),
+            dropped: Arc::new(AtomicU64::new(0)),
+            bytes,
+        })
+    }
+
+    /// Queues a line; never blocks.
+    pub fn send(&self, line: DiskLine) {
+        let Some(tx) = &self.tx else { return };
+        match tx.try_send(line) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Flushes what is queued and stops the writer.
+    pub fn close(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for DiskWriter {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Segments oldest-first (names sort by creation time).
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("seg-") && n.ends_with(".jsonl"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn total_bytes(dir: &Path) -> u64 {
+    segments(dir)
+        .iter()
+        .filter_map(|p| fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn new_segment(dir: &Path, n: &mut u64) -> io::Result<(PathBuf, BufWriter<File>)> {
+    let ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    *n += 1;
+    let path = dir.join(format!("seg-{ms:015}-{n:06}.jsonl"));
+    let f = OpenOptions::new().create(true).append(true).open(&path)?;
+    Ok((path, BufWriter::with_capacity(256 * 1024, f)))
+}
+
+fn write_loop(
+    dir: &Path,
+    limits: DiskLimits,
+    max_age: Duration,
+    rx: &mpsc::Receiver<DiskLine>,
+    total: &AtomicU64,
+) -> io::Result<()> {
+    let mut n = 0;
+    let (mut path, mut out) = new_segment(dir, &mut n)?;
+    let mut seg_bytes = 0u64;
+    let mut dirty = false;
+    loop {
+        match rx.recv_timeout(FLUSH_EVERY) {
+            Ok(line) => {
+                let mut text = serde_json::to_vec(&line).map_err(io::Error::other)?;
+                text.push(b'\n');
+                out.write_all(&text)?;
+                seg_bytes += text.len() as u64;
+                total.fetch_add(text.len() as u64, Ordering::Relaxed);
+                dirty = true;
+                if seg_bytes >= limits.segment_bytes {
+                    out.flush()?;
+                    (path, out) = new_segment(dir, &mut n)?;
+                    seg_bytes = 0;
+                    enforce(dir, &path, limits, max_age, total);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if dirty {
+                    out.flush()?;
+                    dirty = false;
+                    enforce(dir, &path, limits, max_age, total);
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                out.flush()?;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Deletes the oldest segments (never `current`) while over the size or age limit.
+fn enforce(dir: &Path, current: &Path, limits: DiskLimits, max_age: Duration, total: &AtomicU64) {
+    let now = SystemTime::now();
+    let segs = segments(dir);
+    let mut sizes: Vec<(PathBuf, u64, SystemTime)> = segs
+        .into_iter()
+        .filter_map(|p| {
+            let m = fs::metadata(&p).ok()?;
+            Some((p, m.len(), m.modified().unwrap_or(now)))
+        })
+        .collect();
+    let mut sum: u64 = sizes.iter().map(|s| s.1).sum();
+    sizes.retain(|s| s.0 != current);
+    for (p, len, modified) in sizes {
+        let too_old = now.duration_since(modified).is_ok_and(|age| age > max_age);
+        if sum <= limits.max_bytes && !too_old {
+            break;
+        }
+        if fs::remove_file(&p).is_ok() {
+            sum = sum.saturating_sub(len);
+        }
+    }
+    total.store(sum, Ordering::Relaxed);
+}
+
+/// The newest lines on disk, oldest-first, at most about `budget` bytes of text
+/// and none older than `oldest_ms`. Unreadable lines are skipped.
+pub(crate) fn load(dir: &Path, budget: usize, oldest_ms: u64) -> Vec<DiskLine> {
+    let mut out: Vec<DiskLine> = Vec::new();
+    let mut used = 0usize;
+    for seg in segments(dir).iter().rev() {
+        let Ok(f) = File::open(seg) else { continue };
+        let lines: Vec<DiskLine> = BufReader::new(f)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| serde_json::from_str::<DiskLine>(&l).ok())
+            .filter(|l| l.t >= oldest_ms)
+            .collect();
+        for l in lines.into_iter().rev() {
+            used += l.l.len() + 128;
+            if used > budget {
+                out.reverse();
+                return out;
+            }
+            out.push(l);
+        }
+    }
+    out.reverse();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(i: u64) -> DiskLine {
+        DiskLine {
+            t: 1_000 + i,
+            s: "web".into(),
+            v: "1".into(),
+            i: "web-1".into(),
+            st: Stream::Stdout,
+            l: format!("line {i} {}", "x".repeat(100)),
+            tr: None,
+            f: None,
+        }
+    }
+
+    #[test]
+    fn lines_written_are_read_back_newest_within_the_budget() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut w = DiskWriter::start(
+            dir.path().into(),
+            DiskLimits::default(),
+            Duration::from_secs(3600),
+        )
+        .expect("start");
+        for i in 0..1000 {
+            w.send(line(i));
+        }
+        w.close();
+        let all = load(dir.path(), usize::MAX, 0);
+        assert_eq!(all.len(), 1000);
+        assert_eq!(all[0], line(0));
+        let some = load(dir.path(), 10 * 240, 0);
+        assert_eq!(some.len(), 10);
+        assert_eq!(some[9], line(999), "the newest are kept, oldest-first");
+        assert!(
+            load(dir.path(), usize::MAX, 1_000 + 990).len() == 10,
+            "older than oldest_ms are left"
+        );
+    }
+
+    #[test]
+    fn disk_use_stays_within_the_limit() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let limits = DiskLimits {
+            max_bytes: 64 * 1024,
+            segment_bytes: 8 * 1024,
+        };
+        let mut w =
+            DiskWriter::start(dir.path().into(), limits, Duration::from_secs(3600)).expect("start");
+        for i in 0..5_000 {
+            w.send(line(i));
+        }
+        w.close();
+        let on_disk = total_bytes(dir.path());
+        assert!(
+            on_disk <= 64 * 1024 + 8 * 1024 + 512,
+            "{on_disk} bytes on disk"
+        );
+        let kept = load(dir.path(), usize::MAX, 0);
+        assert_eq!(kept.last(), Some(&line(4_999)));
+        assert!(kept.len() < 5_000);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut w = DiskWriter::start(
+            dir.path().into(),
+            DiskLimits::default(),
+            Duration::from_secs(3600),
+        )
+        .expect("start");
+        w.send(line(1));
+        w.close();
+        let seg = segments(dir.path()).pop().expect("a segment");
+        let mut f = OpenOptions::new().append(true).open(seg).expect("open");
+        f.write_all(br#"{"t":5,"s":"web","#).expect("write");
+        assert_eq!(load(dir.path(), usize::MAX, 0), vec![line(1)]);
+    }
+}
