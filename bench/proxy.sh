@@ -6,12 +6,15 @@
 # Needs: nginx, haproxy, wrk (apt-get install -y nginx-light haproxy wrk).
 # Builds: cargo build --release -p shoal-proxy --example proxy_bench
 # Output: a table appended (or replaced between markers) at the end of bench/RESULTS.md.
+# A/B: BASELINE=/path/to/an/older/proxy_bench adds target `shoal-base` (that binary,
+# same arguments; BASELINE_NOTE describes it in the report), interleaved with the others.
 source "$(dirname "$0")/lib.sh"
 
 DURATION="${DURATION:-10s}"
 ROUNDS="${ROUNDS:-2}"
 CONNS="${CONNS:-50 200}"
 OUT="${OUT:-$BENCH_DIR/RESULTS.md}"
+BASELINE="${BASELINE:-}"
 
 for tool in nginx haproxy wrk; do
     command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "missing $tool" >&2; exit 1; }
@@ -83,14 +86,22 @@ NGINX_MASTER=$!
 HAPROXY_PID=$!
 "$BENCH_TMP/bin/proxy_bench" "127.0.0.1:$P_SHOAL" "127.0.0.1:$U1" "127.0.0.1:$U2" 2>"$BENCH_TMP/shoal.log" & track $!
 SHOAL_PID=$!
+if [ -n "$BASELINE" ]; then
+    P_BASE=$(free_port)
+    cp "$BASELINE" "$BENCH_TMP/bin/proxy_bench_base"
+    "$BENCH_TMP/bin/proxy_bench_base" "127.0.0.1:$P_BASE" "127.0.0.1:$U1" "127.0.0.1:$U2" 2>"$BENCH_TMP/shoal-base.log" & track $!
+    BASE_PID=$!
+fi
 
 wait_http "http://127.0.0.1:$U1/" 10
 wait_http "http://127.0.0.1:$U2/" 10
 wait_http "http://127.0.0.1:$P_NGINX/" 10
 wait_http "http://127.0.0.1:$P_HAPROXY/" 10
-for _ in $(seq 1 200); do
-    curl -fsS -m 1 -o /dev/null -H 'Host: bench' "http://127.0.0.1:$P_SHOAL/" 2>/dev/null && break
-    sleep 0.05
+for p in "$P_SHOAL" ${BASELINE:+"$P_BASE"}; do
+    for _ in $(seq 1 200); do
+        curl -fsS -m 1 -o /dev/null -H 'Host: bench' "http://127.0.0.1:$p/" 2>/dev/null && break
+        sleep 0.05
+    done
 done
 
 declare -A PORT=([direct]=$U1 [shoal]=$P_SHOAL [nginx]=$P_NGINX [haproxy]=$P_HAPROXY)
@@ -104,6 +115,11 @@ cpu_ticks() {
 }
 HZ="$(getconf CLK_TCK)"
 TARGETS="direct shoal nginx haproxy"
+if [ -n "$BASELINE" ]; then
+    PORT[shoal-base]=$P_BASE
+    PIDS[shoal-base]=$BASE_PID
+    TARGETS="direct shoal shoal-base nginx haproxy"
+fi
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 RAW="$BENCH_TMP/raw.tsv"
 : > "$RAW"
@@ -146,7 +162,8 @@ REPORT="$BENCH_TMP/report.md"
     echo "load avg before the run: $LOAD_BEFORE"
     echo "nginx:   $("$NGINX" -v 2>&1 | sed 's/.*: //'), 2 workers, upstream keepalive 256"
     echo "haproxy: $("$HAPROXY" -v 2>&1 | head -1 | awk '{print $3}'), nbthread 2, http-reuse always"
-    echo "shoal:   shoal-proxy example proxy_bench (release, mimalloc), tokio 2 workers, P2C least-loaded"
+    echo "shoal:   shoal-proxy example proxy_bench (release, mimalloc), one serving thread per core (current-thread runtime, SO_REUSEPORT socket and upstream pool each), P2C least-loaded"
+    [ -z "$BASELINE" ] || echo "shoal-base: ${BASELINE_NOTE:-$BASELINE} (A/B baseline, same arguments)"
     echo "upstreams: 2 x nginx (1 worker) return 200 \"ok\"; direct = wrk to one upstream, no proxy"
     echo "command: wrk -t2 -c{50,200} -d$DURATION --latency -H 'Host: bench'; $ROUNDS rounds, targets interleaved"
     echo '```'

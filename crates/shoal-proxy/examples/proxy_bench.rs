@@ -1,5 +1,7 @@
 //! A fixed-table proxy for benchmarks: `proxy_bench LISTEN UPSTREAM...` serves
 //! service `bench` (reach it with `Host: bench`) over the given upstream addresses.
+//! `PROXY_BENCH_THREADS=N` overrides [`ProxyConfig::serve_threads`] (0: serve on the
+//! main multi-thread runtime, as before thread-per-core serving), for A/B runs.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -43,9 +45,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     spec.version = "1".into();
     let specs = BTreeMap::from([("bench".to_owned(), spec)]);
     let table = RouteTable::build(&specs, &records, &["shoal".into()], &RouteTable::default());
+    let mut config = ProxyConfig::default();
+    if let Ok(n) = std::env::var("PROXY_BENCH_THREADS") {
+        config.serve_threads = n.parse()?;
+    }
+    eprintln!("proxy_bench serving threads: {}", config.serve_threads);
     let proxy = Proxy::new(
         Arc::new(ArcSwap::from_pointee(table)),
-        ProxyConfig::default(),
+        config,
         Hooks::default(),
     );
     let listener = tokio::net::TcpListener::bind(listen).await?;

@@ -16,6 +16,7 @@
 //! - `pool.rs`: pooled HTTP/1.1 connections to instances (LIFO, per address);
 //!   `quickack.rs`: their sockets ACK at once, so split responses do not stall 40 ms.
 //! - `proxy.rs`: the request pipeline. `server.rs`: the proxy and its listeners.
+//! - `workers.rs`: thread-per-core serving (`SO_REUSEPORT` sockets, a runtime and pool per thread).
 //! - `trace.rs`: W3C trace context. `respond.rs`: Shoal's own answers.
 //! - `headers.rs`: header rewriting between client and instance.
 //! - `observe.rs`: metrics and access-log records and hooks. `snapshot.rs`: state for the API.
@@ -42,6 +43,7 @@ mod state;
 mod table;
 pub mod trace;
 pub mod watch;
+mod workers;
 
 pub use balance::{Endpoint, Strategy};
 pub use breaker::CircuitState;

@@ -15,6 +15,7 @@ use crate::breaker::Permit;
 use crate::forward::{self, Call, Failure, Outcome};
 use crate::headers::{prepare_headers, small_length, strip_hop_by_hop, X_TRACE_ID};
 use crate::observe::{AccessRecord, RequestRecord};
+use crate::pool::Pool;
 use crate::respond::{self, shoal_answer, Body, Reason};
 use crate::server::Proxy;
 use crate::state::Counters;
@@ -37,7 +38,13 @@ struct Report<'a> {
 
 impl Proxy {
     /// Handles one request that arrived on a listener whose caller is `caller`.
-    pub(crate) async fn handle(&self, caller: &str, req: Request<Incoming>) -> Response<Body> {
+    /// `pool` is the upstream pool of the thread serving the connection.
+    pub(crate) async fn handle(
+        &self,
+        pool: &Pool,
+        caller: &str,
+        req: Request<Incoming>,
+    ) -> Response<Body> {
         let table = self.table.load_full();
         let host = req
             .headers()
@@ -147,7 +154,7 @@ impl Proxy {
             lease,
             instance,
             retries,
-        } = forward::call(&self.pool, route, target.version, call).await;
+        } = forward::call(pool, route, target.version, call).await;
         rep.instance = instance;
         rep.retries = retries;
         let ok = matches!(&result, Ok(r) if r.status().as_u16() < 500);

@@ -22,7 +22,8 @@ use crate::table::RouteTable;
 /// Limits and defaults of the proxy's listeners and upstream client.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
-    /// Open client connections across all listeners; more wait to be accepted.
+    /// Open client connections across all listeners; more wait to be served (one
+    /// accepted per accept loop, the rest in the kernel's queue).
     pub max_connections: usize,
     /// Request head size (HTTP/1 buffer, HTTP/2 header list).
     pub max_header_bytes: usize,
@@ -33,8 +34,12 @@ pub struct ProxyConfig {
     pub connect_timeout: Duration,
     /// Per-attempt timeout of services without `resilience.timeout`.
     pub default_timeout: Duration,
-    /// Idle pooled connections kept per instance.
+    /// Idle pooled connections kept per instance (per serving thread).
     pub upstream_idle_per_host: usize,
+    /// Threads serving [`Proxy::serve`], each with its own runtime, listening socket
+    /// (`SO_REUSEPORT` on the same address) and upstream pool; 0 serves on the
+    /// caller's runtime instead. Outbound listeners always serve on the caller's runtime.
+    pub serve_threads: usize,
 }
 
 impl Default for ProxyConfig {
@@ -47,6 +52,7 @@ impl Default for ProxyConfig {
             connect_timeout: Duration::from_secs(2),
             default_timeout: Duration::from_secs(60),
             upstream_idle_per_host: 256,
+            serve_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -102,7 +108,8 @@ impl Proxy {
             }
             m.insert(service.to_owned(), addr);
         }
-        tokio::spawn(self.clone().serve(listener, service.to_owned()));
+        let pool = self.pool.clone();
+        tokio::spawn(self.clone().serve_on(listener, service.into(), pool));
         Ok(addr)
     }
 
@@ -132,9 +139,24 @@ impl Proxy {
     }
 
     /// Serves `listener` with every request's caller set to `caller` (use
-    /// [`shoal_spec::GATEWAY_CALLER`] for the edge) until [`Proxy::shutdown`].
+    /// [`shoal_spec::GATEWAY_CALLER`] for the edge) until [`Proxy::shutdown`], on
+    /// [`ProxyConfig::serve_threads`] threads of its own (see `workers.rs`).
     pub async fn serve(self: Arc<Self>, listener: TcpListener, caller: String) {
-        let caller: Arc<str> = caller.into();
+        let threads = self.config.serve_threads;
+        if threads == 0 {
+            let pool = self.pool.clone();
+            return self.serve_on(listener, caller.into(), pool).await;
+        }
+        self.serve_threads(listener, caller.into(), threads).await;
+    }
+
+    /// The accept loop of one listener on the current runtime, sending upstream on `pool`.
+    pub(crate) async fn serve_on(
+        self: Arc<Self>,
+        listener: TcpListener,
+        caller: Arc<str>,
+        pool: Pool,
+    ) {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -153,10 +175,6 @@ impl Proxy {
             if *stop.borrow() {
                 break;
             }
-            let permit = tokio::select! {
-                p = self.conns.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-                _ = stop.changed() => break,
-            };
             let (stream, _peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(conn) => conn,
@@ -168,11 +186,17 @@ impl Proxy {
                 },
                 _ = stop.changed() => break,
             };
+            // Accepted first, then admitted: a permit never waits in one thread's accept
+            // while a connection waits in another thread's socket.
+            let permit = tokio::select! {
+                p = self.conns.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                _ = stop.changed() => break,
+            };
             let _ = stream.set_nodelay(true);
-            let (proxy, who) = (self.clone(), caller.clone());
+            let (proxy, who, pool) = (self.clone(), caller.clone(), pool.clone());
             let svc = service_fn(move |req| {
-                let (proxy, who) = (proxy.clone(), who.clone());
-                async move { Ok::<_, Infallible>(proxy.handle(&who, req).await) }
+                let (proxy, who, pool) = (proxy.clone(), who.clone(), pool.clone());
+                async move { Ok::<_, Infallible>(proxy.handle(&pool, &who, req).await) }
             });
             let conn = graceful.watch(
                 builder
