@@ -8,7 +8,8 @@
 #   (b) end to end: `shoal up` (release, core 1) runs one service that writes
 #       E2E_LINES pre-generated lines to stdout with `cat` (core 0); time from the
 #       service's start until the store has seen every line (lines + dropped from
-#       /api/v1/logs/stats), and shoal's peak RSS (VmHWM) with a 64 MiB store.
+#       /api/v1/logs/stats), and shoal's peak RSS (VmHWM) with a 64 MiB store; with the
+#       disk log (default 256 MiB) and without it (SHOAL_LOG_MAX_DISK_BYTES=0).
 #
 # Env: LINES (2000000) E2E_LINES (2000000) ROUNDS (3) OUT (also write the report there)
 source "$(dirname "$0")/lib.sh"
@@ -38,7 +39,7 @@ for i in range(n):
         out.write("2026-11-27T08:00:00Z INFO handled request %d in %d ms trace=%s user=ada\n" % (i, i % 97, t))
 PY
 
-run_e2e() { # run_e2e ROUND -> "seconds peak_kb"
+run_e2e() { # run_e2e ROUND DISK_BYTES -> "seconds peak_kb seen"
     local dir hp pid t0 t1 seen
     dir="$BENCH_TMP/e2e-$1"; mkdir -p "$dir"
     hp="$(free_port)"
@@ -53,7 +54,7 @@ statsd = "127.0.0.1:0"
 [services.writer]
 command = ["sh", "-c", "taskset -c 0 cat $BENCH_TMP/lines.txt; exec sleep 3600"]
 EOF
-    taskset -c 1 "$BIN/shoal" up "$dir/shoal.toml" >"$dir/shoal.log" 2>&1 &
+    SHOAL_LOG_MAX_DISK_BYTES="$2" taskset -c 1 "$BIN/shoal" up "$dir/shoal.toml" >"$dir/shoal.log" 2>&1 &
     pid=$!; track "$pid"
     t0="$(date +%s.%N)"
     wait_http "http://127.0.0.1:$hp/v1/status/leader" 30
@@ -95,11 +96,13 @@ done
 echo
 echo "End to end (instance stdout pipe → shoal's reader → store; shoal on core 1, cat on core 0):"
 echo
-echo "| round | lines | seconds (start → all stored) | lines/s | shoal peak RSS MiB |"
-echo "|---|---:|---:|---:|---:|"
+echo "| round | disk log | lines | seconds (start → all stored) | lines/s | shoal peak RSS MiB |"
+echo "|---|---|---:|---:|---:|---:|"
 for r in $(seq 1 "$ROUNDS"); do
-    read -r secs kb seen < <(run_e2e "$r")
-    printf '| %s | %s | %.2f | %.0f | %.1f |\n' "$r" "$seen" "$secs" \
-        "$(awk "BEGIN {print $seen / $secs}")" "$(awk "BEGIN {print $kb / 1024}")"
+    for disk in 256MiB 0; do
+        read -r secs kb seen < <(run_e2e "$r-$disk" "$disk")
+        printf '| %s | %s | %s | %.2f | %.0f | %.1f |\n' "$r" "$([ "$disk" = 0 ] && echo off || echo "$disk")" "$seen" "$secs" \
+            "$(awk "BEGIN {print $seen / $secs}")" "$(awk "BEGIN {print $kb / 1024}")"
+    done
 done
 } | tee "${OUT:-/dev/null}"

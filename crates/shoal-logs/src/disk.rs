@@ -1,9 +1,9 @@
 //! Logs on disk, so they survive a restart: JSON-lines segment files under
 //! `data_dir/logs/`, written by one thread, bounded by total size and age.
 //!
-//! Appends never wait for the disk: each line is handed to the writer through a
-//! bounded queue and counted as dropped when the queue is full. The writer
-//! flushes at least every 200 ms, rotates segments at `segment_bytes`, and
+//! Appends never wait for the disk: each line is pushed onto a bounded queue
+//! (counted as dropped when it is full) that the writer takes whole every
+//! 100 ms or when 4096 lines wait. The writer flushes after each batch, rotates segments at `segment_bytes`, and
 //! deletes the oldest segments while over `max_bytes` or older than the store's
 //! `max_age`. At open, the newest lines (up to the memory budget) are read back;
 //! a torn last line from a crash is skipped.
@@ -11,14 +11,14 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::kept::{Kept, KeptFields};
 use crate::line::Stream;
 
 /// How much of the log is kept on disk.
@@ -55,14 +55,57 @@ pub(crate) struct DiskLine {
     pub f: Option<String>,
 }
 
+/// A kept line as written: the same shape as [`DiskLine`], borrowed.
+#[derive(Serialize)]
+struct DiskLineRef<'a> {
+    t: u64,
+    s: &'a str,
+    v: &'a str,
+    i: &'a str,
+    st: Stream,
+    l: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    f: Option<&'a str>,
+}
+
+impl<'a> DiskLineRef<'a> {
+    fn of(k: &'a Kept) -> Self {
+        DiskLineRef {
+            t: k.time_ms,
+            s: &k.labels.service,
+            v: &k.labels.version,
+            i: &k.labels.instance,
+            st: k.stream,
+            l: &k.line,
+            tr: k.trace.map(crate::kept::trace_hex),
+            f: match &k.fields {
+                KeptFields::Json(j) => Some(j),
+                _ => None,
+            },
+        }
+    }
+}
+
 /// Lines queued for the writer before appends start dropping (counted).
 const QUEUE: usize = 16 * 1024;
-const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// The writer wakes this often, or when this many lines wait.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+const WAKE_AT: usize = 4096;
 
-/// The writer thread and the queue to it.
+/// What appends and the writer thread share: the queued lines and the stop flag.
+#[derive(Debug, Default)]
+struct Shared {
+    queue: Mutex<Vec<Kept>>,
+    stop: AtomicBool,
+}
+
+/// The writer thread and the queue to it. Appends only push under a short lock;
+/// the writer takes the whole queue at once, so there is no wake-up per line.
 #[derive(Debug)]
 pub(crate) struct DiskWriter {
-    tx: Option<SyncSender<DiskLine>>,
+    shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
     pub dropped: Arc<AtomicU64>,
     pub bytes: Arc<AtomicU64>,
@@ -71,39 +114,44 @@ pub(crate) struct DiskWriter {
 impl DiskWriter {
     pub fn start(dir: PathBuf, limits: DiskLimits, max_age: Duration) -> io::Result<DiskWriter> {
         fs::create_dir_all(&dir)?;
-        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let shared = Arc::new(Shared::default());
         let bytes = Arc::new(AtomicU64::new(total_bytes(&dir)));
-        let b = bytes.clone();
+        let (sh, b) = (shared.clone(), bytes.clone());
         let thread = std::thread::Builder::new()
             .name("shoal-log-disk".into())
             .spawn(move || {
-                if let Err(e) = write_loop(&dir, limits, max_age, &rx, &b) {
+                if let Err(e) = write_loop(&dir, limits, max_age, &sh, &b) {
                     tracing::error!(error = %e, dir = %dir.display(), "the disk log stopped; logs are kept in memory only");
                 }
             })?;
         Ok(DiskWriter {
-            tx: Some(tx),
+            shared,
             thread: Some(thread),
             dropped: Arc::new(AtomicU64::new(0)),
             bytes,
         })
     }
 
-    /// Queues a line; never blocks.
-    pub fn send(&self, line: DiskLine) {
-        let Some(tx) = &self.tx else { return };
-        match tx.try_send(line) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+    /// Queues a line; never blocks on the disk.
+    pub fn send(&self, line: Kept) {
+        let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() >= QUEUE || self.thread.is_none() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        q.push(line);
+        if q.len() == WAKE_AT {
+            if let Some(t) = &self.thread {
+                t.thread().unpark();
             }
         }
     }
 
-    /// Flushes what is queued and stops the writer.
+    /// Writes what is queued and stops the writer.
     pub fn close(&mut self) {
-        self.tx = None;
+        self.shared.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
     }
@@ -155,41 +203,57 @@ fn write_loop(
     dir: &Path,
     limits: DiskLimits,
     max_age: Duration,
-    rx: &mpsc::Receiver<DiskLine>,
+    shared: &Shared,
     total: &AtomicU64,
 ) -> io::Result<()> {
     let mut n = 0;
     let (mut path, mut out) = new_segment(dir, &mut n)?;
     let mut seg_bytes = 0u64;
-    let mut dirty = false;
     loop {
-        match rx.recv_timeout(FLUSH_EVERY) {
-            Ok(line) => {
-                let mut text = serde_json::to_vec(&line).map_err(io::Error::other)?;
-                text.push(b'\n');
-                out.write_all(&text)?;
-                seg_bytes += text.len() as u64;
-                total.fetch_add(text.len() as u64, Ordering::Relaxed);
-                dirty = true;
+        std::thread::park_timeout(FLUSH_EVERY);
+        let stopping = shared.stop.load(Ordering::Acquire);
+        let batch = std::mem::take(&mut *shared.queue.lock().unwrap_or_else(|p| p.into_inner()));
+        if !batch.is_empty() {
+            for kept in &batch {
+                let line = DiskLineRef::of(kept);
+                let mut counted = CountingWriter {
+                    inner: &mut out,
+                    n: 0,
+                };
+                serde_json::to_writer(&mut counted, &line).map_err(io::Error::other)?;
+                counted.write_all(b"\n")?;
+                seg_bytes += counted.n;
+                total.fetch_add(counted.n, Ordering::Relaxed);
                 if seg_bytes >= limits.segment_bytes {
                     out.flush()?;
                     (path, out) = new_segment(dir, &mut n)?;
                     seg_bytes = 0;
-                    enforce(dir, &path, limits, max_age, total);
                 }
             }
-            Err(RecvTimeoutError::Timeout) => {
-                if dirty {
-                    out.flush()?;
-                    dirty = false;
-                    enforce(dir, &path, limits, max_age, total);
-                }
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                out.flush()?;
-                return Ok(());
-            }
+            out.flush()?;
+            enforce(dir, &path, limits, max_age, total);
         }
+        if stopping {
+            return Ok(());
+        }
+    }
+}
+
+/// Counts the bytes written through it.
+struct CountingWriter<'a, W: Write> {
+    inner: &'a mut W,
+    n: u64,
+}
+
+impl<W: Write> Write for CountingWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -248,6 +312,23 @@ pub(crate) fn load(dir: &Path, budget: usize, oldest_ms: u64) -> Vec<DiskLine> {
 mod tests {
     use super::*;
 
+    fn kept(i: u64) -> Kept {
+        let l = line(i);
+        Kept {
+            seq: i + 1,
+            time_ms: l.t,
+            labels: std::sync::Arc::new(crate::kept::Labels {
+                service: l.s.into(),
+                version: l.v.into(),
+                instance: l.i.into(),
+            }),
+            stream: l.st,
+            line: l.l.into(),
+            trace: None,
+            fields: KeptFields::None,
+        }
+    }
+
     fn line(i: u64) -> DiskLine {
         DiskLine {
             t: 1_000 + i,
@@ -271,7 +352,7 @@ mod tests {
         )
         .expect("start");
         for i in 0..1000 {
-            w.send(line(i));
+            w.send(kept(i));
         }
         w.close();
         let all = load(dir.path(), usize::MAX, 0);
@@ -296,7 +377,7 @@ mod tests {
         let mut w =
             DiskWriter::start(dir.path().into(), limits, Duration::from_secs(3600)).expect("start");
         for i in 0..5_000 {
-            w.send(line(i));
+            w.send(kept(i));
         }
         w.close();
         let on_disk = total_bytes(dir.path());
@@ -318,7 +399,7 @@ mod tests {
             Duration::from_secs(3600),
         )
         .expect("start");
-        w.send(line(1));
+        w.send(kept(1));
         w.close();
         let seg = segments(dir.path()).pop().expect("a segment");
         let mut f = OpenOptions::new().append(true).open(seg).expect("open");

@@ -161,6 +161,11 @@ impl Ring {
         )
     }
 
+    /// The line appended last, if it is still kept.
+    pub(crate) fn newest(&self) -> Option<&Kept> {
+        self.lines.back()
+    }
+
     pub(crate) fn limits(&self) -> &LogLimits {
         &self.limits
     }

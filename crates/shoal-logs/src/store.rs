@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast;
 
-use crate::disk::{DiskLimits, DiskLine, DiskWriter};
+use crate::disk::{DiskLimits, DiskWriter};
 use crate::limits::{LogLimits, LogQuery, LogStats};
 use crate::line::{LogLine, Stream};
 use crate::ring::{NewFields, NewLine, Ring};
@@ -162,23 +162,14 @@ impl LogStore {
         let now = (self.clock)();
         let want_copy = self.tail.receiver_count() > 0;
         let mut ring = self.lock();
+        let (seq, copy) = ring.push(now, new, want_copy);
         // Queued under the ring's lock so the disk has the lines in `seq` order.
         if let Some(w) = self.disk_lock().as_ref() {
-            w.send(DiskLine {
-                t: now,
-                s: new.service.to_string(),
-                v: new.version.to_string(),
-                i: new.instance.to_string(),
-                st: new.stream,
-                l: crate::ring::truncate(new.line, ring.limits().max_line_bytes),
-                tr: new.trace_id.clone(),
-                f: match &new.fields {
-                    NewFields::Json(j) => Some(j.clone()),
-                    _ => None,
-                },
-            });
+            // (A line larger than the whole store was not kept: nothing to write.)
+            if let Some(kept) = ring.newest().filter(|k| k.seq == seq) {
+                w.send(kept.clone());
+            }
         }
-        let (seq, copy) = ring.push(now, new, want_copy);
         if let Some(copy) = copy {
             // Sent under the lock so subscribers see lines in `seq` order. An
             // error only means every subscriber left meanwhile.
