@@ -228,6 +228,8 @@ fn write_loop(
                     out.flush()?;
                     (path, out) = new_segment(dir, &mut n)?;
                     seg_bytes = 0;
+                    // Within a large batch too, the oldest go before the next segment fills.
+                    enforce(dir, &path, limits, max_age, total);
                 }
             }
             out.flush()?;

@@ -65,7 +65,10 @@ impl PlatformBuilder {
         };
         let slot =
             (std::process::id() % 60) * 150 + NEXT_RANGE.fetch_add(1, Ordering::Relaxed) % 3 * 50;
-        let (lo, hi) = (30000 + slot, 30000 + slot + 49);
+        // Below the kernel's ephemeral range (32768-60999 here): a port the kernel
+        // hands to some socket bound to port 0, or to an outgoing connection, must
+        // never be one an instance is told to listen on.
+        let (lo, hi) = (21000 + slot, 21000 + slot + 49);
         let toml = format!(
             "[platform]\ndata_dir = \"data\"\nhttp = \"127.0.0.1:0\"\ngateway = \"127.0.0.1:0\"\ndns = \"127.0.0.1:0\"\nstatsd = \"127.0.0.1:0\"\nport_range = \"{lo}-{hi}\"\n{}\n\n{}",
             self.platform_extra, self.services
