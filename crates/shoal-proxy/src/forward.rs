@@ -137,7 +137,38 @@ async fn attempt(
     c: &Call<'_>,
     stats: &std::sync::Arc<EndpointStats>,
 ) -> Result<(Response<Incoming>, Lease), Failure> {
-    let uri = Uri::try_from(c.path).map_err(|e| Failure::Transport(format!("bad path: {e}")))?;
+    let _inflight = stats.start();
+    let started = Instant::now();
+    let mut res = send_once(pool, addr, c).await;
+    // The instance closed a pooled connection just as the request went out: an
+    // idempotent request goes again at once (on another or a new connection);
+    // this is not a retry, nothing was answered.
+    if matches!(res, Err(Sent::Stale(_))) && idempotent(c.method) {
+        res = send_once(pool, addr, c).await;
+    }
+    let res = res.map_err(|f| match f {
+        Sent::Stale(e) => Failure::Transport(e),
+        Sent::Failed(f) => f,
+    });
+    // Latency feeds the peak-EWMA tiebreak (outcome recorded by the caller).
+    stats.observe_latency(started.elapsed(), Instant::now());
+    res
+}
+
+/// Why one send failed: a stale pooled connection, or a failure to report.
+enum Sent {
+    Stale(String),
+    Failed(Failure),
+}
+
+/// One send of the request `c` describes, on a pooled or new connection.
+async fn send_once(
+    pool: &Pool,
+    addr: SocketAddr,
+    c: &Call<'_>,
+) -> Result<(Response<Incoming>, Lease), Sent> {
+    let uri = Uri::try_from(c.path)
+        .map_err(|e| Sent::Failed(Failure::Transport(format!("bad path: {e}"))))?;
     let mut req = Request::new(Full::new(c.body.clone()));
     *req.method_mut() = c.method.clone();
     *req.uri_mut() = uri;
@@ -148,15 +179,11 @@ async fn attempt(
             req.headers_mut().insert(header::HOST, host);
         }
     }
-    let _inflight = stats.start();
-    let started = Instant::now();
-    let res = match tokio::time::timeout(c.timeout, pool.send(addr, req)).await {
-        Err(_) => Err(Failure::Timeout(c.timeout)),
+    match tokio::time::timeout(c.timeout, pool.send(addr, req)).await {
+        Err(_) => Err(Sent::Failed(Failure::Timeout(c.timeout))),
         Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(SendError::Connect(e))) => Err(Failure::Connect(e)),
-        Ok(Err(SendError::Transport(e))) => Err(Failure::Transport(e)),
-    };
-    // Latency feeds the peak-EWMA tiebreak (outcome recorded by the caller).
-    stats.observe_latency(started.elapsed(), Instant::now());
-    res
+        Ok(Err(SendError::Connect(e))) => Err(Sent::Failed(Failure::Connect(e))),
+        Ok(Err(SendError::Transport(e))) => Err(Sent::Failed(Failure::Transport(e))),
+        Ok(Err(SendError::Stale(e))) => Err(Sent::Stale(e)),
+    }
 }

@@ -34,6 +34,31 @@ pub enum SendError {
     Connect(String),
     /// The connection failed while the request was sent or answered.
     Transport(String),
+    /// A reused idle connection was closed by the instance with no answer: the
+    /// race of an instance closing an idle connection as a request is written.
+    /// Safe to send again when the request is idempotent.
+    Stale(String),
+}
+
+/// Whether `e` says the connection closed before any answer came (not a
+/// failure in the middle of an answer).
+fn closed_before_answer(e: &hyper::Error) -> bool {
+    if e.is_incomplete_message() || e.is_canceled() {
+        return true;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+            );
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// Pooled HTTP/1.1 connections to every instance, shared by all requests.
@@ -104,7 +129,13 @@ impl Pool {
                 Err(mut e) => match e.take_message() {
                     // Never written: the reused connection was closed under us; try another.
                     Some(back) if reused => req = back,
-                    _ => return Err(SendError::Transport(format!("{:?}", e.into_error()))),
+                    _ => {
+                        let err = e.into_error();
+                        if reused && closed_before_answer(&err) {
+                            return Err(SendError::Stale(format!("{err:?}")));
+                        }
+                        return Err(SendError::Transport(format!("{err:?}")));
+                    }
                 },
             }
         }

@@ -90,3 +90,48 @@ async fn a_refused_connect_is_a_connect_error() {
         Err(SendError::Connect(_))
     ));
 }
+
+/// A server whose first connection answers one request, then reads the next
+/// and closes without answering (an instance closing an idle connection just
+/// as a request is written); later connections answer every request.
+async fn closes_after_one() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut first = true;
+        while let Ok((mut s, _)) = listener.accept().await {
+            let close_after_one = std::mem::replace(&mut first, false);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let mut answered = 0;
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 || (close_after_one && answered == 1) {
+                        return;
+                    }
+                    let _ = s
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await;
+                    answered += 1;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_reused_connection_closed_without_an_answer_is_stale_and_a_new_one_works() {
+    let addr = closes_after_one().await;
+    let pool = Pool::new(Duration::from_secs(1), 8);
+    let (resp, lease) = pool.send(addr, get()).await.expect("first");
+    assert_eq!(body(resp).await, "ok");
+    lease.release();
+    match pool.send(addr, get()).await {
+        Err(SendError::Stale(_)) => {}
+        Err(e) => panic!("want Stale, got {e:?}"),
+        Ok(_) => panic!("the server closed without answering"),
+    }
+    let (resp, _lease) = pool.send(addr, get()).await.expect("a new connection");
+    assert_eq!(body(resp).await, "ok");
+}
