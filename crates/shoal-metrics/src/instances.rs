@@ -91,10 +91,12 @@ impl InstanceMetrics {
             .filter_map(|r| Some((r.service.clone(), r.version.clone(), r.id.clone(), r.pid?)))
             .collect();
         let procs = tokio::task::spawn_blocking(move || {
+            let pgids: Vec<u32> = running.iter().map(|r| r.3).collect();
+            let mut all = shoal_supervisor::groups_stats(&pgids);
             running
                 .into_iter()
                 .filter_map(|(service, version, instance, pid)| {
-                    let stats = shoal_supervisor::group_stats(pid)?;
+                    let stats = all.remove(&pid)?;
                     Some(ProcSample {
                         service,
                         version,

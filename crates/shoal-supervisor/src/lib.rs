@@ -39,7 +39,7 @@ pub use orphans::reap_orphans;
 pub use output::MAX_LINE_BYTES;
 pub use ports::PortAllocator;
 pub use process::{spawn, RunningProcess, SpawnError};
-pub use procfs::{group_stats, proc_stats, start_time_ticks, ProcStats};
+pub use procfs::{group_stats, groups_stats, proc_stats, start_time_ticks, ProcStats};
 pub use registry::{PidRegistry, RegistryEntry, RegistryError};
 pub use restart::{RestartTracker, CRASH_LOOP_FAILURES};
 pub use shoal_logs::Stream;
