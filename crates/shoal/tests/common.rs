@@ -87,3 +87,40 @@ pub fn start_demo() -> shoal_testkit::Platform {
         .expect("institution");
     p
 }
+
+/// Sends `raw` (a whole HTTP/1.1 request, usually with `Connection: close`) to
+/// `addr` and reads until the server closes (30 s at most): the status (0 when
+/// there is none) and the whole answer.
+pub fn raw_http(addr: std::net::SocketAddr, raw: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    s.write_all(raw.as_bytes()).expect("write");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, out)
+}
+
+/// The span id the test "caller" puts in the `traceparent` it sends.
+pub const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+/// A GET with a `traceparent` of `trace` (child of [`CALLER_SPAN`]): status and body.
+pub fn traced_get(
+    addr: std::net::SocketAddr,
+    host: &str,
+    path: &str,
+    trace: &str,
+) -> (u16, String) {
+    let raw = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\ntraceparent: 00-{trace}-{CALLER_SPAN}-01\r\nConnection: close\r\n\r\n"
+    );
+    let (status, out) = raw_http(addr, &raw);
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}

@@ -112,12 +112,7 @@ interval = "200ms"
 }
 
 fn raw_get(addr: std::net::SocketAddr, raw: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.write_all(raw.as_bytes()).expect("write");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
+    common::raw_http(addr, raw).1
 }
 
 /// Python's `http.server` sends a response's headers and body with two writes;

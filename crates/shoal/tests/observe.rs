@@ -77,20 +77,7 @@ fn get(p: &Platform, path_query: &str) -> Value {
 }
 
 fn gateway_with_trace(p: &Platform, path: &str, trace: &str) -> u16 {
-    let tp = format!("00-{trace}-00f067aa0ba902b7-01");
-    let raw = format!(
-        "GET {path} HTTP/1.1\r\nHost: front\r\ntraceparent: {tp}\r\nConnection: close\r\n\r\n"
-    );
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(p.gateway).expect("connect gateway");
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    s.write_all(raw.as_bytes()).expect("send");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out.split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    common::traced_get(p.gateway, "front", path, trace).0
 }
 
 #[test]
@@ -447,14 +434,8 @@ fn logs_survive_a_restart_of_shoal() {
         .expect("start");
     p.wait_healthy("back", 1, HEALTHY).expect("back");
     let trace = "7bf92f3577b34da6a3ce929d0e0e4736";
-    let tp = format!("00-{trace}-00f067aa0ba902b7-01");
-    let raw = format!(
-        "GET /before HTTP/1.1\r\nHost: back\r\ntraceparent: {tp}\r\nConnection: close\r\n\r\n"
-    );
-    let mut s = std::net::TcpStream::connect(p.gateway).expect("connect");
-    std::io::Write::write_all(&mut s, raw.as_bytes()).expect("send");
-    let mut out = String::new();
-    let _ = std::io::Read::read_to_string(&mut s, &mut out);
+    let (status, _) = common::traced_get(p.gateway, "back", "/before", trace);
+    assert_eq!(status, 200);
     wait_until("the request's lines", Duration::from_secs(10), || {
         let l = get(&p, &format!("/api/v1/logs?trace={trace}"));
         (l.as_array()?.len() >= 2).then_some(())

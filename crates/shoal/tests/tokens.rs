@@ -119,15 +119,5 @@ fn an_open_api_beyond_loopback_is_refused() {
 }
 
 fn raw_request(addr: std::net::SocketAddr, raw: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.write_all(raw.as_bytes()).expect("write");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, out)
+    common::raw_http(addr, raw)
 }

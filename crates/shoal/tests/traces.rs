@@ -4,39 +4,14 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use common::{APP, BIN, HEALTHY};
+use common::{traced_get, APP, BIN, CALLER_SPAN, HEALTHY};
 use serde_json::Value;
 use shoal_testkit::{wait_until, Platform};
 
 /// The caller's own span: unknown to Shoal, so the first hop is the root.
-const CALLER_SPAN: &str = "00f067aa0ba902b7";
-
-/// A GET with a `traceparent` of `trace` (child of [`CALLER_SPAN`]); returns status and body.
-fn traced_get(addr: SocketAddr, host: &str, path: &str, trace: &str) -> (u16, String) {
-    let raw = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\ntraceparent: 00-{trace}-{CALLER_SPAN}-01\r\nConnection: close\r\n\r\n"
-    );
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    s.write_all(raw.as_bytes()).expect("write");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    (status, body)
-}
-
 /// The trace from the API once it has `n` spans.
 fn wait_trace(p: &Platform, trace: &str, n: usize) -> Value {
     wait_until(&format!("{n} spans of {trace}"), HEALTHY, || {
