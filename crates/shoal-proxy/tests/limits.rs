@@ -8,22 +8,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
-use common::{get, record, spec, table, Upstream};
-use shoal_proxy::{Hooks, Proxy, ProxyConfig, RouteTable};
+use common::{get, Upstream};
+use shoal_proxy::{Hooks, Proxy, ProxyConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 async fn start(u: &Upstream, config: ProxyConfig) -> (Arc<Proxy>, SocketAddr) {
-    let t = table(
-        vec![spec("svc", "1")],
-        &[record("svc", u, "1")],
-        &RouteTable::default(),
-    );
-    let proxy = Proxy::new(Arc::new(ArcSwap::from_pointee(t)), config, Hooks::default());
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(proxy.clone().serve(listener, "gateway".to_owned()));
+    let (proxy, addr, _) = common::serve(common::one_service(u), Hooks::default(), config).await;
     (proxy, addr)
 }
 
@@ -38,11 +29,7 @@ async fn exchange(addr: SocketAddr, raw: &[u8], wait: Duration) -> String {
 }
 
 fn status(answer: &str) -> u16 {
-    answer
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    common::status_of(answer)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,24 +7,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
-use common::{record, spec, table, Upstream};
-use shoal_proxy::{Hooks, Proxy, ProxyConfig, RouteTable};
+use common::Upstream;
+use shoal_proxy::{Hooks, Proxy, ProxyConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 async fn start(u: &Upstream, config: ProxyConfig) -> (Arc<Proxy>, SocketAddr, JoinHandle<()>) {
-    let t = table(
-        vec![spec("svc", "1")],
-        &[record("svc", u, "1")],
-        &RouteTable::default(),
-    );
-    let proxy = Proxy::new(Arc::new(ArcSwap::from_pointee(t)), config, Hooks::default());
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let serving = tokio::spawn(proxy.clone().serve(listener, "gateway".to_owned()));
-    (proxy, addr, serving)
+    common::serve(common::one_service(u), Hooks::default(), config).await
 }
 
 /// Sends one keep-alive GET on `s` and reads its answer head; the status, or 0.
@@ -32,11 +22,7 @@ async fn request(s: &mut TcpStream) -> u16 {
     let _ = s.write_all(b"GET /t HTTP/1.1\r\nHost: svc\r\n\r\n").await;
     let mut buf = [0u8; 4096];
     match s.read(&mut buf).await {
-        Ok(n) if n > 0 => String::from_utf8_lossy(&buf[..n])
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0),
+        Ok(n) if n > 0 => common::status_of(&String::from_utf8_lossy(&buf[..n])),
         _ => 0,
     }
 }

@@ -148,6 +148,44 @@ pub fn table(
     RouteTable::build(&specs, records, &["shoal".into()], previous)
 }
 
+/// A proxy with `config` serving `table` on a gateway at 127.0.0.1:0; the task
+/// ends when the proxy is shut down.
+pub async fn serve(
+    table: RouteTable,
+    hooks: Hooks,
+    config: ProxyConfig,
+) -> (Arc<Proxy>, SocketAddr, tokio::task::JoinHandle<()>) {
+    let proxy = Proxy::new(Arc::new(ArcSwap::from_pointee(table)), config, hooks);
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind gateway");
+    let gateway = listener.local_addr().expect("addr");
+    let serving = tokio::spawn(
+        proxy
+            .clone()
+            .serve(listener, shoal_spec::GATEWAY_CALLER.to_owned()),
+    );
+    (proxy, gateway, serving)
+}
+
+/// The table of one service `svc` (version 1) whose one instance is `u`.
+pub fn one_service(u: &Upstream) -> RouteTable {
+    table(
+        vec![spec("svc", "1")],
+        &[record("svc", u, "1")],
+        &RouteTable::default(),
+    )
+}
+
+/// The status code of a raw HTTP answer (`HTTP/1.1 200 OK…`), 0 when there is none.
+pub fn status_of(answer: &str) -> u16 {
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A proxy serving `table` with its gateway on 127.0.0.1:0.
 pub struct Harness {
     pub proxy: Arc<Proxy>,
@@ -156,20 +194,7 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start(table: RouteTable, hooks: Hooks) -> Harness {
-        let proxy = Proxy::new(
-            Arc::new(ArcSwap::from_pointee(table)),
-            ProxyConfig::default(),
-            hooks,
-        );
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind gateway");
-        let gateway = listener.local_addr().expect("addr");
-        tokio::spawn(
-            proxy
-                .clone()
-                .serve(listener, shoal_spec::GATEWAY_CALLER.to_owned()),
-        );
+        let (proxy, gateway, _) = serve(table, hooks, ProxyConfig::default()).await;
         Harness { proxy, gateway }
     }
 
