@@ -344,15 +344,15 @@ mod tests {
         }
     }
 
+    /// A writer into `dir` keeping lines up to an hour old.
+    fn writer(dir: &Path, limits: DiskLimits) -> DiskWriter {
+        DiskWriter::start(dir.into(), limits, Duration::from_secs(3600)).expect("start")
+    }
+
     #[test]
     fn lines_written_are_read_back_newest_within_the_budget() {
         let dir = tempfile::tempdir().expect("tmp");
-        let mut w = DiskWriter::start(
-            dir.path().into(),
-            DiskLimits::default(),
-            Duration::from_secs(3600),
-        )
-        .expect("start");
+        let mut w = writer(dir.path(), DiskLimits::default());
         for i in 0..1000 {
             w.send(kept(i));
         }
@@ -376,8 +376,7 @@ mod tests {
             max_bytes: 64 * 1024,
             segment_bytes: 8 * 1024,
         };
-        let mut w =
-            DiskWriter::start(dir.path().into(), limits, Duration::from_secs(3600)).expect("start");
+        let mut w = writer(dir.path(), limits);
         for i in 0..5_000 {
             w.send(kept(i));
         }
@@ -395,12 +394,7 @@ mod tests {
     #[test]
     fn a_torn_last_line_is_skipped() {
         let dir = tempfile::tempdir().expect("tmp");
-        let mut w = DiskWriter::start(
-            dir.path().into(),
-            DiskLimits::default(),
-            Duration::from_secs(3600),
-        )
-        .expect("start");
+        let mut w = writer(dir.path(), DiskLimits::default());
         w.send(kept(1));
         w.close();
         let seg = segments(dir.path()).pop().expect("a segment");

@@ -6,6 +6,7 @@ use std::num::NonZeroU128;
 use crate::kept::{trace_number, Kept, KeptFields, LabelCache};
 use crate::limits::{LogLimits, LogQuery, LogStats, TRUNCATION_MARKER};
 use crate::line::{LogLine, Stream};
+use crate::structure::Fields;
 
 /// The labels and text of a line being appended, with what was read from it.
 #[derive(Debug, Clone)]
@@ -24,8 +25,8 @@ pub(crate) struct NewLine<'a> {
 #[derive(Debug, Clone)]
 pub(crate) enum NewFields {
     None,
-    /// The line is a JSON object.
-    FromLine,
+    /// The line is a JSON object; its fields, already parsed (kept only in a tail copy).
+    FromLine(Fields),
     /// Given by the writer, serialized.
     Json(String),
 }
@@ -73,11 +74,13 @@ impl Ring {
         let seq = self.next_seq;
         self.next_seq += 1;
         let line = truncate(new.line, self.limits.max_line_bytes);
-        let fields = match new.fields {
-            // A cut JSON line is no longer JSON.
-            NewFields::FromLine if line.len() == new.line.len() => KeptFields::FromLine,
-            NewFields::Json(j) => KeptFields::Json(j.into_boxed_str()),
-            _ => KeptFields::None,
+        // A cut JSON line is no longer JSON.
+        let (fields, parsed) = match new.fields {
+            NewFields::FromLine(f) if line.len() == new.line.len() => {
+                (KeptFields::FromLine, Some(f))
+            }
+            NewFields::Json(j) => (KeptFields::Json(j.into_boxed_str()), None),
+            _ => (KeptFields::None, None),
         };
         let record = Kept {
             seq,
@@ -91,7 +94,14 @@ impl Ring {
         if let Some(t) = record.trace {
             self.traces.entry(t).or_default().push_back(seq);
         }
-        let copy = want_copy.then(|| record.read());
+        // The tail copy reuses the fields parsed before the lock, not a second parse.
+        let copy = want_copy.then(|| match parsed {
+            Some(f) => LogLine {
+                fields: Some(Box::new(f)),
+                ..record.read_bare()
+            },
+            None => record.read(),
+        });
         self.bytes += record.cost();
         self.lines.push_back(record);
         self.evict(time_ms);
@@ -413,7 +423,9 @@ mod tests {
         ring.push(
             0,
             NewLine {
-                fields: NewFields::FromLine,
+                fields: NewFields::FromLine(
+                    crate::structure::json_fields(text).unwrap_or_default(),
+                ),
                 ..line("a", "a-1", text)
             },
             false,

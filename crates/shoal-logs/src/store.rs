@@ -81,8 +81,8 @@ impl LogStore {
             for l in &restored {
                 let fields = match &l.f {
                     Some(f) => NewFields::Json(f.clone()),
-                    None if crate::structure::json_fields(&l.l).is_some() => NewFields::FromLine,
-                    None => NewFields::None,
+                    None => crate::structure::json_fields(&l.l)
+                        .map_or(NewFields::None, NewFields::FromLine),
                 };
                 let new = NewLine {
                     service: &l.s,
@@ -134,11 +134,7 @@ impl LogStore {
             stream,
             line,
             trace_id,
-            fields: if fields.is_some() {
-                NewFields::FromLine
-            } else {
-                NewFields::None
-            },
+            fields: fields.map_or(NewFields::None, NewFields::FromLine),
         })
     }
 
