@@ -157,11 +157,18 @@ fn logs_follow_streams_new_lines() {
         .as_str()
         .unwrap_or("")
         .to_string();
+    // Restart again only if a new process was not seen within 5 s (the tail may
+    // not have been subscribed yet); restarting every 200 ms killed each new
+    // process before a loaded machine let it print its first line.
+    let mut last_restart: Option<std::time::Instant> = None;
     let found = wait_until(
         "restart lines in the live tail",
         Duration::from_secs(20),
         || {
-            let _ = p.api("POST", &format!("/api/v1/instances/{id}/restart"), Some(""));
+            if last_restart.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+                let _ = p.api("POST", &format!("/api/v1/instances/{id}/restart"), Some(""));
+                last_restart = Some(std::time::Instant::now());
+            }
             while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
                 if line.contains("app listening on") {
                     return Some(line);
