@@ -144,6 +144,9 @@ fn statsd_proxy_and_instance_metrics_are_exposed_and_queryable() {
     .expect("send");
 
     assert_eq!(wait_value(&p, "statsd_app_logins_total", |v| v >= 5.0), 5.0);
+    // The raw packet went after the client's lines and may land in the next
+    // flush interval: wait for it too before reading one exposition.
+    assert_eq!(wait_value(&p, "statsd_raw_ok_total", |v| v >= 1.0), 1.0);
     let text = metrics_text(&p);
     let v = |s: &str| value(&text, s);
     assert_eq!(
