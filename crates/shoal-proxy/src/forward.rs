@@ -6,13 +6,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue, Method, Request, Response, Uri};
-use http_body_util::Full;
-use hyper::body::Incoming;
+use http::{HeaderMap, Method, Response};
 use tokio::time::Instant;
 
 use crate::balance::{pick, EndpointStats};
-use crate::pool::{Lease, Pool, SendError};
+use crate::body::Body;
+use crate::pool::{Pool, SendError};
 use crate::state::Counters;
 use crate::table::ServiceRoute;
 
@@ -32,15 +31,14 @@ pub enum Failure {
 /// The result of a call after retries.
 #[derive(Debug)]
 pub struct Outcome<'r> {
-    pub result: Result<Response<Incoming>, Failure>,
-    /// The connection that answered; release it once the body is read.
-    pub lease: Option<Lease>,
+    pub result: Result<Response<Body>, Failure>,
     /// The instance tried last.
     pub instance: Option<&'r str>,
     pub retries: u32,
 }
 
-/// One request to send: the parts are already rewritten for the instance.
+/// One request to send: the parts are already rewritten for the instance
+/// (hop-by-hop headers gone; `Host` added from the address when missing).
 pub struct Call<'a> {
     pub method: &'a Method,
     pub headers: &'a HeaderMap,
@@ -58,7 +56,7 @@ pub fn idempotent(m: &Method) -> bool {
 }
 
 /// Whether this attempt's result may be retried on another instance.
-fn retryable(result: &Result<Response<Incoming>, Failure>, idempotent: bool) -> bool {
+fn retryable(result: &Result<Response<Body>, Failure>, idempotent: bool) -> bool {
     match result {
         Err(Failure::Connect(_)) => true,
         Err(_) => idempotent,
@@ -78,7 +76,6 @@ pub async fn call<'r>(
     let mut tried = Vec::new();
     let mut out = Outcome {
         result: Err(Failure::NoInstance),
-        lease: None,
         instance: None,
         retries: 0,
     };
@@ -95,10 +92,7 @@ pub async fn call<'r>(
         };
         tried.push(i);
         let ep = &endpoints[i];
-        let (result, lease) = match attempt(pool, ep.addr, &c, &ep.stats).await {
-            Ok((resp, lease)) => (Ok(resp), Some(lease)),
-            Err(f) => (Err(f), None),
-        };
+        let result = attempt(pool, ep.addr, &c, &ep.stats).await;
         let ok = matches!(&result, Ok(r) if r.status().as_u16() < 500);
         if let Some(d) = ep.stats.record(ok, Instant::now()) {
             Counters::bump(&state.counters.ejections);
@@ -109,7 +103,6 @@ pub async fn call<'r>(
         }
         let again = retryable(&result, idem);
         out.result = result;
-        out.lease = lease;
         out.instance = Some(&ep.instance);
         // Connect failures are retried across every instance; the rest up to `attempts`.
         let limit = if matches!(out.result, Err(Failure::Connect(_))) {
@@ -136,7 +129,7 @@ async fn attempt(
     addr: SocketAddr,
     c: &Call<'_>,
     stats: &std::sync::Arc<EndpointStats>,
-) -> Result<(Response<Incoming>, Lease), Failure> {
+) -> Result<Response<Body>, Failure> {
     let _inflight = stats.start();
     let started = Instant::now();
     let mut res = send_once(pool, addr, c).await;
@@ -162,24 +155,8 @@ enum Sent {
 }
 
 /// One send of the request `c` describes, on a pooled or new connection.
-async fn send_once(
-    pool: &Pool,
-    addr: SocketAddr,
-    c: &Call<'_>,
-) -> Result<(Response<Incoming>, Lease), Sent> {
-    let uri = Uri::try_from(c.path)
-        .map_err(|e| Sent::Failed(Failure::Transport(format!("bad path: {e}"))))?;
-    let mut req = Request::new(Full::new(c.body.clone()));
-    *req.method_mut() = c.method.clone();
-    *req.uri_mut() = uri;
-    *req.headers_mut() = c.headers.clone();
-    if !req.headers().contains_key(header::HOST) {
-        // As an HTTP client would for the instance's URL (e.g. for HTTP/2 callers).
-        if let Ok(host) = HeaderValue::from_str(&addr.to_string()) {
-            req.headers_mut().insert(header::HOST, host);
-        }
-    }
-    match tokio::time::timeout(c.timeout, pool.send(addr, req)).await {
+async fn send_once(pool: &Pool, addr: SocketAddr, c: &Call<'_>) -> Result<Response<Body>, Sent> {
+    match tokio::time::timeout(c.timeout, pool.send(addr, c)).await {
         Err(_) => Err(Sent::Failed(Failure::Timeout(c.timeout))),
         Ok(Ok(answer)) => Ok(answer),
         Ok(Err(SendError::Connect(e))) => Err(Sent::Failed(Failure::Connect(e))),

@@ -1,5 +1,5 @@
 //! Header rewriting between client and instance: hop-by-hop headers out,
-//! `X-Version`, trace context and the caller in; which answers are buffered.
+//! `X-Version`, trace context and the caller in.
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue};
@@ -47,16 +47,6 @@ pub(crate) fn prepare_headers(
     if let Ok(v) = HeaderValue::from_str(caller) {
         h.insert(X_SHOAL_CALLER, v);
     }
-}
-
-/// Bodies up to this size (by `Content-Length`) are buffered, larger ones streamed.
-const BUFFER_BODY_BYTES: u64 = 64 * 1024;
-
-pub(crate) fn small_length(h: &HeaderMap) -> bool {
-    h.get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n <= BUFFER_BODY_BYTES)
 }
 
 /// The position of a (lower-case) header name in [`HOP_BY_HOP`].

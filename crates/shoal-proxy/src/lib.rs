@@ -14,8 +14,11 @@
 //! - `breaker.rs`: the circuit breaker. `budget.rs`: the retry budget. `eject.rs`: outlier ejection.
 //! - `state.rs`: a service's live resilience state. `forward.rs`: attempts and retries.
 //! - `pool.rs`: pooled HTTP/1.1 connections to instances (LIFO, per address);
-//!   `quickack.rs`: their sockets ACK at once, so split responses do not stall 40 ms.
-//! - `proxy.rs`: the request pipeline. `server.rs`: the proxy and its listeners.
+//!   `client.rs`: one exchange on one of them, in the request's task.
+//! - `proxy.rs`: the request pipeline. `server.rs`: the proxy and its listeners;
+//!   `h1.rs`: a connection's own HTTP/1.1 loop; `h2.rs`: h2c handed to hyper.
+//! - `wire.rs`: HTTP/1.1 heads, framing and chunked bodies as pure functions;
+//!   `body.rs`: request and response bodies.
 //! - `workers.rs`: thread-per-core serving (`SO_REUSEPORT` sockets, a runtime and pool per thread).
 //! - `trace.rs`: W3C trace context. `respond.rs`: Shoal's own answers.
 //! - `headers.rs`: header rewriting between client and instance.
@@ -25,16 +28,19 @@
 
 pub mod admission;
 pub mod balance;
+mod body;
 pub mod breaker;
 pub mod budget;
 pub mod changes;
+mod client;
 pub mod eject;
 mod forward;
+mod h1;
+mod h2;
 mod headers;
 mod observe;
 mod pool;
 mod proxy;
-mod quickack;
 mod resolve;
 mod respond;
 mod server;
@@ -43,10 +49,13 @@ mod state;
 mod table;
 pub mod trace;
 pub mod watch;
+mod wire;
 mod workers;
 
 pub use balance::{Endpoint, Strategy};
+pub use body::Body;
 pub use breaker::CircuitState;
+pub use client::Streamed;
 pub use forward::Failure;
 pub use observe::{AccessLog, AccessRecord, Hooks, Observer, RequestRecord};
 pub use resolve::Target;

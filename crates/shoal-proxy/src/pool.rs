@@ -1,11 +1,11 @@
-//! The upstream connection pool: HTTP/1.1 connections to instances on hyper's
-//! `client::conn::http1`, idle ones kept per instance address and reused last in, first out.
+//! The upstream connection pool: HTTP/1.1 connections to instances (spoken by
+//! `client.rs`), idle ones kept per instance address and reused last in, first out.
 //!
-//! A request leases a connection ([`Pool::send`]) and gives it back with
-//! [`Lease::release`] once it has read the answer's body; a lease dropped earlier
-//! (a streamed body) returns the connection from a small task when it is ready again.
-//! A request that a reused connection never sent (the instance closed it while idle)
-//! is sent again on another one. Idle connections older than [`IDLE_TIMEOUT`] are closed.
+//! [`Pool::send`] takes an idle connection (or makes one) and runs one exchange on
+//! it; the connection comes back when the answer was read (at once for small
+//! answers, at the end of a streamed body). A request that a reused connection
+//! could not carry (the instance had closed it) goes on another one. Idle
+//! connections older than [`IDLE_TIMEOUT`] are closed.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,19 +13,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use http::Response;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::body::Body;
+use crate::client::{self, Conn, Exchange};
+use crate::forward::Call;
+
 /// How long a connection may stay idle in the pool.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-type Sender = SendRequest<Full<Bytes>>;
 
 /// Why a request got no answer head from the instance.
 #[derive(Debug)]
@@ -40,28 +37,7 @@ pub enum SendError {
     Stale(String),
 }
 
-/// Whether `e` says the connection closed before any answer came (not a
-/// failure in the middle of an answer).
-fn closed_before_answer(e: &hyper::Error) -> bool {
-    if e.is_incomplete_message() || e.is_canceled() {
-        return true;
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::BrokenPipe
-                    | std::io::ErrorKind::ConnectionAborted
-            );
-        }
-        source = s.source();
-    }
-    false
-}
-
-/// Pooled HTTP/1.1 connections to every instance, shared by all requests.
+/// Pooled HTTP/1.1 connections to every instance.
 #[derive(Debug, Clone)]
 pub struct Pool {
     inner: Arc<Inner>,
@@ -77,15 +53,8 @@ struct Inner {
 
 #[derive(Debug)]
 struct Idle {
-    tx: Sender,
+    conn: Conn,
     since: Instant,
-}
-
-/// One connection lent to one request.
-#[derive(Debug)]
-pub struct Lease {
-    conn: Option<(SocketAddr, Sender)>,
-    pool: Arc<Inner>,
 }
 
 impl Pool {
@@ -101,100 +70,69 @@ impl Pool {
         }
     }
 
-    /// Sends `req` (origin-form URI, `Host` set) to `addr` on an idle connection or a new one.
-    pub async fn send(
+    /// Sends `c` to `addr` on an idle connection or a new one; answers with the
+    /// head read (and a small body).
+    pub(crate) async fn send(
         &self,
         addr: SocketAddr,
-        mut req: Request<Full<Bytes>>,
-    ) -> Result<(Response<Incoming>, Lease), SendError> {
+        c: &Call<'_>,
+    ) -> Result<Response<Body>, SendError> {
         loop {
-            let (mut tx, reused) = match self.inner.take(addr) {
-                Some(tx) => (tx, true),
-                None => (self.inner.connect(addr).await?, false),
+            let (conn, reused) = match self.inner.take(addr) {
+                Some(conn) => (conn, true),
+                None => (self.connect(addr).await?, false),
             };
-            if let Err(e) = tx.ready().await {
-                if reused {
-                    continue;
+            match client::exchange(conn, c, self).await {
+                Ok(resp) => return Ok(resp),
+                // Never written whole on a reused connection: try another.
+                Err(Exchange::NotSent(_)) if reused => continue,
+                Err(Exchange::NoAnswer(e)) if reused => return Err(SendError::Stale(e)),
+                Err(Exchange::NotSent(e) | Exchange::NoAnswer(e) | Exchange::Failed(e)) => {
+                    return Err(SendError::Transport(e))
                 }
-                return Err(SendError::Connect(format!("{addr}: {e}")));
-            }
-            match tx.try_send_request(req).await {
-                Ok(resp) => {
-                    let lease = Lease {
-                        conn: Some((addr, tx)),
-                        pool: self.inner.clone(),
-                    };
-                    return Ok((resp, lease));
-                }
-                Err(mut e) => match e.take_message() {
-                    // Never written: the reused connection was closed under us; try another.
-                    Some(back) if reused => req = back,
-                    _ => {
-                        let err = e.into_error();
-                        if reused && closed_before_answer(&err) {
-                            return Err(SendError::Stale(format!("{err:?}")));
-                        }
-                        return Err(SendError::Transport(format!("{err:?}")));
-                    }
-                },
             }
         }
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> Result<Conn, SendError> {
+        let t = self.inner.connect_timeout;
+        let stream = match tokio::time::timeout(t, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(SendError::Connect(format!("{addr}: {e}"))),
+            Err(_) => return Err(SendError::Connect(format!("{addr}: timed out after {t:?}"))),
+        };
+        let _ = stream.set_nodelay(true);
+        self.inner.start_reaper();
+        Ok(Conn::new(stream, addr))
+    }
+
+    /// Puts a connection whose last answer was read whole back as the most recently used.
+    pub(crate) fn put(&self, conn: Conn) {
+        let Ok(mut idle) = self.inner.idle.lock() else {
+            return;
+        };
+        let list = idle.entry(conn.addr).or_default();
+        if list.len() >= self.inner.max_idle {
+            list.remove(0);
+        }
+        list.push(Idle {
+            conn,
+            since: Instant::now(),
+        });
     }
 }
 
 impl Inner {
     /// The most recently used idle connection to `addr` that is still open.
-    fn take(&self, addr: SocketAddr) -> Option<Sender> {
+    fn take(&self, addr: SocketAddr) -> Option<Conn> {
         let mut idle = self.idle.lock().ok()?;
         let list = idle.get_mut(&addr)?;
-        while let Some(c) = list.pop() {
-            if !c.tx.is_closed() && c.since.elapsed() < IDLE_TIMEOUT {
-                return Some(c.tx);
+        while let Some(mut c) = list.pop() {
+            if c.since.elapsed() < IDLE_TIMEOUT && c.conn.is_open() {
+                return Some(c.conn);
             }
         }
         None
-    }
-
-    async fn connect(self: &Arc<Self>, addr: SocketAddr) -> Result<Sender, SendError> {
-        let connect = tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr));
-        let stream = match connect.await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(SendError::Connect(format!("{addr}: {e}"))),
-            Err(_) => {
-                let t = self.connect_timeout;
-                return Err(SendError::Connect(format!("{addr}: timed out after {t:?}")));
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let stream = crate::quickack::QuickAck(stream);
-        let (tx, conn) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| SendError::Connect(format!("{addr}: {e}")))?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "upstream connection ended with error");
-            }
-        });
-        self.start_reaper();
-        Ok(tx)
-    }
-
-    /// Puts an open connection back as the most recently used one.
-    fn put(&self, addr: SocketAddr, tx: Sender) {
-        if tx.is_closed() {
-            return;
-        }
-        let Ok(mut idle) = self.idle.lock() else {
-            return;
-        };
-        let list = idle.entry(addr).or_default();
-        if list.len() >= self.max_idle {
-            list.remove(0);
-        }
-        list.push(Idle {
-            tx,
-            since: Instant::now(),
-        });
     }
 
     /// Closes idle connections past [`IDLE_TIMEOUT`] (or closed), every [`IDLE_TIMEOUT`].
@@ -215,41 +153,9 @@ impl Inner {
     fn reap(&self) {
         if let Ok(mut idle) = self.idle.lock() {
             for list in idle.values_mut() {
-                list.retain(|c| !c.tx.is_closed() && c.since.elapsed() < IDLE_TIMEOUT);
+                list.retain_mut(|c| c.since.elapsed() < IDLE_TIMEOUT && c.conn.is_open());
             }
             idle.retain(|_, list| !list.is_empty());
-        }
-    }
-}
-
-impl Lease {
-    /// The answer's body was read to its end: the connection is idle again.
-    pub fn release(mut self) {
-        if let Some((addr, tx)) = self.conn.take() {
-            self.pool.put(addr, tx);
-        }
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        let Some((addr, mut tx)) = self.conn.take() else {
-            return;
-        };
-        if tx.is_closed() {
-            return;
-        }
-        if tx.is_ready() {
-            return self.pool.put(addr, tx);
-        }
-        // The body is still being read (or drained): return the connection once it is done.
-        let pool = self.pool.clone();
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                if tx.ready().await.is_ok() {
-                    pool.put(addr, tx);
-                }
-            });
         }
     }
 }

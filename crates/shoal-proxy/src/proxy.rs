@@ -7,13 +7,14 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::{Body as _, Incoming};
+use hyper::body::Body as _;
 use tokio::time::Instant;
 
 use crate::admission::Refusal;
+use crate::body::ReqBody;
 use crate::breaker::Permit;
 use crate::forward::{self, Call, Failure, Outcome};
-use crate::headers::{prepare_headers, small_length, strip_hop_by_hop, X_TRACE_ID};
+use crate::headers::{prepare_headers, strip_hop_by_hop, X_TRACE_ID};
 use crate::observe::{AccessRecord, RequestRecord};
 use crate::pool::Pool;
 use crate::respond::{self, shoal_answer, Body, Reason};
@@ -43,7 +44,7 @@ impl Proxy {
         &self,
         pool: &Pool,
         caller: &str,
-        req: Request<Incoming>,
+        req: Request<ReqBody>,
     ) -> Response<Body> {
         let table = self.table.load_full();
         let host = req
@@ -105,26 +106,15 @@ impl Proxy {
             }
         };
         let (mut parts, body) = req.into_parts();
-        let body = if body.is_end_stream() {
-            Bytes::new()
-        } else {
-            match Limited::new(body, self.config.max_body_bytes)
-                .collect()
-                .await
-            {
+        let limit = self.config.max_body_bytes;
+        let body = match body {
+            ReqBody::Read(b) => b,
+            ReqBody::Incoming(b) if b.is_end_stream() => Bytes::new(),
+            ReqBody::Incoming(b) => match Limited::new(b, limit).collect().await {
                 Ok(b) => b.to_bytes(),
-                Err(e) => {
-                    let detail = format!(
-                        "request body refused (limit {} bytes): {e}",
-                        self.config.max_body_bytes
-                    );
-                    return self.finish(
-                        rep,
-                        shoal_answer(Reason::TooLarge, &detail),
-                        Some(Reason::TooLarge),
-                    );
-                }
-            }
+                Err(e) => return self.too_large(rep, &e.to_string()),
+            },
+            ReqBody::TooLarge(n) => return self.too_large(rep, &format!("{n} bytes announced")),
         };
         let permit = state.check_circuit();
         if permit == Permit::Reject {
@@ -151,7 +141,6 @@ impl Proxy {
         };
         let Outcome {
             result,
-            lease,
             instance,
             retries,
         } = forward::call(pool, route, target.version, call).await;
@@ -169,24 +158,7 @@ impl Proxy {
             Ok(resp) => {
                 let (mut rparts, rbody) = resp.into_parts();
                 strip_hop_by_hop(&mut rparts.headers);
-                let body = match small_length(&rparts.headers) {
-                    // A small body is read whole so head and body leave in one write.
-                    true => match rbody.collect().await {
-                        Ok(b) => {
-                            if let Some(lease) = lease {
-                                lease.release();
-                            }
-                            respond::full(b.to_bytes())
-                        }
-                        Err(e) => {
-                            let detail = format!("reading the instance's answer failed: {e}");
-                            let answer = shoal_answer(Reason::UpstreamError, &detail);
-                            return self.finish(rep, answer, Some(Reason::UpstreamError));
-                        }
-                    },
-                    false => rbody.boxed(),
-                };
-                self.finish(rep, Response::from_parts(rparts, body), None)
+                self.finish(rep, Response::from_parts(rparts, rbody), None)
             }
             Err(f) => {
                 let reason = match f {
@@ -197,6 +169,13 @@ impl Proxy {
                 self.finish(rep, shoal_answer(reason, &f.to_string()), Some(reason))
             }
         }
+    }
+
+    fn too_large(&self, rep: Report<'_>, why: &str) -> Response<Body> {
+        let limit = self.config.max_body_bytes;
+        let detail = format!("request body refused (limit {limit} bytes): {why}");
+        let answer = shoal_answer(Reason::TooLarge, &detail);
+        self.finish(rep, answer, Some(Reason::TooLarge))
     }
 
     fn finish(

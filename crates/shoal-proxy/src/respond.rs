@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
-use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use shoal_spec::FallbackSpec;
 
-pub type Body = BoxBody<Bytes, hyper::Error>;
+pub use crate::body::Body;
 
 /// Why Shoal answered instead of an instance (the `X-Shoal-Reason` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +53,7 @@ impl Reason {
 }
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed()
+    Body::full(bytes)
 }
 
 /// Builds Shoal's own answer for `reason` with a human-readable `detail`.

@@ -1,19 +1,16 @@
 //! The proxy and its listeners: the edge gateway (caller `gateway`) and one
-//! outbound listener per service (caller = that service). HTTP/1.1 keep-alive and
-//! h2c, header/body/idle limits, a connection cap, graceful shutdown.
+//! outbound listener per service (caller = that service). HTTP/1.1 keep-alive
+//! (`h1.rs`) and h2c (`h2.rs`), header/body/idle limits, a connection cap,
+//! graceful shutdown.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::observe::Hooks;
 use crate::pool::Pool;
@@ -157,19 +154,8 @@ impl Proxy {
         caller: Arc<str>,
         pool: Pool,
     ) {
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.config.idle_timeout)
-            .max_buf_size(self.config.max_header_bytes.max(8192));
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(self.config.max_header_bytes).unwrap_or(u32::MAX))
-            .keep_alive_interval(Some(self.config.idle_timeout))
-            .max_concurrent_streams(256);
+        // Every connection task holds a sender; all are gone once every task ended.
+        let (running, mut ended) = mpsc::channel::<()>(1);
         let mut stop = self.shutdown.subscribe();
         loop {
             if *stop.borrow() {
@@ -194,22 +180,14 @@ impl Proxy {
             };
             let _ = stream.set_nodelay(true);
             let (proxy, who, pool) = (self.clone(), caller.clone(), pool.clone());
-            let svc = service_fn(move |req| {
-                let (proxy, who, pool) = (proxy.clone(), who.clone(), pool.clone());
-                async move { Ok::<_, Infallible>(proxy.handle(&pool, &who, req).await) }
-            });
-            let conn = graceful.watch(
-                builder
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .into_owned(),
-            );
+            let (stop, running) = (stop.clone(), running.clone());
             tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, "proxy connection ended with error");
-                }
+                crate::h1::serve(proxy, stream, who, pool, stop).await;
                 drop(permit);
+                drop(running);
             });
         }
-        let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
+        drop(running);
+        let _ = tokio::time::timeout(Duration::from_secs(10), ended.recv()).await;
     }
 }

@@ -117,9 +117,9 @@ fn raw_get(addr: std::net::SocketAddr, raw: &str) -> String {
 
 /// Python's `http.server` sends a response's headers and body with two writes;
 /// on a pooled (kept-alive) upstream connection the body waited for Shoal's
-/// delayed ACK (40 ms on Linux) before `quickack.rs`. The median of sequential
-/// requests must be far below that stall (a bound on a 40 ms kernel timer, not
-/// a benchmark).
+/// delayed ACK (40 ms on Linux) before quick ACKs (`shoal-proxy` client.rs).
+/// The median of sequential requests must be far below that stall (a bound on
+/// a 40 ms kernel timer, not a benchmark).
 #[test]
 fn pooled_connections_to_python_servers_do_not_stall_on_delayed_acks() {
     let p = Platform::builder(BIN)

@@ -1,0 +1,71 @@
+//! Message bodies on the proxy's path: a request body as the listener read it, and
+//! a response body that is whole (most answers: written with the head in one
+//! write) or streamed from an instance's connection.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use hyper::body::{Frame, Incoming, SizeHint};
+
+use crate::client::Streamed;
+
+/// A request body as it reached [`crate::server::Proxy::handle`].
+#[derive(Debug)]
+pub(crate) enum ReqBody {
+    /// Read whole by the HTTP/1.1 listener.
+    Read(Bytes),
+    /// Longer than the body limit (this many bytes announced); not read.
+    TooLarge(u64),
+    /// An HTTP/2 stream's body, read by the pipeline.
+    Incoming(Incoming),
+}
+
+/// A response body.
+#[derive(Debug)]
+pub enum Body {
+    /// The whole body (taken once sent).
+    Full(Option<Bytes>),
+    /// Read from the instance as it is sent on.
+    Stream(Streamed),
+}
+
+impl Body {
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        Body::Full(Some(bytes.into()))
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match self.get_mut() {
+            Body::Full(b) => Poll::Ready(
+                b.take()
+                    .filter(|b| !b.is_empty())
+                    .map(|b| Ok(Frame::data(b))),
+            ),
+            Body::Stream(s) => s.poll_data(cx).map(|d| d.map(|r| r.map(Frame::data))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Full(b) => b.as_ref().is_none_or(Bytes::is_empty),
+            Body::Stream(s) => s.is_end(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Body::Stream(s) => s.size_hint(),
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! The upstream HTTP/1.1 client: one request and its answer on one connection,
+//! driven by the request's own task (no connection task, no channel between them).
+//!
+//! Small answers (`Content-Length` up to [`BUFFER_BODY_BYTES`]) are read whole and
+//! the connection goes back to the pool before the answer is sent on; larger,
+//! chunked or close-delimited answers are [`Streamed`] and give the connection
+//! back when read to the end.
+//!
+//! Delayed ACKs: many servers write a response's head and body with two `send`s
+//! (Python's `http.server` does); by Nagle's algorithm the second waits for the
+//! first to be acknowledged, which Linux may delay 40 ms on a kept-alive
+//! connection. So when an answer has begun to arrive but is not complete,
+//! `TCP_QUICKACK` is set once before waiting for the rest: the pending ACK goes
+//! out at once. Answers that arrive in one read cost no extra syscall or packet.
+
+use std::io;
+use std::net::SocketAddr;
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{Method, Response};
+use hyper::body::SizeHint;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::body::Body;
+use crate::forward::Call;
+use crate::pool::Pool;
+use crate::wire::{self, Chunk, ChunkedDecoder, Framing};
+
+/// Answers up to this size (by `Content-Length`) are read whole, larger ones streamed.
+pub(crate) const BUFFER_BODY_BYTES: u64 = 64 * 1024;
+/// The longest answer head accepted from an instance.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Bodies up to this size are copied into the head's write; larger ones go separately.
+const COPY_BODY_BYTES: usize = 16 * 1024;
+
+/// An open connection to an instance with what was read past the last answer.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+    pub(crate) addr: SocketAddr,
+}
+
+/// Why one exchange produced no answer.
+#[derive(Debug)]
+pub(crate) enum Exchange {
+    /// The request could not be written: the instance never saw it whole.
+    NotSent(String),
+    /// The connection closed or reset before any byte of an answer.
+    NoAnswer(String),
+    /// Anything later: a bad or cut-off answer.
+    Failed(String),
+}
+
+fn quickack(stream: &TcpStream) {
+    // Best effort: an error only means the old delayed-ACK behaviour.
+    let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
+}
+
+fn reserve(buf: &mut BytesMut) {
+    if buf.capacity() - buf.len() < 1024 {
+        buf.reserve(8 * 1024);
+    }
+}
+
+impl Conn {
+    pub(crate) fn new(stream: TcpStream, addr: SocketAddr) -> Self {
+        Self {
+            stream,
+            buf: BytesMut::with_capacity(8 * 1024),
+            addr,
+        }
+    }
+
+    /// Whether an idle connection can carry a request: the instance has not closed
+    /// it or sent anything unasked. Costs no syscall unless the socket turned readable.
+    pub(crate) fn is_open(&mut self) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.stream.poll_read_ready(&mut cx) {
+            Poll::Pending => true,
+            Poll::Ready(Err(_)) => false,
+            Poll::Ready(Ok(())) => {
+                let mut probe = [0u8; 1];
+                matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            }
+        }
+    }
+
+    /// Reads more of an answer, first setting quick ACK when `quick`.
+    async fn read_more(&mut self, quick: bool) -> io::Result<usize> {
+        if quick {
+            quickack(&self.stream);
+        }
+        reserve(&mut self.buf);
+        self.stream.read_buf(&mut self.buf).await
+    }
+}
+
+/// Sends `c` on `conn` and reads the answer's head (and a small body).
+pub(crate) async fn exchange(
+    mut conn: Conn,
+    c: &Call<'_>,
+    pool: &Pool,
+) -> Result<Response<Body>, Exchange> {
+    let mut out = Vec::with_capacity(512 + c.body.len().min(COPY_BODY_BYTES));
+    wire::write_request_head(
+        &mut out,
+        c.method,
+        c.path,
+        c.headers,
+        &conn.addr,
+        c.body.len(),
+    );
+    let inline = c.body.len() <= COPY_BODY_BYTES;
+    if inline {
+        out.extend_from_slice(&c.body);
+    }
+    if let Err(e) = conn.stream.write_all(&out).await {
+        return Err(Exchange::NotSent(e.to_string()));
+    }
+    if !inline {
+        if let Err(e) = conn.stream.write_all(&c.body).await {
+            return Err(Exchange::Failed(format!("writing the request body: {e}")));
+        }
+    }
+
+    // Quick ACK is set once, before waiting for the rest of an answer that began.
+    let mut acked = false;
+    let mut got_any = false;
+    let head = loop {
+        match wire::parse_response(&conn.buf) {
+            Ok(Some((n, head))) => {
+                conn.buf.advance(n);
+                // Informational answers (100 Continue) come before the real one.
+                if head.status.is_informational() && head.status.as_u16() != 101 {
+                    continue;
+                }
+                break head;
+            }
+            Ok(None) if conn.buf.len() > MAX_HEAD_BYTES => {
+                return Err(Exchange::Failed("answer head too large".into()));
+            }
+            Ok(None) => {}
+            Err(e) => return Err(Exchange::Failed(format!("bad answer: {e}"))),
+        }
+        let quick = got_any && !acked;
+        acked |= quick;
+        match conn.read_more(quick).await {
+            Ok(0) if !got_any => return Err(Exchange::NoAnswer("connection closed".into())),
+            Ok(0) => {
+                return Err(Exchange::Failed(
+                    "connection closed in the answer head".into(),
+                ))
+            }
+            Ok(_) => got_any = true,
+            Err(e) if !got_any && gone(&e) => return Err(Exchange::NoAnswer(e.to_string())),
+            Err(e) => return Err(Exchange::Failed(e.to_string())),
+        }
+    };
+    if head.status.as_u16() == 101 {
+        return Err(Exchange::Failed("protocol upgrades are not proxied".into()));
+    }
+    let framing = wire::response_framing(*c.method == Method::HEAD, head.status, &head.headers)
+        .map_err(|e| Exchange::Failed(format!("bad answer: {e}")))?;
+    let reusable = framing != Framing::UntilClose && wire::keep_alive(head.version, &head.headers);
+    let body = match framing {
+        Framing::Empty => {
+            give_back(pool, conn, reusable);
+            Body::Full(None)
+        }
+        Framing::Length(n) if n <= BUFFER_BODY_BYTES => {
+            // n ≤ 64 KiB fits a usize.
+            let n = n as usize;
+            while conn.buf.len() < n {
+                let quick = !acked;
+                acked = true;
+                match conn.read_more(quick).await {
+                    Ok(0) => {
+                        return Err(Exchange::Failed(
+                            "connection closed in the answer body".into(),
+                        ))
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(Exchange::Failed(e.to_string())),
+                }
+            }
+            let bytes = conn.buf.split_to(n).freeze();
+            give_back(pool, conn, reusable);
+            Body::Full(Some(bytes))
+        }
+        framing => Body::Stream(Streamed::new(conn, framing, pool.clone(), reusable)),
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = head.status;
+    *resp.headers_mut() = head.headers;
+    Ok(resp)
+}
+
+fn give_back(pool: &Pool, conn: Conn, reusable: bool) {
+    if reusable {
+        pool.put(conn);
+    }
+}
+
+/// Whether an I/O error says the peer had closed the connection.
+fn gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
+}
+
+/// An answer's body read from the instance as it is sent on; the connection goes
+/// back to the pool at its end (and is closed if the body is dropped before).
+#[derive(Debug)]
+pub struct Streamed {
+    conn: Option<Conn>,
+    left: Left,
+    pool: Pool,
+    reusable: bool,
+    acked: bool,
+}
+
+#[derive(Debug)]
+enum Left {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    UntilClose,
+}
+
+impl Streamed {
+    fn new(conn: Conn, framing: Framing, pool: Pool, reusable: bool) -> Self {
+        let left = match framing {
+            Framing::Length(n) => Left::Length(n),
+            Framing::Chunked => Left::Chunked(ChunkedDecoder::default()),
+            Framing::Empty => Left::Length(0),
+            Framing::UntilClose => Left::UntilClose,
+        };
+        Self {
+            conn: Some(conn),
+            left,
+            pool,
+            reusable,
+            acked: false,
+        }
+    }
+
+    pub(crate) fn is_end(&self) -> bool {
+        self.conn.is_none() || matches!(self.left, Left::Length(0))
+    }
+
+    pub(crate) fn size_hint(&self) -> SizeHint {
+        match self.left {
+            Left::Length(n) => SizeHint::with_exact(n),
+            _ => SizeHint::default(),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            give_back(&self.pool, conn, self.reusable);
+        }
+    }
+
+    /// The next piece of the body; `None` at its end.
+    pub(crate) fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        loop {
+            let Some(conn) = self.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match &mut self.left {
+                Left::Length(0) => {
+                    self.finish();
+                    return Poll::Ready(None);
+                }
+                Left::Length(n) if !conn.buf.is_empty() => {
+                    let take = (*n).min(conn.buf.len() as u64);
+                    *n -= take;
+                    // take ≤ buf.len(), a usize.
+                    let data = conn.buf.split_to(take as usize).freeze();
+                    return Poll::Ready(Some(Ok(data)));
+                }
+                Left::Chunked(d) => match d.decode(&mut conn.buf) {
+                    Ok(Some(Chunk::Data(b))) => return Poll::Ready(Some(Ok(b))),
+                    Ok(Some(Chunk::End)) => {
+                        self.finish();
+                        return Poll::Ready(None);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.conn = None;
+                        return Poll::Ready(Some(Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            e,
+                        ))));
+                    }
+                },
+                Left::UntilClose if !conn.buf.is_empty() => {
+                    let data = conn.buf.split().freeze();
+                    return Poll::Ready(Some(Ok(data)));
+                }
+                Left::Length(_) | Left::UntilClose => {}
+            }
+            if !self.acked {
+                quickack(&conn.stream);
+                self.acked = true;
+            }
+            if let Err(e) = std::task::ready!(conn.stream.poll_read_ready(cx)) {
+                self.conn = None;
+                return Poll::Ready(Some(Err(e)));
+            }
+            reserve(&mut conn.buf);
+            match conn.stream.try_read_buf(&mut conn.buf) {
+                Ok(0) => {
+                    self.conn = None;
+                    return Poll::Ready(match self.left {
+                        Left::UntilClose => None,
+                        _ => Some(Err(io::ErrorKind::UnexpectedEof.into())),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    self.conn = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! A listener's connection: Shoal's own HTTP/1.1 loop in the connection's task
+//! (keep-alive, pipelining, `100 Continue`, limits on head size, body size and
+//! idle time); a connection that opens with the HTTP/2 preface goes to `h2.rs`.
+//!
+//! One timer per connection bounds both the wait for a request and the time to
+//! read its head: it is armed at accept and only re-armed when it fires before
+//! the current deadline, so a busy keep-alive connection does not touch the
+//! timer wheel on every request.
+
+use std::cell::Cell;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{Method, Request, Response, StatusCode, Version};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
+
+use crate::body::{Body, ReqBody};
+use crate::h2::PREFACE;
+use crate::pool::Pool;
+use crate::server::Proxy;
+use crate::wire::{self, Chunk, ChunkedDecoder, Framing, Send, WireError};
+
+/// Bodies up to this size are copied into the head's write; larger ones go separately.
+const COPY_BODY_BYTES: usize = 16 * 1024;
+/// After answering a client whose request is not read whole, its remaining bytes
+/// are read and dropped this long (at most [`LINGER_BYTES`]) so the answer is not
+/// lost to a reset.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1 << 20;
+
+/// Serves one accepted connection until the client closes it, a limit ends it,
+/// or the proxy shuts down.
+pub(crate) async fn serve(
+    proxy: Arc<Proxy>,
+    stream: TcpStream,
+    caller: Arc<str>,
+    pool: Pool,
+    stop: watch::Receiver<bool>,
+) {
+    let idle = proxy.config.idle_timeout;
+    let mut conn = Conn {
+        stream,
+        rbuf: BytesMut::with_capacity(8 * 1024),
+        wbuf: Vec::with_capacity(8 * 1024),
+        stop,
+        deadline: Instant::now() + idle,
+    };
+    let sleep = tokio::time::sleep_until(conn.deadline);
+    tokio::pin!(sleep);
+    let max_head = proxy.config.max_header_bytes.max(1024);
+    let max_body = proxy.config.max_body_bytes as u64;
+    let mut first = true;
+    loop {
+        // The request head.
+        let head = loop {
+            if first && conn.rbuf.starts_with(b"PRI") {
+                if conn.rbuf.starts_with(PREFACE) {
+                    let read = conn.rbuf.split().freeze();
+                    let (proxy, stop) = (proxy.clone(), conn.stop.clone());
+                    return crate::h2::serve(proxy, conn.stream, read, caller, pool, stop).await;
+                }
+                if !PREFACE.starts_with(&conn.rbuf) {
+                    return conn
+                        .refuse(StatusCode::BAD_REQUEST, "bad HTTP/2 preface")
+                        .await;
+                }
+            } else {
+                match wire::parse_request(&conn.rbuf) {
+                    Ok(Some((n, head))) => {
+                        conn.rbuf.advance(n);
+                        break head;
+                    }
+                    Ok(None) if conn.rbuf.len() > max_head => {
+                        let why = format!("request head larger than {max_head} bytes");
+                        return conn
+                            .refuse(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &why)
+                            .await;
+                    }
+                    Ok(None) => {}
+                    Err(e @ WireError::TooManyHeaders) => {
+                        let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+                        return conn.refuse(status, &e.to_string()).await;
+                    }
+                    Err(e) => return conn.refuse(StatusCode::BAD_REQUEST, &e.to_string()).await,
+                }
+            }
+            let idle = conn.rbuf.is_empty();
+            if !conn.fill(sleep.as_mut(), idle).await {
+                return;
+            }
+        };
+        first = false;
+
+        // Its body.
+        let framing = match wire::request_framing(&head.headers) {
+            Ok(f) => f,
+            Err(e) => return conn.refuse(StatusCode::BAD_REQUEST, &e.to_string()).await,
+        };
+        let mut keep = wire::keep_alive(head.version, &head.headers);
+        let ask = wire::expects_continue(&head.headers) && head.version == Version::HTTP_11;
+        let body = match framing {
+            Framing::Empty | Framing::UntilClose => ReqBody::Read(Bytes::new()),
+            Framing::Length(n) if n > max_body => {
+                keep = false;
+                ReqBody::TooLarge(n)
+            }
+            Framing::Length(n) => {
+                // n ≤ max_body, a usize.
+                let n = n as usize;
+                if ask && conn.rbuf.len() < n && !conn.write(b"HTTP/1.1 100 Continue\r\n\r\n").await
+                {
+                    return;
+                }
+                while conn.rbuf.len() < n {
+                    if !conn.fill(sleep.as_mut(), false).await {
+                        return;
+                    }
+                }
+                ReqBody::Read(conn.rbuf.split_to(n).freeze())
+            }
+            Framing::Chunked => {
+                if ask
+                    && conn.rbuf.is_empty()
+                    && !conn.write(b"HTTP/1.1 100 Continue\r\n\r\n").await
+                {
+                    return;
+                }
+                match conn.read_chunked(sleep.as_mut(), max_body).await {
+                    Ok(Some(b)) => ReqBody::Read(b),
+                    Ok(None) => {
+                        keep = false;
+                        ReqBody::TooLarge(max_body + 1)
+                    }
+                    Err(None) => return,
+                    Err(Some(e)) => {
+                        return conn.refuse(StatusCode::BAD_REQUEST, &e.to_string()).await
+                    }
+                }
+            }
+        };
+
+        // The answer.
+        let is_head = head.method == Method::HEAD;
+        let http10 = head.version == Version::HTTP_10;
+        let mut req = Request::new(body);
+        *req.method_mut() = head.method;
+        *req.uri_mut() = head.uri;
+        *req.version_mut() = head.version;
+        *req.headers_mut() = head.headers;
+        let resp = proxy.handle(&pool, &caller, req).await;
+        keep = keep && !*conn.stop.borrow();
+        match conn.respond(resp, is_head, http10, keep).await {
+            Some(true) => {}
+            Some(false) => return conn.linger().await,
+            None => return,
+        }
+        conn.deadline = Instant::now() + idle;
+    }
+}
+
+struct Conn {
+    stream: TcpStream,
+    rbuf: BytesMut,
+    wbuf: Vec<u8>,
+    stop: watch::Receiver<bool>,
+    /// When the wait for (the rest of) the current request ends the connection.
+    deadline: Instant,
+}
+
+impl Conn {
+    /// Reads more into `rbuf` before the deadline; `false` when the client closed,
+    /// the deadline passed, or (when `idle`, i.e. between requests) the proxy stops.
+    async fn fill(&mut self, mut sleep: Pin<&mut Sleep>, idle: bool) -> bool {
+        if idle && *self.stop.borrow() {
+            return false;
+        }
+        if self.rbuf.capacity() - self.rbuf.len() < 1024 {
+            self.rbuf.reserve(8 * 1024);
+        }
+        loop {
+            tokio::select! {
+                biased;
+                r = self.stream.read_buf(&mut self.rbuf) => return matches!(r, Ok(n) if n > 0),
+                () = sleep.as_mut() => {
+                    if Instant::now() >= self.deadline {
+                        return false;
+                    }
+                    sleep.as_mut().reset(self.deadline);
+                }
+                _ = self.stop.changed(), if idle => return false,
+            }
+        }
+    }
+
+    /// A chunked request body up to `max` bytes: `Ok(None)` when longer,
+    /// `Err(None)` when the connection ended, `Err(Some)` when malformed.
+    async fn read_chunked(
+        &mut self,
+        mut sleep: Pin<&mut Sleep>,
+        max: u64,
+    ) -> Result<Option<Bytes>, Option<WireError>> {
+        let mut decoder = ChunkedDecoder::default();
+        let mut body = BytesMut::new();
+        loop {
+            match decoder.decode(&mut self.rbuf).map_err(Some)? {
+                Some(Chunk::Data(b)) => {
+                    if (body.len() + b.len()) as u64 > max {
+                        return Ok(None);
+                    }
+                    body.extend_from_slice(&b);
+                }
+                Some(Chunk::End) => return Ok(Some(body.freeze())),
+                None => {
+                    if !self.fill(sleep.as_mut(), false).await {
+                        return Err(None);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> bool {
+        self.stream.write_all(bytes).await.is_ok()
+    }
+
+    /// Writes `wbuf`, then `body` when it is not empty.
+    async fn flush_with(&mut self, body: &[u8]) -> bool {
+        if !body.is_empty() && body.len() <= COPY_BODY_BYTES {
+            self.wbuf.extend_from_slice(body);
+            return self.stream.write_all(&self.wbuf).await.is_ok();
+        }
+        self.stream.write_all(&self.wbuf).await.is_ok()
+            && (body.is_empty() || self.stream.write_all(body).await.is_ok())
+    }
+
+    /// Sends `resp`; `Some(keep)` says whether the connection can carry another
+    /// request, `None` that it broke.
+    async fn respond(
+        &mut self,
+        resp: Response<Body>,
+        is_head: bool,
+        http10: bool,
+        mut keep: bool,
+    ) -> Option<bool> {
+        let (parts, body) = resp.into_parts();
+        let code = parts.status.as_u16();
+        let bodiless = is_head || code == 204 || code == 304 || parts.status.is_informational();
+        let date = http_date();
+        self.wbuf.clear();
+        match body {
+            Body::Full(b) => {
+                let b = b.unwrap_or_default();
+                let send = match bodiless {
+                    true => Send::Bodiless,
+                    false => Send::Length(b.len() as u64),
+                };
+                let connection = connection_header(keep, http10);
+                wire::write_response_head(
+                    &mut self.wbuf,
+                    parts.status,
+                    &parts.headers,
+                    send,
+                    connection,
+                    &date,
+                );
+                let body = if bodiless { &[][..] } else { &b[..] };
+                self.flush_with(body).await.then_some(keep)
+            }
+            Body::Stream(mut s) => {
+                let send = match (bodiless, s.size_hint().exact(), http10) {
+                    (true, _, _) => Send::Bodiless,
+                    (false, Some(n), _) => Send::Length(n),
+                    (false, None, false) => Send::Chunked,
+                    (false, None, true) => Send::UntilClose,
+                };
+                keep = keep && send != Send::UntilClose;
+                let connection = connection_header(keep, http10);
+                wire::write_response_head(
+                    &mut self.wbuf,
+                    parts.status,
+                    &parts.headers,
+                    send,
+                    connection,
+                    &date,
+                );
+                if !self.flush_with(&[]).await {
+                    return None;
+                }
+                if bodiless {
+                    return Some(keep);
+                }
+                while let Some(data) = poll_fn(|cx| s.poll_data(cx)).await {
+                    let data = match data {
+                        Ok(d) => d,
+                        Err(e) => {
+                            // The client cannot be told in-band: cut the connection.
+                            tracing::debug!(error = %e, "instance's answer body failed");
+                            return None;
+                        }
+                    };
+                    if send == Send::Chunked {
+                        self.wbuf.clear();
+                        wire::write_chunk_head(&mut self.wbuf, data.len());
+                        self.wbuf.extend_from_slice(&data);
+                        self.wbuf.extend_from_slice(b"\r\n");
+                        if !self.flush_with(&[]).await {
+                            return None;
+                        }
+                    } else if !self.write(&data).await {
+                        return None;
+                    }
+                }
+                if send == Send::Chunked && !self.write(b"0\r\n\r\n").await {
+                    return None;
+                }
+                Some(keep)
+            }
+        }
+    }
+
+    /// Answers a request that cannot be served (`{error, detail}` JSON) and closes.
+    async fn refuse(mut self, status: StatusCode, detail: &str) {
+        let error = match status {
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "header-too-large",
+            _ => "bad-request",
+        };
+        let body = serde_json::json!({ "error": error, "detail": detail }).to_string();
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        self.wbuf.clear();
+        let send = Send::Length(body.len() as u64);
+        wire::write_response_head(
+            &mut self.wbuf,
+            status,
+            &h,
+            send,
+            Some("close"),
+            &http_date(),
+        );
+        if self.flush_with(body.as_bytes()).await {
+            self.linger().await;
+        }
+    }
+
+    /// Closes after an answer: the write side first, then what the client still
+    /// sends is read and dropped for a while, so a reset does not eat the answer.
+    async fn linger(mut self) {
+        if self.stream.shutdown().await.is_err() {
+            return;
+        }
+        let mut dropped = 0;
+        let _ = tokio::time::timeout(LINGER, async {
+            while dropped < LINGER_BYTES {
+                self.rbuf.clear();
+                match self.stream.read_buf(&mut self.rbuf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => dropped += n,
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// The `Connection` header an answer needs: `close` when the connection ends,
+/// `keep-alive` for an HTTP/1.0 client that may send another request.
+fn connection_header(keep: bool, http10: bool) -> Option<&'static str> {
+    match (keep, http10) {
+        (false, _) => Some("close"),
+        (true, true) => Some("keep-alive"),
+        (true, false) => None,
+    }
+}
+
+thread_local! {
+    static DATE: Cell<(u64, [u8; 29])> = const { Cell::new((0, [b' '; 29])) };
+}
+
+/// The current `Date` value, formatted at most once a second per thread.
+fn http_date() -> [u8; 29] {
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    DATE.with(|cell| {
+        let (at, text) = cell.get();
+        if at == secs {
+            return text;
+        }
+        let mut fresh = [b' '; 29];
+        let formatted = httpdate::fmt_http_date(now);
+        if formatted.len() == fresh.len() {
+            fresh.copy_from_slice(formatted.as_bytes());
+        }
+        cell.set((secs, fresh));
+        fresh
+    })
+}

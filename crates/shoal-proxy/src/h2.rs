@@ -1,0 +1,118 @@
+//! HTTP/2 on a listener (h2c with prior knowledge): the connection, with the bytes
+//! the HTTP/1.1 loop already read put back in front, goes to hyper's HTTP/2 server.
+
+use std::convert::Infallible;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes};
+use http::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http2;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::body::ReqBody;
+use crate::pool::Pool;
+use crate::server::Proxy;
+
+/// What a client speaking HTTP/2 with prior knowledge sends first.
+pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Serves one HTTP/2 connection until it ends or the proxy shuts down (then gracefully).
+pub(crate) async fn serve(
+    proxy: Arc<Proxy>,
+    stream: TcpStream,
+    read: Bytes,
+    caller: Arc<str>,
+    pool: Pool,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(proxy.config.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(proxy.config.idle_timeout))
+        .max_concurrent_streams(256);
+    let svc = service_fn(move |req: Request<Incoming>| {
+        let (proxy, who, pool) = (proxy.clone(), caller.clone(), pool.clone());
+        async move {
+            let req = req.map(ReqBody::Incoming);
+            Ok::<_, Infallible>(proxy.handle(&pool, &who, req).await)
+        }
+    });
+    let io = Rewind {
+        read,
+        inner: stream,
+    };
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "HTTP/2 connection ended with error");
+            }
+        }
+        () = async { drop(stop.wait_for(|s| *s).await) } => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// A stream that first yields bytes already read from it.
+struct Rewind {
+    read: Bytes,
+    inner: TcpStream,
+}
+
+impl AsyncRead for Rewind {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.read.is_empty() {
+            let n = self.read.len().min(buf.remaining());
+            buf.put_slice(&self.read[..n]);
+            self.read.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Rewind {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,436 @@
+//! HTTP/1.1 on the wire as pure functions: request and response heads parsed
+//! (httparse) and written, how a message's body is framed, and the chunked decoder.
+//!
+//! Both sides of the proxy use these: the listeners' connection loop (`h1.rs`)
+//! and the upstream client (`client.rs`).
+
+use std::mem::MaybeUninit;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+
+/// Header fields a message head may carry.
+pub(crate) const MAX_HEADERS: usize = 100;
+/// Longest chunk-size line or trailer section accepted in a chunked body.
+const MAX_CHUNK_LINE: usize = 4096;
+
+/// Why bytes on the wire are not an HTTP/1.1 message we accept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum WireError {
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("more than {MAX_HEADERS} header fields")]
+    TooManyHeaders,
+    #[error("bad chunked body: {0}")]
+    Chunked(&'static str),
+}
+
+/// How a message's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Until the connection closes (responses only).
+    UntilClose,
+}
+
+/// A parsed request head.
+#[derive(Debug)]
+pub(crate) struct RequestHead {
+    pub method: Method,
+    pub uri: Uri,
+    pub version: Version,
+    pub headers: HeaderMap,
+}
+
+/// A parsed response head.
+#[derive(Debug)]
+pub(crate) struct ResponseHead {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+}
+
+fn slots() -> [MaybeUninit<httparse::Header<'static>>; MAX_HEADERS] {
+    [const { MaybeUninit::uninit() }; MAX_HEADERS]
+}
+
+fn parse_error(e: httparse::Error) -> WireError {
+    match e {
+        httparse::Error::TooManyHeaders => WireError::TooManyHeaders,
+        e => WireError::Malformed(e.to_string()),
+    }
+}
+
+fn version(v: Option<u8>) -> Version {
+    match v {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    }
+}
+
+fn header_map(fields: &[httparse::Header<'_>]) -> Result<HeaderMap, WireError> {
+    let mut map = HeaderMap::with_capacity(fields.len());
+    for f in fields {
+        let name = HeaderName::from_bytes(f.name.as_bytes())
+            .map_err(|_| WireError::Malformed(format!("bad header name `{}`", f.name)))?;
+        let value = HeaderValue::from_bytes(f.value)
+            .map_err(|_| WireError::Malformed(format!("bad value of header `{}`", f.name)))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// The request head at the start of `buf` and its length; `None` while incomplete.
+pub(crate) fn parse_request(buf: &[u8]) -> Result<Option<(usize, RequestHead)>, WireError> {
+    let mut slots = slots();
+    let mut req = httparse::Request::new(&mut []);
+    let n = match req.parse_with_uninit_headers(buf, &mut slots) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(parse_error(e)),
+    };
+    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
+        .map_err(|_| WireError::Malformed("bad method".into()))?;
+    let target = req.path.unwrap_or_default();
+    let uri = Uri::try_from(target)
+        .map_err(|_| WireError::Malformed(format!("bad request target `{target}`")))?;
+    let head = RequestHead {
+        method,
+        uri,
+        version: version(req.version),
+        headers: header_map(req.headers)?,
+    };
+    Ok(Some((n, head)))
+}
+
+/// The response head at the start of `buf` and its length; `None` while incomplete.
+pub(crate) fn parse_response(buf: &[u8]) -> Result<Option<(usize, ResponseHead)>, WireError> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut slots);
+    let n = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(parse_error(e)),
+    };
+    let status = StatusCode::from_u16(resp.code.unwrap_or_default())
+        .map_err(|_| WireError::Malformed("bad status code".into()))?;
+    let head = ResponseHead {
+        status,
+        version: version(resp.version),
+        headers: header_map(resp.headers)?,
+    };
+    Ok(Some((n, head)))
+}
+
+/// The `Content-Length` of a message: every value must be the same number.
+fn content_length(h: &HeaderMap) -> Result<Option<u64>, WireError> {
+    let mut found = None;
+    for v in h.get_all(header::CONTENT_LENGTH) {
+        let n = v
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| WireError::Malformed("bad content-length".into()))?;
+        if found.is_some_and(|f| f != n) {
+            return Err(WireError::Malformed("conflicting content-length".into()));
+        }
+        found = Some(n);
+    }
+    Ok(found)
+}
+
+/// Whether `Transfer-Encoding` ends with `chunked`; `None` without the header.
+fn chunked_last(h: &HeaderMap) -> Option<bool> {
+    let mut last = None;
+    for v in h.get_all(header::TRANSFER_ENCODING) {
+        let token = v
+            .to_str()
+            .ok()
+            .and_then(|s| s.rsplit(',').next())
+            .map(str::trim);
+        last = Some(token.is_some_and(|t| t.eq_ignore_ascii_case("chunked")));
+    }
+    last
+}
+
+/// How a request's body is framed (RFC 9112 §6.3): chunked must come last,
+/// and `Transfer-Encoding` with `Content-Length` is refused (request smuggling).
+pub(crate) fn request_framing(h: &HeaderMap) -> Result<Framing, WireError> {
+    match chunked_last(h) {
+        Some(true) if h.contains_key(header::CONTENT_LENGTH) => Err(WireError::Malformed(
+            "both transfer-encoding and content-length".into(),
+        )),
+        Some(true) => Ok(Framing::Chunked),
+        Some(false) => Err(WireError::Malformed(
+            "transfer-encoding without chunked last".into(),
+        )),
+        None => Ok(match content_length(h)? {
+            None | Some(0) => Framing::Empty,
+            Some(n) => Framing::Length(n),
+        }),
+    }
+}
+
+/// How a response's body is framed, given whether the request was `HEAD`.
+pub(crate) fn response_framing(
+    head_request: bool,
+    status: StatusCode,
+    h: &HeaderMap,
+) -> Result<Framing, WireError> {
+    let code = status.as_u16();
+    if head_request || (100..200).contains(&code) || code == 204 || code == 304 {
+        return Ok(Framing::Empty);
+    }
+    match chunked_last(h) {
+        Some(true) => Ok(Framing::Chunked),
+        Some(false) => Ok(Framing::UntilClose),
+        None => Ok(match content_length(h)? {
+            Some(0) => Framing::Empty,
+            Some(n) => Framing::Length(n),
+            None => Framing::UntilClose,
+        }),
+    }
+}
+
+/// Whether the connection stays open after this message (`Connection` tokens, then the version).
+pub(crate) fn keep_alive(version: Version, h: &HeaderMap) -> bool {
+    let mut keep = version != Version::HTTP_10;
+    for v in h.get_all(header::CONNECTION) {
+        for token in v.to_str().unwrap_or("").split(',').map(str::trim) {
+            if token.eq_ignore_ascii_case("close") {
+                return false;
+            }
+            if token.eq_ignore_ascii_case("keep-alive") {
+                keep = true;
+            }
+        }
+    }
+    keep
+}
+
+/// Whether a request asks for `100 Continue` before sending its body.
+pub(crate) fn expects_continue(h: &HeaderMap) -> bool {
+    h.get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+fn put_headers(out: &mut Vec<u8>, h: &HeaderMap, skip_length: bool) {
+    for (name, value) in h {
+        if skip_length && (name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING) {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Writes an HTTP/1.1 request head for a body of `body_len` bytes; `host` is sent
+/// when the headers carry no `Host`. Hop-by-hop headers must already be gone.
+pub(crate) fn write_request_head(
+    out: &mut Vec<u8>,
+    method: &Method,
+    path: &str,
+    h: &HeaderMap,
+    host: &dyn std::fmt::Display,
+    body_len: usize,
+) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(path.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    if !h.contains_key(header::HOST) {
+        use std::io::Write as _;
+        let _ = write!(out, "host: {host}\r\n");
+    }
+    put_headers(out, h, true);
+    if body_len > 0 || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+        out.extend_from_slice(b"content-length: ");
+        put_decimal(out, body_len as u64);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// How a response body will be sent to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Send {
+    /// `Content-Length: n` (written by us; the map's own is skipped).
+    Length(u64),
+    Chunked,
+    /// No body follows (HEAD, 204, 304): the map's `Content-Length` is kept.
+    Bodiless,
+    /// The body ends when the connection closes (HTTP/1.0 clients, unknown length).
+    UntilClose,
+}
+
+/// Writes a response head. `date` is used when the headers carry no `Date`.
+pub(crate) fn write_response_head(
+    out: &mut Vec<u8>,
+    status: StatusCode,
+    h: &HeaderMap,
+    send: Send,
+    connection: Option<&'static str>,
+    date: &[u8],
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    put_headers(out, h, send != Send::Bodiless);
+    match send {
+        Send::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            put_decimal(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        Send::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Send::Bodiless | Send::UntilClose => {}
+    }
+    if let Some(c) = connection {
+        out.extend_from_slice(b"connection: ");
+        out.extend_from_slice(c.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !h.contains_key(header::DATE) {
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(date);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes one chunk of a chunked body (`data` must not be empty).
+pub(crate) fn write_chunk_head(out: &mut Vec<u8>, len: usize) {
+    use std::io::Write as _;
+    let _ = write!(out, "{len:x}\r\n");
+}
+
+/// What the chunked decoder produced.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Chunk {
+    Data(Bytes),
+    End,
+}
+
+/// Decodes a chunked body from a growing buffer (chunk extensions and trailers are dropped).
+#[derive(Debug, Default)]
+pub(crate) struct ChunkedDecoder {
+    state: ChunkState,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    #[default]
+    Size,
+    Data(u64),
+    DataEnd,
+    Trailers,
+    Done,
+}
+
+fn find_crlf(buf: &[u8]) -> Option<usize> {
+    buf.windows(2).position(|w| w == b"\r\n")
+}
+
+fn chunk_size(line: &[u8]) -> Result<u64, WireError> {
+    let digits = line.split(|&b| b == b';').next().unwrap_or_default();
+    let digits = digits.trim_ascii();
+    if digits.is_empty() || digits.len() > 15 {
+        return Err(WireError::Chunked("bad chunk size"));
+    }
+    let mut n = 0u64;
+    for &b in digits {
+        let d = (b as char)
+            .to_digit(16)
+            .ok_or(WireError::Chunked("bad chunk size"))?;
+        n = n * 16 + u64::from(d);
+    }
+    Ok(n)
+}
+
+impl ChunkedDecoder {
+    /// Takes the next piece from the front of `buf`; `Ok(None)` means more bytes are needed.
+    pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Chunk>, WireError> {
+        loop {
+            match self.state {
+                ChunkState::Size => {
+                    let Some(end) = find_crlf(buf) else {
+                        return too_long(buf.len(), "chunk size line too long");
+                    };
+                    let n = chunk_size(&buf[..end])?;
+                    buf.advance(end + 2);
+                    self.state = if n == 0 {
+                        ChunkState::Trailers
+                    } else {
+                        ChunkState::Data(n)
+                    };
+                }
+                ChunkState::Data(n) => {
+                    if buf.is_empty() {
+                        return Ok(None);
+                    }
+                    let take = n.min(buf.len() as u64);
+                    self.state = match n - take {
+                        0 => ChunkState::DataEnd,
+                        left => ChunkState::Data(left),
+                    };
+                    // `take` ≤ buf.len(), which is a usize.
+                    let data = buf.split_to(take as usize).freeze();
+                    return Ok(Some(Chunk::Data(data)));
+                }
+                ChunkState::DataEnd => {
+                    if buf.len() < 2 {
+                        return Ok(None);
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err(WireError::Chunked("chunk data not followed by CRLF"));
+                    }
+                    buf.advance(2);
+                    self.state = ChunkState::Size;
+                }
+                ChunkState::Trailers => {
+                    let Some(end) = find_crlf(buf) else {
+                        return too_long(buf.len(), "trailer line too long");
+                    };
+                    buf.advance(end + 2);
+                    if end == 0 {
+                        self.state = ChunkState::Done;
+                    }
+                }
+                ChunkState::Done => return Ok(Some(Chunk::End)),
+            }
+        }
+    }
+}
+
+fn too_long(len: usize, why: &'static str) -> Result<Option<Chunk>, WireError> {
+    if len > MAX_CHUNK_LINE {
+        Err(WireError::Chunked(why))
+    } else {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests;

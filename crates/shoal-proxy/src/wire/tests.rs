@@ -1,0 +1,194 @@
+//! The wire functions on hand-written messages: heads, framing, chunked bodies.
+
+use super::*;
+
+fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(*k, HeaderValue::from_static(v));
+    }
+    h
+}
+
+#[test]
+fn a_request_head_is_parsed_whole_or_not_at_all() {
+    let raw = b"GET /a?b=1 HTTP/1.1\r\nHost: svc\r\nX-A: 1\r\nX-A: 2\r\n\r\nNEXT";
+    assert!(parse_request(&raw[..20]).expect("partial").is_none());
+    let (n, head) = parse_request(raw).expect("ok").expect("complete");
+    assert_eq!(&raw[n..], b"NEXT");
+    assert_eq!(head.method, Method::GET);
+    assert_eq!(head.uri, "/a?b=1");
+    assert_eq!(head.version, Version::HTTP_11);
+    assert_eq!(head.headers["host"], "svc");
+    assert_eq!(head.headers.get_all("x-a").iter().count(), 2);
+}
+
+#[test]
+fn bad_heads_are_errors() {
+    assert!(matches!(
+        parse_request(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n"),
+        Err(WireError::Malformed(_))
+    ));
+    let mut many = String::from("GET / HTTP/1.1\r\n");
+    for i in 0..=MAX_HEADERS {
+        many.push_str(&format!("x-{i}: 1\r\n"));
+    }
+    many.push_str("\r\n");
+    assert_eq!(
+        parse_request(many.as_bytes()).map(|_| ()),
+        Err(WireError::TooManyHeaders)
+    );
+    assert!(parse_response(b"HTTP/1.1 999x OK\r\n\r\n").is_err());
+}
+
+#[test]
+fn a_response_head_is_parsed() {
+    let raw = b"HTTP/1.0 404 Not Found\r\nContent-Length: 3\r\n\r\nabc";
+    let (n, head) = parse_response(raw).expect("ok").expect("complete");
+    assert_eq!(&raw[n..], b"abc");
+    assert_eq!(head.status, StatusCode::NOT_FOUND);
+    assert_eq!(head.version, Version::HTTP_10);
+}
+
+#[test]
+fn request_framing_follows_rfc_9112() {
+    assert_eq!(request_framing(&map(&[])), Ok(Framing::Empty));
+    assert_eq!(
+        request_framing(&map(&[("content-length", "12")])),
+        Ok(Framing::Length(12))
+    );
+    assert_eq!(
+        request_framing(&map(&[("content-length", "3"), ("content-length", "3")])),
+        Ok(Framing::Length(3))
+    );
+    assert!(request_framing(&map(&[("content-length", "3"), ("content-length", "4")])).is_err());
+    assert!(request_framing(&map(&[("content-length", "-1")])).is_err());
+    assert!(request_framing(&map(&[("content-length", "+1")])).is_err());
+    assert_eq!(
+        request_framing(&map(&[("transfer-encoding", "gzip, chunked")])),
+        Ok(Framing::Chunked)
+    );
+    assert!(request_framing(&map(&[("transfer-encoding", "chunked, gzip")])).is_err());
+    assert!(request_framing(&map(&[
+        ("transfer-encoding", "chunked"),
+        ("content-length", "3")
+    ]))
+    .is_err());
+}
+
+#[test]
+fn response_framing_knows_bodiless_answers() {
+    let cl = map(&[("content-length", "5")]);
+    assert_eq!(
+        response_framing(true, StatusCode::OK, &cl),
+        Ok(Framing::Empty)
+    );
+    assert_eq!(
+        response_framing(false, StatusCode::NO_CONTENT, &cl),
+        Ok(Framing::Empty)
+    );
+    assert_eq!(
+        response_framing(false, StatusCode::OK, &cl),
+        Ok(Framing::Length(5))
+    );
+    assert_eq!(
+        response_framing(false, StatusCode::OK, &map(&[])),
+        Ok(Framing::UntilClose)
+    );
+    assert_eq!(
+        response_framing(
+            false,
+            StatusCode::OK,
+            &map(&[("transfer-encoding", "chunked")])
+        ),
+        Ok(Framing::Chunked)
+    );
+}
+
+#[test]
+fn keep_alive_by_version_and_connection() {
+    assert!(keep_alive(Version::HTTP_11, &map(&[])));
+    assert!(!keep_alive(
+        Version::HTTP_11,
+        &map(&[("connection", "Close")])
+    ));
+    assert!(!keep_alive(Version::HTTP_10, &map(&[])));
+    assert!(keep_alive(
+        Version::HTTP_10,
+        &map(&[("connection", "keep-alive")])
+    ));
+}
+
+#[test]
+fn heads_are_written_with_our_own_length() {
+    let mut out = Vec::new();
+    let h = map(&[("x-a", "1"), ("content-length", "99")]);
+    write_request_head(&mut out, &Method::POST, "/p", &h, &"10.0.0.1:80", 4);
+    assert_eq!(
+        out,
+        b"POST /p HTTP/1.1\r\nhost: 10.0.0.1:80\r\nx-a: 1\r\ncontent-length: 4\r\n\r\n"
+    );
+    let mut out = Vec::new();
+    write_request_head(&mut out, &Method::GET, "/", &map(&[("host", "s")]), &"x", 0);
+    assert_eq!(out, b"GET / HTTP/1.1\r\nhost: s\r\n\r\n");
+
+    let mut out = Vec::new();
+    write_response_head(
+        &mut out,
+        StatusCode::OK,
+        &h,
+        Send::Length(2),
+        Some("close"),
+        b"D",
+    );
+    assert_eq!(
+        out,
+        b"HTTP/1.1 200 OK\r\nx-a: 1\r\ncontent-length: 2\r\nconnection: close\r\ndate: D\r\n\r\n"
+    );
+    let mut out = Vec::new();
+    write_response_head(&mut out, StatusCode::OK, &h, Send::Bodiless, None, b"D");
+    assert_eq!(
+        out,
+        b"HTTP/1.1 200 OK\r\nx-a: 1\r\ncontent-length: 99\r\ndate: D\r\n\r\n"
+    );
+}
+
+fn decode_all(input: &[u8], step: usize) -> Result<Vec<u8>, WireError> {
+    let mut d = ChunkedDecoder::default();
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    let mut fed = 0;
+    loop {
+        match d.decode(&mut buf)? {
+            Some(Chunk::Data(b)) => out.extend_from_slice(&b),
+            Some(Chunk::End) => return Ok(out),
+            None if fed < input.len() => {
+                let end = (fed + step).min(input.len());
+                buf.extend_from_slice(&input[fed..end]);
+                fed = end;
+            }
+            None => return Err(WireError::Chunked("truncated")),
+        }
+    }
+}
+
+#[test]
+fn chunked_bodies_decode_at_any_split() {
+    let body =
+        b"4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-Trailer: 1\r\n\r\n";
+    for step in [1, 2, 3, 7, body.len()] {
+        assert_eq!(
+            decode_all(body, step).expect("decodes"),
+            b"Wikipedia in\r\n\r\nchunks."
+        );
+    }
+}
+
+#[test]
+fn bad_chunked_bodies_are_errors() {
+    assert!(decode_all(b"zz\r\n", 4).is_err());
+    assert!(decode_all(b"3\r\nabcX\r\n0\r\n\r\n", 100).is_err());
+    assert!(decode_all(b"1234567890abcdef0\r\n", 100).is_err());
+    let long = vec![b'1'; MAX_CHUNK_LINE + 10];
+    assert!(decode_all(&long, 100).is_err());
+}

@@ -1,0 +1,287 @@
+//! The listeners' own HTTP/1.1 and the upstream client, byte for byte: chunked
+//! request bodies, `100 Continue`, pipelining, HTTP/1.0 keep-alive, streamed,
+//! chunked and close-delimited answers, `HEAD`, and malformed requests.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::Harness;
+use shoal_catalog::InstanceRecord;
+use shoal_proxy::{Hooks, RouteTable};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const BIG: usize = 200_000;
+
+/// A raw HTTP/1.1 instance: `/echo` answers the request body, `/big` 200 kB with a
+/// length, `/chunked` a chunked body, `/close` a body ended by closing; anything
+/// else `ok`. Counts accepted connections.
+async fn raw_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(upstream_conn(s));
+        }
+    });
+    (addr, accepted)
+}
+
+async fn upstream_conn(mut s: TcpStream) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    loop {
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        while buf.len() < end + 4 + len {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body: Vec<u8> = buf.drain(..end + 4 + len).skip(end + 4).collect();
+        let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+        let answer: Vec<u8> = match path.as_str() {
+            "/echo" => [
+                format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len()).into_bytes(),
+                body,
+            ]
+            .concat(),
+            "/big" => [
+                format!("HTTP/1.1 200 OK\r\ncontent-length: {BIG}\r\n\r\n").into_bytes(),
+                if head.starts_with("head ") { Vec::new() } else { vec![b'b'; BIG] },
+            ]
+            .concat(),
+            "/chunked" => b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n".to_vec(),
+            "/close" => {
+                let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\nuntil close").await;
+                return;
+            }
+            _ => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_vec(),
+        };
+        if s.write_all(&answer).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn start() -> (Harness, Arc<AtomicUsize>) {
+    let (addr, accepted) = raw_upstream().await;
+    let record = InstanceRecord::new("raw", "svc", "1", "n1", "127.0.0.1", addr.port());
+    let table = common::table(
+        vec![common::spec("svc", "1")],
+        &[record],
+        &RouteTable::default(),
+    );
+    (Harness::start(table, Hooks::default()).await, accepted)
+}
+
+/// One answer read off `s`: its head (lower-cased) and its decoded body.
+async fn read_answer(s: &mut TcpStream, buf: &mut Vec<u8>) -> (String, Vec<u8>) {
+    let mut chunk = [0u8; 65536];
+    let end = loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        let n = s.read(&mut chunk).await.expect("read head");
+        assert!(
+            n > 0,
+            "closed before an answer head: {:?}",
+            String::from_utf8_lossy(buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    buf.drain(..end + 4);
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            l.strip_prefix(&format!("{name}:"))
+                .map(|v| v.trim().to_owned())
+        })
+    };
+    let bodiless = head.starts_with("http/1.1 100");
+    let mut body = Vec::new();
+    if bodiless {
+        return (head, body);
+    }
+    if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        while buf.len() < len {
+            let n = s.read(&mut chunk).await.expect("read body");
+            assert!(n > 0, "closed in a body");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        body = buf.drain(..len).collect();
+    } else if header("transfer-encoding").as_deref() == Some("chunked") {
+        loop {
+            let line_end = loop {
+                if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+                    break i;
+                }
+                let n = s.read(&mut chunk).await.expect("read chunk");
+                assert!(n > 0);
+                buf.extend_from_slice(&chunk[..n]);
+            };
+            let size = usize::from_str_radix(&String::from_utf8_lossy(&buf[..line_end]), 16)
+                .expect("chunk size");
+            buf.drain(..line_end + 2);
+            while buf.len() < size + 2 {
+                let n = s.read(&mut chunk).await.expect("read chunk data");
+                assert!(n > 0);
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            body.extend(buf.drain(..size));
+            buf.drain(..2);
+            if size == 0 {
+                break;
+            }
+        }
+    } else {
+        s.read_to_end(buf).await.expect("read to close");
+        body = std::mem::take(buf);
+    }
+    (head, body)
+}
+
+async fn connect(h: &Harness) -> TcpStream {
+    TcpStream::connect(h.gateway).await.expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_request_bodies_and_100_continue_reach_the_instance() {
+    let (h, _) = start().await;
+    let mut s = connect(&h).await;
+    let mut buf = Vec::new();
+    s.write_all(b"POST /echo HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n")
+        .await
+        .expect("write");
+    let (head, body) = read_answer(&mut s, &mut buf).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, b"hello world");
+
+    s.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: svc\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let (head, _) = read_answer(&mut s, &mut buf).await;
+    assert!(head.starts_with("http/1.1 100 continue"), "{head}");
+    s.write_all(b"body").await.expect("write body");
+    let (head, body) = read_answer(&mut s, &mut buf).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, b"body");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_are_answered_in_order() {
+    let (h, accepted) = start().await;
+    let mut s = connect(&h).await;
+    let mut buf = Vec::new();
+    s.write_all(b"GET /a HTTP/1.1\r\nHost: svc\r\n\r\nPOST /echo HTTP/1.1\r\nHost: svc\r\nContent-Length: 3\r\n\r\nabcGET /big HTTP/1.1\r\nHost: svc\r\n\r\n")
+        .await
+        .expect("write");
+    assert_eq!(read_answer(&mut s, &mut buf).await.1, b"ok");
+    assert_eq!(read_answer(&mut s, &mut buf).await.1, b"abc");
+    let (head, body) = read_answer(&mut s, &mut buf).await;
+    assert!(head.contains(&format!("content-length: {BIG}")), "{head}");
+    assert_eq!(body.len(), BIG);
+    assert!(body.iter().all(|&b| b == b'b'));
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "one pooled upstream connection"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_and_close_delimited_answers_reach_http11_and_http10_clients() {
+    let (h, _) = start().await;
+    let mut buf = Vec::new();
+    // HTTP/1.1: re-chunked, and the connection stays open.
+    let mut s = connect(&h).await;
+    for _ in 0..2 {
+        s.write_all(b"GET /chunked HTTP/1.1\r\nHost: svc\r\n\r\n")
+            .await
+            .expect("write");
+        let (head, body) = read_answer(&mut s, &mut buf).await;
+        assert!(head.contains("transfer-encoding: chunked"), "{head}");
+        assert_eq!(body, b"hello world");
+    }
+    s.write_all(b"GET /close HTTP/1.1\r\nHost: svc\r\n\r\n")
+        .await
+        .expect("write");
+    let (_, body) = read_answer(&mut s, &mut buf).await;
+    assert_eq!(body, b"until close");
+    // HTTP/1.0 without keep-alive: the body ends with the connection.
+    let mut s = connect(&h).await;
+    let mut buf = Vec::new();
+    s.write_all(b"GET /chunked HTTP/1.0\r\nHost: svc\r\n\r\n")
+        .await
+        .expect("write");
+    let (head, body) = read_answer(&mut s, &mut buf).await;
+    assert!(head.contains("connection: close"), "{head}");
+    assert_eq!(body, b"hello world");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http10_keep_alive_and_head_requests() {
+    let (h, _) = start().await;
+    let mut s = connect(&h).await;
+    let mut buf = Vec::new();
+    for _ in 0..2 {
+        s.write_all(b"GET /a HTTP/1.0\r\nHost: svc\r\nConnection: keep-alive\r\n\r\n")
+            .await
+            .expect("write");
+        let (head, body) = read_answer(&mut s, &mut buf).await;
+        assert!(head.contains("connection: keep-alive"), "{head}");
+        assert_eq!(body, b"ok");
+    }
+    // HEAD keeps the instance's length and sends no body; the next answer follows at once.
+    s.write_all(b"HEAD /big HTTP/1.0\r\nHost: svc\r\nConnection: keep-alive\r\n\r\nGET /a HTTP/1.0\r\nHost: svc\r\n\r\n")
+        .await
+        .expect("write");
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await;
+    buf.extend_from_slice(&rest);
+    let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    assert!(text.contains(&format!("content-length: {BIG}")), "{text}");
+    assert_eq!(text.matches("http/1.1 200").count(), 2, "{text}");
+    assert!(text.ends_with("\r\n\r\nok"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_400_json_and_a_close() {
+    let (h, _) = start().await;
+    for raw in [
+        &b"GARBAGE\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: svc\r\nContent-Length: x\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ] {
+        let mut s = connect(&h).await;
+        s.write_all(raw).await.expect("write");
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        let text = String::from_utf8_lossy(&out).to_ascii_lowercase();
+        assert!(text.starts_with("http/1.1 400"), "{text}");
+        assert!(text.contains("\"error\":\"bad-request\""), "{text}");
+        assert!(text.contains("connection: close"), "{text}");
+    }
+}
