@@ -49,6 +49,7 @@ pub(crate) async fn serve(
         rbuf: BytesMut::with_capacity(8 * 1024),
         wbuf: Vec::with_capacity(8 * 1024),
         stop,
+        idle,
         deadline: Instant::now() + idle,
     };
     let sleep = tokio::time::sleep_until(conn.deadline);
@@ -90,8 +91,11 @@ pub(crate) async fn serve(
                     Err(e) => return conn.refuse(StatusCode::BAD_REQUEST, &e.to_string()).await,
                 }
             }
-            let idle = conn.rbuf.is_empty();
-            if !conn.fill(sleep.as_mut(), idle).await {
+            let wait = match conn.rbuf.is_empty() {
+                true => Wait::Idle,
+                false => Wait::Head,
+            };
+            if !conn.fill(sleep.as_mut(), wait).await {
                 return;
             }
         };
@@ -118,7 +122,7 @@ pub(crate) async fn serve(
                     return;
                 }
                 while conn.rbuf.len() < n {
-                    if !conn.fill(sleep.as_mut(), false).await {
+                    if !conn.fill(sleep.as_mut(), Wait::Body).await {
                         return;
                     }
                 }
@@ -169,14 +173,28 @@ struct Conn {
     rbuf: BytesMut,
     wbuf: Vec<u8>,
     stop: watch::Receiver<bool>,
+    /// The longest wait for a request (and its head), or between body reads or writes.
+    idle: Duration,
     /// When the wait for (the rest of) the current request ends the connection.
     deadline: Instant,
 }
 
+/// What a read waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// The next request: ends early when the proxy stops.
+    Idle,
+    /// The rest of a head: progress does not move the deadline (slow clients).
+    Head,
+    /// More of a body: each read moves the deadline.
+    Body,
+}
+
 impl Conn {
     /// Reads more into `rbuf` before the deadline; `false` when the client closed,
-    /// the deadline passed, or (when `idle`, i.e. between requests) the proxy stops.
-    async fn fill(&mut self, mut sleep: Pin<&mut Sleep>, idle: bool) -> bool {
+    /// the deadline passed, or (waiting for a request) the proxy stops.
+    async fn fill(&mut self, mut sleep: Pin<&mut Sleep>, wait: Wait) -> bool {
+        let idle = wait == Wait::Idle;
         if idle && *self.stop.borrow() {
             return false;
         }
@@ -186,7 +204,13 @@ impl Conn {
         loop {
             tokio::select! {
                 biased;
-                r = self.stream.read_buf(&mut self.rbuf) => return matches!(r, Ok(n) if n > 0),
+                r = self.stream.read_buf(&mut self.rbuf) => {
+                    let more = matches!(r, Ok(n) if n > 0);
+                    if more && wait == Wait::Body {
+                        self.deadline = Instant::now() + self.idle;
+                    }
+                    return more;
+                }
                 () = sleep.as_mut() => {
                     if Instant::now() >= self.deadline {
                         return false;
@@ -217,7 +241,7 @@ impl Conn {
                 }
                 Some(Chunk::End) => return Ok(Some(body.freeze())),
                 None => {
-                    if !self.fill(sleep.as_mut(), false).await {
+                    if !self.fill(sleep.as_mut(), Wait::Body).await {
                         return Err(None);
                     }
                 }
@@ -225,18 +249,24 @@ impl Conn {
         }
     }
 
+    /// Writes `bytes` whole; `false` when the client is gone or reads nothing for `idle`.
     async fn write(&mut self, bytes: &[u8]) -> bool {
-        self.stream.write_all(bytes).await.is_ok()
+        // The timer is only registered when the write has to wait.
+        let write = tokio::time::timeout(self.idle, self.stream.write_all(bytes));
+        matches!(write.await, Ok(Ok(())))
     }
 
     /// Writes `wbuf`, then `body` when it is not empty.
     async fn flush_with(&mut self, body: &[u8]) -> bool {
-        if !body.is_empty() && body.len() <= COPY_BODY_BYTES {
-            self.wbuf.extend_from_slice(body);
-            return self.stream.write_all(&self.wbuf).await.is_ok();
-        }
-        self.stream.write_all(&self.wbuf).await.is_ok()
-            && (body.is_empty() || self.stream.write_all(body).await.is_ok())
+        let mut out = std::mem::take(&mut self.wbuf);
+        let ok = if body.len() <= COPY_BODY_BYTES {
+            out.extend_from_slice(body);
+            self.write(&out).await
+        } else {
+            self.write(&out).await && self.write(body).await
+        };
+        self.wbuf = out;
+        ok
     }
 
     /// Sends `resp`; `Some(keep)` says whether the connection can carry another

@@ -53,9 +53,7 @@ mod wire;
 mod workers;
 
 pub use balance::{Endpoint, Strategy};
-pub use body::Body;
 pub use breaker::CircuitState;
-pub use client::Streamed;
 pub use forward::Failure;
 pub use observe::{AccessLog, AccessRecord, Hooks, Observer, RequestRecord};
 pub use resolve::Target;
@@ -64,3 +62,5 @@ pub use server::{Proxy, ProxyConfig};
 pub use snapshot::{InstanceSnapshot, ProxySnapshot, ServiceSnapshot};
 pub use state::ServiceState;
 pub use table::{RouteTable, ServiceRoute};
+#[doc(hidden)]
+pub use wire::fuzz_http1;

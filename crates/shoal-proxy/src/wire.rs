@@ -434,3 +434,51 @@ fn too_long(len: usize, why: &'static str) -> Result<Option<Chunk>, WireError> {
 
 #[cfg(test)]
 mod tests;
+
+/// Fuzzing entry (`fuzz/fuzz_targets/http1_wire.rs`): `data` as a request and as a
+/// response, the body after a request head through the framing and the chunked
+/// decoder fed in pieces of the first byte's size. Panics only on a broken invariant.
+#[doc(hidden)]
+pub fn fuzz_http1(data: &[u8]) {
+    let step = usize::from(data.first().copied().unwrap_or(1)).max(1);
+    if let Ok(Some((n, head))) = parse_request(data) {
+        assert!(n <= data.len());
+        if let Ok(Framing::Chunked) = request_framing(&head.headers) {
+            let rest = &data[n..];
+            let mut decoder = ChunkedDecoder::default();
+            let (mut buf, mut fed, mut out) = (BytesMut::new(), 0, 0);
+            loop {
+                match decoder.decode(&mut buf) {
+                    Ok(Some(Chunk::Data(b))) => {
+                        assert!(!b.is_empty());
+                        out += b.len();
+                    }
+                    Ok(Some(Chunk::End)) | Err(_) => break,
+                    Ok(None) if fed < rest.len() => {
+                        let end = (fed + step).min(rest.len());
+                        buf.extend_from_slice(&rest[fed..end]);
+                        fed = end;
+                    }
+                    Ok(None) => break,
+                }
+            }
+            assert!(out <= rest.len());
+        }
+        let _ = keep_alive(head.version, &head.headers);
+        let mut out = Vec::new();
+        let path = match head.uri.path() {
+            "" => "/",
+            p => p,
+        };
+        write_request_head(&mut out, &head.method, path, &head.headers, &"h", 0);
+        let again = parse_request(&out);
+        assert!(
+            matches!(again, Ok(Some(_))),
+            "a written head parses back: {again:?}"
+        );
+    }
+    if let Ok(Some((n, head))) = parse_response(data) {
+        assert!(n <= data.len());
+        let _ = response_framing(false, head.status, &head.headers);
+    }
+}
