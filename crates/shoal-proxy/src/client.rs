@@ -13,15 +13,18 @@
 //! `TCP_QUICKACK` is set once before waiting for the rest: the pending ACK goes
 //! out at once. Answers that arrive in one read cost no extra syscall or packet.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::{Method, Response};
 use hyper::body::SizeHint;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 use crate::body::Body;
 use crate::forward::Call;
@@ -36,10 +39,15 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 const COPY_BODY_BYTES: usize = 16 * 1024;
 
 /// An open connection to an instance with what was read past the last answer.
+///
+/// Its timer bounds each exchange: armed once, and re-armed to the current
+/// deadline only when it fires before it, so a busy connection does not touch
+/// the timer wheel per request.
 #[derive(Debug)]
 pub(crate) struct Conn {
     stream: TcpStream,
     buf: BytesMut,
+    timer: Pin<Box<Sleep>>,
     pub(crate) addr: SocketAddr,
 }
 
@@ -52,6 +60,8 @@ pub(crate) enum Exchange {
     NoAnswer(String),
     /// Anything later: a bad or cut-off answer.
     Failed(String),
+    /// The deadline passed first.
+    TimedOut,
 }
 
 fn quickack(stream: &TcpStream) {
@@ -66,10 +76,11 @@ fn reserve(buf: &mut BytesMut) {
 }
 
 impl Conn {
-    pub(crate) fn new(stream: TcpStream, addr: SocketAddr) -> Self {
+    pub(crate) fn new(stream: TcpStream, addr: SocketAddr, deadline: Instant) -> Self {
         Self {
             stream,
             buf: BytesMut::with_capacity(8 * 1024),
+            timer: Box::pin(tokio::time::sleep_until(deadline)),
             addr,
         }
     }
@@ -91,21 +102,50 @@ impl Conn {
         }
     }
 
-    /// Reads more of an answer, first setting quick ACK when `quick`.
-    async fn read_more(&mut self, quick: bool) -> io::Result<usize> {
+    /// Reads more of an answer by `deadline` (`None` when it passed first),
+    /// first setting quick ACK when `quick`.
+    async fn read_more(&mut self, quick: bool, deadline: Instant) -> Option<io::Result<usize>> {
         if quick {
             quickack(&self.stream);
         }
         reserve(&mut self.buf);
-        self.stream.read_buf(&mut self.buf).await
+        let Conn {
+            stream, buf, timer, ..
+        } = self;
+        within(timer, deadline, stream.read_buf(buf)).await
     }
 }
 
-/// Sends `c` on `conn` and reads the answer's head (and a small body).
+/// `f`'s output, or `None` once `deadline` passes.
+async fn within<T>(
+    timer: &mut Pin<Box<Sleep>>,
+    deadline: Instant,
+    f: impl Future<Output = T>,
+) -> Option<T> {
+    if timer.deadline() > deadline {
+        timer.as_mut().reset(deadline);
+    }
+    tokio::pin!(f);
+    loop {
+        tokio::select! {
+            biased;
+            v = &mut f => return Some(v),
+            () = timer.as_mut() => {
+                if Instant::now() >= deadline {
+                    return None;
+                }
+                timer.as_mut().reset(deadline);
+            }
+        }
+    }
+}
+
+/// Sends `c` on `conn` and reads the answer's head (and a small body) by `deadline`.
 pub(crate) async fn exchange(
     mut conn: Conn,
     c: &Call<'_>,
     pool: &Pool,
+    deadline: Instant,
 ) -> Result<Response<Body>, Exchange> {
     let mut out = Vec::with_capacity(512 + c.body.len().min(COPY_BODY_BYTES));
     wire::write_request_head(
@@ -120,12 +160,17 @@ pub(crate) async fn exchange(
     if inline {
         out.extend_from_slice(&c.body);
     }
-    if let Err(e) = conn.stream.write_all(&out).await {
-        return Err(Exchange::NotSent(e.to_string()));
+    let Conn { stream, timer, .. } = &mut conn;
+    match within(timer, deadline, stream.write_all(&out)).await {
+        None => return Err(Exchange::TimedOut),
+        Some(Err(e)) => return Err(Exchange::NotSent(e.to_string())),
+        Some(Ok(())) => {}
     }
     if !inline {
-        if let Err(e) = conn.stream.write_all(&c.body).await {
-            return Err(Exchange::Failed(format!("writing the request body: {e}")));
+        match within(timer, deadline, stream.write_all(&c.body)).await {
+            None => return Err(Exchange::TimedOut),
+            Some(Err(e)) => return Err(Exchange::Failed(format!("writing the request body: {e}"))),
+            Some(Ok(())) => {}
         }
     }
 
@@ -133,9 +178,8 @@ pub(crate) async fn exchange(
     let mut acked = false;
     let mut got_any = false;
     let head = loop {
-        match wire::parse_response(&conn.buf) {
-            Ok(Some((n, head))) => {
-                conn.buf.advance(n);
+        match wire::parse_response(&mut conn.buf) {
+            Ok(Some(head)) => {
                 // Informational answers (100 Continue) come before the real one.
                 if head.status.is_informational() && head.status.as_u16() != 101 {
                     continue;
@@ -150,24 +194,27 @@ pub(crate) async fn exchange(
         }
         let quick = got_any && !acked;
         acked |= quick;
-        match conn.read_more(quick).await {
-            Ok(0) if !got_any => return Err(Exchange::NoAnswer("connection closed".into())),
-            Ok(0) => {
+        match conn.read_more(quick, deadline).await {
+            None => return Err(Exchange::TimedOut),
+            Some(Ok(0)) if !got_any => return Err(Exchange::NoAnswer("connection closed".into())),
+            Some(Ok(0)) => {
                 return Err(Exchange::Failed(
                     "connection closed in the answer head".into(),
                 ))
             }
-            Ok(_) => got_any = true,
-            Err(e) if !got_any && gone(&e) => return Err(Exchange::NoAnswer(e.to_string())),
-            Err(e) => return Err(Exchange::Failed(e.to_string())),
+            Some(Ok(_)) => got_any = true,
+            Some(Err(e)) if !got_any && gone(&e) => return Err(Exchange::NoAnswer(e.to_string())),
+            Some(Err(e)) => return Err(Exchange::Failed(e.to_string())),
         }
     };
     if head.status.as_u16() == 101 {
         return Err(Exchange::Failed("protocol upgrades are not proxied".into()));
     }
-    let framing = wire::response_framing(*c.method == Method::HEAD, head.status, &head.headers)
+    let meta = wire::Meta::of(&head.headers);
+    let framing = meta
+        .response_framing(*c.method == Method::HEAD, head.status)
         .map_err(|e| Exchange::Failed(format!("bad answer: {e}")))?;
-    let reusable = framing != Framing::UntilClose && wire::keep_alive(head.version, &head.headers);
+    let reusable = framing != Framing::UntilClose && meta.keep_alive(head.version);
     let body = match framing {
         Framing::Empty => {
             give_back(pool, conn, reusable);
@@ -179,14 +226,15 @@ pub(crate) async fn exchange(
             while conn.buf.len() < n {
                 let quick = !acked;
                 acked = true;
-                match conn.read_more(quick).await {
-                    Ok(0) => {
+                match conn.read_more(quick, deadline).await {
+                    None => return Err(Exchange::TimedOut),
+                    Some(Ok(0)) => {
                         return Err(Exchange::Failed(
                             "connection closed in the answer body".into(),
                         ))
                     }
-                    Ok(_) => {}
-                    Err(e) => return Err(Exchange::Failed(e.to_string())),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(Exchange::Failed(e.to_string())),
                 }
             }
             let bytes = conn.buf.split_to(n).freeze();

@@ -79,22 +79,28 @@ pub async fn call<'r>(
         instance: None,
         retries: 0,
     };
+    let mut now = Instant::now();
     loop {
         let Some(i) = pick(
             endpoints,
             &tried,
             route.strategy,
             &route.rr,
-            Instant::now(),
+            now,
             &mut rand::rng(),
         ) else {
             return out;
         };
         tried.push(i);
         let ep = &endpoints[i];
-        let result = attempt(pool, ep.addr, &c, &ep.stats).await;
+        let tried_at = attempt(pool, ep.addr, &c, &ep.stats, now).await;
+        now = Instant::now();
+        let result = tried_at.answer;
         let ok = matches!(&result, Ok(r) if r.status().as_u16() < 500);
-        if let Some(d) = ep.stats.record(ok, Instant::now()) {
+        // Latency feeds the peak-EWMA tiebreak; the outcome, outlier ejection.
+        let rtt = now.saturating_duration_since(tried_at.started);
+        ep.stats.observe_latency(rtt, now);
+        if let Some(d) = ep.stats.record(ok, now) {
             Counters::bump(&state.counters.ejections);
             tracing::warn!(service = %route.name, instance = %ep.instance, seconds = d.as_secs_f64(), "instance ejected after consecutive failures");
         }
@@ -124,28 +130,34 @@ pub async fn call<'r>(
     }
 }
 
+/// One attempt's answer and when it started.
+struct Attempt {
+    answer: Result<Response<Body>, Failure>,
+    started: Instant,
+}
+
+/// One attempt on one instance, within the call's timeout from `started`.
 async fn attempt(
     pool: &Pool,
     addr: SocketAddr,
     c: &Call<'_>,
     stats: &std::sync::Arc<EndpointStats>,
-) -> Result<Response<Body>, Failure> {
+    started: Instant,
+) -> Attempt {
     let _inflight = stats.start();
-    let started = Instant::now();
-    let mut res = send_once(pool, addr, c).await;
+    let deadline = started + c.timeout;
+    let mut res = send_once(pool, addr, c, deadline).await;
     // The instance closed a pooled connection just as the request went out: an
     // idempotent request goes again at once (on another or a new connection);
     // this is not a retry, nothing was answered.
     if matches!(res, Err(Sent::Stale(_))) && idempotent(c.method) {
-        res = send_once(pool, addr, c).await;
+        res = send_once(pool, addr, c, deadline).await;
     }
-    let res = res.map_err(|f| match f {
+    let answer = res.map_err(|f| match f {
         Sent::Stale(e) => Failure::Transport(e),
         Sent::Failed(f) => f,
     });
-    // Latency feeds the peak-EWMA tiebreak (outcome recorded by the caller).
-    stats.observe_latency(started.elapsed(), Instant::now());
-    res
+    Attempt { answer, started }
 }
 
 /// Why one send failed: a stale pooled connection, or a failure to report.
@@ -154,13 +166,18 @@ enum Sent {
     Failed(Failure),
 }
 
-/// One send of the request `c` describes, on a pooled or new connection.
-async fn send_once(pool: &Pool, addr: SocketAddr, c: &Call<'_>) -> Result<Response<Body>, Sent> {
-    match tokio::time::timeout(c.timeout, pool.send(addr, c)).await {
-        Err(_) => Err(Sent::Failed(Failure::Timeout(c.timeout))),
-        Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(SendError::Connect(e))) => Err(Sent::Failed(Failure::Connect(e))),
-        Ok(Err(SendError::Transport(e))) => Err(Sent::Failed(Failure::Transport(e))),
-        Ok(Err(SendError::Stale(e))) => Err(Sent::Stale(e)),
+/// One send of the request `c` describes, on a pooled or new connection, answered by `deadline`.
+async fn send_once(
+    pool: &Pool,
+    addr: SocketAddr,
+    c: &Call<'_>,
+    deadline: Instant,
+) -> Result<Response<Body>, Sent> {
+    match pool.send(addr, c, deadline).await {
+        Ok(answer) => Ok(answer),
+        Err(SendError::Timeout) => Err(Sent::Failed(Failure::Timeout(c.timeout))),
+        Err(SendError::Connect(e)) => Err(Sent::Failed(Failure::Connect(e))),
+        Err(SendError::Transport(e)) => Err(Sent::Failed(Failure::Transport(e))),
+        Err(SendError::Stale(e)) => Err(Sent::Stale(e)),
     }
 }

@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::{Method, Request, Response, StatusCode, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -72,11 +72,8 @@ pub(crate) async fn serve(
                         .await;
                 }
             } else {
-                match wire::parse_request(&conn.rbuf) {
-                    Ok(Some((n, head))) => {
-                        conn.rbuf.advance(n);
-                        break head;
-                    }
+                match wire::parse_request(&mut conn.rbuf) {
+                    Ok(Some(head)) => break head,
                     Ok(None) if conn.rbuf.len() > max_head => {
                         let why = format!("request head larger than {max_head} bytes");
                         return conn
@@ -102,12 +99,13 @@ pub(crate) async fn serve(
         first = false;
 
         // Its body.
-        let framing = match wire::request_framing(&head.headers) {
+        let meta = wire::Meta::of(&head.headers);
+        let framing = match meta.request_framing() {
             Ok(f) => f,
             Err(e) => return conn.refuse(StatusCode::BAD_REQUEST, &e.to_string()).await,
         };
-        let mut keep = wire::keep_alive(head.version, &head.headers);
-        let ask = wire::expects_continue(&head.headers) && head.version == Version::HTTP_11;
+        let mut keep = meta.keep_alive(head.version);
+        let ask = meta.expects_continue() && head.version == Version::HTTP_11;
         let body = match framing {
             Framing::Empty | Framing::UntilClose => ReqBody::Read(Bytes::new()),
             Framing::Length(n) if n > max_body => {

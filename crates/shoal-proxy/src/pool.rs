@@ -35,6 +35,8 @@ pub enum SendError {
     /// race of an instance closing an idle connection as a request is written.
     /// Safe to send again when the request is idempotent.
     Stale(String),
+    /// No answer head (and small body) by the deadline.
+    Timeout,
 }
 
 /// Pooled HTTP/1.1 connections to every instance.
@@ -71,19 +73,21 @@ impl Pool {
     }
 
     /// Sends `c` to `addr` on an idle connection or a new one; answers with the
-    /// head read (and a small body).
+    /// head read (and a small body) by `deadline`.
     pub(crate) async fn send(
         &self,
         addr: SocketAddr,
         c: &Call<'_>,
+        deadline: Instant,
     ) -> Result<Response<Body>, SendError> {
         loop {
             let (conn, reused) = match self.inner.take(addr) {
                 Some(conn) => (conn, true),
-                None => (self.connect(addr).await?, false),
+                None => (self.connect(addr, deadline).await?, false),
             };
-            match client::exchange(conn, c, self).await {
+            match client::exchange(conn, c, self, deadline).await {
                 Ok(resp) => return Ok(resp),
+                Err(Exchange::TimedOut) => return Err(SendError::Timeout),
                 // Never written whole on a reused connection: try another.
                 Err(Exchange::NotSent(_)) if reused => continue,
                 Err(Exchange::NoAnswer(e)) if reused => return Err(SendError::Stale(e)),
@@ -94,16 +98,19 @@ impl Pool {
         }
     }
 
-    async fn connect(&self, addr: SocketAddr) -> Result<Conn, SendError> {
+    async fn connect(&self, addr: SocketAddr, deadline: Instant) -> Result<Conn, SendError> {
         let t = self.inner.connect_timeout;
-        let stream = match tokio::time::timeout(t, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(SendError::Connect(format!("{addr}: {e}"))),
-            Err(_) => return Err(SendError::Connect(format!("{addr}: timed out after {t:?}"))),
+        let connect =
+            tokio::time::timeout_at(deadline, tokio::time::timeout(t, TcpStream::connect(addr)));
+        let stream = match connect.await {
+            Err(_) => return Err(SendError::Timeout),
+            Ok(Ok(Ok(s))) => s,
+            Ok(Ok(Err(e))) => return Err(SendError::Connect(format!("{addr}: {e}"))),
+            Ok(Err(_)) => return Err(SendError::Connect(format!("{addr}: timed out after {t:?}"))),
         };
         let _ = stream.set_nodelay(true);
         self.inner.start_reaper();
-        Ok(Conn::new(stream, addr))
+        Ok(Conn::new(stream, addr, deadline))
     }
 
     /// Puts a connection whose last answer was read whole back as the most recently used.

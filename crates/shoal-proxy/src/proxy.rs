@@ -25,7 +25,8 @@ use crate::trace::TraceContext;
 /// What the records of one request are made of (borrowed from the request and the table).
 struct Report<'a> {
     start: Instant,
-    wall: SystemTime,
+    /// Wall-clock start; only read when an access log is set.
+    wall: Option<SystemTime>,
     method: Method,
     /// Path and query; only kept when an access log is set.
     path: String,
@@ -55,7 +56,7 @@ impl Proxy {
         let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         let mut rep = Report {
             start: Instant::now(),
-            wall: SystemTime::now(),
+            wall: self.hooks.access_log.as_ref().map(|_| SystemTime::now()),
             method: req.method().clone(),
             path: match self.hooks.access_log {
                 Some(_) => pq.to_owned(),
@@ -202,7 +203,7 @@ impl Proxy {
         }
         if let Some(log) = &self.hooks.access_log {
             log(AccessRecord {
-                start: rep.wall,
+                start: rep.wall.unwrap_or_else(SystemTime::now),
                 method: rep.method.to_string(),
                 path: rep.path,
                 status,

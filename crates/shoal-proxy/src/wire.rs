@@ -4,6 +4,7 @@
 //! Both sides of the proxy use these: the listeners' connection loop (`h1.rs`)
 //! and the upstream client (`client.rs`).
 
+use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -70,152 +71,248 @@ fn version(v: Option<u8>) -> Version {
     }
 }
 
-fn header_map(fields: &[httparse::Header<'_>]) -> Result<HeaderMap, WireError> {
-    let mut map = HeaderMap::with_capacity(fields.len());
-    for f in fields {
-        let name = HeaderName::from_bytes(f.name.as_bytes())
-            .map_err(|_| WireError::Malformed(format!("bad header name `{}`", f.name)))?;
-        let value = HeaderValue::from_bytes(f.value)
-            .map_err(|_| WireError::Malformed(format!("bad value of header `{}`", f.name)))?;
-        map.append(name, value);
-    }
-    Ok(map)
+/// Where a piece of a parsed head lies in its buffer: (start, length).
+type Span = (usize, usize);
+
+fn span(base: &[u8], part: &[u8]) -> Span {
+    (part.as_ptr() as usize - base.as_ptr() as usize, part.len())
 }
 
-/// The request head at the start of `buf` and its length; `None` while incomplete.
-pub(crate) fn parse_request(buf: &[u8]) -> Result<Option<(usize, RequestHead)>, WireError> {
-    let mut slots = slots();
-    let mut req = httparse::Request::new(&mut []);
-    let n = match req.parse_with_uninit_headers(buf, &mut slots) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(parse_error(e)),
+thread_local! {
+    /// The spans of the head being parsed: kept between parses, so parsing
+    /// neither allocates nor clears a large array per message.
+    static FIELDS: RefCell<Vec<(Span, Span)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Notes where `parsed`'s fields lie in `base`, for [`fields_map`].
+fn note_fields(base: &[u8], parsed: &[httparse::Header<'_>]) {
+    FIELDS.with_borrow_mut(|f| {
+        f.clear();
+        f.extend(
+            parsed
+                .iter()
+                .map(|h| (span(base, h.name.as_bytes()), span(base, h.value))),
+        );
+    });
+}
+
+/// The header map of the fields last noted, over `head` (values share its
+/// bytes), with room for `extra` more fields.
+fn fields_map(head: &Bytes, extra: usize) -> Result<HeaderMap, WireError> {
+    FIELDS.with_borrow(|fields| {
+        let mut map = HeaderMap::with_capacity(fields.len() + extra);
+        for &((ns, nl), (vs, vl)) in fields {
+            let raw = &head[ns..ns + nl];
+            let name = HeaderName::from_bytes(raw).map_err(|_| {
+                let name = String::from_utf8_lossy(raw);
+                WireError::Malformed(format!("bad header name `{name}`"))
+            })?;
+            let value = HeaderValue::from_maybe_shared(head.slice(vs..vs + vl))
+                .map_err(|_| WireError::Malformed(format!("bad value of header `{name}`")))?;
+            map.append(name, value);
+        }
+        Ok(map)
+    })
+}
+
+/// Header fields the proxy adds to a request on its way (`X-Version`, trace, caller).
+const ADDED_TO_REQUESTS: usize = 6;
+/// Header fields the proxy adds to an answer (`X-Trace-Id`).
+const ADDED_TO_ANSWERS: usize = 2;
+
+/// Takes the request head off the front of `buf`; `None` (and `buf` untouched) while incomplete.
+/// Header values and the target share the head's bytes.
+pub(crate) fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, WireError> {
+    let (n, method, target, version) = {
+        let mut slots = slots();
+        let mut req = httparse::Request::new(&mut []);
+        let n = match req.parse_with_uninit_headers(buf, &mut slots) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(e) => return Err(parse_error(e)),
+        };
+        let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
+            .map_err(|_| WireError::Malformed("bad method".into()))?;
+        let target = span(buf, req.path.unwrap_or_default().as_bytes());
+        note_fields(buf, req.headers);
+        (n, method, target, version(req.version))
     };
-    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
-        .map_err(|_| WireError::Malformed("bad method".into()))?;
-    let target = req.path.unwrap_or_default();
-    let uri = Uri::try_from(target)
-        .map_err(|_| WireError::Malformed(format!("bad request target `{target}`")))?;
-    let head = RequestHead {
+    let head = buf.split_to(n).freeze();
+    let uri = Uri::from_maybe_shared(head.slice(target.0..target.0 + target.1)).map_err(|_| {
+        let t = String::from_utf8_lossy(&head[target.0..target.0 + target.1]);
+        WireError::Malformed(format!("bad request target `{t}`"))
+    })?;
+    Ok(Some(RequestHead {
         method,
         uri,
-        version: version(req.version),
-        headers: header_map(req.headers)?,
-    };
-    Ok(Some((n, head)))
+        version,
+        headers: fields_map(&head, ADDED_TO_REQUESTS)?,
+    }))
 }
 
-/// The response head at the start of `buf` and its length; `None` while incomplete.
-pub(crate) fn parse_response(buf: &[u8]) -> Result<Option<(usize, ResponseHead)>, WireError> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+/// Takes the response head off the front of `buf`; `None` (and `buf` untouched) while incomplete.
+pub(crate) fn parse_response(buf: &mut BytesMut) -> Result<Option<ResponseHead>, WireError> {
+    // Most answers have a few fields: a small array first, the full one if needed.
+    let parsed = match response_fields::<24>(buf) {
+        Err(WireError::TooManyHeaders) => response_fields::<MAX_HEADERS>(buf)?,
+        other => other?,
+    };
+    let Some((n, code, version)) = parsed else {
+        return Ok(None);
+    };
+    let status =
+        StatusCode::from_u16(code).map_err(|_| WireError::Malformed("bad status code".into()))?;
+    let head = buf.split_to(n).freeze();
+    Ok(Some(ResponseHead {
+        status,
+        version,
+        headers: fields_map(&head, ADDED_TO_ANSWERS)?,
+    }))
+}
+
+/// Parses a response head with room for `N` fields and notes them: its length,
+/// status code and version.
+fn response_fields<const N: usize>(buf: &[u8]) -> Result<Option<(usize, u16, Version)>, WireError> {
+    let mut slots = [httparse::EMPTY_HEADER; N];
     let mut resp = httparse::Response::new(&mut slots);
     let n = match resp.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(parse_error(e)),
     };
-    let status = StatusCode::from_u16(resp.code.unwrap_or_default())
-        .map_err(|_| WireError::Malformed("bad status code".into()))?;
-    let head = ResponseHead {
-        status,
-        version: version(resp.version),
-        headers: header_map(resp.headers)?,
-    };
-    Ok(Some((n, head)))
+    note_fields(buf, resp.headers);
+    Ok(Some((
+        n,
+        resp.code.unwrap_or_default(),
+        version(resp.version),
+    )))
 }
 
-/// The `Content-Length` of a message: every value must be the same number.
-fn content_length(h: &HeaderMap) -> Result<Option<u64>, WireError> {
-    let mut found = None;
-    for v in h.get_all(header::CONTENT_LENGTH) {
-        let n = v
-            .to_str()
-            .ok()
-            .map(str::trim)
-            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|s| s.parse::<u64>().ok())
-            .ok_or_else(|| WireError::Malformed("bad content-length".into()))?;
-        if found.is_some_and(|f| f != n) {
-            return Err(WireError::Malformed("conflicting content-length".into()));
+/// What a head's fields say about its message's framing and connection, found in
+/// one pass over the map.
+#[derive(Debug, Default)]
+pub(crate) struct Meta {
+    /// `Content-Length`: `Some(Err)` when a value is bad or values disagree.
+    length: Option<Result<u64, ()>>,
+    /// Whether `Transfer-Encoding` ends with `chunked`; `None` without the header.
+    chunked_last: Option<bool>,
+    close: bool,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+fn parse_length(v: &HeaderValue) -> Result<u64, ()> {
+    let s = v.to_str().map_err(|_| ())?.trim();
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(());
+    }
+    s.parse().map_err(|_| ())
+}
+
+impl Meta {
+    pub(crate) fn of(h: &HeaderMap) -> Self {
+        let mut m = Meta::default();
+        for (name, value) in h {
+            if name == header::CONTENT_LENGTH {
+                let n = parse_length(value);
+                m.length = match (m.length, n) {
+                    (None, n) => Some(n),
+                    (Some(Ok(a)), Ok(b)) if a == b => Some(Ok(a)),
+                    _ => Some(Err(())),
+                };
+            } else if name == header::TRANSFER_ENCODING {
+                let last = value.to_str().ok().and_then(|s| s.rsplit(',').next());
+                m.chunked_last =
+                    Some(last.is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked")));
+            } else if name == header::CONNECTION {
+                for token in value.to_str().unwrap_or("").split(',').map(str::trim) {
+                    m.close |= token.eq_ignore_ascii_case("close");
+                    m.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+                }
+            } else if name == header::EXPECT {
+                m.expect_continue = value.as_bytes().eq_ignore_ascii_case(b"100-continue");
+            }
         }
-        found = Some(n);
+        m
     }
-    Ok(found)
+
+    fn content_length(&self) -> Result<Option<u64>, WireError> {
+        match self.length {
+            None => Ok(None),
+            Some(Ok(n)) => Ok(Some(n)),
+            Some(Err(())) => Err(WireError::Malformed(
+                "bad or conflicting content-length".into(),
+            )),
+        }
+    }
+
+    /// How a request's body is framed (RFC 9112 §6.3): chunked must come last,
+    /// and `Transfer-Encoding` with `Content-Length` is refused (request smuggling).
+    pub(crate) fn request_framing(&self) -> Result<Framing, WireError> {
+        match self.chunked_last {
+            Some(true) if self.length.is_some() => Err(WireError::Malformed(
+                "both transfer-encoding and content-length".into(),
+            )),
+            Some(true) => Ok(Framing::Chunked),
+            Some(false) => Err(WireError::Malformed(
+                "transfer-encoding without chunked last".into(),
+            )),
+            None => Ok(match self.content_length()? {
+                None | Some(0) => Framing::Empty,
+                Some(n) => Framing::Length(n),
+            }),
+        }
+    }
+
+    /// How a response's body is framed, given whether the request was `HEAD`.
+    pub(crate) fn response_framing(
+        &self,
+        head_request: bool,
+        status: StatusCode,
+    ) -> Result<Framing, WireError> {
+        let code = status.as_u16();
+        if head_request || (100..200).contains(&code) || code == 204 || code == 304 {
+            return Ok(Framing::Empty);
+        }
+        match self.chunked_last {
+            Some(true) => Ok(Framing::Chunked),
+            Some(false) => Ok(Framing::UntilClose),
+            None => Ok(match self.content_length()? {
+                Some(0) => Framing::Empty,
+                Some(n) => Framing::Length(n),
+                None => Framing::UntilClose,
+            }),
+        }
+    }
+
+    /// Whether the connection stays open after this message (`Connection`, then the version).
+    pub(crate) fn keep_alive(&self, version: Version) -> bool {
+        !self.close && (self.keep_alive || version != Version::HTTP_10)
+    }
+
+    /// Whether a request asks for `100 Continue` before sending its body.
+    pub(crate) fn expects_continue(&self) -> bool {
+        self.expect_continue
+    }
 }
 
-/// Whether `Transfer-Encoding` ends with `chunked`; `None` without the header.
-fn chunked_last(h: &HeaderMap) -> Option<bool> {
-    let mut last = None;
-    for v in h.get_all(header::TRANSFER_ENCODING) {
-        let token = v
-            .to_str()
-            .ok()
-            .and_then(|s| s.rsplit(',').next())
-            .map(str::trim);
-        last = Some(token.is_some_and(|t| t.eq_ignore_ascii_case("chunked")));
-    }
-    last
-}
-
-/// How a request's body is framed (RFC 9112 §6.3): chunked must come last,
-/// and `Transfer-Encoding` with `Content-Length` is refused (request smuggling).
+/// [`Meta::request_framing`] of a map.
 pub(crate) fn request_framing(h: &HeaderMap) -> Result<Framing, WireError> {
-    match chunked_last(h) {
-        Some(true) if h.contains_key(header::CONTENT_LENGTH) => Err(WireError::Malformed(
-            "both transfer-encoding and content-length".into(),
-        )),
-        Some(true) => Ok(Framing::Chunked),
-        Some(false) => Err(WireError::Malformed(
-            "transfer-encoding without chunked last".into(),
-        )),
-        None => Ok(match content_length(h)? {
-            None | Some(0) => Framing::Empty,
-            Some(n) => Framing::Length(n),
-        }),
-    }
+    Meta::of(h).request_framing()
 }
 
-/// How a response's body is framed, given whether the request was `HEAD`.
+/// [`Meta::response_framing`] of a map.
 pub(crate) fn response_framing(
     head_request: bool,
     status: StatusCode,
     h: &HeaderMap,
 ) -> Result<Framing, WireError> {
-    let code = status.as_u16();
-    if head_request || (100..200).contains(&code) || code == 204 || code == 304 {
-        return Ok(Framing::Empty);
-    }
-    match chunked_last(h) {
-        Some(true) => Ok(Framing::Chunked),
-        Some(false) => Ok(Framing::UntilClose),
-        None => Ok(match content_length(h)? {
-            Some(0) => Framing::Empty,
-            Some(n) => Framing::Length(n),
-            None => Framing::UntilClose,
-        }),
-    }
+    Meta::of(h).response_framing(head_request, status)
 }
 
-/// Whether the connection stays open after this message (`Connection` tokens, then the version).
+/// [`Meta::keep_alive`] of a map.
 pub(crate) fn keep_alive(version: Version, h: &HeaderMap) -> bool {
-    let mut keep = version != Version::HTTP_10;
-    for v in h.get_all(header::CONNECTION) {
-        for token in v.to_str().unwrap_or("").split(',').map(str::trim) {
-            if token.eq_ignore_ascii_case("close") {
-                return false;
-            }
-            if token.eq_ignore_ascii_case("keep-alive") {
-                keep = true;
-            }
-        }
-    }
-    keep
-}
-
-/// Whether a request asks for `100 Continue` before sending its body.
-pub(crate) fn expects_continue(h: &HeaderMap) -> bool {
-    h.get(header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+    Meta::of(h).keep_alive(version)
 }
 
 fn put_headers(out: &mut Vec<u8>, h: &HeaderMap, skip_length: bool) {
@@ -441,10 +538,10 @@ mod tests;
 #[doc(hidden)]
 pub fn fuzz_http1(data: &[u8]) {
     let step = usize::from(data.first().copied().unwrap_or(1)).max(1);
-    if let Ok(Some((n, head))) = parse_request(data) {
-        assert!(n <= data.len());
+    let mut buf = BytesMut::from(data);
+    if let Ok(Some(head)) = parse_request(&mut buf) {
         if let Ok(Framing::Chunked) = request_framing(&head.headers) {
-            let rest = &data[n..];
+            let rest = &buf[..];
             let mut decoder = ChunkedDecoder::default();
             let (mut buf, mut fed, mut out) = (BytesMut::new(), 0, 0);
             loop {
@@ -471,14 +568,13 @@ pub fn fuzz_http1(data: &[u8]) {
             p => p,
         };
         write_request_head(&mut out, &head.method, path, &head.headers, &"h", 0);
-        let again = parse_request(&out);
+        let again = parse_request(&mut BytesMut::from(&out[..]));
         assert!(
             matches!(again, Ok(Some(_))),
             "a written head parses back: {again:?}"
         );
     }
-    if let Ok(Some((n, head))) = parse_response(data) {
-        assert!(n <= data.len());
+    if let Ok(Some(head)) = parse_response(&mut BytesMut::from(data)) {
         let _ = response_framing(false, head.status, &head.headers);
     }
 }

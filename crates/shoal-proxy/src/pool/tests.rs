@@ -60,8 +60,12 @@ fn call<'a>(method: &'a Method, headers: &'a HeaderMap) -> Call<'a> {
     }
 }
 
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(5)
+}
+
 async fn get(pool: &Pool, addr: SocketAddr) -> Result<Response<Body>, SendError> {
-    pool.send(addr, &call(&Method::GET, &host())).await
+    pool.send(addr, &call(&Method::GET, &host()), soon()).await
 }
 
 async fn body(resp: Response<Body>) -> Bytes {
@@ -117,7 +121,7 @@ async fn head_answers_have_no_body_and_informational_ones_are_skipped() {
     let pool = Pool::new(Duration::from_secs(1), 8);
     for _ in 0..2 {
         let resp = pool
-            .send(addr, &call(&Method::HEAD, &host()))
+            .send(addr, &call(&Method::HEAD, &host()), soon())
             .await
             .expect("send");
         assert_eq!(resp.headers()["content-length"], "99");

@@ -13,9 +13,12 @@ fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
 #[test]
 fn a_request_head_is_parsed_whole_or_not_at_all() {
     let raw = b"GET /a?b=1 HTTP/1.1\r\nHost: svc\r\nX-A: 1\r\nX-A: 2\r\n\r\nNEXT";
-    assert!(parse_request(&raw[..20]).expect("partial").is_none());
-    let (n, head) = parse_request(raw).expect("ok").expect("complete");
-    assert_eq!(&raw[n..], b"NEXT");
+    let mut partial = BytesMut::from(&raw[..20]);
+    assert!(parse_request(&mut partial).expect("partial").is_none());
+    assert_eq!(partial.len(), 20, "an incomplete head stays in the buffer");
+    let mut buf = BytesMut::from(&raw[..]);
+    let head = parse_request(&mut buf).expect("ok").expect("complete");
+    assert_eq!(&buf[..], b"NEXT");
     assert_eq!(head.method, Method::GET);
     assert_eq!(head.uri, "/a?b=1");
     assert_eq!(head.version, Version::HTTP_11);
@@ -26,7 +29,9 @@ fn a_request_head_is_parsed_whole_or_not_at_all() {
 #[test]
 fn bad_heads_are_errors() {
     assert!(matches!(
-        parse_request(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n"),
+        parse_request(&mut BytesMut::from(
+            &b"GET / HTTP/1.1\r\nBad Header\r\n\r\n"[..]
+        )),
         Err(WireError::Malformed(_))
     ));
     let mut many = String::from("GET / HTTP/1.1\r\n");
@@ -35,17 +40,17 @@ fn bad_heads_are_errors() {
     }
     many.push_str("\r\n");
     assert_eq!(
-        parse_request(many.as_bytes()).map(|_| ()),
+        parse_request(&mut BytesMut::from(many.as_bytes())).map(|_| ()),
         Err(WireError::TooManyHeaders)
     );
-    assert!(parse_response(b"HTTP/1.1 999x OK\r\n\r\n").is_err());
+    assert!(parse_response(&mut BytesMut::from(&b"HTTP/1.1 999x OK\r\n\r\n"[..])).is_err());
 }
 
 #[test]
 fn a_response_head_is_parsed() {
-    let raw = b"HTTP/1.0 404 Not Found\r\nContent-Length: 3\r\n\r\nabc";
-    let (n, head) = parse_response(raw).expect("ok").expect("complete");
-    assert_eq!(&raw[n..], b"abc");
+    let mut buf = BytesMut::from(&b"HTTP/1.0 404 Not Found\r\nContent-Length: 3\r\n\r\nabc"[..]);
+    let head = parse_response(&mut buf).expect("ok").expect("complete");
+    assert_eq!(&buf[..], b"abc");
     assert_eq!(head.status, StatusCode::NOT_FOUND);
     assert_eq!(head.version, Version::HTTP_10);
 }
@@ -103,6 +108,17 @@ fn response_framing_knows_bodiless_answers() {
         ),
         Ok(Framing::Chunked)
     );
+}
+
+#[test]
+fn expect_and_connection_tokens_are_read_in_one_pass() {
+    let m = Meta::of(&map(&[
+        ("expect", "100-Continue"),
+        ("connection", "keep-alive, Upgrade"),
+    ]));
+    assert!(m.expects_continue());
+    assert!(m.keep_alive(Version::HTTP_10));
+    assert!(!Meta::of(&map(&[])).expects_continue());
 }
 
 #[test]
