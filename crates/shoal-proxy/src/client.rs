@@ -28,6 +28,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::body::Body;
 use crate::forward::Call;
+use crate::h1::reserve;
 use crate::pool::Pool;
 use crate::wire::{self, Chunk, ChunkedDecoder, Framing};
 
@@ -37,6 +38,8 @@ pub(crate) const BUFFER_BODY_BYTES: u64 = 64 * 1024;
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Bodies up to this size are copied into the head's write; larger ones go separately.
 const COPY_BODY_BYTES: usize = 16 * 1024;
+/// A connection keeps its write buffer up to this size.
+const KEEP_OUT_BYTES: usize = 32 * 1024;
 
 /// An open connection to an instance with what was read past the last answer.
 ///
@@ -47,6 +50,8 @@ const COPY_BODY_BYTES: usize = 16 * 1024;
 pub(crate) struct Conn {
     stream: TcpStream,
     buf: BytesMut,
+    /// The request being written (kept for the next one).
+    out: Vec<u8>,
     timer: Pin<Box<Sleep>>,
     pub(crate) addr: SocketAddr,
 }
@@ -69,17 +74,12 @@ fn quickack(stream: &TcpStream) {
     let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
 }
 
-fn reserve(buf: &mut BytesMut) {
-    if buf.capacity() - buf.len() < 1024 {
-        buf.reserve(8 * 1024);
-    }
-}
-
 impl Conn {
     pub(crate) fn new(stream: TcpStream, addr: SocketAddr, deadline: Instant) -> Self {
         Self {
             stream,
             buf: BytesMut::with_capacity(8 * 1024),
+            out: Vec::with_capacity(1024),
             timer: Box::pin(tokio::time::sleep_until(deadline)),
             addr,
         }
@@ -147,7 +147,9 @@ pub(crate) async fn exchange(
     pool: &Pool,
     deadline: Instant,
 ) -> Result<Response<Body>, Exchange> {
-    let mut out = Vec::with_capacity(512 + c.body.len().min(COPY_BODY_BYTES));
+    // The connection's own write buffer: no allocation per request once warm.
+    let mut out = std::mem::take(&mut conn.out);
+    out.clear();
     wire::write_request_head(
         &mut out,
         c.method,
@@ -161,7 +163,12 @@ pub(crate) async fn exchange(
         out.extend_from_slice(&c.body);
     }
     let Conn { stream, timer, .. } = &mut conn;
-    match within(timer, deadline, stream.write_all(&out)).await {
+    let written = within(timer, deadline, stream.write_all(&out)).await;
+    if out.capacity() <= KEEP_OUT_BYTES {
+        conn.out = out;
+    }
+    let Conn { stream, timer, .. } = &mut conn;
+    match written {
         None => return Err(Exchange::TimedOut),
         Some(Err(e)) => return Err(Exchange::NotSent(e.to_string())),
         Some(Ok(())) => {}

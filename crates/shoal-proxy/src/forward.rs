@@ -73,7 +73,9 @@ pub async fn call<'r>(
     let endpoints = route.endpoints(version);
     let state = &route.state;
     let idem = idempotent(c.method);
-    let mut tried = Vec::new();
+    // The instances tried so far: the first inline, a list only once a retry happens.
+    let mut first: Option<usize> = None;
+    let mut more: Vec<usize> = Vec::new();
     let mut out = Outcome {
         result: Err(Failure::NoInstance),
         instance: None,
@@ -81,9 +83,14 @@ pub async fn call<'r>(
     };
     let mut now = Instant::now();
     loop {
+        let tried: &[usize] = match &first {
+            None => &[],
+            Some(f) if more.is_empty() => std::slice::from_ref(f),
+            Some(_) => &more,
+        };
         let Some(i) = pick(
             endpoints,
-            &tried,
+            tried,
             route.strategy,
             &route.rr,
             now,
@@ -91,7 +98,19 @@ pub async fn call<'r>(
         ) else {
             return out;
         };
-        tried.push(i);
+        let attempts = match first {
+            None => {
+                first = Some(i);
+                1
+            }
+            Some(f) => {
+                if more.is_empty() {
+                    more.push(f);
+                }
+                more.push(i);
+                more.len()
+            }
+        };
         let ep = &endpoints[i];
         let tried_at = attempt(pool, ep.addr, &c, &ep.stats, now).await;
         now = Instant::now();
@@ -116,11 +135,7 @@ pub async fn call<'r>(
         } else {
             state.max_retries()
         };
-        if ok
-            || !again
-            || out.retries >= limit
-            || tried.len() >= endpoints.len()
-            || !state.withdraw()
+        if ok || !again || out.retries >= limit || attempts >= endpoints.len() || !state.withdraw()
         {
             return out;
         }

@@ -196,9 +196,7 @@ impl Conn {
         if idle && *self.stop.borrow() {
             return false;
         }
-        if self.rbuf.capacity() - self.rbuf.len() < 1024 {
-            self.rbuf.reserve(8 * 1024);
-        }
+        reserve(&mut self.rbuf);
         loop {
             tokio::select! {
                 biased;
@@ -396,6 +394,17 @@ impl Conn {
             }
         })
         .await;
+    }
+}
+
+/// Room to read into. An empty buffer starts again at the front of its
+/// allocation (free once the last request's head is dropped), so a connection
+/// keeps reusing the same, warm, memory instead of walking through it.
+pub(crate) fn reserve(buf: &mut BytesMut) {
+    const SIZE: usize = 8 * 1024;
+    let room = buf.capacity() - buf.len();
+    if (buf.is_empty() && room < SIZE) || room < 1024 {
+        buf.reserve(SIZE);
     }
 }
 

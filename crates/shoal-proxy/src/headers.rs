@@ -1,7 +1,6 @@
 //! Header rewriting between client and instance: hop-by-hop headers out,
 //! `X-Version`, trace context and the caller in.
 
-use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue};
 
 use crate::trace::TraceContext;
@@ -38,10 +37,10 @@ pub(crate) fn prepare_headers(
             h.insert(X_VERSION, v);
         }
     }
-    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(trace.header())) {
+    if let Some(v) = trace.header_value() {
         h.insert(TRACEPARENT, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&trace.trace_id) {
+    if let Some(v) = trace.trace_id_value() {
         h.insert(X_TRACE_ID, v);
     }
     if let Ok(v) = HeaderValue::from_str(caller) {
@@ -116,8 +115,8 @@ mod tests {
         assert_eq!(h["x-flag-new"], "1");
         assert_eq!(h["x-version"], "23");
         assert_eq!(h["x-shoal-caller"], "web");
-        assert_eq!(h["x-trace-id"], trace.trace_id.as_str());
-        assert_eq!(h["traceparent"], trace.header().as_str());
+        assert_eq!(h["x-trace-id"], trace.trace_id());
+        assert_eq!(h["traceparent"], trace.header());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, Response};
+use http::{header, Method, Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Body as _;
 use tokio::time::Instant;
@@ -185,7 +185,7 @@ impl Proxy {
         mut resp: Response<Body>,
         reason: Option<Reason>,
     ) -> Response<Body> {
-        if let Ok(v) = HeaderValue::from_str(&rep.trace.trace_id) {
+        if let Some(v) = rep.trace.trace_id_value() {
             resp.headers_mut().insert(X_TRACE_ID, v);
         }
         let status = resp.status().as_u16();
@@ -212,9 +212,9 @@ impl Proxy {
                 service: rep.service.to_owned(),
                 version: rep.version.to_owned(),
                 instance: rep.instance.map(str::to_owned),
-                trace_id: rep.trace.trace_id,
-                span_id: rep.trace.span_id,
-                parent_span_id: rep.trace.parent_span_id,
+                trace_id: rep.trace.trace_id().to_owned(),
+                span_id: rep.trace.span_id().to_owned(),
+                parent_span_id: rep.trace.parent_span_id().map(str::to_owned),
                 retries: rep.retries,
                 reason,
             });

@@ -157,6 +157,10 @@ impl Proxy {
         // Every connection task holds a sender; all are gone once every task ended.
         let (running, mut ended) = mpsc::channel::<()>(1);
         let mut stop = self.shutdown.subscribe();
+        // This loop's connections wait on a signal of their own, not the proxy-wide
+        // one: waiting registers with it, and a shared one would be a lock every
+        // serving thread takes on every request.
+        let (local_stop, conn_stop) = watch::channel(false);
         loop {
             if *stop.borrow() {
                 break;
@@ -180,13 +184,14 @@ impl Proxy {
             };
             let _ = stream.set_nodelay(true);
             let (proxy, who, pool) = (self.clone(), caller.clone(), pool.clone());
-            let (stop, running) = (stop.clone(), running.clone());
+            let (stop, running) = (conn_stop.clone(), running.clone());
             tokio::spawn(async move {
                 crate::h1::serve(proxy, stream, who, pool, stop).await;
                 drop(permit);
                 drop(running);
             });
         }
+        local_stop.send_replace(true);
         drop(running);
         let _ = tokio::time::timeout(Duration::from_secs(10), ended.recv()).await;
     }

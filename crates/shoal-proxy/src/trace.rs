@@ -1,19 +1,19 @@
 //! W3C trace context: a `traceparent` is continued with a new span id per hop,
 //! or created at the first hop (random trace id and span id, sampled).
 
-use http::HeaderMap;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue};
 use rand::Rng;
 
-/// The trace context of one hop.
+/// The length of a version-00 `traceparent`: `00-` 32 hex `-` 16 hex `-` 2 hex.
+const HEADER_LEN: usize = 55;
+
+/// The trace context of one hop, kept as the `traceparent` it sends on (one
+/// allocation; the ids are slices of it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceContext {
-    /// 32 lower-case hex digits.
-    pub trace_id: String,
-    /// This hop's span, 16 hex digits.
-    pub span_id: String,
-    /// The caller's span, when the request arrived with a `traceparent`.
-    pub parent_span_id: Option<String>,
-    pub flags: String,
+    header: Bytes,
+    parent: Option<[u8; 16]>,
 }
 
 impl TraceContext {
@@ -23,44 +23,80 @@ impl TraceContext {
             .get("traceparent")
             .and_then(|v| v.to_str().ok())
             .and_then(parse);
-        let span_id = hex(rng.random::<u64>().max(1).to_be_bytes().as_slice());
-        match parsed {
-            Some((trace_id, parent, flags)) => Self {
-                trace_id,
-                span_id,
-                parent_span_id: Some(parent),
-                flags,
-            },
-            None => Self {
-                trace_id: hex(rng.random::<u128>().max(1).to_be_bytes().as_slice()),
-                span_id,
-                parent_span_id: None,
-                flags: "01".to_owned(),
-            },
+        let mut out = [0u8; HEADER_LEN];
+        out[..3].copy_from_slice(b"00-");
+        out[35] = b'-';
+        out[52] = b'-';
+        hex_into(&mut out[36..52], &rng.random::<u64>().max(1).to_be_bytes());
+        let parent = match parsed {
+            Some((trace, parent, flags)) => {
+                out[3..35].copy_from_slice(trace.as_bytes());
+                out[53..55].copy_from_slice(flags.as_bytes());
+                let mut p = [0u8; 16];
+                p.copy_from_slice(parent.as_bytes());
+                Some(p)
+            }
+            None => {
+                hex_into(&mut out[3..35], &rng.random::<u128>().max(1).to_be_bytes());
+                out[53..55].copy_from_slice(b"01");
+                None
+            }
+        };
+        Self {
+            header: Bytes::copy_from_slice(&out),
+            parent,
         }
+    }
+
+    fn part(&self, from: usize, to: usize) -> &str {
+        // Only ASCII hex digits are ever written into the header.
+        std::str::from_utf8(&self.header[from..to]).unwrap_or_default()
+    }
+
+    /// 32 lower-case hex digits.
+    pub fn trace_id(&self) -> &str {
+        self.part(3, 35)
+    }
+
+    /// This hop's span, 16 hex digits.
+    pub fn span_id(&self) -> &str {
+        self.part(36, 52)
+    }
+
+    /// The caller's span, when the request arrived with a `traceparent`.
+    pub fn parent_span_id(&self) -> Option<&str> {
+        self.parent
+            .as_ref()
+            .and_then(|p| std::str::from_utf8(p).ok())
+    }
+
+    pub fn flags(&self) -> &str {
+        self.part(53, 55)
     }
 
     /// The `traceparent` value to send upstream.
-    pub fn header(&self) -> String {
-        let mut s = String::with_capacity(
-            3 + self.trace_id.len() + 1 + self.span_id.len() + 1 + self.flags.len(),
-        );
-        for part in ["00-", &self.trace_id, "-", &self.span_id, "-", &self.flags] {
-            s.push_str(part);
-        }
-        s
+    pub fn header(&self) -> &str {
+        self.part(0, HEADER_LEN)
+    }
+
+    /// `traceparent` as a header value (shares the context's bytes).
+    pub fn header_value(&self) -> Option<HeaderValue> {
+        HeaderValue::from_maybe_shared(self.header.clone()).ok()
+    }
+
+    /// `X-Trace-Id` as a header value (shares the context's bytes).
+    pub fn trace_id_value(&self) -> Option<HeaderValue> {
+        HeaderValue::from_maybe_shared(self.header.slice(3..35)).ok()
     }
 }
 
-/// Lower-case hex of `bytes` (on the request path, so without `fmt`).
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes` into `out` (twice as long; on the request path, so without `fmt`).
+fn hex_into(out: &mut [u8], bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0xf)];
     }
-    s
 }
 
 fn is_hex(s: &str, len: usize) -> bool {
@@ -68,7 +104,7 @@ fn is_hex(s: &str, len: usize) -> bool {
 }
 
 /// Parses `00-<trace id>-<parent id>-<flags>`; all-zero ids are invalid.
-fn parse(v: &str) -> Option<(String, String, String)> {
+fn parse(v: &str) -> Option<(&str, &str, &str)> {
     let mut parts = v.trim().split('-');
     let (version, trace, parent, flags) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
@@ -80,7 +116,7 @@ fn parse(v: &str) -> Option<(String, String, String)> {
         && is_hex(flags, 2)
         && trace.bytes().any(|b| b != b'0')
         && parent.bytes().any(|b| b != b'0');
-    valid.then(|| (trace.to_owned(), parent.to_owned(), flags.to_owned()))
+    valid.then_some((trace, parent, flags))
 }
 
 #[cfg(test)]
@@ -91,9 +127,13 @@ mod tests {
     #[test]
     fn starts_a_trace_when_absent() {
         let t = TraceContext::from_headers(&HeaderMap::new(), &mut rand::rng());
-        assert!(is_hex(&t.trace_id, 32) && is_hex(&t.span_id, 16));
-        assert_eq!(t.parent_span_id, None);
-        assert_eq!(t.header(), format!("00-{}-{}-01", t.trace_id, t.span_id));
+        assert!(is_hex(t.trace_id(), 32) && is_hex(t.span_id(), 16));
+        assert_eq!(t.parent_span_id(), None);
+        assert_eq!(
+            t.header(),
+            format!("00-{}-{}-01", t.trace_id(), t.span_id())
+        );
+        assert_eq!(t.trace_id_value().expect("value"), t.trace_id());
     }
 
     #[test]
@@ -102,9 +142,10 @@ mod tests {
         let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         h.insert("traceparent", HeaderValue::from_static(incoming));
         let t = TraceContext::from_headers(&h, &mut rand::rng());
-        assert_eq!(t.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(t.parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
-        assert_ne!(t.span_id, "00f067aa0ba902b7");
+        assert_eq!(t.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(t.parent_span_id(), Some("00f067aa0ba902b7"));
+        assert_ne!(t.span_id(), "00f067aa0ba902b7");
+        assert_eq!(t.flags(), "01");
     }
 
     #[test]
