@@ -217,7 +217,7 @@ pub(crate) async fn exchange(
     if head.status.as_u16() == 101 {
         return Err(Exchange::Failed("protocol upgrades are not proxied".into()));
     }
-    let meta = wire::Meta::of(&head.headers);
+    let meta = wire::Meta::of_answer(&head);
     let framing = meta
         .response_framing(*c.method == Method::HEAD, head.status)
         .map_err(|e| Exchange::Failed(format!("bad answer: {e}")))?;
@@ -253,6 +253,9 @@ pub(crate) async fn exchange(
     let mut resp = Response::new(body);
     *resp.status_mut() = head.status;
     *resp.headers_mut() = head.headers;
+    if let Some(raw) = head.raw {
+        resp.extensions_mut().insert(raw);
+    }
     Ok(resp)
 }
 

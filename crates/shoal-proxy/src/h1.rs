@@ -23,6 +23,7 @@ use tokio::time::{Instant, Sleep};
 use crate::body::{Body, ReqBody};
 use crate::h2::PREFACE;
 use crate::pool::Pool;
+use crate::raw::RawHead;
 use crate::server::Proxy;
 use crate::wire::{self, Chunk, ChunkedDecoder, Framing, Send, WireError};
 
@@ -274,7 +275,8 @@ impl Conn {
         http10: bool,
         mut keep: bool,
     ) -> Option<bool> {
-        let (parts, body) = resp.into_parts();
+        let (mut parts, body) = resp.into_parts();
+        let raw = parts.extensions.remove::<RawHead>();
         let code = parts.status.as_u16();
         let bodiless = is_head || code == 204 || code == 304 || parts.status.is_informational();
         let date = http_date();
@@ -291,6 +293,7 @@ impl Conn {
                     &mut self.wbuf,
                     parts.status,
                     &parts.headers,
+                    raw.as_ref(),
                     send,
                     connection,
                     &date,
@@ -311,6 +314,7 @@ impl Conn {
                     &mut self.wbuf,
                     parts.status,
                     &parts.headers,
+                    raw.as_ref(),
                     send,
                     connection,
                     &date,
@@ -368,6 +372,7 @@ impl Conn {
             &mut self.wbuf,
             status,
             &h,
+            None,
             send,
             Some("close"),
             &http_date(),

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::body::ReqBody;
 use crate::pool::Pool;
+use crate::raw::RawHead;
 use crate::server::Proxy;
 
 /// What a client speaking HTTP/2 with prior knowledge sends first.
@@ -43,7 +44,12 @@ pub(crate) async fn serve(
         let (proxy, who, pool) = (proxy.clone(), caller.clone(), pool.clone());
         async move {
             let req = req.map(ReqBody::Incoming);
-            Ok::<_, Infallible>(proxy.handle(&pool, &who, req).await)
+            let mut resp = proxy.handle(&pool, &who, req).await;
+            // An instance's fields kept raw go into the map HTTP/2 needs.
+            if let Some(raw) = resp.extensions_mut().remove::<RawHead>() {
+                raw.merge_into(resp.headers_mut());
+            }
+            Ok::<_, Infallible>(resp)
         }
     });
     let io = Rewind {

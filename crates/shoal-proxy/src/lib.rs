@@ -18,6 +18,7 @@
 //! - `proxy.rs`: the request pipeline. `server.rs`: the proxy and its listeners;
 //!   `h1.rs`: a connection's own HTTP/1.1 loop; `h2.rs`: h2c handed to hyper.
 //! - `wire.rs`: HTTP/1.1 heads, framing and chunked bodies as pure functions;
+//!   `raw.rs`: an instance's answer fields kept as they arrived;
 //!   `body.rs`: request and response bodies.
 //! - `workers.rs`: thread-per-core serving (`SO_REUSEPORT` sockets, a runtime and pool per thread).
 //! - `trace.rs`: W3C trace context. `respond.rs`: Shoal's own answers.
@@ -41,6 +42,7 @@ mod headers;
 mod observe;
 mod pool;
 mod proxy;
+mod raw;
 mod resolve;
 mod respond;
 mod server;

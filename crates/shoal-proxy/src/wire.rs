@@ -10,6 +10,8 @@ use std::mem::MaybeUninit;
 use bytes::{Buf, Bytes, BytesMut};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 
+use crate::raw::{RawHead, Span};
+
 /// Header fields a message head may carry.
 pub(crate) const MAX_HEADERS: usize = 100;
 /// Longest chunk-size line or trailer section accepted in a chunked body.
@@ -45,12 +47,14 @@ pub(crate) struct RequestHead {
     pub headers: HeaderMap,
 }
 
-/// A parsed response head.
+/// A parsed response head: its fields kept raw ([`RawHead`], the usual case)
+/// or, when they cannot be, in `headers`.
 #[derive(Debug)]
 pub(crate) struct ResponseHead {
     pub status: StatusCode,
     pub version: Version,
     pub headers: HeaderMap,
+    pub raw: Option<RawHead>,
 }
 
 fn slots() -> [MaybeUninit<httparse::Header<'static>>; MAX_HEADERS] {
@@ -70,9 +74,6 @@ fn version(v: Option<u8>) -> Version {
         _ => Version::HTTP_11,
     }
 }
-
-/// Where a piece of a parsed head lies in its buffer: (start, length).
-type Span = (usize, usize);
 
 fn span(base: &[u8], part: &[u8]) -> Span {
     (part.as_ptr() as usize - base.as_ptr() as usize, part.len())
@@ -163,10 +164,19 @@ pub(crate) fn parse_response(buf: &mut BytesMut) -> Result<Option<ResponseHead>,
     let status =
         StatusCode::from_u16(code).map_err(|_| WireError::Malformed("bad status code".into()))?;
     let head = buf.split_to(n).freeze();
+    if let Some(raw) = FIELDS.with_borrow(|f| RawHead::new(head.clone(), f)) {
+        return Ok(Some(ResponseHead {
+            status,
+            version,
+            headers: HeaderMap::new(),
+            raw: Some(raw),
+        }));
+    }
     Ok(Some(ResponseHead {
         status,
         version,
         headers: fields_map(&head, ADDED_TO_ANSWERS)?,
+        raw: None,
     }))
 }
 
@@ -201,8 +211,8 @@ pub(crate) struct Meta {
     expect_continue: bool,
 }
 
-fn parse_length(v: &HeaderValue) -> Result<u64, ()> {
-    let s = v.to_str().map_err(|_| ())?.trim();
+fn parse_length(s: &str) -> Result<u64, ()> {
+    let s = s.trim();
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(());
     }
@@ -213,27 +223,50 @@ impl Meta {
     pub(crate) fn of(h: &HeaderMap) -> Self {
         let mut m = Meta::default();
         for (name, value) in h {
-            if name == header::CONTENT_LENGTH {
-                let n = parse_length(value);
-                m.length = match (m.length, n) {
+            m.field(name.as_str().as_bytes(), value.as_bytes());
+        }
+        m
+    }
+
+    /// The meta of an answer's head, from its raw fields or its map.
+    pub(crate) fn of_answer(head: &ResponseHead) -> Self {
+        let mut m = Meta::of(&head.headers);
+        for (name, value) in head.raw.iter().flat_map(RawHead::fields) {
+            m.field(name, value);
+        }
+        m
+    }
+
+    /// Takes in one field (the name in any case).
+    fn field(&mut self, name: &[u8], value: &[u8]) {
+        // By length first: most fields are none of these four.
+        let is = |want: &[u8]| name.len() == want.len() && name.eq_ignore_ascii_case(want);
+        let text = || std::str::from_utf8(value).ok();
+        match name.len() {
+            14 if is(b"content-length") => {
+                let n = text().ok_or(()).and_then(parse_length);
+                self.length = match (self.length, n) {
                     (None, n) => Some(n),
                     (Some(Ok(a)), Ok(b)) if a == b => Some(Ok(a)),
                     _ => Some(Err(())),
                 };
-            } else if name == header::TRANSFER_ENCODING {
-                let last = value.to_str().ok().and_then(|s| s.rsplit(',').next());
-                m.chunked_last =
-                    Some(last.is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked")));
-            } else if name == header::CONNECTION {
-                for token in value.to_str().unwrap_or("").split(',').map(str::trim) {
-                    m.close |= token.eq_ignore_ascii_case("close");
-                    m.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
-                }
-            } else if name == header::EXPECT {
-                m.expect_continue = value.as_bytes().eq_ignore_ascii_case(b"100-continue");
             }
+            17 if is(b"transfer-encoding") => {
+                let last = text().and_then(|s| s.rsplit(',').next());
+                self.chunked_last =
+                    Some(last.is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked")));
+            }
+            10 if is(b"connection") => {
+                for token in text().unwrap_or("").split(',').map(str::trim) {
+                    self.close |= token.eq_ignore_ascii_case("close");
+                    self.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+                }
+            }
+            6 if is(b"expect") => {
+                self.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
+            }
+            _ => {}
         }
-        m
     }
 
     fn content_length(&self) -> Result<Option<u64>, WireError> {
@@ -299,15 +332,6 @@ impl Meta {
 /// [`Meta::request_framing`] of a map.
 pub(crate) fn request_framing(h: &HeaderMap) -> Result<Framing, WireError> {
     Meta::of(h).request_framing()
-}
-
-/// [`Meta::response_framing`] of a map.
-pub(crate) fn response_framing(
-    head_request: bool,
-    status: StatusCode,
-    h: &HeaderMap,
-) -> Result<Framing, WireError> {
-    Meta::of(h).response_framing(head_request, status)
 }
 
 /// [`Meta::keep_alive`] of a map.
@@ -380,11 +404,13 @@ pub(crate) enum Send {
     UntilClose,
 }
 
-/// Writes a response head. `date` is used when the headers carry no `Date`.
+/// Writes a response head: the raw fields of an instance's answer (if kept so),
+/// then `h`. `date` is used when neither carries a `Date`.
 pub(crate) fn write_response_head(
     out: &mut Vec<u8>,
     status: StatusCode,
     h: &HeaderMap,
+    raw: Option<&RawHead>,
     send: Send,
     connection: Option<&'static str>,
     date: &[u8],
@@ -394,6 +420,9 @@ pub(crate) fn write_response_head(
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     out.extend_from_slice(b"\r\n");
+    if let Some(raw) = raw {
+        raw.write(out, send != Send::Bodiless);
+    }
     put_headers(out, h, send != Send::Bodiless);
     match send {
         Send::Length(n) => {
@@ -409,7 +438,7 @@ pub(crate) fn write_response_head(
         out.extend_from_slice(c.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !h.contains_key(header::DATE) {
+    if !h.contains_key(header::DATE) && !raw.is_some_and(|r| r.has(b"date")) {
         out.extend_from_slice(b"date: ");
         out.extend_from_slice(date);
         out.extend_from_slice(b"\r\n");
@@ -575,6 +604,22 @@ pub fn fuzz_http1(data: &[u8]) {
         );
     }
     if let Ok(Some(head)) = parse_response(&mut BytesMut::from(data)) {
-        let _ = response_framing(false, head.status, &head.headers);
+        let _ = Meta::of_answer(&head).response_framing(false, head.status);
+        let mut out = Vec::new();
+        let send = Send::Length(0);
+        write_response_head(
+            &mut out,
+            head.status,
+            &head.headers,
+            head.raw.as_ref(),
+            send,
+            None,
+            b"D",
+        );
+        let again = parse_response(&mut BytesMut::from(&out[..]));
+        assert!(
+            matches!(again, Ok(Some(_))),
+            "a written answer head parses back: {again:?}"
+        );
     }
 }

@@ -51,6 +51,12 @@ fn a_response_head_is_parsed() {
     let mut buf = BytesMut::from(&b"HTTP/1.0 404 Not Found\r\nContent-Length: 3\r\n\r\nabc"[..]);
     let head = parse_response(&mut buf).expect("ok").expect("complete");
     assert_eq!(&buf[..], b"abc");
+    let raw = head.raw.as_ref().expect("a few fields are kept raw");
+    assert!(head.headers.is_empty() && raw.has(b"content-length"));
+    assert_eq!(
+        Meta::of_answer(&head).response_framing(false, head.status),
+        Ok(Framing::Length(3))
+    );
     assert_eq!(head.status, StatusCode::NOT_FOUND);
     assert_eq!(head.version, Version::HTTP_10);
 }
@@ -81,27 +87,35 @@ fn request_framing_follows_rfc_9112() {
     .is_err());
 }
 
+fn response_framing_of(
+    head_request: bool,
+    status: StatusCode,
+    h: &HeaderMap,
+) -> Result<Framing, WireError> {
+    Meta::of(h).response_framing(head_request, status)
+}
+
 #[test]
 fn response_framing_knows_bodiless_answers() {
     let cl = map(&[("content-length", "5")]);
     assert_eq!(
-        response_framing(true, StatusCode::OK, &cl),
+        response_framing_of(true, StatusCode::OK, &cl),
         Ok(Framing::Empty)
     );
     assert_eq!(
-        response_framing(false, StatusCode::NO_CONTENT, &cl),
+        response_framing_of(false, StatusCode::NO_CONTENT, &cl),
         Ok(Framing::Empty)
     );
     assert_eq!(
-        response_framing(false, StatusCode::OK, &cl),
+        response_framing_of(false, StatusCode::OK, &cl),
         Ok(Framing::Length(5))
     );
     assert_eq!(
-        response_framing(false, StatusCode::OK, &map(&[])),
+        response_framing_of(false, StatusCode::OK, &map(&[])),
         Ok(Framing::UntilClose)
     );
     assert_eq!(
-        response_framing(
+        response_framing_of(
             false,
             StatusCode::OK,
             &map(&[("transfer-encoding", "chunked")])
@@ -153,6 +167,7 @@ fn heads_are_written_with_our_own_length() {
         &mut out,
         StatusCode::OK,
         &h,
+        None,
         Send::Length(2),
         Some("close"),
         b"D",
@@ -162,7 +177,15 @@ fn heads_are_written_with_our_own_length() {
         b"HTTP/1.1 200 OK\r\nx-a: 1\r\ncontent-length: 2\r\nconnection: close\r\ndate: D\r\n\r\n"
     );
     let mut out = Vec::new();
-    write_response_head(&mut out, StatusCode::OK, &h, Send::Bodiless, None, b"D");
+    write_response_head(
+        &mut out,
+        StatusCode::OK,
+        &h,
+        None,
+        Send::Bodiless,
+        None,
+        b"D",
+    );
     assert_eq!(
         out,
         b"HTTP/1.1 200 OK\r\nx-a: 1\r\ncontent-length: 99\r\ndate: D\r\n\r\n"
