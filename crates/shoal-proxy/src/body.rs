@@ -16,8 +16,8 @@ use crate::client::Streamed;
 pub(crate) enum ReqBody {
     /// Read whole by the HTTP/1.1 listener.
     Read(Bytes),
-    /// Longer than the body limit (this many bytes announced); not read.
-    TooLarge(u64),
+    /// Longer than the body limit (the length announced, if one was); not read whole.
+    TooLarge(Option<u64>),
     /// An HTTP/2 stream's body, read by the pipeline.
     Incoming(Incoming),
 }

@@ -111,11 +111,15 @@ pub(crate) async fn serve(
             Framing::Empty | Framing::UntilClose => ReqBody::Read(Bytes::new()),
             Framing::Length(n) if n > max_body => {
                 keep = false;
-                ReqBody::TooLarge(n)
+                ReqBody::TooLarge(Some(n))
             }
             Framing::Length(n) => {
                 // n ≤ max_body, a usize.
                 let n = n as usize;
+                if conn.rbuf.len() < n {
+                    // The body gets its own wait, not what is left of the head's.
+                    conn.deadline = Instant::now() + idle;
+                }
                 if ask && conn.rbuf.len() < n && !conn.write(b"HTTP/1.1 100 Continue\r\n\r\n").await
                 {
                     return;
@@ -134,11 +138,12 @@ pub(crate) async fn serve(
                 {
                     return;
                 }
+                conn.deadline = Instant::now() + idle;
                 match conn.read_chunked(sleep.as_mut(), max_body).await {
                     Ok(Some(b)) => ReqBody::Read(b),
                     Ok(None) => {
                         keep = false;
-                        ReqBody::TooLarge(max_body + 1)
+                        ReqBody::TooLarge(None)
                     }
                     Err(None) => return,
                     Err(Some(e)) => {

@@ -115,7 +115,10 @@ impl Proxy {
                 Ok(b) => b.to_bytes(),
                 Err(e) => return self.too_large(rep, &e.to_string()),
             },
-            ReqBody::TooLarge(n) => return self.too_large(rep, &format!("{n} bytes announced")),
+            ReqBody::TooLarge(Some(n)) => {
+                return self.too_large(rep, &format!("{n} bytes announced"))
+            }
+            ReqBody::TooLarge(None) => return self.too_large(rep, "chunked body over the limit"),
         };
         let permit = state.check_circuit();
         if permit == Permit::Reject {

@@ -76,6 +76,15 @@ async fn an_oversized_body_gets_413_too_large_without_reaching_the_instance() {
         "{answer}"
     );
     assert_eq!(u.hits(), 0);
+    // A chunked body is cut off at the limit too.
+    let chunk = "y".repeat(600);
+    let raw = format!(
+        "POST /upload HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n{chunk}\r\n258\r\n{chunk}\r\n0\r\n\r\n"
+    );
+    let answer = exchange(addr, raw.as_bytes(), Duration::from_secs(5)).await;
+    assert_eq!(status(&answer), 413, "{answer}");
+    assert!(answer.contains("chunked body over the limit"), "{answer}");
+    assert_eq!(u.hits(), 0);
     // A body within the limit goes through.
     let small = "z".repeat(512);
     let raw = format!(
