@@ -597,9 +597,10 @@ pub fn fuzz_http1(data: &[u8]) {
             p => p,
         };
         write_request_head(&mut out, &head.method, path, &head.headers, &"h", 0);
+        // Writing may add `host`: a head already at the field limit may go over it.
         let again = parse_request(&mut BytesMut::from(&out[..]));
         assert!(
-            matches!(again, Ok(Some(_))),
+            matches!(again, Ok(Some(_)) | Err(WireError::TooManyHeaders)),
             "a written head parses back: {again:?}"
         );
     }
@@ -616,9 +617,10 @@ pub fn fuzz_http1(data: &[u8]) {
             None,
             b"D",
         );
+        // Writing adds `content-length` and `date`: the field limit may be passed.
         let again = parse_response(&mut BytesMut::from(&out[..]));
         assert!(
-            matches!(again, Ok(Some(_))),
+            matches!(again, Ok(Some(_)) | Err(WireError::TooManyHeaders)),
             "a written answer head parses back: {again:?}"
         );
     }
