@@ -2,7 +2,7 @@
 //! peak-EWMA latency tiebreak; instances that are ejected are skipped.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,17 +15,38 @@ use crate::eject::Outlier;
 const EWMA_TAU: Duration = Duration::from_secs(10);
 
 /// Live numbers of one instance, kept across routing-table swaps.
-#[derive(Debug, Default)]
+///
+/// Every serving thread touches these on every request, so the common path
+/// takes no lock: in-flight count and latency average are atomics (a lost
+/// update of the average under a race is harmless), and the outlier state is
+/// only locked after a failure or while an ejection may be in force.
+#[derive(Debug)]
 pub struct EndpointStats {
     inflight: AtomicUsize,
-    inner: Mutex<Inner>,
+    /// Peak-EWMA latency in nanoseconds, as `f64` bits.
+    ewma_bits: AtomicU64,
+    /// When latency was last observed, in nanoseconds after `born` plus one (0: never).
+    last: AtomicU64,
+    born: Instant,
+    /// Whether an outcome can change the outlier state (a failure was seen since it was clean).
+    dirty: AtomicBool,
+    /// Whether an ejection may be in force.
+    ejecting: AtomicBool,
+    outlier: Mutex<Outlier>,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    ewma_ns: f64,
-    last: Option<Instant>,
-    outlier: Outlier,
+impl Default for EndpointStats {
+    fn default() -> Self {
+        Self {
+            inflight: AtomicUsize::new(0),
+            ewma_bits: AtomicU64::new(0f64.to_bits()),
+            last: AtomicU64::new(0),
+            born: Instant::now(),
+            dirty: AtomicBool::new(false),
+            ejecting: AtomicBool::new(false),
+            outlier: Mutex::new(Outlier::default()),
+        }
+    }
 }
 
 impl EndpointStats {
@@ -41,40 +62,52 @@ impl EndpointStats {
 
     /// Records an attempt's outcome; returns an ejection it caused.
     pub fn record(&self, ok: bool, now: Instant) -> Option<Duration> {
-        let Ok(mut inner) = self.inner.lock() else {
+        // A success on a clean instance changes nothing: no lock.
+        if ok && !self.dirty.load(Ordering::Relaxed) {
+            return None;
+        }
+        let Ok(mut outlier) = self.outlier.lock() else {
             return None;
         };
-        inner.outlier.record(ok, now)
+        let ejected = outlier.record(ok, now);
+        if ejected.is_some() {
+            self.ejecting.store(true, Ordering::Relaxed);
+        }
+        self.dirty.store(!outlier.is_clean(now), Ordering::Relaxed);
+        ejected
     }
 
     /// Feeds the peak-EWMA latency: jumps up to a slower sample, decays toward faster ones.
     pub fn observe_latency(&self, rtt: Duration, now: Instant) {
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
-        };
         let rtt = rtt.as_nanos() as f64;
-        inner.ewma_ns = match inner.last {
-            _ if rtt > inner.ewma_ns => rtt,
-            None => rtt,
-            Some(last) => {
-                let w = (-(now.duration_since(last).as_secs_f64()) / EWMA_TAU.as_secs_f64()).exp();
-                inner.ewma_ns * w + rtt * (1.0 - w)
-            }
+        let ewma = f64::from_bits(self.ewma_bits.load(Ordering::Relaxed));
+        let last = self.last.load(Ordering::Relaxed);
+        let at = now.saturating_duration_since(self.born);
+        let next = if last == 0 || rtt > ewma {
+            rtt
+        } else {
+            let since = at.saturating_sub(Duration::from_nanos(last - 1));
+            let w = (-since.as_secs_f64() / EWMA_TAU.as_secs_f64()).exp();
+            ewma * w + rtt * (1.0 - w)
         };
-        inner.last = Some(now);
+        self.ewma_bits.store(next.to_bits(), Ordering::Relaxed);
+        let at_ns = u64::try_from(at.as_nanos()).unwrap_or(u64::MAX - 1);
+        self.last.store(at_ns + 1, Ordering::Relaxed);
     }
 
     pub fn ewma(&self) -> Duration {
-        self.inner
-            .lock()
-            .map_or(Duration::ZERO, |i| Duration::from_nanos(i.ewma_ns as u64))
+        Duration::from_nanos(f64::from_bits(self.ewma_bits.load(Ordering::Relaxed)) as u64)
     }
 
     pub fn ejected_for(&self, now: Instant) -> Option<Duration> {
-        self.inner
-            .lock()
-            .ok()
-            .and_then(|i| i.outlier.remaining(now))
+        if !self.ejecting.load(Ordering::Relaxed) {
+            return None;
+        }
+        let left = self.outlier.lock().ok()?.remaining(now);
+        if left.is_none() {
+            self.ejecting.store(false, Ordering::Relaxed);
+        }
+        left
     }
 
     fn load(&self) -> (usize, u64) {
@@ -120,27 +153,28 @@ pub fn pick(
     now: Instant,
     rng: &mut impl Rng,
 ) -> Option<usize> {
-    let fresh: Vec<usize> = (0..endpoints.len())
-        .filter(|i| !tried.contains(i))
-        .collect();
-    let healthy: Vec<usize> = fresh
-        .iter()
-        .copied()
-        .filter(|&i| endpoints[i].stats.ejected_for(now).is_none())
-        .collect();
+    // Without allocating: count the candidates, then find the chosen ones by rank.
+    let fresh = |i: &usize| !tried.contains(i);
+    let healthy = |i: &usize| fresh(i) && endpoints[*i].stats.ejected_for(now).is_none();
+    let n_healthy = (0..endpoints.len()).filter(healthy).count();
     // When every instance is ejected, ejection is ignored (panic mode, as Envoy).
-    let candidates = if healthy.is_empty() { fresh } else { healthy };
-    match (candidates.len(), strategy) {
+    let candidate = |i: &usize| if n_healthy > 0 { healthy(i) } else { fresh(i) };
+    let n = match n_healthy {
+        0 => (0..endpoints.len()).filter(fresh).count(),
+        n => n,
+    };
+    let nth = |k: usize| (0..endpoints.len()).filter(candidate).nth(k);
+    match (n, strategy) {
         (0, _) => None,
-        (1, _) => Some(candidates[0]),
-        (n, Strategy::RoundRobin) => Some(candidates[rr.fetch_add(1, Ordering::Relaxed) % n]),
+        (1, _) => nth(0),
+        (n, Strategy::RoundRobin) => nth(rr.fetch_add(1, Ordering::Relaxed) % n),
         (n, Strategy::LeastLoaded) => {
             let a = rng.random_range(0..n);
             let mut b = rng.random_range(0..n - 1);
             if b >= a {
                 b += 1;
             }
-            let (ia, ib) = (candidates[a], candidates[b]);
+            let (ia, ib) = (nth(a)?, nth(b)?);
             Some(
                 if prefer(endpoints[ia].stats.load(), endpoints[ib].stats.load()) {
                     ia
@@ -200,6 +234,39 @@ mod tests {
         }
         drop(_busy);
         assert_eq!(e[0].stats.inflight(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_lock_free_success_path_keeps_ejection_semantics() {
+        use crate::eject::{BASE, THRESHOLD};
+        let s = EndpointStats::default();
+        // Successes on a clean instance change nothing.
+        assert_eq!(s.record(true, Instant::now()), None);
+        assert_eq!(s.ejected_for(Instant::now()), None);
+        // A success in the middle resets the run of failures.
+        for _ in 0..THRESHOLD - 1 {
+            assert_eq!(s.record(false, Instant::now()), None);
+        }
+        assert_eq!(s.record(true, Instant::now()), None);
+        for _ in 0..THRESHOLD - 1 {
+            assert_eq!(s.record(false, Instant::now()), None);
+        }
+        assert_eq!(s.record(false, Instant::now()), Some(BASE));
+        assert_eq!(s.ejected_for(Instant::now()), Some(BASE));
+        tokio::time::advance(BASE).await;
+        assert_eq!(s.ejected_for(Instant::now()), None);
+        // Ejected again before a success: the backoff doubles.
+        for _ in 0..THRESHOLD - 1 {
+            s.record(false, Instant::now());
+        }
+        assert_eq!(s.record(false, Instant::now()), Some(BASE * 2));
+        tokio::time::advance(BASE * 2).await;
+        // A success after the ejection forgets it: the next one is BASE again.
+        assert_eq!(s.record(true, Instant::now()), None);
+        for _ in 0..THRESHOLD - 1 {
+            s.record(false, Instant::now());
+        }
+        assert_eq!(s.record(false, Instant::now()), Some(BASE));
     }
 
     #[tokio::test(start_paused = true)]

@@ -26,6 +26,12 @@ impl Outlier {
         self.until.is_some_and(|u| now < u)
     }
 
+    /// Whether a success would change nothing: no failures counted, no
+    /// ejection in force or remembered for backoff.
+    pub fn is_clean(&self, now: Instant) -> bool {
+        self.consecutive == 0 && self.ejections == 0 && !self.is_ejected(now)
+    }
+
     /// Time left in the ejection, if ejected.
     pub fn remaining(&self, now: Instant) -> Option<Duration> {
         self.until.filter(|u| now < *u).map(|u| u - now)

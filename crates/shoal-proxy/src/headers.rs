@@ -31,10 +31,13 @@ pub(crate) fn prepare_headers(
     caller: &str,
 ) {
     strip_hop_by_hop(h);
-    h.remove(X_VERSION);
-    if let Ok(v) = HeaderValue::from_str(version) {
-        if !version.is_empty() {
+    // `insert` replaces what the client sent under the same names.
+    match HeaderValue::from_str(version) {
+        Ok(v) if !version.is_empty() => {
             h.insert(X_VERSION, v);
+        }
+        _ => {
+            h.remove(X_VERSION);
         }
     }
     if let Some(v) = trace.header_value() {

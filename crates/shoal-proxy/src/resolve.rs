@@ -1,9 +1,11 @@
 //! The pure routing decision: which service (Host, then route prefix) and which
 //! version (path `/v23/`, `X-Version`, `?version=`, `Accept: ...vnd.x.v23+json`).
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::table::{RouteTable, ServiceRoute};
+
+const X_VERSION: HeaderName = HeaderName::from_static("x-version");
 
 /// Where one request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +40,7 @@ impl RouteTable {
         let wanted = from_path
             .or_else(|| {
                 headers
-                    .get("x-version")
+                    .get(X_VERSION)
                     .and_then(|v| v.to_str().ok())
                     .map(str::trim)
             })
