@@ -285,45 +285,33 @@ impl Conn {
         let code = parts.status.as_u16();
         let bodiless = is_head || code == 204 || code == 304 || parts.status.is_informational();
         let date = http_date();
+        let send = match &body {
+            _ if bodiless => Send::Bodiless,
+            Body::Full(b) => Send::Length(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Body::Stream(s) => match (s.size_hint().exact(), http10) {
+                (Some(n), _) => Send::Length(n),
+                (None, false) => Send::Chunked,
+                (None, true) => Send::UntilClose,
+            },
+        };
+        keep = keep && send != Send::UntilClose;
         self.wbuf.clear();
+        wire::write_response_head(
+            &mut self.wbuf,
+            parts.status,
+            &parts.headers,
+            raw.as_ref(),
+            send,
+            connection_header(keep, http10),
+            &date,
+        );
         match body {
             Body::Full(b) => {
                 let b = b.unwrap_or_default();
-                let send = match bodiless {
-                    true => Send::Bodiless,
-                    false => Send::Length(b.len() as u64),
-                };
-                let connection = connection_header(keep, http10);
-                wire::write_response_head(
-                    &mut self.wbuf,
-                    parts.status,
-                    &parts.headers,
-                    raw.as_ref(),
-                    send,
-                    connection,
-                    &date,
-                );
                 let body = if bodiless { &[][..] } else { &b[..] };
                 self.flush_with(body).await.then_some(keep)
             }
             Body::Stream(mut s) => {
-                let send = match (bodiless, s.size_hint().exact(), http10) {
-                    (true, _, _) => Send::Bodiless,
-                    (false, Some(n), _) => Send::Length(n),
-                    (false, None, false) => Send::Chunked,
-                    (false, None, true) => Send::UntilClose,
-                };
-                keep = keep && send != Send::UntilClose;
-                let connection = connection_header(keep, http10);
-                wire::write_response_head(
-                    &mut self.wbuf,
-                    parts.status,
-                    &parts.headers,
-                    raw.as_ref(),
-                    send,
-                    connection,
-                    &date,
-                );
                 if !self.flush_with(&[]).await {
                     return None;
                 }

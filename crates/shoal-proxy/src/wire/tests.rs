@@ -162,32 +162,17 @@ fn heads_are_written_with_our_own_length() {
     write_request_head(&mut out, &Method::GET, "/", &map(&[("host", "s")]), &"x", 0);
     assert_eq!(out, b"GET / HTTP/1.1\r\nhost: s\r\n\r\n");
 
-    let mut out = Vec::new();
-    write_response_head(
-        &mut out,
-        StatusCode::OK,
-        &h,
-        None,
-        Send::Length(2),
-        Some("close"),
-        b"D",
-    );
+    let answer = |send, connection| {
+        let mut out = Vec::new();
+        write_response_head(&mut out, StatusCode::OK, &h, None, send, connection, b"D");
+        out
+    };
     assert_eq!(
-        out,
+        answer(Send::Length(2), Some("close")),
         b"HTTP/1.1 200 OK\r\nx-a: 1\r\ncontent-length: 2\r\nconnection: close\r\ndate: D\r\n\r\n"
     );
-    let mut out = Vec::new();
-    write_response_head(
-        &mut out,
-        StatusCode::OK,
-        &h,
-        None,
-        Send::Bodiless,
-        None,
-        b"D",
-    );
     assert_eq!(
-        out,
+        answer(Send::Bodiless, None),
         b"HTTP/1.1 200 OK\r\nx-a: 1\r\ncontent-length: 99\r\ndate: D\r\n\r\n"
     );
 }
