@@ -61,16 +61,15 @@ pub(crate) async fn serve(
     loop {
         // The request head.
         let head = loop {
-            if first && conn.rbuf.starts_with(b"PRI") {
+            // The HTTP/2 preface, whole or so far (a method such as PRICE is HTTP/1.1).
+            let h2 = first
+                && conn.rbuf.starts_with(b"PRI")
+                && (conn.rbuf.starts_with(PREFACE) || PREFACE.starts_with(&conn.rbuf));
+            if h2 {
                 if conn.rbuf.starts_with(PREFACE) {
                     let read = conn.rbuf.split().freeze();
                     let (proxy, stop) = (proxy.clone(), conn.stop.clone());
                     return crate::h2::serve(proxy, conn.stream, read, caller, pool, stop).await;
-                }
-                if !PREFACE.starts_with(&conn.rbuf) {
-                    return conn
-                        .refuse(StatusCode::BAD_REQUEST, "bad HTTP/2 preface")
-                        .await;
                 }
             } else {
                 match wire::parse_request(&mut conn.rbuf) {

@@ -285,3 +285,20 @@ async fn malformed_requests_get_400_json_and_a_close() {
         assert!(text.contains("connection: close"), "{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_method_that_starts_like_the_http2_preface_is_http1() {
+    let (h, _) = start().await;
+    let mut s = connect(&h).await;
+    let mut buf = Vec::new();
+    s.write_all(b"PRI").await.expect("write");
+    // Not a wait for a condition: the pause makes the first three bytes arrive
+    // alone, so the proxy first sees what could still be the HTTP/2 preface.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    s.write_all(b"CE /a HTTP/1.1\r\nHost: svc\r\n\r\n")
+        .await
+        .expect("write");
+    let (head, body) = read_answer(&mut s, &mut buf).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, b"ok");
+}
