@@ -51,6 +51,13 @@ pub(crate) fn prepare_headers(
     }
 }
 
+/// Whether a header name, in any case, is hop-by-hop (one of [`HOP_BY_HOP`]).
+pub(crate) fn is_hop_by_hop(name: &[u8]) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .any(|h| h.as_str().as_bytes().eq_ignore_ascii_case(name))
+}
+
 /// The position of a (lower-case) header name in [`HOP_BY_HOP`].
 fn hop_index(name: &str) -> Option<usize> {
     match name {
@@ -80,12 +87,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .filter(|name| {
-                hop_index(name).is_none()
-                    && !HOP_BY_HOP
-                        .iter()
-                        .any(|h| h.as_str().eq_ignore_ascii_case(name))
-            })
+            .filter(|name| !is_hop_by_hop(name.as_bytes()))
             .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
             .collect();
         for name in listed {

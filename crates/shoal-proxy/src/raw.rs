@@ -5,6 +5,8 @@
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::headers::is_hop_by_hop;
+
 /// Fields kept raw at most; answers with more get a header map.
 const RAW_FIELDS: usize = 16;
 
@@ -17,21 +19,6 @@ pub(crate) struct RawHead {
     bytes: Bytes,
     fields: [[u32; 4]; RAW_FIELDS],
     len: usize,
-}
-
-/// Hop-by-hop fields (RFC 9110 §7.6.1), which never pass the proxy.
-fn is_hop(name: &[u8]) -> bool {
-    [
-        &b"connection"[..],
-        b"keep-alive",
-        b"proxy-connection",
-        b"te",
-        b"trailer",
-        b"upgrade",
-        b"transfer-encoding",
-    ]
-    .iter()
-    .any(|h| h.eq_ignore_ascii_case(name))
 }
 
 fn is_length(name: &[u8]) -> bool {
@@ -96,7 +83,7 @@ impl RawHead {
     /// Writes the fields that pass on (`name: value` lines); `Content-Length` too unless `skip_length`.
     pub(crate) fn write(&self, out: &mut Vec<u8>, skip_length: bool) {
         for (name, value) in self.fields() {
-            if is_hop(name) || (skip_length && is_length(name)) {
+            if is_hop_by_hop(name) || (skip_length && is_length(name)) {
                 continue;
             }
             out.extend_from_slice(name);
@@ -109,7 +96,7 @@ impl RawHead {
     /// Adds the fields that pass on to `map` (for HTTP/2 clients).
     pub(crate) fn merge_into(&self, map: &mut HeaderMap) {
         for ((name, _), [_, _, vs, vl]) in self.fields().zip(self.fields) {
-            if is_hop(name) {
+            if is_hop_by_hop(name) {
                 continue;
             }
             let (vs, vl) = (vs as usize, vl as usize);
