@@ -51,11 +51,20 @@ pub(crate) fn prepare_headers(
     }
 }
 
+/// [`HOP_BY_HOP`] as bytes, for names in any case (raw answer fields, `Connection` lists).
+const HOP_NAMES: [&[u8]; HOPS] = [
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"te",
+    b"trailer",
+    b"upgrade",
+    b"transfer-encoding",
+];
+
 /// Whether a header name, in any case, is hop-by-hop (one of [`HOP_BY_HOP`]).
 pub(crate) fn is_hop_by_hop(name: &[u8]) -> bool {
-    HOP_BY_HOP
-        .iter()
-        .any(|h| h.as_str().as_bytes().eq_ignore_ascii_case(name))
+    HOP_NAMES.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
 /// The position of a (lower-case) header name in [`HOP_BY_HOP`].
@@ -128,7 +137,10 @@ mod tests {
     fn hop_index_matches_the_list() {
         for (i, name) in HOP_BY_HOP.iter().enumerate() {
             assert_eq!(hop_index(name.as_str()), Some(i));
+            assert_eq!(HOP_NAMES[i], name.as_str().as_bytes());
+            assert!(is_hop_by_hop(name.as_str().to_uppercase().as_bytes()));
         }
+        assert!(!is_hop_by_hop(b"x-flag-new"));
         assert_eq!(hop_index("x-flag-new"), None);
     }
 
