@@ -13,7 +13,6 @@
 //! `TCP_QUICKACK` is set once before waiting for the rest: the pending ACK goes
 //! out at once. Answers that arrive in one read cost no extra syscall or packet.
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -27,8 +26,8 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use crate::body::Body;
+use crate::conn_io::{reserve, within};
 use crate::forward::Call;
-use crate::h1::reserve;
 use crate::pool::Pool;
 use crate::wire::{self, Chunk, ChunkedDecoder, Framing};
 
@@ -52,6 +51,8 @@ pub(crate) struct Conn {
     buf: BytesMut,
     /// The request being written (kept for the next one).
     out: Vec<u8>,
+    /// Whether quick ACK was set for the answer being read.
+    acked: bool,
     timer: Pin<Box<Sleep>>,
     pub(crate) addr: SocketAddr,
 }
@@ -80,6 +81,7 @@ impl Conn {
             stream,
             buf: BytesMut::with_capacity(8 * 1024),
             out: Vec::with_capacity(1024),
+            acked: false,
             timer: Box::pin(tokio::time::sleep_until(deadline)),
             addr,
         }
@@ -102,41 +104,22 @@ impl Conn {
         }
     }
 
-    /// Reads more of an answer by `deadline` (`None` when it passed first),
-    /// first setting quick ACK when `quick`.
-    async fn read_more(&mut self, quick: bool, deadline: Instant) -> Option<io::Result<usize>> {
-        if quick {
+    /// Before waiting for more of an answer that has begun: sends the pending
+    /// ACK now (once per answer), so a split answer does not wait for a delayed ACK.
+    fn ack_once(&mut self) {
+        if !self.acked {
             quickack(&self.stream);
+            self.acked = true;
         }
+    }
+
+    /// Reads more of an answer by `deadline` (`None` when it passed first).
+    async fn read_more(&mut self, deadline: Instant) -> Option<io::Result<usize>> {
         reserve(&mut self.buf);
         let Conn {
             stream, buf, timer, ..
         } = self;
-        within(timer, deadline, stream.read_buf(buf)).await
-    }
-}
-
-/// `f`'s output, or `None` once `deadline` passes.
-async fn within<T>(
-    timer: &mut Pin<Box<Sleep>>,
-    deadline: Instant,
-    f: impl Future<Output = T>,
-) -> Option<T> {
-    if timer.deadline() > deadline {
-        timer.as_mut().reset(deadline);
-    }
-    tokio::pin!(f);
-    loop {
-        tokio::select! {
-            biased;
-            v = &mut f => return Some(v),
-            () = timer.as_mut() => {
-                if Instant::now() >= deadline {
-                    return None;
-                }
-                timer.as_mut().reset(deadline);
-            }
-        }
+        within(timer.as_mut(), deadline, stream.read_buf(buf)).await
     }
 }
 
@@ -147,34 +130,31 @@ pub(crate) async fn exchange(
     pool: &Pool,
     deadline: Instant,
 ) -> Result<Response<Body>, Exchange> {
-    // The connection's own write buffer: no allocation per request once warm.
-    let mut out = std::mem::take(&mut conn.out);
+    // Written from the connection's own buffer: no allocation per request once warm.
+    let Conn {
+        stream,
+        timer,
+        out,
+        addr,
+        ..
+    } = &mut conn;
     out.clear();
-    wire::write_request_head(
-        &mut out,
-        c.method,
-        c.path,
-        c.headers,
-        &conn.addr,
-        c.body.len(),
-    );
+    wire::write_request_head(out, c.method, c.path, c.headers, addr, c.body.len());
     let inline = c.body.len() <= COPY_BODY_BYTES;
     if inline {
         out.extend_from_slice(&c.body);
     }
-    let Conn { stream, timer, .. } = &mut conn;
-    let written = within(timer, deadline, stream.write_all(&out)).await;
-    if out.capacity() <= KEEP_OUT_BYTES {
-        conn.out = out;
+    let written = within(timer.as_mut(), deadline, stream.write_all(out)).await;
+    if out.capacity() > KEEP_OUT_BYTES {
+        *out = Vec::new();
     }
-    let Conn { stream, timer, .. } = &mut conn;
     match written {
         None => return Err(Exchange::TimedOut),
         Some(Err(e)) => return Err(Exchange::NotSent(e.to_string())),
         Some(Ok(())) => {}
     }
     if !inline {
-        match within(timer, deadline, stream.write_all(&c.body)).await {
+        match within(timer.as_mut(), deadline, stream.write_all(&c.body)).await {
             None => return Err(Exchange::TimedOut),
             Some(Err(e)) => return Err(Exchange::Failed(format!("writing the request body: {e}"))),
             Some(Ok(())) => {}
@@ -182,7 +162,7 @@ pub(crate) async fn exchange(
     }
 
     // Quick ACK is set once, before waiting for the rest of an answer that began.
-    let mut acked = false;
+    conn.acked = false;
     let mut got_any = false;
     let head = loop {
         match wire::parse_response(&mut conn.buf) {
@@ -199,9 +179,10 @@ pub(crate) async fn exchange(
             Ok(None) => {}
             Err(e) => return Err(Exchange::Failed(format!("bad answer: {e}"))),
         }
-        let quick = got_any && !acked;
-        acked |= quick;
-        match conn.read_more(quick, deadline).await {
+        if got_any {
+            conn.ack_once();
+        }
+        match conn.read_more(deadline).await {
             None => return Err(Exchange::TimedOut),
             Some(Ok(0)) if !got_any => return Err(Exchange::NoAnswer("connection closed".into())),
             Some(Ok(0)) => {
@@ -231,9 +212,8 @@ pub(crate) async fn exchange(
             // n ≤ 64 KiB fits a usize.
             let n = n as usize;
             while conn.buf.len() < n {
-                let quick = !acked;
-                acked = true;
-                match conn.read_more(quick, deadline).await {
+                conn.ack_once();
+                match conn.read_more(deadline).await {
                     None => return Err(Exchange::TimedOut),
                     Some(Ok(0)) => {
                         return Err(Exchange::Failed(
@@ -283,7 +263,6 @@ pub struct Streamed {
     left: Left,
     pool: Pool,
     reusable: bool,
-    acked: bool,
 }
 
 #[derive(Debug)]
@@ -294,7 +273,9 @@ enum Left {
 }
 
 impl Streamed {
-    fn new(conn: Conn, framing: Framing, pool: Pool, reusable: bool) -> Self {
+    fn new(mut conn: Conn, framing: Framing, pool: Pool, reusable: bool) -> Self {
+        // The body's first wait sends its pending ACK too.
+        conn.acked = false;
         let left = match framing {
             Framing::Length(n) => Left::Length(n),
             Framing::Chunked => Left::Chunked(ChunkedDecoder::default()),
@@ -306,7 +287,6 @@ impl Streamed {
             left,
             pool,
             reusable,
-            acked: false,
         }
     }
 
@@ -366,10 +346,7 @@ impl Streamed {
                 }
                 Left::Length(_) | Left::UntilClose => {}
             }
-            if !self.acked {
-                quickack(&conn.stream);
-                self.acked = true;
-            }
+            conn.ack_once();
             if let Err(e) = std::task::ready!(conn.stream.poll_read_ready(cx)) {
                 self.conn = None;
                 return Poll::Ready(Some(Err(e)));

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
 use crate::body::{Body, ReqBody};
+use crate::conn_io::reserve;
 use crate::h2::PREFACE;
 use crate::pool::Pool;
 use crate::raw::RawHead;
@@ -202,6 +203,9 @@ impl Conn {
             return false;
         }
         reserve(&mut self.rbuf);
+        // The same lazily re-armed deadline as `conn_io::within`, written out in one
+        // select with the stop signal: wrapping the read in `within` cost ~300
+        // instructions per request (callgrind).
         loop {
             tokio::select! {
                 biased;
@@ -391,17 +395,6 @@ impl Conn {
             }
         })
         .await;
-    }
-}
-
-/// Room to read into. An empty buffer starts again at the front of its
-/// allocation (free once the last request's head is dropped), so a connection
-/// keeps reusing the same, warm, memory instead of walking through it.
-pub(crate) fn reserve(buf: &mut BytesMut) {
-    const SIZE: usize = 8 * 1024;
-    let room = buf.capacity() - buf.len();
-    if (buf.is_empty() && room < SIZE) || room < 1024 {
-        buf.reserve(SIZE);
     }
 }
 

@@ -14,7 +14,8 @@
 //! - `breaker.rs`: the circuit breaker. `budget.rs`: the retry budget. `eject.rs`: outlier ejection.
 //! - `state.rs`: a service's live resilience state. `forward.rs`: attempts and retries.
 //! - `pool.rs`: pooled HTTP/1.1 connections to instances (LIFO, per address);
-//!   `client.rs`: one exchange on one of them, in the request's task.
+//!   `client.rs`: one exchange on one of them, in the request's task;
+//!   `conn_io.rs`: read-buffer room and lazily re-armed deadlines for both sides.
 //! - `proxy.rs`: the request pipeline. `server.rs`: the proxy and its listeners;
 //!   `h1.rs`: a connection's own HTTP/1.1 loop; `h2.rs`: h2c handed to hyper.
 //! - `wire.rs`: HTTP/1.1 heads, framing and chunked bodies as pure functions;
@@ -34,6 +35,7 @@ pub mod breaker;
 pub mod budget;
 pub mod changes;
 mod client;
+mod conn_io;
 pub mod eject;
 mod forward;
 mod h1;

@@ -1,0 +1,48 @@
+//! Small I/O pieces of the listener loop (`h1.rs`) and the upstream client
+//! (`client.rs`): room to read into (both), and a deadline kept by a timer that
+//! is re-armed only when it fires before the deadline (the client; the listener
+//! loop inlines the same logic beside its stop signal).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::BytesMut;
+use tokio::time::{Instant, Sleep};
+
+/// Room to read into. An empty buffer starts again at the front of its
+/// allocation (free once the last message's head is dropped), so a connection
+/// keeps reusing the same, warm, memory instead of walking through it.
+pub(crate) fn reserve(buf: &mut BytesMut) {
+    const SIZE: usize = 8 * 1024;
+    let room = buf.capacity() - buf.len();
+    if (buf.is_empty() && room < SIZE) || room < 1024 {
+        buf.reserve(SIZE);
+    }
+}
+
+/// `f`'s output, or `None` once `deadline` passes. `timer` belongs to the
+/// connection and outlives this call: it is moved only when it would fire after
+/// `deadline`, or when it fires before it, so a busy connection does not touch
+/// the timer wheel per message.
+pub(crate) async fn within<T>(
+    mut timer: Pin<&mut Sleep>,
+    deadline: Instant,
+    f: impl Future<Output = T>,
+) -> Option<T> {
+    if timer.deadline() > deadline {
+        timer.as_mut().reset(deadline);
+    }
+    tokio::pin!(f);
+    loop {
+        tokio::select! {
+            biased;
+            v = &mut f => return Some(v),
+            () = timer.as_mut() => {
+                if Instant::now() >= deadline {
+                    return None;
+                }
+                timer.as_mut().reset(deadline);
+            }
+        }
+    }
+}
