@@ -73,9 +73,7 @@ pub async fn call<'r>(
     let endpoints = route.endpoints(version);
     let state = &route.state;
     let idem = idempotent(c.method);
-    // The instances tried so far: the first inline, a list only once a retry happens.
-    let mut first: Option<usize> = None;
-    let mut more: Vec<usize> = Vec::new();
+    let mut tried = Tried::default();
     let mut out = Outcome {
         result: Err(Failure::NoInstance),
         instance: None,
@@ -83,14 +81,9 @@ pub async fn call<'r>(
     };
     let mut now = Instant::now();
     loop {
-        let tried: &[usize] = match &first {
-            None => &[],
-            Some(f) if more.is_empty() => std::slice::from_ref(f),
-            Some(_) => &more,
-        };
         let Some(i) = pick(
             endpoints,
-            tried,
+            tried.as_slice(),
             route.strategy,
             &route.rr,
             now,
@@ -98,19 +91,7 @@ pub async fn call<'r>(
         ) else {
             return out;
         };
-        let attempts = match first {
-            None => {
-                first = Some(i);
-                1
-            }
-            Some(f) => {
-                if more.is_empty() {
-                    more.push(f);
-                }
-                more.push(i);
-                more.len()
-            }
-        };
+        tried.push(i);
         let ep = &endpoints[i];
         let tried_at = attempt(pool, ep.addr, &c, &ep.stats, now).await;
         now = Instant::now();
@@ -135,13 +116,47 @@ pub async fn call<'r>(
         } else {
             state.max_retries()
         };
-        if ok || !again || out.retries >= limit || attempts >= endpoints.len() || !state.withdraw()
+        if ok
+            || !again
+            || out.retries >= limit
+            || tried.as_slice().len() >= endpoints.len()
+            || !state.withdraw()
         {
             return out;
         }
         out.retries += 1;
         Counters::bump(&state.counters.retries);
         tracing::debug!(service = %route.name, instance = %ep.instance, retry = out.retries, "retrying on another instance");
+    }
+}
+
+/// The instances a call tried: the first kept inline, a list only once a retry
+/// happens (most calls make one attempt and allocate nothing).
+#[derive(Default)]
+struct Tried {
+    first: Option<usize>,
+    all: Vec<usize>,
+}
+
+impl Tried {
+    fn as_slice(&self) -> &[usize] {
+        match &self.first {
+            None => &[],
+            Some(f) if self.all.is_empty() => std::slice::from_ref(f),
+            Some(_) => &self.all,
+        }
+    }
+
+    fn push(&mut self, i: usize) {
+        match self.first {
+            None => self.first = Some(i),
+            Some(f) => {
+                if self.all.is_empty() {
+                    self.all.push(f);
+                }
+                self.all.push(i);
+            }
+        }
     }
 }
 
