@@ -94,21 +94,36 @@ async fn start() -> (Harness, Arc<AtomicUsize>) {
     (Harness::start(table, Hooks::default()).await, accepted)
 }
 
+/// Reads more of `s` into `buf`; the connection must not close while `what` is awaited.
+async fn read_more(s: &mut TcpStream, buf: &mut Vec<u8>, what: &str) {
+    let n = s.read_buf(buf).await.expect(what);
+    assert!(
+        n > 0,
+        "closed while reading {what}: {:?}",
+        String::from_utf8_lossy(buf)
+    );
+}
+
+/// Reads until `buf` holds `pattern`; where it starts.
+async fn read_until(s: &mut TcpStream, buf: &mut Vec<u8>, pattern: &[u8], what: &str) -> usize {
+    loop {
+        if let Some(i) = buf.windows(pattern.len()).position(|w| w == pattern) {
+            return i;
+        }
+        read_more(s, buf, what).await;
+    }
+}
+
+/// Reads until `buf` holds at least `len` bytes.
+async fn read_at_least(s: &mut TcpStream, buf: &mut Vec<u8>, len: usize, what: &str) {
+    while buf.len() < len {
+        read_more(s, buf, what).await;
+    }
+}
+
 /// One answer read off `s`: its head (lower-cased) and its decoded body.
 async fn read_answer(s: &mut TcpStream, buf: &mut Vec<u8>) -> (String, Vec<u8>) {
-    let mut chunk = [0u8; 65536];
-    let end = loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end;
-        }
-        let n = s.read(&mut chunk).await.expect("read head");
-        assert!(
-            n > 0,
-            "closed before an answer head: {:?}",
-            String::from_utf8_lossy(buf)
-        );
-        buf.extend_from_slice(&chunk[..n]);
-    };
+    let end = read_until(s, buf, b"\r\n\r\n", "an answer head").await;
     let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
     buf.drain(..end + 4);
     let header = |name: &str| {
@@ -123,30 +138,15 @@ async fn read_answer(s: &mut TcpStream, buf: &mut Vec<u8>) -> (String, Vec<u8>) 
         return (head, body);
     }
     if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        while buf.len() < len {
-            let n = s.read(&mut chunk).await.expect("read body");
-            assert!(n > 0, "closed in a body");
-            buf.extend_from_slice(&chunk[..n]);
-        }
+        read_at_least(s, buf, len, "a body").await;
         body = buf.drain(..len).collect();
     } else if header("transfer-encoding").as_deref() == Some("chunked") {
         loop {
-            let line_end = loop {
-                if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
-                    break i;
-                }
-                let n = s.read(&mut chunk).await.expect("read chunk");
-                assert!(n > 0);
-                buf.extend_from_slice(&chunk[..n]);
-            };
+            let line_end = read_until(s, buf, b"\r\n", "a chunk size").await;
             let size = usize::from_str_radix(&String::from_utf8_lossy(&buf[..line_end]), 16)
                 .expect("chunk size");
             buf.drain(..line_end + 2);
-            while buf.len() < size + 2 {
-                let n = s.read(&mut chunk).await.expect("read chunk data");
-                assert!(n > 0);
-                buf.extend_from_slice(&chunk[..n]);
-            }
+            read_at_least(s, buf, size + 2, "chunk data").await;
             body.extend(buf.drain(..size));
             buf.drain(..2);
             if size == 0 {
@@ -160,6 +160,12 @@ async fn read_answer(s: &mut TcpStream, buf: &mut Vec<u8>) -> (String, Vec<u8>) 
     (head, body)
 }
 
+/// Sends `raw` on `s` and reads one answer.
+async fn ask(s: &mut TcpStream, buf: &mut Vec<u8>, raw: &[u8]) -> (String, Vec<u8>) {
+    s.write_all(raw).await.expect("write");
+    read_answer(s, buf).await
+}
+
 async fn connect(h: &Harness) -> TcpStream {
     TcpStream::connect(h.gateway).await.expect("connect")
 }
@@ -169,10 +175,7 @@ async fn chunked_request_bodies_and_100_continue_reach_the_instance() {
     let (h, _) = start().await;
     let mut s = connect(&h).await;
     let mut buf = Vec::new();
-    s.write_all(b"POST /echo HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n")
-        .await
-        .expect("write");
-    let (head, body) = read_answer(&mut s, &mut buf).await;
+    let (head, body) = ask(&mut s, &mut buf, b"POST /echo HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n").await;
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert_eq!(body, b"hello world");
 
@@ -217,25 +220,31 @@ async fn chunked_and_close_delimited_answers_reach_http11_and_http10_clients() {
     // HTTP/1.1: re-chunked, and the connection stays open.
     let mut s = connect(&h).await;
     for _ in 0..2 {
-        s.write_all(b"GET /chunked HTTP/1.1\r\nHost: svc\r\n\r\n")
-            .await
-            .expect("write");
-        let (head, body) = read_answer(&mut s, &mut buf).await;
+        let (head, body) = ask(
+            &mut s,
+            &mut buf,
+            b"GET /chunked HTTP/1.1\r\nHost: svc\r\n\r\n",
+        )
+        .await;
         assert!(head.contains("transfer-encoding: chunked"), "{head}");
         assert_eq!(body, b"hello world");
     }
-    s.write_all(b"GET /close HTTP/1.1\r\nHost: svc\r\n\r\n")
-        .await
-        .expect("write");
-    let (_, body) = read_answer(&mut s, &mut buf).await;
+    let (_, body) = ask(
+        &mut s,
+        &mut buf,
+        b"GET /close HTTP/1.1\r\nHost: svc\r\n\r\n",
+    )
+    .await;
     assert_eq!(body, b"until close");
     // HTTP/1.0 without keep-alive: the body ends with the connection.
     let mut s = connect(&h).await;
     let mut buf = Vec::new();
-    s.write_all(b"GET /chunked HTTP/1.0\r\nHost: svc\r\n\r\n")
-        .await
-        .expect("write");
-    let (head, body) = read_answer(&mut s, &mut buf).await;
+    let (head, body) = ask(
+        &mut s,
+        &mut buf,
+        b"GET /chunked HTTP/1.0\r\nHost: svc\r\n\r\n",
+    )
+    .await;
     assert!(head.contains("connection: close"), "{head}");
     assert_eq!(body, b"hello world");
 }
@@ -246,10 +255,12 @@ async fn http10_keep_alive_and_head_requests() {
     let mut s = connect(&h).await;
     let mut buf = Vec::new();
     for _ in 0..2 {
-        s.write_all(b"GET /a HTTP/1.0\r\nHost: svc\r\nConnection: keep-alive\r\n\r\n")
-            .await
-            .expect("write");
-        let (head, body) = read_answer(&mut s, &mut buf).await;
+        let (head, body) = ask(
+            &mut s,
+            &mut buf,
+            b"GET /a HTTP/1.0\r\nHost: svc\r\nConnection: keep-alive\r\n\r\n",
+        )
+        .await;
         assert!(head.contains("connection: keep-alive"), "{head}");
         assert_eq!(body, b"ok");
     }
@@ -295,10 +306,7 @@ async fn a_method_that_starts_like_the_http2_preface_is_http1() {
     // Not a wait for a condition: the pause makes the first three bytes arrive
     // alone, so the proxy first sees what could still be the HTTP/2 preface.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    s.write_all(b"CE /a HTTP/1.1\r\nHost: svc\r\n\r\n")
-        .await
-        .expect("write");
-    let (head, body) = read_answer(&mut s, &mut buf).await;
+    let (head, body) = ask(&mut s, &mut buf, b"CE /a HTTP/1.1\r\nHost: svc\r\n\r\n").await;
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert_eq!(body, b"ok");
 }

@@ -28,6 +28,23 @@ async fn exchange(addr: SocketAddr, raw: &[u8], wait: Duration) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// What `s` sends until the proxy closes it (or an error ends it) within `wait`,
+/// and whether that happened in time.
+async fn read_until_closed(s: &mut TcpStream, wait: Duration) -> (Vec<u8>, bool) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(wait, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    (got, closed.is_ok())
+}
+
 fn status(answer: &str) -> u16 {
     common::status_of(answer)
 }
@@ -121,18 +138,10 @@ async fn slow_clients_are_cut_off_and_do_not_starve_others() {
     // Each slow client is disconnected once the head timeout passes.
     let started = Instant::now();
     for mut s in slow {
-        let mut buf = [0u8; 512];
         let left = Duration::from_secs(10).saturating_sub(started.elapsed());
-        let r = tokio::time::timeout(left, async {
-            loop {
-                match s.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {} // a 408 or similar before the close is fine
-                }
-            }
-        })
-        .await;
-        assert!(r.is_ok(), "a slow client still connected after 10 s");
+        // A 408 or similar before the close is fine.
+        let (_, closed) = read_until_closed(&mut s, left).await;
+        assert!(closed, "a slow client still connected after 10 s");
     }
     proxy.shutdown();
 }
@@ -150,22 +159,9 @@ async fn idle_keep_alive_connections_are_closed() {
         .await
         .expect("write");
     // Read the answer, then wait for the proxy to close the idle connection.
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    let closed = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
+    let (got, closed) = read_until_closed(&mut s, Duration::from_secs(10)).await;
     let text = String::from_utf8_lossy(&got);
     assert_eq!(status(&text), 200, "{text}");
-    assert!(
-        closed.is_ok(),
-        "the idle connection was still open after 10 s"
-    );
+    assert!(closed, "the idle connection was still open after 10 s");
     proxy.shutdown();
 }
