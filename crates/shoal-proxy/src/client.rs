@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
-use http::{Method, Response};
+use http::Method;
 use hyper::body::SizeHint;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -28,6 +28,7 @@ use tokio::time::{Instant, Sleep};
 use crate::body::Body;
 use crate::conn_io::{reserve, within};
 use crate::forward::Call;
+use crate::message::Answer;
 use crate::pool::Pool;
 use crate::wire::{self, Chunk, ChunkedDecoder, Framing};
 
@@ -129,7 +130,7 @@ pub(crate) async fn exchange(
     c: &Call<'_>,
     pool: &Pool,
     deadline: Instant,
-) -> Result<Response<Body>, Exchange> {
+) -> Result<Answer, Exchange> {
     // Written from the connection's own buffer: no allocation per request once warm.
     let Conn {
         stream,
@@ -139,7 +140,15 @@ pub(crate) async fn exchange(
         ..
     } = &mut conn;
     out.clear();
-    wire::write_request_head(out, c.method, c.path, c.headers, addr, c.body.len());
+    wire::write_request_head(
+        out,
+        c.method,
+        c.path,
+        c.fields,
+        c.stamp.as_ref(),
+        addr,
+        c.body.len(),
+    );
     let inline = c.body.len() <= COPY_BODY_BYTES;
     if inline {
         out.extend_from_slice(&c.body);
@@ -198,7 +207,7 @@ pub(crate) async fn exchange(
     if head.status.as_u16() == 101 {
         return Err(Exchange::Failed("protocol upgrades are not proxied".into()));
     }
-    let meta = wire::Meta::of_answer(&head);
+    let meta = wire::Meta::of(&head.fields);
     let framing = meta
         .response_framing(*c.method == Method::HEAD, head.status)
         .map_err(|e| Exchange::Failed(format!("bad answer: {e}")))?;
@@ -230,13 +239,7 @@ pub(crate) async fn exchange(
         }
         framing => Body::Stream(Streamed::new(conn, framing, pool.clone(), reusable)),
     };
-    let mut resp = Response::new(body);
-    *resp.status_mut() = head.status;
-    *resp.headers_mut() = head.headers;
-    if let Some(raw) = head.raw {
-        resp.extensions_mut().insert(raw);
-    }
-    Ok(resp)
+    Ok(Answer::new(head.status, head.fields, body))
 }
 
 fn give_back(pool: &Pool, conn: Conn, reusable: bool) {

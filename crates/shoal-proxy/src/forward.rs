@@ -6,11 +6,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Response};
+use http::Method;
 use tokio::time::Instant;
 
 use crate::balance::{pick, EndpointStats};
-use crate::body::Body;
+use crate::fields::Fields;
+use crate::headers::Stamp;
+use crate::message::Answer;
 use crate::pool::{Pool, SendError};
 use crate::state::Counters;
 use crate::table::ServiceRoute;
@@ -30,18 +32,19 @@ pub enum Failure {
 
 /// The result of a call after retries.
 #[derive(Debug)]
-pub struct Outcome<'r> {
-    pub result: Result<Response<Body>, Failure>,
+pub(crate) struct Outcome<'r> {
+    pub result: Result<Answer, Failure>,
     /// The instance tried last.
     pub instance: Option<&'r str>,
     pub retries: u32,
 }
 
-/// One request to send: the parts are already rewritten for the instance
-/// (hop-by-hop headers gone; `Host` added from the address when missing).
-pub struct Call<'a> {
+/// One request to send: the client's fields (those that pass to an instance are
+/// written; `Host` from the address when missing) and what Shoal adds.
+pub(crate) struct Call<'a> {
     pub method: &'a Method,
-    pub headers: &'a HeaderMap,
+    pub fields: &'a Fields,
+    pub stamp: Option<Stamp<'a>>,
     pub path: &'a str,
     pub body: Bytes,
     pub timeout: Duration,
@@ -56,15 +59,15 @@ pub fn idempotent(m: &Method) -> bool {
 }
 
 /// Whether this attempt's result may be retried on another instance.
-fn retryable(result: &Result<Response<Body>, Failure>, idempotent: bool) -> bool {
+fn retryable(result: &Result<Answer, Failure>, idempotent: bool) -> bool {
     match result {
         Err(Failure::Connect(_)) => true,
         Err(_) => idempotent,
-        Ok(r) => idempotent && matches!(r.status().as_u16(), 502..=504),
+        Ok(r) => idempotent && matches!(r.status.as_u16(), 502..=504),
     }
 }
 
-pub async fn call<'r>(
+pub(crate) async fn call<'r>(
     pool: &Pool,
     route: &'r ServiceRoute,
     version: &str,
@@ -96,7 +99,7 @@ pub async fn call<'r>(
         let tried_at = attempt(pool, ep.addr, &c, &ep.stats, now).await;
         now = Instant::now();
         let result = tried_at.answer;
-        let ok = matches!(&result, Ok(r) if r.status().as_u16() < 500);
+        let ok = matches!(&result, Ok(r) if r.status.as_u16() < 500);
         // Latency feeds the peak-EWMA tiebreak; the outcome, outlier ejection.
         let rtt = now.saturating_duration_since(tried_at.started);
         ep.stats.observe_latency(rtt, now);
@@ -162,7 +165,7 @@ impl Tried {
 
 /// One attempt's answer and when it started.
 struct Attempt {
-    answer: Result<Response<Body>, Failure>,
+    answer: Result<Answer, Failure>,
     started: Instant,
 }
 
@@ -202,7 +205,7 @@ async fn send_once(
     addr: SocketAddr,
     c: &Call<'_>,
     deadline: Instant,
-) -> Result<Response<Body>, Sent> {
+) -> Result<Answer, Sent> {
     match pool.send(addr, c, deadline).await {
         Ok(answer) => Ok(answer),
         Err(SendError::Timeout) => Err(Sent::Failed(Failure::Timeout(c.timeout))),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{Method, StatusCode, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -22,9 +22,10 @@ use tokio::time::{Instant, Sleep};
 
 use crate::body::{Body, ReqBody};
 use crate::conn_io::reserve;
+use crate::fields::Fields;
 use crate::h2::PREFACE;
+use crate::message::{Answer, ClientRequest};
 use crate::pool::Pool;
-use crate::raw::RawHead;
 use crate::server::Proxy;
 use crate::wire::{self, Chunk, ChunkedDecoder, Framing, Send, WireError};
 
@@ -100,7 +101,7 @@ pub(crate) async fn serve(
         first = false;
 
         // Its body.
-        let meta = wire::Meta::of(&head.headers);
+        let meta = wire::Meta::of(&head.fields);
         let framing = match meta.request_framing() {
             Ok(f) => f,
             Err(e) => return conn.refuse(StatusCode::BAD_REQUEST, &e.to_string()).await,
@@ -156,11 +157,12 @@ pub(crate) async fn serve(
         // The answer.
         let is_head = head.method == Method::HEAD;
         let http10 = head.version == Version::HTTP_10;
-        let mut req = Request::new(body);
-        *req.method_mut() = head.method;
-        *req.uri_mut() = head.uri;
-        *req.version_mut() = head.version;
-        *req.headers_mut() = head.headers;
+        let req = ClientRequest {
+            method: head.method,
+            uri: head.uri,
+            fields: head.fields,
+            body,
+        };
         let resp = proxy.handle(&pool, &caller, req).await;
         keep = keep && !*conn.stop.borrow();
         match conn.respond(resp, is_head, http10, keep).await {
@@ -278,15 +280,19 @@ impl Conn {
     /// request, `None` that it broke.
     async fn respond(
         &mut self,
-        resp: Response<Body>,
+        resp: Answer,
         is_head: bool,
         http10: bool,
         mut keep: bool,
     ) -> Option<bool> {
-        let (mut parts, body) = resp.into_parts();
-        let raw = parts.extensions.remove::<RawHead>();
-        let code = parts.status.as_u16();
-        let bodiless = is_head || code == 204 || code == 304 || parts.status.is_informational();
+        let Answer {
+            status,
+            fields,
+            trace_id,
+            body,
+        } = resp;
+        let code = status.as_u16();
+        let bodiless = is_head || code == 204 || code == 304 || status.is_informational();
         let date = http_date();
         let send = match &body {
             _ if bodiless => Send::Bodiless,
@@ -301,9 +307,9 @@ impl Conn {
         self.wbuf.clear();
         wire::write_response_head(
             &mut self.wbuf,
-            parts.status,
-            &parts.headers,
-            raw.as_ref(),
+            status,
+            &fields,
+            trace_id.as_deref(),
             send,
             connection_header(keep, http10),
             &date,
@@ -367,7 +373,7 @@ impl Conn {
         wire::write_response_head(
             &mut self.wbuf,
             status,
-            &h,
+            &Fields::Map(h),
             None,
             send,
             Some("close"),

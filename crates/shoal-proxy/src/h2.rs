@@ -18,8 +18,9 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::body::ReqBody;
+use crate::fields::Fields;
+use crate::message::ClientRequest;
 use crate::pool::Pool;
-use crate::raw::RawHead;
 use crate::server::Proxy;
 
 /// What a client speaking HTTP/2 with prior knowledge sends first.
@@ -43,13 +44,16 @@ pub(crate) async fn serve(
     let svc = service_fn(move |req: Request<Incoming>| {
         let (proxy, who, pool) = (proxy.clone(), caller.clone(), pool.clone());
         async move {
-            let req = req.map(ReqBody::Incoming);
-            let mut resp = proxy.handle(&pool, &who, req).await;
+            let (parts, body) = req.into_parts();
+            let req = ClientRequest {
+                method: parts.method,
+                uri: parts.uri,
+                fields: Fields::Map(parts.headers),
+                body: ReqBody::Incoming(body),
+            };
             // An instance's fields kept raw go into the map HTTP/2 needs.
-            if let Some(raw) = resp.extensions_mut().remove::<RawHead>() {
-                raw.merge_into(resp.headers_mut());
-            }
-            Ok::<_, Infallible>(resp)
+            let answer = proxy.handle(&pool, &who, req).await;
+            Ok::<_, Infallible>(answer.into_response())
         }
     });
     let io = Rewind {

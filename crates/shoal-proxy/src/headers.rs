@@ -1,7 +1,8 @@
-//! Header rewriting between client and instance: hop-by-hop headers out,
-//! `X-Version`, trace context and the caller in.
+//! Header rewriting between client and instance: hop-by-hop fields out,
+//! `X-Version`, trace context and the caller in. Names are compared as bytes in
+//! any case, so raw fields (`fields.rs`) are filtered without a header map.
 
-use http::{header, HeaderMap, HeaderName, HeaderValue};
+use http::{header, HeaderMap, HeaderName};
 
 use crate::trace::TraceContext;
 
@@ -17,54 +18,185 @@ const HOP_BY_HOP: [HeaderName; HOPS] = [
     header::TRANSFER_ENCODING,
 ];
 
-const X_VERSION: HeaderName = HeaderName::from_static("x-version");
-const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 pub(crate) const X_TRACE_ID: HeaderName = HeaderName::from_static("x-trace-id");
-const X_SHOAL_CALLER: HeaderName = HeaderName::from_static("x-shoal-caller");
 
-/// Rewrites a request's headers for the instance: hop-by-hop out; `X-Version`,
-/// `traceparent`, `X-Trace-Id`, `X-Shoal-Caller` set. `X-Flag-*` pass unchanged.
-pub(crate) fn prepare_headers(
-    h: &mut HeaderMap,
-    version: &str,
-    trace: &TraceContext,
-    caller: &str,
-) {
-    strip_hop_by_hop(h);
-    // `insert` replaces what the client sent under the same names.
-    match HeaderValue::from_str(version) {
-        Ok(v) if !version.is_empty() => {
-            h.insert(X_VERSION, v);
+/// The fields the proxy reads, sets or drops, recognised once per field (by
+/// length, then bytes in any case); every other field is [`Known::Other`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Known {
+    Other,
+    Host,
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    KeepAlive,
+    ProxyConnection,
+    Te,
+    Trailer,
+    Upgrade,
+    Expect,
+    Traceparent,
+    XTraceId,
+    XVersion,
+    XShoalCaller,
+    Accept,
+    Date,
+}
+
+impl Known {
+    /// How many kinds there are (for tables indexed by kind).
+    pub(crate) const COUNT: usize = Known::Date as usize + 1;
+
+    /// The kind of a field called `name` (any case): by length and first letter,
+    /// then one comparison.
+    pub(crate) fn of(name: &[u8]) -> Known {
+        let Some(&first) = name.first() else {
+            return Known::Other;
+        };
+        // `| 0x20` lower-cases a letter; no other byte becomes one of these letters.
+        let kind = match (name.len(), first | 0x20) {
+            (2, b't') => Known::Te,
+            (4, b'h') => Known::Host,
+            (4, b'd') => Known::Date,
+            (6, b'a') => Known::Accept,
+            (6, b'e') => Known::Expect,
+            (7, b't') => Known::Trailer,
+            (7, b'u') => Known::Upgrade,
+            (9, b'x') => Known::XVersion,
+            (10, b'c') => Known::Connection,
+            (10, b'k') => Known::KeepAlive,
+            (10, b'x') => Known::XTraceId,
+            (11, b't') => Known::Traceparent,
+            (14, b'c') => Known::ContentLength,
+            (14, b'x') => Known::XShoalCaller,
+            (16, b'p') => Known::ProxyConnection,
+            (17, b't') => Known::TransferEncoding,
+            _ => return Known::Other,
+        };
+        if eq_lower(name, kind.name().as_bytes()) {
+            kind
+        } else {
+            Known::Other
         }
-        _ => {
-            h.remove(X_VERSION);
+    }
+
+    /// The field's name in lower case ("" for [`Known::Other`]).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Known::Other => "",
+            Known::Te => "te",
+            Known::Host => "host",
+            Known::Date => "date",
+            Known::Accept => "accept",
+            Known::Expect => "expect",
+            Known::Trailer => "trailer",
+            Known::Upgrade => "upgrade",
+            Known::XVersion => "x-version",
+            Known::Connection => "connection",
+            Known::KeepAlive => "keep-alive",
+            Known::XTraceId => "x-trace-id",
+            Known::Traceparent => "traceparent",
+            Known::ContentLength => "content-length",
+            Known::XShoalCaller => "x-shoal-caller",
+            Known::ProxyConnection => "proxy-connection",
+            Known::TransferEncoding => "transfer-encoding",
         }
     }
-    if let Some(v) = trace.header_value() {
-        h.insert(TRACEPARENT, v);
-    }
-    if let Some(v) = trace.trace_id_value() {
-        h.insert(X_TRACE_ID, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(caller) {
-        h.insert(X_SHOAL_CALLER, v);
+
+    /// Whether the field describes one hop and is not forwarded (one of [`HOP_BY_HOP`]).
+    pub(crate) fn is_hop_by_hop(self) -> bool {
+        matches!(
+            self,
+            Known::Connection
+                | Known::KeepAlive
+                | Known::ProxyConnection
+                | Known::Te
+                | Known::Trailer
+                | Known::Upgrade
+                | Known::TransferEncoding
+        )
     }
 }
 
-/// [`HOP_BY_HOP`] as bytes, for names in any case (raw answer fields, `Connection` lists).
-const HOP_NAMES: [&[u8]; HOPS] = [
-    b"connection",
-    b"keep-alive",
-    b"proxy-connection",
-    b"te",
-    b"trailer",
-    b"upgrade",
-    b"transfer-encoding",
-];
+/// Whether `name`, a header name (a token: no byte below `!`), is `want` (lower-case
+/// letters and `-`) in any case. `| 0x20` maps only `A`–`Z` (and control bytes,
+/// which tokens lack) onto these: cheaper than `eq_ignore_ascii_case` on the hot path.
+fn eq_lower(name: &[u8], want: &[u8]) -> bool {
+    name.len() == want.len() && name.iter().zip(want).all(|(&a, &b)| a | 0x20 == b)
+}
 
 /// Whether a header name, in any case, is hop-by-hop (one of [`HOP_BY_HOP`]).
 pub(crate) fn is_hop_by_hop(name: &[u8]) -> bool {
-    HOP_NAMES.iter().any(|h| h.eq_ignore_ascii_case(name))
+    Known::of(name).is_hop_by_hop()
+}
+
+/// Whether a client's request field passes to the instance: not hop-by-hop, not
+/// one Shoal sets ([`Stamp`]), not `Content-Length` (the request is framed anew).
+pub(crate) fn to_instance(kind: Known) -> bool {
+    !kind.is_hop_by_hop()
+        && !matches!(
+            kind,
+            Known::XVersion
+                | Known::XTraceId
+                | Known::Traceparent
+                | Known::XShoalCaller
+                | Known::ContentLength
+        )
+}
+
+/// Whether an answer's field passes to the client: not hop-by-hop; not
+/// `Content-Length` when `reframed` (the proxy writes its own); not `X-Trace-Id`
+/// when `own_trace_id` (the proxy's is written instead).
+pub(crate) fn to_client(kind: Known, reframed: bool, own_trace_id: bool) -> bool {
+    let dropped = kind.is_hop_by_hop()
+        || (reframed && kind == Known::ContentLength)
+        || (own_trace_id && kind == Known::XTraceId);
+    !dropped
+}
+
+/// Whether `value` may be written as a header value (no control bytes but tab).
+fn is_value(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+/// What Shoal adds to a request for the instance.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamp<'a> {
+    /// The version serving the request ("" when not known: no `X-Version`).
+    pub version: &'a str,
+    pub trace: &'a TraceContext,
+    pub caller: &'a str,
+}
+
+impl Stamp<'_> {
+    /// Writes `X-Version`, `traceparent`, `X-Trace-Id` and `X-Shoal-Caller`.
+    /// `X-Flag-*` and the rest of the client's fields pass unchanged.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        write_shoal_fields(out, self.version, self.trace, self.caller);
+    }
+}
+
+/// [`Stamp::write`]. The trace context is hex digits by construction; the
+/// version and caller are written only when they are valid header values.
+fn write_shoal_fields(out: &mut Vec<u8>, version: &str, trace: &TraceContext, caller: &str) {
+    if !version.is_empty() && is_value(version.as_bytes()) {
+        out.extend_from_slice(b"x-version: ");
+        out.extend_from_slice(version.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"traceparent: ");
+    out.extend_from_slice(trace.header().as_bytes());
+    out.extend_from_slice(b"\r\nx-trace-id: ");
+    out.extend_from_slice(trace.trace_id().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    if is_value(caller.as_bytes()) {
+        out.extend_from_slice(b"x-shoal-caller: ");
+        out.extend_from_slice(caller.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
 }
 
 /// The position of a (lower-case) header name in [`HOP_BY_HOP`].
@@ -112,36 +244,100 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 mod tests {
     use super::*;
 
+    use http::HeaderValue;
+
     #[test]
-    fn headers_for_the_instance() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::CONNECTION,
-            HeaderValue::from_static("close, x-secret"),
-        );
-        h.insert("x-secret", HeaderValue::from_static("1"));
-        h.insert("x-flag-new", HeaderValue::from_static("1"));
-        h.insert("x-version", HeaderValue::from_static("99"));
-        h.insert("x-shoal-caller", HeaderValue::from_static("forged"));
+    fn what_passes_to_the_instance() {
+        let to_instance = |name: &str| to_instance(Known::of(name.as_bytes()));
+        let to_client =
+            |name: &str, reframed, own| to_client(Known::of(name.as_bytes()), reframed, own);
+        for name in ["X-Flag-New", "host", "Accept", "tracestate"] {
+            assert!(to_instance(name), "{name}");
+        }
+        for name in [
+            "Connection",
+            "X-Version",
+            "X-SHOAL-CALLER",
+            "traceparent",
+            "x-trace-id",
+            "Content-Length",
+            "Transfer-Encoding",
+        ] {
+            assert!(!to_instance(name), "{name}");
+        }
+        assert!(to_client("Content-Length", false, true));
+        assert!(!to_client("Content-Length", true, false));
+        assert!(!to_client("X-Trace-Id", false, true));
+        assert!(to_client("X-Trace-Id", false, false));
+        assert!(!to_client("keep-alive", false, false));
+    }
+
+    #[test]
+    fn shoal_fields_for_the_instance() {
         let trace = TraceContext::from_headers(&HeaderMap::new(), &mut rand::rng());
-        prepare_headers(&mut h, "23", &trace, "web");
-        assert!(h.get("x-secret").is_none() && h.get(header::CONNECTION).is_none());
-        assert_eq!(h["x-flag-new"], "1");
-        assert_eq!(h["x-version"], "23");
-        assert_eq!(h["x-shoal-caller"], "web");
-        assert_eq!(h["x-trace-id"], trace.trace_id());
-        assert_eq!(h["traceparent"], trace.header());
+        let mut out = Vec::new();
+        write_shoal_fields(&mut out, "23", &trace, "web");
+        let want = format!(
+            "x-version: 23\r\ntraceparent: {}\r\nx-trace-id: {}\r\nx-shoal-caller: web\r\n",
+            trace.header(),
+            trace.trace_id()
+        );
+        assert_eq!(String::from_utf8_lossy(&out), want);
+        out.clear();
+        write_shoal_fields(&mut out, "", &trace, "bad\ncaller");
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            !text.contains("x-version") && !text.contains("x-shoal-caller"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn known_fields_are_recognised_in_any_case() {
+        for (name, kind) in [
+            ("Host", Known::Host),
+            ("DATE", Known::Date),
+            ("x-version", Known::XVersion),
+            ("X-Shoal-Caller", Known::XShoalCaller),
+            ("Content-Length", Known::ContentLength),
+            ("traceparent", Known::Traceparent),
+            ("tracestate", Known::Other),
+            ("hosts", Known::Other),
+            ("hist", Known::Other),
+            ("Content-Type", Known::Other),
+            ("x-trace-ix", Known::Other),
+            ("Proxy-Connection", Known::ProxyConnection),
+            ("", Known::Other),
+        ] {
+            assert_eq!(Known::of(name.as_bytes()), kind, "{name}");
+        }
+        for kind in [
+            Known::Host,
+            Known::Te,
+            Known::TransferEncoding,
+            Known::XShoalCaller,
+        ] {
+            assert_eq!(Known::of(kind.name().as_bytes()), kind);
+        }
     }
 
     #[test]
     fn hop_index_matches_the_list() {
         for (i, name) in HOP_BY_HOP.iter().enumerate() {
             assert_eq!(hop_index(name.as_str()), Some(i));
-            assert_eq!(HOP_NAMES[i], name.as_str().as_bytes());
+            assert!(is_hop_by_hop(name.as_str().as_bytes()));
             assert!(is_hop_by_hop(name.as_str().to_uppercase().as_bytes()));
         }
-        assert!(!is_hop_by_hop(b"x-flag-new"));
-        assert_eq!(hop_index("x-flag-new"), None);
+        for other in [
+            "x-flag-new",
+            "tx",
+            "trailers",
+            "connections",
+            "content-length",
+        ] {
+            assert!(!is_hop_by_hop(other.as_bytes()), "{other}");
+            assert_eq!(hop_index(other), None);
+        }
     }
 
     #[test]

@@ -18,8 +18,9 @@
 //!   `conn_io.rs`: read-buffer room and lazily re-armed deadlines for both sides.
 //! - `proxy.rs`: the request pipeline. `server.rs`: the proxy and its listeners;
 //!   `h1.rs`: a connection's own HTTP/1.1 loop; `h2.rs`: h2c handed to hyper.
-//! - `wire.rs`: HTTP/1.1 heads, framing and chunked bodies as pure functions;
-//!   `raw.rs`: an instance's answer fields kept as they arrived;
+//! - `message.rs`: a request and its answer on the pipeline; `fields.rs`: their
+//!   header fields, raw (`raw.rs`: kept as they arrived) or in a map;
+//!   `wire.rs`: HTTP/1.1 heads, framing and chunked bodies as pure functions;
 //!   `body.rs`: request and response bodies.
 //! - `workers.rs`: thread-per-core serving (`SO_REUSEPORT` sockets, a runtime and pool per thread).
 //! - `trace.rs`: W3C trace context. `respond.rs`: Shoal's own answers.
@@ -37,10 +38,12 @@ pub mod changes;
 mod client;
 mod conn_io;
 pub mod eject;
+mod fields;
 mod forward;
 mod h1;
 mod h2;
 mod headers;
+mod message;
 mod observe;
 mod pool;
 mod proxy;
@@ -58,6 +61,7 @@ mod workers;
 
 pub use balance::{Endpoint, Strategy};
 pub use breaker::CircuitState;
+pub use fields::HeaderLookup;
 pub use forward::Failure;
 pub use observe::{AccessLog, AccessRecord, Hooks, Observer, RequestRecord};
 pub use resolve::Target;

@@ -7,19 +7,18 @@
 //! could not carry (the instance had closed it) goes on another one. Idle
 //! connections older than [`IDLE_TIMEOUT`] are closed.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use http::Response;
+use foldhash::HashMap;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::body::Body;
 use crate::client::{self, Conn, Exchange};
 use crate::forward::Call;
+use crate::message::Answer;
 
 /// How long a connection may stay idle in the pool.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -66,7 +65,7 @@ impl Pool {
             inner: Arc::new(Inner {
                 connect_timeout,
                 max_idle,
-                idle: Mutex::new(HashMap::new()),
+                idle: Mutex::new(HashMap::default()),
                 reaper: AtomicBool::new(false),
             }),
         }
@@ -79,7 +78,7 @@ impl Pool {
         addr: SocketAddr,
         c: &Call<'_>,
         deadline: Instant,
-    ) -> Result<Response<Body>, SendError> {
+    ) -> Result<Answer, SendError> {
         loop {
             let (conn, reused) = match self.inner.take(addr) {
                 Some(conn) => (conn, true),

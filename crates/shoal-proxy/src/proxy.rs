@@ -5,7 +5,7 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::{header, Method, Request, Response};
+use http::Method;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Body as _;
 use tokio::time::Instant;
@@ -13,11 +13,13 @@ use tokio::time::Instant;
 use crate::admission::Refusal;
 use crate::body::ReqBody;
 use crate::breaker::Permit;
+use crate::fields::Fields;
 use crate::forward::{self, Call, Failure, Outcome};
-use crate::headers::{prepare_headers, strip_hop_by_hop, X_TRACE_ID};
+use crate::headers::{strip_hop_by_hop, Known, Stamp};
+use crate::message::{Answer, ClientRequest};
 use crate::observe::{AccessRecord, RequestRecord};
 use crate::pool::Pool;
-use crate::respond::{self, shoal_answer, Body, Reason};
+use crate::respond::{self, shoal_answer, Reason};
 use crate::server::Proxy;
 use crate::state::Counters;
 use crate::trace::TraceContext;
@@ -41,23 +43,23 @@ struct Report<'a> {
 impl Proxy {
     /// Handles one request that arrived on a listener whose caller is `caller`.
     /// `pool` is the upstream pool of the thread serving the connection.
-    pub(crate) async fn handle(
-        &self,
-        pool: &Pool,
-        caller: &str,
-        req: Request<ReqBody>,
-    ) -> Response<Body> {
+    pub(crate) async fn handle(&self, pool: &Pool, caller: &str, req: ClientRequest) -> Answer {
         let table = self.table.load_full();
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri().host());
-        let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        let ClientRequest {
+            method,
+            uri,
+            mut fields,
+            body,
+        } = req;
+        let host = fields
+            .known(Known::Host)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .or_else(|| uri.host());
+        let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
         let mut rep = Report {
             start: Instant::now(),
             wall: self.hooks.access_log.as_ref().map(|_| SystemTime::now()),
-            method: req.method().clone(),
+            method: method.clone(),
             path: match self.hooks.access_log {
                 Some(_) => pq.to_owned(),
                 None => String::new(),
@@ -65,15 +67,15 @@ impl Proxy {
             caller,
             service: "",
             version: "",
-            trace: TraceContext::from_headers(req.headers(), &mut rand::rng()),
+            trace: TraceContext::from_headers(&fields, &mut rand::rng()),
             instance: None,
             retries: 0,
         };
-        let Some(target) = table.resolve(host, pq, req.headers()) else {
+        let Some(target) = table.resolve(host, pq, &fields) else {
             let detail = format!(
                 "no service matches Host `{}` or path `{}`",
                 host.unwrap_or(""),
-                req.uri().path()
+                uri.path()
             );
             return self.finish(
                 rep,
@@ -106,7 +108,6 @@ impl Proxy {
                 return self.finish(rep, shoal_answer(Reason::Shed, why), Some(Reason::Shed));
             }
         };
-        let (mut parts, body) = req.into_parts();
         let limit = self.config.max_body_bytes;
         let body = match body {
             ReqBody::Read(b) => b,
@@ -133,12 +134,20 @@ impl Proxy {
                 Some(Reason::CircuitOpen),
             );
         }
-        prepare_headers(&mut parts.headers, target.version, &rep.trace, caller);
+        // Raw fields are filtered as they are written; a map is stripped here.
+        if let Fields::Map(map) = &mut fields {
+            strip_hop_by_hop(map);
+        }
         state.deposit();
         let timeout = state.spec.timeout.unwrap_or(self.config.default_timeout);
         let call = Call {
-            method: &parts.method,
-            headers: &parts.headers,
+            method: &method,
+            fields: &fields,
+            stamp: Some(Stamp {
+                version: target.version,
+                trace: &rep.trace,
+                caller,
+            }),
             path: &target.path,
             body,
             timeout,
@@ -150,7 +159,7 @@ impl Proxy {
         } = forward::call(pool, route, target.version, call).await;
         rep.instance = instance;
         rep.retries = retries;
-        let ok = matches!(&result, Ok(r) if r.status().as_u16() < 500);
+        let ok = matches!(&result, Ok(r) if r.status.as_u16() < 500);
         state.record_circuit(permit, ok);
         if !ok {
             if let Some(fb) = &state.spec.fallback {
@@ -159,10 +168,11 @@ impl Proxy {
             }
         }
         match result {
-            Ok(resp) => {
-                let (mut rparts, rbody) = resp.into_parts();
-                strip_hop_by_hop(&mut rparts.headers);
-                self.finish(rep, Response::from_parts(rparts, rbody), None)
+            Ok(mut answer) => {
+                if let Fields::Map(map) = &mut answer.fields {
+                    strip_hop_by_hop(map);
+                }
+                self.finish(rep, answer, None)
             }
             Err(f) => {
                 let reason = match f {
@@ -175,23 +185,16 @@ impl Proxy {
         }
     }
 
-    fn too_large(&self, rep: Report<'_>, why: &str) -> Response<Body> {
+    fn too_large(&self, rep: Report<'_>, why: &str) -> Answer {
         let limit = self.config.max_body_bytes;
         let detail = format!("request body refused (limit {limit} bytes): {why}");
         let answer = shoal_answer(Reason::TooLarge, &detail);
         self.finish(rep, answer, Some(Reason::TooLarge))
     }
 
-    fn finish(
-        &self,
-        rep: Report<'_>,
-        mut resp: Response<Body>,
-        reason: Option<Reason>,
-    ) -> Response<Body> {
-        if let Some(v) = rep.trace.trace_id_value() {
-            resp.headers_mut().insert(X_TRACE_ID, v);
-        }
-        let status = resp.status().as_u16();
+    fn finish(&self, rep: Report<'_>, mut resp: Answer, reason: Option<Reason>) -> Answer {
+        resp.trace_id = Some(rep.trace.trace_id_bytes());
+        let status = resp.status.as_u16();
         let duration = rep.start.elapsed();
         let reason = reason.map(Reason::as_str);
         if let Some(obs) = &self.hooks.observer {

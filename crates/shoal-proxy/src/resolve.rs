@@ -1,11 +1,8 @@
 //! The pure routing decision: which service (Host, then route prefix) and which
 //! version (path `/v23/`, `X-Version`, `?version=`, `Accept: ...vnd.x.v23+json`).
 
-use http::{HeaderMap, HeaderName};
-
+use crate::fields::HeaderLookup;
 use crate::table::{RouteTable, ServiceRoute};
-
-const X_VERSION: HeaderName = HeaderName::from_static("x-version");
 
 /// Where one request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,12 +16,17 @@ pub struct Target<'t> {
 
 impl RouteTable {
     /// Resolves a request by Host (port ignored), path-and-query and headers.
-    pub fn resolve(
+    pub fn resolve<H: HeaderLookup + ?Sized>(
         &self,
         host: Option<&str>,
         path_and_query: &str,
-        headers: &HeaderMap,
+        headers: &H,
     ) -> Option<Target<'_>> {
+        let text = |name| {
+            headers
+                .header(name)
+                .and_then(|v| std::str::from_utf8(v).ok())
+        };
         let (path, query) = path_and_query
             .split_once('?')
             .map_or((path_and_query, None), |(p, q)| (p, Some(q)));
@@ -38,20 +40,10 @@ impl RouteTable {
             None => (None, path),
         };
         let wanted = from_path
-            .or_else(|| {
-                headers
-                    .get(X_VERSION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::trim)
-            })
+            .or_else(|| text("x-version").map(str::trim))
             .map(str::to_owned)
             .or_else(|| query.and_then(query_version))
-            .or_else(|| {
-                headers
-                    .get(http::header::ACCEPT)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(accept_version)
-            });
+            .or_else(|| text("accept").and_then(accept_version));
         let version = route.serving(wanted.as_deref());
         let path = match query {
             Some(q) => format!("{stripped}?{q}"),

@@ -4,10 +4,12 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
 use shoal_spec::FallbackSpec;
 
 pub use crate::body::Body;
+use crate::fields::Fields;
+use crate::message::Answer;
 
 /// Why Shoal answered instead of an instance (the `X-Shoal-Reason` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,21 +59,31 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 }
 
 /// Builds Shoal's own answer for `reason` with a human-readable `detail`.
-pub fn shoal_answer(reason: Reason, detail: &str) -> Response<Body> {
+pub(crate) fn shoal_answer(reason: Reason, detail: &str) -> Answer {
     let body = serde_json::json!({ "error": reason.as_str(), "detail": detail });
-    let mut resp = Response::new(full(body.to_string()));
-    *resp.status_mut() = reason.status();
-    let headers = resp.headers_mut();
+    let mut headers = HeaderMap::with_capacity(4);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     headers.insert("x-shoal-reason", HeaderValue::from_static(reason.as_str()));
-    resp
+    Answer::new(
+        reason.status(),
+        Fields::Map(headers),
+        full(body.to_string()),
+    )
+}
+
+/// An answer's map (Shoal's own answers are made with one).
+fn map(a: &mut Answer) -> Option<&mut HeaderMap> {
+    match &mut a.fields {
+        Fields::Map(m) => Some(m),
+        Fields::Raw(_) => None,
+    }
 }
 
 /// 429 with `Retry-After` in whole seconds (at least 1).
-pub fn rate_limited(retry_after: Duration) -> Response<Body> {
+pub(crate) fn rate_limited(retry_after: Duration) -> Answer {
     let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
     let mut resp = shoal_answer(
         Reason::RateLimited,
@@ -80,16 +92,15 @@ pub fn rate_limited(retry_after: Duration) -> Response<Body> {
             retry_after.as_millis()
         ),
     );
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    if let Some(h) = map(&mut resp) {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    }
     resp
 }
 
 /// The service's configured fallback answer.
-pub fn fallback(spec: &FallbackSpec) -> Response<Body> {
-    let mut resp = Response::new(full(spec.body.clone()));
-    *resp.status_mut() = StatusCode::from_u16(spec.status).unwrap_or(StatusCode::OK);
-    let headers = resp.headers_mut();
+pub(crate) fn fallback(spec: &FallbackSpec) -> Answer {
+    let mut headers = HeaderMap::with_capacity(4);
     if let Ok(ct) = HeaderValue::from_str(&spec.content_type) {
         headers.insert(header::CONTENT_TYPE, ct);
     }
@@ -97,23 +108,27 @@ pub fn fallback(spec: &FallbackSpec) -> Response<Body> {
         "x-shoal-reason",
         HeaderValue::from_static(Reason::Fallback.as_str()),
     );
-    resp
+    let status = StatusCode::from_u16(spec.status).unwrap_or(StatusCode::OK);
+    Answer::new(status, Fields::Map(headers), full(spec.body.clone()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fields::HeaderLookup;
+
+    fn field<'a>(a: &'a Answer, name: &str) -> &'a [u8] {
+        a.fields.header(name).unwrap_or_default()
+    }
 
     #[test]
     fn retry_after_rounds_up_to_whole_seconds() {
         let r = rate_limited(Duration::from_millis(200));
-        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
-        assert_eq!(r.headers()["x-shoal-reason"], "rate-limited");
-        assert_eq!(
-            rate_limited(Duration::from_millis(2100)).headers()[header::RETRY_AFTER],
-            "3"
-        );
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(field(&r, "retry-after"), b"1");
+        assert_eq!(field(&r, "x-shoal-reason"), b"rate-limited");
+        let r = rate_limited(Duration::from_millis(2100));
+        assert_eq!(field(&r, "retry-after"), b"3");
     }
 
     #[test]
@@ -124,8 +139,8 @@ mod tests {
             content_type: "application/json".into(),
         };
         let r = fallback(&spec);
-        assert_eq!(r.status(), StatusCode::OK);
-        assert_eq!(r.headers()["x-shoal-reason"], "fallback");
-        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(field(&r, "x-shoal-reason"), b"fallback");
+        assert_eq!(field(&r, "content-type"), b"application/json");
     }
 }

@@ -1,11 +1,12 @@
 //! The routing table: per service its current version, every version's routable
 //! instances and its resilience state. Immutable; rebuilt and swapped whole.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
+use foldhash::HashMap;
 use shoal_catalog::InstanceRecord;
 use shoal_spec::ServiceSpec;
 
@@ -73,7 +74,7 @@ impl RouteTable {
             .map(String::as_str)
             .chain(by_service.keys().copied())
             .collect();
-        let mut services = HashMap::new();
+        let mut services = HashMap::default();
         let mut prefixes = Vec::new();
         for name in names {
             let spec = specs.get(name);

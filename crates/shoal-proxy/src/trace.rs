@@ -2,8 +2,10 @@
 //! or created at the first hop (random trace id and span id, sampled).
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue};
+use http::HeaderValue;
 use rand::Rng;
+
+use crate::fields::HeaderLookup;
 
 /// The length of a version-00 `traceparent`: `00-` 32 hex `-` 16 hex `-` 2 hex.
 const HEADER_LEN: usize = 55;
@@ -18,10 +20,10 @@ pub struct TraceContext {
 
 impl TraceContext {
     /// Continues the request's `traceparent`, or starts a new trace.
-    pub fn from_headers(headers: &HeaderMap, rng: &mut impl Rng) -> Self {
+    pub fn from_headers<H: HeaderLookup + ?Sized>(headers: &H, rng: &mut impl Rng) -> Self {
         let parsed = headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
+            .header("traceparent")
+            .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(parse);
         let mut out = [0u8; HEADER_LEN];
         out[..3].copy_from_slice(b"00-");
@@ -86,7 +88,12 @@ impl TraceContext {
 
     /// `X-Trace-Id` as a header value (shares the context's bytes).
     pub fn trace_id_value(&self) -> Option<HeaderValue> {
-        HeaderValue::from_maybe_shared(self.header.slice(3..35)).ok()
+        HeaderValue::from_maybe_shared(self.trace_id_bytes()).ok()
+    }
+
+    /// The trace id's bytes (shared with the context's).
+    pub fn trace_id_bytes(&self) -> Bytes {
+        self.header.slice(3..35)
     }
 }
 
@@ -122,7 +129,7 @@ fn parse(v: &str) -> Option<(&str, &str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
+    use http::HeaderMap;
 
     #[test]
     fn starts_a_trace_when_absent() {

@@ -8,9 +8,11 @@ use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 
-use crate::raw::{RawHead, Span};
+use crate::fields::Fields;
+use crate::headers::{self, Known, Stamp};
+use crate::raw::{span, Layout, RawHead, Span};
 
 /// Header fields a message head may carry.
 pub(crate) const MAX_HEADERS: usize = 100;
@@ -44,21 +46,19 @@ pub(crate) struct RequestHead {
     pub method: Method,
     pub uri: Uri,
     pub version: Version,
-    pub headers: HeaderMap,
+    pub fields: Fields,
 }
 
-/// A parsed response head: its fields kept raw ([`RawHead`], the usual case)
-/// or, when they cannot be, in `headers`.
+/// A parsed response head.
 #[derive(Debug)]
 pub(crate) struct ResponseHead {
     pub status: StatusCode,
     pub version: Version,
-    pub headers: HeaderMap,
-    pub raw: Option<RawHead>,
+    pub fields: Fields,
 }
 
-fn slots() -> [MaybeUninit<httparse::Header<'static>>; MAX_HEADERS] {
-    [const { MaybeUninit::uninit() }; MAX_HEADERS]
+fn slots<const N: usize>() -> [MaybeUninit<httparse::Header<'static>>; N] {
+    [const { MaybeUninit::uninit() }; N]
 }
 
 fn parse_error(e: httparse::Error) -> WireError {
@@ -73,10 +73,6 @@ fn version(v: Option<u8>) -> Version {
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     }
-}
-
-fn span(base: &[u8], part: &[u8]) -> Span {
-    (part.as_ptr() as usize - base.as_ptr() as usize, part.len())
 }
 
 thread_local! {
@@ -116,16 +112,35 @@ fn fields_map(head: &Bytes, extra: usize) -> Result<HeaderMap, WireError> {
     })
 }
 
-/// Header fields the proxy adds to a request on its way (`X-Version`, trace, caller).
-const ADDED_TO_REQUESTS: usize = 6;
-/// Header fields the proxy adds to an answer (`X-Trace-Id`).
-const ADDED_TO_ANSWERS: usize = 2;
+/// The fields of `head`: raw when `layout` says where they lie, else in a map
+/// (from the fields last noted) with room for `extra` more.
+fn fields(head: Bytes, layout: Option<Layout>, extra: usize) -> Result<Fields, WireError> {
+    match layout {
+        Some(layout) => Ok(Fields::Raw(RawHead::new(head, layout))),
+        None => fields_map(&head, extra).map(Fields::Map),
+    }
+}
+
+/// Where `parsed`'s fields lie in `base` if they can be kept raw; else they are
+/// noted for [`fields_map`].
+fn layout(base: &[u8], parsed: &[httparse::Header<'_>]) -> Option<Layout> {
+    let layout = Layout::of(base, parsed);
+    if layout.is_none() {
+        note_fields(base, parsed);
+    }
+    layout
+}
+
+/// Header fields the proxy adds to a request's map (none: Shoal's are written with it).
+const ADDED_TO_REQUESTS: usize = 0;
+/// Header fields the proxy adds to an answer's map (`X-Trace-Id`, for HTTP/2 clients).
+const ADDED_TO_ANSWERS: usize = 1;
 
 /// Takes the request head off the front of `buf`; `None` (and `buf` untouched) while incomplete.
 /// Header values and the target share the head's bytes.
 pub(crate) fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, WireError> {
-    let (n, method, target, version) = {
-        let mut slots = slots();
+    let (n, method, target, version, layout) = {
+        let mut slots = slots::<MAX_HEADERS>();
         let mut req = httparse::Request::new(&mut []);
         let n = match req.parse_with_uninit_headers(buf, &mut slots) {
             Ok(httparse::Status::Complete(n)) => n,
@@ -135,8 +150,8 @@ pub(crate) fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, W
         let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
             .map_err(|_| WireError::Malformed("bad method".into()))?;
         let target = span(buf, req.path.unwrap_or_default().as_bytes());
-        note_fields(buf, req.headers);
-        (n, method, target, version(req.version))
+        let layout = layout(buf, req.headers);
+        (n, method, target, version(req.version), layout)
     };
     let head = buf.split_to(n).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target.0..target.0 + target.1)).map_err(|_| {
@@ -147,7 +162,7 @@ pub(crate) fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, W
         method,
         uri,
         version,
-        headers: fields_map(&head, ADDED_TO_REQUESTS)?,
+        fields: fields(head, layout, ADDED_TO_REQUESTS)?,
     }))
 }
 
@@ -158,43 +173,38 @@ pub(crate) fn parse_response(buf: &mut BytesMut) -> Result<Option<ResponseHead>,
         Err(WireError::TooManyHeaders) => response_fields::<MAX_HEADERS>(buf)?,
         other => other?,
     };
-    let Some((n, code, version)) = parsed else {
+    let Some((n, code, version, layout)) = parsed else {
         return Ok(None);
     };
     let status =
         StatusCode::from_u16(code).map_err(|_| WireError::Malformed("bad status code".into()))?;
     let head = buf.split_to(n).freeze();
-    if let Some(raw) = FIELDS.with_borrow(|f| RawHead::new(head.clone(), f)) {
-        return Ok(Some(ResponseHead {
-            status,
-            version,
-            headers: HeaderMap::new(),
-            raw: Some(raw),
-        }));
-    }
     Ok(Some(ResponseHead {
         status,
         version,
-        headers: fields_map(&head, ADDED_TO_ANSWERS)?,
-        raw: None,
+        fields: fields(head, layout, ADDED_TO_ANSWERS)?,
     }))
 }
 
-/// Parses a response head with room for `N` fields and notes them: its length,
-/// status code and version.
-fn response_fields<const N: usize>(buf: &[u8]) -> Result<Option<(usize, u16, Version)>, WireError> {
-    let mut slots = [httparse::EMPTY_HEADER; N];
-    let mut resp = httparse::Response::new(&mut slots);
-    let n = match resp.parse(buf) {
+/// A parsed response head's length, status code, version and field layout.
+type ResponseParts = (usize, u16, Version, Option<Layout>);
+
+/// Parses a response head with room for `N` fields.
+fn response_fields<const N: usize>(buf: &[u8]) -> Result<Option<ResponseParts>, WireError> {
+    let mut slots = slots::<N>();
+    let mut resp = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, buf, &mut slots);
+    let n = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(parse_error(e)),
     };
-    note_fields(buf, resp.headers);
     Ok(Some((
         n,
         resp.code.unwrap_or_default(),
         version(resp.version),
+        layout(buf, resp.headers),
     )))
 }
 
@@ -211,58 +221,64 @@ pub(crate) struct Meta {
     expect_continue: bool,
 }
 
-fn parse_length(s: &str) -> Result<u64, ()> {
-    let s = s.trim();
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+/// A `Content-Length` value: digits only (surrounding spaces allowed), fitting a u64.
+fn parse_length(value: &[u8]) -> Result<u64, ()> {
+    let digits = value.trim_ascii();
+    if digits.is_empty() {
         return Err(());
     }
-    s.parse().map_err(|_| ())
+    digits.iter().try_fold(0u64, |n, &b| {
+        if !b.is_ascii_digit() {
+            return Err(());
+        }
+        n.checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(b - b'0')))
+            .ok_or(())
+    })
 }
 
 impl Meta {
-    pub(crate) fn of(h: &HeaderMap) -> Self {
+    pub(crate) fn of(fields: &Fields) -> Self {
         let mut m = Meta::default();
-        for (name, value) in h {
-            m.field(name.as_str().as_bytes(), value.as_bytes());
+        match fields {
+            Fields::Raw(raw) => raw.each_known(|kind, value| m.field(kind, value)),
+            Fields::Map(map) => {
+                for (name, value) in map {
+                    m.field(Known::of(name.as_str().as_bytes()), value.as_bytes());
+                }
+            }
         }
         m
     }
 
-    /// The meta of an answer's head, from its raw fields or its map.
-    pub(crate) fn of_answer(head: &ResponseHead) -> Self {
-        let mut m = Meta::of(&head.headers);
-        for (name, value) in head.raw.iter().flat_map(RawHead::fields) {
-            m.field(name, value);
-        }
-        m
-    }
-
-    /// Takes in one field (the name in any case).
-    fn field(&mut self, name: &[u8], value: &[u8]) {
-        // By length first: most fields are none of these four.
-        let is = |want: &[u8]| name.len() == want.len() && name.eq_ignore_ascii_case(want);
-        let text = || std::str::from_utf8(value).ok();
-        match name.len() {
-            14 if is(b"content-length") => {
-                let n = text().ok_or(()).and_then(parse_length);
+    /// Takes in one field.
+    fn field(&mut self, kind: Known, value: &[u8]) {
+        let tokens = || value.split(|&b| b == b',').map(<[u8]>::trim_ascii);
+        match kind {
+            Known::ContentLength => {
+                let n = parse_length(value);
                 self.length = match (self.length, n) {
                     (None, n) => Some(n),
                     (Some(Ok(a)), Ok(b)) if a == b => Some(Ok(a)),
                     _ => Some(Err(())),
                 };
             }
-            17 if is(b"transfer-encoding") => {
-                let last = text().and_then(|s| s.rsplit(',').next());
-                self.chunked_last =
-                    Some(last.is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked")));
+            Known::TransferEncoding => {
+                let last = tokens().next_back();
+                self.chunked_last = Some(last.is_some_and(|t| t.eq_ignore_ascii_case(b"chunked")));
             }
-            10 if is(b"connection") => {
-                for token in text().unwrap_or("").split(',').map(str::trim) {
-                    self.close |= token.eq_ignore_ascii_case("close");
-                    self.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+            // The usual values first, without splitting.
+            Known::Connection if value.eq_ignore_ascii_case(b"keep-alive") => {
+                self.keep_alive = true
+            }
+            Known::Connection if value.eq_ignore_ascii_case(b"close") => self.close = true,
+            Known::Connection => {
+                for token in tokens() {
+                    self.close |= token.eq_ignore_ascii_case(b"close");
+                    self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
                 }
             }
-            6 if is(b"expect") => {
+            Known::Expect => {
                 self.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
             }
             _ => {}
@@ -329,26 +345,14 @@ impl Meta {
     }
 }
 
-/// [`Meta::request_framing`] of a map.
-pub(crate) fn request_framing(h: &HeaderMap) -> Result<Framing, WireError> {
-    Meta::of(h).request_framing()
+/// [`Meta::request_framing`] of some fields.
+pub(crate) fn request_framing(f: &Fields) -> Result<Framing, WireError> {
+    Meta::of(f).request_framing()
 }
 
-/// [`Meta::keep_alive`] of a map.
-pub(crate) fn keep_alive(version: Version, h: &HeaderMap) -> bool {
-    Meta::of(h).keep_alive(version)
-}
-
-fn put_headers(out: &mut Vec<u8>, h: &HeaderMap, skip_length: bool) {
-    for (name, value) in h {
-        if skip_length && (name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING) {
-            continue;
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
+/// [`Meta::keep_alive`] of some fields.
+pub(crate) fn keep_alive(version: Version, f: &Fields) -> bool {
+    Meta::of(f).keep_alive(version)
 }
 
 fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
@@ -365,13 +369,15 @@ fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
-/// Writes an HTTP/1.1 request head for a body of `body_len` bytes; `host` is sent
-/// when the headers carry no `Host`. Hop-by-hop headers must already be gone.
+/// Writes an HTTP/1.1 request head for a body of `body_len` bytes: the client's
+/// fields that pass to an instance, then Shoal's (`stamp`); `host` is sent when
+/// the fields carry no `Host`. Fields a map's `Connection` names must already be gone.
 pub(crate) fn write_request_head(
     out: &mut Vec<u8>,
     method: &Method,
     path: &str,
-    h: &HeaderMap,
+    fields: &Fields,
+    stamp: Option<&Stamp<'_>>,
     host: &dyn std::fmt::Display,
     body_len: usize,
 ) {
@@ -379,11 +385,14 @@ pub(crate) fn write_request_head(
     out.push(b' ');
     out.extend_from_slice(path.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    if !h.contains_key(header::HOST) {
+    if !fields.has(Known::Host) {
         use std::io::Write as _;
         let _ = write!(out, "host: {host}\r\n");
     }
-    put_headers(out, h, true);
+    fields.write(out, headers::to_instance);
+    if let Some(stamp) = stamp {
+        stamp.write(out);
+    }
     if body_len > 0 || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
         out.extend_from_slice(b"content-length: ");
         put_decimal(out, body_len as u64);
@@ -404,13 +413,14 @@ pub(crate) enum Send {
     UntilClose,
 }
 
-/// Writes a response head: the raw fields of an instance's answer (if kept so),
-/// then `h`. `date` is used when neither carries a `Date`.
+/// Writes a response head: the fields that pass to the client, `X-Trace-Id`
+/// (in place of the fields' own) when `trace_id` is given, the framing and
+/// `connection`; `date` when the fields carry no `Date`.
 pub(crate) fn write_response_head(
     out: &mut Vec<u8>,
     status: StatusCode,
-    h: &HeaderMap,
-    raw: Option<&RawHead>,
+    fields: &Fields,
+    trace_id: Option<&[u8]>,
     send: Send,
     connection: Option<&'static str>,
     date: &[u8],
@@ -420,10 +430,15 @@ pub(crate) fn write_response_head(
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     out.extend_from_slice(b"\r\n");
-    if let Some(raw) = raw {
-        raw.write(out, send != Send::Bodiless);
+    let reframed = send != Send::Bodiless;
+    fields.write(out, |name| {
+        headers::to_client(name, reframed, trace_id.is_some())
+    });
+    if let Some(id) = trace_id {
+        out.extend_from_slice(b"x-trace-id: ");
+        out.extend_from_slice(id);
+        out.extend_from_slice(b"\r\n");
     }
-    put_headers(out, h, send != Send::Bodiless);
     match send {
         Send::Length(n) => {
             out.extend_from_slice(b"content-length: ");
@@ -438,7 +453,7 @@ pub(crate) fn write_response_head(
         out.extend_from_slice(c.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !h.contains_key(header::DATE) && !raw.is_some_and(|r| r.has(b"date")) {
+    if !fields.has(Known::Date) {
         out.extend_from_slice(b"date: ");
         out.extend_from_slice(date);
         out.extend_from_slice(b"\r\n");
@@ -569,7 +584,7 @@ pub fn fuzz_http1(data: &[u8]) {
     let step = usize::from(data.first().copied().unwrap_or(1)).max(1);
     let mut buf = BytesMut::from(data);
     if let Ok(Some(head)) = parse_request(&mut buf) {
-        if let Ok(Framing::Chunked) = request_framing(&head.headers) {
+        if let Ok(Framing::Chunked) = request_framing(&head.fields) {
             let rest = &buf[..];
             let mut decoder = ChunkedDecoder::default();
             let (mut buf, mut fed, mut out) = (BytesMut::new(), 0, 0);
@@ -590,13 +605,13 @@ pub fn fuzz_http1(data: &[u8]) {
             }
             assert!(out <= rest.len());
         }
-        let _ = keep_alive(head.version, &head.headers);
+        let _ = keep_alive(head.version, &head.fields);
         let mut out = Vec::new();
         let path = match head.uri.path() {
             "" => "/",
             p => p,
         };
-        write_request_head(&mut out, &head.method, path, &head.headers, &"h", 0);
+        write_request_head(&mut out, &head.method, path, &head.fields, None, &"h", 0);
         // Writing may add `host`: a head already at the field limit may go over it.
         let again = parse_request(&mut BytesMut::from(&out[..]));
         assert!(
@@ -605,14 +620,14 @@ pub fn fuzz_http1(data: &[u8]) {
         );
     }
     if let Ok(Some(head)) = parse_response(&mut BytesMut::from(data)) {
-        let _ = Meta::of_answer(&head).response_framing(false, head.status);
+        let _ = Meta::of(&head.fields).response_framing(false, head.status);
         let mut out = Vec::new();
         let send = Send::Length(0);
         write_response_head(
             &mut out,
             head.status,
-            &head.headers,
-            head.raw.as_ref(),
+            &head.fields,
+            Some(b"0af7651916cd43dd8448eb211c80319c"),
             send,
             None,
             b"D",

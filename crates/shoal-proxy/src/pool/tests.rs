@@ -10,7 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use super::*;
-use crate::raw::RawHead;
+use crate::body::Body;
+use crate::fields::{Fields, HeaderLookup};
 
 /// A server on 127.0.0.1:0 that answers every request head it reads with `answer`,
 /// closing after each answer when `close`; counts accepted connections.
@@ -45,16 +46,17 @@ async fn server(answer: &'static [u8], close: bool) -> (SocketAddr, Arc<AtomicUs
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
 
-fn host() -> HeaderMap {
+fn host() -> Fields {
     let mut h = HeaderMap::new();
     h.insert(http::header::HOST, HeaderValue::from_static("t"));
-    h
+    Fields::Map(h)
 }
 
-fn call<'a>(method: &'a Method, headers: &'a HeaderMap) -> Call<'a> {
+fn call<'a>(method: &'a Method, fields: &'a Fields) -> Call<'a> {
     Call {
         method,
-        headers,
+        fields,
+        stamp: None,
         path: "/",
         body: Bytes::new(),
         timeout: Duration::from_secs(5),
@@ -65,12 +67,12 @@ fn soon() -> Instant {
     Instant::now() + Duration::from_secs(5)
 }
 
-async fn get(pool: &Pool, addr: SocketAddr) -> Result<Response<Body>, SendError> {
+async fn get(pool: &Pool, addr: SocketAddr) -> Result<Answer, SendError> {
     pool.send(addr, &call(&Method::GET, &host()), soon()).await
 }
 
-async fn body(resp: Response<Body>) -> Bytes {
-    resp.into_body().collect().await.expect("body").to_bytes()
+async fn body(resp: Answer) -> Bytes {
+    resp.body.collect().await.expect("body").to_bytes()
 }
 
 #[tokio::test]
@@ -80,7 +82,7 @@ async fn an_answered_connection_is_reused() {
     for _ in 0..5 {
         let resp = get(&pool, addr).await.expect("send");
         assert!(
-            matches!(resp.body(), Body::Full(_)),
+            matches!(&resp.body, Body::Full(_)),
             "a small body is read whole"
         );
         assert_eq!(body(resp).await, "ok");
@@ -97,7 +99,7 @@ async fn a_streamed_body_gives_its_connection_back_at_its_end() {
     let pool = Pool::new(Duration::from_secs(1), 8);
     for _ in 0..3 {
         let resp = get(&pool, addr).await.expect("send");
-        assert!(matches!(resp.body(), Body::Stream(_)));
+        assert!(matches!(&resp.body, Body::Stream(_)));
         assert_eq!(body(resp).await, "okok");
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
@@ -125,8 +127,8 @@ async fn head_answers_have_no_body_and_informational_ones_are_skipped() {
             .send(addr, &call(&Method::HEAD, &host()), soon())
             .await
             .expect("send");
-        let raw = resp.extensions().get::<RawHead>().expect("raw head");
-        assert_eq!(raw.get(b"content-length"), Some(&b"99"[..]));
+        assert!(matches!(resp.fields, Fields::Raw(_)), "raw fields");
+        assert_eq!(resp.fields.header("content-length"), Some(&b"99"[..]));
         assert_eq!(body(resp).await, "");
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 1);

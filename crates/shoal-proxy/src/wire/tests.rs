@@ -1,13 +1,20 @@
 //! The wire functions on hand-written messages: heads, framing, chunked bodies.
 
 use super::*;
+use crate::fields::HeaderLookup;
+use crate::trace::TraceContext;
 
-fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+fn map(pairs: &[(&'static str, &'static str)]) -> Fields {
     let mut h = HeaderMap::new();
     for (k, v) in pairs {
         h.append(*k, HeaderValue::from_static(v));
     }
-    h
+    Fields::Map(h)
+}
+
+fn request(text: &str) -> RequestHead {
+    let mut buf = BytesMut::from(text.as_bytes());
+    parse_request(&mut buf).expect("ok").expect("complete")
 }
 
 #[test]
@@ -22,8 +29,65 @@ fn a_request_head_is_parsed_whole_or_not_at_all() {
     assert_eq!(head.method, Method::GET);
     assert_eq!(head.uri, "/a?b=1");
     assert_eq!(head.version, Version::HTTP_11);
-    assert_eq!(head.headers["host"], "svc");
-    assert_eq!(head.headers.get_all("x-a").iter().count(), 2);
+    assert!(
+        matches!(head.fields, Fields::Raw(_)),
+        "a few fields are kept raw"
+    );
+    assert_eq!(head.fields.header("host"), Some(&b"svc"[..]));
+    let mut xa = Vec::new();
+    head.fields.each(|n, v| {
+        if n == b"X-A" {
+            xa.push(v.to_vec());
+        }
+    });
+    assert_eq!(xa, [b"1", b"2"]);
+}
+
+#[test]
+fn a_head_with_many_fields_or_a_connection_list_takes_the_map_path() {
+    let mut many = String::from("GET / HTTP/1.1\r\n");
+    for i in 0..40 {
+        many.push_str(&format!("x-{i}: {i}\r\n"));
+    }
+    many.push_str("\r\n");
+    let head = request(&many);
+    assert!(matches!(&head.fields, Fields::Map(m) if m.len() == 40));
+    let head = request("GET / HTTP/1.1\r\nConnection: x-hop\r\nX-Hop: 1\r\n\r\n");
+    assert!(matches!(head.fields, Fields::Map(_)));
+}
+
+#[test]
+fn a_request_goes_to_the_instance_rewritten() {
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let head = request(&format!(
+        "POST /v2/x HTTP/1.1\r\nHost: svc\r\nConnection: keep-alive\r\nKeep-Alive: 5\r\n\
+         X-Flag-New: 1\r\nX-Version: 99\r\nX-Shoal-Caller: forged\r\nX-Trace-Id: forged\r\n\
+         traceparent: {incoming}\r\nContent-Length: 9\r\n\r\n"
+    ));
+    let trace = TraceContext::from_headers(&head.fields, &mut rand::rng());
+    let stamp = Stamp {
+        version: "23",
+        trace: &trace,
+        caller: "web",
+    };
+    let mut out = Vec::new();
+    write_request_head(
+        &mut out,
+        &head.method,
+        "/x",
+        &head.fields,
+        Some(&stamp),
+        &"a",
+        4,
+    );
+    let want = format!(
+        "POST /x HTTP/1.1\r\nHost: svc\r\nX-Flag-New: 1\r\nx-version: 23\r\n\
+         traceparent: {}\r\nx-trace-id: 4bf92f3577b34da6a3ce929d0e0e4736\r\n\
+         x-shoal-caller: web\r\ncontent-length: 4\r\n\r\n",
+        trace.header()
+    );
+    assert_eq!(String::from_utf8_lossy(&out), want);
+    assert_eq!(trace.parent_span_id(), Some("00f067aa0ba902b7"));
 }
 
 #[test]
@@ -51,10 +115,13 @@ fn a_response_head_is_parsed() {
     let mut buf = BytesMut::from(&b"HTTP/1.0 404 Not Found\r\nContent-Length: 3\r\n\r\nabc"[..]);
     let head = parse_response(&mut buf).expect("ok").expect("complete");
     assert_eq!(&buf[..], b"abc");
-    let raw = head.raw.as_ref().expect("a few fields are kept raw");
-    assert!(head.headers.is_empty() && raw.has(b"content-length"));
+    assert!(
+        matches!(head.fields, Fields::Raw(_)),
+        "a few fields are kept raw"
+    );
+    assert!(head.fields.has(Known::ContentLength));
     assert_eq!(
-        Meta::of_answer(&head).response_framing(false, head.status),
+        Meta::of(&head.fields).response_framing(false, head.status),
         Ok(Framing::Length(3))
     );
     assert_eq!(head.status, StatusCode::NOT_FOUND);
@@ -90,7 +157,7 @@ fn request_framing_follows_rfc_9112() {
 fn response_framing_of(
     head_request: bool,
     status: StatusCode,
-    h: &HeaderMap,
+    h: &Fields,
 ) -> Result<Framing, WireError> {
     Meta::of(h).response_framing(head_request, status)
 }
@@ -153,13 +220,14 @@ fn keep_alive_by_version_and_connection() {
 fn heads_are_written_with_our_own_length() {
     let mut out = Vec::new();
     let h = map(&[("x-a", "1"), ("content-length", "99")]);
-    write_request_head(&mut out, &Method::POST, "/p", &h, &"10.0.0.1:80", 4);
+    write_request_head(&mut out, &Method::POST, "/p", &h, None, &"10.0.0.1:80", 4);
     assert_eq!(
         out,
         b"POST /p HTTP/1.1\r\nhost: 10.0.0.1:80\r\nx-a: 1\r\ncontent-length: 4\r\n\r\n"
     );
     let mut out = Vec::new();
-    write_request_head(&mut out, &Method::GET, "/", &map(&[("host", "s")]), &"x", 0);
+    let host = map(&[("host", "s")]);
+    write_request_head(&mut out, &Method::GET, "/", &host, None, &"x", 0);
     assert_eq!(out, b"GET / HTTP/1.1\r\nhost: s\r\n\r\n");
 
     let answer = |send, connection| {
@@ -174,6 +242,32 @@ fn heads_are_written_with_our_own_length() {
     assert_eq!(
         answer(Send::Bodiless, None),
         b"HTTP/1.1 200 OK\r\nx-a: 1\r\ncontent-length: 99\r\ndate: D\r\n\r\n"
+    );
+}
+
+#[test]
+fn an_instance_answer_passes_raw_with_our_trace_id() {
+    let mut buf = BytesMut::from(
+        &b"HTTP/1.1 200 OK\r\nServer: up\r\nConnection: keep-alive\r\nX-Trace-Id: theirs\r\n\
+           Date: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Length: 2\r\n\r\nok"[..],
+    );
+    let head = parse_response(&mut buf).expect("ok").expect("complete");
+    assert!(matches!(head.fields, Fields::Raw(_)));
+    let mut out = Vec::new();
+    let (status, f) = (head.status, &head.fields);
+    write_response_head(
+        &mut out,
+        status,
+        f,
+        Some(b"ours"),
+        Send::Length(2),
+        None,
+        b"D",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "HTTP/1.1 200 OK\r\nServer: up\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n\
+         x-trace-id: ours\r\ncontent-length: 2\r\n\r\n"
     );
 }
 

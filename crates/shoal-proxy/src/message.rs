@@ -1,0 +1,55 @@
+//! A request and its answer as they pass through the pipeline: the listener's
+//! protocol (`h1.rs`, `h2.rs`) makes the one and writes the other; their fields
+//! stay raw when they arrived so (see `fields.rs`).
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Response, StatusCode, Uri};
+
+use crate::body::{Body, ReqBody};
+use crate::fields::Fields;
+use crate::headers::X_TRACE_ID;
+
+/// A client's request.
+#[derive(Debug)]
+pub(crate) struct ClientRequest {
+    pub method: Method,
+    pub uri: Uri,
+    pub fields: Fields,
+    pub body: ReqBody,
+}
+
+/// An answer to a client: an instance's, or Shoal's own.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub fields: Fields,
+    /// The `X-Trace-Id` sent with the answer (in place of any the instance sent).
+    pub trace_id: Option<Bytes>,
+    pub body: Body,
+}
+
+impl Answer {
+    pub(crate) fn new(status: StatusCode, fields: Fields, body: Body) -> Self {
+        Self {
+            status,
+            fields,
+            trace_id: None,
+            body,
+        }
+    }
+
+    /// The answer as a response with every field in its map (for HTTP/2 clients).
+    pub(crate) fn into_response(self) -> Response<Body> {
+        let mut headers = self.fields.into_map();
+        if let Some(v) = self
+            .trace_id
+            .and_then(|id| HeaderValue::from_maybe_shared(id).ok())
+        {
+            headers.insert(X_TRACE_ID, v);
+        }
+        let mut resp = Response::new(self.body);
+        *resp.status_mut() = self.status;
+        *resp.headers_mut() = headers;
+        resp
+    }
+}
