@@ -56,6 +56,8 @@ pub(crate) struct Conn {
     acked: bool,
     timer: Pin<Box<Sleep>>,
     pub(crate) addr: SocketAddr,
+    /// When it last carried a request (or finished a streamed answer).
+    pub(crate) used: Instant,
 }
 
 /// Why one exchange produced no answer.
@@ -85,6 +87,7 @@ impl Conn {
             acked: false,
             timer: Box::pin(tokio::time::sleep_until(deadline)),
             addr,
+            used: Instant::now(),
         }
     }
 
@@ -124,13 +127,15 @@ impl Conn {
     }
 }
 
-/// Sends `c` on `conn` and reads the answer's head (and a small body) by `deadline`.
+/// Sends `c` on `conn` at `now` and reads the answer's head (and a small body) by `deadline`.
 pub(crate) async fn exchange(
     mut conn: Conn,
     c: &Call<'_>,
     pool: &Pool,
+    now: Instant,
     deadline: Instant,
 ) -> Result<Answer, Exchange> {
+    conn.used = now;
     // Written from the connection's own buffer: no allocation per request once warm.
     let Conn {
         stream,
@@ -305,7 +310,8 @@ impl Streamed {
     }
 
     fn finish(&mut self) {
-        if let Some(conn) = self.conn.take() {
+        if let Some(mut conn) = self.conn.take() {
+            conn.used = Instant::now();
             give_back(&self.pool, conn, self.reusable);
         }
     }

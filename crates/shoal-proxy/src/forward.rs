@@ -37,6 +37,8 @@ pub(crate) struct Outcome<'r> {
     /// The instance tried last.
     pub instance: Option<&'r str>,
     pub retries: u32,
+    /// When the last attempt ended.
+    pub ended: Instant,
 }
 
 /// One request to send: the client's fields (those that pass to an instance are
@@ -67,11 +69,13 @@ fn retryable(result: &Result<Answer, Failure>, idempotent: bool) -> bool {
     }
 }
 
+/// Sends `c` to `version` of `route`, starting at `now`.
 pub(crate) async fn call<'r>(
     pool: &Pool,
     route: &'r ServiceRoute,
     version: &str,
     c: Call<'_>,
+    mut now: Instant,
 ) -> Outcome<'r> {
     let endpoints = route.endpoints(version);
     let state = &route.state;
@@ -81,8 +85,8 @@ pub(crate) async fn call<'r>(
         result: Err(Failure::NoInstance),
         instance: None,
         retries: 0,
+        ended: now,
     };
-    let mut now = Instant::now();
     loop {
         let Some(i) = pick(
             endpoints,
@@ -98,6 +102,7 @@ pub(crate) async fn call<'r>(
         let ep = &endpoints[i];
         let tried_at = attempt(pool, ep.addr, &c, &ep.stats, now).await;
         now = Instant::now();
+        out.ended = now;
         let result = tried_at.answer;
         let ok = matches!(&result, Ok(r) if r.status.as_u16() < 500);
         // Latency feeds the peak-EWMA tiebreak; the outcome, outlier ejection.
@@ -179,12 +184,12 @@ async fn attempt(
 ) -> Attempt {
     let _inflight = stats.start();
     let deadline = started + c.timeout;
-    let mut res = send_once(pool, addr, c, deadline).await;
+    let mut res = send_once(pool, addr, c, started, deadline).await;
     // The instance closed a pooled connection just as the request went out: an
     // idempotent request goes again at once (on another or a new connection);
     // this is not a retry, nothing was answered.
     if matches!(res, Err(Sent::Stale(_))) && idempotent(c.method) {
-        res = send_once(pool, addr, c, deadline).await;
+        res = send_once(pool, addr, c, started, deadline).await;
     }
     let answer = res.map_err(|f| match f {
         Sent::Stale(e) => Failure::Transport(e),
@@ -199,14 +204,16 @@ enum Sent {
     Failed(Failure),
 }
 
-/// One send of the request `c` describes, on a pooled or new connection, answered by `deadline`.
+/// One send at `now` of the request `c` describes, on a pooled or new
+/// connection, answered by `deadline`.
 async fn send_once(
     pool: &Pool,
     addr: SocketAddr,
     c: &Call<'_>,
+    now: Instant,
     deadline: Instant,
 ) -> Result<Answer, Sent> {
-    match pool.send(addr, c, deadline).await {
+    match pool.send(addr, c, now, deadline).await {
         Ok(answer) => Ok(answer),
         Err(SendError::Timeout) => Err(Sent::Failed(Failure::Timeout(c.timeout))),
         Err(SendError::Connect(e)) => Err(Sent::Failed(Failure::Connect(e))),

@@ -8,7 +8,7 @@
 //! timer wheel on every request.
 
 use std::cell::Cell;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -47,11 +47,16 @@ pub(crate) async fn serve(
     stop: watch::Receiver<bool>,
 ) {
     let idle = proxy.config.idle_timeout;
+    let mut signal = stop.clone();
     let mut conn = Conn {
         stream,
         rbuf: BytesMut::with_capacity(8 * 1024),
         wbuf: Vec::with_capacity(8 * 1024),
         stop,
+        stopping: Box::pin(async move {
+            let _ = signal.wait_for(|s| *s).await;
+        }),
+        stopped: false,
         idle,
         deadline: Instant::now() + idle,
     };
@@ -179,6 +184,11 @@ struct Conn {
     rbuf: BytesMut,
     wbuf: Vec<u8>,
     stop: watch::Receiver<bool>,
+    /// Resolves when the proxy stops: one waiter per connection, not one made
+    /// and dropped per request.
+    stopping: Pin<Box<dyn Future<Output = ()> + std::marker::Send>>,
+    /// Whether `stopping` resolved (it is not polled again).
+    stopped: bool,
     /// The longest wait for a request (and its head), or between body reads or writes.
     idle: Duration,
     /// When the wait for (the rest of) the current request ends the connection.
@@ -201,7 +211,7 @@ impl Conn {
     /// the deadline passed, or (waiting for a request) the proxy stops.
     async fn fill(&mut self, mut sleep: Pin<&mut Sleep>, wait: Wait) -> bool {
         let idle = wait == Wait::Idle;
-        if idle && *self.stop.borrow() {
+        if idle && (self.stopped || *self.stop.borrow()) {
             return false;
         }
         reserve(&mut self.rbuf);
@@ -224,7 +234,10 @@ impl Conn {
                     }
                     sleep.as_mut().reset(self.deadline);
                 }
-                _ = self.stop.changed(), if idle => return false,
+                () = &mut self.stopping, if idle => {
+                    self.stopped = true;
+                    return false;
+                }
             }
         }
     }

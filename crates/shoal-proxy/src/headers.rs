@@ -187,10 +187,11 @@ fn write_shoal_fields(out: &mut Vec<u8>, version: &str, trace: &TraceContext, ca
         out.extend_from_slice(version.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    let (traceparent, trace_id) = trace.wire();
     out.extend_from_slice(b"traceparent: ");
-    out.extend_from_slice(trace.header().as_bytes());
+    out.extend_from_slice(traceparent);
     out.extend_from_slice(b"\r\nx-trace-id: ");
-    out.extend_from_slice(trace.trace_id().as_bytes());
+    out.extend_from_slice(trace_id);
     out.extend_from_slice(b"\r\n");
     if is_value(caller.as_bytes()) {
         out.extend_from_slice(b"x-shoal-caller: ");

@@ -73,18 +73,20 @@ impl Pool {
 
     /// Sends `c` to `addr` on an idle connection or a new one; answers with the
     /// head read (and a small body) by `deadline`.
+    /// `now` is when the attempt started (it dates the connection's last use).
     pub(crate) async fn send(
         &self,
         addr: SocketAddr,
         c: &Call<'_>,
+        now: Instant,
         deadline: Instant,
     ) -> Result<Answer, SendError> {
         loop {
-            let (conn, reused) = match self.inner.take(addr) {
+            let (conn, reused) = match self.inner.take(addr, now) {
                 Some(conn) => (conn, true),
                 None => (self.connect(addr, deadline).await?, false),
             };
-            match client::exchange(conn, c, self, deadline).await {
+            match client::exchange(conn, c, self, now, deadline).await {
                 Ok(resp) => return Ok(resp),
                 Err(Exchange::TimedOut) => return Err(SendError::Timeout),
                 // Never written whole on a reused connection: try another.
@@ -112,7 +114,8 @@ impl Pool {
         Ok(Conn::new(stream, addr, deadline))
     }
 
-    /// Puts a connection whose last answer was read whole back as the most recently used.
+    /// Puts a connection whose last answer was read whole back as the most
+    /// recently used (idle since it last carried a request).
     pub(crate) fn put(&self, conn: Conn) {
         let Ok(mut idle) = self.inner.idle.lock() else {
             return;
@@ -122,19 +125,19 @@ impl Pool {
             list.remove(0);
         }
         list.push(Idle {
+            since: conn.used,
             conn,
-            since: Instant::now(),
         });
     }
 }
 
 impl Inner {
-    /// The most recently used idle connection to `addr` that is still open.
-    fn take(&self, addr: SocketAddr) -> Option<Conn> {
+    /// The most recently used idle connection to `addr` that is still open at `now`.
+    fn take(&self, addr: SocketAddr, now: Instant) -> Option<Conn> {
         let mut idle = self.idle.lock().ok()?;
         let list = idle.get_mut(&addr)?;
         while let Some(mut c) = list.pop() {
-            if c.since.elapsed() < IDLE_TIMEOUT && c.conn.is_open() {
+            if now.saturating_duration_since(c.since) < IDLE_TIMEOUT && c.conn.is_open() {
                 return Some(c.conn);
             }
         }

@@ -27,6 +27,8 @@ use crate::trace::TraceContext;
 /// What the records of one request are made of (borrowed from the request and the table).
 struct Report<'a> {
     start: Instant,
+    /// When the instance's answer (or the last failure) came; read at the end when not set.
+    end: Option<Instant>,
     /// Wall-clock start; only read when an access log is set.
     wall: Option<SystemTime>,
     method: Method,
@@ -58,6 +60,7 @@ impl Proxy {
         let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
         let mut rep = Report {
             start: Instant::now(),
+            end: None,
             wall: self.hooks.access_log.as_ref().map(|_| SystemTime::now()),
             method: method.clone(),
             path: match self.hooks.access_log {
@@ -138,7 +141,7 @@ impl Proxy {
         if let Fields::Map(map) = &mut fields {
             strip_hop_by_hop(map);
         }
-        state.deposit();
+        state.deposit(rep.start);
         let timeout = state.spec.timeout.unwrap_or(self.config.default_timeout);
         let call = Call {
             method: &method,
@@ -156,9 +159,11 @@ impl Proxy {
             result,
             instance,
             retries,
-        } = forward::call(pool, route, target.version, call).await;
+            ended,
+        } = forward::call(pool, route, target.version, call, rep.start).await;
         rep.instance = instance;
         rep.retries = retries;
+        rep.end = Some(ended);
         let ok = matches!(&result, Ok(r) if r.status.as_u16() < 500);
         state.record_circuit(permit, ok);
         if !ok {
@@ -195,7 +200,8 @@ impl Proxy {
     fn finish(&self, rep: Report<'_>, mut resp: Answer, reason: Option<Reason>) -> Answer {
         resp.trace_id = Some(rep.trace.trace_id_bytes());
         let status = resp.status.as_u16();
-        let duration = rep.start.elapsed();
+        let end = rep.end.unwrap_or_else(Instant::now);
+        let duration = end.saturating_duration_since(rep.start);
         let reason = reason.map(Reason::as_str);
         if let Some(obs) = &self.hooks.observer {
             obs(&RequestRecord {

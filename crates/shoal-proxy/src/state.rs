@@ -80,10 +80,11 @@ impl ServiceState {
             .and_then(|b| b.lock().ok().map(|b| b.state()))
     }
 
-    pub fn deposit(&self) {
+    /// Counts a request (arriving at `now`) and feeds the retry budget.
+    pub fn deposit(&self, now: Instant) {
         Counters::bump(&self.counters.requests);
         if let Ok(mut b) = self.budget.lock() {
-            b.deposit(Instant::now());
+            b.deposit(now);
         }
     }
 

@@ -95,6 +95,11 @@ impl TraceContext {
     pub fn trace_id_bytes(&self) -> Bytes {
         self.header.slice(3..35)
     }
+
+    /// `traceparent` and the trace id as bytes, for writing (no UTF-8 check).
+    pub(crate) fn wire(&self) -> (&[u8], &[u8]) {
+        (&self.header[..], &self.header[3..35])
+    }
 }
 
 /// Lower-case hex of `bytes` into `out` (twice as long; on the request path, so without `fmt`).

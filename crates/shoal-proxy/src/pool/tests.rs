@@ -68,7 +68,8 @@ fn soon() -> Instant {
 }
 
 async fn get(pool: &Pool, addr: SocketAddr) -> Result<Answer, SendError> {
-    pool.send(addr, &call(&Method::GET, &host()), soon()).await
+    pool.send(addr, &call(&Method::GET, &host()), Instant::now(), soon())
+        .await
 }
 
 async fn body(resp: Answer) -> Bytes {
@@ -124,7 +125,7 @@ async fn head_answers_have_no_body_and_informational_ones_are_skipped() {
     let pool = Pool::new(Duration::from_secs(1), 8);
     for _ in 0..2 {
         let resp = pool
-            .send(addr, &call(&Method::HEAD, &host()), soon())
+            .send(addr, &call(&Method::HEAD, &host()), Instant::now(), soon())
             .await
             .expect("send");
         assert!(matches!(resp.fields, Fields::Raw(_)), "raw fields");
