@@ -27,8 +27,9 @@ pub(crate) enum ReqBody {
 pub enum Body {
     /// The whole body (taken once sent).
     Full(Option<Bytes>),
-    /// Read from the instance as it is sent on.
-    Stream(Streamed),
+    /// Read from the instance as it is sent on (boxed: answers move through
+    /// several layers, and most are whole).
+    Stream(Box<Streamed>),
 }
 
 impl Body {

@@ -242,7 +242,12 @@ pub(crate) async fn exchange(
             give_back(pool, conn, reusable);
             Body::Full(Some(bytes))
         }
-        framing => Body::Stream(Streamed::new(conn, framing, pool.clone(), reusable)),
+        framing => Body::Stream(Box::new(Streamed::new(
+            conn,
+            framing,
+            pool.clone(),
+            reusable,
+        ))),
     };
     Ok(Answer::new(head.status, head.fields, body))
 }

@@ -20,16 +20,17 @@ impl HeaderLookup for HeaderMap {
     }
 }
 
-/// Header fields, raw or in a map.
+/// Header fields, raw or in a map (both boxed inside: fields move through
+/// several layers of the pipeline).
 #[derive(Debug)]
 pub(crate) enum Fields {
     Raw(RawHead),
-    Map(HeaderMap),
+    Map(Box<HeaderMap>),
 }
 
 impl Default for Fields {
     fn default() -> Self {
-        Fields::Map(HeaderMap::new())
+        Fields::map(HeaderMap::new())
     }
 }
 
@@ -43,6 +44,10 @@ impl HeaderLookup for Fields {
 }
 
 impl Fields {
+    pub(crate) fn map(map: HeaderMap) -> Self {
+        Fields::Map(Box::new(map))
+    }
+
     /// The value of the first field of `kind` (not [`Known::Other`]).
     pub(crate) fn known(&self, kind: Known) -> Option<&[u8]> {
         match self {
@@ -72,7 +77,7 @@ impl Fields {
         match self {
             Fields::Raw(raw) => raw.write(out, keep),
             Fields::Map(map) => {
-                for (name, value) in map {
+                for (name, value) in map.iter() {
                     let name = name.as_str().as_bytes();
                     if keep(Known::of(name)) {
                         out.extend_from_slice(name);
@@ -88,7 +93,7 @@ impl Fields {
     /// The fields in a map, hop-by-hop ones left out of raw fields (a map is taken as it is).
     pub(crate) fn into_map(self) -> HeaderMap {
         match self {
-            Fields::Map(map) => map,
+            Fields::Map(map) => *map,
             Fields::Raw(raw) => {
                 let mut map = HeaderMap::new();
                 raw.merge_into(&mut map);

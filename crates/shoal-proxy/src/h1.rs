@@ -386,7 +386,7 @@ impl Conn {
         wire::write_response_head(
             &mut self.wbuf,
             status,
-            &Fields::Map(h),
+            &Fields::map(h),
             None,
             send,
             Some("close"),

@@ -48,7 +48,7 @@ pub(crate) async fn serve(
             let req = ClientRequest {
                 method: parts.method,
                 uri: parts.uri,
-                fields: Fields::Map(parts.headers),
+                fields: Fields::map(parts.headers),
                 body: ReqBody::Incoming(body),
             };
             // An instance's fields kept raw go into the map HTTP/2 needs.

@@ -53,3 +53,19 @@ impl Answer {
         resp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Requests and answers move through several layers of async functions, each
+    /// move a copy: their fields and streamed bodies are boxed so they stay small
+    /// (callgrind: ~1.7k instructions per request went to these copies before).
+    #[test]
+    fn requests_and_answers_stay_small_to_move() {
+        assert!(std::mem::size_of::<Fields>() <= 48);
+        assert!(std::mem::size_of::<Body>() <= 48);
+        assert!(std::mem::size_of::<Answer>() <= 128);
+        assert!(std::mem::size_of::<ClientRequest>() <= 200);
+    }
+}

@@ -44,11 +44,11 @@ impl Layout {
     /// The layout of the fields httparse found in `base`; `None` when they cannot
     /// be kept raw: more than [`RAW_FIELDS`], a head of 64 KiB or more, or a
     /// `Connection` naming other fields to drop (those take the header-map path).
-    pub(crate) fn of(base: &[u8], parsed: &[httparse::Header<'_>]) -> Option<Self> {
+    pub(crate) fn of(base: &[u8], parsed: &[httparse::Header<'_>]) -> Option<Box<Self>> {
         if parsed.len() > RAW_FIELDS {
             return None;
         }
-        let mut layout = Self::empty();
+        let mut layout = Box::new(Self::empty());
         for h in parsed {
             let name = h.name.as_bytes();
             layout.push(span(base, name), span(base, h.value), name, h.value)?;
@@ -58,11 +58,11 @@ impl Layout {
 
     /// [`Layout::of`] from spans of `base`.
     #[cfg(test)]
-    pub(crate) fn of_spans(base: &[u8], spans: &[(Span, Span)]) -> Option<Self> {
+    pub(crate) fn of_spans(base: &[u8], spans: &[(Span, Span)]) -> Option<Box<Self>> {
         if spans.len() > RAW_FIELDS {
             return None;
         }
-        let mut layout = Self::empty();
+        let mut layout = Box::new(Self::empty());
         for &((ns, nl), (vs, vl)) in spans {
             let (name, value) = (base.get(ns..ns + nl)?, base.get(vs..vs + vl)?);
             layout.push((ns, nl), (vs, vl), name, value)?;
@@ -104,16 +104,17 @@ fn names_other_fields(value: &[u8]) -> bool {
         })
 }
 
-/// A head's fields: its bytes and their [`Layout`].
+/// A head's fields: its bytes and their [`Layout`] (boxed: heads move through
+/// several layers of the pipeline, and a box moves in 8 bytes).
 #[derive(Debug, Clone)]
 pub(crate) struct RawHead {
     bytes: Bytes,
-    layout: Layout,
+    layout: Box<Layout>,
 }
 
 impl RawHead {
     /// The fields `layout` locates in `bytes` (the head it was made from).
-    pub(crate) fn new(bytes: Bytes, layout: Layout) -> Self {
+    pub(crate) fn new(bytes: Bytes, layout: Box<Layout>) -> Self {
         Self { bytes, layout }
     }
 

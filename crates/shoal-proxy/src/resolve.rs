@@ -1,6 +1,8 @@
 //! The pure routing decision: which service (Host, then route prefix) and which
 //! version (path `/v23/`, `X-Version`, `?version=`, `Accept: ...vnd.x.v23+json`).
 
+use std::borrow::Cow;
+
 use crate::fields::HeaderLookup;
 use crate::table::{RouteTable, ServiceRoute};
 
@@ -10,18 +12,19 @@ pub struct Target<'t> {
     pub service: &'t str,
     /// The version that serves it (a running one; else the current one).
     pub version: &'t str,
-    /// Path and query as the instance sees them (a version prefix removed).
-    pub path: String,
+    /// Path and query as the instance sees them (a version prefix removed;
+    /// borrowed from the request when nothing was).
+    pub path: Cow<'t, str>,
 }
 
 impl RouteTable {
     /// Resolves a request by Host (port ignored), path-and-query and headers.
-    pub fn resolve<H: HeaderLookup + ?Sized>(
-        &self,
+    pub fn resolve<'t, H: HeaderLookup + ?Sized>(
+        &'t self,
         host: Option<&str>,
-        path_and_query: &str,
+        path_and_query: &'t str,
         headers: &H,
-    ) -> Option<Target<'_>> {
+    ) -> Option<Target<'t>> {
         let text = |name| {
             headers
                 .header(name)
@@ -39,15 +42,16 @@ impl RouteTable {
             Some((v, s)) => (Some(v), s),
             None => (None, path),
         };
-        let wanted = from_path
+        let wanted: Option<Cow<'_, str>> = from_path
             .or_else(|| text("x-version").map(str::trim))
-            .map(str::to_owned)
-            .or_else(|| query.and_then(query_version))
-            .or_else(|| text("accept").and_then(accept_version));
+            .map(Cow::Borrowed)
+            .or_else(|| query.and_then(query_version).map(Cow::Owned))
+            .or_else(|| text("accept").and_then(accept_version).map(Cow::Owned));
         let version = route.serving(wanted.as_deref());
         let path = match query {
-            Some(q) => format!("{stripped}?{q}"),
-            None => stripped.to_owned(),
+            _ if stripped.len() == path.len() => Cow::Borrowed(path_and_query),
+            Some(q) => Cow::Owned(format!("{stripped}?{q}")),
+            None => Cow::Borrowed(stripped),
         };
         Some(Target {
             service: &route.name,

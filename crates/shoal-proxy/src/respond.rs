@@ -69,7 +69,7 @@ pub(crate) fn shoal_answer(reason: Reason, detail: &str) -> Answer {
     headers.insert("x-shoal-reason", HeaderValue::from_static(reason.as_str()));
     Answer::new(
         reason.status(),
-        Fields::Map(headers),
+        Fields::map(headers),
         full(body.to_string()),
     )
 }
@@ -109,7 +109,7 @@ pub(crate) fn fallback(spec: &FallbackSpec) -> Answer {
         HeaderValue::from_static(Reason::Fallback.as_str()),
     );
     let status = StatusCode::from_u16(spec.status).unwrap_or(StatusCode::OK);
-    Answer::new(status, Fields::Map(headers), full(spec.body.clone()))
+    Answer::new(status, Fields::map(headers), full(spec.body.clone()))
 }
 
 #[cfg(test)]

@@ -114,16 +114,16 @@ fn fields_map(head: &Bytes, extra: usize) -> Result<HeaderMap, WireError> {
 
 /// The fields of `head`: raw when `layout` says where they lie, else in a map
 /// (from the fields last noted) with room for `extra` more.
-fn fields(head: Bytes, layout: Option<Layout>, extra: usize) -> Result<Fields, WireError> {
+fn fields(head: Bytes, layout: Option<Box<Layout>>, extra: usize) -> Result<Fields, WireError> {
     match layout {
         Some(layout) => Ok(Fields::Raw(RawHead::new(head, layout))),
-        None => fields_map(&head, extra).map(Fields::Map),
+        None => fields_map(&head, extra).map(Fields::map),
     }
 }
 
 /// Where `parsed`'s fields lie in `base` if they can be kept raw; else they are
 /// noted for [`fields_map`].
-fn layout(base: &[u8], parsed: &[httparse::Header<'_>]) -> Option<Layout> {
+fn layout(base: &[u8], parsed: &[httparse::Header<'_>]) -> Option<Box<Layout>> {
     let layout = Layout::of(base, parsed);
     if layout.is_none() {
         note_fields(base, parsed);
@@ -187,7 +187,7 @@ pub(crate) fn parse_response(buf: &mut BytesMut) -> Result<Option<ResponseHead>,
 }
 
 /// A parsed response head's length, status code, version and field layout.
-type ResponseParts = (usize, u16, Version, Option<Layout>);
+type ResponseParts = (usize, u16, Version, Option<Box<Layout>>);
 
 /// Parses a response head with room for `N` fields.
 fn response_fields<const N: usize>(buf: &[u8]) -> Result<Option<ResponseParts>, WireError> {
@@ -243,7 +243,7 @@ impl Meta {
         match fields {
             Fields::Raw(raw) => raw.each_known(|kind, value| m.field(kind, value)),
             Fields::Map(map) => {
-                for (name, value) in map {
+                for (name, value) in map.iter() {
                     m.field(Known::of(name.as_str().as_bytes()), value.as_bytes());
                 }
             }

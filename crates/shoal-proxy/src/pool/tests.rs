@@ -49,7 +49,7 @@ const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
 fn host() -> Fields {
     let mut h = HeaderMap::new();
     h.insert(http::header::HOST, HeaderValue::from_static("t"));
-    Fields::Map(h)
+    Fields::map(h)
 }
 
 fn call<'a>(method: &'a Method, fields: &'a Fields) -> Call<'a> {

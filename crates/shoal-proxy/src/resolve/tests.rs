@@ -52,8 +52,13 @@ fn target(
     for (k, v) in headers {
         h.insert(*k, HeaderValue::from_static(v));
     }
-    t.resolve(host, path, &h)
-        .map(|t| (t.service.to_owned(), t.version.to_owned(), t.path))
+    t.resolve(host, path, &h).map(|t| {
+        (
+            t.service.to_owned(),
+            t.version.to_owned(),
+            t.path.into_owned(),
+        )
+    })
 }
 
 fn t3(s: &str, v: &str, p: &str) -> Option<(String, String, String)> {

@@ -9,7 +9,7 @@ fn map(pairs: &[(&'static str, &'static str)]) -> Fields {
     for (k, v) in pairs {
         h.append(*k, HeaderValue::from_static(v));
     }
-    Fields::Map(h)
+    Fields::map(h)
 }
 
 fn request(text: &str) -> RequestHead {
