@@ -13,10 +13,12 @@
 //! `TCP_QUICKACK` is set once before waiting for the rest: the pending ACK goes
 //! out at once. Answers that arrive in one read cost no extra syscall or packet.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::Method;
@@ -247,6 +249,7 @@ pub(crate) async fn exchange(
             framing,
             pool.clone(),
             reusable,
+            c.timeout,
         ))),
     };
     Ok(Answer::new(head.status, head.fields, body))
@@ -255,6 +258,20 @@ pub(crate) async fn exchange(
 fn give_back(pool: &Pool, conn: Conn, reusable: bool) {
     if reusable {
         pool.put(conn);
+    }
+}
+
+/// Whether `deadline` passed, by the connection's timer (re-armed to `deadline`
+/// when it fires early; otherwise it wakes the task at the deadline).
+fn expired(mut timer: Pin<&mut Sleep>, deadline: Instant, cx: &mut Context<'_>) -> bool {
+    loop {
+        if timer.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        if Instant::now() >= deadline {
+            return true;
+        }
+        timer.as_mut().reset(deadline);
     }
 }
 
@@ -270,12 +287,18 @@ fn gone(e: &io::Error) -> bool {
 
 /// An answer's body read from the instance as it is sent on; the connection goes
 /// back to the pool at its end (and is closed if the body is dropped before).
+/// An instance that sends nothing more for the call's timeout fails the body
+/// (the client's connection is then cut), so a stalled body does not hold it forever.
 #[derive(Debug)]
 pub struct Streamed {
     conn: Option<Conn>,
     left: Left,
     pool: Pool,
     reusable: bool,
+    /// The longest wait for more of the body.
+    patience: Duration,
+    /// When the wait for more of the body ends.
+    deadline: Instant,
 }
 
 #[derive(Debug)]
@@ -286,7 +309,13 @@ enum Left {
 }
 
 impl Streamed {
-    fn new(mut conn: Conn, framing: Framing, pool: Pool, reusable: bool) -> Self {
+    fn new(
+        mut conn: Conn,
+        framing: Framing,
+        pool: Pool,
+        reusable: bool,
+        patience: Duration,
+    ) -> Self {
         // The body's first wait sends its pending ACK too.
         conn.acked = false;
         let left = match framing {
@@ -300,6 +329,8 @@ impl Streamed {
             left,
             pool,
             reusable,
+            patience,
+            deadline: Instant::now() + patience,
         }
     }
 
@@ -361,9 +392,20 @@ impl Streamed {
                 Left::Length(_) | Left::UntilClose => {}
             }
             conn.ack_once();
-            if let Err(e) = std::task::ready!(conn.stream.poll_read_ready(cx)) {
-                self.conn = None;
-                return Poll::Ready(Some(Err(e)));
+            match conn.stream.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => {
+                    self.conn = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Pending => {
+                    if !expired(conn.timer.as_mut(), self.deadline, cx) {
+                        return Poll::Pending;
+                    }
+                    self.conn = None;
+                    let why = format!("no more of the answer body for {:?}", self.patience);
+                    return Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::TimedOut, why))));
+                }
             }
             reserve(&mut conn.buf);
             match conn.stream.try_read_buf(&mut conn.buf) {
@@ -374,7 +416,7 @@ impl Streamed {
                         _ => Some(Err(io::ErrorKind::UnexpectedEof.into())),
                     });
                 }
-                Ok(_) => {}
+                Ok(_) => self.deadline = Instant::now() + self.patience,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => {
                     self.conn = None;

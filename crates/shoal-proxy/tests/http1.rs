@@ -12,14 +12,16 @@ use std::time::Duration;
 use common::Harness;
 use shoal_catalog::InstanceRecord;
 use shoal_proxy::{Hooks, RouteTable};
+use shoal_spec::ResilienceSpec;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const BIG: usize = 200_000;
 
 /// A raw HTTP/1.1 instance: `/echo` answers the request body, `/big` 200 kB with a
-/// length, `/chunked` a chunked body, `/close` a body ended by closing; anything
-/// else `ok`. Counts accepted connections.
+/// length, `/chunked` a chunked body, `/close` a body ended by closing, `/stall`
+/// 10 bytes of a 200 kB body and then nothing; anything else `ok`. Counts
+/// accepted connections.
 async fn raw_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -75,6 +77,13 @@ async fn upstream_conn(mut s: TcpStream) {
                 let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\nuntil close").await;
                 return;
             }
+            "/stall" => {
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {BIG}\r\n\r\nxxxxxxxxxx");
+                let _ = s.write_all(head.as_bytes()).await;
+                // Holds the connection, sending nothing more.
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                return;
+            }
             _ => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_vec(),
         };
         if s.write_all(&answer).await.is_err() {
@@ -84,13 +93,19 @@ async fn upstream_conn(mut s: TcpStream) {
 }
 
 async fn start() -> (Harness, Arc<AtomicUsize>) {
+    start_with(None).await
+}
+
+/// [`start`] with the service's attempt timeout set.
+async fn start_with(timeout: Option<Duration>) -> (Harness, Arc<AtomicUsize>) {
     let (addr, accepted) = raw_upstream().await;
     let record = InstanceRecord::new("raw", "svc", "1", "n1", "127.0.0.1", addr.port());
-    let table = common::table(
-        vec![common::spec("svc", "1")],
-        &[record],
-        &RouteTable::default(),
-    );
+    let mut spec = common::spec("svc", "1");
+    spec.resilience = timeout.map(|t| ResilienceSpec {
+        timeout: Some(t),
+        ..ResilienceSpec::default()
+    });
+    let table = common::table(vec![spec], &[record], &RouteTable::default());
     (Harness::start(table, Hooks::default()).await, accepted)
 }
 
@@ -247,6 +262,27 @@ async fn chunked_and_close_delimited_answers_reach_http11_and_http10_clients() {
     .await;
     assert!(head.contains("connection: close"), "{head}");
     assert_eq!(body, b"hello world");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_answer_that_stalls_is_cut_after_the_timeout() {
+    let timeout = Duration::from_millis(300);
+    let (h, _) = start_with(Some(timeout)).await;
+    let mut s = connect(&h).await;
+    let started = tokio::time::Instant::now();
+    s.write_all(b"GET /stall HTTP/1.1\r\nHost: svc\r\n\r\n")
+        .await
+        .expect("write");
+    // The head and the first bytes pass on; then the proxy cuts the connection
+    // (the body is short of its length, so the client sees the failure).
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "a stalled body held the connection open");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains(&format!("content-length: {BIG}")), "{text}");
+    assert!(got.ends_with(b"\r\n\r\nxxxxxxxxxx"), "{text}");
+    assert!(started.elapsed() >= timeout, "cut before the timeout");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
