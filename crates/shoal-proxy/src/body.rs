@@ -30,6 +30,17 @@ pub enum Body {
     /// Read from the instance as it is sent on (boxed: answers move through
     /// several layers, and most are whole).
     Stream(Box<Streamed>),
+    /// A `101 Switching Protocols` answer's connection to the instance, to be
+    /// joined to the client's (`h1.rs`); no body.
+    Upgraded(Box<Upgraded>),
+}
+
+/// An instance's connection after it switched protocols.
+#[derive(Debug)]
+pub struct Upgraded {
+    pub(crate) stream: tokio::net::TcpStream,
+    /// What the instance sent after its `101` head.
+    pub(crate) read: Bytes,
 }
 
 impl Body {
@@ -53,6 +64,7 @@ impl hyper::body::Body for Body {
                     .map(|b| Ok(Frame::data(b))),
             ),
             Body::Stream(s) => s.poll_data(cx).map(|d| d.map(|r| r.map(Frame::data))),
+            Body::Upgraded(_) => Poll::Ready(None),
         }
     }
 
@@ -60,6 +72,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Full(b) => b.as_ref().is_none_or(Bytes::is_empty),
             Body::Stream(s) => s.is_end(),
+            Body::Upgraded(_) => true,
         }
     }
 
@@ -67,6 +80,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Stream(s) => s.size_hint(),
+            Body::Upgraded(_) => SizeHint::with_exact(0),
         }
     }
 }

@@ -27,7 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use crate::body::Body;
+use crate::body::{Body, Upgraded};
 use crate::conn_io::{reserve, within};
 use crate::forward::Call;
 use crate::message::Answer;
@@ -147,15 +147,11 @@ pub(crate) async fn exchange(
         ..
     } = &mut conn;
     out.clear();
-    wire::write_request_head(
-        out,
-        c.method,
-        c.path,
-        c.fields,
-        c.stamp.as_ref(),
-        addr,
-        c.body.len(),
-    );
+    let extra = wire::Extra {
+        stamp: c.stamp.as_ref(),
+        upgrade: c.upgrade,
+    };
+    wire::write_request_head(out, c.method, c.path, c.fields, extra, addr, c.body.len());
     let inline = c.body.len() <= COPY_BODY_BYTES;
     if inline {
         out.extend_from_slice(&c.body);
@@ -212,7 +208,18 @@ pub(crate) async fn exchange(
         }
     };
     if head.status.as_u16() == 101 {
-        return Err(Exchange::Failed("protocol upgrades are not proxied".into()));
+        if c.upgrade.is_none() {
+            return Err(Exchange::Failed("switched protocols unasked".into()));
+        }
+        // The connection now carries the new protocol: it leaves the pool for good.
+        let Conn {
+            stream, mut buf, ..
+        } = conn;
+        let body = Body::Upgraded(Box::new(Upgraded {
+            stream,
+            read: buf.split().freeze(),
+        }));
+        return Ok(Answer::new(head.status, head.fields, body));
     }
     let meta = wire::Meta::of(&head.fields);
     let framing = meta

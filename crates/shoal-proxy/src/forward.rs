@@ -47,6 +47,9 @@ pub(crate) struct Call<'a> {
     pub method: &'a Method,
     pub fields: &'a Fields,
     pub stamp: Option<Stamp<'a>>,
+    /// The protocol a client asked to switch to: sent on; a `101` answer then
+    /// hands over the connection ([`crate::body::Body::Upgraded`]).
+    pub upgrade: Option<&'a [u8]>,
     pub path: &'a str,
     pub body: Bytes,
     pub timeout: Duration,

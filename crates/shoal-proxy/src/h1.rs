@@ -24,6 +24,7 @@ use crate::body::{Body, ReqBody};
 use crate::conn_io::reserve;
 use crate::fields::Fields;
 use crate::h2::PREFACE;
+use crate::headers::Known;
 use crate::message::{Answer, ClientRequest};
 use crate::pool::Pool;
 use crate::server::Proxy;
@@ -113,6 +114,12 @@ pub(crate) async fn serve(
         };
         let mut keep = meta.keep_alive(head.version);
         let ask = meta.expects_continue() && head.version == Version::HTTP_11;
+        // A request without a body may switch protocols (WebSocket): its
+        // `Upgrade` goes on to the instance, and a `101` joins the two connections.
+        let upgrade = meta.wants_upgrade()
+            && head.version == Version::HTTP_11
+            && framing == Framing::Empty
+            && head.fields.has(Known::Upgrade);
         let body = match framing {
             Framing::Empty | Framing::UntilClose => ReqBody::Read(Bytes::new()),
             Framing::Length(n) if n > max_body => {
@@ -167,8 +174,12 @@ pub(crate) async fn serve(
             uri: head.uri,
             fields: head.fields,
             body,
+            upgrade,
         };
         let resp = proxy.handle(&pool, &caller, req).await;
+        if matches!(resp.body, Body::Upgraded(_)) {
+            return conn.switch(resp).await;
+        }
         keep = keep && !*conn.stop.borrow();
         match conn.respond(resp, is_head, http10, keep).await {
             Some(true) => {}
@@ -315,6 +326,8 @@ impl Conn {
                 (None, false) => Send::Chunked,
                 (None, true) => Send::UntilClose,
             },
+            // Switched connections go to `switch`; one here is not joined.
+            Body::Upgraded(_) => Send::Bodiless,
         };
         keep = keep && send != Send::UntilClose;
         self.wbuf.clear();
@@ -333,6 +346,7 @@ impl Conn {
                 let body = if bodiless { &[][..] } else { &b[..] };
                 self.flush_with(body).await.then_some(keep)
             }
+            Body::Upgraded(_) => self.flush_with(&[]).await.then_some(false),
             Body::Stream(mut s) => {
                 if !self.flush_with(&[]).await {
                     return None;
@@ -367,6 +381,36 @@ impl Conn {
                 Some(keep)
             }
         }
+    }
+
+    /// Sends an instance's `101 Switching Protocols` and joins the client to the
+    /// instance's connection until either closes (see `tunnel.rs`).
+    async fn switch(mut self, resp: Answer) {
+        let Answer {
+            status,
+            fields,
+            trace_id,
+            body,
+        } = resp;
+        let Body::Upgraded(up) = body else {
+            return;
+        };
+        self.wbuf.clear();
+        wire::write_response_head(
+            &mut self.wbuf,
+            status,
+            &fields,
+            trace_id.as_deref(),
+            Send::Bodiless,
+            Some("upgrade"),
+            &http_date(),
+        );
+        if self.stopped || !self.flush_with(&[]).await {
+            return;
+        }
+        let early = self.rbuf.split().freeze();
+        let stopping = self.stopping.as_mut();
+        crate::tunnel::join(&mut self.stream, &early, *up, self.idle, stopping).await;
     }
 
     /// Answers a request that cannot be served (`{error, detail}` JSON) and closes.

@@ -50,6 +50,7 @@ pub(crate) async fn serve(
                 uri: parts.uri,
                 fields: Fields::map(parts.headers),
                 body: ReqBody::Incoming(body),
+                upgrade: false,
             };
             // An instance's fields kept raw go into the map HTTP/2 needs.
             let answer = proxy.handle(&pool, &who, req).await;

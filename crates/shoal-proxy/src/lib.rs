@@ -17,7 +17,8 @@
 //!   `client.rs`: one exchange on one of them, in the request's task;
 //!   `conn_io.rs`: read-buffer room and lazily re-armed deadlines for both sides.
 //! - `proxy.rs`: the request pipeline. `server.rs`: the proxy and its listeners;
-//!   `h1.rs`: a connection's own HTTP/1.1 loop; `h2.rs`: h2c handed to hyper.
+//!   `h1.rs`: a connection's own HTTP/1.1 loop; `h2.rs`: h2c handed to hyper;
+//!   `tunnel.rs`: a switched-protocol (WebSocket) connection joined to the instance.
 //! - `message.rs`: a request and its answer on the pipeline; `fields.rs`: their
 //!   header fields, raw (`raw.rs`: kept as they arrived) or in a map;
 //!   `wire.rs`: HTTP/1.1 heads, framing and chunked bodies as pure functions;
@@ -55,6 +56,7 @@ mod snapshot;
 mod state;
 mod table;
 pub mod trace;
+mod tunnel;
 pub mod watch;
 mod wire;
 mod workers;

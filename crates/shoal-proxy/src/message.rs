@@ -16,6 +16,9 @@ pub(crate) struct ClientRequest {
     pub uri: Uri,
     pub fields: Fields,
     pub body: ReqBody,
+    /// Whether it asks to switch protocols (HTTP/1.1 `Connection: upgrade` and
+    /// `Upgrade`, no body): the `Upgrade` goes on to the instance.
+    pub upgrade: bool,
 }
 
 /// An answer to a client: an instance's, or Shoal's own.

@@ -52,6 +52,7 @@ impl Proxy {
             uri,
             mut fields,
             body,
+            upgrade,
         } = req;
         let host = fields
             .known(Known::Host)
@@ -137,6 +138,10 @@ impl Proxy {
                 Some(Reason::CircuitOpen),
             );
         }
+        // The protocol a client asks to switch to, kept before hop-by-hop fields go.
+        let upgrade = upgrade
+            .then(|| fields.known(Known::Upgrade).map(Bytes::copy_from_slice))
+            .flatten();
         // Raw fields are filtered as they are written; a map is stripped here.
         if let Fields::Map(map) = &mut fields {
             strip_hop_by_hop(map);
@@ -151,6 +156,7 @@ impl Proxy {
                 trace: &rep.trace,
                 caller,
             }),
+            upgrade: upgrade.as_deref(),
             path: &target.path,
             body,
             timeout,
@@ -174,7 +180,9 @@ impl Proxy {
         }
         match result {
             Ok(mut answer) => {
-                if let Fields::Map(map) = &mut answer.fields {
+                // (A `101`'s fields are filtered as it is written: its `Upgrade` stays.)
+                let switched = matches!(answer.body, crate::body::Body::Upgraded(_));
+                if let (Fields::Map(map), false) = (&mut answer.fields, switched) {
                     strip_hop_by_hop(map);
                 }
                 self.finish(rep, answer, None)

@@ -92,7 +92,8 @@ impl Layout {
     }
 }
 
-/// Whether a `Connection` value lists fields besides `close` and `keep-alive`.
+/// Whether a `Connection` value lists fields besides `close`, `keep-alive` and
+/// `upgrade` (hop-by-hop anyway).
 fn names_other_fields(value: &[u8]) -> bool {
     value
         .split(|&b| b == b',')
@@ -101,6 +102,7 @@ fn names_other_fields(value: &[u8]) -> bool {
             !t.is_empty()
                 && !t.eq_ignore_ascii_case(b"close")
                 && !t.eq_ignore_ascii_case(b"keep-alive")
+                && !t.eq_ignore_ascii_case(b"upgrade")
         })
 }
 

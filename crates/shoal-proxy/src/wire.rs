@@ -218,6 +218,8 @@ pub(crate) struct Meta {
     chunked_last: Option<bool>,
     close: bool,
     keep_alive: bool,
+    /// `Connection` lists `upgrade`.
+    upgrade: bool,
     expect_continue: bool,
 }
 
@@ -276,6 +278,7 @@ impl Meta {
                 for token in tokens() {
                     self.close |= token.eq_ignore_ascii_case(b"close");
                     self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                    self.upgrade |= token.eq_ignore_ascii_case(b"upgrade");
                 }
             }
             Known::Expect => {
@@ -339,6 +342,11 @@ impl Meta {
         !self.close && (self.keep_alive || version != Version::HTTP_10)
     }
 
+    /// Whether `Connection` asks to switch protocols (with an `Upgrade` field).
+    pub(crate) fn wants_upgrade(&self) -> bool {
+        self.upgrade
+    }
+
     /// Whether a request asks for `100 Continue` before sending its body.
     pub(crate) fn expects_continue(&self) -> bool {
         self.expect_continue
@@ -369,15 +377,26 @@ fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
+/// What a request head is written with besides the client's fields.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Extra<'a> {
+    /// Shoal's fields.
+    pub stamp: Option<&'a Stamp<'a>>,
+    /// The protocol the client asked to switch to (`Upgrade`), sent on with
+    /// `Connection: upgrade`.
+    pub upgrade: Option<&'a [u8]>,
+}
+
 /// Writes an HTTP/1.1 request head for a body of `body_len` bytes: the client's
-/// fields that pass to an instance, then Shoal's (`stamp`); `host` is sent when
-/// the fields carry no `Host`. Fields a map's `Connection` names must already be gone.
+/// fields that pass to an instance, then Shoal's and an upgrade (`extra`); `host`
+/// is sent when the fields carry no `Host`. Fields a map's `Connection` names
+/// must already be gone.
 pub(crate) fn write_request_head(
     out: &mut Vec<u8>,
     method: &Method,
     path: &str,
     fields: &Fields,
-    stamp: Option<&Stamp<'_>>,
+    extra: Extra<'_>,
     host: &dyn std::fmt::Display,
     body_len: usize,
 ) {
@@ -390,8 +409,13 @@ pub(crate) fn write_request_head(
         let _ = write!(out, "host: {host}\r\n");
     }
     fields.write(out, headers::to_instance);
-    if let Some(stamp) = stamp {
+    if let Some(stamp) = extra.stamp {
         stamp.write(out);
+    }
+    if let Some(protocol) = extra.upgrade {
+        out.extend_from_slice(b"connection: upgrade\r\nupgrade: ");
+        out.extend_from_slice(protocol);
+        out.extend_from_slice(b"\r\n");
     }
     if body_len > 0 || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
         out.extend_from_slice(b"content-length: ");
@@ -431,8 +455,11 @@ pub(crate) fn write_response_head(
     out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     out.extend_from_slice(b"\r\n");
     let reframed = send != Send::Bodiless;
-    fields.write(out, |name| {
-        headers::to_client(name, reframed, trace_id.is_some())
+    // A `101`'s `Upgrade` names the protocol this hop switches to: it passes.
+    let switching = status == StatusCode::SWITCHING_PROTOCOLS;
+    fields.write(out, |kind| {
+        (switching && kind == Known::Upgrade)
+            || headers::to_client(kind, reframed, trace_id.is_some())
     });
     if let Some(id) = trace_id {
         out.extend_from_slice(b"x-trace-id: ");
@@ -611,7 +638,8 @@ pub fn fuzz_http1(data: &[u8]) {
             "" => "/",
             p => p,
         };
-        write_request_head(&mut out, &head.method, path, &head.fields, None, &"h", 0);
+        let extra = Extra::default();
+        write_request_head(&mut out, &head.method, path, &head.fields, extra, &"h", 0);
         // Writing may add `host`: a head already at the field limit may go over it.
         let again = parse_request(&mut BytesMut::from(&out[..]));
         assert!(

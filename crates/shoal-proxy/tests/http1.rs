@@ -20,8 +20,9 @@ const BIG: usize = 200_000;
 
 /// A raw HTTP/1.1 instance: `/echo` answers the request body, `/big` 200 kB with a
 /// length, `/chunked` a chunked body, `/close` a body ended by closing, `/stall`
-/// 10 bytes of a 200 kB body and then nothing; anything else `ok`. Counts
-/// accepted connections.
+/// 10 bytes of a 200 kB body and then nothing, `/ws` with `Upgrade: websocket`
+/// a `101`, `hello` and then an echo; anything else `ok`. Counts accepted
+/// connections.
 async fn raw_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -76,6 +77,25 @@ async fn upstream_conn(mut s: TcpStream) {
             "/close" => {
                 let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\nuntil close").await;
                 return;
+            }
+            "/ws" if head.contains("upgrade: websocket") => {
+                let switch = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                    Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\nhello";
+                if s.write_all(switch).await.is_err() {
+                    return;
+                }
+                // Then an echo of everything, from what followed the head on.
+                let mut pending = std::mem::take(&mut buf);
+                loop {
+                    if !pending.is_empty() && s.write_all(&pending).await.is_err() {
+                        return;
+                    }
+                    pending.clear();
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => pending.extend_from_slice(&chunk[..n]),
+                    }
+                }
             }
             "/stall" => {
                 let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {BIG}\r\n\r\nxxxxxxxxxx");
@@ -283,6 +303,64 @@ async fn a_streamed_answer_that_stalls_is_cut_after_the_timeout() {
     assert!(text.contains(&format!("content-length: {BIG}")), "{text}");
     assert!(got.ends_with(b"\r\n\r\nxxxxxxxxxx"), "{text}");
     assert!(started.elapsed() >= timeout, "cut before the timeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_upgrade_joins_the_client_to_the_instance() {
+    let (h, _) = start().await;
+    let mut s = connect(&h).await;
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: svc\r\nConnection: keep-alive, Upgrade\r\n\
+          Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+          Sec-WebSocket-Version: 13\r\n\r\nearly",
+    )
+    .await
+    .expect("write");
+    let mut buf = Vec::new();
+    let end = read_until(&mut s, &mut buf, b"\r\n\r\n", "the 101 head").await;
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("\r\nupgrade: websocket"), "{head}");
+    assert!(head.contains("\r\nconnection: upgrade"), "{head}");
+    assert!(head.contains("sec-websocket-accept: "), "{head}");
+    assert!(head.contains("x-trace-id: "), "{head}");
+    buf.drain(..end + 4);
+    // The instance's first bytes, then the echo of what the client sent after its head.
+    read_at_least(&mut s, &mut buf, 10, "hello and the early bytes").await;
+    assert_eq!(buf, b"helloearly");
+    for msg in [&b"ping"[..], &[0x81, 0x02, b'h', b'i'][..]] {
+        buf.clear();
+        s.write_all(msg).await.expect("write");
+        read_at_least(&mut s, &mut buf, msg.len(), "the echo").await;
+        assert_eq!(buf, msg);
+    }
+    // A request to a path that does not switch is answered as usual, and the
+    // connection stays an HTTP one.
+    let mut s = connect(&h).await;
+    buf.clear();
+    let (head, body) = ask(
+        &mut s,
+        &mut buf,
+        b"GET / HTTP/1.1\r\nHost: svc\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, b"ok");
+    let (head, _) = ask(&mut s, &mut buf, b"GET / HTTP/1.1\r\nHost: svc\r\n\r\n").await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    // A joined connection ends when the proxy shuts down.
+    let mut s = connect(&h).await;
+    buf.clear();
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: svc\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    read_until(&mut s, &mut buf, b"hello", "the switch").await;
+    h.proxy.shutdown();
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "a joined connection outlived the shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
 //! The data plane inside a running platform: version selection, trace headers,
-//! and callers known from their outbound listener.
+//! callers known from their outbound listener, and WebSocket connections.
 
 mod common;
 
@@ -142,4 +142,67 @@ fn pooled_connections_to_python_servers_do_not_stall_on_delayed_acks() {
         median < std::time::Duration::from_millis(25),
         "median {median:?} of {times:?}"
     );
+}
+
+/// A WebSocket echo service (the `websockets` library) behind the gateway,
+/// reached by a `websockets` client: the upgrade passes through the proxy and
+/// messages flow both ways over the joined connection.
+#[test]
+fn websockets_pass_through_the_gateway() {
+    const WS_APP: &str = r#"
+import os
+from websockets.sync.server import serve
+INSTANCE = os.environ["SHOAL_INSTANCE"]
+def health(connection, request):
+    if request.path == "/health":
+        return connection.respond(200, "ok\n")
+def echo(ws):
+    for message in ws:
+        ws.send(f"{INSTANCE}:{message}")
+with serve(echo, "127.0.0.1", int(os.environ["PORT"]), process_request=health) as server:
+    server.serve_forever()
+"#;
+    const CLIENT: &str = r#"
+import sys
+from websockets.sync.client import connect
+with connect(sys.argv[1], open_timeout=10) as ws:
+    for message in ["hello", "again"]:
+        ws.send(message)
+        print(ws.recv(timeout=10), flush=True)
+"#;
+    let p = Platform::builder(BIN)
+        .file("ws_app.py", WS_APP)
+        .services(
+            r#"
+[services.ws]
+command = ["python3", "ws_app.py"]
+routes = ["/ws"]
+
+[services.ws.health]
+http = "/health"
+interval = "200ms"
+timeout = "1s"
+grace = "10s"
+"#,
+        )
+        .start()
+        .expect("start");
+    p.wait_healthy("ws", 1, HEALTHY).expect("ws");
+    let out = std::process::Command::new("python3")
+        .args(["-c", CLIENT, &format!("ws://{}/ws/echo", p.gateway)])
+        .output()
+        .expect("run the websockets client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "client failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for (line, sent) in lines.iter().zip(["hello", "again"]) {
+        let (instance, echoed) = line.split_once(':').unwrap_or_default();
+        assert!(instance.starts_with("ws-"), "{line}");
+        assert_eq!(echoed, sent);
+    }
 }

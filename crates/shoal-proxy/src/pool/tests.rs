@@ -57,6 +57,7 @@ fn call<'a>(method: &'a Method, fields: &'a Fields) -> Call<'a> {
         method,
         fields,
         stamp: None,
+        upgrade: None,
         path: "/",
         body: Bytes::new(),
         timeout: Duration::from_secs(5),

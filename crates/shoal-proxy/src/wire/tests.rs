@@ -76,14 +76,18 @@ fn a_request_goes_to_the_instance_rewritten() {
         &head.method,
         "/x",
         &head.fields,
-        Some(&stamp),
+        Extra {
+            stamp: Some(&stamp),
+            upgrade: Some(b"websocket"),
+        },
         &"a",
         4,
     );
     let want = format!(
         "POST /x HTTP/1.1\r\nHost: svc\r\nX-Flag-New: 1\r\nx-version: 23\r\n\
          traceparent: {}\r\nx-trace-id: 4bf92f3577b34da6a3ce929d0e0e4736\r\n\
-         x-shoal-caller: web\r\ncontent-length: 4\r\n\r\n",
+         x-shoal-caller: web\r\nconnection: upgrade\r\nupgrade: websocket\r\n\
+         content-length: 4\r\n\r\n",
         trace.header()
     );
     assert_eq!(String::from_utf8_lossy(&out), want);
@@ -220,14 +224,15 @@ fn keep_alive_by_version_and_connection() {
 fn heads_are_written_with_our_own_length() {
     let mut out = Vec::new();
     let h = map(&[("x-a", "1"), ("content-length", "99")]);
-    write_request_head(&mut out, &Method::POST, "/p", &h, None, &"10.0.0.1:80", 4);
+    let none = Extra::default();
+    write_request_head(&mut out, &Method::POST, "/p", &h, none, &"10.0.0.1:80", 4);
     assert_eq!(
         out,
         b"POST /p HTTP/1.1\r\nhost: 10.0.0.1:80\r\nx-a: 1\r\ncontent-length: 4\r\n\r\n"
     );
     let mut out = Vec::new();
     let host = map(&[("host", "s")]);
-    write_request_head(&mut out, &Method::GET, "/", &host, None, &"x", 0);
+    write_request_head(&mut out, &Method::GET, "/", &host, none, &"x", 0);
     assert_eq!(out, b"GET / HTTP/1.1\r\nhost: s\r\n\r\n");
 
     let answer = |send, connection| {
