@@ -8,6 +8,9 @@
 # Output: a table appended (or replaced between markers) at the end of bench/RESULTS.md.
 # A/B: BASELINE=/path/to/an/older/proxy_bench adds target `shoal-base` (that binary,
 # same arguments; BASELINE_NOTE describes it in the report), interleaved with the others.
+# Target `shoal-up` (SHOAL_UP=0 leaves it out): the gateway of a real `shoal up`, with
+# its access log, spans and metrics hooks, in front of two nginx instances it runs
+# itself (same config as the upstreams above); it needs the release `shoal` binary.
 source "$(dirname "$0")/lib.sh"
 
 DURATION="${DURATION:-10s}"
@@ -22,7 +25,9 @@ done
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
 
+SHOAL_UP="${SHOAL_UP:-1}"
 (cd "$ROOT" && cargo build --release -p shoal-proxy --example proxy_bench >&2)
+[ "$SHOAL_UP" != 1 ] || (cd "$ROOT" && cargo build --release -p shoal --bin shoal >&2)
 make_tmp proxy
 mkdir -p "$BENCH_TMP/bin" "$BENCH_TMP/up" "$BENCH_TMP/ngx"
 cp "$REL/examples/proxy_bench" "$BENCH_TMP/bin/proxy_bench"
@@ -86,6 +91,52 @@ NGINX_MASTER=$!
 HAPROXY_PID=$!
 "$BENCH_TMP/bin/proxy_bench" "127.0.0.1:$P_SHOAL" "127.0.0.1:$U1" "127.0.0.1:$U2" 2>"$BENCH_TMP/shoal.log" & track $!
 SHOAL_PID=$!
+if [ "$SHOAL_UP" = 1 ]; then
+    UPD="$BENCH_TMP/shoal-up"
+    mkdir -p "$UPD"
+    cp "$REL/shoal" "$BENCH_TMP/bin/shoal"
+    P_UP=$(free_port)
+    # An instance: nginx with one worker answering 200 "ok" on the $PORT Shoal gives it.
+    cat > "$UPD/ok.sh" <<'SH'
+#!/bin/sh
+d="$(pwd)/inst.$SHOAL_INSTANCE"
+mkdir -p "$d"
+cat > "$d/nginx.conf" <<NGX
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:$PORT; location / { return 200 "ok\n"; } }
+}
+NGX
+exec NGINX_BIN -p "$d" -c "$d/nginx.conf" -g 'daemon off;'
+SH
+    sed -i "s|NGINX_BIN|$NGINX|" "$UPD/ok.sh"
+    # Ports for the instances below the kernel's ephemeral range, as the tests do.
+    UP_LO=$((23000 + $$ % 50 * 20))
+    cat > "$UPD/shoal.toml" <<CONF
+[platform]
+data_dir = "data"
+http = "127.0.0.1:$(free_port)"
+gateway = "127.0.0.1:$P_UP"
+dns = "127.0.0.1:$(free_port)"
+statsd = "127.0.0.1:$(free_port)"
+port_range = "$UP_LO-$((UP_LO + 19))"
+
+[services.bench]
+command = ["sh", "ok.sh"]
+instances = 2
+
+[services.bench.health]
+http = "/"
+interval = "1s"
+CONF
+    (cd "$UPD" && exec "$BENCH_TMP/bin/shoal" up shoal.toml >"$UPD/stdout" 2>"$UPD/stderr") & track $!
+    SHOAL_UP_PID=$!
+fi
 if [ -n "$BASELINE" ]; then
     P_BASE=$(free_port)
     cp "$BASELINE" "$BENCH_TMP/bin/proxy_bench_base"
@@ -97,8 +148,8 @@ wait_http "http://127.0.0.1:$U1/" 10
 wait_http "http://127.0.0.1:$U2/" 10
 wait_http "http://127.0.0.1:$P_NGINX/" 10
 wait_http "http://127.0.0.1:$P_HAPROXY/" 10
-for p in "$P_SHOAL" ${BASELINE:+"$P_BASE"}; do
-    for _ in $(seq 1 200); do
+for p in "$P_SHOAL" ${BASELINE:+"$P_BASE"} ${P_UP:+"$P_UP"}; do
+    for _ in $(seq 1 600); do
         curl -fsS -m 1 -o /dev/null -H 'Host: bench' "http://127.0.0.1:$p/" 2>/dev/null && break
         sleep 0.05
     done
@@ -119,6 +170,12 @@ if [ -n "$BASELINE" ]; then
     PORT[shoal-base]=$P_BASE
     PIDS[shoal-base]=$BASE_PID
     TARGETS="direct shoal shoal-base nginx haproxy"
+fi
+if [ "$SHOAL_UP" = 1 ]; then
+    PORT[shoal-up]=$P_UP
+    # The shoal process only (its nginx instances are the upstreams, not the proxy).
+    PIDS[shoal-up]=$SHOAL_UP_PID
+    TARGETS="$TARGETS shoal-up"
 fi
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 RAW="$BENCH_TMP/raw.tsv"
@@ -164,6 +221,7 @@ REPORT="$BENCH_TMP/report.md"
     echo "haproxy: $("$HAPROXY" -v 2>&1 | head -1 | awk '{print $3}'), nbthread 2, http-reuse always"
     echo "shoal:   shoal-proxy example proxy_bench (release, mimalloc), one serving thread per core (current-thread runtime, SO_REUSEPORT socket and upstream pool each), P2C least-loaded"
     [ -z "$BASELINE" ] || echo "shoal-base: ${BASELINE_NOTE:-$BASELINE} (A/B baseline, same arguments)"
+    [ "$SHOAL_UP" != 1 ] || echo "shoal-up: the gateway of \`shoal up\` (release) with its access-log, span and metrics hooks, over 2 nginx instances it runs (same config as the upstreams)"
     echo "upstreams: 2 x nginx (1 worker) return 200 \"ok\"; direct = wrk to one upstream, no proxy"
     echo "command: wrk -t2 -c{50,200} -d$DURATION --latency -H 'Host: bench'; $ROUNDS rounds, targets interleaved"
     echo '```'
