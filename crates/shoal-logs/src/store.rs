@@ -35,6 +35,9 @@ pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 pub struct LogStore {
     ring: Mutex<Ring>,
     tail: broadcast::Sender<LogLine>,
+    /// The tail of instance lines only (not `Stream::System`, e.g. the proxy's
+    /// access lines): a subscriber here costs nothing per access line.
+    instance_tail: broadcast::Sender<LogLine>,
     clock: Clock,
     /// The disk log, when the store was opened on a directory.
     disk: Mutex<Option<DiskWriter>>,
@@ -57,7 +60,9 @@ impl LogStore {
     /// A store reading `clock` for every append and query.
     pub fn with_clock(limits: LogLimits, clock: Clock) -> Self {
         let (tail, _) = broadcast::channel(TAIL_CAPACITY);
+        let (instance_tail, _) = broadcast::channel(TAIL_CAPACITY);
         LogStore {
+            instance_tail,
             ring: Mutex::new(Ring::new(limits)),
             tail,
             clock,
@@ -138,6 +143,21 @@ impl LogStore {
         })
     }
 
+    /// [`LogStore::append_entry`] with the fields already as a JSON object's
+    /// text (the entry's own `fields` are ignored): no `serde_json::Value` is
+    /// built and taken apart per line.
+    pub fn append_entry_json(&self, entry: Entry<'_>, fields: String) -> u64 {
+        self.push(NewLine {
+            service: entry.service,
+            version: entry.version,
+            instance: entry.instance,
+            stream: entry.stream,
+            line: entry.line,
+            trace_id: entry.trace_id.map(str::to_string),
+            fields: NewFields::Json(fields),
+        })
+    }
+
     /// Stores a line whose fields and trace id the caller already knows (the proxy's access log).
     pub fn append_entry(&self, entry: Entry<'_>) -> u64 {
         self.push(NewLine {
@@ -156,7 +176,9 @@ impl LogStore {
 
     fn push(&self, new: NewLine<'_>) -> u64 {
         let now = (self.clock)();
-        let want_copy = self.tail.receiver_count() > 0;
+        let to_all = self.tail.receiver_count() > 0;
+        let to_instances = new.stream != Stream::System && self.instance_tail.receiver_count() > 0;
+        let want_copy = to_all || to_instances;
         let mut ring = self.lock();
         let (seq, copy) = ring.push(now, new, want_copy);
         // Queued under the ring's lock so the disk has the lines in `seq` order.
@@ -169,7 +191,12 @@ impl LogStore {
         if let Some(copy) = copy {
             // Sent under the lock so subscribers see lines in `seq` order. An
             // error only means every subscriber left meanwhile.
-            let _ = self.tail.send(copy);
+            if to_instances {
+                let _ = self.instance_tail.send(copy.clone());
+            }
+            if to_all {
+                let _ = self.tail.send(copy);
+            }
         }
         seq
     }
@@ -184,6 +211,12 @@ impl LogStore {
     /// lines behind gets `Lagged` and may catch up with `query(after_seq)`.
     pub fn subscribe(&self) -> broadcast::Receiver<LogLine> {
         self.tail.subscribe()
+    }
+
+    /// [`LogStore::subscribe`] to instance lines only (no `Stream::System` lines,
+    /// such as the proxy's access lines, which are not copied for it).
+    pub fn subscribe_instance_lines(&self) -> broadcast::Receiver<LogLine> {
+        self.instance_tail.subscribe()
     }
 
     pub fn stats(&self) -> LogStats {

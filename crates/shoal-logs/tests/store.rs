@@ -120,6 +120,26 @@ async fn subscribers_see_new_lines_in_order() {
     task.await.ok();
 }
 
+#[tokio::test]
+async fn the_instance_tail_skips_system_lines_and_the_full_tail_keeps_them() {
+    let store = LogStore::default();
+    let mut instances = store.subscribe_instance_lines();
+    let mut all = store.subscribe();
+    store.append("proxy", "", "proxy", Stream::System, "access GET / 200");
+    store.append("api", "1", "api-1", Stream::Stderr, "oops");
+    let next = |rx: &mut tokio::sync::broadcast::Receiver<shoal_logs::LogLine>| {
+        rx.try_recv().map(|l| l.line).unwrap_or_default()
+    };
+    assert_eq!(next(&mut instances), "oops");
+    assert_eq!(
+        next(&mut instances),
+        "",
+        "nothing more for the instance tail"
+    );
+    assert_eq!(next(&mut all), "access GET / 200");
+    assert_eq!(next(&mut all), "oops");
+}
+
 #[test]
 fn lines_survive_a_reopen_with_their_fields_and_trace_index() {
     use shoal_logs::{DiskLimits, Entry};

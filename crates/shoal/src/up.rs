@@ -218,7 +218,9 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     let errors_feed = tokio::spawn(shoal_errors::run(
         errors.clone(),
         events.subscribe(),
-        logs.subscribe(),
+        // Instance lines only: the errors view skips the proxy's access lines,
+        // and a full tail would copy (and re-parse) every one of them.
+        logs.subscribe_instance_lines(),
         stop_rx.clone(),
     ));
     // Circuit and ejection changes into the event stream, circuit states into `/metrics`.
