@@ -147,19 +147,19 @@ impl LogStore {
     /// text (the entry's own `fields` are ignored): no `serde_json::Value` is
     /// built and taken apart per line.
     pub fn append_entry_json(&self, entry: Entry<'_>, fields: String) -> u64 {
-        self.push(NewLine {
-            service: entry.service,
-            version: entry.version,
-            instance: entry.instance,
-            stream: entry.stream,
-            line: entry.line,
-            trace_id: entry.trace_id.map(str::to_string),
-            fields: NewFields::Json(fields),
-        })
+        self.push_entry(entry, NewFields::Json(fields))
     }
 
     /// Stores a line whose fields and trace id the caller already knows (the proxy's access log).
-    pub fn append_entry(&self, entry: Entry<'_>) -> u64 {
+    pub fn append_entry(&self, mut entry: Entry<'_>) -> u64 {
+        let fields = match entry.fields.take() {
+            Some(f) => NewFields::Json(serde_json::Value::Object(f).to_string()),
+            None => NewFields::None,
+        };
+        self.push_entry(entry, fields)
+    }
+
+    fn push_entry(&self, entry: Entry<'_>, fields: NewFields) -> u64 {
         self.push(NewLine {
             service: entry.service,
             version: entry.version,
@@ -167,10 +167,7 @@ impl LogStore {
             stream: entry.stream,
             line: entry.line,
             trace_id: entry.trace_id.map(str::to_string),
-            fields: match entry.fields {
-                Some(f) => NewFields::Json(serde_json::Value::Object(f).to_string()),
-                None => NewFields::None,
-            },
+            fields,
         })
     }
 
