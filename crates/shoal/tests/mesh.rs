@@ -4,7 +4,7 @@
 mod common;
 
 use common::{APP, BIN, HEALTHY};
-use shoal_testkit::{request, Platform};
+use shoal_testkit::{request, wait_until, Platform};
 
 #[test]
 fn versions_traces_and_callers_through_the_platform() {
@@ -104,11 +104,16 @@ interval = "200ms"
     let raw = "GET / HTTP/1.1\r\nHost: api\r\nX-Shoal-Caller: admin\r\nConnection: close\r\n\r\n";
     assert!(raw_get(outbound, raw).contains("\"caller\": \"web\""));
 
-    // Access log lines carry the trace id.
-    let logs = p
-        .cli(&["logs", "web", "--grep", "access", "-n", "1000"])
-        .expect("logs");
-    assert!(String::from_utf8_lossy(&logs.stdout).contains(&format!("trace={trace}")));
+    // Access log lines carry the trace id (written off the request path: waited for).
+    wait_until("the access line of the traced request", HEALTHY, || {
+        let logs = p
+            .cli(&["logs", "web", "--grep", "access", "-n", "1000"])
+            .ok()?;
+        String::from_utf8_lossy(&logs.stdout)
+            .contains(&format!("trace={trace}"))
+            .then_some(())
+    })
+    .expect("access line");
 }
 
 fn raw_get(addr: std::net::SocketAddr, raw: &str) -> String {
