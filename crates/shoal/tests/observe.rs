@@ -165,7 +165,11 @@ fn one_request_across_two_services_and_the_errors_it_made() {
                     .iter()
                     .any(|x| x["service"] == svc && x["source"] == source)
             };
-            (has("back", "http") && has("back", "log") && has("front", "crash")).then_some(groups)
+            // All three failures counted: the errors view is fed off the request path.
+            let all_http = groups
+                .iter()
+                .any(|x| x["service"] == "back" && x["source"] == "http" && x["count"] == 3);
+            (all_http && has("back", "log") && has("front", "crash")).then_some(groups)
         },
     )
     .expect("error groups");
