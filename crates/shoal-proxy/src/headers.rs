@@ -6,18 +6,6 @@ use http::{header, HeaderMap, HeaderName};
 
 use crate::trace::TraceContext;
 
-const HOPS: usize = 7;
-/// Headers that describe one hop and must not be forwarded (`Connection` first).
-const HOP_BY_HOP: [HeaderName; HOPS] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::TE,
-    header::TRAILER,
-    header::UPGRADE,
-    header::TRANSFER_ENCODING,
-];
-
 pub(crate) const X_TRACE_ID: HeaderName = HeaderName::from_static("x-trace-id");
 
 /// The fields the proxy reads, sets or drops, recognised once per field (by
@@ -104,7 +92,8 @@ impl Known {
         }
     }
 
-    /// Whether the field describes one hop and is not forwarded (one of [`HOP_BY_HOP`]).
+    /// Whether the field describes one hop and is not forwarded (`Connection`,
+    /// `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`, `Upgrade`, `Transfer-Encoding`).
     pub(crate) fn is_hop_by_hop(self) -> bool {
         matches!(
             self,
@@ -147,7 +136,7 @@ fn eq_lower(name: &[u8], want: &[u8]) -> bool {
     same(n - 8)
 }
 
-/// Whether a header name, in any case, is hop-by-hop (one of [`HOP_BY_HOP`]).
+/// Whether a header name, in any case, is hop-by-hop ([`Known::is_hop_by_hop`]).
 pub(crate) fn is_hop_by_hop(name: &[u8]) -> bool {
     Known::of(name).is_hop_by_hop()
 }
@@ -194,70 +183,54 @@ pub(crate) struct Stamp<'a> {
 
 impl Stamp<'_> {
     /// Writes `X-Version`, `traceparent`, `X-Trace-Id` and `X-Shoal-Caller`.
-    /// `X-Flag-*` and the rest of the client's fields pass unchanged.
+    /// `X-Flag-*` and the rest of the client's fields pass unchanged. The trace
+    /// context is hex digits by construction; the version and caller are written
+    /// only when they are valid header values.
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
-        write_shoal_fields(out, self.version, self.trace, self.caller);
-    }
-}
-
-/// [`Stamp::write`]. The trace context is hex digits by construction; the
-/// version and caller are written only when they are valid header values.
-fn write_shoal_fields(out: &mut Vec<u8>, version: &str, trace: &TraceContext, caller: &str) {
-    if !version.is_empty() && is_value(version.as_bytes()) {
-        out.extend_from_slice(b"x-version: ");
-        out.extend_from_slice(version.as_bytes());
+        let Stamp {
+            version,
+            trace,
+            caller,
+        } = *self;
+        if !version.is_empty() && is_value(version.as_bytes()) {
+            out.extend_from_slice(b"x-version: ");
+            out.extend_from_slice(version.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        let (traceparent, trace_id) = trace.wire();
+        out.extend_from_slice(b"traceparent: ");
+        out.extend_from_slice(traceparent);
+        out.extend_from_slice(b"\r\nx-trace-id: ");
+        out.extend_from_slice(trace_id);
         out.extend_from_slice(b"\r\n");
-    }
-    let (traceparent, trace_id) = trace.wire();
-    out.extend_from_slice(b"traceparent: ");
-    out.extend_from_slice(traceparent);
-    out.extend_from_slice(b"\r\nx-trace-id: ");
-    out.extend_from_slice(trace_id);
-    out.extend_from_slice(b"\r\n");
-    if is_value(caller.as_bytes()) {
-        out.extend_from_slice(b"x-shoal-caller: ");
-        out.extend_from_slice(caller.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
-/// The position of a (lower-case) header name in [`HOP_BY_HOP`].
-fn hop_index(name: &str) -> Option<usize> {
-    match name {
-        "connection" => Some(0),
-        "keep-alive" => Some(1),
-        "proxy-connection" => Some(2),
-        "te" => Some(3),
-        "trailer" => Some(4),
-        "upgrade" => Some(5),
-        "transfer-encoding" => Some(6),
-        _ => None,
-    }
-}
-
-pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass over the names: most messages carry none or only `Connection: keep-alive`.
-    let mut present = [false; HOPS];
-    for name in headers.keys() {
-        if let Some(i) = hop_index(name.as_str()) {
-            present[i] = true;
+        if is_value(caller.as_bytes()) {
+            out.extend_from_slice(b"x-shoal-caller: ");
+            out.extend_from_slice(caller.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
     }
-    if present[0] {
-        let listed: Vec<HeaderName> = headers
+}
+
+/// Removes a map's hop-by-hop fields and the fields its `Connection` names.
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // One pass over the names; most maps carry none, and then nothing is collected.
+    let mut hops: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| is_hop_by_hop(name.as_str().as_bytes()))
+        .cloned()
+        .collect();
+    if hops.contains(&header::CONNECTION) {
+        let listed = headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
             .filter(|name| !is_hop_by_hop(name.as_bytes()))
-            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-            .collect();
-        for name in listed {
-            headers.remove(name);
-        }
+            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok());
+        hops.extend(listed);
     }
-    for (name, _) in HOP_BY_HOP.iter().zip(present).filter(|(_, p)| *p) {
+    for name in hops {
         headers.remove(name);
     }
 }
@@ -298,7 +271,12 @@ mod tests {
     fn shoal_fields_for_the_instance() {
         let trace = TraceContext::from_headers(&HeaderMap::new(), &mut rand::rng());
         let mut out = Vec::new();
-        write_shoal_fields(&mut out, "23", &trace, "web");
+        let stamp = |version, caller| Stamp {
+            version,
+            trace: &trace,
+            caller,
+        };
+        stamp("23", "web").write(&mut out);
         let want = format!(
             "x-version: 23\r\ntraceparent: {}\r\nx-trace-id: {}\r\nx-shoal-caller: web\r\n",
             trace.header(),
@@ -306,7 +284,7 @@ mod tests {
         );
         assert_eq!(String::from_utf8_lossy(&out), want);
         out.clear();
-        write_shoal_fields(&mut out, "", &trace, "bad\ncaller");
+        stamp("", "bad\ncaller").write(&mut out);
         let text = String::from_utf8_lossy(&out);
         assert!(
             !text.contains("x-version") && !text.contains("x-shoal-caller"),
@@ -344,9 +322,17 @@ mod tests {
     }
 
     #[test]
-    fn hop_index_matches_the_list() {
-        for (i, name) in HOP_BY_HOP.iter().enumerate() {
-            assert_eq!(hop_index(name.as_str()), Some(i));
+    fn hop_by_hop_names_are_recognised_in_any_case() {
+        let hops = [
+            header::CONNECTION,
+            HeaderName::from_static("keep-alive"),
+            HeaderName::from_static("proxy-connection"),
+            header::TE,
+            header::TRAILER,
+            header::UPGRADE,
+            header::TRANSFER_ENCODING,
+        ];
+        for name in &hops {
             assert!(is_hop_by_hop(name.as_str().as_bytes()));
             assert!(is_hop_by_hop(name.as_str().to_uppercase().as_bytes()));
         }
@@ -358,7 +344,6 @@ mod tests {
             "content-length",
         ] {
             assert!(!is_hop_by_hop(other.as_bytes()), "{other}");
-            assert_eq!(hop_index(other), None);
         }
     }
 
