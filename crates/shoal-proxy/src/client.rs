@@ -13,7 +13,6 @@
 //! `TCP_QUICKACK` is set once before waiting for the rest: the pending ACK goes
 //! out at once. Answers that arrive in one read cost no extra syscall or packet.
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -28,7 +27,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use crate::body::{Body, Upgraded};
-use crate::conn_io::{reserve, within};
+use crate::conn_io::{expired, reserve, within};
 use crate::forward::Call;
 use crate::message::Answer;
 use crate::pool::Pool;
@@ -265,20 +264,6 @@ pub(crate) async fn exchange(
 fn give_back(pool: &Pool, conn: Conn, reusable: bool) {
     if reusable {
         pool.put(conn);
-    }
-}
-
-/// Whether `deadline` passed, by the connection's timer (re-armed to `deadline`
-/// when it fires early; otherwise it wakes the task at the deadline).
-fn expired(mut timer: Pin<&mut Sleep>, deadline: Instant, cx: &mut Context<'_>) -> bool {
-    loop {
-        if timer.as_mut().poll(cx).is_pending() {
-            return false;
-        }
-        if Instant::now() >= deadline {
-            return true;
-        }
-        timer.as_mut().reset(deadline);
     }
 }
 

@@ -3,8 +3,9 @@
 //! is re-armed only when it fires before the deadline (the client; the listener
 //! loop inlines the same logic beside its stop signal).
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use tokio::time::{Instant, Sleep};
@@ -22,8 +23,8 @@ pub(crate) fn reserve(buf: &mut BytesMut) {
 
 /// `f`'s output, or `None` once `deadline` passes. `timer` belongs to the
 /// connection and outlives this call: it is moved only when it would fire after
-/// `deadline`, or when it fires before it, so a busy connection does not touch
-/// the timer wheel per message.
+/// `deadline`, or when it fires before it (see [`expired`]), so a busy
+/// connection does not touch the timer wheel per message.
 pub(crate) async fn within<T>(
     mut timer: Pin<&mut Sleep>,
     deadline: Instant,
@@ -33,16 +34,28 @@ pub(crate) async fn within<T>(
         timer.as_mut().reset(deadline);
     }
     tokio::pin!(f);
-    loop {
-        tokio::select! {
-            biased;
-            v = &mut f => return Some(v),
-            () = timer.as_mut() => {
-                if Instant::now() >= deadline {
-                    return None;
-                }
-                timer.as_mut().reset(deadline);
-            }
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = f.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
         }
+        match expired(timer.as_mut(), deadline, cx) {
+            true => Poll::Ready(None),
+            false => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// Whether `deadline` passed, by the connection's timer: re-armed to `deadline`
+/// when it fires early; otherwise it wakes the task (`cx`) when it fires.
+pub(crate) fn expired(mut timer: Pin<&mut Sleep>, deadline: Instant, cx: &mut Context<'_>) -> bool {
+    loop {
+        if timer.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        if Instant::now() >= deadline {
+            return true;
+        }
+        timer.as_mut().reset(deadline);
     }
 }
