@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - `span.rs`: [`Span`], one proxied hop, and trace id checks.
-//! - `store.rs`: [`TraceStore`], bounded by span count, bytes and age, oldest evicted first.
+//! - `store.rs`: [`TraceStore`], bounded by span count, bytes and age, oldest evicted first;
+//!   `store/index.rs` links each trace's spans through the arrival-order slots.
 //! - `tree.rs`: [`assemble`] spans into a [`Trace`] ordered as a tree by parent span id.
 //! - `summary.rs`: [`TraceSummary`] per trace and the [`TraceQuery`] filters.
 //! - `waterfall.rs`: the text waterfall of `shoal trace ID`.
