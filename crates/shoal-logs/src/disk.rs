@@ -17,6 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::kept::{Kept, KeptFields};
 use crate::line::Stream;
@@ -50,12 +51,37 @@ pub(crate) struct DiskLine {
     pub l: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tr: Option<String>,
-    /// Fields given by the writer (the proxy's access lines), as JSON text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Fields given by the writer (the proxy's access lines): written as a JSON
+    /// object, read as its text. (Older files hold the text as a JSON string;
+    /// both read the same.)
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "fields_text"
+    )]
     pub f: Option<String>,
 }
 
-/// A kept line as written: the same shape as [`DiskLine`], borrowed.
+/// `f` of a line read back: an object's text, or (older files) a string holding
+/// one. Anything else is dropped, so only JSON object text reaches the store.
+fn fields_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let Some(raw) = Option::<Box<RawValue>>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let text = match raw.get().as_bytes().first() {
+        Some(b'{') => raw.get().to_string(),
+        Some(b'"') => {
+            serde_json::from_str::<String>(raw.get()).map_err(serde::de::Error::custom)?
+        }
+        _ => return Ok(None),
+    };
+    let object =
+        text.starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok();
+    Ok(object.then_some(text))
+}
+
+/// A kept line as written: the same shape as [`DiskLine`], borrowed, but for
+/// `f`, which [`write_line`] appends as it is (JSON object text).
 #[derive(Serialize)]
 struct DiskLineRef<'a> {
     t: u64,
@@ -66,8 +92,6 @@ struct DiskLineRef<'a> {
     l: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     tr: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    f: Option<&'a str>,
 }
 
 impl<'a> DiskLineRef<'a> {
@@ -80,12 +104,26 @@ impl<'a> DiskLineRef<'a> {
             st: k.stream,
             l: &k.line,
             tr: k.trace.map(crate::kept::trace_hex),
-            f: match &k.fields {
-                KeptFields::Json(j) => Some(j),
-                _ => None,
-            },
         }
     }
+}
+
+/// `k` as one JSON line (with its newline) in `buf`: the fields given by the
+/// writer are already JSON object text and go in as they are, not re-escaped
+/// as a string.
+fn write_line(buf: &mut Vec<u8>, k: &Kept) -> io::Result<()> {
+    buf.clear();
+    serde_json::to_writer(&mut *buf, &DiskLineRef::of(k)).map_err(io::Error::other)?;
+    if let KeptFields::Json(j) = &k.fields {
+        if buf.last() == Some(&b'}') {
+            buf.pop();
+            buf.extend_from_slice(b",\"f\":");
+            buf.extend_from_slice(j.as_bytes());
+            buf.push(b'}');
+        }
+    }
+    buf.push(b'\n');
+    Ok(())
 }
 
 /// Lines queued for the writer before appends start dropping (counted).
@@ -209,21 +247,23 @@ fn write_loop(
     let mut n = 0;
     let (mut path, mut out) = new_segment(dir, &mut n)?;
     let mut seg_bytes = 0u64;
+    // Swapped with the queue each time, so both keep their capacity.
+    let mut batch = Vec::new();
+    let mut buf = Vec::with_capacity(1024);
     loop {
         std::thread::park_timeout(FLUSH_EVERY);
         let stopping = shared.stop.load(Ordering::Acquire);
-        let batch = std::mem::take(&mut *shared.queue.lock().unwrap_or_else(|p| p.into_inner()));
+        std::mem::swap(
+            &mut *shared.queue.lock().unwrap_or_else(|p| p.into_inner()),
+            &mut batch,
+        );
         if !batch.is_empty() {
-            for kept in &batch {
-                let line = DiskLineRef::of(kept);
-                let mut counted = CountingWriter {
-                    inner: &mut out,
-                    n: 0,
-                };
-                serde_json::to_writer(&mut counted, &line).map_err(io::Error::other)?;
-                counted.write_all(b"\n")?;
-                seg_bytes += counted.n;
-                total.fetch_add(counted.n, Ordering::Relaxed);
+            for kept in batch.drain(..) {
+                write_line(&mut buf, &kept)?;
+                out.write_all(&buf)?;
+                let len = buf.len() as u64;
+                seg_bytes += len;
+                total.fetch_add(len, Ordering::Relaxed);
                 if seg_bytes >= limits.segment_bytes {
                     out.flush()?;
                     (path, out) = new_segment(dir, &mut n)?;
@@ -238,24 +278,6 @@ fn write_loop(
         if stopping {
             return Ok(());
         }
-    }
-}
-
-/// Counts the bytes written through it.
-struct CountingWriter<'a, W: Write> {
-    inner: &'a mut W,
-    n: u64,
-}
-
-impl<W: Write> Write for CountingWriter<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.n += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }
 
@@ -318,6 +340,7 @@ mod tests {
         let l = line(i);
         Kept {
             seq: i + 1,
+            next: None,
             time_ms: l.t,
             labels: std::sync::Arc::new(crate::kept::Labels {
                 service: l.s.into(),
@@ -367,6 +390,38 @@ mod tests {
             load(dir.path(), usize::MAX, 1_000 + 990).len() == 10,
             "older than oldest_ms are left"
         );
+    }
+
+    /// Writer fields go to disk as a JSON object (not a string of escaped JSON)
+    /// and come back as the same text; files written before (a string) read
+    /// the same; anything but an object's text is dropped, the line kept.
+    #[test]
+    fn fields_are_written_as_an_object_and_older_string_form_still_reads() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let fields = r#"{"kind":"access","path":"/a\"b","status":200}"#;
+        let mut w = writer(dir.path(), DiskLimits::default());
+        w.send(Kept {
+            fields: KeptFields::Json(fields.into()),
+            ..kept(0)
+        });
+        w.close();
+        let seg = segments(dir.path()).pop().expect("a segment");
+        let text = fs::read_to_string(&seg).expect("read");
+        assert!(text.contains(&format!(r#","f":{fields}}}"#)), "{text}");
+        let old = |f: &str| {
+            format!(r#"{{"t":1001,"s":"web","v":"1","i":"web-1","st":"stdout","l":"x","f":{f}}}"#)
+        };
+        let mut more = OpenOptions::new().append(true).open(&seg).expect("open");
+        for f in [
+            serde_json::to_string(fields).expect("string form"),
+            r#""not json""#.to_string(),
+            "[1,2]".to_string(),
+        ] {
+            writeln!(more, "{}", old(&f)).expect("write");
+        }
+        let back = load(dir.path(), usize::MAX, 0);
+        let got: Vec<Option<&str>> = back.iter().map(|l| l.f.as_deref()).collect();
+        assert_eq!(got, [Some(fields), Some(fields), None, None]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! a JSON line's fields parsed only when read) with an honest memory cost.
 
 use std::collections::HashMap;
-use std::num::NonZeroU128;
+use std::num::{NonZeroU128, NonZeroU64};
 use std::sync::Arc;
 
 use crate::line::{LogLine, Stream};
@@ -23,20 +23,25 @@ pub(crate) enum KeptFields {
     /// The line is a JSON object: its fields are parsed from it when read.
     FromLine,
     /// Given by the writer (the proxy's access log), kept as compact JSON text.
-    Json(Box<str>),
+    Json(Arc<str>),
 }
 
 /// One kept line.
 #[derive(Debug, Clone)]
 pub(crate) struct Kept {
     pub seq: u64,
+    /// The next kept line of the same trace, if any (the trace index's chain).
+    pub next: Option<NonZeroU64>,
     pub time_ms: u64,
     pub labels: Arc<Labels>,
     pub stream: Stream,
-    pub line: Box<str>,
+    pub line: Arc<str>,
     pub trace: Option<NonZeroU128>,
     pub fields: KeptFields,
 }
+
+/// The counts in front of an `Arc<str>`'s text (texts are shared with the disk writer's queue).
+const SHARED: usize = 16;
 
 /// What the allocator really hands out for `n` bytes: rounded up, plus its header.
 fn alloc(n: usize) -> usize {
@@ -53,9 +58,9 @@ impl Kept {
     pub fn cost(&self) -> usize {
         const INDEX_SLOT: usize = 8;
         std::mem::size_of::<Kept>()
-            + alloc(self.line.len())
+            + alloc(SHARED + self.line.len())
             + match &self.fields {
-                KeptFields::Json(j) => alloc(j.len()),
+                KeptFields::Json(j) => alloc(SHARED + j.len()),
                 _ => 0,
             }
             + if self.trace.is_some() { INDEX_SLOT } else { 0 }

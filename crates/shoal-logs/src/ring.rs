@@ -1,7 +1,9 @@
 //! The pure ring of kept lines: append, evict and query with the current time passed in.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
-use std::num::NonZeroU128;
+use std::num::{NonZeroU128, NonZeroU64};
+use std::sync::Arc;
 
 use crate::kept::{trace_number, Kept, KeptFields, LabelCache};
 use crate::limits::{LogLimits, LogQuery, LogStats, TRUNCATION_MARKER};
@@ -16,7 +18,8 @@ pub(crate) struct NewLine<'a> {
     pub instance: &'a str,
     pub stream: Stream,
     pub line: &'a str,
-    pub trace_id: Option<String>,
+    /// The line's trace id as a number (read before the store's lock is taken).
+    pub trace: Option<NonZeroU128>,
     /// Where the fields come from: the line itself (JSON) or the writer (as JSON text).
     pub fields: NewFields,
 }
@@ -41,8 +44,16 @@ pub(crate) struct Ring {
     dropped: u64,
     next_seq: u64,
     last_time_ms: u64,
-    /// Trace id → sequence numbers of its kept lines, ascending.
-    traces: HashMap<NonZeroU128, VecDeque<u64>>,
+    /// Trace id → its first and last kept line; each kept line links to the
+    /// trace's next one (`Kept::next`), so appending and evicting allocate nothing.
+    traces: HashMap<NonZeroU128, Chain, foldhash::fast::RandomState>,
+}
+
+/// The sequence numbers of a trace's oldest and newest kept lines.
+#[derive(Debug, Clone, Copy)]
+struct Chain {
+    first: u64,
+    last: u64,
 }
 
 impl Ring {
@@ -55,7 +66,7 @@ impl Ring {
             dropped: 0,
             next_seq: 1,
             last_time_ms: 0,
-            traces: HashMap::new(),
+            traces: HashMap::default(),
         }
     }
 
@@ -79,20 +90,21 @@ impl Ring {
             NewFields::FromLine(f) if line.len() == new.line.len() => {
                 (KeptFields::FromLine, Some(f))
             }
-            NewFields::Json(j) => (KeptFields::Json(j.into_boxed_str()), None),
+            NewFields::Json(j) => (KeptFields::Json(Arc::from(j)), None),
             _ => (KeptFields::None, None),
         };
         let record = Kept {
             seq,
+            next: None,
             time_ms,
             labels: self.labels.get(new.service, new.version, new.instance),
             stream: new.stream,
-            line: line.into_boxed_str(),
-            trace: new.trace_id.as_deref().and_then(trace_number),
+            line: Arc::from(line),
+            trace: new.trace,
             fields,
         };
         if let Some(t) = record.trace {
-            self.traces.entry(t).or_default().push_back(seq);
+            self.link(t, seq);
         }
         // The tail copy reuses the fields parsed before the lock, not a second parse.
         let copy = want_copy.then(|| match parsed {
@@ -124,24 +136,45 @@ impl Ring {
         }
     }
 
-    /// Removes an evicted line (always the oldest) from the trace index.
-    fn unindex(&mut self, gone: &Kept) {
-        let Some(t) = gone.trace else { return };
-        if let Some(seqs) = self.traces.get_mut(&t) {
-            if seqs.front() == Some(&gone.seq) {
-                seqs.pop_front();
-            }
-            if seqs.is_empty() {
-                self.traces.remove(&t);
+    /// Adds line `seq` (about to be appended) as trace `t`'s newest.
+    fn link(&mut self, t: NonZeroU128, seq: u64) {
+        let chain = self.traces.entry(t).or_insert(Chain {
+            first: seq,
+            last: seq,
+        });
+        let prev = std::mem::replace(&mut chain.last, seq);
+        if prev != seq {
+            if let Some(i) = self.index_of(prev) {
+                self.lines[i].next = NonZeroU64::new(seq);
             }
         }
     }
 
+    /// Removes an evicted line (always the oldest, so its trace's first) from the trace index.
+    fn unindex(&mut self, gone: &Kept) {
+        let Some(t) = gone.trace else { return };
+        if let Some(chain) = self.traces.get_mut(&t) {
+            match (chain.first == gone.seq, gone.next) {
+                (true, Some(next)) => chain.first = next.get(),
+                (true, None) => {
+                    self.traces.remove(&t);
+                }
+                (false, _) => {}
+            }
+        }
+    }
+
+    /// Where line `seq` is in `lines`: kept lines have consecutive numbers.
+    fn index_of(&self, seq: u64) -> Option<usize> {
+        let first = self.lines.front()?.seq;
+        usize::try_from(seq.checked_sub(first)?)
+            .ok()
+            .filter(|&i| i < self.lines.len())
+    }
+
     /// The kept line with sequence number `seq`: kept lines have consecutive numbers.
     fn by_seq(&self, seq: u64) -> Option<&Kept> {
-        let first = self.lines.front()?.seq;
-        let i = usize::try_from(seq.checked_sub(first)?).ok()?;
-        self.lines.get(i).filter(|l| l.seq == seq)
+        self.lines.get(self.index_of(seq)?).filter(|l| l.seq == seq)
     }
 
     /// The most recent `q.limit` lines matching `q`, oldest-first. Evicts expired lines first.
@@ -161,14 +194,16 @@ impl Ring {
 
     /// A trace's lines from the index, newest-first scan, then the other filters.
     fn query_trace(&self, trace: NonZeroU128, q: &LogQuery, limit: usize) -> Vec<LogLine> {
-        let Some(seqs) = self.traces.get(&trace) else {
+        let Some(chain) = self.traces.get(&trace) else {
             return Vec::new();
         };
-        collect(
-            seqs.iter().rev().filter_map(|&seq| self.by_seq(seq)),
-            q,
-            limit,
-        )
+        let mut lines = Vec::new();
+        let mut at = Some(chain.first);
+        while let Some(k) = at.and_then(|seq| self.by_seq(seq)) {
+            lines.push(k);
+            at = k.next.map(NonZeroU64::get);
+        }
+        collect(lines.into_iter().rev(), q, limit)
     }
 
     /// The line appended last, if it is still kept.
@@ -235,9 +270,9 @@ fn pick(k: &Kept, q: &LogQuery) -> Option<LogLine> {
 }
 
 /// `line` cut to at most `max` bytes on a character boundary, marked when cut.
-pub(crate) fn truncate(line: &str, max: usize) -> String {
+pub(crate) fn truncate(line: &str, max: usize) -> Cow<'_, str> {
     if line.len() <= max {
-        return line.to_string();
+        return Cow::Borrowed(line);
     }
     let mut end = max;
     while !line.is_char_boundary(end) {
@@ -246,7 +281,7 @@ pub(crate) fn truncate(line: &str, max: usize) -> String {
     let mut out = String::with_capacity(end + TRUNCATION_MARKER.len());
     out.push_str(&line[..end]);
     out.push_str(TRUNCATION_MARKER);
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -261,14 +296,14 @@ mod tests {
             instance,
             stream: Stream::Stdout,
             line: text,
-            trace_id: None,
+            trace: None,
             fields: NewFields::None,
         }
     }
 
     fn traced<'a>(text: &'a str, trace: &str) -> NewLine<'a> {
         NewLine {
-            trace_id: Some(format!("{trace:0>32}")),
+            trace: trace_number(&format!("{trace:0>32}")),
             ..line("a", "a-1", text)
         }
     }
@@ -414,6 +449,36 @@ mod tests {
         }
         assert!(texts(&mut ring, "e1").is_empty());
         assert_eq!(ring.stats().traces, 0, "the index is bounded with the ring");
+    }
+
+    /// A trace whose oldest lines are evicted keeps its newer ones, in order,
+    /// and one that comes back after all its lines went is indexed afresh.
+    #[test]
+    fn a_trace_loses_its_oldest_lines_first() {
+        let mut ring = Ring::new(LogLimits::default());
+        let one = ring.push(0, traced("t1 a", "e1"), false).0;
+        let cost = ring.by_seq(one).map_or(0, Kept::cost);
+        // Room for three lines of this size.
+        ring.limits.max_bytes = cost * 3 + cost / 2;
+        ring.push(0, traced("t2 a", "e2"), false);
+        ring.push(0, traced("t1 b", "e1"), false);
+        ring.push(0, traced("t1 c", "e1"), false);
+        let texts = |ring: &mut Ring, t: &str| -> Vec<String> {
+            let q = LogQuery {
+                trace: Some(format!("{t:0>32}")),
+                ..Default::default()
+            };
+            ring.query(0, &q).into_iter().map(|l| l.line).collect()
+        };
+        assert_eq!(texts(&mut ring, "e1"), ["t1 b", "t1 c"]);
+        assert_eq!(texts(&mut ring, "e2"), ["t2 a"]);
+        ring.push(0, traced("t1 d", "e1"), false);
+        assert_eq!(texts(&mut ring, "e1"), ["t1 b", "t1 c", "t1 d"]);
+        assert!(texts(&mut ring, "e2").is_empty());
+        ring.push(0, traced("t2 b", "e2"), false);
+        assert_eq!(texts(&mut ring, "e2"), ["t2 b"]);
+        assert_eq!(texts(&mut ring, "e1"), ["t1 c", "t1 d"]);
+        assert_eq!(ring.stats().traces, 2);
     }
 
     #[test]

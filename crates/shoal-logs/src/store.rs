@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 
 use crate::disk::{DiskLimits, DiskWriter};
+use crate::kept::trace_number;
 use crate::limits::{LogLimits, LogQuery, LogStats};
 use crate::line::{LogLine, Stream};
 use crate::ring::{NewFields, NewLine, Ring};
@@ -95,7 +96,7 @@ impl LogStore {
                     instance: &l.i,
                     stream: l.st,
                     line: &l.l,
-                    trace_id: l.tr.clone(),
+                    trace: l.tr.as_deref().and_then(trace_number),
                     fields,
                 };
                 ring.push(l.t, new, false);
@@ -131,23 +132,31 @@ impl LogStore {
         line: &str,
     ) -> u64 {
         let fields = crate::structure::json_fields(line);
-        let trace_id = crate::structure::trace_id(line, fields.as_ref());
+        let trace = crate::structure::trace_id(line, fields.as_ref())
+            .as_deref()
+            .and_then(trace_number);
         self.push(NewLine {
             service,
             version,
             instance,
             stream,
             line,
-            trace_id,
+            trace,
             fields: fields.map_or(NewFields::None, NewFields::FromLine),
         })
     }
 
-    /// [`LogStore::append_entry`] with the fields already as a JSON object's
-    /// text (the entry's own `fields` are ignored): no `serde_json::Value` is
-    /// built and taken apart per line.
-    pub fn append_entry_json(&self, entry: Entry<'_>, fields: String) -> u64 {
-        self.push_entry(entry, NewFields::Json(fields))
+    /// [`LogStore::append_entry`] with the fields as a value that serializes to
+    /// a JSON object (the entry's own `fields` are ignored): it is written
+    /// straight to JSON text, no `serde_json::Value` is built and taken apart
+    /// per line. A value that is not an object, or fails to serialize, gives
+    /// the line no fields.
+    pub fn append_entry_json(&self, entry: Entry<'_>, fields: &impl serde::Serialize) -> u64 {
+        let json = serde_json::to_string(fields)
+            .ok()
+            .filter(|j| j.starts_with('{'))
+            .map_or(NewFields::None, NewFields::Json);
+        self.push_entry(entry, json)
     }
 
     /// Stores a line whose fields and trace id the caller already knows (the proxy's access log).
@@ -166,7 +175,7 @@ impl LogStore {
             instance: entry.instance,
             stream: entry.stream,
             line: entry.line,
-            trace_id: entry.trace_id.map(str::to_string),
+            trace: entry.trace_id.and_then(trace_number),
             fields,
         })
     }

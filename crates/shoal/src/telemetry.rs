@@ -123,10 +123,7 @@ fn record(s: &Sinks, r: AccessRecord) {
         trace_id: Some(&r.trace_id),
         fields: None,
     };
-    match serde_json::to_string(&AccessFields::of(&r)) {
-        Ok(fields) => s.logs.append_entry_json(entry, fields),
-        Err(_) => s.logs.append_entry(entry),
-    };
+    s.logs.append_entry_json(entry, &AccessFields::of(&r));
     s.traces.record(r);
 }
 
