@@ -21,17 +21,17 @@ pub(crate) struct NewLine<'a> {
     /// The line's trace id as a number (read before the store's lock is taken).
     pub trace: Option<NonZeroU128>,
     /// Where the fields come from: the line itself (JSON) or the writer (as JSON text).
-    pub fields: NewFields,
+    pub fields: NewFields<'a>,
 }
 
 /// A new line's fields.
 #[derive(Debug, Clone)]
-pub(crate) enum NewFields {
+pub(crate) enum NewFields<'a> {
     None,
     /// The line is a JSON object; its fields, already parsed (kept only in a tail copy).
     FromLine(Fields),
-    /// Given by the writer, serialized.
-    Json(String),
+    /// Given by the writer, serialized (JSON object text).
+    Json(&'a str),
 }
 
 /// Lines oldest-first plus the accounting the limits need. No locking, no clock.

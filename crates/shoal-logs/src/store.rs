@@ -52,6 +52,12 @@ impl std::fmt::Debug for LogStore {
     }
 }
 
+thread_local! {
+    /// Where [`LogStore::append_entry_json`] serializes fields before they are
+    /// copied into the store once (no growing `String` per line).
+    static JSON_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl LogStore {
     /// A store reading the system clock.
     pub fn new(limits: LogLimits) -> Self {
@@ -86,7 +92,7 @@ impl LogStore {
             let mut ring = store.lock();
             for l in &restored {
                 let fields = match &l.f {
-                    Some(f) => NewFields::Json(f.clone()),
+                    Some(f) => NewFields::Json(f),
                     None => crate::structure::json_fields(&l.l)
                         .map_or(NewFields::None, NewFields::FromLine),
                 };
@@ -152,23 +158,29 @@ impl LogStore {
     /// per line. A value that is not an object, or fails to serialize, gives
     /// the line no fields.
     pub fn append_entry_json(&self, entry: Entry<'_>, fields: &impl serde::Serialize) -> u64 {
-        let json = serde_json::to_string(fields)
-            .ok()
-            .filter(|j| j.starts_with('{'))
-            .map_or(NewFields::None, NewFields::Json);
-        self.push_entry(entry, json)
+        JSON_BUF.with_borrow_mut(|buf| {
+            buf.clear();
+            let json = match serde_json::to_writer(&mut *buf, fields) {
+                Ok(()) if buf.first() == Some(&b'{') => std::str::from_utf8(buf).ok(),
+                _ => None,
+            };
+            self.push_entry(entry, json.map_or(NewFields::None, NewFields::Json))
+        })
     }
 
     /// Stores a line whose fields and trace id the caller already knows (the proxy's access log).
     pub fn append_entry(&self, mut entry: Entry<'_>) -> u64 {
-        let fields = match entry.fields.take() {
-            Some(f) => NewFields::Json(serde_json::Value::Object(f).to_string()),
-            None => NewFields::None,
-        };
-        self.push_entry(entry, fields)
+        let json = entry
+            .fields
+            .take()
+            .map(|f| serde_json::Value::Object(f).to_string());
+        self.push_entry(
+            entry,
+            json.as_deref().map_or(NewFields::None, NewFields::Json),
+        )
     }
 
-    fn push_entry(&self, entry: Entry<'_>, fields: NewFields) -> u64 {
+    fn push_entry(&self, entry: Entry<'_>, fields: NewFields<'_>) -> u64 {
         self.push(NewLine {
             service: entry.service,
             version: entry.version,

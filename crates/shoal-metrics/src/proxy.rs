@@ -105,7 +105,9 @@ pub struct IntervalStats {
 }
 
 /// service → version → stats.
-type ByService = HashMap<Box<str>, HashMap<Box<str>, VersionStats>>;
+type ByService = HashMap<Box<str>, HashMap<Box<str>, VersionStats, FastHash>, FastHash>;
+/// Label keys are ours, not an attacker's: a fast hash, not SipHash.
+type FastHash = foldhash::fast::FixedState;
 
 /// The proxy's request metrics.
 #[derive(Default)]

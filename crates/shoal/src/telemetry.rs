@@ -7,6 +7,7 @@
 //! the task for each record (a cross-thread wake-up, often a futex call, per
 //! request); the task here wakes on its own tick and takes the whole batch.
 
+use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -62,6 +63,7 @@ pub fn channel() -> (AccessLog, Arc<Queue>, Arc<AtomicU64>) {
 /// what is left is handled too).
 pub async fn run(queue: Arc<Queue>, sinks: Sinks, dropped: Arc<AtomicU64>) {
     let mut batch = Vec::with_capacity(1024);
+    let mut line = String::with_capacity(256);
     let mut warned = (0u64, Instant::now());
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -71,7 +73,7 @@ pub async fn run(queue: Arc<Queue>, sinks: Sinks, dropped: Arc<AtomicU64>) {
         let last = Arc::strong_count(&queue) == 1;
         queue.take(&mut batch);
         for r in batch.drain(..) {
-            record(&sinks, r);
+            record(&sinks, r, &mut line);
         }
         let d = dropped.load(Ordering::Relaxed);
         if d > warned.0 && warned.1.elapsed() > Duration::from_secs(10) {
@@ -87,7 +89,8 @@ pub async fn run(queue: Arc<Queue>, sinks: Sinks, dropped: Arc<AtomicU64>) {
     }
 }
 
-fn record(s: &Sinks, r: AccessRecord) {
+/// Hands one record to the sinks; `line` is scratch space for the access line's text.
+fn record(s: &Sinks, r: AccessRecord, line: &mut String) {
     s.errors.record_http(shoal_errors::HttpError {
         time_ms: shoal_catalog::now_ms(),
         service: &r.service,
@@ -101,8 +104,10 @@ fn record(s: &Sinks, r: AccessRecord) {
         trace_id: &r.trace_id,
         duration_ms: r.duration.as_secs_f64() * 1000.0,
     });
-    let line = format!(
-        "access {} {} {} {:.1}ms caller={} instance={} trace={} span={} retries={}{}",
+    line.clear();
+    let _ = write!(
+        line,
+        "access {} {} {} {:.1}ms caller={} instance={} trace={} span={} retries={}",
         r.method,
         r.path,
         r.status,
@@ -112,14 +117,16 @@ fn record(s: &Sinks, r: AccessRecord) {
         r.trace_id,
         r.span_id,
         r.retries,
-        r.reason.map(|x| format!(" reason={x}")).unwrap_or_default(),
     );
+    if let Some(reason) = r.reason {
+        let _ = write!(line, " reason={reason}");
+    }
     let entry = shoal_logs::Entry {
         service: &r.service,
         version: &r.version,
         instance: "proxy",
         stream: shoal_logs::Stream::System,
-        line: &line,
+        line,
         trace_id: Some(&r.trace_id),
         fields: None,
     };
