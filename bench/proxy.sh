@@ -11,6 +11,9 @@
 # Target `shoal-up` (SHOAL_UP=0 leaves it out): the gateway of a real `shoal up`, with
 # its access log, spans and metrics hooks, in front of two nginx instances it runs
 # itself (same config as the upstreams above); it needs the release `shoal` binary.
+# Target `nginx-log` (NGINX_LOG=0 leaves it out): the nginx proxy again with an access
+# log (combined format, 64k buffer, flushed each second), nginx's shipped default; it is
+# the nginx to hold `shoal-up` against, since Shoal's gateway always logs each request.
 source "$(dirname "$0")/lib.sh"
 
 DURATION="${DURATION:-10s}"
@@ -26,10 +29,11 @@ NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
 
 SHOAL_UP="${SHOAL_UP:-1}"
+NGINX_LOG="${NGINX_LOG:-1}"
 (cd "$ROOT" && cargo build --release -p shoal-proxy --example proxy_bench >&2)
 [ "$SHOAL_UP" != 1 ] || (cd "$ROOT" && cargo build --release -p shoal --bin shoal >&2)
 make_tmp proxy
-mkdir -p "$BENCH_TMP/bin" "$BENCH_TMP/up" "$BENCH_TMP/ngx"
+mkdir -p "$BENCH_TMP/bin" "$BENCH_TMP/up" "$BENCH_TMP/ngx" "$BENCH_TMP/ngx-log"
 cp "$REL/examples/proxy_bench" "$BENCH_TMP/bin/proxy_bench"
 
 U1=$(free_port); U2=$(free_port); P_SHOAL=$(free_port); P_NGINX=$(free_port); P_HAPROXY=$(free_port)
@@ -65,6 +69,12 @@ http {
     }
 }
 CONF
+P_NGINX_LOG=$(free_port)
+# The same proxy with nginx's default access log, buffered.
+sed -e "s|access_log off;|access_log $BENCH_TMP/ngx-log/access.log combined buffer=64k flush=1s;|" \
+    -e "s|listen 127.0.0.1:$P_NGINX;|listen 127.0.0.1:$P_NGINX_LOG;|" \
+    -e "s|$BENCH_TMP/ngx/|$BENCH_TMP/ngx-log/|g" \
+    "$BENCH_TMP/ngx/nginx.conf" > "$BENCH_TMP/ngx-log/nginx.conf"
 cat > "$BENCH_TMP/haproxy.cfg" <<CONF
 global
     nbthread 2
@@ -87,6 +97,10 @@ CONF
 "$NGINX" -p "$BENCH_TMP/up" -c "$BENCH_TMP/up/nginx.conf" -g 'daemon off;' 2>"$BENCH_TMP/up/stderr" & track $!
 "$NGINX" -p "$BENCH_TMP/ngx" -c "$BENCH_TMP/ngx/nginx.conf" -g 'daemon off;' 2>"$BENCH_TMP/ngx/stderr" & track $!
 NGINX_MASTER=$!
+if [ "$NGINX_LOG" = 1 ]; then
+    "$NGINX" -p "$BENCH_TMP/ngx-log" -c "$BENCH_TMP/ngx-log/nginx.conf" -g 'daemon off;' 2>"$BENCH_TMP/ngx-log/stderr" & track $!
+    NGINX_LOG_MASTER=$!
+fi
 "$HAPROXY" -db -f "$BENCH_TMP/haproxy.cfg" >"$BENCH_TMP/haproxy.log" 2>&1 & track $!
 HAPROXY_PID=$!
 "$BENCH_TMP/bin/proxy_bench" "127.0.0.1:$P_SHOAL" "127.0.0.1:$U1" "127.0.0.1:$U2" 2>"$BENCH_TMP/shoal.log" & track $!
@@ -148,6 +162,7 @@ wait_http "http://127.0.0.1:$U1/" 10
 wait_http "http://127.0.0.1:$U2/" 10
 wait_http "http://127.0.0.1:$P_NGINX/" 10
 wait_http "http://127.0.0.1:$P_HAPROXY/" 10
+[ "$NGINX_LOG" != 1 ] || wait_http "http://127.0.0.1:$P_NGINX_LOG/" 10
 for p in "$P_SHOAL" ${BASELINE:+"$P_BASE"} ${P_UP:+"$P_UP"}; do
     for _ in $(seq 1 600); do
         curl -fsS -m 1 -o /dev/null -H 'Host: bench' "http://127.0.0.1:$p/" 2>/dev/null && break
@@ -170,6 +185,11 @@ if [ -n "$BASELINE" ]; then
     PORT[shoal-base]=$P_BASE
     PIDS[shoal-base]=$BASE_PID
     TARGETS="direct shoal shoal-base nginx haproxy"
+fi
+if [ "$NGINX_LOG" = 1 ]; then
+    PORT[nginx-log]=$P_NGINX_LOG
+    PIDS[nginx-log]="$(pgrep -P "$NGINX_LOG_MASTER" | tr '\n' ' ')"
+    TARGETS="$TARGETS nginx-log"
 fi
 if [ "$SHOAL_UP" = 1 ]; then
     PORT[shoal-up]=$P_UP
@@ -221,6 +241,7 @@ REPORT="$BENCH_TMP/report.md"
     echo "haproxy: $("$HAPROXY" -v 2>&1 | head -1 | awk '{print $3}'), nbthread 2, http-reuse always"
     echo "shoal:   shoal-proxy example proxy_bench (release, mimalloc), one serving thread per core (current-thread runtime, SO_REUSEPORT socket and upstream pool each), P2C least-loaded"
     [ -z "$BASELINE" ] || echo "shoal-base: ${BASELINE_NOTE:-$BASELINE} (A/B baseline, same arguments)"
+    [ "$NGINX_LOG" != 1 ] || echo "nginx-log: the nginx proxy above with an access log (combined, buffer=64k flush=1s)"
     [ "$SHOAL_UP" != 1 ] || echo "shoal-up: the gateway of \`shoal up\` (release) with its access-log, span and metrics hooks, over 2 nginx instances it runs (same config as the upstreams)"
     echo "upstreams: 2 x nginx (1 worker) return 200 \"ok\"; direct = wrk to one upstream, no proxy"
     echo "command: wrk -t2 -c{50,200} -d$DURATION --latency -H 'Host: bench'; $ROUNDS rounds, targets interleaved"
