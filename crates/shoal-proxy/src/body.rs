@@ -41,6 +41,9 @@ pub struct Upgraded {
     pub(crate) stream: tokio::net::TcpStream,
     /// What the instance sent after its `101` head.
     pub(crate) read: Bytes,
+    /// The request's place in its service's in-flight limit, held until the
+    /// tunnel closes (a switched connection is one long request).
+    pub(crate) admitted: Option<crate::admission::AdmitGuard>,
 }
 
 impl Body {

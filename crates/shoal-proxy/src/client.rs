@@ -217,6 +217,7 @@ pub(crate) async fn exchange(
         let body = Body::Upgraded(Box::new(Upgraded {
             stream,
             read: buf.split().freeze(),
+            admitted: None,
         }));
         return Ok(Answer::new(head.status, head.fields, body));
     }

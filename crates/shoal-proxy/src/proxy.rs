@@ -98,7 +98,7 @@ impl Proxy {
         rep.version = target.version;
         let state = &route.state;
 
-        let _admitted = match state.admission.admit(caller) {
+        let admitted = match state.admission.admit(caller) {
             Ok(guard) => guard,
             Err(Refusal::RateLimited { retry_after }) => {
                 return self.finish(
@@ -180,10 +180,15 @@ impl Proxy {
         }
         match result {
             Ok(mut answer) => {
-                // (A `101`'s fields are filtered as it is written: its `Upgrade` stays.)
-                let switched = matches!(answer.body, crate::body::Body::Upgraded(_));
-                if let (Fields::Map(map), false) = (&mut answer.fields, switched) {
-                    strip_hop_by_hop(map);
+                match &mut answer.body {
+                    // The tunnel holds the request's in-flight place until it closes.
+                    // (A `101`'s fields are filtered as it is written: its `Upgrade` stays.)
+                    crate::body::Body::Upgraded(up) => up.admitted = Some(admitted),
+                    _ => {
+                        if let Fields::Map(map) = &mut answer.fields {
+                            strip_hop_by_hop(map);
+                        }
+                    }
                 }
                 self.finish(rep, answer, None)
             }

@@ -26,9 +26,11 @@ pub(crate) async fn join(
     idle: Duration,
     stopping: Pin<&mut (dyn Future<Output = ()> + Send)>,
 ) {
+    // The request's in-flight place is given back when the tunnel ends.
     let Upgraded {
         stream: mut upstream,
         read,
+        admitted: _admitted,
     } = up;
     // What either side sent before the switch goes first.
     if !early.is_empty() && upstream.write_all(early).await.is_err() {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::Harness;
 use shoal_catalog::InstanceRecord;
 use shoal_proxy::{Hooks, RouteTable};
-use shoal_spec::ResilienceSpec;
+use shoal_spec::{LimitsSpec, ResilienceSpec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -361,6 +361,51 @@ async fn a_websocket_upgrade_joins_the_client_to_the_instance() {
     let mut rest = Vec::new();
     let ended = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await;
     assert!(ended.is_ok(), "a joined connection outlived the shutdown");
+}
+
+/// A switched connection is one long request: it holds its place in the
+/// service's in-flight limit until the tunnel closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_holds_its_in_flight_place_until_it_closes() {
+    let (addr, _) = raw_upstream().await;
+    let record = InstanceRecord::new("raw", "svc", "1", "n1", "127.0.0.1", addr.port());
+    let mut spec = common::spec("svc", "1");
+    spec.resilience = Some(ResilienceSpec {
+        limits: Some(LimitsSpec {
+            rps: None,
+            max_inflight: Some(1),
+        }),
+        ..ResilienceSpec::default()
+    });
+    let table = common::table(vec![spec], &[record], &RouteTable::default());
+    let h = Harness::start(table, Hooks::default()).await;
+    let mut ws = connect(&h).await;
+    let mut buf = Vec::new();
+    ws.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: svc\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    read_until(&mut ws, &mut buf, b"hello", "the switch").await;
+    let mut s = connect(&h).await;
+    let mut abuf = Vec::new();
+    let (head, body) = ask(&mut s, &mut abuf, b"GET / HTTP/1.1\r\nHost: svc\r\n\r\n").await;
+    assert!(head.starts_with("http/1.1 503"), "{head}");
+    assert!(head.contains("x-shoal-reason: shed"), "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("shed"));
+    // The client closes the tunnel: the place is free again.
+    drop(ws);
+    let mut freed = false;
+    for _ in 0..200 {
+        let mut s = connect(&h).await;
+        let (head, _) = ask(&mut s, &mut abuf, b"GET / HTTP/1.1\r\nHost: svc\r\n\r\n").await;
+        if head.starts_with("http/1.1 200") {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(freed, "the closed tunnel kept its in-flight place");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
