@@ -70,7 +70,7 @@ pub use restart::RestartSpec;
 pub use scale::{ScaleSpec, ScaleTarget};
 pub use tokens::{Right, TokenSpec};
 pub use types::{
-    Command, Platform, PortRange, Section, ServiceSpec, Spec, VersionRun, VersionSpec,
+    Command, Platform, PortRange, Protocol, Section, ServiceSpec, Spec, VersionRun, VersionSpec,
 };
 
 /// Reads and validates the service file at `path`; its directory becomes `base_dir`

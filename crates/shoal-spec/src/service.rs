@@ -11,8 +11,8 @@ use crate::health::read_health;
 use crate::resilience::read_resilience;
 use crate::restart::read_restart;
 use crate::scale::read_scale;
-use crate::types::{Command, ServiceSpec, VersionSpec};
-use crate::values::{string, string_array, u32_in, MAX_INSTANCES};
+use crate::types::{Command, Protocol, ServiceSpec, VersionSpec, PROTOCOLS};
+use crate::values::{choice, string, string_array, u32_in, MAX_INSTANCES};
 use crate::walk::{Ctx, Field, Obj};
 
 /// `[a-z0-9-]{1,63}`, not starting or ending with `-`.
@@ -99,6 +99,9 @@ fn read_service(cx: &mut Ctx<'_>, f: &Field<'_>) -> Option<ServiceSpec> {
     }
     if let Some(vf) = obj.take("versions") {
         spec.versions = read_versions(cx, &vf, &path, &spec.version);
+    }
+    if let Some(i) = obj.get(cx, "protocol", choice(PROTOCOLS)) {
+        spec.protocol = [Protocol::Http1, Protocol::H2c][i];
     }
     if let Some(rf) = obj.take("resilience") {
         spec.resilience = read_resilience(cx, &rf, format!("{path}.resilience"));

@@ -180,7 +180,25 @@ pub struct ServiceSpec {
     pub resilience: Option<ResilienceSpec>,
     /// Elastic scaling bounds and targets. Default none: fixed `instances`.
     pub scale: Option<ScaleSpec>,
+    /// What the instances speak to the proxy. Default HTTP/1.1.
+    #[serde(default)]
+    pub protocol: Protocol,
 }
+
+/// The protocol a service's instances speak (`protocol = "http1" | "h2c"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// HTTP/1.1 (keep-alive, pooled connections).
+    #[default]
+    Http1,
+    /// HTTP/2 without TLS, prior knowledge (gRPC servers): requests multiplexed
+    /// on one connection per instance, trailers passed on.
+    H2c,
+}
+
+/// The values of `protocol`, in [`Protocol`]'s order.
+pub(crate) const PROTOCOLS: &[&str] = &["http1", "h2c"];
 
 impl ServiceSpec {
     /// A service with every optional field at its default.
@@ -198,6 +216,7 @@ impl ServiceSpec {
             versions: BTreeMap::new(),
             resilience: None,
             scale: None,
+            protocol: Protocol::Http1,
         }
     }
 

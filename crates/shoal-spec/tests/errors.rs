@@ -394,3 +394,15 @@ fn port_range_must_fit_every_instance() {
           (instances or scale.max, plus other versions and max_surge); widen the range"]
     );
 }
+
+#[test]
+fn protocol_is_http1_or_h2c() {
+    let ok = parse("[services.grpc]\ncommand = \"x\"\nprotocol = \"h2c\"\n").expect("h2c is valid");
+    assert_eq!(ok.services["grpc"].protocol, shoal_spec::Protocol::H2c);
+    let plain = parse("[services.web]\ncommand = \"x\"\n").expect("valid");
+    assert_eq!(plain.services["web"].protocol, shoal_spec::Protocol::Http1);
+    assert_eq!(
+        errors("[services.grpc]\ncommand = \"x\"\nprotocol = \"h2\"\n"),
+        ["3:12: invalid `protocol` \"h2\": expected one of `http1`, `h2c` (did you mean `h2c`?)"]
+    );
+}
