@@ -33,6 +33,9 @@ pub enum Body {
     /// A `101 Switching Protocols` answer's connection to the instance, to be
     /// joined to the client's (`h1.rs`); no body.
     Upgraded(Box<Upgraded>),
+    /// An answer read from an instance over HTTP/2 (`client_h2.rs`): data, then
+    /// any trailers (passed on to HTTP/2 clients; HTTP/1.1 clients get the data).
+    H2(Box<hyper::body::Incoming>),
 }
 
 /// An instance's connection after it switched protocols.
@@ -68,6 +71,9 @@ impl hyper::body::Body for Body {
             ),
             Body::Stream(s) => s.poll_data(cx).map(|d| d.map(|r| r.map(Frame::data))),
             Body::Upgraded(_) => Poll::Ready(None),
+            Body::H2(b) => Pin::new(&mut **b)
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(io::Error::other))),
         }
     }
 
@@ -76,6 +82,7 @@ impl hyper::body::Body for Body {
             Body::Full(b) => b.as_ref().is_none_or(Bytes::is_empty),
             Body::Stream(s) => s.is_end(),
             Body::Upgraded(_) => true,
+            Body::H2(b) => b.is_end_stream(),
         }
     }
 
@@ -84,6 +91,7 @@ impl hyper::body::Body for Body {
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Stream(s) => s.size_hint(),
             Body::Upgraded(_) => SizeHint::with_exact(0),
+            Body::H2(b) => b.size_hint(),
         }
     }
 }

@@ -53,6 +53,10 @@ pub(crate) struct Call<'a> {
     pub path: &'a str,
     pub body: Bytes,
     pub timeout: Duration,
+    /// The instances speak HTTP/2 (h2c), not HTTP/1.1.
+    pub h2c: bool,
+    /// The client accepts trailers (`TE: trailers`, passed on to HTTP/2 instances).
+    pub trailers: bool,
 }
 
 /// Methods that may be sent twice (RFC 9110 idempotent, minus TRACE).

@@ -15,6 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use http::{Method, StatusCode, Version};
+use http_body::Body as _;
+use hyper::body::Frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -326,6 +328,11 @@ impl Conn {
                 (None, false) => Send::Chunked,
                 (None, true) => Send::UntilClose,
             },
+            Body::H2(b) => match (b.size_hint().exact(), http10) {
+                (Some(n), _) => Send::Length(n),
+                (None, false) => Send::Chunked,
+                (None, true) => Send::UntilClose,
+            },
             // Switched connections go to `switch`; one here is not joined.
             Body::Upgraded(_) => Send::Bodiless,
         };
@@ -363,24 +370,53 @@ impl Conn {
                             return None;
                         }
                     };
-                    if send == Send::Chunked {
-                        self.wbuf.clear();
-                        wire::write_chunk_head(&mut self.wbuf, data.len());
-                        self.wbuf.extend_from_slice(&data);
-                        self.wbuf.extend_from_slice(b"\r\n");
-                        if !self.flush_with(&[]).await {
-                            return None;
-                        }
-                    } else if !self.write(&data).await {
+                    if !self.send_data(send, &data).await {
                         return None;
                     }
                 }
-                if send == Send::Chunked && !self.write(b"0\r\n\r\n").await {
+                self.end_body(send).await.then_some(keep)
+            }
+            Body::H2(mut b) => {
+                if !self.flush_with(&[]).await {
                     return None;
                 }
-                Some(keep)
+                if bodiless {
+                    return Some(keep);
+                }
+                while let Some(frame) = poll_fn(|cx| Pin::new(&mut *b).poll_frame(cx)).await {
+                    let data = match frame.map(Frame::into_data) {
+                        Ok(Ok(d)) => d,
+                        // Trailers: HTTP/1.1 answers here carry none.
+                        Ok(Err(_)) => continue,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "instance's HTTP/2 answer body failed");
+                            return None;
+                        }
+                    };
+                    if !self.send_data(send, &data).await {
+                        return None;
+                    }
+                }
+                self.end_body(send).await.then_some(keep)
             }
         }
+    }
+
+    /// Writes one piece of a streamed answer body, as a chunk when `send` is chunked.
+    async fn send_data(&mut self, send: Send, data: &[u8]) -> bool {
+        if send != Send::Chunked {
+            return self.write(data).await;
+        }
+        self.wbuf.clear();
+        wire::write_chunk_head(&mut self.wbuf, data.len());
+        self.wbuf.extend_from_slice(data);
+        self.wbuf.extend_from_slice(b"\r\n");
+        self.flush_with(&[]).await
+    }
+
+    /// Ends a streamed answer body (the last chunk when chunked).
+    async fn end_body(&mut self, send: Send) -> bool {
+        send != Send::Chunked || self.write(b"0\r\n\r\n").await
     }
 
     /// Sends an instance's `101 Switching Protocols` and joins the client to the

@@ -209,6 +209,25 @@ impl Stamp<'_> {
             out.extend_from_slice(b"\r\n");
         }
     }
+
+    /// The same fields into a header map (HTTP/2 to an instance).
+    pub(crate) fn insert_into(&self, map: &mut HeaderMap) {
+        let mut text = Vec::with_capacity(192);
+        self.write(&mut text);
+        for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii_start());
+            if let (Ok(n), Ok(v)) = (
+                http::HeaderName::from_bytes(name),
+                http::HeaderValue::from_bytes(value),
+            ) {
+                map.insert(n, v);
+            }
+        }
+    }
 }
 
 /// Removes a map's hop-by-hop fields and the fields its `Connection` names.

@@ -37,6 +37,7 @@ pub mod breaker;
 pub mod budget;
 pub mod changes;
 mod client;
+mod client_h2;
 mod conn_io;
 pub mod eject;
 mod fields;

@@ -1,5 +1,6 @@
 //! The upstream connection pool: HTTP/1.1 connections to instances (spoken by
-//! `client.rs`), idle ones kept per instance address and reused last in, first out.
+//! `client.rs`), idle ones kept per instance address and reused last in, first out;
+//! for h2c services, one HTTP/2 connection per instance (`client_h2.rs`).
 //!
 //! [`Pool::send`] takes an idle connection (or makes one) and runs one exchange on
 //! it; the connection comes back when the answer was read (at once for small
@@ -17,6 +18,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::client::{self, Conn, Exchange};
+use crate::client_h2::H2Conns;
 use crate::forward::Call;
 use crate::message::Answer;
 
@@ -50,6 +52,8 @@ struct Inner {
     max_idle: usize,
     idle: Mutex<HashMap<SocketAddr, Vec<Idle>>>,
     reaper: AtomicBool,
+    /// Instances spoken to over HTTP/2 (`protocol = "h2c"`).
+    h2: H2Conns,
 }
 
 #[derive(Debug)]
@@ -67,6 +71,7 @@ impl Pool {
                 max_idle,
                 idle: Mutex::new(HashMap::default()),
                 reaper: AtomicBool::new(false),
+                h2: H2Conns::default(),
             }),
         }
     }
@@ -81,6 +86,10 @@ impl Pool {
         now: Instant,
         deadline: Instant,
     ) -> Result<Answer, SendError> {
+        if c.h2c {
+            let t = self.inner.connect_timeout;
+            return self.inner.h2.send(addr, c, t, deadline).await;
+        }
         loop {
             let (conn, reused) = match self.inner.take(addr, now) {
                 Some(conn) => (conn, true),

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use crate::admission::Refusal;
 use crate::body::ReqBody;
 use crate::breaker::Permit;
+use crate::client_h2::accepts_trailers;
 use crate::fields::Fields;
 use crate::forward::{self, Call, Failure, Outcome};
 use crate::headers::{strip_hop_by_hop, Known, Stamp};
@@ -142,6 +143,7 @@ impl Proxy {
         let upgrade = upgrade
             .then(|| fields.known(Known::Upgrade).map(Bytes::copy_from_slice))
             .flatten();
+        let trailers = route.h2c && fields.known(Known::Te).is_some_and(accepts_trailers);
         // Raw fields are filtered as they are written; a map is stripped here.
         if let Fields::Map(map) = &mut fields {
             strip_hop_by_hop(map);
@@ -160,6 +162,8 @@ impl Proxy {
             path: &target.path,
             body,
             timeout,
+            h2c: route.h2c,
+            trailers,
         };
         let Outcome {
             result,

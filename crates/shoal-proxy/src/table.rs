@@ -26,6 +26,8 @@ pub struct ServiceRoute {
     pub state: Arc<ServiceState>,
     pub strategy: Strategy,
     pub rr: AtomicUsize,
+    /// The instances speak HTTP/2 without TLS (`protocol = "h2c"`), not HTTP/1.1.
+    pub h2c: bool,
 }
 
 impl ServiceRoute {
@@ -135,6 +137,7 @@ impl RouteTable {
                     state,
                     strategy: Strategy::LeastLoaded,
                     rr: AtomicUsize::new(0),
+                    h2c: spec.is_some_and(|s| s.protocol == shoal_spec::Protocol::H2c),
                 },
             );
         }

@@ -156,6 +156,7 @@ mod tests {
         let up = Upgraded {
             stream: upstream_end,
             read: Bytes::from_static(b"first"),
+            admitted: None,
         };
         let idle = Duration::from_millis(200);
         let joined = tokio::spawn(async move {

@@ -211,3 +211,84 @@ grace = "10s"
         assert_eq!(echoed, sent);
     }
 }
+
+/// A gRPC service (the `grpcio` library, HTTP/2 without TLS) declared with
+/// `protocol = "h2c"`, reached by a `grpcio` client through the gateway: a unary
+/// call sees Shoal's stamp as metadata, a server stream arrives whole, and a
+/// gRPC error status (sent in trailers) reaches the client.
+#[test]
+fn grpc_calls_pass_through_the_gateway() {
+    const GRPC_APP: &str = r#"
+import os
+from concurrent import futures
+import grpc
+INSTANCE = os.environ["SHOAL_INSTANCE"]
+def say(request, context):
+    md = dict(context.invocation_metadata())
+    seen = [md.get("x-version", "-"), md.get("x-shoal-caller", "-"), str("traceparent" in md)]
+    return ":".join([INSTANCE, request.decode()] + seen).encode()
+def count(request, context):
+    for i in range(int(request)):
+        yield str(i).encode()
+def fail(request, context):
+    context.abort(grpc.StatusCode.NOT_FOUND, "no such greeting")
+handler = grpc.method_handlers_generic_handler("greet.Greeter", {
+    "Say": grpc.unary_unary_rpc_method_handler(say),
+    "Count": grpc.unary_stream_rpc_method_handler(count),
+    "Fail": grpc.unary_unary_rpc_method_handler(fail),
+})
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+server.add_generic_rpc_handlers((handler,))
+server.add_insecure_port("127.0.0.1:" + os.environ["PORT"])
+server.start()
+server.wait_for_termination()
+"#;
+    const CLIENT: &str = r#"
+import sys
+import grpc
+with grpc.insecure_channel(sys.argv[1]) as ch:
+    print(ch.unary_unary("/greet.Greeter/Say")(b"hello", timeout=10).decode())
+    print(",".join(x.decode() for x in ch.unary_stream("/greet.Greeter/Count")(b"4", timeout=10)))
+    try:
+        ch.unary_unary("/greet.Greeter/Fail")(b"", timeout=10)
+        print("no error")
+    except grpc.RpcError as e:
+        print(e.code().name, e.details())
+"#;
+    let p = Platform::builder(BIN)
+        .file("grpc_app.py", GRPC_APP)
+        .services(
+            r#"
+[services.greeter]
+command = ["python3", "grpc_app.py"]
+protocol = "h2c"
+routes = ["/greet.Greeter"]
+
+[services.greeter.health]
+tcp = true
+interval = "200ms"
+timeout = "1s"
+grace = "10s"
+"#,
+        )
+        .start()
+        .expect("start");
+    p.wait_healthy("greeter", 1, HEALTHY).expect("greeter");
+    let out = std::process::Command::new("python3")
+        .args(["-c", CLIENT, &p.gateway.to_string()])
+        .output()
+        .expect("run the grpc client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "client failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    let (instance, rest) = lines[0].split_once(':').unwrap_or_default();
+    assert!(instance.starts_with("greeter-"), "{stdout}");
+    assert_eq!(rest, "hello:1:gateway:True", "{stdout}");
+    assert_eq!(lines[1], "0,1,2,3");
+    assert_eq!(lines[2], "NOT_FOUND no such greeting");
+}

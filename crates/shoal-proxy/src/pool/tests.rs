@@ -61,6 +61,8 @@ fn call<'a>(method: &'a Method, fields: &'a Fields) -> Call<'a> {
         path: "/",
         body: Bytes::new(),
         timeout: Duration::from_secs(5),
+        h2c: false,
+        trailers: false,
     }
 }
 

@@ -1,0 +1,213 @@
+//! HTTP/2 without TLS (h2c, prior knowledge) to the instances of a service that
+//! says `protocol = "h2c"` (gRPC servers): one multiplexed connection per
+//! instance per pool, made on first use and again once it has closed. The
+//! answer's body streams through with its trailers (`grpc-status`, ...).
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use foldhash::HashMap;
+use http::{HeaderMap, HeaderValue, Request, Uri};
+use http_body_util::Full;
+use hyper::client::conn::http2::{self, SendRequest};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::body::Body;
+use crate::fields::Fields;
+use crate::forward::Call;
+use crate::headers::{to_instance, Known};
+use crate::message::Answer;
+use crate::pool::SendError;
+
+/// Pings an idle HTTP/2 connection this often; one that does not answer is closed.
+const KEEP_ALIVE: Duration = Duration::from_secs(20);
+
+/// The open HTTP/2 connection to each instance.
+#[derive(Debug, Default)]
+pub(crate) struct H2Conns {
+    conns: Mutex<HashMap<SocketAddr, SendRequest<Full<Bytes>>>>,
+}
+
+impl H2Conns {
+    /// The open connection to `addr`, if there is one.
+    fn open(&self, addr: SocketAddr) -> Option<SendRequest<Full<Bytes>>> {
+        let mut conns = self.conns.lock().ok()?;
+        match conns.get(&addr) {
+            Some(s) if !s.is_closed() => Some(s.clone()),
+            Some(_) => {
+                conns.remove(&addr);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn keep(&self, addr: SocketAddr, sender: &SendRequest<Full<Bytes>>) {
+        if let Ok(mut conns) = self.conns.lock() {
+            conns.insert(addr, sender.clone());
+        }
+    }
+
+    /// Sends `c` to `addr` over HTTP/2; answers with the head by `deadline`
+    /// (the body streams after it).
+    pub(crate) async fn send(
+        &self,
+        addr: SocketAddr,
+        c: &Call<'_>,
+        connect_timeout: Duration,
+        deadline: Instant,
+    ) -> Result<Answer, SendError> {
+        let (mut sender, reused) = match self.open(addr) {
+            Some(s) => (s, true),
+            None => {
+                let s = connect(addr, connect_timeout, deadline).await?;
+                self.keep(addr, &s);
+                (s, false)
+            }
+        };
+        let req = request(addr, c)?;
+        let ready = tokio::time::timeout_at(deadline, sender.ready());
+        match ready.await {
+            Err(_) => return Err(SendError::Timeout),
+            // The connection went away before the request left: nothing was sent.
+            Ok(Err(e)) if reused => return Err(SendError::Stale(e.to_string())),
+            Ok(Err(e)) => return Err(SendError::Transport(e.to_string())),
+            Ok(Ok(())) => {}
+        }
+        let answer = tokio::time::timeout_at(deadline, sender.send_request(req));
+        let resp = match answer.await {
+            Err(_) => return Err(SendError::Timeout),
+            // Refused or cut before any answer (GOAWAY, a reset stream): the
+            // instance did not process it, as with a stale HTTP/1.1 connection.
+            Ok(Err(e)) if reused && (e.is_canceled() || e.is_closed()) => {
+                return Err(SendError::Stale(e.to_string()))
+            }
+            Ok(Err(e)) => return Err(SendError::Transport(e.to_string())),
+            Ok(Ok(r)) => r,
+        };
+        let (parts, body) = resp.into_parts();
+        Ok(Answer::new(
+            parts.status,
+            Fields::map(parts.headers),
+            Body::H2(Box::new(body)),
+        ))
+    }
+}
+
+/// A new HTTP/2 connection to `addr`; its driver runs as a task of this thread.
+async fn connect(
+    addr: SocketAddr,
+    connect_timeout: Duration,
+    deadline: Instant,
+) -> Result<SendRequest<Full<Bytes>>, SendError> {
+    let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(addr));
+    let stream = match tokio::time::timeout_at(deadline, tcp).await {
+        Err(_) => return Err(SendError::Timeout),
+        Ok(Err(_)) => {
+            return Err(SendError::Connect(format!(
+                "{addr}: timed out after {connect_timeout:?}"
+            )))
+        }
+        Ok(Ok(Err(e))) => return Err(SendError::Connect(format!("{addr}: {e}"))),
+        Ok(Ok(Ok(s))) => s,
+    };
+    let _ = stream.set_nodelay(true);
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .keep_alive_interval(KEEP_ALIVE)
+        .keep_alive_while_idle(true);
+    let handshake = builder.handshake(TokioIo::new(stream));
+    let (sender, conn) = match tokio::time::timeout_at(deadline, handshake).await {
+        Err(_) => return Err(SendError::Timeout),
+        Ok(Err(e)) => {
+            return Err(SendError::Connect(format!(
+                "{addr}: HTTP/2 handshake failed: {e}"
+            )))
+        }
+        Ok(Ok(pair)) => pair,
+    };
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(%addr, error = %e, "HTTP/2 connection to an instance ended");
+        }
+    });
+    Ok(sender)
+}
+
+/// The request for the instance: the client's fields that pass to an instance
+/// (`Host` becomes the authority), `te: trailers` when the client accepts
+/// trailers (gRPC servers require it), and Shoal's stamp.
+fn request(addr: SocketAddr, c: &Call<'_>) -> Result<Request<Full<Bytes>>, SendError> {
+    let host = c.fields.known(Known::Host).and_then(|h| {
+        let h = std::str::from_utf8(h).ok()?;
+        h.parse::<http::uri::Authority>().ok()
+    });
+    let authority = match host {
+        Some(a) => a,
+        None => addr
+            .to_string()
+            .parse()
+            .map_err(|e| SendError::Transport(format!("{addr}: {e}")))?,
+    };
+    let uri = Uri::builder()
+        .scheme("http")
+        .authority(authority)
+        .path_and_query(c.path)
+        .build()
+        .map_err(|e| SendError::Transport(format!("request path {:?}: {e}", c.path)))?;
+    let mut headers = HeaderMap::new();
+    let mut pass = |name: &[u8], value: &[u8]| {
+        let kind = Known::of(name);
+        if !to_instance(kind) || kind == Known::Host {
+            return;
+        }
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name),
+            HeaderValue::from_bytes(value),
+        ) {
+            headers.append(n, v);
+        }
+    };
+    match c.fields {
+        Fields::Raw(raw) => raw.fields().for_each(|(n, v)| pass(n, v)),
+        Fields::Map(map) => map
+            .iter()
+            .for_each(|(n, v)| pass(n.as_str().as_bytes(), v.as_bytes())),
+    }
+    if c.trailers {
+        headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+    }
+    if let Some(stamp) = &c.stamp {
+        stamp.insert_into(&mut headers);
+    }
+    let mut req = Request::new(Full::new(c.body.clone()));
+    *req.method_mut() = c.method.clone();
+    *req.uri_mut() = uri;
+    *req.version_mut() = http::Version::HTTP_2;
+    *req.headers_mut() = headers;
+    Ok(req)
+}
+
+/// Whether a `TE` value lists `trailers`.
+pub(crate) fn accepts_trailers(te: &[u8]) -> bool {
+    te.split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"trailers"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_trailers;
+
+    #[test]
+    fn te_lists_trailers() {
+        assert!(accepts_trailers(b"trailers"));
+        assert!(accepts_trailers(b"gzip, Trailers"));
+        assert!(!accepts_trailers(b"gzip"));
+        assert!(!accepts_trailers(b"trailersx"));
+    }
+}

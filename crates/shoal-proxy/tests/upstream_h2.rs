@@ -1,0 +1,159 @@
+//! Instances that speak HTTP/2 (`protocol = "h2c"`): a real hyper HTTP/2 server
+//! behind the gateway, reached from HTTP/2 and HTTP/1.1 clients; trailers pass.
+
+mod common;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::Harness;
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use shoal_catalog::InstanceRecord;
+use shoal_proxy::{Hooks, RouteTable};
+use shoal_spec::Protocol;
+use tokio::net::TcpListener;
+
+/// An HTTP/2-only server (prior knowledge) answering `seen: <what it got>` with a
+/// `grpc-status: 0` trailer, like a gRPC server; counts its connections.
+async fn h2_instance() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let svc = service_fn(|req: Request<Incoming>| async move {
+                let (parts, body) = req.into_parts();
+                let got = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                let header = |n: &str| {
+                    parts
+                        .headers
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-")
+                        .to_owned()
+                };
+                let text = format!(
+                    "{} {} {:?} authority={} te={} x-version={} caller={} traceparent={} body={}",
+                    parts.method,
+                    parts.uri.path(),
+                    parts.version,
+                    parts.uri.authority().map_or("-", |a| a.as_str()),
+                    header("te"),
+                    header("x-version"),
+                    header("x-shoal-caller"),
+                    header("traceparent") != "-",
+                    String::from_utf8_lossy(&got),
+                );
+                let mut trailers = HeaderMap::new();
+                trailers.insert("grpc-status", HeaderValue::from_static("0"));
+                let body = Full::new(Bytes::from(text))
+                    .with_trailers(async move { Some(Ok::<_, Infallible>(trailers)) });
+                Ok::<_, Infallible>(
+                    Response::builder()
+                        .header("content-type", "application/grpc")
+                        .body(body)
+                        .expect("response"),
+                )
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+async fn harness() -> (Harness, Arc<AtomicUsize>) {
+    let (addr, accepted) = h2_instance().await;
+    let record = InstanceRecord::new("grpc-1", "grpc", "1", "n1", "127.0.0.1", addr.port());
+    let mut spec = common::spec("grpc", "1");
+    spec.protocol = Protocol::H2c;
+    let table = common::table(vec![spec], &[record], &RouteTable::default());
+    (Harness::start(table, Hooks::default()).await, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_clients_reach_an_h2c_instance_with_trailers() {
+    let (h, accepted) = harness().await;
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build(HttpConnector::new());
+    for i in 0..5 {
+        let req = Request::builder()
+            .method("POST")
+            .uri(format!("http://{}/echo.Echo/Say", h.gateway))
+            .header("host", "grpc")
+            .header("te", "trailers")
+            .header("content-type", "application/grpc")
+            .body(Full::new(Bytes::from(format!("hello {i}"))))
+            .expect("request");
+        let resp = client.request(req).await.expect("answer");
+        assert_eq!(resp.status(), 200);
+        assert!(resp.headers().contains_key("x-trace-id"));
+        let collected = resp.into_body().collect().await.expect("body");
+        let trailers = collected.trailers().cloned().unwrap_or_default();
+        let text = String::from_utf8_lossy(&collected.to_bytes()).into_owned();
+        assert_eq!(
+            text,
+            format!(
+                "POST /echo.Echo/Say HTTP/2.0 authority=grpc te=trailers x-version=1 \
+                 caller=gateway traceparent=true body=hello {i}"
+            )
+        );
+        assert_eq!(
+            trailers.get("grpc-status").map(HeaderValue::as_bytes),
+            Some(&b"0"[..]),
+            "the instance's trailers reach an HTTP/2 client"
+        );
+    }
+    // Requests share HTTP/2 connections: at most one per serving thread.
+    let conns = accepted.load(Ordering::SeqCst);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        (1..=threads).contains(&conns),
+        "{conns} connections for 5 requests"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http1_clients_reach_an_h2c_instance() {
+    let (h, _) = harness().await;
+    let c = common::client();
+    let a = common::send(&c, h.gateway, "GET", "grpc", "/x?y=1", &[]).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(
+        a.text,
+        "GET /x HTTP/2.0 authority=grpc te=- x-version=1 caller=gateway traceparent=true body="
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2c_instance_that_is_gone_is_a_503_of_shoals_own() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let record = InstanceRecord::new("grpc-1", "grpc", "1", "n1", "127.0.0.1", port);
+    let mut spec = common::spec("grpc", "1");
+    spec.protocol = Protocol::H2c;
+    let table = common::table(vec![spec], &[record], &RouteTable::default());
+    let h = Harness::start(table, Hooks::default()).await;
+    let a = common::send(&common::client(), h.gateway, "GET", "grpc", "/", &[]).await;
+    assert_eq!(a.status, 503, "{}", a.text);
+    assert_eq!(a.reason(), "no-healthy-instance");
+}
