@@ -35,7 +35,7 @@ pub enum Body {
     Upgraded(Box<Upgraded>),
     /// An answer read from an instance over HTTP/2 (`client_h2.rs`): data, then
     /// any trailers (passed on to HTTP/2 clients; HTTP/1.1 clients get the data).
-    H2(Box<hyper::body::Incoming>),
+    H2(Box<crate::client_h2::H2Body>),
 }
 
 /// An instance's connection after it switched protocols.
@@ -71,9 +71,7 @@ impl hyper::body::Body for Body {
             ),
             Body::Stream(s) => s.poll_data(cx).map(|d| d.map(|r| r.map(Frame::data))),
             Body::Upgraded(_) => Poll::Ready(None),
-            Body::H2(b) => Pin::new(&mut **b)
-                .poll_frame(cx)
-                .map(|f| f.map(|r| r.map_err(io::Error::other))),
+            Body::H2(b) => b.poll_frame(cx),
         }
     }
 

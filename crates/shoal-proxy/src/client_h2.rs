@@ -3,20 +3,26 @@
 //! instance per pool, made on first use and again once it has closed. The
 //! answer's body streams through with its trailers (`grpc-status`, ...).
 
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use foldhash::HashMap;
 use http::{HeaderMap, HeaderValue, Request, Uri};
+use http_body::Body as _;
 use http_body_util::Full;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::client::conn::http2::{self, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::body::Body;
+use crate::conn_io::expired;
 use crate::fields::Fields;
 use crate::forward::Call;
 use crate::headers::{to_instance, Known};
@@ -93,8 +99,64 @@ impl H2Conns {
         Ok(Answer::new(
             parts.status,
             Fields::map(parts.headers),
-            Body::H2(Box::new(body)),
+            Body::H2(Box::new(H2Body::new(body, c.timeout))),
         ))
+    }
+}
+
+/// An answer body from an HTTP/2 instance, frame by frame (data, then any
+/// trailers). An instance that sends nothing more for the call's timeout fails
+/// it, as a stalled HTTP/1.1 body does (the client's stream is then reset or
+/// its connection cut).
+#[derive(Debug)]
+pub struct H2Body {
+    body: Incoming,
+    /// The longest wait for the next frame.
+    patience: Duration,
+    deadline: Instant,
+    timer: Pin<Box<Sleep>>,
+    failed: bool,
+}
+
+impl H2Body {
+    fn new(body: Incoming, patience: Duration) -> Self {
+        let deadline = Instant::now() + patience;
+        Self {
+            body,
+            patience,
+            deadline,
+            timer: Box::pin(tokio::time::sleep_until(deadline)),
+            failed: false,
+        }
+    }
+
+    pub(crate) fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+        if self.failed {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                self.deadline = Instant::now() + self.patience;
+                Poll::Ready(frame.map(|r| r.map_err(io::Error::other)))
+            }
+            Poll::Pending if !expired(self.timer.as_mut(), self.deadline, cx) => Poll::Pending,
+            Poll::Pending => {
+                self.failed = true;
+                let why = format!("no more of the answer body for {:?}", self.patience);
+                Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::TimedOut, why))))
+            }
+        }
+    }
+
+    pub(crate) fn is_end_stream(&self) -> bool {
+        self.failed || self.body.is_end_stream()
+    }
+
+    pub(crate) fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -15,7 +15,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use http::{Method, StatusCode, Version};
-use http_body::Body as _;
 use hyper::body::Frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -383,7 +382,7 @@ impl Conn {
                 if bodiless {
                     return Some(keep);
                 }
-                while let Some(frame) = poll_fn(|cx| Pin::new(&mut *b).poll_frame(cx)).await {
+                while let Some(frame) = poll_fn(|cx| b.poll_frame(cx)).await {
                     let data = match frame.map(Frame::into_data) {
                         Ok(Ok(d)) => d,
                         // Trailers: HTTP/1.1 answers here carry none.

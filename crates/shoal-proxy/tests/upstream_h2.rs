@@ -5,20 +5,23 @@ mod common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use common::Harness;
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use shoal_catalog::InstanceRecord;
 use shoal_proxy::{Hooks, RouteTable};
-use shoal_spec::Protocol;
+use shoal_spec::{Protocol, ResilienceSpec};
 use tokio::net::TcpListener;
 
 /// An HTTP/2-only server (prior knowledge) answering `seen: <what it got>` with a
@@ -156,4 +159,73 @@ async fn an_h2c_instance_that_is_gone_is_a_503_of_shoals_own() {
     let a = common::send(&common::client(), h.gateway, "GET", "grpc", "/", &[]).await;
     assert_eq!(a.status, 503, "{}", a.text);
     assert_eq!(a.reason(), "no-healthy-instance");
+}
+
+/// A body that sends `first` and then nothing more, never ending.
+struct Stall(Option<Bytes>);
+
+impl hyper::body::Body for Stall {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.0.take() {
+            Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// An HTTP/2 instance whose answers stall after their first bytes: the call's
+/// timeout since the last frame ends the answer, as for HTTP/1.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_h2c_answer_is_cut_after_the_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let svc = service_fn(|_req: Request<Incoming>| async move {
+                Ok::<_, Infallible>(Response::new(Stall(Some(Bytes::from_static(b"first")))))
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    let record = InstanceRecord::new("grpc-1", "grpc", "1", "n1", "127.0.0.1", addr.port());
+    let mut spec = common::spec("grpc", "1");
+    spec.protocol = Protocol::H2c;
+    let timeout = Duration::from_millis(300);
+    spec.resilience = Some(ResilienceSpec {
+        timeout: Some(timeout),
+        ..ResilienceSpec::default()
+    });
+    let table = common::table(vec![spec], &[record], &RouteTable::default());
+    let h = Harness::start(table, Hooks::default()).await;
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build(HttpConnector::new());
+    let req = Request::builder()
+        .uri(format!("http://{}/watch", h.gateway))
+        .header("host", "grpc")
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let started = tokio::time::Instant::now();
+    let resp = client.request(req).await.expect("answer head");
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let first = body.frame().await.expect("a frame").expect("data");
+    assert_eq!(first.into_data().ok(), Some(Bytes::from_static(b"first")));
+    let rest = tokio::time::timeout(Duration::from_secs(10), body.frame()).await;
+    let ended = rest.expect("a stalled answer held the stream open");
+    assert!(
+        !matches!(ended, Some(Ok(_))),
+        "no more data was sent, yet got {ended:?}"
+    );
+    assert!(started.elapsed() >= timeout, "cut before the timeout");
 }
