@@ -6,7 +6,8 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use bytes::Bytes;
 use foldhash::HashMap;
 use http::{HeaderMap, HeaderValue, Request, Uri};
 use http_body::Body as _;
-use http_body_util::Full;
+use http_body_util::{Full, Limited};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::client::conn::http2::{self, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -35,12 +36,85 @@ const KEEP_ALIVE: Duration = Duration::from_secs(20);
 /// The open HTTP/2 connection to each instance.
 #[derive(Debug, Default)]
 pub(crate) struct H2Conns {
-    conns: Mutex<HashMap<SocketAddr, SendRequest<Full<Bytes>>>>,
+    conns: Mutex<HashMap<SocketAddr, SendRequest<ReqBody>>>,
+}
+
+/// A client's HTTP/2 request body passed on as it arrives, bounded by the
+/// proxy's body limit; taken by the attempt that sends it.
+#[derive(Debug)]
+pub(crate) struct RequestStream {
+    body: Mutex<Option<Limited<Incoming>>>,
+    /// Set when the body passed the limit (the send then fails for that reason).
+    over: Arc<AtomicBool>,
+}
+
+impl RequestStream {
+    pub(crate) fn new(body: Limited<Incoming>) -> Self {
+        Self {
+            body: Mutex::new(Some(body)),
+            over: Arc::default(),
+        }
+    }
+
+    fn take(&self) -> Option<ReqBody> {
+        let body = self.body.lock().ok()?.take()?;
+        Some(ReqBody::Stream(body, self.over.clone()))
+    }
+
+    fn passed_limit(&self) -> bool {
+        self.over.load(Ordering::Relaxed)
+    }
+}
+
+/// What goes to an HTTP/2 instance as a request body.
+enum ReqBody {
+    Whole(Full<Bytes>),
+    /// With the flag [`RequestStream::passed_limit`] reads.
+    Stream(Limited<Incoming>, Arc<AtomicBool>),
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl http_body::Body for ReqBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ReqBody::Whole(b) => Pin::new(b).poll_frame(cx).map_err(|e| match e {}),
+            ReqBody::Stream(b, over) => {
+                let frame = Pin::new(b).poll_frame(cx);
+                if let Poll::Ready(Some(Err(e))) = &frame {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        over.store(true, Ordering::Relaxed);
+                    }
+                }
+                frame
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ReqBody::Whole(b) => b.is_end_stream(),
+            ReqBody::Stream(b, _) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ReqBody::Whole(b) => b.size_hint(),
+            ReqBody::Stream(b, _) => b.size_hint(),
+        }
+    }
 }
 
 impl H2Conns {
     /// The open connection to `addr`, if there is one.
-    fn open(&self, addr: SocketAddr) -> Option<SendRequest<Full<Bytes>>> {
+    fn open(&self, addr: SocketAddr) -> Option<SendRequest<ReqBody>> {
         let mut conns = self.conns.lock().ok()?;
         match conns.get(&addr) {
             Some(s) if !s.is_closed() => Some(s.clone()),
@@ -52,7 +126,7 @@ impl H2Conns {
         }
     }
 
-    fn keep(&self, addr: SocketAddr, sender: &SendRequest<Full<Bytes>>) {
+    fn keep(&self, addr: SocketAddr, sender: &SendRequest<ReqBody>) {
         if let Ok(mut conns) = self.conns.lock() {
             conns.insert(addr, sender.clone());
         }
@@ -75,7 +149,6 @@ impl H2Conns {
                 (s, false)
             }
         };
-        let req = request(addr, c)?;
         let ready = tokio::time::timeout_at(deadline, sender.ready());
         match ready.await {
             Err(_) => return Err(SendError::Timeout),
@@ -84,11 +157,17 @@ impl H2Conns {
             Ok(Err(e)) => return Err(SendError::Transport(e.to_string())),
             Ok(Ok(())) => {}
         }
+        // Built once the connection can take it: a streamed body is taken here.
+        let req = request(addr, c)?;
         let answer = tokio::time::timeout_at(deadline, sender.send_request(req));
         let resp = match answer.await {
             Err(_) => return Err(SendError::Timeout),
             // Refused or cut before any answer (GOAWAY, a reset stream): the
             // instance did not process it, as with a stale HTTP/1.1 connection.
+            Ok(Err(e)) if c.stream.is_some_and(RequestStream::passed_limit) => {
+                let limit = "the streamed body passed the limit";
+                return Err(SendError::TooLarge(format!("{limit} ({e})")));
+            }
             Ok(Err(e)) if reused && (e.is_canceled() || e.is_closed()) => {
                 return Err(SendError::Stale(e.to_string()))
             }
@@ -165,7 +244,7 @@ async fn connect(
     addr: SocketAddr,
     connect_timeout: Duration,
     deadline: Instant,
-) -> Result<SendRequest<Full<Bytes>>, SendError> {
+) -> Result<SendRequest<ReqBody>, SendError> {
     let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(addr));
     let stream = match tokio::time::timeout_at(deadline, tcp).await {
         Err(_) => return Err(SendError::Timeout),
@@ -204,7 +283,7 @@ async fn connect(
 /// The request for the instance: the client's fields that pass to an instance
 /// (`Host` becomes the authority), `te: trailers` when the client accepts
 /// trailers (gRPC servers require it), and Shoal's stamp.
-fn request(addr: SocketAddr, c: &Call<'_>) -> Result<Request<Full<Bytes>>, SendError> {
+fn request(addr: SocketAddr, c: &Call<'_>) -> Result<Request<ReqBody>, SendError> {
     let host = c.fields.known(Known::Host).and_then(|h| {
         let h = std::str::from_utf8(h).ok()?;
         h.parse::<http::uri::Authority>().ok()
@@ -247,7 +326,18 @@ fn request(addr: SocketAddr, c: &Call<'_>) -> Result<Request<Full<Bytes>>, SendE
     if let Some(stamp) = &c.stamp {
         stamp.insert_into(&mut headers);
     }
-    let mut req = Request::new(Full::new(c.body.clone()));
+    let body = match c.stream {
+        None => ReqBody::Whole(Full::new(c.body.clone())),
+        Some(s) => match s.take() {
+            Some(b) => b,
+            None => {
+                return Err(SendError::Transport(
+                    "the request body was streamed to an earlier attempt".into(),
+                ))
+            }
+        },
+    };
+    let mut req = Request::new(body);
     *req.method_mut() = c.method.clone();
     *req.uri_mut() = uri;
     *req.version_mut() = http::Version::HTTP_2;

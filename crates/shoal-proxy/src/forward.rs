@@ -28,6 +28,8 @@ pub enum Failure {
     Timeout(Duration),
     #[error("the instance's connection failed: {0}")]
     Transport(String),
+    #[error("request body refused: {0}")]
+    TooLarge(String),
 }
 
 /// The result of a call after retries.
@@ -57,6 +59,9 @@ pub(crate) struct Call<'a> {
     pub h2c: bool,
     /// The client accepts trailers (`TE: trailers`, passed on to HTTP/2 instances).
     pub trailers: bool,
+    /// A request body passed on as it arrives (HTTP/2 to an h2c instance) instead
+    /// of `body`; the first attempt that sends takes it, so a later one cannot.
+    pub stream: Option<&'a crate::client_h2::RequestStream>,
 }
 
 /// Methods that may be sent twice (RFC 9110 idempotent, minus TRACE).
@@ -67,10 +72,20 @@ pub fn idempotent(m: &Method) -> bool {
     )
 }
 
+/// Whether an attempt went well for the instance (and the breaker): an answer
+/// under 500, or a request the client got wrong (its body over the limit).
+pub(crate) fn succeeded(result: &Result<Answer, Failure>) -> bool {
+    match result {
+        Ok(r) => r.status.as_u16() < 500,
+        Err(f) => matches!(f, Failure::TooLarge(_)),
+    }
+}
+
 /// Whether this attempt's result may be retried on another instance.
 fn retryable(result: &Result<Answer, Failure>, idempotent: bool) -> bool {
     match result {
         Err(Failure::Connect(_)) => true,
+        Err(Failure::TooLarge(_)) => false,
         Err(_) => idempotent,
         Ok(r) => idempotent && matches!(r.status.as_u16(), 502..=504),
     }
@@ -111,7 +126,7 @@ pub(crate) async fn call<'r>(
         now = Instant::now();
         out.ended = now;
         let result = tried_at.answer;
-        let ok = matches!(&result, Ok(r) if r.status.as_u16() < 500);
+        let ok = succeeded(&result);
         // Latency feeds the peak-EWMA tiebreak; the outcome, outlier ejection.
         let rtt = now.saturating_duration_since(tried_at.started);
         ep.stats.observe_latency(rtt, now);
@@ -226,5 +241,6 @@ async fn send_once(
         Err(SendError::Connect(e)) => Err(Sent::Failed(Failure::Connect(e))),
         Err(SendError::Transport(e)) => Err(Sent::Failed(Failure::Transport(e))),
         Err(SendError::Stale(e)) => Err(Sent::Stale(e)),
+        Err(SendError::TooLarge(e)) => Err(Sent::Failed(Failure::TooLarge(e))),
     }
 }

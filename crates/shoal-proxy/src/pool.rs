@@ -38,6 +38,9 @@ pub enum SendError {
     Stale(String),
     /// No answer head (and small body) by the deadline.
     Timeout,
+    /// The client's streamed request body passed the body limit (the instance
+    /// is not at fault).
+    TooLarge(String),
 }
 
 /// Pooled HTTP/1.1 connections to every instance.

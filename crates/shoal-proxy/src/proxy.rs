@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use crate::admission::Refusal;
 use crate::body::ReqBody;
 use crate::breaker::Permit;
-use crate::client_h2::accepts_trailers;
+use crate::client_h2::{accepts_trailers, RequestStream};
 use crate::fields::Fields;
 use crate::forward::{self, Call, Failure, Outcome};
 use crate::headers::{strip_hop_by_hop, Known, Stamp};
@@ -114,9 +114,16 @@ impl Proxy {
             }
         };
         let limit = self.config.max_body_bytes;
+        let mut streamed = None;
         let body = match body {
             ReqBody::Read(b) => b,
             ReqBody::Incoming(b) if b.is_end_stream() => Bytes::new(),
+            // An HTTP/2 stream to an HTTP/2 instance goes on as it arrives (gRPC
+            // client and bidirectional streams), still bounded by the limit.
+            ReqBody::Incoming(b) if route.h2c => {
+                streamed = Some(RequestStream::new(Limited::new(b, limit)));
+                Bytes::new()
+            }
             ReqBody::Incoming(b) => match Limited::new(b, limit).collect().await {
                 Ok(b) => b.to_bytes(),
                 Err(e) => return self.too_large(rep, &e.to_string()),
@@ -164,6 +171,7 @@ impl Proxy {
             timeout,
             h2c: route.h2c,
             trailers,
+            stream: streamed.as_ref(),
         };
         let Outcome {
             result,
@@ -174,7 +182,7 @@ impl Proxy {
         rep.instance = instance;
         rep.retries = retries;
         rep.end = Some(ended);
-        let ok = matches!(&result, Ok(r) if r.status.as_u16() < 500);
+        let ok = forward::succeeded(&result);
         state.record_circuit(permit, ok);
         if !ok {
             if let Some(fb) = &state.spec.fallback {
@@ -201,6 +209,7 @@ impl Proxy {
                     Failure::NoInstance | Failure::Connect(_) => Reason::NoHealthyInstance,
                     Failure::Timeout(_) => Reason::Timeout,
                     Failure::Transport(_) => Reason::UpstreamError,
+                    Failure::TooLarge(_) => Reason::TooLarge,
                 };
                 self.finish(rep, shoal_answer(reason, &f.to_string()), Some(reason))
             }

@@ -229,3 +229,47 @@ async fn a_stalled_h2c_answer_is_cut_after_the_timeout() {
     );
     assert!(started.elapsed() >= timeout, "cut before the timeout");
 }
+
+/// A streamed request body is still bounded: past the body limit the client
+/// gets Shoal's 413, and the instance is not blamed (no retry, no ejection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_body_over_the_limit_is_a_413_and_not_the_instances_fault() {
+    let (addr, _) = h2_instance().await;
+    let record = InstanceRecord::new("grpc-1", "grpc", "1", "n1", "127.0.0.1", addr.port());
+    let mut spec = common::spec("grpc", "1");
+    spec.protocol = Protocol::H2c;
+    let table = common::table(vec![spec], &[record], &RouteTable::default());
+    let config = shoal_proxy::ProxyConfig {
+        max_body_bytes: 1024,
+        ..shoal_proxy::ProxyConfig::default()
+    };
+    let (proxy, gateway, _serving) = common::serve(table, Hooks::default(), config).await;
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build(HttpConnector::new());
+    let post = |size: usize| {
+        Request::builder()
+            .method("POST")
+            .uri(format!("http://{gateway}/upload"))
+            .header("host", "grpc")
+            .body(Full::new(Bytes::from(vec![b'x'; size])))
+            .expect("request")
+    };
+    for _ in 0..6 {
+        let resp = client.request(post(8 * 1024)).await.expect("answer");
+        assert_eq!(resp.status(), 413);
+        assert_eq!(
+            resp.headers()
+                .get("x-shoal-reason")
+                .map(HeaderValue::as_bytes),
+            Some(&b"too-large"[..])
+        );
+    }
+    let resp = client.request(post(512)).await.expect("answer");
+    assert_eq!(resp.status(), 200, "the instance still takes requests");
+    let snap = proxy.snapshot();
+    let svc = &snap.services["grpc"];
+    assert_eq!((svc.retries, svc.ejections), (0, 0));
+    assert!(svc.instances.iter().all(|i| i.ejected_ms.is_none()));
+    proxy.shutdown();
+}

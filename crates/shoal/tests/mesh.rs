@@ -214,8 +214,9 @@ grace = "10s"
 
 /// A gRPC service (the `grpcio` library, HTTP/2 without TLS) declared with
 /// `protocol = "h2c"`, reached by a `grpcio` client through the gateway: a unary
-/// call sees Shoal's stamp as metadata, a server stream arrives whole, and a
-/// gRPC error status (sent in trailers) reaches the client.
+/// call sees Shoal's stamp as metadata, a server stream arrives whole, a gRPC
+/// error status (sent in trailers) reaches the client, and a bidirectional
+/// stream works message by message (the request body passes as it arrives).
 #[test]
 fn grpc_calls_pass_through_the_gateway() {
     const GRPC_APP: &str = r#"
@@ -232,7 +233,11 @@ def count(request, context):
         yield str(i).encode()
 def fail(request, context):
     context.abort(grpc.StatusCode.NOT_FOUND, "no such greeting")
+def chat(requests, context):
+    for message in requests:
+        yield b"re:" + message
 handler = grpc.method_handlers_generic_handler("greet.Greeter", {
+    "Chat": grpc.stream_stream_rpc_method_handler(chat),
     "Say": grpc.unary_unary_rpc_method_handler(say),
     "Count": grpc.unary_stream_rpc_method_handler(count),
     "Fail": grpc.unary_unary_rpc_method_handler(fail),
@@ -244,6 +249,7 @@ server.start()
 server.wait_for_termination()
 "#;
     const CLIENT: &str = r#"
+import queue
 import sys
 import grpc
 with grpc.insecure_channel(sys.argv[1]) as ch:
@@ -254,6 +260,19 @@ with grpc.insecure_channel(sys.argv[1]) as ch:
         print("no error")
     except grpc.RpcError as e:
         print(e.code().name, e.details())
+    # Each message is sent only after the answer to the previous one arrived:
+    # the request stream must pass through as it is written.
+    outbox = queue.Queue()
+    def messages():
+        while (m := outbox.get()) is not None:
+            yield m
+    chat = ch.stream_stream("/greet.Greeter/Chat")(messages(), timeout=10)
+    got = []
+    for word in [b"a", b"b", b"c"]:
+        outbox.put(word)
+        got.append(next(chat).decode())
+    outbox.put(None)
+    print(",".join(got))
 "#;
     let p = Platform::builder(BIN)
         .file("grpc_app.py", GRPC_APP)
@@ -285,10 +304,14 @@ grace = "10s"
         String::from_utf8_lossy(&out.stderr)
     );
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(lines.len(), 4, "{stdout}");
     let (instance, rest) = lines[0].split_once(':').unwrap_or_default();
     assert!(instance.starts_with("greeter-"), "{stdout}");
     assert_eq!(rest, "hello:1:gateway:True", "{stdout}");
     assert_eq!(lines[1], "0,1,2,3");
     assert_eq!(lines[2], "NOT_FOUND no such greeting");
+    assert_eq!(
+        lines[3], "re:a,re:b,re:c",
+        "a bidirectional stream, message by message"
+    );
 }

@@ -63,6 +63,7 @@ fn call<'a>(method: &'a Method, fields: &'a Fields) -> Call<'a> {
         timeout: Duration::from_secs(5),
         h2c: false,
         trailers: false,
+        stream: None,
     }
 }
 
