@@ -47,6 +47,8 @@ pub struct Upgraded {
     /// The request's place in its service's in-flight limit, held until the
     /// tunnel closes (a switched connection is one long request).
     pub(crate) admitted: Option<crate::admission::AdmitGuard>,
+    /// Its count in the instance's load (least-loaded balancing), likewise.
+    pub(crate) load: Option<crate::balance::InflightGuard>,
 }
 
 impl Body {

@@ -218,6 +218,7 @@ pub(crate) async fn exchange(
             stream,
             read: buf.split().freeze(),
             admitted: None,
+            load: None,
         }));
         return Ok(Answer::new(head.status, head.fields, body));
     }

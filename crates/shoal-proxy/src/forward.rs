@@ -204,7 +204,7 @@ async fn attempt(
     stats: &std::sync::Arc<EndpointStats>,
     started: Instant,
 ) -> Attempt {
-    let _inflight = stats.start();
+    let inflight = stats.start();
     let deadline = started + c.timeout;
     let mut res = send_once(pool, addr, c, started, deadline).await;
     // The instance closed a pooled connection just as the request went out: an
@@ -213,10 +213,18 @@ async fn attempt(
     if matches!(res, Err(Sent::Stale(_))) && idempotent(c.method) {
         res = send_once(pool, addr, c, started, deadline).await;
     }
-    let answer = res.map_err(|f| match f {
+    let mut answer = res.map_err(|f| match f {
         Sent::Stale(e) => Failure::Transport(e),
         Sent::Failed(f) => f,
     });
+    // A switched connection stays in the instance's load until it closes.
+    if let Ok(Answer {
+        body: crate::body::Body::Upgraded(up),
+        ..
+    }) = &mut answer
+    {
+        up.load = Some(inflight);
+    }
     Attempt { answer, started }
 }
 

@@ -26,11 +26,12 @@ pub(crate) async fn join(
     idle: Duration,
     stopping: Pin<&mut (dyn Future<Output = ()> + Send)>,
 ) {
-    // The request's in-flight place is given back when the tunnel ends.
+    // The request's in-flight place and instance load are given back when the tunnel ends.
     let Upgraded {
         stream: mut upstream,
         read,
         admitted: _admitted,
+        load: _load,
     } = up;
     // What either side sent before the switch goes first.
     if !early.is_empty() && upstream.write_all(early).await.is_err() {
@@ -157,6 +158,7 @@ mod tests {
             stream: upstream_end,
             read: Bytes::from_static(b"first"),
             admitted: None,
+            load: None,
         };
         let idle = Duration::from_millis(200);
         let joined = tokio::spawn(async move {

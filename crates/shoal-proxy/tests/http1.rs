@@ -364,7 +364,8 @@ async fn a_websocket_upgrade_joins_the_client_to_the_instance() {
 }
 
 /// A switched connection is one long request: it holds its place in the
-/// service's in-flight limit until the tunnel closes.
+/// service's in-flight limit, and counts in its instance's load, until the
+/// tunnel closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_holds_its_in_flight_place_until_it_closes() {
     let (addr, _) = raw_upstream().await;
@@ -387,6 +388,13 @@ async fn a_websocket_holds_its_in_flight_place_until_it_closes() {
     .await
     .expect("write");
     read_until(&mut ws, &mut buf, b"hello", "the switch").await;
+    // It counts in the service's in-flight and in its instance's load.
+    let loads = |h: &Harness| {
+        let snap = h.proxy.snapshot();
+        let svc = &snap.services["svc"];
+        (svc.inflight, svc.instances[0].inflight)
+    };
+    assert_eq!(loads(&h), (1, 1));
     let mut s = connect(&h).await;
     let mut abuf = Vec::new();
     let (head, body) = ask(&mut s, &mut abuf, b"GET / HTTP/1.1\r\nHost: svc\r\n\r\n").await;
@@ -406,6 +414,7 @@ async fn a_websocket_holds_its_in_flight_place_until_it_closes() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(freed, "the closed tunnel kept its in-flight place");
+    assert_eq!(loads(&h), (0, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
