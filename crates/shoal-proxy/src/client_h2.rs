@@ -1,29 +1,30 @@
 //! HTTP/2 without TLS (h2c, prior knowledge) to the instances of a service that
 //! says `protocol = "h2c"` (gRPC servers): one multiplexed connection per
-//! instance per pool, made on first use and again once it has closed. The
-//! answer's body streams through with its trailers (`grpc-status`, ...).
+//! instance per pool, made on first use and again once it has closed or
+//! failed. The answer's body streams through with its trailers (`grpc-status`,
+//! ...). A request the instance did not take (the connection going away, a
+//! refused stream) goes again at once on a new connection, whatever its method.
 
-use std::io;
+mod bodies;
+
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use bytes::Bytes;
 use foldhash::HashMap;
 use http::{HeaderMap, HeaderValue, Request, Uri};
-use http_body::Body as _;
-use http_body_util::{Full, Limited};
-use hyper::body::{Frame, Incoming, SizeHint};
+use http_body_util::Full;
 use hyper::client::conn::http2::{self, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
+
+pub use bodies::H2Body;
+use bodies::ReqBody;
+pub(crate) use bodies::RequestStream;
 
 use crate::body::Body;
-use crate::conn_io::expired;
 use crate::fields::Fields;
 use crate::forward::Call;
 use crate::headers::{to_instance, Known};
@@ -33,91 +34,27 @@ use crate::pool::SendError;
 /// Pings an idle HTTP/2 connection this often; one that does not answer is closed.
 const KEEP_ALIVE: Duration = Duration::from_secs(20);
 
-/// The open HTTP/2 connection to each instance.
+/// The open HTTP/2 connection to each instance, with an id so that a failed
+/// one is forgotten only if it is still the one kept.
 #[derive(Debug, Default)]
 pub(crate) struct H2Conns {
-    conns: Mutex<HashMap<SocketAddr, SendRequest<ReqBody>>>,
+    conns: Mutex<HashMap<SocketAddr, (u64, SendRequest<ReqBody>)>>,
+    next_id: AtomicU64,
 }
 
-/// A client's HTTP/2 request body passed on as it arrives, bounded by the
-/// proxy's body limit; taken by the attempt that sends it.
-#[derive(Debug)]
-pub(crate) struct RequestStream {
-    body: Mutex<Option<Limited<Incoming>>>,
-    /// Set when the body passed the limit (the send then fails for that reason).
-    over: Arc<AtomicBool>,
-}
-
-impl RequestStream {
-    pub(crate) fn new(body: Limited<Incoming>) -> Self {
-        Self {
-            body: Mutex::new(Some(body)),
-            over: Arc::default(),
-        }
-    }
-
-    fn take(&self) -> Option<ReqBody> {
-        let body = self.body.lock().ok()?.take()?;
-        Some(ReqBody::Stream(body, self.over.clone()))
-    }
-
-    fn passed_limit(&self) -> bool {
-        self.over.load(Ordering::Relaxed)
-    }
-}
-
-/// What goes to an HTTP/2 instance as a request body.
-enum ReqBody {
-    Whole(Full<Bytes>),
-    /// With the flag [`RequestStream::passed_limit`] reads.
-    Stream(Limited<Incoming>, Arc<AtomicBool>),
-}
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-impl http_body::Body for ReqBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.get_mut() {
-            ReqBody::Whole(b) => Pin::new(b).poll_frame(cx).map_err(|e| match e {}),
-            ReqBody::Stream(b, over) => {
-                let frame = Pin::new(b).poll_frame(cx);
-                if let Poll::Ready(Some(Err(e))) = &frame {
-                    if e.is::<http_body_util::LengthLimitError>() {
-                        over.store(true, Ordering::Relaxed);
-                    }
-                }
-                frame
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            ReqBody::Whole(b) => b.is_end_stream(),
-            ReqBody::Stream(b, _) => b.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            ReqBody::Whole(b) => b.size_hint(),
-            ReqBody::Stream(b, _) => b.size_hint(),
-        }
-    }
+/// Why one try on a connection got no answer.
+enum Tried {
+    /// The instance did not take the request (it can go again as it is).
+    NotTaken(String),
+    Failed(SendError),
 }
 
 impl H2Conns {
     /// The open connection to `addr`, if there is one.
-    fn open(&self, addr: SocketAddr) -> Option<SendRequest<ReqBody>> {
+    fn open(&self, addr: SocketAddr) -> Option<(u64, SendRequest<ReqBody>)> {
         let mut conns = self.conns.lock().ok()?;
         match conns.get(&addr) {
-            Some(s) if !s.is_closed() => Some(s.clone()),
+            Some((id, s)) if !s.is_closed() => Some((*id, s.clone())),
             Some(_) => {
                 conns.remove(&addr);
                 None
@@ -126,14 +63,26 @@ impl H2Conns {
         }
     }
 
-    fn keep(&self, addr: SocketAddr, sender: &SendRequest<ReqBody>) {
+    fn keep(&self, addr: SocketAddr, sender: &SendRequest<ReqBody>) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut conns) = self.conns.lock() {
-            conns.insert(addr, sender.clone());
+            conns.insert(addr, (id, sender.clone()));
+        }
+        id
+    }
+
+    /// Drops the kept connection to `addr` if it is still connection `id`.
+    fn forget(&self, addr: SocketAddr, id: u64) {
+        if let Ok(mut conns) = self.conns.lock() {
+            if conns.get(&addr).is_some_and(|(kept, _)| *kept == id) {
+                conns.remove(&addr);
+            }
         }
     }
 
     /// Sends `c` to `addr` over HTTP/2; answers with the head by `deadline`
-    /// (the body streams after it).
+    /// (the body streams after it). A request the instance did not take goes
+    /// once more, on a new connection.
     pub(crate) async fn send(
         &self,
         addr: SocketAddr,
@@ -141,102 +90,88 @@ impl H2Conns {
         connect_timeout: Duration,
         deadline: Instant,
     ) -> Result<Answer, SendError> {
-        let (mut sender, reused) = match self.open(addr) {
-            Some(s) => (s, true),
-            None => {
-                let s = connect(addr, connect_timeout, deadline).await?;
-                self.keep(addr, &s);
-                (s, false)
+        let mut fresh = false;
+        loop {
+            let (id, sender) = match self.open(addr).filter(|_| !fresh) {
+                Some(kept) => kept,
+                None => {
+                    let s = connect(addr, connect_timeout, deadline).await?;
+                    fresh = true;
+                    (self.keep(addr, &s), s)
+                }
+            };
+            match self.try_once(addr, id, sender, c, deadline).await {
+                Ok(answer) => return Ok(answer),
+                Err(Tried::Failed(e)) => return Err(e),
+                Err(Tried::NotTaken(e)) if fresh => return Err(SendError::Transport(e)),
+                Err(Tried::NotTaken(e)) => {
+                    tracing::debug!(%addr, error = %e, "request not taken by an HTTP/2 connection; again on a new one");
+                    fresh = true;
+                }
             }
-        };
+        }
+    }
+
+    /// One request on connection `id`.
+    async fn try_once(
+        &self,
+        addr: SocketAddr,
+        id: u64,
+        mut sender: SendRequest<ReqBody>,
+        c: &Call<'_>,
+        deadline: Instant,
+    ) -> Result<Answer, Tried> {
         let ready = tokio::time::timeout_at(deadline, sender.ready());
         match ready.await {
-            Err(_) => return Err(SendError::Timeout),
-            // The connection went away before the request left: nothing was sent.
-            Ok(Err(e)) if reused => return Err(SendError::Stale(e.to_string())),
-            Ok(Err(e)) => return Err(SendError::Transport(e.to_string())),
+            Err(_) => return Err(Tried::Failed(SendError::Timeout)),
+            // The connection went away before the request left.
+            Ok(Err(e)) => {
+                self.forget(addr, id);
+                return Err(Tried::NotTaken(e.to_string()));
+            }
             Ok(Ok(())) => {}
         }
-        // Built once the connection can take it: a streamed body is taken here.
-        let req = request(addr, c)?;
-        let answer = tokio::time::timeout_at(deadline, sender.send_request(req));
-        let resp = match answer.await {
-            Err(_) => return Err(SendError::Timeout),
-            // Refused or cut before any answer (GOAWAY, a reset stream): the
-            // instance did not process it, as with a stale HTTP/1.1 connection.
-            Ok(Err(e)) if c.stream.is_some_and(RequestStream::passed_limit) => {
-                let limit = "the streamed body passed the limit";
-                return Err(SendError::TooLarge(format!("{limit} ({e})")));
+        let req = request(addr, c).map_err(Tried::Failed)?;
+        let answer = tokio::time::timeout_at(deadline, sender.try_send_request(req));
+        let mut e = match answer.await {
+            Err(_) => return Err(Tried::Failed(SendError::Timeout)),
+            Ok(Ok(resp)) => {
+                let (parts, body) = resp.into_parts();
+                return Ok(Answer::new(
+                    parts.status,
+                    Fields::map(parts.headers),
+                    Body::H2(Box::new(H2Body::new(body, c.timeout))),
+                ));
             }
-            Ok(Err(e)) if reused && (e.is_canceled() || e.is_closed()) => {
-                return Err(SendError::Stale(e.to_string()))
-            }
-            Ok(Err(e)) => return Err(SendError::Transport(e.to_string())),
-            Ok(Ok(r)) => r,
+            Ok(Err(e)) => e,
         };
-        let (parts, body) = resp.into_parts();
-        Ok(Answer::new(
-            parts.status,
-            Fields::map(parts.headers),
-            Body::H2(Box::new(H2Body::new(body, c.timeout))),
-        ))
+        self.forget(addr, id);
+        let body_lost = c.stream.is_some_and(|s| !s.replayable());
+        if c.stream.is_some_and(RequestStream::passed_limit) {
+            let why = format!("the streamed body passed the limit ({})", e.error());
+            return Err(Tried::Failed(SendError::TooLarge(why)));
+        }
+        let returned = e.take_message().is_some();
+        let why = e.into_error();
+        if (returned || not_processed(&why)) && !body_lost {
+            return Err(Tried::NotTaken(why.to_string()));
+        }
+        Err(Tried::Failed(SendError::Transport(why.to_string())))
     }
 }
 
-/// An answer body from an HTTP/2 instance, frame by frame (data, then any
-/// trailers). An instance that sends nothing more for the call's timeout fails
-/// it, as a stalled HTTP/1.1 body does (the client's stream is then reset or
-/// its connection cut).
-#[derive(Debug)]
-pub struct H2Body {
-    body: Incoming,
-    /// The longest wait for the next frame.
-    patience: Duration,
-    deadline: Instant,
-    timer: Pin<Box<Sleep>>,
-    failed: bool,
-}
-
-impl H2Body {
-    fn new(body: Incoming, patience: Duration) -> Self {
-        let deadline = Instant::now() + patience;
-        Self {
-            body,
-            patience,
-            deadline,
-            timer: Box::pin(tokio::time::sleep_until(deadline)),
-            failed: false,
+/// Whether the instance said it did not process the stream: refused it, or
+/// went away with the stream past the last one it takes (RFC 9113 §8.7).
+fn not_processed(e: &hyper::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(h2) = c.downcast_ref::<h2::Error>() {
+            return h2.is_remote()
+                && (h2.is_go_away() || h2.reason() == Some(h2::Reason::REFUSED_STREAM));
         }
+        cause = c.source();
     }
-
-    pub(crate) fn poll_frame(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<io::Result<Frame<Bytes>>>> {
-        if self.failed {
-            return Poll::Ready(None);
-        }
-        match Pin::new(&mut self.body).poll_frame(cx) {
-            Poll::Ready(frame) => {
-                self.deadline = Instant::now() + self.patience;
-                Poll::Ready(frame.map(|r| r.map_err(io::Error::other)))
-            }
-            Poll::Pending if !expired(self.timer.as_mut(), self.deadline, cx) => Poll::Pending,
-            Poll::Pending => {
-                self.failed = true;
-                let why = format!("no more of the answer body for {:?}", self.patience);
-                Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::TimedOut, why))))
-            }
-        }
-    }
-
-    pub(crate) fn is_end_stream(&self) -> bool {
-        self.failed || self.body.is_end_stream()
-    }
-
-    pub(crate) fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
+    false
 }
 
 /// A new HTTP/2 connection to `addr`; its driver runs as a task of this thread.
@@ -328,14 +263,9 @@ fn request(addr: SocketAddr, c: &Call<'_>) -> Result<Request<ReqBody>, SendError
     }
     let body = match c.stream {
         None => ReqBody::Whole(Full::new(c.body.clone())),
-        Some(s) => match s.take() {
-            Some(b) => b,
-            None => {
-                return Err(SendError::Transport(
-                    "the request body was streamed to an earlier attempt".into(),
-                ))
-            }
-        },
+        Some(s) => s.handle().ok_or_else(|| {
+            SendError::Transport("the request body was streamed to an earlier attempt".into())
+        })?,
     };
     let mut req = Request::new(body);
     *req.method_mut() = c.method.clone();

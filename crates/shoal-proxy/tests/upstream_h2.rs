@@ -273,3 +273,89 @@ async fn a_streamed_body_over_the_limit_is_a_413_and_not_the_instances_fault() {
     assert!(svc.instances.iter().all(|i| i.ejected_ms.is_none()));
     proxy.shutdown();
 }
+
+/// An HTTP/2 instance that closes each connection gracefully (GOAWAY) after
+/// `n` requests, as nginx does after `keepalive_requests`; answers with the
+/// size of the body it got.
+async fn h2_instance_closing_after(n: usize) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let served = Arc::new(AtomicUsize::new(0));
+            let enough = Arc::new(tokio::sync::Notify::new());
+            let (s, e) = (served.clone(), enough.clone());
+            let svc = service_fn(move |req: Request<Incoming>| {
+                let (s, e) = (s.clone(), e.clone());
+                async move {
+                    let got = req.into_body().collect().await.map(|b| b.to_bytes());
+                    if s.fetch_add(1, Ordering::SeqCst) + 1 == n {
+                        e.notify_one();
+                    }
+                    let text = format!("got {}", got.map_or(0, |b| b.len()));
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(text))))
+                }
+            });
+            tokio::spawn(async move {
+                let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc);
+                tokio::pin!(conn);
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    () = enough.notified() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Instances close HTTP/2 connections (GOAWAY) all the time; requests caught
+/// in between were not taken and go again on a new connection, POSTs with
+/// streamed bodies included: no client sees a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_refused_by_a_closing_connection_go_again() {
+    let addr = h2_instance_closing_after(25).await;
+    let record = InstanceRecord::new("grpc-1", "grpc", "1", "n1", "127.0.0.1", addr.port());
+    let mut spec = common::spec("grpc", "1");
+    spec.protocol = Protocol::H2c;
+    let table = common::table(vec![spec], &[record], &RouteTable::default());
+    let h = Harness::start(table, Hooks::default()).await;
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build(HttpConnector::new());
+    let mut failed = Vec::new();
+    for _ in 0..20 {
+        let mut batch = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let (client, gateway) = (client.clone(), h.gateway);
+            batch.spawn(async move {
+                let req = Request::builder()
+                    .method("POST")
+                    .uri(format!("http://{gateway}/upload"))
+                    .header("host", "grpc")
+                    .body(Full::new(Bytes::from(vec![b'x'; 64])))
+                    .expect("request");
+                let resp = client.request(req).await.expect("answer");
+                let status = resp.status().as_u16();
+                let body = resp.into_body().collect().await.expect("body").to_bytes();
+                (status, body)
+            });
+        }
+        while let Some(r) = batch.join_next().await {
+            let (status, body) = r.expect("task");
+            if status != 200 || body != "got 64" {
+                failed.push((status, String::from_utf8_lossy(&body).into_owned()));
+            }
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of 400 failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(3)]
+    );
+}
