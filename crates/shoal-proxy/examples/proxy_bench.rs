@@ -2,6 +2,7 @@
 //! service `bench` (reach it with `Host: bench`) over the given upstream addresses.
 //! `PROXY_BENCH_THREADS=N` overrides [`ProxyConfig::serve_threads`] (0: serve on the
 //! main multi-thread runtime, as before thread-per-core serving), for A/B runs.
+//! `PROXY_BENCH_H2C=1` speaks HTTP/2 (h2c) to the upstreams (`protocol = "h2c"`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -43,6 +44,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let mut spec = ServiceSpec::new("bench", Command::Argv(vec!["true".into()]));
     spec.version = "1".into();
+    if std::env::var("PROXY_BENCH_H2C").is_ok_and(|v| v == "1") {
+        spec.protocol = shoal_spec::Protocol::H2c;
+    }
     let specs = BTreeMap::from([("bench".to_owned(), spec)]);
     let table = RouteTable::build(&specs, &records, &["shoal".into()], &RouteTable::default());
     let mut config = ProxyConfig::default();
