@@ -251,9 +251,15 @@ fn request(addr: SocketAddr, c: &Call<'_>) -> Result<Request<ReqBody>, SendError
     };
     match c.fields {
         Fields::Raw(raw) => raw.fields().for_each(|(n, v)| pass(n, v)),
-        Fields::Map(map) => map
-            .iter()
-            .for_each(|(n, v)| pass(n.as_str().as_bytes(), v.as_bytes())),
+        // An HTTP/2 client's fields are already names and values: copied, not parsed again.
+        Fields::Map(map) => {
+            for (n, v) in map.iter() {
+                let kind = Known::of(n.as_str().as_bytes());
+                if to_instance(kind) && kind != Known::Host {
+                    headers.append(n.clone(), v.clone());
+                }
+            }
+        }
     }
     if c.trailers {
         headers.insert(http::header::TE, HeaderValue::from_static("trailers"));

@@ -220,10 +220,13 @@ impl Stamp<'_> {
                 continue;
             };
             let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii_start());
-            if let (Ok(n), Ok(v)) = (
+            if let (Ok(n), Ok(mut v)) = (
                 http::HeaderName::from_bytes(name),
                 http::HeaderValue::from_bytes(value),
             ) {
+                // Trace ids are new for every request: HPACK gains nothing from
+                // indexing them, and each insert would evict a field that repeats.
+                v.set_sensitive(n == "traceparent" || n == "x-trace-id");
                 map.insert(n, v);
             }
         }

@@ -44,10 +44,13 @@ impl Answer {
     /// The answer as a response with every field in its map (for HTTP/2 clients).
     pub(crate) fn into_response(self) -> Response<Body> {
         let mut headers = self.fields.into_map();
-        if let Some(v) = self
+        if let Some(mut v) = self
             .trace_id
             .and_then(|id| HeaderValue::from_maybe_shared(id).ok())
         {
+            // New for every request: HPACK gains nothing from indexing it, and
+            // each insert would evict a field that repeats.
+            v.set_sensitive(true);
             headers.insert(X_TRACE_ID, v);
         }
         let mut resp = Response::new(self.body);
