@@ -63,9 +63,12 @@ impl H2Conns {
         }
     }
 
+    /// Keeps a new connection to `addr` (and drops any kept one that has
+    /// closed, e.g. to an instance that is gone, so the map does not grow).
     fn keep(&self, addr: SocketAddr, sender: &SendRequest<ReqBody>) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut conns) = self.conns.lock() {
+            conns.retain(|_, (_, s)| !s.is_closed());
             conns.insert(addr, (id, sender.clone()));
         }
         id
