@@ -17,7 +17,6 @@ use http::{HeaderMap, HeaderValue, Request, Uri};
 use http_body_util::Full;
 use hyper::client::conn::http2::{self, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 pub use bodies::H2Body;
@@ -29,7 +28,7 @@ use crate::fields::Fields;
 use crate::forward::Call;
 use crate::headers::{to_instance, Known};
 use crate::message::Answer;
-use crate::pool::SendError;
+use crate::pool::{dial, SendError};
 
 /// Pings an idle HTTP/2 connection this often; one that does not answer is closed.
 const KEEP_ALIVE: Duration = Duration::from_secs(20);
@@ -183,18 +182,7 @@ async fn connect(
     connect_timeout: Duration,
     deadline: Instant,
 ) -> Result<SendRequest<ReqBody>, SendError> {
-    let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(addr));
-    let stream = match tokio::time::timeout_at(deadline, tcp).await {
-        Err(_) => return Err(SendError::Timeout),
-        Ok(Err(_)) => {
-            return Err(SendError::Connect(format!(
-                "{addr}: timed out after {connect_timeout:?}"
-            )))
-        }
-        Ok(Ok(Err(e))) => return Err(SendError::Connect(format!("{addr}: {e}"))),
-        Ok(Ok(Ok(s))) => s,
-    };
-    let _ = stream.set_nodelay(true);
+    let stream = dial(addr, connect_timeout, deadline).await?;
     let mut builder = http2::Builder::new(TokioExecutor::new());
     builder
         .timer(TokioTimer::new())

@@ -112,16 +112,7 @@ impl Pool {
     }
 
     async fn connect(&self, addr: SocketAddr, deadline: Instant) -> Result<Conn, SendError> {
-        let t = self.inner.connect_timeout;
-        let connect =
-            tokio::time::timeout_at(deadline, tokio::time::timeout(t, TcpStream::connect(addr)));
-        let stream = match connect.await {
-            Err(_) => return Err(SendError::Timeout),
-            Ok(Ok(Ok(s))) => s,
-            Ok(Ok(Err(e))) => return Err(SendError::Connect(format!("{addr}: {e}"))),
-            Ok(Err(_)) => return Err(SendError::Connect(format!("{addr}: timed out after {t:?}"))),
-        };
-        let _ = stream.set_nodelay(true);
+        let stream = dial(addr, self.inner.connect_timeout, deadline).await?;
         self.inner.start_reaper();
         Ok(Conn::new(stream, addr, deadline))
     }
@@ -141,6 +132,26 @@ impl Pool {
             conn,
         });
     }
+}
+
+/// A TCP connection to `addr` (`TCP_NODELAY`), within `connect_timeout` and
+/// by `deadline` (the attempt's: past it, a timeout rather than a connect failure).
+pub(crate) async fn dial(
+    addr: SocketAddr,
+    connect_timeout: Duration,
+    deadline: Instant,
+) -> Result<TcpStream, SendError> {
+    let t = connect_timeout;
+    let connect =
+        tokio::time::timeout_at(deadline, tokio::time::timeout(t, TcpStream::connect(addr)));
+    let stream = match connect.await {
+        Err(_) => return Err(SendError::Timeout),
+        Ok(Ok(Ok(s))) => s,
+        Ok(Ok(Err(e))) => return Err(SendError::Connect(format!("{addr}: {e}"))),
+        Ok(Err(_)) => return Err(SendError::Connect(format!("{addr}: timed out after {t:?}"))),
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
 }
 
 impl Inner {
