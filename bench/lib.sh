@@ -93,3 +93,46 @@ need_bins() {
         fi
     done
 }
+
+# cpu_ticks PID...: user+sys clock ticks of the processes (all their threads) so far.
+cpu_ticks() {
+    local p t=0
+    for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+    echo "$t"
+}
+
+# to_ms VALUE: a load tool's "1.23ms" / "850.00us" / "1.02s" -> milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+        else printf "nan" }'
+}
+
+# write_report NAME FILE: with OUT set (bench/run-all.sh), the report goes
+# there (run-all puts it between the markers); run directly, it replaces the
+# block between `<!-- bench:NAME:begin/end -->` in bench/RESULTS.md (appended
+# under a heading "## NAME" when there is none yet).
+write_report() {
+    if [ -n "${OUT:-}" ]; then
+        cp "$2" "$OUT"
+        echo "wrote $OUT" >&2
+        return
+    fi
+    python3 - "$BENCH_DIR/RESULTS.md" "$1" "$2" <<'PY'
+import os, sys
+out, name, report = sys.argv[1], sys.argv[2], open(sys.argv[3]).read()
+begin, end = f"<!-- bench:{name}:begin -->", f"<!-- bench:{name}:end -->"
+text = open(out).read() if os.path.exists(out) else ""
+block = f"{begin}\n{report}{end}\n"
+if begin in text and end in text:
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1].lstrip("\n")
+    text = head + block + ("\n" + tail if tail else "")
+else:
+    text = text.rstrip("\n") + f"\n\n## {name}\n\n" + block
+open(out, "w").write(text)
+PY
+    echo "updated the $1 section of $BENCH_DIR/RESULTS.md" >&2
+}

@@ -13,7 +13,6 @@ ROUNDS="${ROUNDS:-3}"
 REQUESTS="${REQUESTS:-200000}"
 CONNS="${CONNS:-50}"
 STREAMS="${STREAMS:-10}"
-OUT="${OUT:-$BENCH_DIR/RESULTS.md}"
 
 for tool in nginx haproxy h2load; do
     command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "missing $tool" >&2; exit 1; }
@@ -99,25 +98,11 @@ for p in "$U1" "$U2" "$P_SHOAL" "$P_NGINX" "$P_HAPROXY"; do ready "$p"; done
 
 declare -A PORT=([direct]=$U1 [shoal]=$P_SHOAL [nginx]=$P_NGINX [haproxy]=$P_HAPROXY)
 declare -A PIDS=([direct]="" [shoal]="$SHOAL_PID" [nginx]="$(pgrep -P "$NGINX_MASTER" | tr '\n' ' ')" [haproxy]="$HAPROXY_PID")
-cpu_ticks() {
-    local p t=0
-    for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
-    echo "$t"
-}
 HZ="$(getconf CLK_TCK)"
 TARGETS="direct shoal nginx haproxy"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 RAW="$BENCH_TMP/raw.tsv"
 : > "$RAW"
-
-# to_ms VALUE: h2load's "1.23ms" / "850us" / "1.02s" -> milliseconds.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-        else printf "nan" }'
-}
 
 for round in $(seq 1 "$ROUNDS"); do
     for t in $TARGETS; do
@@ -164,18 +149,4 @@ REPORT="$BENCH_TMP/report.md"
 } > "$REPORT"
 cat "$REPORT"
 
-python3 - "$OUT" "$REPORT" <<'PY'
-import os, sys
-out, report = sys.argv[1], open(sys.argv[2]).read()
-begin, end = "<!-- bench:proxy-h2:begin -->", "<!-- bench:proxy-h2:end -->"
-text = open(out).read() if os.path.exists(out) else ""
-block = f"{begin}\n{report}{end}\n"
-if begin in text and end in text:
-    head, rest = text.split(begin, 1)
-    tail = rest.split(end, 1)[1].lstrip("\n")
-    text = head + block + ("\n" + tail if tail else "")
-else:
-    text = text.rstrip("\n") + "\n\n## Proxy over HTTP/2\n\n" + block
-open(out, "w").write(text)
-PY
-echo "wrote $OUT" >&2
+write_report proxy-h2 "$REPORT"

@@ -19,7 +19,6 @@ source "$(dirname "$0")/lib.sh"
 DURATION="${DURATION:-10s}"
 ROUNDS="${ROUNDS:-2}"
 CONNS="${CONNS:-50 200}"
-OUT="${OUT:-$BENCH_DIR/RESULTS.md}"
 BASELINE="${BASELINE:-}"
 
 for tool in nginx haproxy wrk; do
@@ -173,12 +172,6 @@ done
 declare -A PORT=([direct]=$U1 [shoal]=$P_SHOAL [nginx]=$P_NGINX [haproxy]=$P_HAPROXY)
 # The processes whose CPU counts as the proxy's (nginx: its workers; none for direct).
 declare -A PIDS=([direct]="" [shoal]="$SHOAL_PID" [nginx]="$(pgrep -P "$NGINX_MASTER" | tr '\n' ' ')" [haproxy]="$HAPROXY_PID")
-# cpu_ticks PID...: user+sys clock ticks of the processes (all their threads) so far.
-cpu_ticks() {
-    local p t=0
-    for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
-    echo "$t"
-}
 HZ="$(getconf CLK_TCK)"
 TARGETS="direct shoal nginx haproxy"
 if [ -n "$BASELINE" ]; then
@@ -200,15 +193,6 @@ fi
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 RAW="$BENCH_TMP/raw.tsv"
 : > "$RAW"
-
-# to_ms VALUE: wrk's "1.23ms" / "850.00us" / "1.02s" -> milliseconds.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-        else printf "nan" }'
-}
 
 for round in $(seq 1 "$ROUNDS"); do
     for c in $CONNS; do
@@ -263,18 +247,4 @@ REPORT="$BENCH_TMP/report.md"
 } > "$REPORT"
 cat "$REPORT"
 
-python3 - "$OUT" "$REPORT" <<'PY'
-import sys
-out, report = sys.argv[1], open(sys.argv[2]).read()
-begin, end = "<!-- bench:proxy:begin -->", "<!-- bench:proxy:end -->"
-text = open(out).read() if __import__("os").path.exists(out) else ""
-block = f"{begin}\n{report}{end}\n"
-if begin in text and end in text:
-    head, rest = text.split(begin, 1)
-    tail = rest.split(end, 1)[1].lstrip("\n")
-    text = head + block + ("\n" + tail if tail else "")
-else:
-    text = text.rstrip("\n") + "\n\n## Proxy\n\n" + block
-open(out, "w").write(text)
-PY
-echo "wrote $OUT" >&2
+write_report proxy "$REPORT"
