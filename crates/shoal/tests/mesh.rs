@@ -149,6 +149,21 @@ fn pooled_connections_to_python_servers_do_not_stall_on_delayed_acks() {
     );
 }
 
+/// Runs the Python client `code` with `arg`; its output, once it succeeded.
+fn python_client(code: &str, arg: &str) -> String {
+    let out = std::process::Command::new("python3")
+        .args(["-c", code, arg])
+        .output()
+        .expect("run the python client");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "client failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// A WebSocket echo service (the `websockets` library) behind the gateway,
 /// reached by a `websockets` client: the upgrade passes through the proxy and
 /// messages flow both ways over the joined connection.
@@ -193,16 +208,7 @@ grace = "10s"
         .start()
         .expect("start");
     p.wait_healthy("ws", 1, HEALTHY).expect("ws");
-    let out = std::process::Command::new("python3")
-        .args(["-c", CLIENT, &format!("ws://{}/ws/echo", p.gateway)])
-        .output()
-        .expect("run the websockets client");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "client failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = python_client(CLIENT, &format!("ws://{}/ws/echo", p.gateway));
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     for (line, sent) in lines.iter().zip(["hello", "again"]) {
@@ -293,16 +299,7 @@ grace = "10s"
         .start()
         .expect("start");
     p.wait_healthy("greeter", 1, HEALTHY).expect("greeter");
-    let out = std::process::Command::new("python3")
-        .args(["-c", CLIENT, &p.gateway.to_string()])
-        .output()
-        .expect("run the grpc client");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "client failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = python_client(CLIENT, &p.gateway.to_string());
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{stdout}");
     let (instance, rest) = lines[0].split_once(':').unwrap_or_default();
