@@ -91,7 +91,8 @@ impl Pool {
     ) -> Result<Answer, SendError> {
         if c.h2c {
             let t = self.inner.connect_timeout;
-            return self.inner.h2.send(addr, c, t, deadline).await;
+            // Boxed: its state would otherwise enlarge every HTTP/1.1 request's future.
+            return Box::pin(self.inner.h2.send(addr, c, t, deadline)).await;
         }
         loop {
             let (conn, reused) = match self.inner.take(addr, now) {
