@@ -105,7 +105,14 @@ impl H2Conns {
             match self.try_once(addr, id, sender, c, deadline).await {
                 Ok(answer) => return Ok(answer),
                 Err(Tried::Failed(e)) => return Err(e),
-                Err(Tried::NotTaken(e)) if fresh => return Err(SendError::Transport(e)),
+                // Even a new connection did not take it: the instance is not
+                // accepting requests, which is what a failed connect means
+                // (another instance may be tried, whatever the method).
+                Err(Tried::NotTaken(e)) if fresh => {
+                    return Err(SendError::Connect(format!(
+                        "{addr}: request not taken: {e}"
+                    )))
+                }
                 Err(Tried::NotTaken(e)) => {
                     tracing::debug!(%addr, error = %e, "request not taken by an HTTP/2 connection; again on a new one");
                     fresh = true;
@@ -129,7 +136,7 @@ impl H2Conns {
             // The connection went away before the request left.
             Ok(Err(e)) => {
                 self.forget(addr, id);
-                return Err(Tried::NotTaken(e.to_string()));
+                return Err(Tried::NotTaken(describe(&e)));
             }
             Ok(Ok(())) => {}
         }
@@ -156,10 +163,22 @@ impl H2Conns {
         let returned = e.take_message().is_some();
         let why = e.into_error();
         if (returned || not_processed(&why)) && !body_lost {
-            return Err(Tried::NotTaken(why.to_string()));
+            return Err(Tried::NotTaken(describe(&why)));
         }
-        Err(Tried::Failed(SendError::Transport(why.to_string())))
+        Err(Tried::Failed(SendError::Transport(describe(&why))))
     }
+}
+
+/// `e` with its causes (hyper's own text is only "http2 error").
+fn describe(e: &hyper::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// Whether the instance said it did not process the stream: refused it, or

@@ -359,3 +359,85 @@ async fn requests_refused_by_a_closing_connection_go_again() {
         &failed[..failed.len().min(3)]
     );
 }
+
+/// An HTTP/2 "instance" that takes no request: it refuses every stream it is
+/// sent (RST_STREAM with REFUSED_STREAM), as a server at its limit does.
+async fn h2_instance_taking_nothing() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const PREFACE: usize = 24;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                // Its SETTINGS (empty) and the ACK of the client's.
+                let hello = [0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0];
+                if stream.write_all(&hello).await.is_err() {
+                    return;
+                }
+                let mut buf = Vec::new();
+                let mut at = PREFACE;
+                let mut chunk = [0u8; 4096];
+                loop {
+                    match stream.read(&mut chunk).await {
+                        Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                        _ => return,
+                    }
+                    // Every whole frame: a HEADERS frame opens a stream, refused at once.
+                    while buf.len() >= at + 9 {
+                        let len = usize::from(buf[at]) << 16
+                            | usize::from(buf[at + 1]) << 8
+                            | usize::from(buf[at + 2]);
+                        if buf.len() < at + 9 + len {
+                            break;
+                        }
+                        if buf[at + 3] == 1 {
+                            let id = &buf[at + 5..at + 9];
+                            let mut rst = vec![0, 0, 4, 3, 0];
+                            rst.extend_from_slice(id);
+                            rst.extend_from_slice(&[0, 0, 0, 7]);
+                            if stream.write_all(&rst).await.is_err() {
+                                return;
+                            }
+                        }
+                        at += 9 + len;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// An instance that takes no request (refuses every stream, even on a new
+/// connection) counts as one that cannot be reached: even a POST goes on to
+/// another instance, and the client sees no failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_takes_no_request_is_passed_over() {
+    let bad = h2_instance_taking_nothing().await;
+    let (good, _) = h2_instance().await;
+    let records = [
+        InstanceRecord::new("grpc-1", "grpc", "1", "n1", "127.0.0.1", bad.port()),
+        InstanceRecord::new("grpc-2", "grpc", "1", "n1", "127.0.0.1", good.port()),
+    ];
+    let mut spec = common::spec("grpc", "1");
+    spec.protocol = Protocol::H2c;
+    let table = common::table(vec![spec], &records, &RouteTable::default());
+    let h = Harness::start(table, Hooks::default()).await;
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build(HttpConnector::new());
+    for i in 0..20 {
+        let req = Request::builder()
+            .method("POST")
+            .uri(format!("http://{}/echo.Echo/Say", h.gateway))
+            .header("host", "grpc")
+            .body(Full::new(Bytes::from(format!("m{i}"))))
+            .expect("request");
+        let resp = client.request(req).await.expect("answer");
+        let status = resp.status();
+        let text = resp.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(status, 200, "request {i}: {text:?}");
+        assert!(text.ends_with(format!("body=m{i}").as_bytes()));
+    }
+}

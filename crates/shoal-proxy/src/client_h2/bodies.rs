@@ -163,11 +163,26 @@ impl http_body::Body for ReqBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             ReqBody::Whole(b) => b.size_hint(),
-            ReqBody::Stream { shared, .. } => shared
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .body
-                .size_hint(),
+            // What this handle has still to give: the frames kept that it has
+            // not given yet, then the rest of the client's body.
+            ReqBody::Stream { shared, at, .. } => {
+                let s = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                let kept: usize = s
+                    .read
+                    .get(*at..)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|f| f.data_ref().map(Bytes::len))
+                    .sum();
+                let kept = kept as u64;
+                let rest = s.body.size_hint();
+                let mut hint = SizeHint::new();
+                hint.set_lower(rest.lower() + kept);
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper + kept);
+                }
+                hint
+            }
         }
     }
 }
