@@ -154,14 +154,18 @@ impl H2Conns {
             }
             Ok(Err(e)) => e,
         };
-        self.forget(addr, id);
-        let body_lost = c.stream.is_some_and(|s| !s.replayable());
-        if c.stream.is_some_and(RequestStream::passed_limit) {
-            let why = format!("the streamed body passed the limit ({})", e.error());
-            return Err(Tried::Failed(SendError::TooLarge(why)));
-        }
         let returned = e.take_message().is_some();
         let why = e.into_error();
+        // A reset of this one stream leaves the connection to others; anything
+        // else (it was not ready, went away, failed) ends its use.
+        if returned || !stream_only(&why) {
+            self.forget(addr, id);
+        }
+        let body_lost = c.stream.is_some_and(|s| !s.replayable());
+        if c.stream.is_some_and(RequestStream::passed_limit) {
+            let why = format!("the streamed body passed the limit ({})", describe(&why));
+            return Err(Tried::Failed(SendError::TooLarge(why)));
+        }
         if (returned || not_processed(&why)) && !body_lost {
             return Err(Tried::NotTaken(describe(&why)));
         }
@@ -181,18 +185,29 @@ fn describe(e: &hyper::Error) -> String {
     text
 }
 
-/// Whether the instance said it did not process the stream: refused it, or
-/// went away with the stream past the last one it takes (RFC 9113 §8.7).
-fn not_processed(e: &hyper::Error) -> bool {
+/// Whether `e` is a reset of one stream (the connection carries on).
+fn stream_only(e: &hyper::Error) -> bool {
+    h2_cause(e).is_some_and(h2::Error::is_reset)
+}
+
+/// The HTTP/2 error behind `e`, if it is one.
+fn h2_cause(e: &hyper::Error) -> Option<&h2::Error> {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
         if let Some(h2) = c.downcast_ref::<h2::Error>() {
-            return h2.is_remote()
-                && (h2.is_go_away() || h2.reason() == Some(h2::Reason::REFUSED_STREAM));
+            return Some(h2);
         }
         cause = c.source();
     }
-    false
+    None
+}
+
+/// Whether the instance said it did not process the stream: refused it, or
+/// went away with the stream past the last one it takes (RFC 9113 §8.7).
+fn not_processed(e: &hyper::Error) -> bool {
+    h2_cause(e).is_some_and(|h2| {
+        h2.is_remote() && (h2.is_go_away() || h2.reason() == Some(h2::Reason::REFUSED_STREAM))
+    })
 }
 
 /// A new HTTP/2 connection to `addr`; its driver runs as a task of this thread.

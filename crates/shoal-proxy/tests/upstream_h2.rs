@@ -360,15 +360,19 @@ async fn requests_refused_by_a_closing_connection_go_again() {
     );
 }
 
-/// An HTTP/2 "instance" that takes no request: it refuses every stream it is
-/// sent (RST_STREAM with REFUSED_STREAM), as a server at its limit does.
-async fn h2_instance_taking_nothing() -> SocketAddr {
+/// An HTTP/2 "instance" that resets every stream it is sent (RST_STREAM with
+/// error `code`; 7, REFUSED_STREAM: it takes no request, as a server at its
+/// limit); counts its connections.
+async fn h2_instance_resetting(code: u8) -> (SocketAddr, Arc<AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     const PREFACE: usize = 24;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 // Its SETTINGS (empty) and the ACK of the client's.
                 let hello = [0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0];
@@ -395,7 +399,7 @@ async fn h2_instance_taking_nothing() -> SocketAddr {
                             let id = &buf[at + 5..at + 9];
                             let mut rst = vec![0, 0, 4, 3, 0];
                             rst.extend_from_slice(id);
-                            rst.extend_from_slice(&[0, 0, 0, 7]);
+                            rst.extend_from_slice(&[0, 0, 0, code]);
                             if stream.write_all(&rst).await.is_err() {
                                 return;
                             }
@@ -406,7 +410,7 @@ async fn h2_instance_taking_nothing() -> SocketAddr {
             });
         }
     });
-    addr
+    (addr, accepted)
 }
 
 /// An instance that takes no request (refuses every stream, even on a new
@@ -414,7 +418,7 @@ async fn h2_instance_taking_nothing() -> SocketAddr {
 /// another instance, and the client sees no failure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_that_takes_no_request_is_passed_over() {
-    let bad = h2_instance_taking_nothing().await;
+    let (bad, _) = h2_instance_resetting(7).await;
     let (good, _) = h2_instance().await;
     let records = [
         InstanceRecord::new("grpc-1", "grpc", "1", "n1", "127.0.0.1", bad.port()),
@@ -440,4 +444,29 @@ async fn an_instance_that_takes_no_request_is_passed_over() {
         assert_eq!(status, 200, "request {i}: {text:?}");
         assert!(text.ends_with(format!("body=m{i}").as_bytes()));
     }
+}
+
+/// A reset of one stream is that request's failure, not the connection's:
+/// the next requests go on the same connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_stream_leaves_the_connection_in_use() {
+    const INTERNAL_ERROR: u8 = 2;
+    let (addr, accepted) = h2_instance_resetting(INTERNAL_ERROR).await;
+    let record = InstanceRecord::new("grpc-1", "grpc", "1", "n1", "127.0.0.1", addr.port());
+    let mut spec = common::spec("grpc", "1");
+    spec.protocol = Protocol::H2c;
+    let table = common::table(vec![spec], &[record], &RouteTable::default());
+    let h = Harness::start(table, Hooks::default()).await;
+    let c = common::client();
+    for _ in 0..10 {
+        let a = common::send(&c, h.gateway, "GET", "grpc", "/", &[]).await;
+        assert_eq!(a.status, 502, "{}", a.text);
+        assert!(a.text.contains("stream error received"), "{}", a.text);
+    }
+    let conns = accepted.load(Ordering::SeqCst);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        (1..=threads).contains(&conns),
+        "{conns} connections for 10 requests"
+    );
 }
