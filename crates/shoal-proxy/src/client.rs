@@ -28,7 +28,9 @@ use tokio::time::{Instant, Sleep};
 
 use crate::body::{Body, Upgraded};
 use crate::conn_io::{expired, reserve, within};
+use crate::fields::Fields;
 use crate::forward::Call;
+use crate::headers::strip_hop_by_hop;
 use crate::message::Answer;
 use crate::pool::Pool;
 use crate::wire::{self, Chunk, ChunkedDecoder, Framing};
@@ -223,6 +225,13 @@ pub(crate) async fn exchange(
         return Ok(Answer::new(head.status, head.fields, body));
     }
     let meta = wire::Meta::of(&head.fields);
+    // Raw fields are filtered as they are written; a map (a large head, or a
+    // `Connection` naming other fields) loses its hop-by-hop fields here. A
+    // `101` (above) keeps its `Upgrade`.
+    let mut fields = head.fields;
+    if let Fields::Map(map) = &mut fields {
+        strip_hop_by_hop(map);
+    }
     let framing = meta
         .response_framing(*c.method == Method::HEAD, head.status)
         .map_err(|e| Exchange::Failed(format!("bad answer: {e}")))?;
@@ -260,7 +269,7 @@ pub(crate) async fn exchange(
             c.timeout,
         ))),
     };
-    Ok(Answer::new(head.status, head.fields, body))
+    Ok(Answer::new(head.status, fields, body))
 }
 
 fn give_back(pool: &Pool, conn: Conn, reusable: bool) {

@@ -192,15 +192,9 @@ impl Proxy {
         }
         match result {
             Ok(mut answer) => {
-                match &mut answer.body {
-                    // The tunnel holds the request's in-flight place until it closes.
-                    // (A `101`'s fields are filtered as it is written: its `Upgrade` stays.)
-                    crate::body::Body::Upgraded(up) => up.admitted = Some(admitted),
-                    _ => {
-                        if let Fields::Map(map) = &mut answer.fields {
-                            strip_hop_by_hop(map);
-                        }
-                    }
+                // The tunnel holds the request's in-flight place until it closes.
+                if let crate::body::Body::Upgraded(up) = &mut answer.body {
+                    up.admitted = Some(admitted);
                 }
                 self.finish(rep, answer, None)
             }

@@ -104,6 +104,10 @@ async fn upstream_conn(mut s: TcpStream) {
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 return;
             }
+            // A `Connection` naming another field: both are the hop's own.
+            "/hop" => b"HTTP/1.1 200 OK\r\nConnection: x-hop\r\nX-Hop: secret\r\n\
+                X-Keep: yes\r\ncontent-length: 2\r\n\r\nok"
+                .to_vec(),
             _ => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_vec(),
         };
         if s.write_all(&answer).await.is_err() {
@@ -415,6 +419,19 @@ async fn a_websocket_holds_its_in_flight_place_until_it_closes() {
     }
     assert!(freed, "the closed tunnel kept its in-flight place");
     assert_eq!(loads(&h), (0, 0));
+}
+
+/// The fields an instance's `Connection` names stay between it and the proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_an_answers_connection_names_do_not_reach_the_client() {
+    let (h, _) = start().await;
+    let mut s = connect(&h).await;
+    let mut buf = Vec::new();
+    let (head, body) = ask(&mut s, &mut buf, b"GET /hop HTTP/1.1\r\nHost: svc\r\n\r\n").await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("x-keep: yes"), "{head}");
+    assert!(!head.contains("x-hop"), "{head}");
+    assert_eq!(body, b"ok");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
