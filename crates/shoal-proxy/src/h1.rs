@@ -9,13 +9,14 @@
 
 use std::cell::Cell;
 use std::future::{poll_fn, Future};
+use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use http::{Method, StatusCode, Version};
-use hyper::body::Frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -354,67 +355,53 @@ impl Conn {
             }
             Body::Upgraded(_) => self.flush_with(&[]).await.then_some(false),
             Body::Stream(mut s) => {
-                if !self.flush_with(&[]).await {
-                    return None;
-                }
-                if bodiless {
-                    return Some(keep);
-                }
-                while let Some(data) = poll_fn(|cx| s.poll_data(cx)).await {
-                    let data = match data {
-                        Ok(d) => d,
-                        Err(e) => {
-                            // The client cannot be told in-band: cut the connection.
-                            tracing::debug!(error = %e, "instance's answer body failed");
-                            return None;
-                        }
-                    };
-                    if !self.send_data(send, &data).await {
-                        return None;
-                    }
-                }
-                self.end_body(send).await.then_some(keep)
+                let next = |cx: &mut Context<'_>| s.poll_data(cx);
+                self.stream_out(send, bodiless, next).await.then_some(keep)
             }
             Body::H2(mut b) => {
-                if !self.flush_with(&[]).await {
-                    return None;
-                }
-                if bodiless {
-                    return Some(keep);
-                }
-                while let Some(frame) = poll_fn(|cx| b.poll_frame(cx)).await {
-                    let data = match frame.map(Frame::into_data) {
-                        Ok(Ok(d)) => d,
-                        // Trailers: HTTP/1.1 answers here carry none.
-                        Ok(Err(_)) => continue,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "instance's HTTP/2 answer body failed");
-                            return None;
-                        }
-                    };
-                    if !self.send_data(send, &data).await {
-                        return None;
-                    }
-                }
-                self.end_body(send).await.then_some(keep)
+                let next = |cx: &mut Context<'_>| b.poll_data(cx);
+                self.stream_out(send, bodiless, next).await.then_some(keep)
             }
         }
     }
 
-    /// Writes one piece of a streamed answer body, as a chunk when `send` is chunked.
-    async fn send_data(&mut self, send: Send, data: &[u8]) -> bool {
-        if send != Send::Chunked {
-            return self.write(data).await;
+    /// Sends the head in `wbuf`, then (unless `bodiless`) a streamed body piece
+    /// by piece as `next` yields it, as chunks when `send` is chunked. `false`:
+    /// the connection broke, or the body failed (a client cannot be told
+    /// in-band: the connection is cut).
+    async fn stream_out(
+        &mut self,
+        send: Send,
+        bodiless: bool,
+        mut next: impl FnMut(&mut Context<'_>) -> Poll<Option<io::Result<Bytes>>>,
+    ) -> bool {
+        if !self.flush_with(&[]).await {
+            return false;
         }
-        self.wbuf.clear();
-        wire::write_chunk_head(&mut self.wbuf, data.len());
-        self.wbuf.extend_from_slice(data);
-        self.wbuf.extend_from_slice(b"\r\n");
-        self.flush_with(&[]).await
-    }
-
-    /// Ends a streamed answer body (the last chunk when chunked).
-    async fn end_body(&mut self, send: Send) -> bool {
+        if bodiless {
+            return true;
+        }
+        while let Some(data) = poll_fn(&mut next).await {
+            let data = match data {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::debug!(error = %e, "instance's answer body failed");
+                    return false;
+                }
+            };
+            let sent = if send == Send::Chunked {
+                self.wbuf.clear();
+                wire::write_chunk_head(&mut self.wbuf, data.len());
+                self.wbuf.extend_from_slice(&data);
+                self.wbuf.extend_from_slice(b"\r\n");
+                self.flush_with(&[]).await
+            } else {
+                self.write(&data).await
+            };
+            if !sent {
+                return false;
+            }
+        }
         send != Send::Chunked || self.write(b"0\r\n\r\n").await
     }
 

@@ -234,6 +234,22 @@ impl H2Body {
         }
     }
 
+    /// The next piece of data, trailers passed over (for HTTP/1.1 clients,
+    /// whose answers here carry none).
+    pub(crate) fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        loop {
+            match self.poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => return Poll::Ready(Some(Ok(data))),
+                    Err(_trailers) => continue,
+                },
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
     pub(crate) fn is_end_stream(&self) -> bool {
         self.failed || self.body.is_end_stream()
     }
