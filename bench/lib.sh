@@ -94,6 +94,15 @@ need_bins() {
     done
 }
 
+# tool NAME: the path of a tool a bench needs (on PATH, or in /usr/sbin where
+# Debian puts nginx and haproxy); stops the bench when it is missing.
+tool() {
+    command -v "$1" 2>/dev/null && return
+    [ -x "/usr/sbin/$1" ] && { echo "/usr/sbin/$1"; return; }
+    echo "missing $1" >&2
+    exit 1
+}
+
 # cpu_ticks PID...: user+sys clock ticks of the processes (all their threads) so far.
 cpu_ticks() {
     local p t=0

@@ -14,11 +14,9 @@ REQUESTS="${REQUESTS:-200000}"
 CONNS="${CONNS:-50}"
 STREAMS="${STREAMS:-10}"
 
-for tool in nginx haproxy h2load; do
-    command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "missing $tool" >&2; exit 1; }
-done
-NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
-HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
+NGINX="$(tool nginx)"
+HAPROXY="$(tool haproxy)"
+tool h2load >/dev/null
 
 (cd "$ROOT" && cargo build --release -p shoal-proxy --example proxy_bench >&2)
 make_tmp proxy-h2

@@ -21,11 +21,9 @@ ROUNDS="${ROUNDS:-2}"
 CONNS="${CONNS:-50 200}"
 BASELINE="${BASELINE:-}"
 
-for tool in nginx haproxy wrk; do
-    command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "missing $tool" >&2; exit 1; }
-done
-NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
-HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
+NGINX="$(tool nginx)"
+HAPROXY="$(tool haproxy)"
+tool wrk >/dev/null
 
 SHOAL_UP="${SHOAL_UP:-1}"
 NGINX_LOG="${NGINX_LOG:-1}"
