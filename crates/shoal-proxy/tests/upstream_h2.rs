@@ -21,7 +21,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use shoal_catalog::InstanceRecord;
 use shoal_proxy::{Hooks, RouteTable};
-use shoal_spec::{Protocol, ResilienceSpec};
+use shoal_spec::{Protocol, ResilienceSpec, ServiceSpec};
 use tokio::net::TcpListener;
 
 /// An HTTP/2-only server (prior knowledge) answering `seen: <what it got>` with a
@@ -82,21 +82,40 @@ async fn h2_instance() -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, accepted)
 }
 
-async fn harness() -> (Harness, Arc<AtomicUsize>) {
-    let (addr, accepted) = h2_instance().await;
-    let record = InstanceRecord::new("grpc-1", "grpc", "1", "n1", "127.0.0.1", addr.port());
+/// The table of service `grpc` (`protocol = "h2c"`) with an instance at each of
+/// `addrs`, its spec changed first by `adjust`.
+fn h2c_table(addrs: &[SocketAddr], adjust: impl FnOnce(&mut ServiceSpec)) -> RouteTable {
+    let records: Vec<InstanceRecord> = addrs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let id = format!("grpc-{}", i + 1);
+            InstanceRecord::new(id, "grpc", "1", "n1", "127.0.0.1", a.port())
+        })
+        .collect();
     let mut spec = common::spec("grpc", "1");
     spec.protocol = Protocol::H2c;
-    let table = common::table(vec![spec], &[record], &RouteTable::default());
+    adjust(&mut spec);
+    common::table(vec![spec], &records, &RouteTable::default())
+}
+
+/// A client speaking HTTP/2 with prior knowledge.
+fn h2_client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build(HttpConnector::new())
+}
+
+async fn harness() -> (Harness, Arc<AtomicUsize>) {
+    let (addr, accepted) = h2_instance().await;
+    let table = h2c_table(&[addr], |_| {});
     (Harness::start(table, Hooks::default()).await, accepted)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_clients_reach_an_h2c_instance_with_trailers() {
     let (h, accepted) = harness().await;
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build(HttpConnector::new());
+    let client = h2_client();
     for i in 0..5 {
         let req = Request::builder()
             .method("POST")
@@ -151,10 +170,7 @@ async fn an_h2c_instance_that_is_gone_is_a_503_of_shoals_own() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     drop(listener);
-    let record = InstanceRecord::new("grpc-1", "grpc", "1", "n1", "127.0.0.1", port);
-    let mut spec = common::spec("grpc", "1");
-    spec.protocol = Protocol::H2c;
-    let table = common::table(vec![spec], &[record], &RouteTable::default());
+    let table = h2c_table(&[SocketAddr::from(([127, 0, 0, 1], port))], |_| {});
     let h = Harness::start(table, Hooks::default()).await;
     let a = common::send(&common::client(), h.gateway, "GET", "grpc", "/", &[]).await;
     assert_eq!(a.status, 503, "{}", a.text);
@@ -197,19 +213,15 @@ async fn a_stalled_h2c_answer_is_cut_after_the_timeout() {
             });
         }
     });
-    let record = InstanceRecord::new("grpc-1", "grpc", "1", "n1", "127.0.0.1", addr.port());
-    let mut spec = common::spec("grpc", "1");
-    spec.protocol = Protocol::H2c;
     let timeout = Duration::from_millis(300);
-    spec.resilience = Some(ResilienceSpec {
-        timeout: Some(timeout),
-        ..ResilienceSpec::default()
+    let table = h2c_table(&[addr], |spec| {
+        spec.resilience = Some(ResilienceSpec {
+            timeout: Some(timeout),
+            ..ResilienceSpec::default()
+        });
     });
-    let table = common::table(vec![spec], &[record], &RouteTable::default());
     let h = Harness::start(table, Hooks::default()).await;
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build(HttpConnector::new());
+    let client = h2_client();
     let req = Request::builder()
         .uri(format!("http://{}/watch", h.gateway))
         .header("host", "grpc")
@@ -235,18 +247,13 @@ async fn a_stalled_h2c_answer_is_cut_after_the_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streamed_body_over_the_limit_is_a_413_and_not_the_instances_fault() {
     let (addr, _) = h2_instance().await;
-    let record = InstanceRecord::new("grpc-1", "grpc", "1", "n1", "127.0.0.1", addr.port());
-    let mut spec = common::spec("grpc", "1");
-    spec.protocol = Protocol::H2c;
-    let table = common::table(vec![spec], &[record], &RouteTable::default());
+    let table = h2c_table(&[addr], |_| {});
     let config = shoal_proxy::ProxyConfig {
         max_body_bytes: 1024,
         ..shoal_proxy::ProxyConfig::default()
     };
     let (proxy, gateway, _serving) = common::serve(table, Hooks::default(), config).await;
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build(HttpConnector::new());
+    let client = h2_client();
     let post = |size: usize| {
         Request::builder()
             .method("POST")
@@ -319,14 +326,9 @@ async fn h2_instance_closing_after(n: usize) -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_refused_by_a_closing_connection_go_again() {
     let addr = h2_instance_closing_after(25).await;
-    let record = InstanceRecord::new("grpc-1", "grpc", "1", "n1", "127.0.0.1", addr.port());
-    let mut spec = common::spec("grpc", "1");
-    spec.protocol = Protocol::H2c;
-    let table = common::table(vec![spec], &[record], &RouteTable::default());
+    let table = h2c_table(&[addr], |_| {});
     let h = Harness::start(table, Hooks::default()).await;
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build(HttpConnector::new());
+    let client = h2_client();
     let mut failed = Vec::new();
     for _ in 0..20 {
         let mut batch = tokio::task::JoinSet::new();
@@ -420,17 +422,9 @@ async fn h2_instance_resetting(code: u8) -> (SocketAddr, Arc<AtomicUsize>) {
 async fn an_instance_that_takes_no_request_is_passed_over() {
     let (bad, _) = h2_instance_resetting(7).await;
     let (good, _) = h2_instance().await;
-    let records = [
-        InstanceRecord::new("grpc-1", "grpc", "1", "n1", "127.0.0.1", bad.port()),
-        InstanceRecord::new("grpc-2", "grpc", "1", "n1", "127.0.0.1", good.port()),
-    ];
-    let mut spec = common::spec("grpc", "1");
-    spec.protocol = Protocol::H2c;
-    let table = common::table(vec![spec], &records, &RouteTable::default());
+    let table = h2c_table(&[bad, good], |_| {});
     let h = Harness::start(table, Hooks::default()).await;
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build(HttpConnector::new());
+    let client = h2_client();
     for i in 0..20 {
         let req = Request::builder()
             .method("POST")
@@ -452,10 +446,7 @@ async fn an_instance_that_takes_no_request_is_passed_over() {
 async fn a_reset_stream_leaves_the_connection_in_use() {
     const INTERNAL_ERROR: u8 = 2;
     let (addr, accepted) = h2_instance_resetting(INTERNAL_ERROR).await;
-    let record = InstanceRecord::new("grpc-1", "grpc", "1", "n1", "127.0.0.1", addr.port());
-    let mut spec = common::spec("grpc", "1");
-    spec.protocol = Protocol::H2c;
-    let table = common::table(vec![spec], &[record], &RouteTable::default());
+    let table = h2c_table(&[addr], |_| {});
     let h = Harness::start(table, Hooks::default()).await;
     let c = common::client();
     for _ in 0..10 {
