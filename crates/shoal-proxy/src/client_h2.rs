@@ -262,30 +262,8 @@ fn request(addr: SocketAddr, c: &Call<'_>) -> Result<Request<ReqBody>, SendError
         .build()
         .map_err(|e| SendError::Transport(format!("request path {:?}: {e}", c.path)))?;
     let mut headers = HeaderMap::new();
-    let mut pass = |name: &[u8], value: &[u8]| {
-        let kind = Known::of(name);
-        if !to_instance(kind) || kind == Known::Host {
-            return;
-        }
-        if let (Ok(n), Ok(v)) = (
-            http::HeaderName::from_bytes(name),
-            HeaderValue::from_bytes(value),
-        ) {
-            headers.append(n, v);
-        }
-    };
-    match c.fields {
-        Fields::Raw(raw) => raw.fields().for_each(|(n, v)| pass(n, v)),
-        // An HTTP/2 client's fields are already names and values: copied, not parsed again.
-        Fields::Map(map) => {
-            for (n, v) in map.iter() {
-                let kind = Known::of(n.as_str().as_bytes());
-                if to_instance(kind) && kind != Known::Host {
-                    headers.append(n.clone(), v.clone());
-                }
-            }
-        }
-    }
+    c.fields
+        .merge_into(&mut headers, |k| to_instance(k) && k != Known::Host);
     if c.trailers {
         headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
     }

@@ -96,8 +96,23 @@ impl Fields {
             Fields::Map(map) => *map,
             Fields::Raw(raw) => {
                 let mut map = HeaderMap::new();
-                raw.merge_into(&mut map);
+                raw.merge_into(&mut map, |k| !k.is_hop_by_hop());
                 map
+            }
+        }
+    }
+
+    /// Adds the fields whose kinds `keep` accepts to `map` (raw values are
+    /// shared, not copied; a map's are cloned).
+    pub(crate) fn merge_into(&self, map: &mut HeaderMap, keep: impl Fn(Known) -> bool) {
+        match self {
+            Fields::Raw(raw) => raw.merge_into(map, keep),
+            Fields::Map(m) => {
+                for (name, value) in m.iter() {
+                    if keep(Known::of(name.as_str().as_bytes())) {
+                        map.append(name.clone(), value.clone());
+                    }
+                }
             }
         }
     }

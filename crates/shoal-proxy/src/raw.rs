@@ -197,9 +197,9 @@ impl RawHead {
     }
 
     /// Adds the fields that pass on (not hop-by-hop) to `map` (for HTTP/2 clients).
-    pub(crate) fn merge_into(&self, map: &mut HeaderMap) {
+    pub(crate) fn merge_into(&self, map: &mut HeaderMap, keep: impl Fn(Known) -> bool) {
         for i in 0..self.count() {
-            if self.layout.kinds[i].is_hop_by_hop() {
+            if !keep(self.layout.kinds[i]) {
                 continue;
             }
             let [ns, nl, vs, vl] = self.layout.spans[i].map(usize::from);
@@ -245,7 +245,7 @@ mod tests {
         assert_eq!(raw.get(b"date"), None);
         assert_eq!(raw.known(Known::ContentLength), Some(&b"2"[..]));
         let mut map = HeaderMap::new();
-        raw.merge_into(&mut map);
+        raw.merge_into(&mut map, |k| !k.is_hop_by_hop());
         assert_eq!(map.len(), 3);
         assert_eq!(map["content-length"], "2");
         assert_eq!(map["x-a"], "1");
