@@ -4,7 +4,8 @@
 //! # Layout
 //! - `span.rs`: [`Span`], one proxied hop, and trace id checks.
 //! - `store.rs`: [`TraceStore`], bounded by span count, bytes and age, oldest evicted first;
-//!   `store/index.rs` links each trace's spans through the arrival-order slots.
+//!   `store/index.rs` links each trace's spans through the arrival-order slots,
+//!   `store/packed.rs` keeps each span's texts in one allocation.
 //! - `tree.rs`: [`assemble`] spans into a [`Trace`] ordered as a tree by parent span id.
 //! - `summary.rs`: [`TraceSummary`] per trace and the [`TraceQuery`] filters.
 //! - `waterfall.rs`: the text waterfall of `shoal trace ID`.
@@ -25,7 +26,7 @@ mod waterfall;
 pub use error::TraceError;
 pub use export::{OtlpConfig, OtlpExporter, OtlpStats, ENDPOINT_ENV};
 pub use otlp::encode;
-pub use span::{is_span_id, parse_trace_id, Span};
+pub use span::{is_span_id, parse_trace_id, Span, SpanRef};
 pub use store::{now_us, TraceLimits, TraceStats, TraceStore};
 pub use summary::{summarize, TraceQuery, TraceSummary};
 pub use tree::{assemble, Trace, TraceSpan};

@@ -49,18 +49,84 @@ impl Span {
 
     /// Roughly what the span costs in memory, for the store's byte limit.
     pub fn approx_bytes(&self) -> usize {
+        self.as_ref().approx_bytes()
+    }
+
+    /// The span as borrowed texts (what [`crate::TraceStore::record_ref`] takes).
+    pub fn as_ref(&self) -> SpanRef<'_> {
+        SpanRef {
+            trace_id: &self.trace_id,
+            span_id: &self.span_id,
+            parent_span_id: self.parent_span_id.as_deref(),
+            start_us: self.start_us,
+            duration_us: self.duration_us,
+            method: &self.method,
+            path: &self.path,
+            status: self.status,
+            caller: &self.caller,
+            service: &self.service,
+            version: &self.version,
+            instance: self.instance.as_deref(),
+            retries: self.retries,
+            reason: self.reason.as_deref(),
+        }
+    }
+}
+
+/// A [`Span`] whose texts are borrowed: a writer holding them elsewhere (the
+/// proxy's access record) records a span without building one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpanRef<'a> {
+    pub trace_id: &'a str,
+    pub span_id: &'a str,
+    pub parent_span_id: Option<&'a str>,
+    pub start_us: u64,
+    pub duration_us: u64,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub status: u16,
+    pub caller: &'a str,
+    pub service: &'a str,
+    pub version: &'a str,
+    pub instance: Option<&'a str>,
+    pub retries: u32,
+    pub reason: Option<&'a str>,
+}
+
+impl SpanRef<'_> {
+    /// See [`Span::approx_bytes`].
+    pub fn approx_bytes(&self) -> usize {
         const FIXED: usize = 160;
         FIXED
             + self.trace_id.len()
             + self.span_id.len()
-            + self.parent_span_id.as_ref().map_or(0, String::len)
+            + self.parent_span_id.map_or(0, str::len)
             + self.method.len()
             + self.path.len()
             + self.caller.len()
             + self.service.len()
             + self.version.len()
-            + self.instance.as_ref().map_or(0, String::len)
-            + self.reason.as_ref().map_or(0, String::len)
+            + self.instance.map_or(0, str::len)
+            + self.reason.map_or(0, str::len)
+    }
+
+    pub fn to_span(&self) -> Span {
+        Span {
+            trace_id: self.trace_id.to_string(),
+            span_id: self.span_id.to_string(),
+            parent_span_id: self.parent_span_id.map(str::to_string),
+            start_us: self.start_us,
+            duration_us: self.duration_us,
+            method: self.method.to_string(),
+            path: self.path.to_string(),
+            status: self.status,
+            caller: self.caller.to_string(),
+            service: self.service.to_string(),
+            version: self.version.to_string(),
+            instance: self.instance.map(str::to_string),
+            retries: self.retries,
+            reason: self.reason.map(str::to_string),
+        }
     }
 }
 

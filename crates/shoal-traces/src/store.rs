@@ -2,13 +2,14 @@
 //! the oldest are evicted first when a count, size or age limit is passed.
 
 mod index;
+mod packed;
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::span::Span;
+use crate::span::{Span, SpanRef};
 use crate::summary::{TraceQuery, TraceSummary};
 use crate::tree::{assemble, Trace};
 use index::Inner;
@@ -76,6 +77,15 @@ impl TraceStore {
     }
 
     pub fn record_at(&self, span: Span, now_us: u64) {
+        self.record_ref_at(&span.as_ref(), now_us);
+    }
+
+    /// Keeps a finished span given as borrowed texts (copied into one allocation).
+    pub fn record_ref(&self, span: &SpanRef<'_>) {
+        self.record_ref_at(span, now_us());
+    }
+
+    pub fn record_ref_at(&self, span: &SpanRef<'_>, now_us: u64) {
         let mut inner = self.lock();
         inner.push(span);
         inner.evict(&self.limits, now_us);
@@ -90,7 +100,7 @@ impl TraceStore {
         let spans: Vec<Span> = {
             let mut inner = self.lock();
             inner.evict(&self.limits, now_us);
-            inner.spans_of(trace_id).cloned().collect()
+            inner.spans_of(trace_id).collect()
         };
         assemble(spans)
     }

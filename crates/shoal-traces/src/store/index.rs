@@ -10,8 +10,9 @@ use std::hash::BuildHasher;
 
 use foldhash::fast::RandomState;
 
+use super::packed::Packed;
 use super::{TraceLimits, TraceStats};
-use crate::span::Span;
+use crate::span::{Span, SpanRef};
 use crate::summary::{summarize, TraceQuery, TraceSummary};
 
 /// The high half of a hashed id's key; a parsed id has it only when its first 16 hex
@@ -27,7 +28,7 @@ struct Chain {
 
 /// One kept span.
 struct Slot {
-    span: Span,
+    span: Packed,
     key: u128,
     /// The next kept span with the same key.
     next: Option<u64>,
@@ -68,7 +69,7 @@ impl Slots {
     /// The first slot linked from `from` on whose span has `trace_id`.
     fn find(&self, from: Option<u64>, trace_id: &str) -> Option<u64> {
         self.chain(from)
-            .find(|(_, s)| s.span.trace_id == trace_id)
+            .find(|(_, s)| s.span.trace_id() == trace_id)
             .map(|(seq, _)| seq)
     }
 }
@@ -98,8 +99,8 @@ impl Inner {
         }
     }
 
-    pub(super) fn push(&mut self, span: Span) {
-        let key = self.key(&span.trace_id);
+    pub(super) fn push(&mut self, span: &SpanRef<'_>) {
+        let key = self.key(span.trace_id);
         self.stats.bytes += span.approx_bytes();
         let slots = &mut self.slots;
         let seq = slots.front + slots.q.len() as u64;
@@ -113,7 +114,7 @@ impl Inner {
             }
             Entry::Occupied(mut e) => {
                 let chain = e.get_mut();
-                let opens = slots.find(Some(chain.first), &span.trace_id).is_none();
+                let opens = slots.find(Some(chain.first), span.trace_id).is_none();
                 if let Some(last) = slots.get_mut(chain.last) {
                     last.next = Some(seq);
                 }
@@ -123,7 +124,7 @@ impl Inner {
         };
         self.traces += usize::from(opens);
         slots.q.push_back(Slot {
-            span,
+            span: Packed::new(span),
             key,
             next: None,
             opens,
@@ -150,7 +151,7 @@ impl Inner {
             return;
         };
         self.slots.front += 1;
-        let bytes = slot.span.approx_bytes();
+        let bytes = slot.span.view().approx_bytes();
         self.stats.bytes = self.stats.bytes.saturating_sub(bytes);
         if let Entry::Occupied(mut e) = self.chains.entry(slot.key) {
             match slot.next {
@@ -160,7 +161,7 @@ impl Inner {
                 }
             }
         }
-        match self.slots.find(slot.next, &slot.span.trace_id) {
+        match self.slots.find(slot.next, slot.span.trace_id()) {
             Some(seq) => {
                 if let Some(s) = self.slots.get_mut(seq) {
                     s.opens = true;
@@ -171,12 +172,13 @@ impl Inner {
     }
 
     /// The kept spans of `trace_id`, oldest first.
-    pub(super) fn spans_of<'a>(&'a self, trace_id: &'a str) -> impl Iterator<Item = &'a Span> {
+    pub(super) fn spans_of<'a>(&'a self, trace_id: &'a str) -> impl Iterator<Item = Span> + 'a {
         let first = self.chains.get(&self.key(trace_id)).map(|c| c.first);
         self.slots
             .chain(first)
             .map(|(_, s)| &s.span)
-            .filter(move |s| s.trace_id == trace_id)
+            .filter(move |s| s.trace_id() == trace_id)
+            .map(Packed::unpack)
     }
 
     /// Summaries of traces matching `q`, by their oldest kept span, newest first,
@@ -188,14 +190,15 @@ impl Inner {
             if !slot.opens {
                 continue;
             }
-            let id = slot.span.trace_id.as_str();
-            let spans: Vec<&Span> = self
+            let id = slot.span.trace_id();
+            let spans: Vec<Span> = self
                 .slots
                 .chain(Some(front + i as u64))
                 .map(|(_, s)| &s.span)
-                .filter(|s| s.trace_id == id)
+                .filter(|s| s.trace_id() == id)
+                .map(Packed::unpack)
                 .collect();
-            match summarize(spans.iter().copied()) {
+            match summarize(spans.iter()) {
                 Some(s) if q.matches(&s) => out.push(s),
                 _ => {}
             }
