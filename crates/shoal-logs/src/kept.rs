@@ -1,6 +1,8 @@
 //! How the ring keeps a line: compact (shared labels, the trace id as a number,
-//! a JSON line's fields parsed only when read) with an honest memory cost.
+//! a JSON line's fields parsed only when read, a lazy line's text and fields
+//! made only when read) with an honest memory cost.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::num::{NonZeroU128, NonZeroU64};
 use std::sync::Arc;
@@ -22,8 +24,42 @@ pub(crate) enum KeptFields {
     None,
     /// The line is a JSON object: its fields are parsed from it when read.
     FromLine,
-    /// Given by the writer (the proxy's access log), kept as compact JSON text.
+    /// Given by the writer, kept as compact JSON text.
     Json(Arc<str>),
+    /// Made by the line's [`LazyLine`] when read.
+    Lazy,
+}
+
+/// A line whose text and fields are made only when it is read or written to
+/// disk: the proxy's access log, one line per request, most never read, keeps
+/// its record (a fraction of the text and JSON it stands for) instead.
+pub trait LazyLine: Send + Sync + std::fmt::Debug {
+    /// Appends the line's text.
+    fn write_text(&self, out: &mut String);
+    /// Appends the line's fields as the text of one JSON object.
+    fn write_fields(&self, out: &mut Vec<u8>);
+    /// Bytes it holds, its own size included (for the store's byte limit).
+    fn bytes(&self) -> usize;
+}
+
+/// A kept line's text: stored, or made when read.
+#[derive(Debug, Clone)]
+pub(crate) enum Text {
+    Stored(Arc<str>),
+    Lazy(Arc<dyn LazyLine>),
+}
+
+impl Text {
+    pub fn get(&self) -> Cow<'_, str> {
+        match self {
+            Text::Stored(t) => Cow::Borrowed(t),
+            Text::Lazy(l) => {
+                let mut out = String::new();
+                l.write_text(&mut out);
+                Cow::Owned(out)
+            }
+        }
+    }
 }
 
 /// One kept line.
@@ -35,7 +71,7 @@ pub(crate) struct Kept {
     pub time_ms: u64,
     pub labels: Arc<Labels>,
     pub stream: Stream,
-    pub line: Arc<str>,
+    pub line: Text,
     pub trace: Option<NonZeroU128>,
     pub fields: KeptFields,
 }
@@ -58,7 +94,10 @@ impl Kept {
     pub fn cost(&self) -> usize {
         const INDEX_SLOT: usize = 8;
         std::mem::size_of::<Kept>()
-            + alloc(SHARED + self.line.len())
+            + match &self.line {
+                Text::Stored(t) => alloc(SHARED + t.len()),
+                Text::Lazy(l) => alloc(SHARED + l.bytes()),
+            }
             + match &self.fields {
                 KeptFields::Json(j) => alloc(SHARED + j.len()),
                 _ => 0,
@@ -69,8 +108,18 @@ impl Kept {
     pub fn fields(&self) -> Option<Fields> {
         match &self.fields {
             KeptFields::None => None,
-            KeptFields::FromLine => crate::structure::json_fields(&self.line),
+            KeptFields::FromLine => crate::structure::json_fields(&self.line.get()),
             KeptFields::Json(j) => crate::structure::json_fields(j),
+            KeptFields::Lazy => match &self.line {
+                Text::Lazy(l) => {
+                    let mut json = Vec::new();
+                    l.write_fields(&mut json);
+                    std::str::from_utf8(&json)
+                        .ok()
+                        .and_then(crate::structure::json_fields)
+                }
+                Text::Stored(_) => None,
+            },
         }
     }
 
@@ -91,7 +140,7 @@ impl Kept {
             version: self.labels.version.to_string(),
             instance: self.labels.instance.to_string(),
             stream: self.stream,
-            line: self.line.to_string(),
+            line: self.line.get().into_owned(),
             trace_id: self.trace.map(trace_hex),
             fields: None,
         }

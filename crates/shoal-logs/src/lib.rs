@@ -9,7 +9,8 @@
 //! - `structure.rs`: JSON lines as fields, and the trace id a line carries.
 //! - `limits.rs`: `LogLimits`, `LogQuery`, `LogStats`; `env.rs`: limits from `SHOAL_LOG_*`.
 //! - `ring.rs`: the pure ring buffer: eviction and query with time passed in.
-//! - `kept.rs`: the compact form a line is kept in, and its memory cost.
+//! - `kept.rs`: the compact form a line is kept in, its memory cost, and
+//!   `LazyLine`, a line made only when read.
 //! - `store.rs`: `LogStore`, the shared, locked front with a clock and live tail.
 //! - `disk.rs`: segment files under `data_dir/logs/`, so logs survive a restart.
 #![forbid(unsafe_code)]
@@ -25,6 +26,7 @@ mod structure;
 
 pub use disk::DiskLimits;
 pub use env::{parse_size, LimitError};
+pub use kept::LazyLine;
 pub use limits::{LogLimits, LogQuery, LogStats, TRUNCATION_MARKER};
 pub use line::{LogLine, Stream};
 pub use store::{Clock, Entry, LogStore, TAIL_CAPACITY};

@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::num::{NonZeroU128, NonZeroU64};
 use std::sync::Arc;
 
-use crate::kept::{trace_number, Kept, KeptFields, LabelCache};
+use crate::kept::{trace_number, Kept, KeptFields, LabelCache, LazyLine, Text};
 use crate::limits::{LogLimits, LogQuery, LogStats, TRUNCATION_MARKER};
 use crate::line::{LogLine, Stream};
 use crate::structure::Fields;
@@ -22,6 +22,9 @@ pub(crate) struct NewLine<'a> {
     pub trace: Option<NonZeroU128>,
     /// Where the fields come from: the line itself (JSON) or the writer (as JSON text).
     pub fields: NewFields<'a>,
+    /// A line made when read; `line` and `fields` are then unused. Not cut to
+    /// `max_line_bytes` (its writer bounds it).
+    pub lazy: Option<Arc<dyn LazyLine>>,
 }
 
 /// A new line's fields.
@@ -84,14 +87,20 @@ impl Ring {
         self.last_time_ms = time_ms;
         let seq = self.next_seq;
         self.next_seq += 1;
-        let line = truncate(new.line, self.limits.max_line_bytes);
-        // A cut JSON line is no longer JSON.
-        let (fields, parsed) = match new.fields {
-            NewFields::FromLine(f) if line.len() == new.line.len() => {
-                (KeptFields::FromLine, Some(f))
+        let (line, fields, parsed) = match new.lazy {
+            Some(lazy) => (Text::Lazy(lazy), KeptFields::Lazy, None),
+            None => {
+                let line = truncate(new.line, self.limits.max_line_bytes);
+                // A cut JSON line is no longer JSON.
+                let (fields, parsed) = match new.fields {
+                    NewFields::FromLine(f) if line.len() == new.line.len() => {
+                        (KeptFields::FromLine, Some(f))
+                    }
+                    NewFields::Json(j) => (KeptFields::Json(Arc::from(j)), None),
+                    _ => (KeptFields::None, None),
+                };
+                (Text::Stored(Arc::from(line)), fields, parsed)
             }
-            NewFields::Json(j) => (KeptFields::Json(Arc::from(j)), None),
-            _ => (KeptFields::None, None),
         };
         let record = Kept {
             seq,
@@ -99,7 +108,7 @@ impl Ring {
             time_ms,
             labels: self.labels.get(new.service, new.version, new.instance),
             stream: new.stream,
-            line: Arc::from(line),
+            line,
             trace: new.trace,
             fields,
         };
@@ -260,7 +269,7 @@ fn pick(k: &Kept, q: &LogQuery) -> Option<LogLine> {
         && q.instance
             .as_deref()
             .is_none_or(|i| i == &*k.labels.instance)
-        && q.grep.as_deref().is_none_or(|g| k.line.contains(g))
+        && q.grep.as_deref().is_none_or(|g| k.line.get().contains(g))
         && (q.fields.is_empty() || !matches!(k.fields, KeptFields::None));
     if !labels_ok {
         return None;
@@ -298,6 +307,7 @@ mod tests {
             line: text,
             trace: None,
             fields: NewFields::None,
+            lazy: None,
         }
     }
 

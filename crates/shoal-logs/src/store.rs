@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 
 use crate::disk::{DiskLimits, DiskWriter};
-use crate::kept::trace_number;
+use crate::kept::{trace_number, LazyLine};
 use crate::limits::{LogLimits, LogQuery, LogStats};
 use crate::line::{LogLine, Stream};
 use crate::ring::{NewFields, NewLine, Ring};
@@ -104,6 +104,7 @@ impl LogStore {
                     line: &l.l,
                     trace: l.tr.as_deref().and_then(trace_number),
                     fields,
+                    lazy: None,
                 };
                 ring.push(l.t, new, false);
             }
@@ -149,6 +150,7 @@ impl LogStore {
             line,
             trace,
             fields: fields.map_or(NewFields::None, NewFields::FromLine),
+            lazy: None,
         })
     }
 
@@ -180,6 +182,21 @@ impl LogStore {
         )
     }
 
+    /// Stores a line whose text and fields `lazy` makes when it is read or
+    /// written to disk (the entry's own `line` and `fields` are ignored).
+    pub fn append_lazy(&self, entry: Entry<'_>, lazy: Arc<dyn LazyLine>) -> u64 {
+        self.push(NewLine {
+            service: entry.service,
+            version: entry.version,
+            instance: entry.instance,
+            stream: entry.stream,
+            line: "",
+            trace: entry.trace_id.and_then(trace_number),
+            fields: NewFields::None,
+            lazy: Some(lazy),
+        })
+    }
+
     fn push_entry(&self, entry: Entry<'_>, fields: NewFields<'_>) -> u64 {
         self.push(NewLine {
             service: entry.service,
@@ -189,6 +206,7 @@ impl LogStore {
             line: entry.line,
             trace: entry.trace_id.and_then(trace_number),
             fields,
+            lazy: None,
         })
     }
 

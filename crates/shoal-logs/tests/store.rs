@@ -191,3 +191,79 @@ fn lines_survive_a_reopen_with_their_fields_and_trace_index() {
     assert!(again.stats().disk_bytes > 0);
     again.close();
 }
+
+/// A line made when read: the proxy's access log keeps its record, not the text.
+#[derive(Debug)]
+struct Access {
+    status: u16,
+}
+
+impl shoal_logs::LazyLine for Access {
+    fn write_text(&self, out: &mut String) {
+        out.push_str(&format!("access GET / {}", self.status));
+    }
+    fn write_fields(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(
+            format!(r#"{{"status":{},"kind":"access"}}"#, self.status).as_bytes(),
+        );
+    }
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+    }
+}
+
+#[tokio::test]
+async fn lazy_lines_read_filter_tail_and_survive_a_reopen_as_text() {
+    use shoal_logs::{DiskLimits, Entry};
+    let dir = tempfile::tempdir().expect("tmp");
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let entry = |trace_id| Entry {
+        service: "web",
+        version: "1",
+        instance: "proxy",
+        stream: Stream::System,
+        line: "",
+        trace_id,
+        fields: None,
+    };
+    {
+        let store =
+            LogStore::open(LogLimits::default(), dir.path(), DiskLimits::default()).expect("open");
+        let mut tail = store.subscribe();
+        store.append_lazy(entry(Some(trace)), Arc::new(Access { status: 503 }));
+        store.append_lazy(entry(None), Arc::new(Access { status: 200 }));
+        let first = tail.recv().await.expect("tail");
+        assert_eq!(first.line, "access GET / 503");
+        assert_eq!(first.field("kind").and_then(|v| v.as_str()), Some("access"));
+        let q =
+            |q: LogQuery| -> Vec<String> { store.query(&q).into_iter().map(|l| l.line).collect() };
+        assert_eq!(
+            q(LogQuery::default()),
+            ["access GET / 503", "access GET / 200"]
+        );
+        let grep = LogQuery {
+            grep: Some("200".into()),
+            ..Default::default()
+        };
+        assert_eq!(q(grep), ["access GET / 200"]);
+        let field = LogQuery {
+            fields: vec![("status".into(), "503".into())],
+            ..Default::default()
+        };
+        assert_eq!(q(field), ["access GET / 503"]);
+        let traced = LogQuery {
+            trace: Some(trace.into()),
+            ..Default::default()
+        };
+        assert_eq!(q(traced), ["access GET / 503"]);
+        store.close();
+    }
+    let again =
+        LogStore::open(LogLimits::default(), dir.path(), DiskLimits::default()).expect("reopen");
+    let all = again.query(&LogQuery::default());
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].line, "access GET / 503");
+    assert_eq!(all[0].trace_id.as_deref(), Some(trace));
+    assert_eq!(all[1].field("status").and_then(|v| v.as_u64()), Some(200));
+    again.close();
+}

@@ -18,7 +18,7 @@ use crate::fields::Fields;
 use crate::forward::{self, Call, Failure, Outcome};
 use crate::headers::{strip_hop_by_hop, Known, Stamp};
 use crate::message::{Answer, ClientRequest};
-use crate::observe::{AccessRecord, RequestRecord};
+use crate::observe::{AccessRecord, AccessTexts, RequestRecord};
 use crate::pool::Pool;
 use crate::respond::{self, shoal_answer, Reason};
 use crate::server::Proxy;
@@ -234,22 +234,20 @@ impl Proxy {
             });
         }
         if let Some(log) = &self.hooks.access_log {
-            log(AccessRecord {
-                start: rep.wall.unwrap_or_else(SystemTime::now),
-                method: rep.method.to_string(),
-                path: rep.path,
-                status,
-                duration,
-                caller: rep.caller.to_owned(),
-                service: rep.service.to_owned(),
-                version: rep.version.to_owned(),
-                instance: rep.instance.map(str::to_owned),
-                trace_id: rep.trace.trace_id().to_owned(),
-                span_id: rep.trace.span_id().to_owned(),
-                parent_span_id: rep.trace.parent_span_id().map(str::to_owned),
-                retries: rep.retries,
-                reason,
+            let mut r = AccessRecord::new(AccessTexts {
+                method: rep.method.as_str(),
+                path: &rep.path,
+                caller: rep.caller,
+                service: rep.service,
+                version: rep.version,
+                instance: rep.instance,
+                trace_id: rep.trace.trace_id(),
+                span_id: rep.trace.span_id(),
+                parent_span_id: rep.trace.parent_span_id(),
             });
+            r.start = rep.wall.unwrap_or_else(SystemTime::now);
+            (r.status, r.duration, r.retries, r.reason) = (status, duration, rep.retries, reason);
+            log(r);
         }
         resp
     }

@@ -7,7 +7,7 @@ use std::time::UNIX_EPOCH;
 
 use anyhow::Context;
 use shoal_proxy::AccessRecord;
-use shoal_traces::{OtlpConfig, OtlpExporter, Span, TraceLimits, TraceStore};
+use shoal_traces::{OtlpConfig, OtlpExporter, SpanRef, TraceLimits, TraceStore};
 use tokio::task::JoinHandle;
 
 /// The span store and the optional exporter with its background task.
@@ -45,12 +45,12 @@ pub struct SpanSink {
 }
 
 impl SpanSink {
-    pub fn record(&self, r: AccessRecord) {
+    pub fn record(&self, r: &AccessRecord) {
         let span = span_of(r);
         if let Some(x) = &self.otlp {
-            x.offer(span.clone());
+            x.offer(span.to_span());
         }
-        self.store.record(span);
+        self.store.record_ref(&span);
     }
 }
 
@@ -64,24 +64,25 @@ impl Traces {
     }
 }
 
-fn span_of(r: AccessRecord) -> Span {
-    Span {
+fn span_of(r: &AccessRecord) -> SpanRef<'_> {
+    let t = r.texts();
+    SpanRef {
         start_us: r
             .start
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64),
         duration_us: r.duration.as_micros() as u64,
-        trace_id: r.trace_id,
-        span_id: r.span_id,
-        parent_span_id: r.parent_span_id,
-        method: r.method,
-        path: r.path,
+        trace_id: t.trace_id,
+        span_id: t.span_id,
+        parent_span_id: t.parent_span_id,
+        method: t.method,
+        path: t.path,
         status: r.status,
-        caller: r.caller,
-        service: r.service,
-        version: r.version,
-        instance: r.instance,
+        caller: t.caller,
+        service: t.service,
+        version: t.version,
+        instance: t.instance,
         retries: r.retries,
-        reason: r.reason.map(str::to_string),
+        reason: r.reason,
     }
 }
