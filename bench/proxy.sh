@@ -9,8 +9,8 @@
 # A/B: BASELINE=/path/to/an/older/proxy_bench adds target `shoal-base` (that binary,
 # same arguments; BASELINE_NOTE describes it in the report), interleaved with the others.
 # Target `shoal-up` (SHOAL_UP=0 leaves it out): the gateway of a real `shoal up`, with
-# its access log, spans and metrics hooks, in front of two nginx instances it runs
-# itself (same config as the upstreams above); it needs the release `shoal` binary.
+# its access log, spans and metrics hooks, over the same two upstreams, registered as
+# service `bench` through its Consul agent API; it needs the release `shoal` binary.
 # Target `nginx-log` (NGINX_LOG=0 leaves it out): the nginx proxy again with an access
 # log (combined format, 64k buffer, flushed each second), nginx's shipped default; it is
 # the nginx to hold `shoal-up` against, since Shoal's gateway always logs each request.
@@ -107,46 +107,31 @@ if [ "$SHOAL_UP" = 1 ]; then
     mkdir -p "$UPD"
     cp "$REL/shoal" "$BENCH_TMP/bin/shoal"
     P_UP=$(free_port)
-    # An instance: nginx with one worker answering 200 "ok" on the $PORT Shoal gives it.
-    cat > "$UPD/ok.sh" <<'SH'
-#!/bin/sh
-d="$(pwd)/inst.$SHOAL_INSTANCE"
-mkdir -p "$d"
-cat > "$d/nginx.conf" <<NGX
-worker_processes 1;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$PORT; location / { return 200 "ok\n"; } }
-}
-NGX
-exec NGINX_BIN -p "$d" -c "$d/nginx.conf" -g 'daemon off;'
-SH
-    sed -i "s|NGINX_BIN|$NGINX|" "$UPD/ok.sh"
-    # Ports for the instances below the kernel's ephemeral range, as the tests do.
+    # Ports for instances below the kernel's ephemeral range, as the tests do (none run here).
     UP_LO=$((23000 + $$ % 50 * 20))
+    P_UP_HTTP=$(free_port)
     cat > "$UPD/shoal.toml" <<CONF
 [platform]
 data_dir = "data"
-http = "127.0.0.1:$(free_port)"
+http = "127.0.0.1:$P_UP_HTTP"
 gateway = "127.0.0.1:$P_UP"
 dns = "127.0.0.1:$(free_port)"
 statsd = "127.0.0.1:$(free_port)"
 port_range = "$UP_LO-$((UP_LO + 19))"
-
-[services.bench]
-command = ["sh", "ok.sh"]
-instances = 2
-
-[services.bench.health]
-http = "/"
-interval = "1s"
 CONF
     (cd "$UPD" && exec "$BENCH_TMP/bin/shoal" up shoal.toml >"$UPD/stdout" 2>"$UPD/stderr") & track $!
     SHOAL_UP_PID=$!
+    # The same two upstreams as the other proxies, registered as service `bench`
+    # through the Consul agent API (with HTTP checks), as one registers a service
+    # Shoal does not run.
+    for i in 1 2; do
+        u=$U1; [ "$i" = 2 ] && u=$U2
+        body="{\"Name\":\"bench\",\"ID\":\"bench-$i\",\"Address\":\"127.0.0.1\",\"Port\":$u,\"Check\":{\"HTTP\":\"http://127.0.0.1:$u/\",\"Interval\":\"1s\"}}"
+        for _ in $(seq 1 200); do
+            curl -fsS -m 1 -o /dev/null -X PUT -d "$body" "http://127.0.0.1:$P_UP_HTTP/v1/agent/service/register" 2>/dev/null && break
+            sleep 0.05
+        done
+    done
 fi
 if [ -n "$BASELINE" ]; then
     P_BASE=$(free_port)
@@ -224,7 +209,7 @@ REPORT="$BENCH_TMP/report.md"
     echo "shoal:   shoal-proxy example proxy_bench (release, mimalloc), one serving thread per core (current-thread runtime, SO_REUSEPORT socket and upstream pool each), P2C least-loaded"
     [ -z "$BASELINE" ] || echo "shoal-base: ${BASELINE_NOTE:-$BASELINE} (A/B baseline, same arguments)"
     [ "$NGINX_LOG" != 1 ] || echo "nginx-log: the nginx proxy above with an access log (combined, buffer=64k flush=1s)"
-    [ "$SHOAL_UP" != 1 ] || echo "shoal-up: the gateway of \`shoal up\` (release) with its access-log, span and metrics hooks, over 2 nginx instances it runs (same config as the upstreams)"
+    [ "$SHOAL_UP" != 1 ] || echo "shoal-up: the gateway of \`shoal up\` (release) with its access-log, span and metrics hooks, over the same 2 upstreams, registered through its Consul agent API with HTTP checks (until 2026-11-27 it ran its own 2 nginx instances: 2 more processes on the 2 cores)"
     echo "upstreams: 2 x nginx (1 worker) return 200 \"ok\"; direct = wrk to one upstream, no proxy"
     echo "command: wrk -t2 -c{50,200} -d$DURATION --latency -H 'Host: bench'; $ROUNDS rounds, targets interleaved"
     echo '```'
