@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::balance::{pick, EndpointStats};
 use crate::fields::Fields;
-use crate::headers::Stamp;
+use crate::headers::{Known, Stamp};
 use crate::message::Answer;
 use crate::pool::{Pool, SendError};
 use crate::state::Counters;
@@ -76,9 +76,19 @@ pub fn idempotent(m: &Method) -> bool {
 /// under 500, or a request the client got wrong (its body over the limit).
 pub(crate) fn succeeded(result: &Result<Answer, Failure>) -> bool {
     match result {
-        Ok(r) => r.status.as_u16() < 500,
+        Ok(r) => r.status.as_u16() < 500 && !grpc_failed(r.fields.known(Known::GrpcStatus)),
         Err(f) => matches!(f, Failure::TooLarge(_)),
     }
+}
+
+/// Whether a gRPC status in an answer's head (a trailers-only answer, how gRPC
+/// servers send an error before any message) says the server failed: UNKNOWN,
+/// DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE or DATA_LOSS, the codes gRPC maps
+/// to HTTP 5xx (but UNIMPLEMENTED: the caller asked for what is not there).
+/// Such an answer counts against the instance and the breaker as a 5xx does;
+/// a status in trailers after messages comes when the answer is already out.
+fn grpc_failed(status: Option<&[u8]>) -> bool {
+    matches!(status, Some(b"2" | b"4" | b"13" | b"14" | b"15"))
 }
 
 /// Whether this attempt's result may be retried on another instance.
@@ -250,5 +260,21 @@ async fn send_once(
         Err(SendError::Transport(e)) => Err(Sent::Failed(Failure::Transport(e))),
         Err(SendError::Stale(e)) => Err(Sent::Stale(e)),
         Err(SendError::TooLarge(e)) => Err(Sent::Failed(Failure::TooLarge(e))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grpc_failed;
+
+    #[test]
+    fn server_side_grpc_statuses_are_failures() {
+        for code in ["2", "4", "13", "14", "15"] {
+            assert!(grpc_failed(Some(code.as_bytes())), "{code}");
+        }
+        for code in ["0", "1", "3", "5", "8", "12", "16", "140", ""] {
+            assert!(!grpc_failed(Some(code.as_bytes())), "{code}");
+        }
+        assert!(!grpc_failed(None));
     }
 }

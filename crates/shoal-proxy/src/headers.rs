@@ -30,11 +30,13 @@ pub(crate) enum Known {
     XShoalCaller,
     Accept,
     Date,
+    /// A gRPC answer's status, in its head when the answer is trailers-only.
+    GrpcStatus,
 }
 
 impl Known {
     /// How many kinds there are (for tables indexed by kind).
-    pub(crate) const COUNT: usize = Known::Date as usize + 1;
+    pub(crate) const COUNT: usize = Known::GrpcStatus as usize + 1;
 
     /// The kind of a field called `name` (any case): by length and first letter,
     /// then one comparison.
@@ -56,6 +58,7 @@ impl Known {
             (10, b'k') => Known::KeepAlive,
             (10, b'x') => Known::XTraceId,
             (11, b't') => Known::Traceparent,
+            (11, b'g') => Known::GrpcStatus,
             (14, b'c') => Known::ContentLength,
             (14, b'x') => Known::XShoalCaller,
             (16, b'p') => Known::ProxyConnection,
@@ -85,6 +88,7 @@ impl Known {
             Known::KeepAlive => "keep-alive",
             Known::XTraceId => "x-trace-id",
             Known::Traceparent => "traceparent",
+            Known::GrpcStatus => "grpc-status",
             Known::ContentLength => "content-length",
             Known::XShoalCaller => "x-shoal-caller",
             Known::ProxyConnection => "proxy-connection",

@@ -461,3 +461,81 @@ async fn a_reset_stream_leaves_the_connection_in_use() {
         "{conns} connections for 10 requests"
     );
 }
+
+/// An HTTP/2 server that answers every call trailers-only with `grpc-status`
+/// `code` (as a gRPC server reports an error before any message); counts calls.
+async fn grpc_error_instance(code: &'static str) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let count = calls.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let count = count.clone();
+            let svc = service_fn(move |_req: Request<Incoming>| {
+                count.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    Ok::<_, Infallible>(
+                        Response::builder()
+                            .header("content-type", "application/grpc")
+                            .header("grpc-status", code)
+                            .header("grpc-message", "down")
+                            .body(Full::new(Bytes::new()))
+                            .expect("response"),
+                    )
+                }
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, calls)
+}
+
+/// gRPC errors come as HTTP 200 with the status in the head: UNAVAILABLE counts
+/// as a failure, so the instance is ejected and calls go to the good one;
+/// NOT_FOUND is the caller's answer and blames no one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_unavailable_ejects_the_instance_and_not_found_does_not() {
+    for (code, blamed) in [("14", true), ("5", false)] {
+        let (bad, bad_calls) = grpc_error_instance(code).await;
+        let (good, _) = h2_instance().await;
+        let table = h2c_table(&[bad, good], |_| {});
+        let h = Harness::start(table, Hooks::default()).await;
+        let client = h2_client();
+        for _ in 0..40 {
+            let req = Request::builder()
+                .method("POST")
+                .uri(format!("http://{}/pkg.Svc/Call", h.gateway))
+                .header("host", "grpc")
+                .header("content-type", "application/grpc")
+                .body(Full::new(Bytes::from_static(b"\0\0\0\0\0")))
+                .expect("request");
+            let resp = client.request(req).await.expect("answer");
+            assert_eq!(resp.status(), 200);
+        }
+        let snap = h.proxy.snapshot();
+        let svc = &snap.services["grpc"];
+        let ejected = svc
+            .instances
+            .iter()
+            .any(|i| i.id == "grpc-1" && i.ejected_ms.is_some());
+        let calls = bad_calls.load(Ordering::SeqCst);
+        assert_eq!(
+            (svc.ejections > 0, ejected),
+            (blamed, blamed),
+            "grpc-status {code}: ejections={} calls to the failing instance={calls}",
+            svc.ejections
+        );
+        if blamed {
+            assert!(
+                calls < 20,
+                "grpc-status {code}: {calls} of 40 calls still went to it"
+            );
+        }
+        h.proxy.shutdown();
+    }
+}
