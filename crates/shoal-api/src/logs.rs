@@ -4,7 +4,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use futures::{Stream, StreamExt};
@@ -25,8 +25,10 @@ pub struct LogParams {
     pub grep: Option<String>,
     /// Only lines carrying this W3C trace id (32 hex digits), across services.
     pub trace: Option<String>,
-    /// Only structured lines with this field value: `KEY=VALUE` (e.g. `level=error`).
-    pub field: Option<String>,
+    /// Only structured lines with these field values: `KEY=VALUE` (e.g.
+    /// `level=error`); repeat `field` for several, each must match.
+    #[serde(default)]
+    pub field: Vec<String>,
     pub limit: Option<usize>,
     pub after: Option<u64>,
 }
@@ -82,11 +84,9 @@ fn to_query(p: &LogParams) -> Result<LogQuery, ApiError> {
         trace: p.trace.as_deref().map(parse_trace).transpose()?,
         fields: p
             .field
-            .as_deref()
-            .map(parse_field)
-            .transpose()?
-            .into_iter()
-            .collect(),
+            .iter()
+            .map(|f| parse_field(f))
+            .collect::<Result<_, _>>()?,
         limit: p.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT),
     })
 }
@@ -104,12 +104,25 @@ pub async fn stats(State(st): State<Arc<ApiState>>) -> Json<serde_json::Value> {
     }))
 }
 
+/// The query string as [`LogParams`]; `field` may come more than once (a
+/// plain query extractor refuses a repeated key).
+fn params(raw: Option<&str>) -> Result<LogParams, ApiError> {
+    let bad =
+        |e: &dyn std::fmt::Display| ApiError::bad_request("bad query string").detail(e.to_string());
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| bad(&e))?;
+    let (fields, rest): (Vec<_>, Vec<_>) = pairs.into_iter().partition(|(k, _)| k == "field");
+    let rest = serde_urlencoded::to_string(&rest).map_err(|e| bad(&e))?;
+    let mut p: LogParams = serde_urlencoded::from_str(&rest).map_err(|e| bad(&e))?;
+    p.field = fields.into_iter().map(|(_, v)| v).collect();
+    Ok(p)
+}
+
 pub async fn query(
     State(st): State<Arc<ApiState>>,
-    params: Result<Query<LogParams>, axum::extract::rejection::QueryRejection>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<Vec<LogLine>>, ApiError> {
-    let Query(p) =
-        params.map_err(|e| ApiError::bad_request("bad query string").detail(e.body_text()))?;
+    let p = params(raw.as_deref())?;
     let q = to_query(&p)?;
     Ok(Json(st.logs.query(&q)))
 }
@@ -119,10 +132,9 @@ pub async fn query(
 /// so a client that read a backlog misses nothing and sees nothing twice.
 pub async fn stream(
     State(st): State<Arc<ApiState>>,
-    params: Result<Query<LogParams>, axum::extract::rejection::QueryRejection>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let Query(p) =
-        params.map_err(|e| ApiError::bad_request("bad query string").detail(e.body_text()))?;
+    let p = params(raw.as_deref())?;
     let replay = p.after.is_some();
     let q = to_query(&p)?;
     // Subscribe before reading the backlog so nothing falls between the two.
@@ -169,5 +181,27 @@ mod tests {
         assert_eq!(parse_since("1000", 5000).ok(), Some(1000));
         assert_eq!(parse_since("2s", 5000).ok(), Some(3000));
         assert!(parse_since("yesterday", 5000).is_err());
+    }
+
+    #[test]
+    fn field_may_repeat_and_every_one_is_kept() {
+        let p = params(Some(
+            "field=kind%3Daccess&service=web&field=status=503&limit=5",
+        ))
+        .expect("params");
+        assert_eq!(p.field, ["kind=access", "status=503"]);
+        assert_eq!((p.service.as_deref(), p.limit), (Some("web"), Some(5)));
+        let q = to_query(&p).expect("query");
+        assert_eq!(
+            q.fields,
+            [
+                ("kind".into(), "access".into()),
+                ("status".into(), "503".into())
+            ]
+        );
+        assert!(params(Some("limit=x")).is_err());
+        assert!(params(Some("nope=1")).is_err());
+        assert!(to_query(&params(Some("field=novalue")).expect("params")).is_err());
+        assert!(params(None).is_ok_and(|p| p.field.is_empty()));
     }
 }

@@ -1,4 +1,4 @@
-//! `shoal logs [SERVICE] [-f] [--since] [--grep] [--instance] [--trace ID] [--field K=V]`.
+//! `shoal logs [SERVICE] [-f] [--since] [--grep] [--instance] [--trace ID] [--field K=V]...`.
 
 use serde_json::Value;
 
@@ -10,7 +10,8 @@ pub struct LogsArgs<'a> {
     pub since: Option<&'a str>,
     pub grep: Option<&'a str>,
     pub trace: Option<&'a str>,
-    pub field: Option<&'a str>,
+    /// `KEY=VALUE` filters, each must match.
+    pub fields: &'a [String],
     pub limit: usize,
     pub follow: bool,
     pub json: bool,
@@ -94,11 +95,13 @@ pub async fn logs(client: &Client, args: LogsArgs<'_>) -> Result<(), ClientError
         ("since", args.since),
         ("grep", args.grep),
         ("trace", args.trace),
-        ("field", args.field),
     ] {
         if let Some(v) = v {
             q.push(format!("{k}={}", encode_query(v)));
         }
+    }
+    for f in args.fields {
+        q.push(format!("field={}", encode_query(f)));
     }
     let filters = q.join("&");
     // The server reads limit=0 as "everything": ask for one line and print none.

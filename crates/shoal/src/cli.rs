@@ -172,9 +172,10 @@ pub enum Command {
         /// Only lines of this request (W3C trace id), from every service and the proxy.
         #[arg(long, value_name = "ID")]
         trace: Option<String>,
-        /// Only JSON lines whose field KEY has VALUE (e.g. --field level=error).
+        /// Only JSON lines whose field KEY has VALUE (e.g. --field level=error);
+        /// repeat for several, each must match.
         #[arg(long, value_name = "KEY=VALUE")]
-        field: Option<String>,
+        field: Vec<String>,
         /// At most this many past lines.
         #[arg(short = 'n', long, default_value_t = 200)]
         lines: usize,
@@ -450,7 +451,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                     since: since.as_deref(),
                     grep: grep.as_deref(),
                     trace: trace.as_deref(),
-                    field: field.as_deref(),
+                    fields: &field,
                     limit: lines,
                     follow,
                     json: remote.json,
