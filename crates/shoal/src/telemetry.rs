@@ -102,8 +102,10 @@ fn record(s: &Sinks, r: AccessRecord) {
     let (r, t) = (&line.0, line.0.texts());
     s.errors.record_http(shoal_errors::HttpError {
         // When the answer was ready, from the record: no clock read per request.
-        time_ms: (r.start + r.duration)
-            .duration_since(std::time::UNIX_EPOCH)
+        time_ms: r
+            .start
+            .checked_add(r.duration)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         service: t.service,
         version: t.version,
@@ -163,7 +165,8 @@ impl shoal_logs::LazyLine for AccessLine {
     }
 
     fn bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.0.text_bytes()
+        // The record, and its texts' own allocation as the allocator rounds it.
+        std::mem::size_of::<Self>() + self.0.text_bytes().div_ceil(16) * 16 + 16
     }
 }
 
