@@ -152,17 +152,26 @@ fn one_request_across_two_services_and_the_errors_it_made() {
         let t = format!("{:032x}", 0xabc0 + i);
         assert_eq!(gateway_with_trace(&p, "/fail", &t), 502);
     }
-    // Repeated `field` filters must all match (the proxy's access lines carry both).
-    let both = get(&p, "/api/v1/logs?field=kind=access&field=status=502");
+    let fail_trace = format!("{:032x}", 0xabc0 + 2);
+    // Repeated `field` filters must all match (the proxy's access lines carry
+    // both); access lines arrive off the request path, so wait for the last.
+    let both = wait_until("the 502 access lines", Duration::from_secs(15), || {
+        let a = get(&p, "/api/v1/logs?field=kind=access&field=status=502");
+        let a = a.as_array()?.clone();
+        a.iter()
+            .any(|x| x["trace_id"] == fail_trace.as_str())
+            .then_some(a)
+    })
+    .expect("access lines of the 502s");
     assert!(
-        both.as_array().is_some_and(|a| a.len() >= 3
-            && a.iter()
-                .all(|x| x["fields"]["status"] == 502 && x["fields"]["kind"] == "access")),
-        "{both}"
+        both.len() >= 3
+            && both
+                .iter()
+                .all(|x| x["fields"]["status"] == 502 && x["fields"]["kind"] == "access"),
+        "{both:?}"
     );
     let none = get(&p, "/api/v1/logs?field=kind=access&field=status=599");
     assert_eq!(none.as_array().map(Vec::len), Some(0), "{none}");
-    let fail_trace = format!("{:032x}", 0xabc0 + 2);
     let _ = gateway_with_trace(&p, "/crash", "5bf92f3577b34da6a3ce929d0e0e4736");
     let groups = wait_until(
         "http, log and crash groups",
