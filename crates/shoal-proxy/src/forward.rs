@@ -150,11 +150,14 @@ pub(crate) async fn call<'r>(
         let again = retryable(&result, idem);
         out.result = result;
         out.instance = Some(&ep.instance);
-        // Connect failures are retried across every instance; the rest up to `attempts`.
-        let limit = if matches!(out.result, Err(Failure::Connect(_))) {
-            state.max_retries().max(endpoints.len() as u32)
-        } else {
-            state.max_retries()
+        // Connect failures are retried across every instance; an idempotent
+        // request whose connection broke before any answer goes to one more
+        // instance even without `retries` (as nginx's default
+        // `proxy_next_upstream error` does); the rest up to `attempts`.
+        let limit = match &out.result {
+            Err(Failure::Connect(_)) => state.max_retries().max(endpoints.len() as u32),
+            Err(Failure::Transport(_)) if idem => state.max_retries().max(1),
+            _ => state.max_retries(),
         };
         if ok
             || !again

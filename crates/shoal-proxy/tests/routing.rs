@@ -278,3 +278,51 @@ async fn losing_one_of_three_instances_under_load_fails_nothing() {
     // b may have counted a request it never answered (killed mid-request; retried elsewhere).
     assert!(ups[0].hits() + ups[2].hits() >= 1200 - ups[1].hits());
 }
+
+/// An instance that reads each request and resets the connection (RST, no answer).
+async fn resetting_upstream() -> std::net::SocketAddr {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s.set_zero_linger();
+            });
+        }
+    });
+    addr
+}
+
+/// A GET whose connection is reset before any answer goes to another instance
+/// even with no `retries` configured (nginx's default): no 502 reaches the caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_reset_before_any_answer_goes_to_another_instance() {
+    let good = Upstream::start("good").await;
+    let bad = resetting_upstream().await;
+    let records = vec![
+        shoal_catalog::InstanceRecord::new("bad", "svc", "1", "n1", "127.0.0.1", bad.port()),
+        record("svc", &good, "1"),
+    ];
+    let h = Harness::start(
+        table(vec![spec("svc", "1")], &records, &RouteTable::default()),
+        Hooks::default(),
+    )
+    .await;
+    let c = client();
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        statuses.push(get(&c, h.gateway, "svc", "/").await.status);
+    }
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+    let snap = h.proxy.snapshot();
+    assert!(
+        snap.services["svc"].retries >= 1,
+        "{:?}",
+        snap.services["svc"]
+    );
+}
