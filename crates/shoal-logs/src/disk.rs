@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::kept::{Kept, KeptFields, Text};
+use crate::kept::{Kept, KeptFields, Text, TraceHex};
 use crate::line::Stream;
 
 /// How much of the log is kept on disk.
@@ -109,23 +109,9 @@ impl<'a> DiskLineRef<'a> {
     }
 }
 
-/// A trace id's 32 hex digits, written without a `String` per line.
-struct TraceHex([u8; 32]);
-
-impl TraceHex {
-    fn of(t: std::num::NonZeroU128) -> Self {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [0u8; 32];
-        for (i, d) in out.iter_mut().enumerate() {
-            *d = DIGITS[(t.get() >> (124 - 4 * i) & 0xf) as usize];
-        }
-        TraceHex(out)
-    }
-}
-
 impl Serialize for TraceHex {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(std::str::from_utf8(&self.0).unwrap_or_default())
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -144,29 +130,22 @@ fn write_line(buf: &mut Vec<u8>, text: &mut String, k: &Kept) -> io::Result<()> 
         }
     };
     serde_json::to_writer(&mut *buf, &DiskLineRef::of(k, l)).map_err(io::Error::other)?;
+    // The fields go in before the closing brace, as the JSON object they are.
     if buf.last() == Some(&b'}') {
+        let end = buf.len() - 1;
+        buf.truncate(end);
+        buf.extend_from_slice(b",\"f\":");
+        let at = buf.len();
         match (&k.fields, &k.line) {
-            (KeptFields::Json(j), _) => {
-                buf.pop();
-                buf.extend_from_slice(b",\"f\":");
-                buf.extend_from_slice(j.as_bytes());
-                buf.push(b'}');
-            }
-            (KeptFields::Lazy, Text::Lazy(l)) => {
-                buf.pop();
-                buf.extend_from_slice(b",\"f\":");
-                let at = buf.len();
-                l.write_fields(buf);
-                if buf.get(at) == Some(&b'{') {
-                    buf.push(b'}');
-                } else {
-                    // Not an object after all: the line goes without fields.
-                    buf.truncate(at - 5);
-                    buf.push(b'}');
-                }
-            }
+            (KeptFields::Json(j), _) => buf.extend_from_slice(j.as_bytes()),
+            (KeptFields::Lazy, Text::Lazy(l)) => l.write_fields(buf),
             _ => {}
         }
+        // No fields, or not an object after all: the line goes without them.
+        if buf.get(at) != Some(&b'{') {
+            buf.truncate(end);
+        }
+        buf.push(b'}');
     }
     buf.push(b'\n');
     Ok(())
@@ -487,7 +466,7 @@ mod tests {
             "00000000000000000000000000000001",
         ] {
             let t = crate::kept::trace_number(id).expect("id");
-            assert_eq!(std::str::from_utf8(&TraceHex::of(t).0), Ok(id));
+            assert_eq!(TraceHex::of(t).as_str(), id);
         }
     }
 

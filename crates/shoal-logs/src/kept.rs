@@ -156,7 +156,26 @@ pub(crate) fn trace_number(id: &str) -> Option<NonZeroU128> {
 }
 
 pub(crate) fn trace_hex(t: NonZeroU128) -> String {
-    format!("{:032x}", t.get())
+    TraceHex::of(t).as_str().to_owned()
+}
+
+/// A trace id's 32 lower-case hex digits, made without allocating (the disk
+/// writer writes one per line).
+pub(crate) struct TraceHex([u8; 32]);
+
+impl TraceHex {
+    pub fn of(t: NonZeroU128) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (i, d) in out.iter_mut().enumerate() {
+            *d = DIGITS[(t.get() >> (124 - 4 * i) & 0xf) as usize];
+        }
+        TraceHex(out)
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 /// Shares one `Labels` per (service, version, instance). Bounded: when it holds
