@@ -27,8 +27,8 @@ pub struct ApiState {
     pub errors: Option<Arc<shoal_errors::Errors>>,
     /// `/metrics` and `/api/v1/metrics/*` are served when set.
     pub metrics: Option<Arc<shoal_metrics::Metrics>>,
-    /// `/api/v1/traces` answers from this store when set.
-    pub traces: Option<Arc<shoal_traces::TraceStore>>,
+    /// `/api/v1/traces` answers from these spans when set.
+    pub traces: Option<Arc<dyn shoal_traces::SpanSource>>,
 }
 
 /// Produces the proxy's state as JSON on demand.

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shoal_traces::{Trace, TraceQuery, TraceStore, TraceSummary};
+use shoal_traces::{SpanSource, Trace, TraceQuery, TraceSummary};
 
 use crate::error::ApiError;
 use crate::state::ApiState;
@@ -29,9 +29,9 @@ const MAX_LIMIT: usize = 10_000;
 
 type Params = Result<Query<TraceParams>, axum::extract::rejection::QueryRejection>;
 
-fn store(st: &ApiState) -> Result<&Arc<TraceStore>, ApiError> {
+fn source(st: &ApiState) -> Result<&dyn SpanSource, ApiError> {
     st.traces
-        .as_ref()
+        .as_deref()
         .ok_or_else(|| ApiError::not_found("this agent does not record traces"))
 }
 
@@ -47,7 +47,7 @@ pub async fn list(
         errors_only: p.errors.unwrap_or(false),
         limit: p.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
     };
-    Ok(Json(store(&st)?.list(&q)))
+    Ok(Json(shoal_traces::list_traces(source(&st)?, &q)))
 }
 
 pub async fn show(
@@ -56,9 +56,10 @@ pub async fn show(
 ) -> Result<Json<Trace>, ApiError> {
     let id = shoal_traces::parse_trace_id(&id)
         .map_err(|e| ApiError::bad_request("bad trace id").detail(e.to_string()))?;
-    store(&st)?.trace(&id).map(Json).ok_or_else(|| {
+    shoal_traces::find_trace(source(&st)?, &id)
+        .map(Json).ok_or_else(|| {
         ApiError::not_found("no such trace").detail(format!(
-            "{id}: no span of it is kept (spans are kept in memory, oldest dropped first)"
+            "{id}: no span of it is kept (spans are the access lines kept in memory, oldest dropped first)"
         ))
     })
 }

@@ -33,7 +33,11 @@ pub(crate) enum KeptFields {
 /// A line whose text and fields are made only when it is read or written to
 /// disk: the proxy's access log, one line per request, most never read, keeps
 /// its record (a fraction of the text and JSON it stands for) instead.
-pub trait LazyLine: Send + Sync + std::fmt::Debug {
+///
+/// Its writer may read its own lines back as they are
+/// ([`crate::LogStore::lazy_of_trace`], [`crate::LogStore::recent_traces`]) and
+/// downcast them (`&dyn LazyLine as &dyn Any`).
+pub trait LazyLine: std::any::Any + Send + Sync + std::fmt::Debug {
     /// Appends the line's text.
     fn write_text(&self, out: &mut String);
     /// Appends the line's fields as the text of one JSON object.

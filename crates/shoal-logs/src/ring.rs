@@ -203,16 +203,44 @@ impl Ring {
 
     /// A trace's lines from the index, newest-first scan, then the other filters.
     fn query_trace(&self, trace: NonZeroU128, q: &LogQuery, limit: usize) -> Vec<LogLine> {
-        let Some(chain) = self.traces.get(&trace) else {
-            return Vec::new();
-        };
-        let mut lines = Vec::new();
-        let mut at = Some(chain.first);
-        while let Some(k) = at.and_then(|seq| self.by_seq(seq)) {
-            lines.push(k);
-            at = k.next.map(NonZeroU64::get);
-        }
+        let first = self.traces.get(&trace).map(|c| c.first);
+        let lines: Vec<&Kept> = self.chain(first).collect();
         collect(lines.into_iter().rev(), q, limit)
+    }
+
+    /// The lazy lines of trace `t`, oldest first.
+    pub(crate) fn lazy_of_trace(&self, t: NonZeroU128) -> Vec<Arc<dyn LazyLine>> {
+        let first = self.traces.get(&t).map(|c| c.first);
+        self.chain(first).filter_map(lazy).collect()
+    }
+
+    /// Each trace's lazy lines (oldest first), the trace with the newest line
+    /// first, until `visit` returns false.
+    pub(crate) fn recent_traces(&self, mut visit: impl FnMut(&[Arc<dyn LazyLine>]) -> bool) {
+        let mut seen =
+            std::collections::HashSet::<NonZeroU128, foldhash::fast::RandomState>::default();
+        let mut lines = Vec::new();
+        for k in self.lines.iter().rev() {
+            let Some(t) = k.trace else { continue };
+            if !seen.insert(t) {
+                continue;
+            }
+            lines.clear();
+            lines.extend(
+                self.chain(self.traces.get(&t).map(|c| c.first))
+                    .filter_map(lazy),
+            );
+            if !lines.is_empty() && !visit(&lines) {
+                return;
+            }
+        }
+    }
+
+    /// The kept lines linked from line `from` on (one trace's, oldest first).
+    fn chain(&self, from: Option<u64>) -> impl Iterator<Item = &Kept> + '_ {
+        std::iter::successors(from.and_then(|seq| self.by_seq(seq)), |k| {
+            k.next.and_then(|n| self.by_seq(n.get()))
+        })
     }
 
     /// The line appended last, if it is still kept.
@@ -234,6 +262,14 @@ impl Ring {
             disk_bytes: 0,
             disk_dropped: 0,
         }
+    }
+}
+
+/// A kept line's lazy record, if it has one.
+fn lazy(k: &Kept) -> Option<Arc<dyn LazyLine>> {
+    match &k.line {
+        Text::Lazy(l) => Some(l.clone()),
+        Text::Stored(_) => None,
     }
 }
 

@@ -243,6 +243,28 @@ impl LogStore {
         self.lock().query(now, q)
     }
 
+    /// The kept lazy lines of a trace (given as 32 hex digits), oldest first,
+    /// from the trace index: what its writer appended, as it appended it.
+    pub fn lazy_of_trace(&self, trace_id: &str) -> Vec<Arc<dyn LazyLine>> {
+        let Some(t) = trace_number(trace_id) else {
+            return Vec::new();
+        };
+        let now = (self.clock)();
+        let mut ring = self.lock();
+        ring.evict(now);
+        ring.lazy_of_trace(t)
+    }
+
+    /// Kept traces, the one with the newest line first: `visit` gets each
+    /// trace's lazy lines, oldest first (traces with none are skipped), until it
+    /// returns false. Runs under the store's lock: appends wait while it does.
+    pub fn recent_traces(&self, visit: impl FnMut(&[Arc<dyn LazyLine>]) -> bool) {
+        let now = (self.clock)();
+        let mut ring = self.lock();
+        ring.evict(now);
+        ring.recent_traces(visit);
+    }
+
     /// Every line appended from now on. A subscriber more than [`TAIL_CAPACITY`]
     /// lines behind gets `Lagged` and may catch up with `query(after_seq)`.
     pub fn subscribe(&self) -> broadcast::Receiver<LogLine> {

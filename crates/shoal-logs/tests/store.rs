@@ -267,3 +267,66 @@ async fn lazy_lines_read_filter_tail_and_survive_a_reopen_as_text() {
     assert_eq!(all[1].field("status").and_then(|v| v.as_u64()), Some(200));
     again.close();
 }
+
+/// The writer of lazy lines reads its own records back by trace: one trace's
+/// oldest first, and every kept trace with the most recently active first.
+#[test]
+fn lazy_lines_are_read_back_as_records_by_trace() {
+    use shoal_logs::{Entry, LazyLine};
+    let store = LogStore::default();
+    let (a, b) = (
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "0af7651916cd43dd8448eb211c80319c",
+    );
+    let entry = |trace_id| Entry {
+        service: "web",
+        version: "1",
+        instance: "proxy",
+        stream: Stream::System,
+        line: "",
+        trace_id,
+        fields: None,
+    };
+    let status = |l: &Arc<dyn LazyLine>| {
+        let any: &dyn std::any::Any = l.as_ref();
+        any.downcast_ref::<Access>().map(|a| a.status)
+    };
+    store.append_lazy(entry(Some(a)), Arc::new(Access { status: 200 }));
+    store.append_lazy(entry(Some(b)), Arc::new(Access { status: 201 }));
+    // An instance line of trace `a` is in its chain but is not a record.
+    store.append(
+        "web",
+        "1",
+        "web-1",
+        Stream::Stdout,
+        &format!("work trace={a}"),
+    );
+    store.append_lazy(entry(Some(a)), Arc::new(Access { status: 202 }));
+    store.append_lazy(entry(None), Arc::new(Access { status: 203 }));
+    store.append(
+        "api",
+        "1",
+        "api-1",
+        Stream::Stdout,
+        "trace=0af7651916cd43dd8448eb211c80319d",
+    );
+
+    let of = |t: &str| -> Vec<Option<u16>> { store.lazy_of_trace(t).iter().map(status).collect() };
+    assert_eq!(of(a), [Some(200), Some(202)]);
+    assert_eq!(of(&a.to_uppercase()), [Some(200), Some(202)]);
+    assert_eq!(of(b), [Some(201)]);
+    assert!(of("not-a-trace").is_empty());
+
+    let mut seen = Vec::new();
+    store.recent_traces(|lines| {
+        seen.push(lines.iter().map(status).collect::<Vec<_>>());
+        true
+    });
+    assert_eq!(seen, [vec![Some(200), Some(202)], vec![Some(201)]]);
+    let mut visits = 0;
+    store.recent_traces(|_| {
+        visits += 1;
+        false
+    });
+    assert_eq!(visits, 1, "stops when told");
+}

@@ -1,11 +1,10 @@
-//! Spans from the proxy assembled into traces: a bounded in-memory store indexed by
-//! trace id, trace trees and summaries, the text waterfall, and optional OTLP export.
+//! Spans from the proxy assembled into traces: where kept spans are read from,
+//! trace trees and summaries, the text waterfall, and optional OTLP export.
 //!
 //! # Layout
 //! - `span.rs`: [`Span`], one proxied hop, and trace id checks.
-//! - `store.rs`: [`TraceStore`], bounded by span count, bytes and age, oldest evicted first;
-//!   `store/index.rs` links each trace's spans through the arrival-order slots,
-//!   `store/packed.rs` keeps each span's texts in one allocation.
+//! - `source.rs`: [`SpanSource`], where kept spans are read from (in `shoal up`, the
+//!   proxy's access lines in the log store); [`find_trace`] and [`list_traces`] over it.
 //! - `tree.rs`: [`assemble`] spans into a [`Trace`] ordered as a tree by parent span id.
 //! - `summary.rs`: [`TraceSummary`] per trace and the [`TraceQuery`] filters.
 //! - `waterfall.rs`: the text waterfall of `shoal trace ID`.
@@ -17,8 +16,8 @@
 mod error;
 mod export;
 mod otlp;
+mod source;
 mod span;
-mod store;
 mod summary;
 mod tree;
 mod waterfall;
@@ -26,8 +25,8 @@ mod waterfall;
 pub use error::TraceError;
 pub use export::{OtlpConfig, OtlpExporter, OtlpStats, ENDPOINT_ENV};
 pub use otlp::encode;
-pub use span::{is_span_id, parse_trace_id, Span, SpanRef};
-pub use store::{now_us, TraceLimits, TraceStats, TraceStore};
+pub use source::{find_trace, list_traces, SpanSource};
+pub use span::{is_span_id, parse_trace_id, Span};
 pub use summary::{summarize, TraceQuery, TraceSummary};
 pub use tree::{assemble, Trace, TraceSpan};
 pub use waterfall::{format_duration, render, DEFAULT_WIDTH};

@@ -1,7 +1,7 @@
 //! What the proxy reports per request, off the request path: the hook only
 //! queues the record; one task takes the queued records every few milliseconds
-//! and turns each into the access log line, the span and, for a 5xx, an entry
-//! in the errors view.
+//! and turns each into the access log line (which is also the request's span)
+//! and, for a 5xx, an entry in the errors view.
 //!
 //! The queue is a vector behind a short lock, not a channel: a channel wakes
 //! the task for each record (a cross-thread wake-up, often a futex call, per
@@ -133,8 +133,9 @@ fn record(s: &Sinks, r: AccessRecord) {
 
 /// The access log line of a request: the record is kept, its text and fields
 /// are made when read or written to disk (most lines are never read).
+/// Its span is read from it too (`crate::traces::LogSpans`).
 #[derive(Debug)]
-struct AccessLine(AccessRecord);
+pub(crate) struct AccessLine(pub(crate) AccessRecord);
 
 impl shoal_logs::LazyLine for AccessLine {
     fn write_text(&self, out: &mut String) {

@@ -1,31 +1,34 @@
-//! Traces in `shoal up`: every proxied request becomes a span in the trace store,
-//! and goes to an OTLP collector too when `SHOAL_OTLP_ENDPOINT` is set.
+//! Traces in `shoal up`: every proxied request is one span, read from its access
+//! line in the log store (the request is kept once), and exported to an OTLP
+//! collector too when `SHOAL_OTLP_ENDPOINT` is set.
 
+use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use anyhow::Context;
+use shoal_logs::{LazyLine, LogStore};
 use shoal_proxy::AccessRecord;
-use shoal_traces::{OtlpConfig, OtlpExporter, SpanRef, TraceLimits, TraceStore};
+use shoal_traces::{OtlpConfig, OtlpExporter, Span, SpanSource};
 use tokio::task::JoinHandle;
 
-/// The span store and the optional exporter with its background task.
+use crate::telemetry::AccessLine;
+
+/// The optional exporter with its background task.
 pub struct Traces {
-    pub store: Arc<TraceStore>,
     otlp: Option<(OtlpExporter, JoinHandle<()>)>,
 }
 
-/// Creates the store; starts OTLP export when the environment asks for it.
+/// Starts OTLP export when the environment asks for it.
 pub fn start(shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<Traces> {
-    let store = Arc::new(TraceStore::new(TraceLimits::default()));
     let otlp = OtlpConfig::from_env()
         .context("cannot export traces")?
         .map(|cfg| {
             tracing::info!(url = %cfg.url, "exporting spans over OTLP/HTTP JSON");
             OtlpExporter::start(cfg, shutdown)
         });
-    Ok(Traces { store, otlp })
+    Ok(Traces { otlp })
 }
 
 impl Traces {
@@ -35,54 +38,79 @@ impl Traces {
             let _ = task.await;
         }
     }
-}
 
-/// Records access records as spans (and offers them to the exporter).
-#[derive(Clone)]
-pub struct SpanSink {
-    store: Arc<TraceStore>,
-    otlp: Option<OtlpExporter>,
-}
-
-impl SpanSink {
-    pub fn record(&self, r: &AccessRecord) {
-        let span = span_of(r);
-        if let Some(x) = &self.otlp {
-            x.offer(span.to_span());
-        }
-        self.store.record_ref(&span);
-    }
-}
-
-impl Traces {
-    /// Where the telemetry task sends each request's span.
+    /// Where the telemetry task offers each request's span for export.
     pub fn sink(&self) -> SpanSink {
         SpanSink {
-            store: self.store.clone(),
             otlp: self.otlp.as_ref().map(|(x, _)| x.clone()),
         }
     }
 }
 
-fn span_of(r: &AccessRecord) -> SpanRef<'_> {
+/// Offers access records as spans to the exporter, when there is one.
+#[derive(Clone)]
+pub struct SpanSink {
+    otlp: Option<OtlpExporter>,
+}
+
+impl SpanSink {
+    pub fn record(&self, r: &AccessRecord) {
+        if let Some(x) = &self.otlp {
+            x.offer(span_of(r));
+        }
+    }
+}
+
+/// The spans of `shoal up`: the access lines the log store keeps, read back by
+/// trace through its trace index. They are kept as long as the lines are.
+pub struct LogSpans(pub Arc<LogStore>);
+
+impl SpanSource for LogSpans {
+    fn spans_of(&self, trace_id: &str) -> Vec<Span> {
+        spans(&self.0.lazy_of_trace(trace_id))
+    }
+
+    fn recent_traces(&self, visit: &mut dyn FnMut(Vec<Span>) -> bool) {
+        self.0.recent_traces(|lines| {
+            let spans = spans(lines);
+            spans.is_empty() || visit(spans)
+        });
+    }
+}
+
+/// The access records among `lines`, as spans.
+fn spans(lines: &[Arc<dyn LazyLine>]) -> Vec<Span> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let any: &dyn Any = l.as_ref();
+            any.downcast_ref::<AccessLine>()
+        })
+        .map(|a| span_of(&a.0))
+        .collect()
+}
+
+/// The span of one proxied request.
+fn span_of(r: &AccessRecord) -> Span {
     let t = r.texts();
-    SpanRef {
+    let text = |s: &str| s.to_string();
+    Span {
         start_us: r
             .start
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64),
         duration_us: r.duration.as_micros() as u64,
-        trace_id: t.trace_id,
-        span_id: t.span_id,
-        parent_span_id: t.parent_span_id,
-        method: t.method,
-        path: t.path,
+        trace_id: text(t.trace_id),
+        span_id: text(t.span_id),
+        parent_span_id: t.parent_span_id.map(text),
+        method: text(t.method),
+        path: text(t.path),
         status: r.status,
-        caller: t.caller,
-        service: t.service,
-        version: t.version,
-        instance: t.instance,
+        caller: text(t.caller),
+        service: text(t.service),
+        version: text(t.version),
+        instance: t.instance.map(text),
         retries: r.retries,
-        reason: r.reason,
+        reason: r.reason.map(text),
     }
 }

@@ -188,9 +188,9 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         vec![p.domain.clone(), "consul".to_string()],
         stop_rx.clone(),
     ));
-    // Every request is an access line, a span (kept for `shoal trace`, exported
-    // when SHOAL_OTLP_ENDPOINT is set) and, for a 5xx, an error: all made by one
-    // task off the request path, which only queues the record.
+    // Every request is an access line (read as its span by `shoal trace`, and
+    // exported when SHOAL_OTLP_ENDPOINT is set) and, for a 5xx, an error: all
+    // made by one task off the request path, which only queues the record.
     let traces = crate::traces::start(wait_for(stop_rx.clone()))?;
     let (access_hook, access_rx, access_dropped) = crate::telemetry::channel();
     let telemetry = tokio::spawn(crate::telemetry::run(
@@ -241,7 +241,7 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         tokens,
         events: events.clone(),
         metrics: Some(metrics.clone()),
-        traces: Some(traces.store.clone()),
+        traces: Some(Arc::new(crate::traces::LogSpans(logs.clone()))),
         errors: Some(errors.clone()),
         proxy: Some({
             let proxy = proxy.clone();
