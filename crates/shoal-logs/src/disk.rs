@@ -3,7 +3,7 @@
 //!
 //! Appends never wait for the disk: each line is pushed onto a bounded queue
 //! (counted as dropped when it is full) that the writer takes whole every
-//! 100 ms or when 4096 lines wait. The writer flushes after each batch, rotates segments at `segment_bytes`, and
+//! 10 ms or when 512 lines wait. The writer flushes after each batch, rotates segments at `segment_bytes`, and
 //! deletes the oldest segments while over `max_bytes` or older than the store's
 //! `max_age`. At open, the newest lines (up to the memory budget) are read back;
 //! a torn last line from a crash is skipped.
@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::json::JsonObject;
 use crate::kept::{Kept, KeptFields, Text, TraceHex};
 use crate::line::Stream;
 
@@ -80,46 +81,11 @@ fn fields_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>,
     Ok(object.then_some(text))
 }
 
-/// A kept line as written: the same shape as [`DiskLine`], borrowed, but for
-/// `f`, which [`write_line`] appends as it is (JSON object text).
-#[derive(Serialize)]
-struct DiskLineRef<'a> {
-    t: u64,
-    s: &'a str,
-    v: &'a str,
-    i: &'a str,
-    st: Stream,
-    l: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tr: Option<TraceHex>,
-}
-
-impl<'a> DiskLineRef<'a> {
-    /// `k` with its text `l` (a lazy line's, made by the caller).
-    fn of(k: &'a Kept, l: &'a str) -> Self {
-        DiskLineRef {
-            t: k.time_ms,
-            s: &k.labels.service,
-            v: &k.labels.version,
-            i: &k.labels.instance,
-            st: k.stream,
-            l,
-            tr: k.trace.map(TraceHex::of),
-        }
-    }
-}
-
-impl Serialize for TraceHex {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-/// `k` as one JSON line (with its newline) in `buf`: the fields given by the
-/// writer are already JSON object text and go in as they are, not re-escaped
-/// as a string.
+/// `k` as one JSON line (with its newline) in `buf`, in [`DiskLine`]'s shape:
+/// the fields given by the writer are already JSON object text and go in as
+/// they are, not re-escaped as a string.
 /// `text` is scratch space for a lazy line's text.
-fn write_line(buf: &mut Vec<u8>, text: &mut String, k: &Kept) -> io::Result<()> {
+fn write_line(buf: &mut Vec<u8>, text: &mut String, k: &Kept) {
     buf.clear();
     let l = match &k.line {
         Text::Stored(t) => &**t,
@@ -129,26 +95,30 @@ fn write_line(buf: &mut Vec<u8>, text: &mut String, k: &Kept) -> io::Result<()> 
             text.as_str()
         }
     };
-    serde_json::to_writer(&mut *buf, &DiskLineRef::of(k, l)).map_err(io::Error::other)?;
-    // The fields go in before the closing brace, as the JSON object they are.
-    if buf.last() == Some(&b'}') {
-        let end = buf.len() - 1;
-        buf.truncate(end);
-        buf.extend_from_slice(b",\"f\":");
-        let at = buf.len();
-        match (&k.fields, &k.line) {
-            (KeptFields::Json(j), _) => buf.extend_from_slice(j.as_bytes()),
-            (KeptFields::Lazy, Text::Lazy(l)) => l.write_fields(buf),
-            _ => {}
-        }
-        // No fields, or not an object after all: the line goes without them.
-        if buf.get(at) != Some(&b'{') {
-            buf.truncate(end);
-        }
-        buf.push(b'}');
+    let mut o = JsonObject::new(buf);
+    o.u64("t", k.time_ms)
+        .str("s", &k.labels.service)
+        .str("v", &k.labels.version)
+        .str("i", &k.labels.instance)
+        .str("st", k.stream.as_str())
+        .str("l", l);
+    if let Some(t) = k.trace {
+        o.str("tr", TraceHex::of(t).as_str());
     }
-    buf.push(b'\n');
-    Ok(())
+    // The fields go in last, as the JSON object they are.
+    let end = buf.len();
+    buf.extend_from_slice(b",\"f\":");
+    let at = buf.len();
+    match (&k.fields, &k.line) {
+        (KeptFields::Json(j), _) => buf.extend_from_slice(j.as_bytes()),
+        (KeptFields::Lazy, Text::Lazy(l)) => l.write_fields(buf),
+        _ => {}
+    }
+    // No fields, or not an object after all: the line goes without them.
+    if buf.get(at) != Some(&b'{') {
+        buf.truncate(end);
+    }
+    buf.extend_from_slice(b"}\n");
 }
 
 /// Lines queued for the writer before appends start dropping (counted).
@@ -291,7 +261,7 @@ fn write_loop(
         );
         if !batch.is_empty() {
             for kept in batch.drain(..) {
-                write_line(&mut buf, &mut text, &kept)?;
+                write_line(&mut buf, &mut text, &kept);
                 out.write_all(&buf)?;
                 let len = buf.len() as u64;
                 seg_bytes += len;

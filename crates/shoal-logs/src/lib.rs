@@ -12,11 +12,13 @@
 //! - `kept.rs`: the compact form a line is kept in, its memory cost, and
 //!   `LazyLine`, a line made only when read.
 //! - `store.rs`: `LogStore`, the shared, locked front with a clock and live tail.
+//! - `json.rs`: `JsonObject`, fixed-shape JSON written by hand (disk lines, lazy fields).
 //! - `disk.rs`: segment files under `data_dir/logs/`, so logs survive a restart.
 #![forbid(unsafe_code)]
 
 mod disk;
 mod env;
+mod json;
 mod kept;
 mod limits;
 mod line;
@@ -26,6 +28,7 @@ mod structure;
 
 pub use disk::DiskLimits;
 pub use env::{parse_size, LimitError};
+pub use json::JsonObject;
 pub use kept::LazyLine;
 pub use limits::{LogLimits, LogQuery, LogStats, TRUNCATION_MARKER};
 pub use line::{LogLine, Stream};
