@@ -151,12 +151,22 @@ impl Kept {
     }
 }
 
-/// A W3C trace id as a number (32 hex digits, not all zero).
+/// A W3C trace id as a number (32 hex digits, either case, not all zero), read
+/// in one pass (once per access line).
 pub(crate) fn trace_number(id: &str) -> Option<NonZeroU128> {
-    if !crate::structure::is_trace_id(id) {
+    if id.len() != 32 {
         return None;
     }
-    u128::from_str_radix(id, 16).ok().and_then(NonZeroU128::new)
+    let n = id.bytes().try_fold(0u128, |n, b| {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => return None,
+        };
+        Some(n << 4 | u128::from(d))
+    })?;
+    NonZeroU128::new(n)
 }
 
 pub(crate) fn trace_hex(t: NonZeroU128) -> String {
@@ -232,6 +242,19 @@ mod tests {
         assert_eq!(trace_number(padded).map(trace_hex).as_deref(), Some(padded));
         assert_eq!(trace_number("00000000000000000000000000000000"), None);
         assert_eq!(trace_number("xyz"), None);
+        let upper = id.to_ascii_uppercase();
+        assert_eq!(trace_number(&upper), trace_number(id));
+        // Exactly what `is_trace_id` accepts, as a number.
+        for bad in [
+            "+bf92f3577b34da6a3ce929d0e0e4736",
+            "4bf92f3577b34da6a3ce929d0e0e473",
+            "4bf92f3577b34da6a3ce929d0e0e4736a",
+            "4bf92f3577b34da6a3ce929d0e0e473g",
+            "4bf92f3577b34da6a3ce929d0e0e473é",
+        ] {
+            assert!(!crate::structure::is_trace_id(bad), "{bad}");
+            assert_eq!(trace_number(bad), None, "{bad}");
+        }
     }
 
     #[test]

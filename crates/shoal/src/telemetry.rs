@@ -7,7 +7,6 @@
 //! the task for each record (a cross-thread wake-up, often a futex call, per
 //! request); the task here wakes on its own tick and takes the whole batch.
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -140,23 +139,32 @@ impl shoal_logs::LazyLine for AccessLine {
     fn write_text(&self, out: &mut String) {
         let (r, t) = (&self.0, self.0.texts());
         // Milliseconds to one decimal, rounded half up, in integers.
-        let tenths = (r.duration.as_micros() + 50) / 100;
-        let _ = write!(
-            out,
-            "access {} {} {} {}.{}ms caller={} instance={} trace={} span={} retries={}",
-            t.method,
-            t.path,
-            r.status,
-            tenths / 10,
-            tenths % 10,
+        let tenths = u64::try_from((r.duration.as_micros() + 50) / 100).unwrap_or(u64::MAX);
+        let mut n = itoa::Buffer::new();
+        for part in ["access ", t.method, " ", t.path, " ", n.format(r.status)] {
+            out.push_str(part);
+        }
+        out.push(' ');
+        out.push_str(n.format(tenths / 10));
+        out.push('.');
+        out.push_str(n.format(tenths % 10));
+        for part in [
+            "ms caller=",
             t.caller,
+            " instance=",
             t.instance.unwrap_or("-"),
+            " trace=",
             t.trace_id,
+            " span=",
             t.span_id,
-            r.retries,
-        );
+            " retries=",
+        ] {
+            out.push_str(part);
+        }
+        out.push_str(n.format(r.retries));
         if let Some(reason) = r.reason {
-            let _ = write!(out, " reason={reason}");
+            out.push_str(" reason=");
+            out.push_str(reason);
         }
     }
 
