@@ -1,11 +1,14 @@
 //! Request metrics fed by the proxy: `shoal_requests_total` and
 //! `shoal_request_duration_seconds`, cumulative for `/metrics` and per second for the store.
 //!
-//! The hot path takes one uncontended lock and looks the series up by borrowed `&str`
-//! keys: it allocates only the first time a (service, version, code, caller) is seen.
+//! The hot path takes its thread's own shard's lock (the proxy's serving
+//! threads, one per core, never share a lock or a counter's cache line) and
+//! looks the series up by borrowed `&str` keys: it allocates only the first
+//! time a (service, version, code, caller) is seen. Readers merge the shards.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -15,8 +18,10 @@ pub const BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-/// Most (service, version) pairs tracked; beyond it requests are counted as dropped.
+/// Most (service, version) pairs tracked per shard; beyond it requests are not counted.
 const MAX_PAIRS: usize = 10_000;
+/// Shards of the hot path; threads take one each in turn (more threads share).
+const SHARDS: usize = 8;
 
 /// Count of one (code, caller).
 #[derive(Debug, Clone)]
@@ -87,6 +92,45 @@ impl VersionStats {
         self.interval_min = self.interval_min.min(secs);
         self.interval_max = self.interval_max.max(secs);
     }
+
+    /// Totals without the interval (what `/metrics` reads), to merge shards into.
+    fn totals() -> Self {
+        Self {
+            interval: None,
+            ..Self::new()
+        }
+    }
+
+    /// Adds `other`'s totals (codes, buckets, sum, count).
+    fn add_totals(&mut self, other: &VersionStats) {
+        for c in &other.codes {
+            match self
+                .codes
+                .iter_mut()
+                .find(|m| m.code == c.code && m.caller == c.caller)
+            {
+                Some(m) => m.total += c.total,
+                None => self.codes.push(CodeCount {
+                    interval: 0,
+                    ..c.clone()
+                }),
+            }
+        }
+        for (a, b) in self.buckets.iter_mut().zip(other.buckets) {
+            *a += b;
+        }
+        self.sum += other.sum;
+        self.count += other.count;
+    }
+}
+
+/// One (service, version)'s interval, merged over the shards.
+struct IntervalAcc {
+    codes: Vec<(u16, String, u64)>,
+    hist: Option<Histogram<u64>>,
+    sum: f64,
+    min: f64,
+    max: f64,
 }
 
 /// One second of one (service, version), for the store.
@@ -109,16 +153,40 @@ type ByService = HashMap<Box<str>, HashMap<Box<str>, VersionStats, FastHash>, Fa
 /// Label keys are ours, not an attacker's: a fast hash, not SipHash.
 type FastHash = foldhash::fast::FixedState;
 
+/// One shard, on its own cache lines.
+#[derive(Default)]
+#[repr(align(128))]
+struct Shard(Mutex<ByService>);
+
 /// The proxy's request metrics.
 #[derive(Default)]
 pub struct RequestMetrics {
-    inner: Mutex<ByService>,
+    shards: [Shard; SHARDS],
 }
 
 impl RequestMetrics {
+    /// The calling thread's shard, locked.
+    fn own(&self) -> MutexGuard<'_, ByService> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        }
+        let i = SHARD.with(|s| *s);
+        self.shards[i]
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn each_shard(&self) -> impl Iterator<Item = MutexGuard<'_, ByService>> {
+        self.shards
+            .iter()
+            .map(|s| s.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     /// Records one answered request.
     pub fn observe(&self, service: &str, version: &str, code: u16, caller: &str, d: Duration) {
-        let mut map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.own();
         if let Some(v) = map.get_mut(service).and_then(|s| s.get_mut(version)) {
             v.observe(code, caller, d.as_secs_f64());
             return;
@@ -133,61 +201,103 @@ impl RequestMetrics {
             .insert(version.into(), stats);
     }
 
-    /// Runs `f` over every (service, version) (for `/metrics`).
+    /// Runs `f` over every (service, version), in order, with the shards'
+    /// totals merged (for `/metrics`).
     pub fn each(&self, mut f: impl FnMut(&str, &str, &VersionStats)) {
-        let map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        for (service, versions) in map.iter() {
-            for (version, stats) in versions {
-                f(service, version, stats);
+        let mut merged: BTreeMap<(Box<str>, Box<str>), VersionStats> = BTreeMap::new();
+        for map in self.each_shard() {
+            for (service, versions) in map.iter() {
+                for (version, stats) in versions {
+                    merged
+                        .entry((service.clone(), version.clone()))
+                        .or_insert_with(VersionStats::totals)
+                        .add_totals(stats);
+                }
             }
+        }
+        for ((service, version), stats) in &merged {
+            f(service, version, stats);
         }
     }
 
-    /// Ends the interval: what happened since the last call, per (service, version).
+    /// Ends the interval: what happened since the last call, per (service,
+    /// version), the shards merged (their histograms added for the quantiles).
     pub fn take_interval(&self) -> Vec<IntervalStats> {
-        let mut map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut out = Vec::new();
-        for (service, versions) in map.iter_mut() {
-            for (version, v) in versions.iter_mut() {
-                let codes: Vec<(u16, String, u64)> = v
-                    .codes
-                    .iter_mut()
-                    .filter(|c| c.interval > 0)
-                    .map(|c| {
-                        (
-                            c.code,
-                            c.caller.to_string(),
-                            std::mem::take(&mut c.interval),
-                        )
-                    })
-                    .collect();
-                if codes.is_empty() {
-                    continue;
+        let mut merged: BTreeMap<(Box<str>, Box<str>), IntervalAcc> = BTreeMap::new();
+        for mut map in self.each_shard() {
+            for (service, versions) in map.iter_mut() {
+                for (version, v) in versions.iter_mut() {
+                    take_shard_interval(v, || {
+                        merged
+                            .entry((service.clone(), version.clone()))
+                            .or_insert_with(|| IntervalAcc {
+                                codes: Vec::new(),
+                                hist: None,
+                                sum: 0.0,
+                                min: f64::INFINITY,
+                                max: 0.0,
+                            })
+                    });
                 }
-                let q = |h: &Option<Histogram<u64>>, q: f64| {
-                    h.as_ref()
-                        .map_or(0.0, |h| h.value_at_quantile(q) as f64 / 1e6)
-                };
-                out.push(IntervalStats {
-                    service: service.to_string(),
-                    version: version.to_string(),
-                    count: codes.iter().map(|c| c.2).sum(),
-                    codes,
-                    sum: v.interval_sum,
-                    min: v.interval_min,
-                    max: v.interval_max,
-                    quantiles: [0.5, 0.9, 0.95, 0.99].map(|x| q(&v.interval, x)),
-                });
-                if let Some(h) = &mut v.interval {
-                    h.reset();
-                }
-                v.interval_sum = 0.0;
-                v.interval_min = f64::INFINITY;
-                v.interval_max = 0.0;
             }
         }
-        out
+        merged
+            .into_iter()
+            .map(|((service, version), acc)| {
+                let q = |q: f64| {
+                    acc.hist
+                        .as_ref()
+                        .map_or(0.0, |h| h.value_at_quantile(q) as f64 / 1e6)
+                };
+                IntervalStats {
+                    service: service.into(),
+                    version: version.into(),
+                    count: acc.codes.iter().map(|c| c.2).sum(),
+                    quantiles: [0.5, 0.9, 0.95, 0.99].map(q),
+                    codes: acc.codes,
+                    sum: acc.sum,
+                    min: acc.min,
+                    max: acc.max,
+                }
+            })
+            .collect()
     }
+}
+
+/// Moves one shard's interval of one (service, version), if it saw requests,
+/// into the accumulator `acc` gives, and starts the shard's next interval.
+fn take_shard_interval<'a>(v: &mut VersionStats, acc: impl FnOnce() -> &'a mut IntervalAcc) {
+    if v.codes.iter().all(|c| c.interval == 0) {
+        return;
+    }
+    let acc = acc();
+    for c in v.codes.iter_mut().filter(|c| c.interval > 0) {
+        let n = std::mem::take(&mut c.interval);
+        match acc
+            .codes
+            .iter_mut()
+            .find(|m| m.0 == c.code && *m.1 == *c.caller)
+        {
+            Some(m) => m.2 += n,
+            None => acc.codes.push((c.code, c.caller.to_string(), n)),
+        }
+    }
+    match (&mut acc.hist, &v.interval) {
+        (Some(h), Some(own)) => {
+            let _ = h.add(own);
+        }
+        (None, Some(own)) => acc.hist = Some(own.clone()),
+        _ => {}
+    }
+    acc.sum += v.interval_sum;
+    acc.min = acc.min.min(v.interval_min);
+    acc.max = acc.max.max(v.interval_max);
+    if let Some(h) = &mut v.interval {
+        h.reset();
+    }
+    v.interval_sum = 0.0;
+    v.interval_min = f64::INFINITY;
+    v.interval_max = 0.0;
 }
 
 #[cfg(test)]
@@ -218,5 +328,62 @@ mod tests {
         // Nothing new: the next interval is empty, totals stay.
         assert!(m.take_interval().is_empty());
         m.each(|_, _, st| assert_eq!(st.count, 5));
+    }
+
+    /// Threads record into their own shards; readers see one merged series.
+    #[test]
+    fn shards_of_many_threads_read_as_one() {
+        let m = RequestMetrics::default();
+        std::thread::scope(|s| {
+            for t in 0..12u64 {
+                let m = &m;
+                s.spawn(move || {
+                    for i in 0..100 {
+                        let code = if i % 10 == 0 { 503 } else { 200 };
+                        m.observe("web", "1", code, "gateway", Duration::from_millis(1 + t));
+                    }
+                    m.observe("api", "2", 200, "web", Duration::from_millis(3));
+                });
+            }
+        });
+        let mut seen = Vec::new();
+        m.each(|s, v, st| {
+            let by_code = |code| -> u64 {
+                st.codes
+                    .iter()
+                    .filter(|c| c.code == code)
+                    .map(|c| c.total)
+                    .sum()
+            };
+            seen.push((
+                s.to_string(),
+                v.to_string(),
+                st.count,
+                by_code(200),
+                by_code(503),
+            ));
+            assert_eq!(
+                st.codes.len(),
+                if s == "web" { 2 } else { 1 },
+                "{s}: merged"
+            );
+            assert_eq!(st.buckets.iter().sum::<u64>(), st.count);
+        });
+        assert_eq!(
+            seen,
+            [
+                ("api".into(), "2".into(), 12, 12, 0),
+                ("web".into(), "1".into(), 1200, 1080, 120)
+            ]
+        );
+        let i = m.take_interval();
+        assert_eq!(i.len(), 2);
+        let web = &i[1];
+        assert_eq!((web.service.as_str(), web.count), ("web", 1200));
+        assert_eq!(web.codes.len(), 2);
+        assert!((web.min - 0.001).abs() < 1e-9 && (web.max - 0.012).abs() < 1e-9);
+        // Every thread's histogram is in the quantiles: p99 is the slowest thread's.
+        assert!(web.quantiles[3] >= 0.0119, "{:?}", web.quantiles);
+        assert!(m.take_interval().is_empty());
     }
 }
