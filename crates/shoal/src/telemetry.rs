@@ -107,6 +107,9 @@ pub async fn run(queue: Arc<Queue>, sinks: Sinks, dropped: Arc<AtomicU64>) {
         // The hook holds the only other reference: once it is gone nothing more comes.
         let last = Arc::strong_count(&queue) == 1;
         queue.take(&mut batch, &mut spare);
+        // In the order the answers were ready, as one queue had them (each
+        // shard is in that order already; a stable sort merges them).
+        batch.sort_by_key(|r| r.start.checked_add(r.duration).unwrap_or(r.start));
         wait = if batch.is_empty() {
             IDLE_TICK
         } else {
