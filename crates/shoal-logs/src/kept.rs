@@ -35,7 +35,7 @@ pub(crate) enum KeptFields {
 /// its record (a fraction of the text and JSON it stands for) instead.
 ///
 /// Its writer may read its own lines back as they are
-/// ([`crate::LogStore::lazy_of_trace`], [`crate::LogStore::recent_traces`]) and
+/// ([`crate::LogStore::lines_of_trace`], [`crate::LogStore::recent_traces`]) and
 /// downcast them (`&dyn LazyLine as &dyn Any`).
 pub trait LazyLine: std::any::Any + Send + Sync + std::fmt::Debug {
     /// Appends the line's text.
@@ -44,6 +44,31 @@ pub trait LazyLine: std::any::Any + Send + Sync + std::fmt::Debug {
     fn write_fields(&self, out: &mut Vec<u8>);
     /// Bytes it holds, its own size included (for the store's byte limit).
     fn bytes(&self) -> usize;
+}
+
+/// A kept line of a trace as its writer gave it, for the writer to read back
+/// ([`crate::LogStore::lines_of_trace`], [`crate::LogStore::recent_traces`]).
+#[derive(Debug, Clone)]
+pub enum TraceLine {
+    /// A lazy line's record (downcast it: `&dyn LazyLine as &dyn Any`).
+    Lazy(Arc<dyn LazyLine>),
+    /// Fields given as JSON text: appended so, or a lazy line reloaded from
+    /// disk after a restart; with the line's time (unix ms).
+    Fields { time_ms: u64, json: Arc<str> },
+}
+
+impl Kept {
+    /// The line as a [`TraceLine`], if its writer gave it a record or fields.
+    pub fn trace_line(&self) -> Option<TraceLine> {
+        match (&self.line, &self.fields) {
+            (Text::Lazy(l), _) => Some(TraceLine::Lazy(l.clone())),
+            (_, KeptFields::Json(j)) => Some(TraceLine::Fields {
+                time_ms: self.time_ms,
+                json: j.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// A kept line's text: stored, or made when read.

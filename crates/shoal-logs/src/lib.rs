@@ -29,7 +29,7 @@ mod structure;
 pub use disk::DiskLimits;
 pub use env::{parse_size, LimitError};
 pub use json::JsonObject;
-pub use kept::LazyLine;
+pub use kept::{LazyLine, TraceLine};
 pub use limits::{LogLimits, LogQuery, LogStats, TRUNCATION_MARKER};
 pub use line::{LogLine, Stream};
 pub use store::{Clock, Entry, LogStore, TAIL_CAPACITY};

@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::num::{NonZeroU128, NonZeroU64};
 use std::sync::Arc;
 
-use crate::kept::{trace_number, Kept, KeptFields, LabelCache, LazyLine, Text};
+use crate::kept::{trace_number, Kept, KeptFields, LabelCache, LazyLine, Text, TraceLine};
 use crate::limits::{LogLimits, LogQuery, LogStats, TRUNCATION_MARKER};
 use crate::line::{LogLine, Stream};
 use crate::structure::Fields;
@@ -208,15 +208,15 @@ impl Ring {
         collect(lines.into_iter().rev(), q, limit)
     }
 
-    /// The lazy lines of trace `t`, oldest first.
-    pub(crate) fn lazy_of_trace(&self, t: NonZeroU128) -> Vec<Arc<dyn LazyLine>> {
+    /// The records and writer-given fields of trace `t`'s lines, oldest first.
+    pub(crate) fn lines_of_trace(&self, t: NonZeroU128) -> Vec<TraceLine> {
         let first = self.traces.get(&t).map(|c| c.first);
-        self.chain(first).filter_map(lazy).collect()
+        self.chain(first).filter_map(Kept::trace_line).collect()
     }
 
-    /// Each trace's lazy lines (oldest first), the trace with the newest line
-    /// first, until `visit` returns false.
-    pub(crate) fn recent_traces(&self, mut visit: impl FnMut(&[Arc<dyn LazyLine>]) -> bool) {
+    /// Each trace's records and writer-given fields (oldest first), the trace
+    /// with the newest line first, until `visit` returns false.
+    pub(crate) fn recent_traces(&self, mut visit: impl FnMut(&[TraceLine]) -> bool) {
         let mut seen =
             std::collections::HashSet::<NonZeroU128, foldhash::fast::RandomState>::default();
         let mut lines = Vec::new();
@@ -228,7 +228,7 @@ impl Ring {
             lines.clear();
             lines.extend(
                 self.chain(self.traces.get(&t).map(|c| c.first))
-                    .filter_map(lazy),
+                    .filter_map(Kept::trace_line),
             );
             if !lines.is_empty() && !visit(&lines) {
                 return;
@@ -262,14 +262,6 @@ impl Ring {
             disk_bytes: 0,
             disk_dropped: 0,
         }
-    }
-}
-
-/// A kept line's lazy record, if it has one.
-fn lazy(k: &Kept) -> Option<Arc<dyn LazyLine>> {
-    match &k.line {
-        Text::Lazy(l) => Some(l.clone()),
-        Text::Stored(_) => None,
     }
 }
 

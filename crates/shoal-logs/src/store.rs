@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 
 use crate::disk::{DiskLimits, DiskWriter};
-use crate::kept::{trace_number, LazyLine};
+use crate::kept::{trace_number, LazyLine, TraceLine};
 use crate::limits::{LogLimits, LogQuery, LogStats};
 use crate::line::{LogLine, Stream};
 use crate::ring::{NewFields, NewLine, Ring};
@@ -243,22 +243,24 @@ impl LogStore {
         self.lock().query(now, q)
     }
 
-    /// The kept lazy lines of a trace (given as 32 hex digits), oldest first,
-    /// from the trace index: what its writer appended, as it appended it.
-    pub fn lazy_of_trace(&self, trace_id: &str) -> Vec<Arc<dyn LazyLine>> {
+    /// A trace's (given as 32 hex digits) kept lines that have a lazy record
+    /// or writer-given fields, oldest first, from the trace index: what their
+    /// writer appended, as it appended it (or its fields, after a restart).
+    pub fn lines_of_trace(&self, trace_id: &str) -> Vec<TraceLine> {
         let Some(t) = trace_number(trace_id) else {
             return Vec::new();
         };
         let now = (self.clock)();
         let mut ring = self.lock();
         ring.evict(now);
-        ring.lazy_of_trace(t)
+        ring.lines_of_trace(t)
     }
 
     /// Kept traces, the one with the newest line first: `visit` gets each
-    /// trace's lazy lines, oldest first (traces with none are skipped), until it
-    /// returns false. Runs under the store's lock: appends wait while it does.
-    pub fn recent_traces(&self, visit: impl FnMut(&[Arc<dyn LazyLine>]) -> bool) {
+    /// trace's lines as [`LogStore::lines_of_trace`] gives them (traces with
+    /// none are skipped), until it returns false. Runs under the store's lock:
+    /// appends wait while it does.
+    pub fn recent_traces(&self, visit: impl FnMut(&[TraceLine]) -> bool) {
         let now = (self.clock)();
         let mut ring = self.lock();
         ring.evict(now);

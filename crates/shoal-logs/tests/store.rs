@@ -269,11 +269,14 @@ async fn lazy_lines_read_filter_tail_and_survive_a_reopen_as_text() {
 }
 
 /// The writer of lazy lines reads its own records back by trace: one trace's
-/// oldest first, and every kept trace with the most recently active first.
+/// oldest first, and every kept trace with the most recently active first;
+/// after a reopen, the same lines come back as their fields.
 #[test]
-fn lazy_lines_are_read_back_as_records_by_trace() {
-    use shoal_logs::{Entry, LazyLine};
-    let store = LogStore::default();
+fn lazy_lines_are_read_back_as_records_by_trace_and_as_fields_after_a_reopen() {
+    use shoal_logs::{DiskLimits, Entry, TraceLine};
+    let dir = tempfile::tempdir().expect("tmp");
+    let store =
+        LogStore::open(LogLimits::default(), dir.path(), DiskLimits::default()).expect("open");
     let (a, b) = (
         "4bf92f3577b34da6a3ce929d0e0e4736",
         "0af7651916cd43dd8448eb211c80319c",
@@ -287,13 +290,24 @@ fn lazy_lines_are_read_back_as_records_by_trace() {
         trace_id,
         fields: None,
     };
-    let status = |l: &Arc<dyn LazyLine>| {
-        let any: &dyn std::any::Any = l.as_ref();
-        any.downcast_ref::<Access>().map(|a| a.status)
+    // A record's status, or a reloaded line's fields' status (negated).
+    let status = |l: &TraceLine| -> i64 {
+        match l {
+            TraceLine::Lazy(l) => {
+                let any: &dyn std::any::Any = l.as_ref();
+                any.downcast_ref::<Access>()
+                    .map_or(0, |a| i64::from(a.status))
+            }
+            TraceLine::Fields { json, time_ms } => {
+                assert!(*time_ms > 0);
+                let v: serde_json::Value = serde_json::from_str(json).expect("json");
+                -v["status"].as_i64().unwrap_or(0)
+            }
+        }
     };
     store.append_lazy(entry(Some(a)), Arc::new(Access { status: 200 }));
     store.append_lazy(entry(Some(b)), Arc::new(Access { status: 201 }));
-    // An instance line of trace `a` is in its chain but is not a record.
+    // An instance line of trace `a` is in its chain but has neither.
     store.append(
         "web",
         "1",
@@ -311,22 +325,33 @@ fn lazy_lines_are_read_back_as_records_by_trace() {
         "trace=0af7651916cd43dd8448eb211c80319d",
     );
 
-    let of = |t: &str| -> Vec<Option<u16>> { store.lazy_of_trace(t).iter().map(status).collect() };
-    assert_eq!(of(a), [Some(200), Some(202)]);
-    assert_eq!(of(&a.to_uppercase()), [Some(200), Some(202)]);
-    assert_eq!(of(b), [Some(201)]);
-    assert!(of("not-a-trace").is_empty());
+    let of =
+        |s: &LogStore, t: &str| -> Vec<i64> { s.lines_of_trace(t).iter().map(status).collect() };
+    assert_eq!(of(&store, a), [200, 202]);
+    assert_eq!(of(&store, &a.to_uppercase()), [200, 202]);
+    assert_eq!(of(&store, b), [201]);
+    assert!(of(&store, "not-a-trace").is_empty());
 
-    let mut seen = Vec::new();
-    store.recent_traces(|lines| {
-        seen.push(lines.iter().map(status).collect::<Vec<_>>());
-        true
-    });
-    assert_eq!(seen, [vec![Some(200), Some(202)], vec![Some(201)]]);
+    let recent = |s: &LogStore| {
+        let mut seen = Vec::new();
+        s.recent_traces(|lines| {
+            seen.push(lines.iter().map(status).collect::<Vec<_>>());
+            true
+        });
+        seen
+    };
+    assert_eq!(recent(&store), [vec![200, 202], vec![201]]);
     let mut visits = 0;
     store.recent_traces(|_| {
         visits += 1;
         false
     });
     assert_eq!(visits, 1, "stops when told");
+    store.close();
+
+    let again =
+        LogStore::open(LogLimits::default(), dir.path(), DiskLimits::default()).expect("reopen");
+    assert_eq!(of(&again, a), [-200, -202]);
+    assert_eq!(recent(&again), [vec![-200, -202], vec![-201]]);
+    again.close();
 }

@@ -167,6 +167,13 @@ fn record(s: &Sinks, r: AccessRecord) {
     s.logs.append_lazy(entry, line.clone());
 }
 
+/// When the request arrived, in unix microseconds.
+pub(crate) fn start_us(r: &AccessRecord) -> u64 {
+    r.start
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
 /// The access log line of a request: the record is kept, its text and fields
 /// are made when read or written to disk (most lines are never read).
 /// Its span is read from it too (`crate::traces::LogSpans`).
@@ -206,8 +213,9 @@ impl shoal_logs::LazyLine for AccessLine {
         }
     }
 
-    /// Its own fields (but `start` and `duration`), `duration_ms` and
-    /// `kind = "access"`, so `--field status=503` and the API can filter on them.
+    /// Its own fields (but `start` and `duration`), `start_us`, `duration_ms`
+    /// and `kind = "access"`, so `--field status=503` and the API can filter on
+    /// them, and a span can be read back from them after a restart.
     fn write_fields(&self, out: &mut Vec<u8>) {
         let (r, t) = (&self.0, self.0.texts());
         shoal_logs::JsonObject::new(out)
@@ -222,6 +230,7 @@ impl shoal_logs::LazyLine for AccessLine {
             .u64("retries", r.retries.into())
             .str("service", t.service)
             .str("span_id", t.span_id)
+            .u64("start_us", start_us(r))
             .u64("status", r.status.into())
             .str("trace_id", t.trace_id)
             .str("version", t.version)
@@ -266,8 +275,8 @@ mod tests {
         assert!(text.ends_with(" retries=2 reason=timeout"), "{text}");
     }
 
-    /// Every field of the record (but `start` and `duration`), `duration_ms`
-    /// and `kind`, as JSON.
+    /// Every field of the record (but `start` and `duration`), `start_us`,
+    /// `duration_ms` and `kind`, as JSON.
     #[test]
     fn access_fields_are_the_record_as_json() {
         let mut r = AccessRecord::new(shoal_proxy::AccessTexts {
@@ -283,11 +292,12 @@ mod tests {
         });
         (r.status, r.duration, r.retries, r.reason) =
             (503, Duration::from_millis(12), 1, Some("timeout"));
+        r.start = std::time::UNIX_EPOCH + Duration::from_micros(1_764_000_000_123_456);
         let want = serde_json::json!({
             "caller": "web", "duration_ms": 12.0, "instance": null, "kind": "access",
             "method": "GET", "parent_span_id": "00f067aa0ba902b8", "path": "/x?y=1",
             "reason": "timeout", "retries": 1, "service": "api",
-            "span_id": "00f067aa0ba902b7", "status": 503,
+            "span_id": "00f067aa0ba902b7", "start_us": 1_764_000_000_123_456u64, "status": 503,
             "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "version": "2",
         });
         let mut json = Vec::new();
@@ -321,6 +331,7 @@ mod cost {
         retries: u32,
         service: &'a str,
         span_id: &'a str,
+        start_us: u64,
         status: u16,
         trace_id: &'a str,
         version: &'a str,
@@ -341,6 +352,7 @@ mod cost {
                 retries: r.retries,
                 service: t.service,
                 span_id: t.span_id,
+                start_us: start_us(r),
                 status: r.status,
                 trace_id: t.trace_id,
                 version: t.version,

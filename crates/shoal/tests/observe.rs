@@ -449,7 +449,7 @@ circuit = {{ error_rate = 0.5, min_requests = 5, window = "10s", open_for = "1s"
 }
 
 #[test]
-fn logs_survive_a_restart_of_shoal() {
+fn logs_and_traces_survive_a_restart_of_shoal() {
     let mut p = Platform::builder(BIN)
         .file("app.py", APP)
         .services(&service("back"))
@@ -478,5 +478,18 @@ fn logs_survive_a_restart_of_shoal() {
     assert!(
         lines.iter().any(|l| l["fields"]["msg"] == "GET /before"),
         "{lines:?}"
+    );
+    // The request's span is read from its reloaded access line.
+    let t = get(&p2, &format!("/api/v1/traces/{trace}"));
+    let spans = t["spans"].as_array().cloned().unwrap_or_default();
+    assert_eq!(spans.len(), 1, "{t}");
+    assert_eq!(spans[0]["path"], "/before", "{t}");
+    assert_eq!(spans[0]["service"], "back", "{t}");
+    let listed = get(&p2, "/api/v1/traces?service=back");
+    assert!(
+        listed
+            .as_array()
+            .is_some_and(|a| a.iter().any(|s| s["trace_id"] == trace)),
+        "{listed}"
     );
 }
