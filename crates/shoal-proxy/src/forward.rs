@@ -10,12 +10,15 @@ use http::Method;
 use tokio::time::Instant;
 
 use crate::balance::{pick, EndpointStats};
+use crate::body::Body;
+use crate::client_h2::H2Body;
 use crate::fields::Fields;
 use crate::headers::{Known, Stamp};
 use crate::message::Answer;
 use crate::pool::{Pool, SendError};
-use crate::state::Counters;
+use crate::state::{Counters, ServiceState};
 use crate::table::ServiceRoute;
+use crate::verdict::{is_grpc, Endpoint, Verdict};
 
 /// Why a call produced no response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,9 +89,40 @@ pub(crate) fn succeeded(result: &Result<Answer, Failure>) -> bool {
 /// DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE or DATA_LOSS, the codes gRPC maps
 /// to HTTP 5xx (but UNIMPLEMENTED: the caller asked for what is not there).
 /// Such an answer counts against the instance and the breaker as a 5xx does;
-/// a status in trailers after messages comes when the answer is already out.
-fn grpc_failed(status: Option<&[u8]>) -> bool {
+/// so does such a status in trailers after messages, when they pass
+/// (`client_h2::H2Body`, `verdict.rs`).
+pub(crate) fn grpc_failed(status: Option<&[u8]>) -> bool {
     matches!(status, Some(b"2" | b"4" | b"13" | b"14" | b"15"))
+}
+
+/// The body of a gRPC answer whose status is still to come (HTTP 200 from an
+/// h2c instance, no `grpc-status` in the head, more to read).
+fn grpc_stream(result: &mut Result<Answer, Failure>) -> Option<&mut H2Body> {
+    let a = result.as_mut().ok()?;
+    // The body's kind first: answers over HTTP/1.1 stop here.
+    let Body::H2(b) = &mut a.body else {
+        return None;
+    };
+    let grpc = a.status == http::StatusCode::OK
+        && !a.fields.has(Known::GrpcStatus)
+        && is_grpc(&a.fields)
+        && !b.is_end_stream();
+    grpc.then_some(&mut **b)
+}
+
+/// Feeds outlier ejection with one attempt's outcome; logs and counts an ejection.
+pub(crate) fn record_outcome(
+    stats: &EndpointStats,
+    state: &ServiceState,
+    service: &str,
+    instance: &str,
+    ok: bool,
+    now: Instant,
+) {
+    if let Some(d) = stats.record(ok, now) {
+        Counters::bump(&state.counters.ejections);
+        tracing::warn!(service = %service, instance = %instance, seconds = d.as_secs_f64(), "instance ejected after consecutive failures");
+    }
 }
 
 /// Whether this attempt's result may be retried on another instance.
@@ -135,14 +169,23 @@ pub(crate) async fn call<'r>(
         let tried_at = attempt(pool, ep.addr, &c, &ep.stats, now).await;
         now = Instant::now();
         out.ended = now;
-        let result = tried_at.answer;
+        let mut result = tried_at.answer;
         let ok = succeeded(&result);
-        // Latency feeds the peak-EWMA tiebreak; the outcome, outlier ejection.
+        // Latency feeds the peak-EWMA tiebreak; the outcome, outlier ejection
+        // (a gRPC answer's once its trailers bring the status).
         let rtt = now.saturating_duration_since(tried_at.started);
         ep.stats.observe_latency(rtt, now);
-        if let Some(d) = ep.stats.record(ok, now) {
-            Counters::bump(&state.counters.ejections);
-            tracing::warn!(service = %route.name, instance = %ep.instance, seconds = d.as_secs_f64(), "instance ejected after consecutive failures");
+        match grpc_stream(&mut result).filter(|_| ok) {
+            Some(body) => body.defer(Verdict {
+                endpoint: Endpoint {
+                    stats: ep.stats.clone(),
+                    state: state.clone(),
+                    service: route.name.clone(),
+                    instance: ep.instance.clone(),
+                },
+                circuit: None,
+            }),
+            None => record_outcome(&ep.stats, state, &route.name, &ep.instance, ok, now),
         }
         if matches!(result, Err(Failure::Timeout(_))) {
             Counters::bump(&state.counters.timeouts);

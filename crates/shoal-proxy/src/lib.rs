@@ -58,6 +58,7 @@ mod state;
 mod table;
 pub mod trace;
 mod tunnel;
+mod verdict;
 pub mod watch;
 mod wire;
 mod workers;

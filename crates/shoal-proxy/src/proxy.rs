@@ -182,8 +182,16 @@ impl Proxy {
         rep.instance = instance;
         rep.retries = retries;
         rep.end = Some(ended);
+        let mut result = result;
         let ok = forward::succeeded(&result);
-        state.record_circuit(permit, ok);
+        // A gRPC answer whose status is in its trailers tells the breaker then.
+        match result.as_mut().ok().and_then(|a| match &mut a.body {
+            crate::body::Body::H2(b) => b.verdict_mut(),
+            _ => None,
+        }) {
+            Some(v) => v.circuit = Some((route.state.clone(), permit)),
+            None => state.record_circuit(permit, ok),
+        }
         if !ok {
             if let Some(fb) = &state.spec.fallback {
                 Counters::bump(&state.counters.fallbacks);

@@ -539,3 +539,140 @@ async fn grpc_unavailable_ejects_the_instance_and_not_found_does_not() {
         h.proxy.shutdown();
     }
 }
+
+/// An HTTP/2 server that answers every call with one gRPC message and then
+/// trailers with `grpc-status` `code` (as a server reports an error after it
+/// began to answer, or success); counts calls.
+async fn grpc_stream_instance(code: &'static str) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let count = calls.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let count = count.clone();
+            let svc = service_fn(move |_req: Request<Incoming>| {
+                count.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let mut trailers = HeaderMap::new();
+                    trailers.insert("grpc-status", HeaderValue::from_static(code));
+                    let body = Full::new(Bytes::from_static(b"\0\0\0\0\x02hi"))
+                        .with_trailers(async move { Some(Ok::<_, Infallible>(trailers)) });
+                    Ok::<_, Infallible>(
+                        Response::builder()
+                            .header("content-type", "application/grpc+proto")
+                            .body(body)
+                            .expect("response"),
+                    )
+                }
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, calls)
+}
+
+/// 40 gRPC calls through `h`, each answer read to its trailers; the statuses seen.
+async fn grpc_calls(h: &Harness) -> Vec<String> {
+    let client = h2_client();
+    let mut seen = Vec::new();
+    for _ in 0..40 {
+        let req = Request::builder()
+            .method("POST")
+            .uri(format!("http://{}/pkg.Svc/Watch", h.gateway))
+            .header("host", "grpc")
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(Full::new(Bytes::from_static(b"\0\0\0\0\0")))
+            .expect("request");
+        let resp = client.request(req).await.expect("answer");
+        assert_eq!(resp.status(), 200);
+        let body = resp.into_body().collect().await.expect("body");
+        let status = body
+            .trailers()
+            .and_then(|t| t.get("grpc-status"))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none");
+        seen.push(status.to_owned());
+    }
+    seen
+}
+
+/// A status in trailers after a message counts when the trailers pass:
+/// UNAVAILABLE ejects the instance, OK blames no one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_error_in_trailers_after_messages_ejects_the_instance() {
+    for (code, blamed) in [("14", true), ("0", false)] {
+        let (bad, bad_calls) = grpc_stream_instance(code).await;
+        let (good, _) = h2_instance().await;
+        let table = h2c_table(&[bad, good], |_| {});
+        let h = Harness::start(table, Hooks::default()).await;
+        let seen = grpc_calls(&h).await;
+        let from_bad = seen.iter().filter(|s| *s == code).count();
+        let snap = h.proxy.snapshot();
+        let svc = &snap.services["grpc"];
+        let calls = bad_calls.load(Ordering::SeqCst);
+        assert_eq!(
+            svc.ejections > 0,
+            blamed,
+            "grpc-status {code} in trailers: ejections={} calls to that instance={calls}",
+            svc.ejections
+        );
+        if blamed {
+            assert!(calls < 20, "{calls} of 40 calls still went to it");
+            assert_eq!(from_bad, calls, "every status reached the client: {seen:?}");
+        }
+        h.proxy.shutdown();
+    }
+}
+
+/// The breaker hears a trailers status too: calls that all end UNAVAILABLE
+/// open the circuit, and the rest are refused without reaching the instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_errors_in_trailers_open_the_circuit() {
+    let (bad, bad_calls) = grpc_stream_instance("14").await;
+    let table = h2c_table(&[bad], |s| {
+        s.resilience = Some(ResilienceSpec {
+            circuit: Some(shoal_spec::CircuitSpec {
+                error_rate: 0.5,
+                min_requests: 5,
+                window: Duration::from_secs(10),
+                open_for: Duration::from_secs(30),
+            }),
+            ..Default::default()
+        });
+    });
+    let h = Harness::start(table, Hooks::default()).await;
+    let client = h2_client();
+    let mut refused = 0;
+    for _ in 0..20 {
+        let req = Request::builder()
+            .method("POST")
+            .uri(format!("http://{}/pkg.Svc/Watch", h.gateway))
+            .header("host", "grpc")
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(Full::new(Bytes::from_static(b"\0\0\0\0\0")))
+            .expect("request");
+        let resp = client.request(req).await.expect("answer");
+        if resp.headers().get("x-shoal-reason").is_some() {
+            refused += 1;
+        }
+        let _ = resp.into_body().collect().await;
+    }
+    let snap = h.proxy.snapshot();
+    let svc = &snap.services["grpc"];
+    assert_eq!(
+        svc.circuit,
+        Some(shoal_proxy::breaker::CircuitState::Open),
+        "calls to the instance: {}",
+        bad_calls.load(Ordering::SeqCst)
+    );
+    assert_eq!(bad_calls.load(Ordering::SeqCst), 5, "refused {refused}");
+    assert_eq!(refused, 15);
+    h.proxy.shutdown();
+}

@@ -15,6 +15,8 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use tokio::time::{Instant, Sleep};
 
 use crate::conn_io::expired;
+use crate::forward::grpc_failed;
+use crate::verdict::Verdict;
 
 /// How much of a streamed request body is kept to send again when an instance
 /// did not take the request (a connection going away); past it, it cannot be.
@@ -190,7 +192,8 @@ impl http_body::Body for ReqBody {
 /// An answer body from an HTTP/2 instance, frame by frame (data, then any
 /// trailers). An instance that sends nothing more for the call's timeout fails
 /// it, as a stalled HTTP/1.1 body does (the client's stream is then reset or
-/// its connection cut).
+/// its connection cut). A gRPC answer's outcome, when its status comes in
+/// the trailers, is recorded here as they pass.
 #[derive(Debug)]
 pub struct H2Body {
     body: Incoming,
@@ -199,6 +202,7 @@ pub struct H2Body {
     deadline: Instant,
     timer: Pin<Box<Sleep>>,
     failed: bool,
+    verdict: Option<Box<Verdict>>,
 }
 
 impl H2Body {
@@ -210,6 +214,24 @@ impl H2Body {
             deadline,
             timer: Box::pin(tokio::time::sleep_until(deadline)),
             failed: false,
+            verdict: None,
+        }
+    }
+
+    /// Records `v` when the trailers come instead of now.
+    pub(crate) fn defer(&mut self, v: Verdict) {
+        self.verdict = Some(Box::new(v));
+    }
+
+    /// The deferred outcome, if there is one.
+    pub(crate) fn verdict_mut(&mut self) -> Option<&mut Verdict> {
+        self.verdict.as_deref_mut()
+    }
+
+    /// Records the deferred outcome, if any is left.
+    fn settle(&mut self, ok: bool) {
+        if let Some(v) = self.verdict.take() {
+            v.settle(ok);
         }
     }
 
@@ -223,10 +245,23 @@ impl H2Body {
         match Pin::new(&mut self.body).poll_frame(cx) {
             Poll::Ready(frame) => {
                 self.deadline = Instant::now() + self.patience;
+                if self.verdict.is_some() {
+                    match &frame {
+                        // The status is in the trailers; without them, there is none.
+                        Some(Ok(f)) => {
+                            if let Some(t) = f.trailers_ref() {
+                                let status = t.get("grpc-status").map(|v| v.as_bytes());
+                                self.settle(!grpc_failed(status) && status.is_some());
+                            }
+                        }
+                        Some(Err(_)) | None => self.settle(false),
+                    }
+                }
                 Poll::Ready(frame.map(|r| r.map_err(io::Error::other)))
             }
             Poll::Pending if !expired(self.timer.as_mut(), self.deadline, cx) => Poll::Pending,
             Poll::Pending => {
+                self.settle(false);
                 self.failed = true;
                 let why = format!("no more of the answer body for {:?}", self.patience);
                 Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::TimedOut, why))))
