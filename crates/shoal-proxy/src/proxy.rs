@@ -33,8 +33,8 @@ struct Report<'a> {
     /// Wall-clock start; only read when an access log is set.
     wall: Option<SystemTime>,
     method: Method,
-    /// Path and query; only kept when an access log is set.
-    path: String,
+    /// Path and query (borrowed from the request: copied only into the access record).
+    path: &'a str,
     caller: &'a str,
     service: &'a str,
     version: &'a str,
@@ -65,10 +65,7 @@ impl Proxy {
             end: None,
             wall: self.hooks.access_log.as_ref().map(|_| SystemTime::now()),
             method: method.clone(),
-            path: match self.hooks.access_log {
-                Some(_) => pq.to_owned(),
-                None => String::new(),
-            },
+            path: pq,
             caller,
             service: "",
             version: "",
@@ -244,7 +241,7 @@ impl Proxy {
         if let Some(log) = &self.hooks.access_log {
             let mut r = AccessRecord::new(AccessTexts {
                 method: rep.method.as_str(),
-                path: &rep.path,
+                path: rep.path,
                 caller: rep.caller,
                 service: rep.service,
                 version: rep.version,
