@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use shoal_logs::LogStore;
 use shoal_proxy::{AccessLog, AccessRecord};
 
-/// Records queued (over all shards) before new ones are dropped (and counted).
+/// Records a thread's queue shard holds before its new ones are dropped (and
+/// counted): what the one queue held before it was sharded, so a stalled task
+/// loses no sooner than it did.
 const QUEUE: usize = 64 * 1024;
 /// How often the task takes what was queued while requests flow. Short, so each
 /// batch is short too: a 20 ms batch at 25k requests/s was ~3 ms of work at
@@ -74,7 +76,7 @@ impl Queue {
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if q.len() < QUEUE / SHARDS {
+        if q.len() < QUEUE {
             q.push(r);
             true
         } else {
