@@ -462,9 +462,19 @@ async fn a_reset_stream_leaves_the_connection_in_use() {
     );
 }
 
-/// An HTTP/2 server that answers every call trailers-only with `grpc-status`
-/// `code` (as a gRPC server reports an error before any message); counts calls.
-async fn grpc_error_instance(code: &'static str) -> (SocketAddr, Arc<AtomicUsize>) {
+/// How a gRPC test server reports its status.
+#[derive(Clone, Copy, Debug)]
+enum Status {
+    /// In the head of an answer with no message (trailers-only), as a server
+    /// reports an error before any message.
+    InHead(&'static str),
+    /// In trailers after one message, as a server reports the end of a call
+    /// (or an error after it began to answer).
+    AfterMessage(&'static str),
+}
+
+/// An HTTP/2 server that answers every gRPC call with `status`; counts calls.
+async fn grpc_instance(status: Status) -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let calls = Arc::new(AtomicUsize::new(0));
@@ -474,16 +484,21 @@ async fn grpc_error_instance(code: &'static str) -> (SocketAddr, Arc<AtomicUsize
             let count = count.clone();
             let svc = service_fn(move |_req: Request<Incoming>| {
                 count.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    Ok::<_, Infallible>(
-                        Response::builder()
-                            .header("content-type", "application/grpc")
-                            .header("grpc-status", code)
-                            .header("grpc-message", "down")
-                            .body(Full::new(Bytes::new()))
-                            .expect("response"),
-                    )
-                }
+                let answer = Response::builder().header("content-type", "application/grpc+proto");
+                let answer = match status {
+                    Status::InHead(code) => answer
+                        .header("grpc-status", code)
+                        .header("grpc-message", "down")
+                        .body(Full::new(Bytes::new()).boxed()),
+                    Status::AfterMessage(code) => {
+                        let mut trailers = HeaderMap::new();
+                        trailers.insert("grpc-status", HeaderValue::from_static(code));
+                        let body = Full::new(Bytes::from_static(b"\0\0\0\0\x02hi"))
+                            .with_trailers(async move { Some(Ok::<_, Infallible>(trailers)) });
+                        answer.body(body.boxed())
+                    }
+                };
+                async move { Ok::<_, Infallible>(answer.expect("response")) }
             });
             tokio::spawn(async move {
                 let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
@@ -495,28 +510,55 @@ async fn grpc_error_instance(code: &'static str) -> (SocketAddr, Arc<AtomicUsize
     (addr, calls)
 }
 
-/// gRPC errors come as HTTP 200 with the status in the head: UNAVAILABLE counts
-/// as a failure, so the instance is ejected and calls go to the good one;
-/// NOT_FOUND is the caller's answer and blames no one.
+/// `n` gRPC calls through `h`, each answer read to its end: for each, Shoal's
+/// `X-Shoal-Reason` if it answered itself, and the gRPC status (head or trailers).
+async fn grpc_calls(h: &Harness, n: usize) -> Vec<(Option<String>, String)> {
+    let client = h2_client();
+    let mut seen = Vec::new();
+    for _ in 0..n {
+        let req = Request::builder()
+            .method("POST")
+            .uri(format!("http://{}/pkg.Svc/Call", h.gateway))
+            .header("host", "grpc")
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(Full::new(Bytes::from_static(b"\0\0\0\0\0")))
+            .expect("request");
+        let resp = client.request(req).await.expect("answer");
+        let text = |v: Option<&HeaderValue>| v.and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let reason = text(resp.headers().get("x-shoal-reason"));
+        let in_head = text(resp.headers().get("grpc-status"));
+        let body = resp.into_body().collect().await.expect("body");
+        let status = in_head
+            .or_else(|| text(body.trailers().and_then(|t| t.get("grpc-status"))))
+            .unwrap_or_else(|| "none".into());
+        seen.push((reason, status));
+    }
+    seen
+}
+
+/// gRPC errors come as HTTP 200 with the status in the head (trailers-only,
+/// an error before any message) or in trailers after messages. Either way
+/// UNAVAILABLE counts as a failure, so the instance is ejected and calls go
+/// to the good one; NOT_FOUND (the caller's answer) and OK blame no one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_unavailable_ejects_the_instance_and_not_found_does_not() {
-    for (code, blamed) in [("14", true), ("5", false)] {
-        let (bad, bad_calls) = grpc_error_instance(code).await;
+async fn grpc_failures_eject_the_instance_wherever_the_status_comes() {
+    use Status::{AfterMessage, InHead};
+    let cases = [
+        (InHead("14"), true),
+        (InHead("5"), false),
+        (AfterMessage("14"), true),
+        (AfterMessage("0"), false),
+    ];
+    for (status, blamed) in cases {
+        let (bad, bad_calls) = grpc_instance(status).await;
         let (good, _) = h2_instance().await;
         let table = h2c_table(&[bad, good], |_| {});
         let h = Harness::start(table, Hooks::default()).await;
-        let client = h2_client();
-        for _ in 0..40 {
-            let req = Request::builder()
-                .method("POST")
-                .uri(format!("http://{}/pkg.Svc/Call", h.gateway))
-                .header("host", "grpc")
-                .header("content-type", "application/grpc")
-                .body(Full::new(Bytes::from_static(b"\0\0\0\0\0")))
-                .expect("request");
-            let resp = client.request(req).await.expect("answer");
-            assert_eq!(resp.status(), 200);
-        }
+        let seen = grpc_calls(&h, 40).await;
+        let code = match status {
+            InHead(c) | AfterMessage(c) => c,
+        };
         let snap = h.proxy.snapshot();
         let svc = &snap.services["grpc"];
         let ejected = svc
@@ -527,104 +569,17 @@ async fn grpc_unavailable_ejects_the_instance_and_not_found_does_not() {
         assert_eq!(
             (svc.ejections > 0, ejected),
             (blamed, blamed),
-            "grpc-status {code}: ejections={} calls to the failing instance={calls}",
+            "{status:?}: ejections={} calls to the failing instance={calls}",
             svc.ejections
         );
+        // Every status reached the client, wherever it came.
+        let from_bad = seen.iter().filter(|(_, s)| s == code).count();
+        assert!(from_bad >= calls, "{status:?}: {seen:?}");
         if blamed {
             assert!(
                 calls < 20,
-                "grpc-status {code}: {calls} of 40 calls still went to it"
+                "{status:?}: {calls} of 40 calls still went to it"
             );
-        }
-        h.proxy.shutdown();
-    }
-}
-
-/// An HTTP/2 server that answers every call with one gRPC message and then
-/// trailers with `grpc-status` `code` (as a server reports an error after it
-/// began to answer, or success); counts calls.
-async fn grpc_stream_instance(code: &'static str) -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let calls = Arc::new(AtomicUsize::new(0));
-    let count = calls.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let count = count.clone();
-            let svc = service_fn(move |_req: Request<Incoming>| {
-                count.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    let mut trailers = HeaderMap::new();
-                    trailers.insert("grpc-status", HeaderValue::from_static(code));
-                    let body = Full::new(Bytes::from_static(b"\0\0\0\0\x02hi"))
-                        .with_trailers(async move { Some(Ok::<_, Infallible>(trailers)) });
-                    Ok::<_, Infallible>(
-                        Response::builder()
-                            .header("content-type", "application/grpc+proto")
-                            .body(body)
-                            .expect("response"),
-                    )
-                }
-            });
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    (addr, calls)
-}
-
-/// 40 gRPC calls through `h`, each answer read to its trailers; the statuses seen.
-async fn grpc_calls(h: &Harness) -> Vec<String> {
-    let client = h2_client();
-    let mut seen = Vec::new();
-    for _ in 0..40 {
-        let req = Request::builder()
-            .method("POST")
-            .uri(format!("http://{}/pkg.Svc/Watch", h.gateway))
-            .header("host", "grpc")
-            .header("content-type", "application/grpc")
-            .header("te", "trailers")
-            .body(Full::new(Bytes::from_static(b"\0\0\0\0\0")))
-            .expect("request");
-        let resp = client.request(req).await.expect("answer");
-        assert_eq!(resp.status(), 200);
-        let body = resp.into_body().collect().await.expect("body");
-        let status = body
-            .trailers()
-            .and_then(|t| t.get("grpc-status"))
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("none");
-        seen.push(status.to_owned());
-    }
-    seen
-}
-
-/// A status in trailers after a message counts when the trailers pass:
-/// UNAVAILABLE ejects the instance, OK blames no one.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_grpc_error_in_trailers_after_messages_ejects_the_instance() {
-    for (code, blamed) in [("14", true), ("0", false)] {
-        let (bad, bad_calls) = grpc_stream_instance(code).await;
-        let (good, _) = h2_instance().await;
-        let table = h2c_table(&[bad, good], |_| {});
-        let h = Harness::start(table, Hooks::default()).await;
-        let seen = grpc_calls(&h).await;
-        let from_bad = seen.iter().filter(|s| *s == code).count();
-        let snap = h.proxy.snapshot();
-        let svc = &snap.services["grpc"];
-        let calls = bad_calls.load(Ordering::SeqCst);
-        assert_eq!(
-            svc.ejections > 0,
-            blamed,
-            "grpc-status {code} in trailers: ejections={} calls to that instance={calls}",
-            svc.ejections
-        );
-        if blamed {
-            assert!(calls < 20, "{calls} of 40 calls still went to it");
-            assert_eq!(from_bad, calls, "every status reached the client: {seen:?}");
         }
         h.proxy.shutdown();
     }
@@ -634,7 +589,7 @@ async fn a_grpc_error_in_trailers_after_messages_ejects_the_instance() {
 /// open the circuit, and the rest are refused without reaching the instance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_errors_in_trailers_open_the_circuit() {
-    let (bad, bad_calls) = grpc_stream_instance("14").await;
+    let (bad, bad_calls) = grpc_instance(Status::AfterMessage("14")).await;
     let table = h2c_table(&[bad], |s| {
         s.resilience = Some(ResilienceSpec {
             circuit: Some(shoal_spec::CircuitSpec {
@@ -647,27 +602,11 @@ async fn grpc_errors_in_trailers_open_the_circuit() {
         });
     });
     let h = Harness::start(table, Hooks::default()).await;
-    let client = h2_client();
-    let mut refused = 0;
-    for _ in 0..20 {
-        let req = Request::builder()
-            .method("POST")
-            .uri(format!("http://{}/pkg.Svc/Watch", h.gateway))
-            .header("host", "grpc")
-            .header("content-type", "application/grpc")
-            .header("te", "trailers")
-            .body(Full::new(Bytes::from_static(b"\0\0\0\0\0")))
-            .expect("request");
-        let resp = client.request(req).await.expect("answer");
-        if resp.headers().get("x-shoal-reason").is_some() {
-            refused += 1;
-        }
-        let _ = resp.into_body().collect().await;
-    }
+    let seen = grpc_calls(&h, 20).await;
+    let refused = seen.iter().filter(|(r, _)| r.is_some()).count();
     let snap = h.proxy.snapshot();
-    let svc = &snap.services["grpc"];
     assert_eq!(
-        svc.circuit,
+        snap.services["grpc"].circuit,
         Some(shoal_proxy::breaker::CircuitState::Open),
         "calls to the instance: {}",
         bad_calls.load(Ordering::SeqCst)
