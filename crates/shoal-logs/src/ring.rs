@@ -1,7 +1,7 @@
 //! The pure ring of kept lines: append, evict and query with the current time passed in.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::{NonZeroU128, NonZeroU64};
 use std::sync::Arc;
 
@@ -214,26 +214,37 @@ impl Ring {
         self.chain(first).filter_map(Kept::trace_line).collect()
     }
 
-    /// Each trace's records and writer-given fields (oldest first), the trace
-    /// with the newest line first, until `visit` returns false.
-    pub(crate) fn recent_traces(&self, mut visit: impl FnMut(&[TraceLine]) -> bool) {
-        let mut seen =
-            std::collections::HashSet::<NonZeroU128, foldhash::fast::RandomState>::default();
-        let mut lines = Vec::new();
-        for k in self.lines.iter().rev() {
+    /// Up to `max` more traces' records and writer-given fields (each oldest
+    /// first) into `out`, the trace with the newest line first, looking at
+    /// lines older than `before` (a sequence number) whose trace is not in
+    /// `seen`. Returns where to go on from, or `None` when every kept line
+    /// was looked at.
+    pub(crate) fn traces_before(
+        &self,
+        before: u64,
+        seen: &mut HashSet<NonZeroU128, foldhash::fast::RandomState>,
+        max: usize,
+        out: &mut Vec<Vec<TraceLine>>,
+    ) -> Option<u64> {
+        let first = self.lines.front()?.seq;
+        let end = usize::try_from(before.saturating_sub(first))
+            .unwrap_or(usize::MAX)
+            .min(self.lines.len());
+        for k in self.lines.range(..end).rev() {
             let Some(t) = k.trace else { continue };
             if !seen.insert(t) {
                 continue;
             }
-            lines.clear();
-            lines.extend(
-                self.chain(self.traces.get(&t).map(|c| c.first))
-                    .filter_map(Kept::trace_line),
-            );
-            if !lines.is_empty() && !visit(&lines) {
-                return;
+            let first = self.traces.get(&t).map(|c| c.first);
+            let lines: Vec<TraceLine> = self.chain(first).filter_map(Kept::trace_line).collect();
+            if !lines.is_empty() {
+                out.push(lines);
+                if out.len() >= max {
+                    return Some(k.seq);
+                }
             }
         }
+        None
     }
 
     /// The kept lines linked from line `from` on (one trace's, oldest first).

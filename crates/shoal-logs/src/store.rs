@@ -258,13 +258,30 @@ impl LogStore {
 
     /// Kept traces, the one with the newest line first: `visit` gets each
     /// trace's lines as [`LogStore::lines_of_trace`] gives them (traces with
-    /// none are skipped), until it returns false. Runs under the store's lock:
-    /// appends wait while it does.
-    pub fn recent_traces(&self, visit: impl FnMut(&[TraceLine]) -> bool) {
-        let now = (self.clock)();
-        let mut ring = self.lock();
-        ring.evict(now);
-        ring.recent_traces(visit);
+    /// none are skipped), until it returns false. The lines are gathered a few
+    /// hundred traces at a time under the store's lock and visited outside
+    /// it, so appends wait at most for one such step.
+    pub fn recent_traces(&self, mut visit: impl FnMut(&[TraceLine]) -> bool) {
+        const STEP: usize = 256;
+        let mut seen = std::collections::HashSet::default();
+        let (mut before, mut batch) = (u64::MAX, Vec::with_capacity(STEP));
+        loop {
+            let next = {
+                let now = (self.clock)();
+                let mut ring = self.lock();
+                ring.evict(now);
+                ring.traces_before(before, &mut seen, STEP, &mut batch)
+            };
+            for lines in batch.drain(..) {
+                if !visit(&lines) {
+                    return;
+                }
+            }
+            match next {
+                Some(seq) => before = seq,
+                None => return,
+            }
+        }
     }
 
     /// Every line appended from now on. A subscriber more than [`TAIL_CAPACITY`]

@@ -355,3 +355,42 @@ fn lazy_lines_are_read_back_as_records_by_trace_and_as_fields_after_a_reopen() {
     assert_eq!(recent(&again), [vec![-200, -202], vec![-201]]);
     again.close();
 }
+
+/// Traces are gathered a step at a time and visited outside the store's
+/// lock: a visitor may use the store, and every trace comes once, newest first.
+#[test]
+fn recent_traces_are_visited_outside_the_lock_in_steps() {
+    use shoal_logs::{Entry, TraceLine};
+    let store = LogStore::default();
+    let n = 700u16;
+    for i in 0..n {
+        let trace = format!("{:032x}", u128::from(i) + 1);
+        let entry = Entry {
+            service: "web",
+            version: "1",
+            instance: "proxy",
+            stream: Stream::System,
+            line: "",
+            trace_id: Some(&trace),
+            fields: None,
+        };
+        store.append_lazy(entry, Arc::new(Access { status: i }));
+    }
+    let mut seen = Vec::new();
+    store.recent_traces(|lines| {
+        // Would deadlock if the lock were held here.
+        store.append("web", "1", "web-1", Stream::Stdout, "visited");
+        if let [TraceLine::Lazy(l)] = lines {
+            let any: &dyn std::any::Any = l.as_ref();
+            seen.extend(any.downcast_ref::<Access>().map(|a| a.status));
+        }
+        true
+    });
+    let want: Vec<u16> = (0..n).rev().collect();
+    assert_eq!(seen, want);
+    let visited = store.query(&LogQuery {
+        grep: Some("visited".into()),
+        ..Default::default()
+    });
+    assert_eq!(visited.len(), usize::from(n));
+}
