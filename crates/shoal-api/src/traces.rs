@@ -57,11 +57,13 @@ pub async fn show(
     let id = shoal_traces::parse_trace_id(&id)
         .map_err(|e| ApiError::bad_request("bad trace id").detail(e.to_string()))?;
     shoal_traces::find_trace(source(&st)?, &id)
-        .map(Json).ok_or_else(|| {
-        ApiError::not_found("no such trace").detail(format!(
-            "{id}: no span of it is kept (spans are the access lines kept in memory, oldest dropped first)"
-        ))
-    })
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::not_found("no such trace").detail(format!(
+                "{id}: no span of it is kept (spans are the access lines kept in \
+                 memory, oldest dropped first)"
+            ))
+        })
 }
 
 /// The OpenAPI paths of this file's endpoints.

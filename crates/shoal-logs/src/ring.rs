@@ -203,15 +203,13 @@ impl Ring {
 
     /// A trace's lines from the index, newest-first scan, then the other filters.
     fn query_trace(&self, trace: NonZeroU128, q: &LogQuery, limit: usize) -> Vec<LogLine> {
-        let first = self.traces.get(&trace).map(|c| c.first);
-        let lines: Vec<&Kept> = self.chain(first).collect();
+        let lines: Vec<&Kept> = self.chain_of(trace).collect();
         collect(lines.into_iter().rev(), q, limit)
     }
 
     /// The records and writer-given fields of trace `t`'s lines, oldest first.
     pub(crate) fn lines_of_trace(&self, t: NonZeroU128) -> Vec<TraceLine> {
-        let first = self.traces.get(&t).map(|c| c.first);
-        self.chain(first).filter_map(Kept::trace_line).collect()
+        self.chain_of(t).filter_map(Kept::trace_line).collect()
     }
 
     /// Up to `max` more traces' records and writer-given fields (each oldest
@@ -235,8 +233,7 @@ impl Ring {
             if !seen.insert(t) {
                 continue;
             }
-            let first = self.traces.get(&t).map(|c| c.first);
-            let lines: Vec<TraceLine> = self.chain(first).filter_map(Kept::trace_line).collect();
+            let lines = self.lines_of_trace(t);
             if !lines.is_empty() {
                 out.push(lines);
                 if out.len() >= max {
@@ -247,11 +244,10 @@ impl Ring {
         None
     }
 
-    /// The kept lines linked from line `from` on (one trace's, oldest first).
-    fn chain(&self, from: Option<u64>) -> impl Iterator<Item = &Kept> + '_ {
-        std::iter::successors(from.and_then(|seq| self.by_seq(seq)), |k| {
-            k.next.and_then(|n| self.by_seq(n.get()))
-        })
+    /// Trace `t`'s kept lines, oldest first, through the trace index.
+    fn chain_of(&self, t: NonZeroU128) -> impl Iterator<Item = &Kept> + '_ {
+        let first = self.traces.get(&t).and_then(|c| self.by_seq(c.first));
+        std::iter::successors(first, |k| k.next.and_then(|n| self.by_seq(n.get())))
     }
 
     /// The line appended last, if it is still kept.

@@ -186,28 +186,14 @@ impl LogStore {
     /// written to disk (the entry's own `line` and `fields` are ignored).
     pub fn append_lazy(&self, entry: Entry<'_>, lazy: Arc<dyn LazyLine>) -> u64 {
         self.push(NewLine {
-            service: entry.service,
-            version: entry.version,
-            instance: entry.instance,
-            stream: entry.stream,
             line: "",
-            trace: entry.trace_id.and_then(trace_number),
-            fields: NewFields::None,
             lazy: Some(lazy),
+            ..new_line(entry, NewFields::None)
         })
     }
 
     fn push_entry(&self, entry: Entry<'_>, fields: NewFields<'_>) -> u64 {
-        self.push(NewLine {
-            service: entry.service,
-            version: entry.version,
-            instance: entry.instance,
-            stream: entry.stream,
-            line: entry.line,
-            trace: entry.trace_id.and_then(trace_number),
-            fields,
-            lazy: None,
-        })
+        self.push(new_line(entry, fields))
     }
 
     fn push(&self, new: NewLine<'_>) -> u64 {
@@ -322,6 +308,20 @@ impl LogStore {
 impl Default for LogStore {
     fn default() -> Self {
         LogStore::new(LogLimits::default())
+    }
+}
+
+/// The line `entry` with `fields`, its trace id read as a number.
+fn new_line<'a>(entry: Entry<'a>, fields: NewFields<'a>) -> NewLine<'a> {
+    NewLine {
+        service: entry.service,
+        version: entry.version,
+        instance: entry.instance,
+        stream: entry.stream,
+        line: entry.line,
+        trace: entry.trace_id.and_then(trace_number),
+        fields,
+        lazy: None,
     }
 }
 

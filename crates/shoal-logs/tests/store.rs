@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoal_logs::{LogLimits, LogQuery, LogStore, Stream};
+use shoal_logs::{Entry, LogLimits, LogQuery, LogStore, Stream};
 
 #[test]
 fn a_flood_of_a_million_lines_stays_within_one_mebibyte() {
@@ -142,7 +142,7 @@ async fn the_instance_tail_skips_system_lines_and_the_full_tail_keeps_them() {
 
 #[test]
 fn lines_survive_a_reopen_with_their_fields_and_trace_index() {
-    use shoal_logs::{DiskLimits, Entry};
+    use shoal_logs::DiskLimits;
     let dir = tempfile::tempdir().expect("tmp");
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     {
@@ -212,12 +212,9 @@ impl shoal_logs::LazyLine for Access {
     }
 }
 
-#[tokio::test]
-async fn lazy_lines_read_filter_tail_and_survive_a_reopen_as_text() {
-    use shoal_logs::{DiskLimits, Entry};
-    let dir = tempfile::tempdir().expect("tmp");
-    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let entry = |trace_id| Entry {
+/// A proxy line of service `web` carrying `trace_id`, for a lazy line.
+fn proxy_entry(trace_id: Option<&str>) -> Entry<'_> {
+    Entry {
         service: "web",
         version: "1",
         instance: "proxy",
@@ -225,13 +222,20 @@ async fn lazy_lines_read_filter_tail_and_survive_a_reopen_as_text() {
         line: "",
         trace_id,
         fields: None,
-    };
+    }
+}
+
+#[tokio::test]
+async fn lazy_lines_read_filter_tail_and_survive_a_reopen_as_text() {
+    use shoal_logs::DiskLimits;
+    let dir = tempfile::tempdir().expect("tmp");
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     {
         let store =
             LogStore::open(LogLimits::default(), dir.path(), DiskLimits::default()).expect("open");
         let mut tail = store.subscribe();
-        store.append_lazy(entry(Some(trace)), Arc::new(Access { status: 503 }));
-        store.append_lazy(entry(None), Arc::new(Access { status: 200 }));
+        store.append_lazy(proxy_entry(Some(trace)), Arc::new(Access { status: 503 }));
+        store.append_lazy(proxy_entry(None), Arc::new(Access { status: 200 }));
         let first = tail.recv().await.expect("tail");
         assert_eq!(first.line, "access GET / 503");
         assert_eq!(first.field("kind").and_then(|v| v.as_str()), Some("access"));
@@ -273,7 +277,7 @@ async fn lazy_lines_read_filter_tail_and_survive_a_reopen_as_text() {
 /// after a reopen, the same lines come back as their fields.
 #[test]
 fn lazy_lines_are_read_back_as_records_by_trace_and_as_fields_after_a_reopen() {
-    use shoal_logs::{DiskLimits, Entry, TraceLine};
+    use shoal_logs::{DiskLimits, TraceLine};
     let dir = tempfile::tempdir().expect("tmp");
     let store =
         LogStore::open(LogLimits::default(), dir.path(), DiskLimits::default()).expect("open");
@@ -281,15 +285,6 @@ fn lazy_lines_are_read_back_as_records_by_trace_and_as_fields_after_a_reopen() {
         "4bf92f3577b34da6a3ce929d0e0e4736",
         "0af7651916cd43dd8448eb211c80319c",
     );
-    let entry = |trace_id| Entry {
-        service: "web",
-        version: "1",
-        instance: "proxy",
-        stream: Stream::System,
-        line: "",
-        trace_id,
-        fields: None,
-    };
     // A record's status, or a reloaded line's fields' status (negated).
     let status = |l: &TraceLine| -> i64 {
         match l {
@@ -305,8 +300,8 @@ fn lazy_lines_are_read_back_as_records_by_trace_and_as_fields_after_a_reopen() {
             }
         }
     };
-    store.append_lazy(entry(Some(a)), Arc::new(Access { status: 200 }));
-    store.append_lazy(entry(Some(b)), Arc::new(Access { status: 201 }));
+    store.append_lazy(proxy_entry(Some(a)), Arc::new(Access { status: 200 }));
+    store.append_lazy(proxy_entry(Some(b)), Arc::new(Access { status: 201 }));
     // An instance line of trace `a` is in its chain but has neither.
     store.append(
         "web",
@@ -315,8 +310,8 @@ fn lazy_lines_are_read_back_as_records_by_trace_and_as_fields_after_a_reopen() {
         Stream::Stdout,
         &format!("work trace={a}"),
     );
-    store.append_lazy(entry(Some(a)), Arc::new(Access { status: 202 }));
-    store.append_lazy(entry(None), Arc::new(Access { status: 203 }));
+    store.append_lazy(proxy_entry(Some(a)), Arc::new(Access { status: 202 }));
+    store.append_lazy(proxy_entry(None), Arc::new(Access { status: 203 }));
     store.append(
         "api",
         "1",
@@ -360,21 +355,12 @@ fn lazy_lines_are_read_back_as_records_by_trace_and_as_fields_after_a_reopen() {
 /// lock: a visitor may use the store, and every trace comes once, newest first.
 #[test]
 fn recent_traces_are_visited_outside_the_lock_in_steps() {
-    use shoal_logs::{Entry, TraceLine};
+    use shoal_logs::TraceLine;
     let store = LogStore::default();
     let n = 700u16;
     for i in 0..n {
         let trace = format!("{:032x}", u128::from(i) + 1);
-        let entry = Entry {
-            service: "web",
-            version: "1",
-            instance: "proxy",
-            stream: Stream::System,
-            line: "",
-            trace_id: Some(&trace),
-            fields: None,
-        };
-        store.append_lazy(entry, Arc::new(Access { status: i }));
+        store.append_lazy(proxy_entry(Some(&trace)), Arc::new(Access { status: i }));
     }
     let mut seen = Vec::new();
     store.recent_traces(|lines| {

@@ -55,6 +55,15 @@ impl Body {
     pub fn full(bytes: impl Into<Bytes>) -> Self {
         Body::Full(Some(bytes.into()))
     }
+
+    /// The outcome still to be recorded when its trailers pass (a gRPC answer
+    /// from an h2c instance), if there is one.
+    pub(crate) fn verdict_mut(&mut self) -> Option<&mut crate::verdict::Verdict> {
+        match self {
+            Body::H2(b) => b.verdict_mut(),
+            _ => None,
+        }
+    }
 }
 
 impl hyper::body::Body for Body {

@@ -171,7 +171,7 @@ impl Proxy {
             stream: streamed.as_ref(),
         };
         let Outcome {
-            result,
+            mut result,
             instance,
             retries,
             ended,
@@ -179,13 +179,9 @@ impl Proxy {
         rep.instance = instance;
         rep.retries = retries;
         rep.end = Some(ended);
-        let mut result = result;
         let ok = forward::succeeded(&result);
         // A gRPC answer whose status is in its trailers tells the breaker then.
-        match result.as_mut().ok().and_then(|a| match &mut a.body {
-            crate::body::Body::H2(b) => b.verdict_mut(),
-            _ => None,
-        }) {
+        match result.as_mut().ok().and_then(|a| a.body.verdict_mut()) {
             Some(v) => v.circuit = Some((route.state.clone(), permit)),
             None => state.record_circuit(permit, ok),
         }
