@@ -76,11 +76,14 @@ pub async fn show(
         .ok_or_else(|| ApiError::not_found(format!("no error group {id}")))?;
     let trace = group.latest["trace_id"].as_str().map(str::to_string);
     let logs = match trace {
-        Some(t) if shoal_logs::is_trace_id(&t) => st.logs.query(&LogQuery {
-            trace: Some(t),
-            limit: 50,
-            ..Default::default()
-        }),
+        Some(t) if shoal_logs::is_trace_id(&t) => {
+            let q = LogQuery {
+                trace: Some(t),
+                limit: 50,
+                ..Default::default()
+            };
+            crate::logs::blocking_query(&st, q).await?
+        }
         _ => Vec::new(),
     };
     let mut out = serde_json::to_value(&group).map_err(ApiError::internal)?;

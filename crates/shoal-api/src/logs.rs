@@ -124,7 +124,15 @@ pub async fn query(
 ) -> Result<Json<Vec<LogLine>>, ApiError> {
     let p = params(raw.as_deref())?;
     let q = to_query(&p)?;
-    Ok(Json(st.logs.query(&q)))
+    Ok(Json(blocking_query(&st, q).await?))
+}
+
+/// `q` answered off the async threads: it may read the disk log.
+pub(crate) async fn blocking_query(st: &ApiState, q: LogQuery) -> Result<Vec<LogLine>, ApiError> {
+    let logs = st.logs.clone();
+    tokio::task::spawn_blocking(move || logs.query(&q))
+        .await
+        .map_err(ApiError::internal)
 }
 
 /// Live tail: every new line matching the filters, as one SSE `data:` JSON
@@ -140,10 +148,14 @@ pub async fn stream(
     // Subscribe before reading the backlog so nothing falls between the two.
     let rx = st.logs.subscribe();
     let backlog = if replay {
-        st.logs.query(&LogQuery {
-            limit: 0,
-            ..q.clone()
-        })
+        blocking_query(
+            &st,
+            LogQuery {
+                limit: 0,
+                ..q.clone()
+            },
+        )
+        .await?
     } else {
         Vec::new()
     };

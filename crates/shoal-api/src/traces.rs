@@ -29,9 +29,9 @@ const MAX_LIMIT: usize = 10_000;
 
 type Params = Result<Query<TraceParams>, axum::extract::rejection::QueryRejection>;
 
-fn source(st: &ApiState) -> Result<&dyn SpanSource, ApiError> {
+fn source(st: &ApiState) -> Result<Arc<dyn SpanSource>, ApiError> {
     st.traces
-        .as_deref()
+        .clone()
         .ok_or_else(|| ApiError::not_found("this agent does not record traces"))
 }
 
@@ -47,7 +47,11 @@ pub async fn list(
         errors_only: p.errors.unwrap_or(false),
         limit: p.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
     };
-    Ok(Json(shoal_traces::list_traces(source(&st)?, &q)))
+    let source = source(&st)?;
+    let list = tokio::task::spawn_blocking(move || shoal_traces::list_traces(&*source, &q))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(list))
 }
 
 pub async fn show(
@@ -56,14 +60,20 @@ pub async fn show(
 ) -> Result<Json<Trace>, ApiError> {
     let id = shoal_traces::parse_trace_id(&id)
         .map_err(|e| ApiError::bad_request("bad trace id").detail(e.to_string()))?;
-    shoal_traces::find_trace(source(&st)?, &id)
-        .map(Json)
-        .ok_or_else(|| {
-            ApiError::not_found("no such trace").detail(format!(
-                "{id}: no span of it is kept (spans are the access lines kept in \
-                 memory, oldest dropped first)"
-            ))
-        })
+    // A trace older than the memory ring is looked for in the disk log.
+    let source = source(&st)?;
+    let found = {
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || shoal_traces::find_trace(&*source, &id))
+            .await
+            .map_err(ApiError::internal)?
+    };
+    found.map(Json).ok_or_else(|| {
+        ApiError::not_found("no such trace").detail(format!(
+            "{id}: no span of it is kept (spans are the access lines, in memory \
+             and in the disk log, oldest dropped first)"
+        ))
+    })
 }
 
 /// The OpenAPI paths of this file's endpoints.

@@ -9,7 +9,7 @@
 //! a torn last line from a crash is skipped.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,6 +45,9 @@ impl Default for DiskLimits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct DiskLine {
     pub t: u64,
+    /// The store's sequence number (lines written before it was kept have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<u64>,
     pub s: String,
     pub v: String,
     pub i: String,
@@ -97,6 +100,7 @@ fn write_line(buf: &mut Vec<u8>, text: &mut String, k: &Kept) {
     };
     let mut o = JsonObject::new(buf);
     o.u64("t", k.time_ms)
+        .u64("q", k.seq)
         .str("s", &k.labels.service)
         .str("v", &k.labels.version)
         .str("i", &k.labels.instance)
@@ -202,7 +206,7 @@ impl Drop for DiskWriter {
 }
 
 /// Segments oldest-first (names sort by creation time).
-fn segments(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn segments(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
@@ -311,35 +315,10 @@ fn enforce(dir: &Path, current: &Path, limits: DiskLimits, max_age: Duration, to
     total.store(sum, Ordering::Relaxed);
 }
 
-/// The newest lines on disk, oldest-first, at most about `budget` bytes of text
-/// and none older than `oldest_ms`. Unreadable lines are skipped.
-pub(crate) fn load(dir: &Path, budget: usize, oldest_ms: u64) -> Vec<DiskLine> {
-    let mut out: Vec<DiskLine> = Vec::new();
-    let mut used = 0usize;
-    for seg in segments(dir).iter().rev() {
-        let Ok(f) = File::open(seg) else { continue };
-        let lines: Vec<DiskLine> = BufReader::new(f)
-            .lines()
-            .map_while(Result::ok)
-            .filter_map(|l| serde_json::from_str::<DiskLine>(&l).ok())
-            .filter(|l| l.t >= oldest_ms)
-            .collect();
-        for l in lines.into_iter().rev() {
-            used += l.l.len() + 128;
-            if used > budget {
-                out.reverse();
-                return out;
-            }
-            out.push(l);
-        }
-    }
-    out.reverse();
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reader::load;
 
     fn kept(i: u64) -> Kept {
         let l = line(i);
@@ -362,6 +341,7 @@ mod tests {
     fn line(i: u64) -> DiskLine {
         DiskLine {
             t: 1_000 + i,
+            q: Some(i + 1),
             s: "web".into(),
             v: "1".into(),
             i: "web-1".into(),
@@ -386,13 +366,13 @@ mod tests {
         }
         w.close();
         let all = load(dir.path(), usize::MAX, 0);
-        assert_eq!(all.len(), 1000);
-        assert_eq!(all[0], line(0));
-        let some = load(dir.path(), 10 * 240, 0);
+        assert_eq!((all.lines.len(), all.next_seq), (1000, 1001));
+        assert_eq!(all.lines[0], line(0));
+        let some = load(dir.path(), 10 * 240, 0).lines;
         assert_eq!(some.len(), 10);
         assert_eq!(some[9], line(999), "the newest are kept, oldest-first");
         assert!(
-            load(dir.path(), usize::MAX, 1_000 + 990).len() == 10,
+            load(dir.path(), usize::MAX, 1_000 + 990).lines.len() == 10,
             "older than oldest_ms are left"
         );
     }
@@ -413,18 +393,20 @@ mod tests {
         let seg = segments(dir.path()).pop().expect("a segment");
         let text = fs::read_to_string(&seg).expect("read");
         assert!(text.contains(&format!(r#","f":{fields}}}"#)), "{text}");
-        let old = |f: &str| {
-            format!(r#"{{"t":1001,"s":"web","v":"1","i":"web-1","st":"stdout","l":"x","f":{f}}}"#)
+        let old = |q: u64, f: &str| {
+            format!(
+                r#"{{"t":1001,"q":{q},"s":"web","v":"1","i":"web-1","st":"stdout","l":"x","f":{f}}}"#
+            )
         };
         let mut more = OpenOptions::new().append(true).open(&seg).expect("open");
-        for f in [
+        for (q, f) in (2..).zip([
             serde_json::to_string(fields).expect("string form"),
             r#""not json""#.to_string(),
             "[1,2]".to_string(),
-        ] {
-            writeln!(more, "{}", old(&f)).expect("write");
+        ]) {
+            writeln!(more, "{}", old(q, &f)).expect("write");
         }
-        let back = load(dir.path(), usize::MAX, 0);
+        let back = load(dir.path(), usize::MAX, 0).lines;
         let got: Vec<Option<&str>> = back.iter().map(|l| l.f.as_deref()).collect();
         assert_eq!(got, [Some(fields), Some(fields), None, None]);
     }
@@ -457,7 +439,7 @@ mod tests {
             on_disk <= 64 * 1024 + 8 * 1024 + 512,
             "{on_disk} bytes on disk"
         );
-        let kept = load(dir.path(), usize::MAX, 0);
+        let kept = load(dir.path(), usize::MAX, 0).lines;
         assert_eq!(kept.last(), Some(&line(4_999)));
         assert!(kept.len() < 5_000);
     }
@@ -471,6 +453,6 @@ mod tests {
         let seg = segments(dir.path()).pop().expect("a segment");
         let mut f = OpenOptions::new().append(true).open(seg).expect("open");
         f.write_all(br#"{"t":5,"s":"web","#).expect("write");
-        assert_eq!(load(dir.path(), usize::MAX, 0), vec![line(1)]);
+        assert_eq!(load(dir.path(), usize::MAX, 0).lines, vec![line(1)]);
     }
 }

@@ -14,14 +14,20 @@
 //! - `store.rs`: `LogStore`, the shared, locked front with a clock and live tail.
 //! - `json.rs`: `JsonObject`, fixed-shape JSON written by hand (disk lines, lazy fields).
 //! - `disk.rs`: segment files under `data_dir/logs/`, so logs survive a restart.
+//! - `reader.rs`: reading segments back: the newest lines at open, older ones
+//!   newest-first with cheap byte tests before parsing.
+//! - `deep.rs`: queries and trace lookups that go on below the ring's oldest
+//!   line into the disk log.
 #![forbid(unsafe_code)]
 
+mod deep;
 mod disk;
 mod env;
 mod json;
 mod kept;
 mod limits;
 mod line;
+mod reader;
 mod ring;
 mod store;
 mod structure;
@@ -32,5 +38,5 @@ pub use json::JsonObject;
 pub use kept::{LazyLine, TraceLine};
 pub use limits::{LogLimits, LogQuery, LogStats, TRUNCATION_MARKER};
 pub use line::{LogLine, Stream};
-pub use store::{Clock, Entry, LogStore, TAIL_CAPACITY};
+pub use store::{Clock, Entry, LogStore, DEEP_MAX, TAIL_CAPACITY};
 pub use structure::{field_text, first_trace_id, is_trace_id, json_fields, Fields};

@@ -21,7 +21,7 @@ pub const TRUNCATION_MARKER: &str = " …[truncated]";
 impl Default for LogLimits {
     fn default() -> Self {
         LogLimits {
-            max_bytes: 64 * 1024 * 1024,
+            max_bytes: 8 * 1024 * 1024,
             max_age: Duration::from_secs(24 * 60 * 60),
             max_line_bytes: 16 * 1024,
         }

@@ -52,6 +52,13 @@ pub(crate) struct Ring {
     traces: HashMap<NonZeroU128, Chain, foldhash::fast::RandomState>,
 }
 
+/// The oldest kept line's number and time (the next line's, when none is kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Floor {
+    pub seq: u64,
+    pub time_ms: u64,
+}
+
 /// The sequence numbers of a trace's oldest and newest kept lines.
 #[derive(Debug, Clone, Copy)]
 struct Chain {
@@ -248,6 +255,32 @@ impl Ring {
     fn chain_of(&self, t: NonZeroU128) -> impl Iterator<Item = &Kept> + '_ {
         let first = self.traces.get(&t).and_then(|c| self.by_seq(c.first));
         std::iter::successors(first, |k| k.next.and_then(|n| self.by_seq(n.get())))
+    }
+
+    /// Where the kept lines begin: what is older is on disk only, if anywhere.
+    pub(crate) fn floor(&self) -> Floor {
+        match self.lines.front() {
+            Some(k) => Floor {
+                seq: k.seq,
+                time_ms: k.time_ms,
+            },
+            None => Floor {
+                seq: self.next_seq,
+                time_ms: self.last_time_ms,
+            },
+        }
+    }
+
+    /// The time of trace `t`'s oldest kept line, if any is kept.
+    pub(crate) fn trace_start(&self, t: NonZeroU128) -> Option<u64> {
+        self.chain_of(t).next().map(|k| k.time_ms)
+    }
+
+    /// Numbers the next line `seq` (on an empty ring, before lines restored
+    /// from disk are pushed with the numbers they had).
+    pub(crate) fn number_from(&mut self, seq: u64) {
+        debug_assert!(self.lines.is_empty());
+        self.next_seq = seq.max(1);
     }
 
     /// The line appended last, if it is still kept.

@@ -1,6 +1,6 @@
 //! `LogStore`: the shared, locked front of the ring, with a clock and a live tail.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -8,10 +8,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 
 use crate::disk::{DiskLimits, DiskWriter};
-use crate::kept::{trace_number, LazyLine, TraceLine};
+use crate::kept::{trace_number, LazyLine, TraceHex, TraceLine};
 use crate::limits::{LogLimits, LogQuery, LogStats};
 use crate::line::{LogLine, Stream};
-use crate::ring::{NewFields, NewLine, Ring};
+use crate::reader::Below;
+use crate::ring::{Floor, NewFields, NewLine, Ring};
 use crate::structure::Fields;
 
 /// A line with its structure given, for [`LogStore::append_entry`].
@@ -24,6 +25,19 @@ pub struct Entry<'a> {
     pub line: &'a str,
     pub trace_id: Option<&'a str>,
     pub fields: Option<Fields>,
+}
+
+/// Lines a query with no limit takes from disk at most (besides the ring's).
+pub const DEEP_MAX: usize = 100_000;
+
+/// How far from the ring's oldest line a trace's oldest kept line must be
+/// for its lookup to skip the disk: a trace's lines come close together.
+const TRACE_REACH_MS: u64 = 10_000;
+
+/// Whether a trace whose oldest kept line is at `start` (none kept: `None`)
+/// may have older lines on disk, below the ring's `floor`.
+fn trace_may_reach(start: Option<u64>, floor: Floor) -> bool {
+    start.is_none_or(|s| s < floor.time_ms.saturating_add(TRACE_REACH_MS))
 }
 
 /// Lines a live-tail subscriber may fall behind before it sees `RecvError::Lagged`.
@@ -42,6 +56,10 @@ pub struct LogStore {
     clock: Clock,
     /// The disk log, when the store was opened on a directory.
     disk: Mutex<Option<DiskWriter>>,
+    /// Where the disk log is, for queries that reach below the ring's oldest line.
+    dir: Option<PathBuf>,
+    /// The age limit, which lines read from disk keep to as well.
+    max_age_ms: u64,
 }
 
 impl std::fmt::Debug for LogStore {
@@ -68,29 +86,35 @@ impl LogStore {
     pub fn with_clock(limits: LogLimits, clock: Clock) -> Self {
         let (tail, _) = broadcast::channel(TAIL_CAPACITY);
         let (instance_tail, _) = broadcast::channel(TAIL_CAPACITY);
+        let max_age_ms = u64::try_from(limits.max_age.as_millis()).unwrap_or(u64::MAX);
         LogStore {
+            max_age_ms,
             instance_tail,
             ring: Mutex::new(Ring::new(limits)),
             tail,
             clock,
             disk: Mutex::new(None),
+            dir: None,
         }
     }
 
     /// A store that also keeps its lines on disk under `dir` (bounded by `disk`),
     /// starting with the newest lines a previous run left there (up to the
-    /// memory budget and not older than `max_age`).
+    /// memory budget and not older than `max_age`) and numbering on from them.
+    /// Queries the ring cannot fill go on to the older lines on disk.
     pub fn open(limits: LogLimits, dir: &Path, disk: DiskLimits) -> std::io::Result<Self> {
         let max_age_ms = u64::try_from(limits.max_age.as_millis()).unwrap_or(u64::MAX);
-        let store = Self::new(limits.clone());
+        let mut store = Self::new(limits.clone());
         if disk.max_bytes == 0 {
             return Ok(store);
         }
         let oldest = system_now_ms().saturating_sub(max_age_ms);
-        let restored = crate::disk::load(dir, limits.max_bytes, oldest);
+        let restored = crate::reader::load(dir, limits.max_bytes, oldest);
         {
             let mut ring = store.lock();
-            for l in &restored {
+            let first = restored.lines.first().and_then(|l| l.q);
+            ring.number_from(first.unwrap_or(restored.next_seq));
+            for l in &restored.lines {
                 let fields = match &l.f {
                     Some(f) => NewFields::Json(f),
                     None => crate::structure::json_fields(&l.l)
@@ -111,6 +135,7 @@ impl LogStore {
         }
         let writer = DiskWriter::start(dir.to_path_buf(), disk, limits.max_age)?;
         *store.disk_lock() = Some(writer);
+        store.dir = Some(dir.to_path_buf());
         Ok(store)
     }
 
@@ -223,10 +248,53 @@ impl LogStore {
         seq
     }
 
-    /// The most recent `q.limit` lines matching `q`, oldest-first.
+    /// The most recent `q.limit` lines matching `q`, oldest-first: from the
+    /// ring, and when it holds too few, from the older lines on disk (read
+    /// without the store's lock; at most [`DEEP_MAX`] of them when `q.limit`
+    /// is 0).
     pub fn query(&self, q: &LogQuery) -> Vec<LogLine> {
         let now = (self.clock)();
-        self.lock().query(now, q)
+        let trace = q.trace.as_deref().and_then(trace_number);
+        let (lines, floor, trace_start) = {
+            let mut ring = self.lock();
+            let lines = ring.query(now, q);
+            let start = trace.and_then(|t| ring.trace_start(t));
+            (lines, ring.floor(), start)
+        };
+        let want = match q.limit {
+            0 => DEEP_MAX,
+            n => n.saturating_sub(lines.len()),
+        };
+        let reaches = q.after_seq.is_none_or(|a| a.saturating_add(1) < floor.seq)
+            && q.since_ms.is_none_or(|s| s <= floor.time_ms)
+            && match (&q.trace, trace) {
+                (None, _) => true,
+                (Some(_), Some(_)) => trace_may_reach(trace_start, floor),
+                // Not a trace id: no line carries it.
+                (Some(_), None) => false,
+            };
+        match self.deep_below(floor, now) {
+            Some((dir, below)) if want > 0 && reaches => {
+                let mut older = crate::deep::query(dir, below, q, want, trace_start.is_some());
+                older.extend(lines);
+                older
+            }
+            _ => lines,
+        }
+    }
+
+    /// Where the disk log is and which of its lines are older than the ring's,
+    /// when there are any (not older than the age limit at `now`).
+    fn deep_below(&self, floor: Floor, now: u64) -> Option<(&Path, Below)> {
+        let dir = self.dir.as_deref().filter(|_| floor.seq > 1)?;
+        Some((
+            dir,
+            Below {
+                seq: floor.seq,
+                after_seq: 0,
+                since_ms: now.saturating_sub(self.max_age_ms),
+            },
+        ))
     }
 
     /// A trace's (given as 32 hex digits) kept lines that have a lazy record
@@ -237,9 +305,20 @@ impl LogStore {
             return Vec::new();
         };
         let now = (self.clock)();
-        let mut ring = self.lock();
-        ring.evict(now);
-        ring.lines_of_trace(t)
+        let (lines, floor, start) = {
+            let mut ring = self.lock();
+            ring.evict(now);
+            (ring.lines_of_trace(t), ring.floor(), ring.trace_start(t))
+        };
+        match self.deep_below(floor, now) {
+            Some((dir, below)) if trace_may_reach(start, floor) => {
+                let hex = TraceHex::of(t);
+                let mut older = crate::deep::trace_lines(dir, below, hex.as_str(), start.is_some());
+                older.extend(lines);
+                older
+            }
+            _ => lines,
+        }
     }
 
     /// Kept traces, the one with the newest line first: `visit` gets each

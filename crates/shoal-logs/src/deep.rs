@@ -1,0 +1,83 @@
+//! Queries that go on below the ring's oldest line, into the disk log: the
+//! lines a query still wants, and the older lines of a trace.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::kept::TraceLine;
+use crate::limits::LogQuery;
+use crate::line::LogLine;
+use crate::reader::{walk_back, Below, Needles};
+
+/// Up to `want` lines on disk in `below` matching `q` (and its range), the
+/// most recent ones, oldest first. A trace's lines come close together: a
+/// walk for one stops at the first segment without any once some were found
+/// (`found`: the ring already holds some).
+pub(crate) fn query(
+    dir: &Path,
+    below: Below,
+    q: &LogQuery,
+    want: usize,
+    mut found: bool,
+) -> Vec<LogLine> {
+    let below = Below {
+        after_seq: q.after_seq.unwrap_or(0),
+        since_ms: below.since_ms.max(q.since_ms.unwrap_or(0)),
+        ..below
+    };
+    let mut needles = Needles::default();
+    for (key, value) in [("s", &q.service), ("i", &q.instance), ("tr", &q.trace)] {
+        if let Some(v) = value {
+            needles.field(key, v);
+        }
+    }
+    if let Some(g) = &q.grep {
+        needles.text(g);
+    }
+    let mut out = Vec::new();
+    walk_back(dir, below, &needles, |lines| {
+        let before = out.len();
+        let matching = lines
+            .into_iter()
+            .filter_map(|l| l.into_log_line())
+            .filter(|l| q.matches(l));
+        out.extend(matching.take(want - before));
+        let matched = out.len() > before;
+        let ended_trace = q.trace.is_some() && found && !matched;
+        found |= matched;
+        out.len() < want && !ended_trace
+    });
+    out.reverse();
+    out
+}
+
+/// Trace `trace_id`'s lines on disk in `below` that carry writer-given
+/// fields (the proxy's access lines), oldest first, as
+/// [`crate::LogStore::lines_of_trace`] gives them.
+pub(crate) fn trace_lines(
+    dir: &Path,
+    below: Below,
+    trace_id: &str,
+    mut found: bool,
+) -> Vec<TraceLine> {
+    let mut needles = Needles::default();
+    needles.field("tr", trace_id);
+    let mut out = Vec::new();
+    walk_back(dir, below, &needles, |lines| {
+        let matched = !lines.is_empty();
+        let of_trace = lines
+            .into_iter()
+            .filter(|l| l.tr.as_deref() == Some(trace_id));
+        out.extend(of_trace.filter_map(|l| {
+            Some(TraceLine::Fields {
+                time_ms: l.t,
+                json: Arc::from(l.f?),
+            })
+        }));
+        let go_on = !found || matched;
+        found |= matched;
+        go_on
+    });
+    out.reverse();
+    out
+}

@@ -1,0 +1,201 @@
+//! Reading the disk log back: the newest lines at open, and, for queries, the
+//! older lines the memory ring no longer holds (newest segment first).
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use memchr::memmem;
+
+use crate::disk::{segments, DiskLine};
+use crate::line::LogLine;
+
+/// What a run left on disk to start the ring with.
+#[derive(Debug, Default)]
+pub(crate) struct Restored {
+    /// The newest lines with consecutive sequence numbers, oldest first.
+    pub lines: Vec<DiskLine>,
+    /// The number the next line gets: one past the newest on disk (1 when none).
+    pub next_seq: u64,
+}
+
+/// The newest lines on disk, oldest-first: at most about `budget` bytes of
+/// text, none older than `oldest_ms`, and only a run of consecutive sequence
+/// numbers (the ring finds a line by its number), so the ring and the disk
+/// agree on every line's number and a query can go on below the ring's oldest.
+/// Unreadable lines are skipped; lines written before numbers were kept on
+/// disk end the run.
+pub(crate) fn load(dir: &Path, budget: usize, oldest_ms: u64) -> Restored {
+    let mut out: Vec<DiskLine> = Vec::new();
+    let mut next_seq = None;
+    let mut used = 0usize;
+    'segments: for seg in segments(dir).iter().rev() {
+        let Ok(f) = File::open(seg) else { continue };
+        let lines: Vec<DiskLine> = BufReader::new(f)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| serde_json::from_str::<DiskLine>(&l).ok())
+            .collect();
+        for l in lines.into_iter().rev() {
+            let Some(q) = l.q else { break 'segments };
+            next_seq.get_or_insert(q + 1);
+            used += l.l.len() + 128;
+            let follows = out.last().is_none_or(|newer| newer.q == Some(q + 1));
+            if used > budget || l.t < oldest_ms || !follows {
+                break 'segments;
+            }
+            out.push(l);
+        }
+    }
+    out.reverse();
+    Restored {
+        lines: out,
+        next_seq: next_seq.unwrap_or(1),
+    }
+}
+
+/// Cheap byte tests a raw disk line must pass before it is parsed.
+#[derive(Debug, Default)]
+pub(crate) struct Needles(Vec<memmem::Finder<'static>>);
+
+impl Needles {
+    /// Requires `"key":"value"` (the value as JSON writes it) in the raw line.
+    pub fn field(&mut self, key: &str, value: &str) {
+        let mut needle = Vec::with_capacity(key.len() + value.len() + 6);
+        crate::json::JsonObject::new(&mut needle).str(key, value);
+        // Without the object's opening brace (it is never closed).
+        self.0.push(memmem::Finder::new(&needle[1..]).into_owned());
+    }
+
+    /// Requires `text` in the raw line when JSON writes it unchanged (no quote,
+    /// backslash or control character); otherwise the parsed line is tested.
+    pub fn text(&mut self, text: &str) {
+        if !text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            self.0
+                .push(memmem::Finder::new(text.as_bytes()).into_owned());
+        }
+    }
+
+    fn pass(&self, raw: &[u8]) -> bool {
+        self.0.iter().all(|f| f.find(raw).is_some())
+    }
+}
+
+/// Which older lines a walk over the disk log wants.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Below {
+    /// Only lines numbered below this (the ring's oldest kept line).
+    pub seq: u64,
+    /// The walk ends at a line numbered at or below this…
+    pub after_seq: u64,
+    /// …or one older than this (unix ms).
+    pub since_ms: u64,
+}
+
+/// Walks the disk log's lines in `below`, newest first, one segment at a
+/// time: `visit` gets a segment's lines that pass `needles` (newest first)
+/// and says whether to go on. Lines without a number (written before numbers
+/// were kept) and torn lines are skipped.
+pub(crate) fn walk_back(
+    dir: &Path,
+    below: Below,
+    needles: &Needles,
+    mut visit: impl FnMut(Vec<DiskLine>) -> bool,
+) {
+    for seg in segments(dir).iter().rev() {
+        let (lines, end) = lines_back(seg, below, needles);
+        if !visit(lines) || end {
+            return;
+        }
+    }
+}
+
+/// Segment `path`'s lines in `below` that pass `needles`, newest first, and
+/// whether the walk's end (`after_seq` or `since_ms`) was met in it.
+fn lines_back(path: &Path, below: Below, needles: &Needles) -> (Vec<DiskLine>, bool) {
+    let Ok(bytes) = fs::read(path) else {
+        return (Vec::new(), false);
+    };
+    let mut out = Vec::new();
+    for raw in bytes.rsplit(|b| *b == b'\n') {
+        let Some((t, q)) = head(raw) else { continue };
+        if q >= below.seq {
+            continue;
+        }
+        if q <= below.after_seq || t < below.since_ms {
+            return (out, true);
+        }
+        if !needles.pass(raw) {
+            continue;
+        }
+        if let Ok(line) = serde_json::from_slice::<DiskLine>(raw) {
+            out.push(line);
+        }
+    }
+    (out, false)
+}
+
+/// The time and sequence number at the head of a raw disk line
+/// (`{"t":T,"q":N,…`), read without parsing the line.
+fn head(raw: &[u8]) -> Option<(u64, u64)> {
+    let rest = raw.strip_prefix(b"{\"t\":")?;
+    let (t, rest) = number(rest)?;
+    let (q, _) = number(rest.strip_prefix(b",\"q\":")?)?;
+    Some((t, q))
+}
+
+/// The decimal number `s` starts with, and what follows it.
+fn number(s: &[u8]) -> Option<(u64, &[u8])> {
+    let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    let n = std::str::from_utf8(&s[..digits]).ok()?.parse().ok()?;
+    Some((n, &s[digits..]))
+}
+
+impl DiskLine {
+    /// The line as the store gives it out; `None` without a sequence number.
+    pub(crate) fn into_log_line(self) -> Option<LogLine> {
+        let fields = match &self.f {
+            Some(f) => serde_json::from_str(f).ok().map(Box::new),
+            None => crate::structure::json_fields(&self.l).map(Box::new),
+        };
+        Some(LogLine {
+            seq: self.q?,
+            time_ms: self.t,
+            service: self.s,
+            version: self.v,
+            instance: self.i,
+            stream: self.st,
+            line: self.l,
+            trace_id: self.tr,
+            fields,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_and_number_are_read_from_the_head_of_a_line() {
+        assert_eq!(
+            head(br#"{"t":1700000000000,"q":42,"s":"web"}"#),
+            Some((1_700_000_000_000, 42))
+        );
+        assert_eq!(head(br#"{"t":1,"s":"web","q":42}"#), None);
+        assert_eq!(head(br#"{"t":,"q":1}"#), None);
+        assert_eq!(head(b""), None);
+    }
+
+    #[test]
+    fn needles_look_for_fields_as_json_writes_them() {
+        let mut n = Needles::default();
+        n.field("s", "we\"b");
+        n.text("GET /a");
+        assert!(n.pass(br#"{"s":"we\"b","l":"GET /a 200"}"#));
+        assert!(!n.pass(br#"{"s":"web","l":"GET /a 200"}"#));
+        let mut quoted = Needles::default();
+        quoted.text("say \"hi\"");
+        assert!(quoted.pass(b"anything"), "left to the parsed line's test");
+    }
+}

@@ -1,0 +1,174 @@
+//! Queries that go on below the memory ring into the disk log: the same
+//! lines, numbers and order as if memory had held them all, across reopens.
+
+use std::path::Path;
+
+use shoal_logs::{DiskLimits, Entry, LogLimits, LogQuery, LogStore, Stream, TraceLine};
+
+/// A store on `dir` whose ring holds a few hundred lines.
+fn small_store(dir: &Path) -> LogStore {
+    let limits = LogLimits {
+        max_bytes: 64 * 1024,
+        ..LogLimits::default()
+    };
+    LogStore::open(limits, dir, DiskLimits::default()).expect("open")
+}
+
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+/// Lines `from..to`: `line I` of service web (even) or api (odd); lines 10
+/// and 11 carry [`TRACE`], 11 with writer fields (an access line).
+fn fill(store: &LogStore, from: u64, to: u64) {
+    for i in from..to {
+        let service = if i % 2 == 0 { "web" } else { "api" };
+        let text = format!("line {i}");
+        match i {
+            10 => store.append(
+                service,
+                "1",
+                "a-1",
+                Stream::Stdout,
+                &format!("{text} {TRACE}"),
+            ),
+            11 => {
+                let mut fields = serde_json::Map::new();
+                fields.insert("status".into(), 503.into());
+                store.append_entry(Entry {
+                    service,
+                    version: "1",
+                    instance: "proxy",
+                    stream: Stream::System,
+                    line: &text,
+                    trace_id: Some(TRACE),
+                    fields: Some(fields),
+                })
+            }
+            _ => store.append(service, "1", "a-1", Stream::Stdout, &text),
+        };
+    }
+}
+
+fn texts(lines: &[shoal_logs::LogLine]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| l.line.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+fn expected(range: impl Iterator<Item = u64>) -> Vec<String> {
+    range.map(|i| format!("line {i}")).collect()
+}
+
+#[test]
+fn queries_the_ring_cannot_fill_go_on_into_the_disk_log() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = small_store(dir.path());
+    fill(&store, 0, 5_000);
+    // Writes what is queued; queries still read the disk.
+    store.close();
+    let kept = store.stats().lines;
+    assert!(kept < 1_000, "the ring holds {kept} lines");
+
+    let all = store.query(&LogQuery::default());
+    assert_eq!(texts(&all), expected(0..5_000), "every line once, in order");
+    let seqs: Vec<u64> = all.iter().map(|l| l.seq).collect();
+    assert_eq!(seqs, (1..=5_000).collect::<Vec<_>>());
+
+    let web = store.query(&LogQuery {
+        service: Some("web".into()),
+        limit: 1_000,
+        ..Default::default()
+    });
+    assert_eq!(texts(&web), expected((3_000..5_000).step_by(2)));
+
+    let after = store.query(&LogQuery {
+        after_seq: Some(4_000),
+        limit: 0,
+        ..Default::default()
+    });
+    assert_eq!(texts(&after), expected(4_000..5_000));
+
+    let grep = store.query(&LogQuery {
+        grep: Some("line 12".into()),
+        limit: 0,
+        ..Default::default()
+    });
+    assert_eq!(grep.len(), 1 + 10 + 100, "line 12, 120-129, 1200-1299");
+
+    let traced = store.query(&LogQuery {
+        trace: Some(TRACE.into()),
+        ..Default::default()
+    });
+    assert_eq!(texts(&traced), expected(10..12));
+    assert_eq!(traced[1].field("status"), Some(&503.into()));
+    assert_eq!(traced[0].trace_id.as_deref(), Some(TRACE));
+
+    // The trace's access line comes back as its fields, for its span.
+    let spans = store.lines_of_trace(TRACE);
+    assert!(
+        matches!(&spans[..], [TraceLine::Fields { json, .. }] if json.contains("503")),
+        "{spans:?}"
+    );
+}
+
+#[test]
+fn numbers_go_on_after_a_reopen_and_older_lines_stay_reachable() {
+    let dir = tempfile::tempdir().expect("tmp");
+    {
+        let store = small_store(dir.path());
+        fill(&store, 0, 3_000);
+        store.close();
+    }
+    let store = small_store(dir.path());
+    assert_eq!(
+        store.append("web", "1", "a-1", Stream::Stdout, "line 3000"),
+        3_001
+    );
+    store.close();
+    let all = store.query(&LogQuery {
+        limit: 0,
+        ..Default::default()
+    });
+    assert_eq!(texts(&all), expected(0..3_001));
+    assert!(all.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+    assert_eq!(
+        store
+            .query(&LogQuery {
+                trace: Some(TRACE.into()),
+                ..Default::default()
+            })
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn a_gap_on_disk_starts_the_ring_after_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let line = |q: u64| {
+        format!(r#"{{"t":1,"q":{q},"s":"web","v":"1","i":"web-1","st":"stdout","l":"line {q}"}}"#)
+    };
+    let text: String = [1, 2, 3, 5, 6].map(|q| line(q) + "\n").concat();
+    std::fs::write(dir.path().join("seg-000000000000001-000001.jsonl"), text).expect("write");
+    let store = LogStore::open(
+        LogLimits {
+            max_age: std::time::Duration::MAX,
+            ..LogLimits::default()
+        },
+        dir.path(),
+        DiskLimits::default(),
+    )
+    .expect("open");
+    assert_eq!(store.stats().lines, 2, "5 and 6 are consecutive, 3 is not");
+    assert_eq!(
+        store.append("web", "1", "web-1", Stream::Stdout, "line 7"),
+        7
+    );
+    store.close();
+    let seqs: Vec<u64> = store
+        .query(&LogQuery::default())
+        .iter()
+        .map(|l| l.seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 5, 6, 7]);
+}
