@@ -116,13 +116,14 @@ fn lines_back(path: &Path, below: Below, needles: &Needles) -> (Vec<DiskLine>, b
     let Ok(bytes) = fs::read(path) else {
         return (Vec::new(), false);
     };
+    let outside = |t: u64, q: u64| q <= below.after_seq || t < below.since_ms;
     let mut out = Vec::new();
-    for raw in bytes.rsplit(|b| *b == b'\n') {
+    for raw in candidates(&bytes, needles) {
         let Some((t, q)) = head(raw) else { continue };
         if q >= below.seq {
             continue;
         }
-        if q <= below.after_seq || t < below.since_ms {
+        if outside(t, q) {
             return (out, true);
         }
         if !needles.pass(raw) {
@@ -132,7 +133,37 @@ fn lines_back(path: &Path, below: Below, needles: &Needles) -> (Vec<DiskLine>, b
             out.push(line);
         }
     }
-    (out, false)
+    // Only some lines were looked at: the end may lie in this segment still.
+    let end = !needles.0.is_empty()
+        && bytes
+            .split(|b| *b == b'\n')
+            .find_map(head)
+            .is_some_and(|(t, q)| outside(t, q));
+    (out, end)
+}
+
+/// A segment's lines newest first: every line, or, with needles, only the
+/// lines holding the first (found in the whole segment at once, not line by line).
+fn candidates<'a>(
+    bytes: &'a [u8],
+    needles: &'a Needles,
+) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
+    let Some(first) = needles.0.first() else {
+        return Box::new(bytes.rsplit(|b| *b == b'\n'));
+    };
+    // Where the last line given starts: a later hit in it is skipped.
+    let mut given_from = bytes.len() + 1;
+    Box::new(
+        memmem::rfind_iter(bytes, first.needle()).filter_map(move |at| {
+            if at >= given_from {
+                return None;
+            }
+            let start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
+            let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
+            given_from = start;
+            Some(&bytes[start..end])
+        }),
+    )
 }
 
 /// The time and sequence number at the head of a raw disk line

@@ -87,6 +87,13 @@ fn queries_the_ring_cannot_fill_go_on_into_the_disk_log() {
         ..Default::default()
     });
     assert_eq!(texts(&after), expected(4_000..5_000));
+    let web_after = store.query(&LogQuery {
+        service: Some("web".into()),
+        after_seq: Some(4_000),
+        limit: 0,
+        ..Default::default()
+    });
+    assert_eq!(texts(&web_after), expected((4_000..5_000).step_by(2)));
 
     let grep = store.query(&LogQuery {
         grep: Some("line 12".into()),
