@@ -295,7 +295,11 @@ mod tests {
 
     #[test]
     fn shoal_fields_for_the_instance() {
-        let trace = TraceContext::from_headers(&HeaderMap::new(), &mut rand::rng());
+        let trace = TraceContext::from_headers(
+            &HeaderMap::new(),
+            &mut rand::rng(),
+            &crate::sample::Sampler::default(),
+        );
         let mut out = Vec::new();
         let stamp = |version, caller| Stamp {
             version,

@@ -27,6 +27,7 @@
 //! - `trace.rs`: W3C trace context. `respond.rs`: Shoal's own answers.
 //! - `headers.rs`: header rewriting between client and instance.
 //! - `observe.rs`: metrics and access-log records and hooks. `snapshot.rs`: state for the API.
+//! - `sample.rs`: which traces are sampled (OpenTelemetry's samplers).
 //! - `changes.rs`: circuit and ejection changes between snapshots, for the event stream.
 #![forbid(unsafe_code)]
 
@@ -52,6 +53,7 @@ mod proxy;
 mod raw;
 mod resolve;
 mod respond;
+pub mod sample;
 mod server;
 mod snapshot;
 mod state;
@@ -70,6 +72,7 @@ pub use forward::Failure;
 pub use observe::{AccessLog, AccessRecord, AccessTexts, Hooks, Observer, RequestRecord};
 pub use resolve::Target;
 pub use respond::Reason;
+pub use sample::{Sampler, SamplerError};
 pub use server::{Proxy, ProxyConfig};
 pub use snapshot::{InstanceSnapshot, ProxySnapshot, ServiceSnapshot};
 pub use state::ServiceState;

@@ -30,6 +30,9 @@ pub struct AccessRecord {
     pub duration: Duration,
     pub retries: u32,
     pub reason: Option<&'static str>,
+    /// The trace's `sampled` flag as sent on (spans of unsampled traces are
+    /// kept in the log but not exported).
+    pub sampled: bool,
     text: Box<str>,
     /// Where each of the texts ends in `text`, in [`AccessTexts`] order.
     ends: [u32; TEXTS],
@@ -57,7 +60,8 @@ pub struct AccessTexts<'a> {
 }
 
 impl AccessRecord {
-    /// A record of `texts` with `start`, `status`, `duration`, `retries` and `reason` zero or none.
+    /// A record of `texts` with `start`, `status`, `duration`, `retries` and
+    /// `reason` zero or none, sampled.
     pub fn new(t: AccessTexts<'_>) -> Self {
         let texts = [
             Some(t.method),
@@ -86,6 +90,7 @@ impl AccessRecord {
             duration: Duration::ZERO,
             retries: 0,
             reason: None,
+            sampled: true,
             text: text.into_boxed_str(),
             ends,
             set,

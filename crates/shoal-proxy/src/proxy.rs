@@ -69,7 +69,7 @@ impl Proxy {
             caller,
             service: "",
             version: "",
-            trace: TraceContext::from_headers(&fields, &mut rand::rng()),
+            trace: TraceContext::from_headers(&fields, &mut rand::rng(), &self.config.sampler),
             instance: None,
             retries: 0,
         };
@@ -247,6 +247,7 @@ impl Proxy {
                 parent_span_id: rep.trace.parent_span_id(),
             });
             r.start = rep.wall.unwrap_or_else(SystemTime::now);
+            r.sampled = rep.trace.sampled();
             (r.status, r.duration, r.retries, r.reason) = (status, duration, rep.retries, reason);
             log(r);
         }

@@ -37,6 +37,9 @@ pub struct ProxyConfig {
     /// (`SO_REUSEPORT` on the same address) and upstream pool; 0 serves on the
     /// caller's runtime instead. Outbound listeners always serve on the caller's runtime.
     pub serve_threads: usize,
+    /// Which traces are sampled: the `sampled` flag of the `traceparent` sent
+    /// on, and the access record's `sampled` (what export honours).
+    pub sampler: crate::sample::Sampler,
 }
 
 impl Default for ProxyConfig {
@@ -50,6 +53,7 @@ impl Default for ProxyConfig {
             default_timeout: Duration::from_secs(60),
             upstream_idle_per_host: 256,
             serve_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            sampler: crate::sample::Sampler::default(),
         }
     }
 }

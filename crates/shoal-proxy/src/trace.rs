@@ -1,11 +1,13 @@
 //! W3C trace context: a `traceparent` is continued with a new span id per hop,
-//! or created at the first hop (random trace id and span id, sampled).
+//! or created at the first hop (random trace id and span id); its `sampled`
+//! flag is what the [`Sampler`] decides.
 
 use bytes::Bytes;
 use http::HeaderValue;
 use rand::Rng;
 
 use crate::fields::HeaderLookup;
+use crate::sample::Sampler;
 
 /// The length of a version-00 `traceparent`: `00-` 32 hex `-` 16 hex `-` 2 hex.
 const HEADER_LEN: usize = 55;
@@ -19,8 +21,13 @@ pub struct TraceContext {
 }
 
 impl TraceContext {
-    /// Continues the request's `traceparent`, or starts a new trace.
-    pub fn from_headers<H: HeaderLookup + ?Sized>(headers: &H, rng: &mut impl Rng) -> Self {
+    /// Continues the request's `traceparent`, or starts a new trace; sampled
+    /// as `sampler` decides (a parent-based one keeps the caller's flag).
+    pub fn from_headers<H: HeaderLookup + ?Sized>(
+        headers: &H,
+        rng: &mut impl Rng,
+        sampler: &Sampler,
+    ) -> Self {
         let parsed = headers
             .header("traceparent")
             .and_then(|v| std::str::from_utf8(v).ok())
@@ -30,20 +37,20 @@ impl TraceContext {
         out[35] = b'-';
         out[52] = b'-';
         hex_into(&mut out[36..52], &rng.random::<u64>().max(1).to_be_bytes());
-        let parent = match parsed {
+        let (id, flags, parent) = match parsed {
             Some((trace, parent, flags)) => {
-                out[3..35].copy_from_slice(trace.as_bytes());
-                out[53..55].copy_from_slice(flags.as_bytes());
                 let mut p = [0u8; 16];
                 p.copy_from_slice(parent.as_bytes());
-                Some(p)
+                // Both were checked to be lower-case hex of their length.
+                let id = u128::from_str_radix(trace, 16).unwrap_or(1);
+                (id, u8::from_str_radix(flags, 16).unwrap_or(0), Some(p))
             }
-            None => {
-                hex_into(&mut out[3..35], &rng.random::<u128>().max(1).to_be_bytes());
-                out[53..55].copy_from_slice(b"01");
-                None
-            }
+            None => (rng.random::<u128>().max(1), 0, None),
         };
+        let caller = parent.map(|_| flags & 1 == 1);
+        let sampled = u8::from(sampler.sampled(caller, &id.to_be_bytes()));
+        hex_into(&mut out[3..35], &id.to_be_bytes());
+        hex_into(&mut out[53..55], &[(flags & !1) | sampled]);
         Self {
             header: Bytes::copy_from_slice(&out),
             parent,
@@ -74,6 +81,11 @@ impl TraceContext {
 
     pub fn flags(&self) -> &str {
         self.part(53, 55)
+    }
+
+    /// Whether the trace is sampled (the flags' lowest bit).
+    pub fn sampled(&self) -> bool {
+        self.header[54] & 1 == 1
     }
 
     /// The `traceparent` value to send upstream.
@@ -138,7 +150,8 @@ mod tests {
 
     #[test]
     fn starts_a_trace_when_absent() {
-        let t = TraceContext::from_headers(&HeaderMap::new(), &mut rand::rng());
+        let t =
+            TraceContext::from_headers(&HeaderMap::new(), &mut rand::rng(), &Sampler::default());
         assert!(is_hex(t.trace_id(), 32) && is_hex(t.span_id(), 16));
         assert_eq!(t.parent_span_id(), None);
         assert_eq!(
@@ -153,11 +166,50 @@ mod tests {
         let mut h = HeaderMap::new();
         let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         h.insert("traceparent", HeaderValue::from_static(incoming));
-        let t = TraceContext::from_headers(&h, &mut rand::rng());
+        let t = TraceContext::from_headers(&h, &mut rand::rng(), &Sampler::default());
         assert_eq!(t.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(t.parent_span_id(), Some("00f067aa0ba902b7"));
         assert_ne!(t.span_id(), "00f067aa0ba902b7");
         assert_eq!(t.flags(), "01");
+    }
+
+    #[test]
+    fn the_sampled_flag_is_the_samplers_decision() {
+        let sampler = |name: &str| Sampler::from_otel(Some(name), None).expect("sampler");
+        let with = |flags: &str| {
+            let mut h = HeaderMap::new();
+            let v = format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}");
+            h.insert("traceparent", HeaderValue::from_str(&v).expect("value"));
+            h
+        };
+        let flags = |h: &HeaderMap, s: &Sampler| {
+            let t = TraceContext::from_headers(h, &mut rand::rng(), s);
+            assert_eq!(
+                t.sampled(),
+                t.flags()
+                    .ends_with(['1', '3', '5', '7', '9', 'b', 'd', 'f'])
+            );
+            t.flags().to_string()
+        };
+        let (off, on) = (sampler("parentbased_always_off"), sampler("always_on"));
+        assert_eq!(
+            flags(&HeaderMap::new(), &off),
+            "00",
+            "a new trace, not sampled"
+        );
+        assert_eq!(flags(&with("01"), &off), "01", "the caller's decision");
+        assert_eq!(flags(&with("00"), &off), "00");
+        assert_eq!(
+            flags(&with("00"), &on),
+            "01",
+            "not parent-based: decides alone"
+        );
+        assert_eq!(
+            flags(&with("02"), &sampler("always_off")),
+            "02",
+            "other flags kept"
+        );
+        assert_eq!(flags(&with("03"), &sampler("always_off")), "02");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde::Deserialize;
 use shoal_logs::{LogStore, TraceLine};
-use shoal_proxy::AccessRecord;
+use shoal_proxy::{AccessRecord, Sampler};
 use shoal_traces::{OtlpConfig, OtlpExporter, Span, SpanSource};
 use tokio::task::JoinHandle;
 
@@ -48,6 +48,27 @@ impl Traces {
     }
 }
 
+/// The sampler `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` name; as
+/// OpenTelemetry's SDKs do, one that is not understood is reported and the
+/// default (`parentbased_always_on`) used instead.
+pub fn sampler_from_env() -> Sampler {
+    let var = |k: &str| std::env::var(k).ok();
+    let (name, arg) = (var("OTEL_TRACES_SAMPLER"), var("OTEL_TRACES_SAMPLER_ARG"));
+    match Sampler::from_otel(name.as_deref(), arg.as_deref()) {
+        Ok(s) => {
+            if name.is_some() {
+                tracing::info!(sampler = %s.describe(), "trace sampling");
+            }
+            s
+        }
+        Err(e) => {
+            let fallback = Sampler::default();
+            tracing::warn!(error = %e, using = %fallback.describe(), "OTEL_TRACES_SAMPLER ignored");
+            fallback
+        }
+    }
+}
+
 /// Offers access records as spans to the exporter, when there is one.
 #[derive(Clone)]
 pub struct SpanSink {
@@ -55,9 +76,11 @@ pub struct SpanSink {
 }
 
 impl SpanSink {
+    /// Offers `r`'s span for export when its trace is sampled.
     pub fn record(&self, r: &AccessRecord) {
-        if let Some(x) = &self.otlp {
-            x.offer(span_of(r));
+        match &self.otlp {
+            Some(x) if r.sampled => x.offer(span_of(r)),
+            _ => {}
         }
     }
 }

@@ -206,7 +206,11 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         observer: Some(metrics_observer(&metrics)),
         access_log: Some(access_hook),
     };
-    let proxy = Proxy::new(table.clone(), ProxyConfig::default(), hooks);
+    let config = ProxyConfig {
+        sampler: crate::traces::sampler_from_env(),
+        ..ProxyConfig::default()
+    };
+    let proxy = Proxy::new(table.clone(), config, hooks);
     let mut outbound = std::collections::BTreeMap::new();
     for name in spec.services.keys() {
         let addr = proxy

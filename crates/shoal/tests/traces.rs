@@ -348,6 +348,9 @@ fn spans_are_exported_over_otlp_and_listed() {
             "SHOAL_OTLP_ENDPOINT",
             &format!("http://127.0.0.1:{}", collector.port),
         )
+        // New traces are not sampled; a caller's decision is kept.
+        .env("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+        .env("OTEL_TRACES_SAMPLER_ARG", "0")
         .file("app.py", APP)
         .file("front.py", FRONT)
         .services(&format!(
@@ -359,6 +362,26 @@ fn spans_are_exported_over_otlp_and_listed() {
         .expect("start");
     p.wait_healthy("front", 1, HEALTHY).expect("front");
     p.wait_healthy("web", 1, HEALTHY).expect("web");
+
+    // Unsampled, sent before the sampled ones: a caller's `00`, and a new
+    // trace (the instance echoes the traceparent it got). Kept, not exported.
+    let unsampled = "7bf92f3577b34da6a3ce929d0e0e4736";
+    let raw = format!(
+        "GET /page HTTP/1.1\r\nHost: front\r\ntraceparent: 00-{unsampled}-{CALLER_SPAN}-00\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(common::raw_http(p.gateway, &raw).0, 200);
+    let (status, body) = common::raw_http(
+        p.gateway,
+        "GET /new HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 200);
+    let echoed: Value = serde_json::from_str(body.split("\r\n\r\n").nth(1).unwrap_or(""))
+        .expect("the instance's JSON");
+    let sent = echoed["traceparent"].as_str().unwrap_or("").to_string();
+    assert!(sent.starts_with("00-") && sent.ends_with("-00"), "{sent}");
+    let fresh = sent[3..35].to_string();
+    wait_trace(&p, unsampled, 2);
+    wait_trace(&p, &fresh, 1);
 
     let ok = "5bf92f3577b34da6a3ce929d0e0e4736";
     let failed = "6bf92f3577b34da6a3ce929d0e0e4736";
@@ -396,6 +419,9 @@ fn spans_are_exported_over_otlp_and_listed() {
             );
             assert!(start > 1_600_000_000_000_000_000 && end >= start, "{s}");
         }
+    }
+    for t in [unsampled, fresh.as_str()] {
+        assert!(otlp_spans(&posts, t).is_empty(), "{t} was not sampled");
     }
     let spans = otlp_spans(&posts, ok);
     let front = spans.iter().find(|(svc, _)| svc == "front").expect("front");

@@ -64,7 +64,11 @@ fn a_request_goes_to_the_instance_rewritten() {
          X-Flag-New: 1\r\nX-Version: 99\r\nX-Shoal-Caller: forged\r\nX-Trace-Id: forged\r\n\
          traceparent: {incoming}\r\nContent-Length: 9\r\n\r\n"
     ));
-    let trace = TraceContext::from_headers(&head.fields, &mut rand::rng());
+    let trace = TraceContext::from_headers(
+        &head.fields,
+        &mut rand::rng(),
+        &crate::sample::Sampler::default(),
+    );
     let stamp = Stamp {
         version: "23",
         trace: &trace,
