@@ -1,10 +1,12 @@
 //! Queries that go on below the ring's oldest line, into the disk log: the
-//! lines a query still wants, and the older lines of a trace.
+//! lines a query still wants, the older lines of a trace, older traces.
 
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU128;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::kept::TraceLine;
+use crate::kept::{trace_number, TraceLine};
 use crate::limits::LogQuery;
 use crate::line::LogLine;
 use crate::reader::{walk_back, Below, Needles};
@@ -80,4 +82,52 @@ pub(crate) fn trace_lines(
     });
     out.reverse();
     out
+}
+
+/// Traces on disk in `below` not in `seen`, the one with the newest line
+/// first, each visited once with its lines in the segment where its newest
+/// line is (oldest first), as [`crate::LogStore::recent_traces`] gives them;
+/// until `visit` returns false or [`crate::DEEP_MAX`] lines were read.
+pub(crate) fn recent_traces(
+    dir: &Path,
+    below: Below,
+    seen: &mut HashSet<NonZeroU128, foldhash::fast::RandomState>,
+    visit: &mut impl FnMut(&[TraceLine]) -> bool,
+) {
+    let mut needles = Needles::default();
+    needles.raw(b",\"f\":{");
+    let mut read = 0usize;
+    walk_back(dir, below, &needles, |lines| {
+        read += lines.len();
+        // Trace → its lines, newest first; traces in the order met.
+        let mut order = Vec::new();
+        let mut by_trace: HashMap<NonZeroU128, Vec<TraceLine>> = HashMap::new();
+        for l in lines {
+            let Some(t) = l.tr.as_deref().and_then(trace_number) else {
+                continue;
+            };
+            let (Some(json), false) = (l.f, seen.contains(&t)) else {
+                continue;
+            };
+            let entry = by_trace.entry(t).or_insert_with(|| {
+                order.push(t);
+                Vec::new()
+            });
+            entry.push(TraceLine::Fields {
+                time_ms: l.t,
+                json: Arc::from(json),
+            });
+        }
+        for t in order {
+            seen.insert(t);
+            let Some(mut lines) = by_trace.remove(&t) else {
+                continue;
+            };
+            lines.reverse();
+            if !visit(&lines) {
+                return false;
+            }
+        }
+        read < crate::DEEP_MAX
+    });
 }

@@ -76,6 +76,11 @@ impl Needles {
         }
     }
 
+    /// Requires these bytes in the raw line.
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.0.push(memmem::Finder::new(bytes).into_owned());
+    }
+
     fn pass(&self, raw: &[u8]) -> bool {
         self.0.iter().all(|f| f.find(raw).is_some())
     }

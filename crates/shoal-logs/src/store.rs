@@ -325,17 +325,21 @@ impl LogStore {
     /// trace's lines as [`LogStore::lines_of_trace`] gives them (traces with
     /// none are skipped), until it returns false. The lines are gathered a few
     /// hundred traces at a time under the store's lock and visited outside
-    /// it, so appends wait at most for one such step.
+    /// it, so appends wait at most for one such step. Past the ring's oldest
+    /// line the walk goes on into the disk log (at most [`DEEP_MAX`] lines
+    /// read there; a trace cut by the ring's edge is visited with its lines
+    /// in the ring only).
     pub fn recent_traces(&self, mut visit: impl FnMut(&[TraceLine]) -> bool) {
         const STEP: usize = 256;
         let mut seen = std::collections::HashSet::default();
         let (mut before, mut batch) = (u64::MAX, Vec::with_capacity(STEP));
         loop {
-            let next = {
+            let (next, floor, now) = {
                 let now = (self.clock)();
                 let mut ring = self.lock();
                 ring.evict(now);
-                ring.traces_before(before, &mut seen, STEP, &mut batch)
+                let next = ring.traces_before(before, &mut seen, STEP, &mut batch);
+                (next, ring.floor(), now)
             };
             for lines in batch.drain(..) {
                 if !visit(&lines) {
@@ -344,7 +348,12 @@ impl LogStore {
             }
             match next {
                 Some(seq) => before = seq,
-                None => return,
+                None => {
+                    if let Some((dir, below)) = self.deep_below(floor, now) {
+                        crate::deep::recent_traces(dir, below, &mut seen, &mut visit);
+                    }
+                    return;
+                }
             }
         }
     }

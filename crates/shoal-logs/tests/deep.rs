@@ -179,3 +179,44 @@ fn a_gap_on_disk_starts_the_ring_after_it() {
         .collect();
     assert_eq!(seqs, [1, 2, 3, 5, 6, 7]);
 }
+
+#[test]
+fn a_trace_listing_goes_on_into_the_disk_log_newest_first() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = small_store(dir.path());
+    for i in 0..3_000u64 {
+        let trace = format!("{:032x}", i + 1);
+        let mut fields = serde_json::Map::new();
+        fields.insert("n".into(), i.into());
+        store.append_entry(Entry {
+            service: "web",
+            version: "1",
+            instance: "proxy",
+            stream: Stream::System,
+            line: "access",
+            trace_id: Some(&trace),
+            fields: Some(fields),
+        });
+    }
+    store.close();
+    assert!(store.stats().lines < 1_000);
+    let mut got = Vec::new();
+    store.recent_traces(|lines| {
+        if let [TraceLine::Fields { json, .. }] = lines {
+            let v: serde_json::Value = serde_json::from_str(json).expect("json");
+            got.push(v["n"].as_u64().unwrap_or(u64::MAX));
+        }
+        true
+    });
+    assert_eq!(
+        got,
+        (0..3_000).rev().collect::<Vec<_>>(),
+        "each trace once, newest first"
+    );
+    let mut first = 0;
+    store.recent_traces(|_| {
+        first += 1;
+        first < 5
+    });
+    assert_eq!(first, 5, "the walk stops when told");
+}
