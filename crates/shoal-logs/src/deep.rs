@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::kept::{trace_number, TraceLine};
 use crate::limits::LogQuery;
 use crate::line::LogLine;
-use crate::reader::{walk_back, Below, Needles};
+use crate::reader::{walk_back, Below, Needles, Step};
 
 /// Up to `want` lines on disk in `below` matching `q` (and its range), the
 /// most recent ones, oldest first. A trace's lines come close together: a
@@ -36,18 +36,20 @@ pub(crate) fn query(
     if let Some(g) = &q.grep {
         needles.text(g);
     }
-    let mut out = Vec::new();
-    walk_back(dir, below, &needles, |lines| {
-        let before = out.len();
-        let matching = lines
-            .into_iter()
-            .filter_map(|l| l.into_log_line())
-            .filter(|l| q.matches(l));
-        out.extend(matching.take(want - before));
-        let matched = out.len() > before;
-        let ended_trace = q.trace.is_some() && found && !matched;
-        found |= matched;
-        out.len() < want && !ended_trace
+    let (mut out, mut matched) = (Vec::new(), false);
+    walk_back(dir, below, &needles, |step| match step {
+        Step::Line(l) => {
+            if let Some(l) = l.into_log_line().filter(|l| q.matches(l)) {
+                out.push(l);
+                matched = true;
+            }
+            out.len() < want
+        }
+        Step::SegmentEnd => {
+            let ended_trace = q.trace.is_some() && found && !matched;
+            found |= std::mem::take(&mut matched);
+            !ended_trace
+        }
     });
     out.reverse();
     out
@@ -64,21 +66,25 @@ pub(crate) fn trace_lines(
 ) -> Vec<TraceLine> {
     let mut needles = Needles::default();
     needles.field("tr", trace_id);
-    let mut out = Vec::new();
-    walk_back(dir, below, &needles, |lines| {
-        let matched = !lines.is_empty();
-        let of_trace = lines
-            .into_iter()
-            .filter(|l| l.tr.as_deref() == Some(trace_id));
-        out.extend(of_trace.filter_map(|l| {
-            Some(TraceLine::Fields {
-                time_ms: l.t,
-                json: Arc::from(l.f?),
-            })
-        }));
-        let go_on = !found || matched;
-        found |= matched;
-        go_on
+    let (mut out, mut matched) = (Vec::new(), false);
+    walk_back(dir, below, &needles, |step| match step {
+        Step::Line(l) => {
+            if l.tr.as_deref() == Some(trace_id) {
+                matched = true;
+                if let Some(json) = l.f {
+                    out.push(TraceLine::Fields {
+                        time_ms: l.t,
+                        json: Arc::from(json),
+                    });
+                }
+            }
+            true
+        }
+        Step::SegmentEnd => {
+            let go_on = !found || matched;
+            found |= std::mem::take(&mut matched);
+            go_on
+        }
     });
     out.reverse();
     out
@@ -97,37 +103,40 @@ pub(crate) fn recent_traces(
     let mut needles = Needles::default();
     needles.raw(b",\"f\":{");
     let mut read = 0usize;
-    walk_back(dir, below, &needles, |lines| {
-        read += lines.len();
-        // Trace → its lines, newest first; traces in the order met.
-        let mut order = Vec::new();
-        let mut by_trace: HashMap<NonZeroU128, Vec<TraceLine>> = HashMap::new();
-        for l in lines {
-            let Some(t) = l.tr.as_deref().and_then(trace_number) else {
-                continue;
-            };
-            let (Some(json), false) = (l.f, seen.contains(&t)) else {
-                continue;
-            };
-            let entry = by_trace.entry(t).or_insert_with(|| {
-                order.push(t);
-                Vec::new()
-            });
-            entry.push(TraceLine::Fields {
-                time_ms: l.t,
-                json: Arc::from(json),
-            });
-        }
-        for t in order {
-            seen.insert(t);
-            let Some(mut lines) = by_trace.remove(&t) else {
-                continue;
-            };
-            lines.reverse();
-            if !visit(&lines) {
-                return false;
+    // A segment's traces → their lines, newest first; traces in the order met.
+    let mut order = Vec::new();
+    let mut by_trace: HashMap<NonZeroU128, Vec<TraceLine>> = HashMap::new();
+    walk_back(dir, below, &needles, |step| match step {
+        Step::Line(l) => {
+            read += 1;
+            let trace = l.tr.as_deref().and_then(trace_number);
+            if let (Some(t), Some(json)) = (trace.filter(|t| !seen.contains(t)), l.f) {
+                by_trace
+                    .entry(t)
+                    .or_insert_with(|| {
+                        order.push(t);
+                        Vec::new()
+                    })
+                    .push(TraceLine::Fields {
+                        time_ms: l.t,
+                        json: Arc::from(json),
+                    });
             }
+            // The segment's traces are visited at its end, so each has its lines.
+            true
         }
-        read < crate::DEEP_MAX
+        Step::SegmentEnd => {
+            for t in order.drain(..) {
+                seen.insert(t);
+                let Some(mut lines) = by_trace.remove(&t) else {
+                    continue;
+                };
+                lines.reverse();
+                if !visit(&lines) {
+                    return false;
+                }
+            }
+            read < crate::DEEP_MAX
+        }
     });
 }

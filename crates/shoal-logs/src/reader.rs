@@ -97,45 +97,60 @@ pub(crate) struct Below {
     pub since_ms: u64,
 }
 
+/// What a walk over the disk log meets, newest first.
+pub(crate) enum Step {
+    /// A line in the walk's range that passed the needles (parsed only now).
+    Line(DiskLine),
+    /// The end of a segment (the walk goes on into the next older one).
+    SegmentEnd,
+}
+
 /// Walks the disk log's lines in `below`, newest first, one segment at a
-/// time: `visit` gets a segment's lines that pass `needles` (newest first)
-/// and says whether to go on. Lines without a number (written before numbers
-/// were kept) and torn lines are skipped.
+/// time: `visit` gets each line that passes `needles`, then the segment's
+/// end, and says whether to go on. Lines without a number (written before
+/// numbers were kept) and torn lines are skipped.
 pub(crate) fn walk_back(
     dir: &Path,
     below: Below,
     needles: &Needles,
-    mut visit: impl FnMut(Vec<DiskLine>) -> bool,
+    mut visit: impl FnMut(Step) -> bool,
 ) {
     for seg in segments(dir).iter().rev() {
-        let (lines, end) = lines_back(seg, below, needles);
-        if !visit(lines) || end {
+        let Ok(bytes) = fs::read(seg) else { continue };
+        let Some(end) = lines_back(&bytes, below, needles, &mut visit) else {
+            return;
+        };
+        if !visit(Step::SegmentEnd) || end {
             return;
         }
     }
 }
 
-/// Segment `path`'s lines in `below` that pass `needles`, newest first, and
-/// whether the walk's end (`after_seq` or `since_ms`) was met in it.
-fn lines_back(path: &Path, below: Below, needles: &Needles) -> (Vec<DiskLine>, bool) {
-    let Ok(bytes) = fs::read(path) else {
-        return (Vec::new(), false);
-    };
+/// Visits segment `bytes`' lines in `below` that pass `needles`, newest
+/// first; `None` when `visit` said stop, else whether the walk's end
+/// (`after_seq` or `since_ms`) was met in this segment.
+fn lines_back(
+    bytes: &[u8],
+    below: Below,
+    needles: &Needles,
+    visit: &mut impl FnMut(Step) -> bool,
+) -> Option<bool> {
     let outside = |t: u64, q: u64| q <= below.after_seq || t < below.since_ms;
-    let mut out = Vec::new();
-    for raw in candidates(&bytes, needles) {
+    for raw in candidates(bytes, needles) {
         let Some((t, q)) = head(raw) else { continue };
         if q >= below.seq {
             continue;
         }
         if outside(t, q) {
-            return (out, true);
+            return Some(true);
         }
         if !needles.pass(raw) {
             continue;
         }
         if let Ok(line) = serde_json::from_slice::<DiskLine>(raw) {
-            out.push(line);
+            if !visit(Step::Line(line)) {
+                return None;
+            }
         }
     }
     // Only some lines were looked at: the end may lie in this segment still.
@@ -144,7 +159,7 @@ fn lines_back(path: &Path, below: Below, needles: &Needles) -> (Vec<DiskLine>, b
             .split(|b| *b == b'\n')
             .find_map(head)
             .is_some_and(|(t, q)| outside(t, q));
-    (out, end)
+    Some(end)
 }
 
 /// A segment's lines newest first: every line, or, with needles, only the
