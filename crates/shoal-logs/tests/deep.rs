@@ -220,3 +220,45 @@ fn a_trace_listing_goes_on_into_the_disk_log_newest_first() {
     });
     assert_eq!(first, 5, "the walk stops when told");
 }
+
+#[test]
+fn garbage_in_a_segment_is_skipped_not_fatal() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let good = |q: u64| {
+        format!(r#"{{"t":1,"q":{q},"s":"web","v":"1","i":"web-1","st":"stdout","l":"line {q}"}}"#)
+    };
+    let text = [
+        good(1),
+        "\u{0}\u{1}binary".into(),
+        r#"{"t":1,"q":2,"s":"web","#.into(),
+        r#"{"t":1,"q":99999999999999999999999,"s":"web"}"#.into(),
+        r#"{"t":"x","q":3}"#.into(),
+        good(2),
+        String::new(),
+        good(3),
+    ]
+    .join("\n");
+    std::fs::write(dir.path().join("seg-000000000000001-000001.jsonl"), text).expect("write");
+    let limits = LogLimits {
+        max_bytes: 64 * 1024,
+        max_age: std::time::Duration::MAX,
+        ..LogLimits::default()
+    };
+    let store = LogStore::open(limits, dir.path(), DiskLimits::default()).expect("open");
+    // Enough new lines that the three good ones are on disk only.
+    for i in 0..2_000 {
+        store.append("web", "1", "web-1", Stream::Stdout, &format!("other {i}"));
+    }
+    store.close();
+    let all = store.query(&LogQuery {
+        grep: Some("line ".into()),
+        ..Default::default()
+    });
+    assert_eq!(texts(&all), expected(1..4));
+    let everything = store.query(&LogQuery::default());
+    assert_eq!(everything.len(), 3 + 2_000);
+    assert_eq!(
+        everything[3].seq, 4,
+        "numbering went on after the newest line on disk"
+    );
+}
