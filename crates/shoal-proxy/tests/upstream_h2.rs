@@ -561,17 +561,20 @@ async fn grpc_failures_eject_the_instance_wherever_the_status_comes() {
         };
         let snap = h.proxy.snapshot();
         let svc = &snap.services["grpc"];
-        let ejected = svc
+        // Ejected at some point (an ejection lasts 1 s, so on a slow machine it
+        // may be over by now); never, when the status blames no one.
+        let ejected_now = svc
             .instances
             .iter()
             .any(|i| i.id == "grpc-1" && i.ejected_ms.is_some());
         let calls = bad_calls.load(Ordering::SeqCst);
         assert_eq!(
-            (svc.ejections > 0, ejected),
-            (blamed, blamed),
+            svc.ejections > 0,
+            blamed,
             "{status:?}: ejections={} calls to the failing instance={calls}",
             svc.ejections
         );
+        assert!(blamed || !ejected_now, "{status:?}: ejected");
         // Every status reached the client, wherever it came.
         let from_bad = seen.iter().filter(|(_, s)| s == code).count();
         assert!(from_bad >= calls, "{status:?}: {seen:?}");
