@@ -112,7 +112,8 @@ impl Task {
         let mut lines: Vec<String> = self
             .ctx
             .logs
-            .query(&q)
+            // On the supervisor's task: the ring only, no walk of the disk log.
+            .query_memory(&q)
             .into_iter()
             .filter(|l| l.stream == Stream::Stderr)
             .map(|l| l.line)

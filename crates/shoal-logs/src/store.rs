@@ -283,6 +283,14 @@ impl LogStore {
         }
     }
 
+    /// [`LogStore::query`] of the lines in memory only: never reads the disk,
+    /// for callers on an async task that want recent lines (an instance's
+    /// last stderr lines when it exits).
+    pub fn query_memory(&self, q: &LogQuery) -> Vec<LogLine> {
+        let now = (self.clock)();
+        self.lock().query(now, q)
+    }
+
     /// Where the disk log is and which of its lines are older than the ring's,
     /// when there are any (not older than the age limit at `now`).
     fn deep_below(&self, floor: Floor, now: u64) -> Option<(&Path, Below)> {

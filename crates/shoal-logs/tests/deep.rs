@@ -73,6 +73,9 @@ fn queries_the_ring_cannot_fill_go_on_into_the_disk_log() {
     assert_eq!(texts(&all), expected(0..5_000), "every line once, in order");
     let seqs: Vec<u64> = all.iter().map(|l| l.seq).collect();
     assert_eq!(seqs, (1..=5_000).collect::<Vec<_>>());
+    let memory = store.query_memory(&LogQuery::default());
+    assert_eq!(memory.len(), kept, "the ring's lines only");
+    assert_eq!(memory.last().map(|l| l.seq), Some(5_000));
 
     let web = store.query(&LogQuery {
         service: Some("web".into()),
