@@ -38,9 +38,9 @@ pub(crate) fn load(dir: &Path, budget: usize, oldest_ms: u64) -> Restored {
             .collect();
         for l in lines.into_iter().rev() {
             let Some(q) = l.q else { break 'segments };
-            next_seq.get_or_insert(q + 1);
+            next_seq.get_or_insert(q.saturating_add(1));
             used += l.l.len() + 128;
-            let follows = out.last().is_none_or(|newer| newer.q == Some(q + 1));
+            let follows = out.last().is_none_or(|newer| newer.q == q.checked_add(1));
             if used > budget || l.t < oldest_ms || !follows {
                 break 'segments;
             }
