@@ -1,8 +1,7 @@
 //! Reading the disk log back: the newest lines at open, and, for queries, the
 //! older lines the memory ring no longer holds (newest segment first).
 
-use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
+use std::fs;
 use std::path::Path;
 
 use memchr::memmem;
@@ -23,20 +22,18 @@ pub(crate) struct Restored {
 /// text, none older than `oldest_ms`, and only a run of consecutive sequence
 /// numbers (the ring finds a line by its number), so the ring and the disk
 /// agree on every line's number and a query can go on below the ring's oldest.
-/// Unreadable lines are skipped; lines written before numbers were kept on
-/// disk end the run.
+/// Lines that do not parse (torn, not UTF-8) are skipped one by one; a line
+/// written before numbers were kept on disk ends the run.
 pub(crate) fn load(dir: &Path, budget: usize, oldest_ms: u64) -> Restored {
     let mut out: Vec<DiskLine> = Vec::new();
     let mut next_seq = None;
     let mut used = 0usize;
     'segments: for seg in segments(dir).iter().rev() {
-        let Ok(f) = File::open(seg) else { continue };
-        let lines: Vec<DiskLine> = BufReader::new(f)
-            .lines()
-            .map_while(Result::ok)
-            .filter_map(|l| serde_json::from_str::<DiskLine>(&l).ok())
-            .collect();
-        for l in lines.into_iter().rev() {
+        let Ok(bytes) = fs::read(seg) else { continue };
+        for raw in bytes.rsplit(|b| *b == b'\n') {
+            let Ok(l) = serde_json::from_slice::<DiskLine>(raw) else {
+                continue;
+            };
             let Some(q) = l.q else { break 'segments };
             next_seq.get_or_insert(q.saturating_add(1));
             used += l.l.len() + 128;
@@ -115,9 +112,12 @@ pub(crate) fn walk_back(
     needles: &Needles,
     mut visit: impl FnMut(Step) -> bool,
 ) {
+    // Numbers only go down as the walk goes back (a doctored file cannot
+    // make it give a number twice or out of order).
+    let mut ceiling = below.seq;
     for seg in segments(dir).iter().rev() {
         let Ok(bytes) = fs::read(seg) else { continue };
-        let Some(end) = lines_back(&bytes, below, needles, &mut visit) else {
+        let Some(end) = lines_back(&bytes, below, &mut ceiling, needles, &mut visit) else {
             return;
         };
         if !visit(Step::SegmentEnd) || end {
@@ -126,19 +126,21 @@ pub(crate) fn walk_back(
     }
 }
 
-/// Visits segment `bytes`' lines in `below` that pass `needles`, newest
-/// first; `None` when `visit` said stop, else whether the walk's end
-/// (`after_seq` or `since_ms`) was met in this segment.
+/// Visits segment `bytes`' lines in `below` numbered under `ceiling` that pass
+/// `needles`, newest first, lowering `ceiling` to each line's number; `None`
+/// when `visit` said stop, else whether the walk's end (`after_seq` or
+/// `since_ms`) was met in this segment.
 fn lines_back(
     bytes: &[u8],
     below: Below,
+    ceiling: &mut u64,
     needles: &Needles,
     visit: &mut impl FnMut(Step) -> bool,
 ) -> Option<bool> {
     let outside = |t: u64, q: u64| q <= below.after_seq || t < below.since_ms;
     for raw in candidates(bytes, needles) {
         let Some((t, q)) = head(raw) else { continue };
-        if q >= below.seq {
+        if q >= *ceiling {
             continue;
         }
         if outside(t, q) {
@@ -148,6 +150,10 @@ fn lines_back(
             continue;
         }
         if let Ok(line) = serde_json::from_slice::<DiskLine>(raw) {
+            if line.q != Some(q) {
+                continue;
+            }
+            *ceiling = q;
             if !visit(Step::Line(line)) {
                 return None;
             }
