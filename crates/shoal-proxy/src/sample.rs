@@ -62,28 +62,26 @@ impl Sampler {
         })
     }
 
-    /// Whether trace `trace_id` (its 16 bytes) is sampled, given the caller's
-    /// decision when it sent one.
-    pub fn sampled(&self, caller: Option<bool>, trace_id: &[u8; 16]) -> bool {
+    /// Whether a trace is sampled, given the caller's decision when it sent
+    /// one; `trace_low` gives the trace id's last 8 bytes (big-endian), asked
+    /// for only when the ratio decides.
+    pub fn sampled(&self, caller: Option<bool>, trace_low: impl FnOnce() -> u64) -> bool {
         match caller {
             Some(decided) if self.parent_based => decided,
-            _ => self.by_ratio(trace_id),
+            _ => self.by_ratio(trace_low),
         }
     }
 
     /// OpenTelemetry's `TraceIdRatioBased` (as its Go SDK computes it): the
     /// trace id's last 8 bytes, shifted right by one, below `ratio` × 2⁶³. Every
     /// hop with the same ratio decides the same for a trace.
-    fn by_ratio(&self, trace_id: &[u8; 16]) -> bool {
+    fn by_ratio(&self, trace_low: impl FnOnce() -> u64) -> bool {
         if self.ratio >= 1.0 {
             return true;
         }
-        let mut low = [0u8; 8];
-        low.copy_from_slice(&trace_id[8..]);
-        let x = u64::from_be_bytes(low) >> 1;
         // Exact for every ratio a float can say; 2⁶³ itself is not reached (ratio < 1).
         let bound = (self.ratio * 9_223_372_036_854_775_808.0) as u64;
-        x < bound
+        (trace_low() >> 1) < bound
     }
 
     /// A short description, for logs and `--help`-style messages.
@@ -105,8 +103,9 @@ impl Sampler {
 mod tests {
     use super::*;
 
-    fn id(n: u128) -> [u8; 16] {
-        n.to_be_bytes()
+    /// A trace id's last 8 bytes, as `sampled` asks for them.
+    fn id(n: u128) -> impl FnOnce() -> u64 + Copy {
+        move || n as u64
     }
 
     #[test]
@@ -140,29 +139,31 @@ mod tests {
     #[test]
     fn parent_based_keeps_the_callers_decision_others_decide_alone() {
         let off = Sampler::from_otel(Some("parentbased_always_off"), None).expect("sampler");
-        assert!(off.sampled(Some(true), &id(7)));
-        assert!(!off.sampled(Some(false), &id(7)));
-        assert!(!off.sampled(None, &id(7)));
+        assert!(off.sampled(Some(true), id(7)));
+        assert!(!off.sampled(Some(false), id(7)));
+        assert!(!off.sampled(None, id(7)));
         let on = Sampler::from_otel(Some("always_on"), None).expect("sampler");
-        assert!(on.sampled(Some(false), &id(7)));
+        assert!(on.sampled(Some(false), id(7)));
         let never = Sampler::from_otel(Some("always_off"), None).expect("sampler");
-        assert!(!never.sampled(Some(true), &id(7)));
+        assert!(!never.sampled(Some(true), id(7)));
     }
 
     #[test]
     fn a_ratio_samples_its_share_the_same_way_every_time() {
         let s = Sampler::from_otel(Some("traceidratio"), Some("0.1")).expect("sampler");
         // Trace ids spread like random ones (a multiplicative hash of 0..n).
-        let ids: Vec<[u8; 16]> = (0..20_000u128)
-            .map(|n| id(n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)))
+        let ids: Vec<u128> = (0..20_000u128)
+            .map(|n| n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
             .collect();
-        let kept = ids.iter().filter(|t| s.sampled(None, t)).count();
+        let kept = ids.iter().filter(|&&t| s.sampled(None, id(t))).count();
         assert!((1_800..=2_200).contains(&kept), "{kept} of 20000 at 0.1");
-        assert!(ids.iter().all(|t| s.sampled(None, t) == s.sampled(None, t)));
+        assert!(ids
+            .iter()
+            .all(|&t| s.sampled(None, id(t)) == s.sampled(None, id(t))));
         // The boundary: the last 8 bytes >> 1 against ratio × 2^63.
         let half = Sampler::from_otel(Some("traceidratio"), Some("0.5")).expect("sampler");
-        assert!(half.sampled(None, &id((1u128 << 63) - 2)));
-        assert!(!half.sampled(None, &id(1u128 << 63)));
-        assert!(!half.sampled(None, &id(u128::MAX)));
+        assert!(half.sampled(None, id((1u128 << 63) - 2)));
+        assert!(!half.sampled(None, id(1u128 << 63)));
+        assert!(!half.sampled(None, id(u128::MAX)));
     }
 }

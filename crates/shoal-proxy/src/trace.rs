@@ -37,19 +37,28 @@ impl TraceContext {
         out[35] = b'-';
         out[52] = b'-';
         hex_into(&mut out[36..52], &rng.random::<u64>().max(1).to_be_bytes());
-        let (id, flags, parent) = match parsed {
+        let (flags, parent) = match parsed {
             Some((trace, parent, flags)) => {
+                out[3..35].copy_from_slice(trace.as_bytes());
                 let mut p = [0u8; 16];
                 p.copy_from_slice(parent.as_bytes());
-                // Both were checked to be lower-case hex of their length.
-                let id = u128::from_str_radix(trace, 16).unwrap_or(1);
-                (id, u8::from_str_radix(flags, 16).unwrap_or(0), Some(p))
+                // Checked to be two hex digits.
+                (u8::from_str_radix(flags, 16).unwrap_or(0), Some(p))
             }
-            None => (rng.random::<u128>().max(1), 0, None),
+            None => {
+                hex_into(&mut out[3..35], &rng.random::<u128>().max(1).to_be_bytes());
+                (0, None)
+            }
         };
         let caller = parent.map(|_| flags & 1 == 1);
-        let sampled = u8::from(sampler.sampled(caller, &id.to_be_bytes()));
-        hex_into(&mut out[3..35], &id.to_be_bytes());
+        // The trace id's last 16 hex digits, read only when a ratio decides.
+        let low = || {
+            std::str::from_utf8(&out[19..35])
+                .ok()
+                .and_then(|h| u64::from_str_radix(h, 16).ok())
+                .unwrap_or(0)
+        };
+        let sampled = u8::from(sampler.sampled(caller, low));
         hex_into(&mut out[53..55], &[(flags & !1) | sampled]);
         Self {
             header: Bytes::copy_from_slice(&out),
@@ -210,6 +219,16 @@ mod tests {
             "other flags kept"
         );
         assert_eq!(flags(&with("03"), &sampler("always_off")), "02");
+        // A ratio decides on the id's last 16 hex digits (the header's own).
+        let half = Sampler::from_otel(Some("traceidratio"), Some("0.5")).expect("sampler");
+        let of = |id: &str| {
+            let mut h = HeaderMap::new();
+            let v = format!("00-{id}-00f067aa0ba902b7-01");
+            h.insert("traceparent", HeaderValue::from_str(&v).expect("value"));
+            TraceContext::from_headers(&h, &mut rand::rng(), &half).sampled()
+        };
+        assert!(of("ffffffffffffffff0000000000000002"));
+        assert!(!of("0000000000000001ffffffffffffffff"));
     }
 
     #[test]
