@@ -5,13 +5,25 @@ use std::path::Path;
 
 use shoal_logs::{DiskLimits, Entry, LogLimits, LogQuery, LogStore, Stream, TraceLine};
 
-/// A store on `dir` whose ring holds a few hundred lines.
+/// A store on `dir` whose ring holds a few hundred lines (and lines of any
+/// age, so hand-written ones at time 1 are kept).
 fn small_store(dir: &Path) -> LogStore {
     let limits = LogLimits {
         max_bytes: 64 * 1024,
+        max_age: std::time::Duration::MAX,
         ..LogLimits::default()
     };
     LogStore::open(limits, dir, DiskLimits::default()).expect("open")
+}
+
+/// A disk line numbered `q` with `text`, as the writer lays it out (time 1).
+fn disk_line(q: u64, text: &str) -> String {
+    format!(r#"{{"t":1,"q":{q},"s":"web","v":"1","i":"web-1","st":"stdout","l":"{text}"}}"#)
+}
+
+/// `bytes` as the one segment file of `dir`.
+fn write_segment(dir: &Path, bytes: impl AsRef<[u8]>) {
+    std::fs::write(dir.join("seg-000000000000001-000001.jsonl"), bytes).expect("write");
 }
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -155,20 +167,11 @@ fn numbers_go_on_after_a_reopen_and_older_lines_stay_reachable() {
 #[test]
 fn a_gap_on_disk_starts_the_ring_after_it() {
     let dir = tempfile::tempdir().expect("tmp");
-    let line = |q: u64| {
-        format!(r#"{{"t":1,"q":{q},"s":"web","v":"1","i":"web-1","st":"stdout","l":"line {q}"}}"#)
-    };
-    let text: String = [1, 2, 3, 5, 6].map(|q| line(q) + "\n").concat();
-    std::fs::write(dir.path().join("seg-000000000000001-000001.jsonl"), text).expect("write");
-    let store = LogStore::open(
-        LogLimits {
-            max_age: std::time::Duration::MAX,
-            ..LogLimits::default()
-        },
-        dir.path(),
-        DiskLimits::default(),
-    )
-    .expect("open");
+    let text: String = [1, 2, 3, 5, 6]
+        .map(|q| disk_line(q, &format!("line {q}")) + "\n")
+        .concat();
+    write_segment(dir.path(), text);
+    let store = small_store(dir.path());
     assert_eq!(store.stats().lines, 2, "5 and 6 are consecutive, 3 is not");
     assert_eq!(
         store.append("web", "1", "web-1", Stream::Stdout, "line 7"),
@@ -227,9 +230,7 @@ fn a_trace_listing_goes_on_into_the_disk_log_newest_first() {
 #[test]
 fn garbage_in_a_segment_is_skipped_not_fatal() {
     let dir = tempfile::tempdir().expect("tmp");
-    let good = |q: u64| {
-        format!(r#"{{"t":1,"q":{q},"s":"web","v":"1","i":"web-1","st":"stdout","l":"line {q}"}}"#)
-    };
+    let good = |q: u64| disk_line(q, &format!("line {q}"));
     let text = [
         good(1),
         "\u{0}\u{1}binary".into(),
@@ -241,13 +242,8 @@ fn garbage_in_a_segment_is_skipped_not_fatal() {
         good(3),
     ]
     .join("\n");
-    std::fs::write(dir.path().join("seg-000000000000001-000001.jsonl"), text).expect("write");
-    let limits = LogLimits {
-        max_bytes: 64 * 1024,
-        max_age: std::time::Duration::MAX,
-        ..LogLimits::default()
-    };
-    let store = LogStore::open(limits, dir.path(), DiskLimits::default()).expect("open");
+    write_segment(dir.path(), text);
+    let store = small_store(dir.path());
     // Enough new lines that the three good ones are on disk only.
     for i in 0..2_000 {
         store.append("web", "1", "web-1", Stream::Stdout, &format!("other {i}"));
@@ -272,10 +268,7 @@ fn garbage_in_a_segment_is_skipped_not_fatal() {
 #[test]
 fn unreadable_and_out_of_order_lines_never_give_a_number_twice() {
     let dir = tempfile::tempdir().expect("tmp");
-    let line = |q: u64| {
-        format!(r#"{{"t":1,"q":{q},"s":"web","v":"1","i":"web-1","st":"stdout","l":"old {q}"}}"#)
-            .into_bytes()
-    };
+    let line = |q: u64| disk_line(q, &format!("old {q}")).into_bytes();
     let mut bytes = Vec::new();
     for part in [
         line(1),
@@ -287,13 +280,8 @@ fn unreadable_and_out_of_order_lines_never_give_a_number_twice() {
         bytes.extend_from_slice(&part);
         bytes.push(b'\n');
     }
-    std::fs::write(dir.path().join("seg-000000000000001-000001.jsonl"), bytes).expect("write");
-    let limits = LogLimits {
-        max_bytes: 64 * 1024,
-        max_age: std::time::Duration::MAX,
-        ..LogLimits::default()
-    };
-    let store = LogStore::open(limits, dir.path(), DiskLimits::default()).expect("open");
+    write_segment(dir.path(), bytes);
+    let store = small_store(dir.path());
     assert_eq!(store.append("web", "1", "web-1", Stream::Stdout, "new"), 5);
     for i in 0..1_000 {
         store.append("web", "1", "web-1", Stream::Stdout, &format!("new {i}"));
