@@ -1,15 +1,17 @@
 //! Logs on disk, so they survive a restart: JSON-lines segment files under
 //! `data_dir/logs/`, written by one thread, bounded by total size and age.
 //!
-//! Appends never wait for the disk: each line is pushed onto a bounded queue
-//! (counted as dropped when it is full) that the writer takes whole every
-//! 10 ms or when 512 lines wait. The writer flushes after each batch, rotates segments at `segment_bytes`, and
+//! Appends never wait for the disk: each line is written as its JSON text into
+//! a bounded byte queue (counted as dropped when it is full) while its record
+//! is still hot in the appender's cache; the writer takes the queue whole every
+//! 10 ms or when 256 KiB wait and hands it to the file in a few large writes.
+//! It rotates segments at `segment_bytes` (after the line that reaches it) and
 //! deletes the oldest segments while over `max_bytes` or older than the store's
 //! `max_age`. At open, the newest lines (up to the memory budget) are read back;
 //! a torn last line from a crash is skipped.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -84,12 +86,11 @@ fn fields_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>,
     Ok(object.then_some(text))
 }
 
-/// `k` as one JSON line (with its newline) in `buf`, in [`DiskLine`]'s shape:
-/// the fields given by the writer are already JSON object text and go in as
-/// they are, not re-escaped as a string.
+/// Appends `k` as one JSON line (with its newline) to `buf`, in [`DiskLine`]'s
+/// shape: the fields given by the writer are already JSON object text and go
+/// in as they are, not re-escaped as a string.
 /// `text` is scratch space for a lazy line's text.
 fn write_line(buf: &mut Vec<u8>, text: &mut String, k: &Kept) {
-    buf.clear();
     let l = match &k.line {
         Text::Stored(t) => &**t,
         Text::Lazy(z) => {
@@ -125,26 +126,37 @@ fn write_line(buf: &mut Vec<u8>, text: &mut String, k: &Kept) {
     buf.extend_from_slice(b"}\n");
 }
 
-/// Lines queued for the writer before appends start dropping (counted).
+/// Lines and bytes queued for the writer before appends start dropping (counted).
 const QUEUE: usize = 16 * 1024;
-/// The writer wakes this often, or when this many lines wait. Small batches:
+const QUEUE_BYTES: usize = 16 << 20;
+/// The writer wakes this often, or when this many bytes wait. Small batches:
 /// each is a burst of work on a core the proxy's serving threads could use,
-/// and short bursts hold them up less (a 100 ms batch at 25k lines/s was ~5 ms).
+/// and short bursts hold them up less.
 const FLUSH_EVERY: Duration = Duration::from_millis(10);
-const WAKE_AT: usize = 512;
+const WAKE_AT_BYTES: usize = 256 * 1024;
 /// How often segments are checked against the age limit (the size limit is
 /// checked whenever a segment is full).
 const AGE_CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// Lines waiting for the writer, as the JSON text they are written as.
+#[derive(Debug, Default)]
+struct Queued {
+    bytes: Vec<u8>,
+    lines: usize,
+    /// Scratch space for a lazy line's text.
+    text: String,
+}
+
 /// What appends and the writer thread share: the queued lines and the stop flag.
 #[derive(Debug, Default)]
 struct Shared {
-    queue: Mutex<Vec<Kept>>,
+    queue: Mutex<Queued>,
     stop: AtomicBool,
 }
 
-/// The writer thread and the queue to it. Appends only push under a short lock;
-/// the writer takes the whole queue at once, so there is no wake-up per line.
+/// The writer thread and the queue to it. Appends only format into the queue
+/// under a short lock; the writer takes the whole queue at once, so there is
+/// no wake-up per line.
 #[derive(Debug)]
 pub(crate) struct DiskWriter {
     shared: Arc<Shared>,
@@ -174,15 +186,18 @@ impl DiskWriter {
         })
     }
 
-    /// Queues a line; never blocks on the disk.
-    pub fn send(&self, line: Kept) {
+    /// Queues a line (as its JSON text); never blocks on the disk.
+    pub fn send(&self, line: &Kept) {
         let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
-        if q.len() >= QUEUE || self.thread.is_none() {
+        if q.lines >= QUEUE || q.bytes.len() >= QUEUE_BYTES || self.thread.is_none() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        q.push(line);
-        if q.len() == WAKE_AT {
+        let before = q.bytes.len();
+        let Queued { bytes, text, .. } = &mut *q;
+        write_line(bytes, text, line);
+        q.lines += 1;
+        if before < WAKE_AT_BYTES && q.bytes.len() >= WAKE_AT_BYTES {
             if let Some(t) = &self.thread {
                 t.thread().unpark();
             }
@@ -231,14 +246,25 @@ fn total_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-fn new_segment(dir: &Path, n: &mut u64) -> io::Result<(PathBuf, BufWriter<File>)> {
+fn new_segment(dir: &Path, n: &mut u64) -> io::Result<(PathBuf, File)> {
     let ms = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     *n += 1;
     let path = dir.join(format!("seg-{ms:015}-{n:06}.jsonl"));
     let f = OpenOptions::new().create(true).append(true).open(&path)?;
-    Ok((path, BufWriter::with_capacity(256 * 1024, f)))
+    Ok((path, f))
+}
+
+/// How much of `batch` (whole lines) goes into a segment that has `room` bytes
+/// left: all of it, or up to the end of the line that fills the segment.
+fn cut(batch: &[u8], room: u64) -> usize {
+    let room = usize::try_from(room).unwrap_or(usize::MAX);
+    if batch.len() < room {
+        return batch.len();
+    }
+    let from = room.saturating_sub(1);
+    memchr::memchr(b'\n', &batch[from..]).map_or(batch.len(), |i| from + i + 1)
 }
 
 fn write_loop(
@@ -251,35 +277,32 @@ fn write_loop(
     let mut n = 0;
     let (mut path, mut out) = new_segment(dir, &mut n)?;
     let mut seg_bytes = 0u64;
-    // Swapped with the queue each time, so both keep their capacity.
+    // Swapped with the queue's bytes each time, so both keep their capacity.
     let mut batch = Vec::new();
-    let mut buf = Vec::with_capacity(1024);
-    let mut text = String::with_capacity(256);
     let mut age_checked = std::time::Instant::now();
     loop {
         std::thread::park_timeout(FLUSH_EVERY);
         let stopping = shared.stop.load(Ordering::Acquire);
-        std::mem::swap(
-            &mut *shared.queue.lock().unwrap_or_else(|p| p.into_inner()),
-            &mut batch,
-        );
-        if !batch.is_empty() {
-            for kept in batch.drain(..) {
-                write_line(&mut buf, &mut text, &kept);
-                out.write_all(&buf)?;
-                let len = buf.len() as u64;
-                seg_bytes += len;
-                total.fetch_add(len, Ordering::Relaxed);
-                if seg_bytes >= limits.segment_bytes {
-                    out.flush()?;
-                    (path, out) = new_segment(dir, &mut n)?;
-                    seg_bytes = 0;
-                    // Within a large batch too, the oldest go before the next segment fills.
-                    enforce(dir, &path, limits, max_age, total);
-                }
-            }
-            out.flush()?;
+        {
+            let mut q = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::swap(&mut q.bytes, &mut batch);
+            q.lines = 0;
         }
+        let mut rest = &batch[..];
+        while !rest.is_empty() {
+            let len = cut(rest, limits.segment_bytes.saturating_sub(seg_bytes));
+            out.write_all(&rest[..len])?;
+            rest = &rest[len..];
+            seg_bytes += len as u64;
+            total.fetch_add(len as u64, Ordering::Relaxed);
+            if seg_bytes >= limits.segment_bytes {
+                (path, out) = new_segment(dir, &mut n)?;
+                seg_bytes = 0;
+                // Within a large batch too, the oldest go before the next segment fills.
+                enforce(dir, &path, limits, max_age, total);
+            }
+        }
+        batch.clear();
         if age_checked.elapsed() >= AGE_CHECK_EVERY || stopping {
             enforce(dir, &path, limits, max_age, total);
             age_checked = std::time::Instant::now();
@@ -362,7 +385,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let mut w = writer(dir.path(), DiskLimits::default());
         for i in 0..1000 {
-            w.send(kept(i));
+            w.send(&kept(i));
         }
         w.close();
         let all = load(dir.path(), usize::MAX, 0);
@@ -385,7 +408,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let fields = r#"{"kind":"access","path":"/a\"b","status":200}"#;
         let mut w = writer(dir.path(), DiskLimits::default());
-        w.send(Kept {
+        w.send(&Kept {
             fields: KeptFields::Json(fields.into()),
             ..kept(0)
         });
@@ -431,7 +454,7 @@ mod tests {
         };
         let mut w = writer(dir.path(), limits);
         for i in 0..5_000 {
-            w.send(kept(i));
+            w.send(&kept(i));
         }
         w.close();
         let on_disk = total_bytes(dir.path());
@@ -445,10 +468,21 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_is_cut_after_the_line_that_fills_the_segment() {
+        let batch = b"aaa\nbbbb\ncc\n";
+        assert_eq!(cut(batch, 100), batch.len(), "all fits");
+        assert_eq!(cut(batch, 1), 4, "the first line reaches the limit");
+        assert_eq!(cut(batch, 4), 4, "ends exactly at the limit");
+        assert_eq!(cut(batch, 5), 9, "the second line crosses it");
+        assert_eq!(cut(batch, 0), 4, "a full segment still takes one line");
+        assert_eq!(cut(b"no newline", 3), 10, "a batch holds whole lines");
+    }
+
+    #[test]
     fn a_torn_last_line_is_skipped() {
         let dir = tempfile::tempdir().expect("tmp");
         let mut w = writer(dir.path(), DiskLimits::default());
-        w.send(kept(1));
+        w.send(&kept(1));
         w.close();
         let seg = segments(dir.path()).pop().expect("a segment");
         let mut f = OpenOptions::new().append(true).open(seg).expect("open");

@@ -70,6 +70,22 @@ impl std::fmt::Debug for LogStore {
     }
 }
 
+/// Which live tails have subscribers (read once per append or batch).
+#[derive(Debug, Clone, Copy)]
+struct Tails {
+    all: bool,
+    instances: bool,
+}
+
+impl Tails {
+    fn of(store: &LogStore) -> Self {
+        Tails {
+            all: store.tail.receiver_count() > 0,
+            instances: store.instance_tail.receiver_count() > 0,
+        }
+    }
+}
+
 thread_local! {
     /// Where [`LogStore::append_entry_json`] serializes fields before they are
     /// copied into the store once (no growing `String` per line).
@@ -217,31 +233,62 @@ impl LogStore {
         })
     }
 
+    /// [`LogStore::append_lazy`] for many lines at once (the proxy's access
+    /// lines, taken in batches): one clock read and one lock for all of them.
+    pub fn append_lazy_batch<'a>(
+        &self,
+        lines: impl IntoIterator<Item = (Entry<'a>, Arc<dyn LazyLine>)>,
+    ) {
+        let now = (self.clock)();
+        let tails = Tails::of(self);
+        let mut ring = self.lock();
+        let disk = self.disk_lock();
+        for (entry, lazy) in lines {
+            let new = NewLine {
+                line: "",
+                lazy: Some(lazy),
+                ..new_line(entry, NewFields::None)
+            };
+            self.push_locked(&mut ring, disk.as_ref(), now, new, tails);
+        }
+    }
+
     fn push_entry(&self, entry: Entry<'_>, fields: NewFields<'_>) -> u64 {
         self.push(new_line(entry, fields))
     }
 
     fn push(&self, new: NewLine<'_>) -> u64 {
         let now = (self.clock)();
-        let to_all = self.tail.receiver_count() > 0;
-        let to_instances = new.stream != Stream::System && self.instance_tail.receiver_count() > 0;
-        let want_copy = to_all || to_instances;
+        let tails = Tails::of(self);
         let mut ring = self.lock();
-        let (seq, copy) = ring.push(now, new, want_copy);
-        // Queued under the ring's lock so the disk has the lines in `seq` order.
-        if let Some(w) = self.disk_lock().as_ref() {
+        let disk = self.disk_lock();
+        self.push_locked(&mut ring, disk.as_ref(), now, new, tails)
+    }
+
+    /// Appends under the ring's lock, so the disk and the tail subscribers
+    /// have the lines in `seq` order.
+    fn push_locked(
+        &self,
+        ring: &mut Ring,
+        disk: Option<&DiskWriter>,
+        now: u64,
+        new: NewLine<'_>,
+        tails: Tails,
+    ) -> u64 {
+        let to_instances = tails.instances && new.stream != Stream::System;
+        let (seq, copy) = ring.push(now, new, tails.all || to_instances);
+        if let Some(w) = disk {
             // (A line larger than the whole store was not kept: nothing to write.)
             if let Some(kept) = ring.newest().filter(|k| k.seq == seq) {
-                w.send(kept.clone());
+                w.send(kept);
             }
         }
         if let Some(copy) = copy {
-            // Sent under the lock so subscribers see lines in `seq` order. An
-            // error only means every subscriber left meanwhile.
+            // An error only means every subscriber left meanwhile.
             if to_instances {
                 let _ = self.instance_tail.send(copy.clone());
             }
-            if to_all {
+            if tails.all {
                 let _ = self.tail.send(copy);
             }
         }

@@ -272,6 +272,56 @@ async fn lazy_lines_read_filter_tail_and_survive_a_reopen_as_text() {
     again.close();
 }
 
+/// Lazy lines appended in a batch are numbered in order with the lines around
+/// them, reach the tail in that order and are on disk in it after a reopen.
+#[tokio::test]
+async fn a_batch_of_lazy_lines_keeps_its_place_in_memory_the_tail_and_on_disk() {
+    use shoal_logs::DiskLimits;
+    let dir = tempfile::tempdir().expect("tmp");
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let want = [
+        "before",
+        "access GET / 200",
+        "access GET / 201",
+        "access GET / 202",
+        "after",
+    ];
+    {
+        let store =
+            LogStore::open(LogLimits::default(), dir.path(), DiskLimits::default()).expect("open");
+        let mut tail = store.subscribe();
+        store.append("web", "1", "web-1", Stream::Stdout, "before");
+        store.append_lazy_batch((200..203).map(|status| {
+            let line: Arc<dyn shoal_logs::LazyLine> = Arc::new(Access { status });
+            (proxy_entry(Some(trace)), line)
+        }));
+        store.append("web", "1", "web-1", Stream::Stdout, "after");
+        let mut tailed = Vec::new();
+        for _ in 0..want.len() {
+            let l = tail.recv().await.expect("tail");
+            tailed.push((l.seq, l.line));
+        }
+        let numbered: Vec<(u64, String)> = (1..).zip(want.map(String::from)).collect();
+        assert_eq!(tailed, numbered);
+        let traced = LogQuery {
+            trace: Some(trace.into()),
+            ..Default::default()
+        };
+        assert_eq!(store.query(&traced).len(), 3);
+        store.close();
+    }
+    let again =
+        LogStore::open(LogLimits::default(), dir.path(), DiskLimits::default()).expect("reopen");
+    let back: Vec<(u64, String)> = again
+        .query(&LogQuery::default())
+        .into_iter()
+        .map(|l| (l.seq, l.line))
+        .collect();
+    let numbered: Vec<(u64, String)> = (1..).zip(want.map(String::from)).collect();
+    assert_eq!(back, numbered);
+    again.close();
+}
+
 /// The writer of lazy lines reads its own records back by trace: one trace's
 /// oldest first, and every kept trace with the most recently active first;
 /// after a reopen, the same lines come back as their fields.
