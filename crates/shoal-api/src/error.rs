@@ -55,6 +55,16 @@ impl From<shoal_store::StoreError> for ApiError {
     }
 }
 
+/// Runs `work` on the blocking pool (it may read the disk log) and waits for it
+/// without holding up an async thread; a panic in it is a 500.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)
+}
+
 /// Parses a JSON body, turning every failure (too large, not JSON, wrong shape) into a 4xx.
 pub fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let bytes = body.map_err(|r| {

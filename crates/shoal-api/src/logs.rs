@@ -130,9 +130,7 @@ pub async fn query(
 /// `q` answered off the async threads: it may read the disk log.
 pub(crate) async fn blocking_query(st: &ApiState, q: LogQuery) -> Result<Vec<LogLine>, ApiError> {
     let logs = st.logs.clone();
-    tokio::task::spawn_blocking(move || logs.query(&q))
-        .await
-        .map_err(ApiError::internal)
+    crate::error::blocking(move || logs.query(&q)).await
 }
 
 /// Live tail: every new line matching the filters, as one SSE `data:` JSON

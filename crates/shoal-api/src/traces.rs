@@ -48,9 +48,7 @@ pub async fn list(
         limit: p.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
     };
     let source = source(&st)?;
-    let list = tokio::task::spawn_blocking(move || shoal_traces::list_traces(&*source, &q))
-        .await
-        .map_err(ApiError::internal)?;
+    let list = crate::error::blocking(move || shoal_traces::list_traces(&*source, &q)).await?;
     Ok(Json(list))
 }
 
@@ -64,9 +62,7 @@ pub async fn show(
     let source = source(&st)?;
     let found = {
         let id = id.clone();
-        tokio::task::spawn_blocking(move || shoal_traces::find_trace(&*source, &id))
-            .await
-            .map_err(ApiError::internal)?
+        crate::error::blocking(move || shoal_traces::find_trace(&*source, &id)).await?
     };
     found.map(Json).ok_or_else(|| {
         ApiError::not_found("no such trace").detail(format!(

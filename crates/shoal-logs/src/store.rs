@@ -119,12 +119,11 @@ impl LogStore {
     /// memory budget and not older than `max_age`) and numbering on from them.
     /// Queries the ring cannot fill go on to the older lines on disk.
     pub fn open(limits: LogLimits, dir: &Path, disk: DiskLimits) -> std::io::Result<Self> {
-        let max_age_ms = u64::try_from(limits.max_age.as_millis()).unwrap_or(u64::MAX);
         let mut store = Self::new(limits.clone());
         if disk.max_bytes == 0 {
             return Ok(store);
         }
-        let oldest = system_now_ms().saturating_sub(max_age_ms);
+        let oldest = system_now_ms().saturating_sub(store.max_age_ms);
         let restored = crate::reader::load(dir, limits.max_bytes, oldest);
         {
             let mut ring = store.lock();
@@ -226,11 +225,7 @@ impl LogStore {
     /// Stores a line whose text and fields `lazy` makes when it is read or
     /// written to disk (the entry's own `line` and `fields` are ignored).
     pub fn append_lazy(&self, entry: Entry<'_>, lazy: Arc<dyn LazyLine>) -> u64 {
-        self.push(NewLine {
-            line: "",
-            lazy: Some(lazy),
-            ..new_line(entry, NewFields::None)
-        })
+        self.push(lazy_line(entry, lazy))
     }
 
     /// [`LogStore::append_lazy`] for many lines at once (the proxy's access
@@ -244,12 +239,7 @@ impl LogStore {
         let mut ring = self.lock();
         let disk = self.disk_lock();
         for (entry, lazy) in lines {
-            let new = NewLine {
-                line: "",
-                lazy: Some(lazy),
-                ..new_line(entry, NewFields::None)
-            };
-            self.push_locked(&mut ring, disk.as_ref(), now, new, tails);
+            self.push_locked(&mut ring, disk.as_ref(), now, lazy_line(entry, lazy), tails);
         }
     }
 
@@ -465,6 +455,16 @@ fn new_line<'a>(entry: Entry<'a>, fields: NewFields<'a>) -> NewLine<'a> {
         trace: entry.trace_id.and_then(trace_number),
         fields,
         lazy: None,
+    }
+}
+
+/// The line `entry` made by `lazy` when read (the entry's own `line` and
+/// `fields` are not used).
+fn lazy_line<'a>(entry: Entry<'a>, lazy: Arc<dyn LazyLine>) -> NewLine<'a> {
+    NewLine {
+        line: "",
+        lazy: Some(lazy),
+        ..new_line(entry, NewFields::None)
     }
 }
 
