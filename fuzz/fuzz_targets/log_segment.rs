@@ -1,15 +1,23 @@
 //! Fuzz target: the disk log read back from an arbitrary segment file: the
 //! restore at open, then queries, trace lookups and a trace listing that walk
 //! the segment below the ring. Any panic is a bug; what comes back is numbered
-//! in order.
+//! in order. Lines of kind `"k":"access"` get their text made from their fields.
 #![no_main]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use libfuzzer_sys::fuzz_target;
-use shoal_logs::{DiskLimits, LogLimits, LogQuery, LogStore, Stream};
+use shoal_logs::{DiskLimits, LogLimits, LogQuery, LogStore, Stream, TextOf};
 
 static RUN: AtomicU64 = AtomicU64::new(0);
+
+/// A text made of two of the fields (or none, when they are missing).
+fn text_of(fields: &str) -> Option<String> {
+    let f = shoal_logs::json_fields(fields)?;
+    Some(format!("access {} {}", f.get("path")?.as_str()?, f.get("status")?.as_u64()?))
+}
+
+const KINDS: &[(&str, TextOf)] = &[("access", text_of)];
 
 fuzz_target!(|data: &[u8]| {
     let run = RUN.fetch_add(1, Ordering::Relaxed);
@@ -25,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
         max_age: std::time::Duration::MAX,
         ..LogLimits::default()
     };
-    if let Ok(store) = LogStore::open(limits, &dir, DiskLimits::default()) {
+    if let Ok(store) = LogStore::open_with_kinds(limits, &dir, DiskLimits::default(), KINDS) {
         // Push what was restored out of the ring, so queries walk the segment.
         for i in 0..600 {
             store.append("svc", "1", "svc-1", Stream::Stdout, &format!("new line {i}"));

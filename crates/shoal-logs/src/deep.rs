@@ -6,7 +6,7 @@ use std::num::NonZeroU128;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::kept::{trace_number, TraceLine};
+use crate::kept::{trace_number, Kinds, TraceLine};
 use crate::limits::LogQuery;
 use crate::line::LogLine;
 use crate::reader::{walk_back, Below, Needles, Step};
@@ -14,20 +14,22 @@ use crate::reader::{walk_back, Below, Needles, Step};
 /// Up to `want` lines on disk in `below` matching `q` (and its range), the
 /// most recent ones, oldest first. A trace's lines come close together: a
 /// walk for one stops at the first segment without any once some were found
-/// (`found`: the ring already holds some).
+/// (`found`: the ring already holds some). Lines written without their text
+/// get it made (`kinds`) before they are matched.
 pub(crate) fn query(
     dir: &Path,
     below: Below,
     q: &LogQuery,
     want: usize,
     mut found: bool,
+    kinds: &Kinds,
 ) -> Vec<LogLine> {
     let below = Below {
         after_seq: q.after_seq.unwrap_or(0),
         since_ms: below.since_ms.max(q.since_ms.unwrap_or(0)),
         ..below
     };
-    let mut needles = Needles::default();
+    let mut needles = Needles::with_kinds(kinds);
     for (key, value) in [("s", &q.service), ("i", &q.instance), ("tr", &q.trace)] {
         if let Some(v) = value {
             needles.field(key, v);
@@ -38,7 +40,8 @@ pub(crate) fn query(
     }
     let (mut out, mut matched) = (Vec::new(), false);
     walk_back(dir, below, &needles, |step| match step {
-        Step::Line(l) => {
+        Step::Line(mut l) => {
+            l.make_text(kinds);
             if let Some(l) = l.into_log_line().filter(|l| q.matches(l)) {
                 out.push(l);
                 matched = true;

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::json::JsonObject;
-use crate::kept::{Kept, KeptFields, Text, TraceHex};
+use crate::kept::{Kept, KeptFields, Kinds, Text, TraceHex};
 use crate::line::Stream;
 
 /// How much of the log is kept on disk.
@@ -54,7 +54,13 @@ pub(crate) struct DiskLine {
     pub v: String,
     pub i: String,
     pub st: Stream,
+    /// The text; left out for a line of a kind whose text is made from its
+    /// fields (`k`), filled in by [`DiskLine::make_text`] when read.
+    #[serde(default)]
     pub l: String,
+    /// The kind of a line written without its text ([`crate::LazyLine::kind`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tr: Option<String>,
     /// Fields given by the writer (the proxy's access lines): written as a JSON
@@ -86,27 +92,39 @@ fn fields_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>,
     Ok(object.then_some(text))
 }
 
+impl DiskLine {
+    /// Fills in the text of a line written without it (of kind `k`).
+    pub(crate) fn make_text(&mut self, kinds: &Kinds) {
+        if let Some(k) = &self.k {
+            if self.l.is_empty() {
+                self.l = kinds.text(k, self.f.as_deref());
+            }
+        }
+    }
+}
+
 /// Appends `k` as one JSON line (with its newline) to `buf`, in [`DiskLine`]'s
 /// shape: the fields given by the writer are already JSON object text and go
-/// in as they are, not re-escaped as a string.
+/// in as they are, not re-escaped as a string. A lazy line of a `kind` the
+/// store makes texts of goes without its text (`"k"` instead of `"l"`).
 /// `text` is scratch space for a lazy line's text.
-fn write_line(buf: &mut Vec<u8>, text: &mut String, k: &Kept) {
-    let l = match &k.line {
-        Text::Stored(t) => &**t,
-        Text::Lazy(z) => {
-            text.clear();
-            z.write_text(text);
-            text.as_str()
-        }
-    };
+fn write_line(buf: &mut Vec<u8>, text: &mut String, k: &Kept, kind: Option<&str>) {
     let mut o = JsonObject::new(buf);
     o.u64("t", k.time_ms)
         .u64("q", k.seq)
         .str("s", &k.labels.service)
         .str("v", &k.labels.version)
         .str("i", &k.labels.instance)
-        .str("st", k.stream.as_str())
-        .str("l", l);
+        .str("st", k.stream.as_str());
+    match (&k.line, kind) {
+        (Text::Stored(t), _) => o.str("l", t),
+        (Text::Lazy(_), Some(kind)) => o.str("k", kind),
+        (Text::Lazy(z), None) => {
+            text.clear();
+            z.write_text(text);
+            o.str("l", text)
+        }
+    };
     if let Some(t) = k.trace {
         o.str("tr", TraceHex::of(t).as_str());
     }
@@ -186,8 +204,9 @@ impl DiskWriter {
         })
     }
 
-    /// Queues a line (as its JSON text); never blocks on the disk.
-    pub fn send(&self, line: &Kept) {
+    /// Queues a line (as its JSON text; without its text when it is a lazy
+    /// line of `kind`, see [`write_line`]); never blocks on the disk.
+    pub fn send(&self, line: &Kept, kind: Option<&str>) {
         let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
         if q.lines >= QUEUE || q.bytes.len() >= QUEUE_BYTES || self.thread.is_none() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -195,7 +214,7 @@ impl DiskWriter {
         }
         let before = q.bytes.len();
         let Queued { bytes, text, .. } = &mut *q;
-        write_line(bytes, text, line);
+        write_line(bytes, text, line, kind);
         q.lines += 1;
         if before < WAKE_AT_BYTES && q.bytes.len() >= WAKE_AT_BYTES {
             if let Some(t) = &self.thread {
@@ -371,6 +390,7 @@ mod tests {
             st: Stream::Stdout,
             l: format!("line {i} {}", "x".repeat(100)),
             tr: None,
+            k: None,
             f: None,
         }
     }
@@ -385,17 +405,20 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let mut w = writer(dir.path(), DiskLimits::default());
         for i in 0..1000 {
-            w.send(&kept(i));
+            w.send(&kept(i), None);
         }
         w.close();
-        let all = load(dir.path(), usize::MAX, 0);
+        let all = load(dir.path(), usize::MAX, 0, &Kinds::default());
         assert_eq!((all.lines.len(), all.next_seq), (1000, 1001));
         assert_eq!(all.lines[0], line(0));
-        let some = load(dir.path(), 10 * 240, 0).lines;
+        let some = load(dir.path(), 10 * 240, 0, &Kinds::default()).lines;
         assert_eq!(some.len(), 10);
         assert_eq!(some[9], line(999), "the newest are kept, oldest-first");
         assert!(
-            load(dir.path(), usize::MAX, 1_000 + 990).lines.len() == 10,
+            load(dir.path(), usize::MAX, 1_000 + 990, &Kinds::default())
+                .lines
+                .len()
+                == 10,
             "older than oldest_ms are left"
         );
     }
@@ -408,10 +431,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let fields = r#"{"kind":"access","path":"/a\"b","status":200}"#;
         let mut w = writer(dir.path(), DiskLimits::default());
-        w.send(&Kept {
-            fields: KeptFields::Json(fields.into()),
-            ..kept(0)
-        });
+        w.send(
+            &Kept {
+                fields: KeptFields::Json(fields.into()),
+                ..kept(0)
+            },
+            None,
+        );
         w.close();
         let seg = segments(dir.path()).pop().expect("a segment");
         let text = fs::read_to_string(&seg).expect("read");
@@ -429,7 +455,7 @@ mod tests {
         ]) {
             writeln!(more, "{}", old(q, &f)).expect("write");
         }
-        let back = load(dir.path(), usize::MAX, 0).lines;
+        let back = load(dir.path(), usize::MAX, 0, &Kinds::default()).lines;
         let got: Vec<Option<&str>> = back.iter().map(|l| l.f.as_deref()).collect();
         assert_eq!(got, [Some(fields), Some(fields), None, None]);
     }
@@ -454,7 +480,7 @@ mod tests {
         };
         let mut w = writer(dir.path(), limits);
         for i in 0..5_000 {
-            w.send(&kept(i));
+            w.send(&kept(i), None);
         }
         w.close();
         let on_disk = total_bytes(dir.path());
@@ -462,7 +488,7 @@ mod tests {
             on_disk <= 64 * 1024 + 8 * 1024 + 512,
             "{on_disk} bytes on disk"
         );
-        let kept = load(dir.path(), usize::MAX, 0).lines;
+        let kept = load(dir.path(), usize::MAX, 0, &Kinds::default()).lines;
         assert_eq!(kept.last(), Some(&line(4_999)));
         assert!(kept.len() < 5_000);
     }
@@ -482,11 +508,14 @@ mod tests {
     fn a_torn_last_line_is_skipped() {
         let dir = tempfile::tempdir().expect("tmp");
         let mut w = writer(dir.path(), DiskLimits::default());
-        w.send(&kept(1));
+        w.send(&kept(1), None);
         w.close();
         let seg = segments(dir.path()).pop().expect("a segment");
         let mut f = OpenOptions::new().append(true).open(seg).expect("open");
         f.write_all(br#"{"t":5,"s":"web","#).expect("write");
-        assert_eq!(load(dir.path(), usize::MAX, 0).lines, vec![line(1)]);
+        assert_eq!(
+            load(dir.path(), usize::MAX, 0, &Kinds::default()).lines,
+            vec![line(1)]
+        );
     }
 }

@@ -44,6 +44,46 @@ pub trait LazyLine: std::any::Any + Send + Sync + std::fmt::Debug {
     fn write_fields(&self, out: &mut Vec<u8>);
     /// Bytes it holds, its own size included (for the store's byte limit).
     fn bytes(&self) -> usize;
+    /// The kind of line it is, when its text can be made again from its
+    /// fields alone by a [`TextOf`] the store was opened with
+    /// ([`crate::LogStore::open_with_kinds`]): the disk log then keeps its
+    /// fields and kind, not its text (a third less to write for an access line).
+    fn kind(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// Makes a line's text from its fields, given as the text of one JSON object
+/// (for a line of a [`LazyLine::kind`] read back from disk; it may read them
+/// as it likes, e.g. borrowed into a struct of its own); `None` when they are
+/// not what it needs.
+pub type TextOf = fn(&str) -> Option<String>;
+
+/// The kinds of lines whose text a store makes from their fields.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Kinds(Vec<(&'static str, TextOf)>);
+
+impl Kinds {
+    pub fn new(kinds: &[(&'static str, TextOf)]) -> Self {
+        Kinds(kinds.to_vec())
+    }
+
+    /// `kind`, when the store knows how to make its lines' text.
+    pub fn known(&self, kind: &str) -> Option<&'static str> {
+        self.0.iter().find(|(k, _)| *k == kind).map(|(k, _)| *k)
+    }
+
+    /// The text of a line of `kind` with `fields` (JSON object text). When the
+    /// kind is unknown here or its fields do not make a text, the fields' JSON
+    /// text stands in: nothing of the line is lost, and `grep` still finds it.
+    pub fn text(&self, kind: &str, fields: Option<&str>) -> String {
+        let made = self
+            .0
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .and_then(|(_, text_of)| text_of(fields?));
+        made.unwrap_or_else(|| fields.unwrap_or_default().to_owned())
+    }
 }
 
 /// A kept line of a trace as its writer gave it, for the writer to read back

@@ -35,7 +35,7 @@ mod structure;
 pub use disk::DiskLimits;
 pub use env::{parse_size, LimitError};
 pub use json::JsonObject;
-pub use kept::{LazyLine, TraceLine};
+pub use kept::{LazyLine, TextOf, TraceLine};
 pub use limits::{LogLimits, LogQuery, LogStats, TRUNCATION_MARKER};
 pub use line::{LogLine, Stream};
 pub use store::{Clock, Entry, LogStore, DEEP_MAX, TAIL_CAPACITY};

@@ -7,6 +7,7 @@ use std::path::Path;
 use memchr::memmem;
 
 use crate::disk::{segments, DiskLine};
+use crate::kept::Kinds;
 use crate::line::LogLine;
 
 /// What a run left on disk to start the ring with.
@@ -24,16 +25,18 @@ pub(crate) struct Restored {
 /// agree on every line's number and a query can go on below the ring's oldest.
 /// Lines that do not parse (torn, not UTF-8) are skipped one by one; a line
 /// written before numbers were kept on disk ends the run.
-pub(crate) fn load(dir: &Path, budget: usize, oldest_ms: u64) -> Restored {
+/// A line written without its text gets it made here (`kinds`).
+pub(crate) fn load(dir: &Path, budget: usize, oldest_ms: u64, kinds: &Kinds) -> Restored {
     let mut out: Vec<DiskLine> = Vec::new();
     let mut next_seq = None;
     let mut used = 0usize;
     'segments: for seg in segments(dir).iter().rev() {
         let Ok(bytes) = fs::read(seg) else { continue };
         for raw in bytes.rsplit(|b| *b == b'\n') {
-            let Ok(l) = serde_json::from_slice::<DiskLine>(raw) else {
+            let Ok(mut l) = serde_json::from_slice::<DiskLine>(raw) else {
                 continue;
             };
+            l.make_text(kinds);
             let Some(q) = l.q else { break 'segments };
             next_seq.get_or_insert(q.saturating_add(1));
             used += l.l.len() + 128;
@@ -51,35 +54,80 @@ pub(crate) fn load(dir: &Path, budget: usize, oldest_ms: u64) -> Restored {
     }
 }
 
-/// Cheap byte tests a raw disk line must pass before it is parsed.
+/// Cheap byte tests a raw disk line must pass before it is parsed: bytes it
+/// must hold, and text its `l` must hold (for a line written without its
+/// text, in the text made from its fields alone).
 #[derive(Debug, Default)]
-pub(crate) struct Needles(Vec<memmem::Finder<'static>>);
+pub(crate) struct Needles {
+    bytes: Vec<memmem::Finder<'static>>,
+    text: Vec<memmem::Finder<'static>>,
+    /// How texts of lines written without them are made.
+    kinds: Kinds,
+}
+
+/// Where a line written without its text names its kind (`"k"` comes right
+/// after `"st"`), and where its fields begin (they come last).
+const KIND_KEY: &[u8] = b"\",\"k\":\"";
+const FIELDS_KEY: &[u8] = b",\"f\":";
 
 impl Needles {
+    /// Needles testing the text of lines written without it as `kinds` make it.
+    pub fn with_kinds(kinds: &Kinds) -> Self {
+        Needles {
+            kinds: kinds.clone(),
+            ..Needles::default()
+        }
+    }
+
     /// Requires `"key":"value"` (the value as JSON writes it) in the raw line.
     pub fn field(&mut self, key: &str, value: &str) {
         let mut needle = Vec::with_capacity(key.len() + value.len() + 6);
         crate::json::JsonObject::new(&mut needle).str(key, value);
         // Without the object's opening brace (it is never closed).
-        self.0.push(memmem::Finder::new(&needle[1..]).into_owned());
+        self.bytes
+            .push(memmem::Finder::new(&needle[1..]).into_owned());
     }
 
     /// Requires `text` in the raw line when JSON writes it unchanged (no quote,
     /// backslash or control character); otherwise the parsed line is tested.
     pub fn text(&mut self, text: &str) {
         if !text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
-            self.0
+            self.text
                 .push(memmem::Finder::new(text.as_bytes()).into_owned());
         }
     }
 
     /// Requires these bytes in the raw line.
     pub fn raw(&mut self, bytes: &[u8]) {
-        self.0.push(memmem::Finder::new(bytes).into_owned());
+        self.bytes.push(memmem::Finder::new(bytes).into_owned());
     }
 
     fn pass(&self, raw: &[u8]) -> bool {
-        self.0.iter().all(|f| f.find(raw).is_some())
+        let has = |f: &memmem::Finder<'_>| f.find(raw).is_some();
+        if !self.bytes.iter().all(has) {
+            return false;
+        }
+        if self.text.is_empty() || self.text.iter().all(has) {
+            return true;
+        }
+        // Not in the raw line: perhaps in the text made from its fields.
+        let Some(at) = memmem::find(raw, KIND_KEY) else {
+            return false;
+        };
+        match self.made_text(&raw[at + KIND_KEY.len()..]) {
+            Some(text) => self.text.iter().all(|f| f.find(text.as_bytes()).is_some()),
+            // Not taken apart here: the parsed line is tested.
+            None => true,
+        }
+    }
+
+    /// The text of a line written without it, made from its fields: `rest` is
+    /// the line after `"k":"` (its kind, `"tr"`, then its fields, last).
+    fn made_text(&self, rest: &[u8]) -> Option<String> {
+        let kind = std::str::from_utf8(&rest[..memchr::memchr(b'"', rest)?]).ok()?;
+        let from = memmem::find(rest, FIELDS_KEY)? + FIELDS_KEY.len();
+        let fields = std::str::from_utf8(rest.get(from..rest.len().checked_sub(1)?)?).ok()?;
+        Some(self.kinds.text(kind, Some(fields)))
     }
 }
 
@@ -160,7 +208,7 @@ fn lines_back(
         }
     }
     // Only some lines were looked at: the end may lie in this segment still.
-    let end = !needles.0.is_empty()
+    let end = !needles.bytes.is_empty()
         && bytes
             .split(|b| *b == b'\n')
             .find_map(head)
@@ -174,7 +222,7 @@ fn candidates<'a>(
     bytes: &'a [u8],
     needles: &'a Needles,
 ) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
-    let Some(first) = needles.0.first() else {
+    let Some(first) = needles.bytes.first() else {
         return Box::new(bytes.rsplit(|b| *b == b'\n'));
     };
     // Where the last line given starts: a later hit in it is skipped.
@@ -251,6 +299,29 @@ mod tests {
         n.text("GET /a");
         assert!(n.pass(br#"{"s":"we\"b","l":"GET /a 200"}"#));
         assert!(!n.pass(br#"{"s":"web","l":"GET /a 200"}"#));
+        // A line written without its text is tested on the text its fields make.
+        fn text_of(fields: &str) -> Option<String> {
+            let f = crate::structure::json_fields(fields)?;
+            Some(format!("access GET /{}", f.get("n")?.as_u64()?))
+        }
+        let mut n = Needles::with_kinds(&Kinds::new(&[("access", text_of)]));
+        n.text("GET /7");
+        let kind = |k: &str, f: &str| format!(r#"{{"t":1,"q":1,"st":"system","k":"{k}","f":{f}}}"#);
+        assert!(n.pass(kind("access", r#"{"n":7}"#).as_bytes()));
+        assert!(!n.pass(kind("access", r#"{"n":8}"#).as_bytes()));
+        assert!(
+            !n.pass(br#"{"t":1,"q":1,"l":"GET /8"}"#),
+            "a line with its text"
+        );
+        // An unknown kind's text is its fields' JSON; fields it cannot read, likewise.
+        assert!(!n.pass(kind("other", r#"{"n":7}"#).as_bytes()));
+        assert!(n.pass(kind("other", r#"{"m":"GET /7"}"#).as_bytes()));
+        assert!(n.pass(kind("access", r#"{"m":"GET /7"}"#).as_bytes()));
+        let no_fields = br#"{"t":1,"st":"system","k":"access"}"#;
+        assert!(
+            n.pass(no_fields),
+            "not taken apart: left to the parsed line"
+        );
         let mut quoted = Needles::default();
         quoted.text("say \"hi\"");
         assert!(quoted.pass(b"anything"), "left to the parsed line's test");

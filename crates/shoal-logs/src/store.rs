@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 
 use crate::disk::{DiskLimits, DiskWriter};
-use crate::kept::{trace_number, LazyLine, TraceHex, TraceLine};
+use crate::kept::{trace_number, Kinds, LazyLine, Text, TextOf, TraceHex, TraceLine};
 use crate::limits::{LogLimits, LogQuery, LogStats};
 use crate::line::{LogLine, Stream};
 use crate::reader::Below;
@@ -60,6 +60,9 @@ pub struct LogStore {
     dir: Option<PathBuf>,
     /// The age limit, which lines read from disk keep to as well.
     max_age_ms: u64,
+    /// Kinds of lazy lines whose text is made from their fields when read
+    /// back from disk (the disk keeps only their fields).
+    kinds: Kinds,
 }
 
 impl std::fmt::Debug for LogStore {
@@ -111,6 +114,7 @@ impl LogStore {
             clock,
             disk: Mutex::new(None),
             dir: None,
+            kinds: Kinds::default(),
         }
     }
 
@@ -119,12 +123,25 @@ impl LogStore {
     /// memory budget and not older than `max_age`) and numbering on from them.
     /// Queries the ring cannot fill go on to the older lines on disk.
     pub fn open(limits: LogLimits, dir: &Path, disk: DiskLimits) -> std::io::Result<Self> {
+        Self::open_with_kinds(limits, dir, disk, &[])
+    }
+
+    /// [`LogStore::open`] knowing how to make the text of lazy lines of
+    /// `kinds` ([`LazyLine::kind`]) from their fields: such lines go to disk
+    /// with their fields and kind only, and get their text back when read.
+    pub fn open_with_kinds(
+        limits: LogLimits,
+        dir: &Path,
+        disk: DiskLimits,
+        kinds: &[(&'static str, TextOf)],
+    ) -> std::io::Result<Self> {
         let mut store = Self::new(limits.clone());
+        store.kinds = Kinds::new(kinds);
         if disk.max_bytes == 0 {
             return Ok(store);
         }
         let oldest = system_now_ms().saturating_sub(store.max_age_ms);
-        let restored = crate::reader::load(dir, limits.max_bytes, oldest);
+        let restored = crate::reader::load(dir, limits.max_bytes, oldest, &store.kinds);
         {
             let mut ring = store.lock();
             let first = restored.lines.first().and_then(|l| l.q);
@@ -270,7 +287,11 @@ impl LogStore {
         if let Some(w) = disk {
             // (A line larger than the whole store was not kept: nothing to write.)
             if let Some(kept) = ring.newest().filter(|k| k.seq == seq) {
-                w.send(kept);
+                let kind = match &kept.line {
+                    Text::Lazy(l) => l.kind().and_then(|k| self.kinds.known(k)),
+                    Text::Stored(_) => None,
+                };
+                w.send(kept, kind);
             }
         }
         if let Some(copy) = copy {
@@ -312,7 +333,8 @@ impl LogStore {
             };
         match self.deep_below(floor, now) {
             Some((dir, below)) if want > 0 && reaches => {
-                let mut older = crate::deep::query(dir, below, q, want, trace_start.is_some());
+                let mut older =
+                    crate::deep::query(dir, below, q, want, trace_start.is_some(), &self.kinds);
                 older.extend(lines);
                 older
             }

@@ -430,3 +430,109 @@ fn recent_traces_are_visited_outside_the_lock_in_steps() {
     });
     assert_eq!(visited.len(), usize::from(n));
 }
+
+/// A lazy line whose text the store can make from its fields.
+#[derive(Debug)]
+struct Kinded(u16);
+
+impl shoal_logs::LazyLine for Kinded {
+    fn write_text(&self, out: &mut String) {
+        out.push_str(&format!("access GET /{} {}", self.0, self.0 % 7));
+    }
+    fn write_fields(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(format!(r#"{{"n":{},"kind":"access"}}"#, self.0).as_bytes());
+    }
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+    }
+    fn kind(&self) -> Option<&'static str> {
+        Some("access")
+    }
+}
+
+fn kinded_text(fields: &str) -> Option<String> {
+    let f: serde_json::Value = serde_json::from_str(fields).ok()?;
+    let n = f.get("n")?.as_u64()?;
+    Some(format!("access GET /{n} {}", n % 7))
+}
+
+/// A lazy line of a kind the store makes texts of goes to disk without its
+/// text (its fields and kind only) and reads back with the same text: when
+/// the store reopens, and in queries below the ring (`grep` included). A
+/// store that does not know the kind writes the text; one that cannot make
+/// it reads the fields' JSON as the text.
+#[test]
+fn lines_of_a_kind_are_kept_on_disk_without_their_text_and_read_back_with_it() {
+    use shoal_logs::{DiskLimits, TextOf};
+    const KINDS: &[(&str, TextOf)] = &[("access", kinded_text)];
+    let dir = tempfile::tempdir().expect("tmp");
+    // A small ring: most lines are on disk only.
+    let limits = LogLimits {
+        max_bytes: 4 * 1024,
+        ..Default::default()
+    };
+    let open = |kinds: &[(&'static str, TextOf)]| {
+        LogStore::open_with_kinds(limits.clone(), dir.path(), DiskLimits::default(), kinds)
+            .expect("open")
+    };
+    let store = open(KINDS);
+    for n in 0..300u16 {
+        store.append_lazy(proxy_entry(None), Arc::new(Kinded(n)));
+    }
+    store.append("web", "1", "web-1", Stream::Stdout, "plain GET /7");
+    store.close();
+    let disk: String = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("read"))
+        .collect();
+    assert_eq!(disk.matches(r#","k":"access","#).count(), 300, "{disk}");
+    assert_eq!(
+        disk.matches(r#""l":"#).count(),
+        1,
+        "only the plain line has its text"
+    );
+
+    let all = LogQuery::default();
+    let want: Vec<String> = (0..300u16)
+        .map(|n| format!("access GET /{n} {}", n % 7))
+        .chain(["plain GET /7".to_string()])
+        .collect();
+    let again = open(KINDS);
+    assert!(again.stats().lines < 100, "{:?}", again.stats());
+    let texts = |s: &LogStore, q: &LogQuery| -> Vec<String> {
+        s.query(q).into_iter().map(|l| l.line).collect()
+    };
+    assert_eq!(texts(&again, &all), want);
+    let grep = LogQuery {
+        grep: Some("GET /7".into()),
+        ..Default::default()
+    };
+    let sevens: Vec<String> = want
+        .iter()
+        .filter(|t| t.contains("GET /7"))
+        .cloned()
+        .collect();
+    assert_eq!(texts(&again, &grep), sevens, "grep reads made texts");
+    let oldest = again.query(&all);
+    assert_eq!(
+        oldest[0].field("n"),
+        Some(&serde_json::json!(0)),
+        "fields too"
+    );
+    again.close();
+
+    // Without the kind's text maker, the fields stand in for the text.
+    let unknown = open(&[]);
+    assert_eq!(
+        texts(&unknown, &all).first().map(String::as_str),
+        Some(r#"{"n":0,"kind":"access"}"#)
+    );
+    // …and a store that cannot make the text back writes it.
+    unknown.append_lazy(proxy_entry(None), Arc::new(Kinded(9)));
+    unknown.close();
+    let disk: String = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("read"))
+        .collect();
+    assert!(disk.contains(r#""l":"access GET /9 2""#), "{disk}");
+}

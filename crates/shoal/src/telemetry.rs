@@ -9,6 +9,7 @@
 //! whole batch. One vector per thread, so the serving threads do not pass one
 //! lock's cache line back and forth on every request.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -209,37 +210,130 @@ pub(crate) fn start_us(r: &AccessRecord) -> u64 {
 #[derive(Debug)]
 pub(crate) struct AccessLine(pub(crate) AccessRecord);
 
-impl shoal_logs::LazyLine for AccessLine {
-    fn write_text(&self, out: &mut String) {
-        let (r, t) = (&self.0, self.0.texts());
+/// The kind of line an access line is ([`shoal_logs::LazyLine::kind`]): on
+/// disk it keeps its fields only, its text is made from them when read.
+pub const ACCESS_KIND: &str = "access";
+
+/// The line kinds whose text the log store makes from their fields (give them
+/// to [`LogStore::open_with_kinds`]).
+pub const LINE_KINDS: &[(&str, shoal_logs::TextOf)] = &[(ACCESS_KIND, access_text_of)];
+
+/// What an access line's text says.
+struct TextParts<'a> {
+    method: &'a str,
+    path: &'a str,
+    status: u64,
+    duration: Duration,
+    caller: &'a str,
+    instance: Option<&'a str>,
+    trace_id: &'a str,
+    span_id: &'a str,
+    retries: u64,
+    reason: Option<&'a str>,
+}
+
+impl TextParts<'_> {
+    fn write(&self, out: &mut String) {
         // Milliseconds to one decimal, rounded half up, in integers.
-        let tenths = u64::try_from((r.duration.as_micros() + 50) / 100).unwrap_or(u64::MAX);
+        let tenths = u64::try_from((self.duration.as_micros() + 50) / 100).unwrap_or(u64::MAX);
         let mut n = itoa::Buffer::new();
-        for part in ["access ", t.method, " ", t.path, " ", n.format(r.status)] {
+        for part in ["access ", self.method, " ", self.path, " "] {
             out.push_str(part);
         }
+        out.push_str(n.format(self.status));
         out.push(' ');
         out.push_str(n.format(tenths / 10));
         out.push('.');
         out.push_str(n.format(tenths % 10));
         for part in [
             "ms caller=",
-            t.caller,
+            self.caller,
             " instance=",
-            t.instance.unwrap_or("-"),
+            self.instance.unwrap_or("-"),
             " trace=",
-            t.trace_id,
+            self.trace_id,
             " span=",
-            t.span_id,
+            self.span_id,
             " retries=",
         ] {
             out.push_str(part);
         }
-        out.push_str(n.format(r.retries));
-        if let Some(reason) = r.reason {
+        out.push_str(n.format(self.retries));
+        if let Some(reason) = self.reason {
             out.push_str(" reason=");
             out.push_str(reason);
         }
+    }
+}
+
+/// An access line's fields as [`access_text_of`] reads them: borrowed from the
+/// JSON text where no escape is in the way.
+#[derive(serde::Deserialize)]
+struct TextFields<'a> {
+    #[serde(borrow)]
+    method: Cow<'a, str>,
+    #[serde(borrow)]
+    path: Cow<'a, str>,
+    status: u64,
+    duration_ms: f64,
+    #[serde(borrow)]
+    caller: Cow<'a, str>,
+    #[serde(borrow)]
+    instance: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    trace_id: Cow<'a, str>,
+    #[serde(borrow)]
+    span_id: Cow<'a, str>,
+    retries: u64,
+    #[serde(borrow)]
+    reason: Option<Cow<'a, str>>,
+}
+
+/// An access line's text made from its fields' JSON text (as read back from
+/// disk): the text [`AccessLine`] writes from its record. `None` when a field
+/// it needs is missing or of another type.
+pub fn access_text_of(fields: &str) -> Option<String> {
+    let f: TextFields<'_> = serde_json::from_str(fields).ok()?;
+    let mut out = String::with_capacity(160);
+    TextParts {
+        method: &f.method,
+        path: &f.path,
+        status: f.status,
+        // `duration_ms` is the duration's nanoseconds / 1e6, to f64 precision:
+        // rounding gives the nanoseconds back (exactly, for any duration below
+        // about two weeks).
+        duration: Duration::from_nanos((f.duration_ms.max(0.0) * 1e6).round() as u64),
+        caller: &f.caller,
+        instance: f.instance.as_deref(),
+        trace_id: &f.trace_id,
+        span_id: &f.span_id,
+        retries: f.retries,
+        reason: f.reason.as_deref(),
+    }
+    .write(&mut out);
+    Some(out)
+}
+
+impl shoal_logs::LazyLine for AccessLine {
+    fn write_text(&self, out: &mut String) {
+        let (r, t) = (&self.0, self.0.texts());
+        TextParts {
+            method: t.method,
+            path: t.path,
+            status: r.status.into(),
+            duration: r.duration,
+            caller: t.caller,
+            instance: t.instance,
+            trace_id: t.trace_id,
+            span_id: t.span_id,
+            retries: r.retries.into(),
+            reason: r.reason,
+        }
+        .write(out);
+    }
+
+    fn kind(&self) -> Option<&'static str> {
+        Some(ACCESS_KIND)
     }
 
     /// Its own fields (but `start` and `duration`), `start_us`, `duration_ms`
@@ -302,6 +396,53 @@ mod tests {
         let mut text = String::new();
         shoal_logs::LazyLine::write_text(&AccessLine(r), &mut text);
         assert!(text.ends_with(" retries=2 reason=timeout"), "{text}");
+    }
+
+    /// The text made from an access line's fields (read back from disk) is
+    /// the text its record makes, for every duration's rounding.
+    #[test]
+    fn the_access_text_is_made_again_from_the_fields() {
+        let texts = |instance, parent| shoal_proxy::AccessTexts {
+            method: "PUT",
+            path: "/ü/x?y=\"1\"",
+            caller: "web",
+            service: "api",
+            version: "2",
+            instance,
+            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+            span_id: "00f067aa0ba902b7",
+            parent_span_id: parent,
+        };
+        let mut nanos: Vec<u64> = vec![0, 1, 49_999, 50_000, 1_250_000, 999_999_999];
+        // A spread of durations up to ten minutes (a fixed LCG: the same each run).
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            nanos.push((x >> 20) % 600_000_000_000);
+            nanos.push(((x >> 20) % 600_000) * 1_000 + 50);
+        }
+        for (i, ns) in nanos.into_iter().enumerate() {
+            let mut r = AccessRecord::new(texts(
+                (i % 2 == 0).then_some("api-1"),
+                (i % 3 == 0).then_some("00f067aa0ba902b8"),
+            ));
+            (r.status, r.duration, r.retries) = (503, Duration::from_nanos(ns), (i % 4) as u32);
+            r.reason = (i % 5 == 0).then_some("timeout");
+            let line = AccessLine(r);
+            let mut want = String::new();
+            shoal_logs::LazyLine::write_text(&line, &mut want);
+            let mut json = Vec::new();
+            shoal_logs::LazyLine::write_fields(&line, &mut json);
+            let fields = std::str::from_utf8(&json).expect("fields");
+            assert_eq!(
+                access_text_of(fields).as_deref(),
+                Some(want.as_str()),
+                "{ns} ns"
+            );
+        }
+        for bad in [r#"{"method":"GET"}"#, "[1]", "{", r#"{"status":"200"}"#] {
+            assert_eq!(access_text_of(bad), None, "{bad}: no text");
+        }
     }
 
     /// Every field of the record (but `start` and `duration`), `start_us`,
@@ -441,10 +582,11 @@ mod cost {
     fn measure(eager: bool) -> (f64, f64, usize) {
         let dir = tempfile::tempdir().expect("tmp");
         let logs = Arc::new(
-            LogStore::open(
+            LogStore::open_with_kinds(
                 shoal_logs::LogLimits::default(),
                 dir.path(),
                 shoal_logs::DiskLimits::default(),
+                LINE_KINDS,
             )
             .expect("open"),
         );

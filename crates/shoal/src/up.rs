@@ -166,10 +166,11 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
 
     let logs_dir = p.data_dir.join("logs");
     let logs = Arc::new(
-        LogStore::open(
+        LogStore::open_with_kinds(
             LogLimits::from_env()?,
             &logs_dir,
             shoal_logs::DiskLimits::from_env()?,
+            crate::telemetry::LINE_KINDS,
         )
         .with_context(|| format!("cannot open the log directory {}", logs_dir.display()))?,
     );
