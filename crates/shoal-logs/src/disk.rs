@@ -24,6 +24,7 @@ use serde_json::value::RawValue;
 use crate::json::JsonObject;
 use crate::kept::{Kept, KeptFields, Kinds, Text, TraceHex};
 use crate::line::Stream;
+use crate::numbers::Reserve;
 
 /// How much of the log is kept on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,30 +179,51 @@ struct Shared {
 #[derive(Debug)]
 pub(crate) struct DiskWriter {
     shared: Arc<Shared>,
+    /// Numbers reserved in `next-seq`, renewed by the writer thread.
+    pub reserve: Arc<Reserve>,
     thread: Option<JoinHandle<()>>,
     pub dropped: Arc<AtomicU64>,
     pub bytes: Arc<AtomicU64>,
 }
 
 impl DiskWriter {
-    pub fn start(dir: PathBuf, limits: DiskLimits, max_age: Duration) -> io::Result<DiskWriter> {
+    /// A writer into `dir`, whose reservation of numbers starts at `reserved`
+    /// (already in `next-seq`; see [`crate::numbers`]).
+    pub fn start(
+        dir: PathBuf,
+        limits: DiskLimits,
+        max_age: Duration,
+        reserved: u64,
+    ) -> io::Result<DiskWriter> {
         fs::create_dir_all(&dir)?;
         let shared = Arc::new(Shared::default());
+        let reserve = Arc::new(Reserve::new(reserved));
         let bytes = Arc::new(AtomicU64::new(total_bytes(&dir)));
-        let (sh, b) = (shared.clone(), bytes.clone());
+        let (sh, b, r) = (shared.clone(), bytes.clone(), reserve.clone());
         let thread = std::thread::Builder::new()
             .name("shoal-log-disk".into())
             .spawn(move || {
-                if let Err(e) = write_loop(&dir, limits, max_age, &sh, &b) {
+                if let Err(e) = write_loop(&dir, limits, max_age, &sh, &b, &r) {
                     tracing::error!(error = %e, dir = %dir.display(), "the disk log stopped; logs are kept in memory only");
                 }
             })?;
         Ok(DiskWriter {
             shared,
+            reserve,
             thread: Some(thread),
             dropped: Arc::new(AtomicU64::new(0)),
             bytes,
         })
+    }
+
+    /// Notes that line `seq` was numbered: past half the reservation, the
+    /// writer is woken to renew it.
+    pub fn numbered(&self, seq: u64) {
+        if self.reserve.used(seq) {
+            if let Some(t) = &self.thread {
+                t.thread().unpark();
+            }
+        }
     }
 
     /// Queues a line (as its JSON text; without its text when it is a lazy
@@ -292,6 +314,7 @@ fn write_loop(
     max_age: Duration,
     shared: &Shared,
     total: &AtomicU64,
+    reserve: &Reserve,
 ) -> io::Result<()> {
     let mut n = 0;
     let (mut path, mut out) = new_segment(dir, &mut n)?;
@@ -322,6 +345,9 @@ fn write_loop(
             }
         }
         batch.clear();
+        if let Err(e) = reserve.renew(dir) {
+            tracing::warn!(error = %e, dir = %dir.display(), "cannot reserve log sequence numbers on disk");
+        }
         if age_checked.elapsed() >= AGE_CHECK_EVERY || stopping {
             enforce(dir, &path, limits, max_age, total);
             age_checked = std::time::Instant::now();
@@ -397,7 +423,7 @@ mod tests {
 
     /// A writer into `dir` keeping lines up to an hour old.
     fn writer(dir: &Path, limits: DiskLimits) -> DiskWriter {
-        DiskWriter::start(dir.into(), limits, Duration::from_secs(3600)).expect("start")
+        DiskWriter::start(dir.into(), limits, Duration::from_secs(3600), 0).expect("start")
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //! - `store.rs`: `LogStore`, the shared, locked front with a clock and live tail.
 //! - `json.rs`: `JsonObject`, fixed-shape JSON written by hand (disk lines, lazy fields).
 //! - `disk.rs`: segment files under `data_dir/logs/`, so logs survive a restart.
+//! - `numbers.rs`: sequence numbers reserved on disk ahead of use, so a killed
+//!   store never numbers two lines alike.
 //! - `reader.rs`: reading segments back: the newest lines at open, older ones
 //!   newest-first with cheap byte tests before parsing.
 //! - `deep.rs`: queries and trace lookups that go on below the ring's oldest
@@ -27,6 +29,7 @@ mod json;
 mod kept;
 mod limits;
 mod line;
+mod numbers;
 mod reader;
 mod ring;
 mod store;

@@ -93,7 +93,7 @@ impl Ring {
         let time_ms = now_ms.max(self.last_time_ms);
         self.last_time_ms = time_ms;
         let seq = self.next_seq;
-        self.next_seq += 1;
+        self.next_seq = self.next_seq.saturating_add(1);
         let (line, fields, parsed) = match new.lazy {
             Some(lazy) => (Text::Lazy(lazy), KeptFields::Lazy, None),
             None => {
@@ -281,6 +281,11 @@ impl Ring {
     pub(crate) fn number_from(&mut self, seq: u64) {
         debug_assert!(self.lines.is_empty());
         self.next_seq = seq.max(1);
+    }
+
+    /// The number the next line gets.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
     }
 
     /// The line appended last, if it is still kept.

@@ -11,6 +11,7 @@ use crate::disk::{DiskLimits, DiskWriter};
 use crate::kept::{trace_number, Kinds, LazyLine, Text, TextOf, TraceHex, TraceLine};
 use crate::limits::{LogLimits, LogQuery, LogStats};
 use crate::line::{LogLine, Stream};
+use crate::numbers;
 use crate::reader::Below;
 use crate::ring::{Floor, NewFields, NewLine, Ring};
 use crate::structure::Fields;
@@ -142,7 +143,16 @@ impl LogStore {
         }
         let oldest = system_now_ms().saturating_sub(store.max_age_ms);
         let restored = crate::reader::load(dir, limits.max_bytes, oldest, &store.kinds);
-        {
+        let (start, lost) = numbers::start(restored.next_seq, numbers::read(dir));
+        if lost {
+            // Numbers up to `start` may have been handed out: none is given
+            // again. The ring starts empty; the lines on disk are read from there.
+            tracing::warn!(
+                next_seq = start,
+                "the log store last stopped before its newest lines reached the disk; numbering goes on after every number it may have given"
+            );
+            store.lock().number_from(start);
+        } else {
             let mut ring = store.lock();
             let first = restored.lines.first().and_then(|l| l.q);
             ring.number_from(first.unwrap_or(restored.next_seq));
@@ -165,16 +175,27 @@ impl LogStore {
                 ring.push(l.t, new, false);
             }
         }
-        let writer = DiskWriter::start(dir.to_path_buf(), disk, limits.max_age)?;
+        std::fs::create_dir_all(dir)?;
+        let reserved = start.saturating_add(numbers::BLOCK);
+        numbers::write(dir, reserved)?;
+        let writer = DiskWriter::start(dir.to_path_buf(), disk, limits.max_age, reserved)?;
         *store.disk_lock() = Some(writer);
         store.dir = Some(dir.to_path_buf());
         Ok(store)
     }
 
-    /// Writes what the disk log has queued and stops it (at shutdown).
+    /// Writes what the disk log has queued and stops it (at shutdown), then
+    /// writes down the next sequence number (a clean stop).
     pub fn close(&self) {
-        if let Some(mut w) = self.disk_lock().take() {
-            w.close();
+        let Some(mut w) = self.disk_lock().take() else {
+            return;
+        };
+        w.close();
+        let next = self.lock().next_seq();
+        if let Some(dir) = &self.dir {
+            if let Err(e) = numbers::write(dir, next) {
+                tracing::warn!(error = %e, "cannot write the log's next sequence number");
+            }
         }
     }
 
@@ -285,6 +306,7 @@ impl LogStore {
         let to_instances = tails.instances && new.stream != Stream::System;
         let (seq, copy) = ring.push(now, new, tails.all || to_instances);
         if let Some(w) = disk {
+            w.numbered(seq);
             // (A line larger than the whole store was not kept: nothing to write.)
             if let Some(kept) = ring.newest().filter(|k| k.seq == seq) {
                 let kind = match &kept.line {
