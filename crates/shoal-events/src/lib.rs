@@ -4,11 +4,17 @@
 //! health changes, restarts, scaling and rollout steps, and later deployments
 //! and breaker changes, each as one [`Event`] with a sequence number. Kept in
 //! memory (the newest `capacity` events), queryable by service, kind and
-//! sequence, with a live tail for subscribers.
+//! sequence, with a live tail for subscribers; with [`EventLog::open`], also
+//! on disk (`journal.rs`), read back at the next start.
 #![forbid(unsafe_code)]
 
+mod journal;
+
 use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::Mutex;
+
+use journal::Journal;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -90,6 +96,8 @@ impl EventQuery {
 struct Inner {
     next_seq: u64,
     events: VecDeque<Event>,
+    /// The file events are written to, when the log was opened on one.
+    journal: Option<Journal>,
 }
 
 /// The bounded event log.
@@ -107,9 +115,30 @@ impl EventLog {
             inner: Mutex::new(Inner {
                 next_seq: 1,
                 events: VecDeque::new(),
+                journal: None,
             }),
             tail,
         }
+    }
+
+    /// A log kept in the file at `path` too: the newest `capacity` events a
+    /// previous run wrote there come back (numbering goes on after them), and
+    /// each new event is written there before anyone can see it.
+    pub fn open(path: &Path, capacity: usize) -> std::io::Result<Self> {
+        let log = Self::new(capacity);
+        let events = journal::read_back(path, log.capacity)?;
+        let journal = Journal::open(path, events.iter(), log.capacity)?;
+        {
+            let mut inner = log.lock();
+            inner.next_seq = events.last().map_or(1, |e| e.seq.saturating_add(1));
+            inner.events = events.into();
+            inner.journal = Some(journal);
+        }
+        Ok(log)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Records an event; returns its sequence number.
@@ -121,12 +150,9 @@ impl EventLog {
         message: impl Into<String>,
         fields: serde_json::Value,
     ) -> u64 {
-        let mut inner = match self.inner.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut inner = self.lock();
         let seq = inner.next_seq;
-        inner.next_seq += 1;
+        inner.next_seq = seq.saturating_add(1);
         let event = Event {
             seq,
             time_ms: now_ms(),
@@ -140,6 +166,19 @@ impl EventLog {
             inner.events.pop_front();
         }
         inner.events.push_back(event.clone());
+        let Inner {
+            journal, events, ..
+        } = &mut *inner;
+        if let Some(j) = journal {
+            let written = j.append(&event).and_then(|()| match j.full() {
+                true => j.compact(events.iter()),
+                false => Ok(()),
+            });
+            if let Err(e) = written {
+                tracing::warn!(error = %e, "cannot write the event stream to disk; it is kept in memory only from now on");
+                *journal = None;
+            }
+        }
         // Sent under the lock so subscribers see sequence order.
         let _ = self.tail.send(event);
         seq
@@ -147,10 +186,7 @@ impl EventLog {
 
     /// Matching events, oldest first (the most recent `limit` when set).
     pub fn query(&self, q: &EventQuery) -> Vec<Event> {
-        let inner = match self.inner.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let inner = self.lock();
         let mut out: Vec<Event> = inner
             .events
             .iter()
@@ -168,9 +204,12 @@ impl EventLog {
     }
 }
 
+/// Events kept by default (in memory, and on disk with [`EventLog::open`]).
+pub const CAPACITY: usize = 50_000;
+
 impl Default for EventLog {
     fn default() -> Self {
-        Self::new(50_000)
+        Self::new(CAPACITY)
     }
 }
 
@@ -183,6 +222,8 @@ fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
+    use std::io::Write;
 
     #[test]
     fn events_are_ordered_bounded_and_filtered() {
@@ -230,6 +271,77 @@ mod tests {
                 ..Default::default()
             })
             .is_empty());
+    }
+
+    fn emit_n(log: &EventLog, from: u64, n: u64) {
+        for i in from..from + n {
+            log.emit(
+                Kind::HealthChanged,
+                "web",
+                "web-1",
+                format!("e{i}"),
+                serde_json::json!({"i": i}),
+            );
+        }
+    }
+
+    fn messages(log: &EventLog) -> Vec<String> {
+        log.query(&EventQuery::default())
+            .into_iter()
+            .map(|e| e.message)
+            .collect()
+    }
+
+    /// Events written to the file come back at the next open, in order, with
+    /// their numbers; numbering goes on after them; a torn last line (a
+    /// crash mid-write) is skipped.
+    #[test]
+    fn events_survive_a_reopen_and_a_torn_last_line() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("events.jsonl");
+        let log = EventLog::open(&path, 100).expect("open");
+        emit_n(&log, 0, 5);
+        let before = log.query(&EventQuery::default());
+        drop(log);
+        let mut f = OpenOptions::new().append(true).open(&path).expect("file");
+        f.write_all(br#"{"seq":6,"time_ms":1,"kind":"resta"#)
+            .expect("torn");
+        drop(f);
+
+        let again = EventLog::open(&path, 100).expect("reopen");
+        assert_eq!(again.query(&EventQuery::default()), before);
+        assert_eq!(
+            again.emit(Kind::Restart, "web", "", "after", serde_json::Value::Null),
+            6
+        );
+        drop(again);
+        let third = EventLog::open(&path, 100).expect("reopen");
+        assert_eq!(messages(&third), ["e0", "e1", "e2", "e3", "e4", "after"]);
+        assert_eq!(third.query(&EventQuery::default())[0].fields["i"], 0);
+    }
+
+    /// The file holds at most about twice the kept events: it is rewritten
+    /// to the kept ones when full; a reopen keeps the newest `capacity`.
+    #[test]
+    fn the_file_stays_bounded() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("events.jsonl");
+        let log = EventLog::open(&path, 10).expect("open");
+        emit_n(&log, 0, 95);
+        let lines = std::fs::read_to_string(&path)
+            .expect("read")
+            .lines()
+            .count();
+        assert!((10..=20).contains(&lines), "{lines} lines");
+        drop(log);
+        let small = EventLog::open(&path, 3).expect("reopen smaller");
+        assert_eq!(messages(&small), ["e92", "e93", "e94"]);
+        assert_eq!(
+            small.emit(Kind::Restart, "web", "", "next", serde_json::Value::Null),
+            96
+        );
+        let missing = dir.path().join("none").join("events.jsonl");
+        assert!(EventLog::open(&missing, 3).is_err(), "no such directory");
     }
 
     #[test]

@@ -219,7 +219,16 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot open the outbound proxy listener of {name}"))?;
         outbound.insert(name.clone(), addr);
     }
-    let events = Arc::new(shoal_events::EventLog::default());
+    // The event stream, kept in `data_dir/events.jsonl` too (read back here).
+    let events_file = p.data_dir.join("events.jsonl");
+    let events = Arc::new(
+        shoal_events::EventLog::open(&events_file, shoal_events::CAPACITY).with_context(|| {
+            format!(
+                "cannot open the event stream file {}",
+                events_file.display()
+            )
+        })?,
+    );
     let errors_feed = tokio::spawn(shoal_errors::run(
         errors.clone(),
         events.subscribe(),

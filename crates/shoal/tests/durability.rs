@@ -76,3 +76,57 @@ fn acknowledged_kv_writes_survive_kill9_of_shoal() {
         acked.len()
     );
 }
+
+/// The event stream survives a kill -9 of shoal: the first run's events are
+/// read back with their numbers, and the second run's follow them.
+#[test]
+fn the_event_stream_survives_kill9_of_shoal() {
+    let mut p = Platform::builder(BIN)
+        .file("app.py", common::APP)
+        .services(&common::web_service("web", 1))
+        .start()
+        .expect("start");
+    p.wait_healthy("web", 1, common::HEALTHY).expect("healthy");
+    let events = |p: &Platform| -> Vec<serde_json::Value> {
+        p.api("GET", "/api/v1/events?service=web", None)
+            .expect("events")
+            .json()
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let first = wait_until(
+        "the first run's health event",
+        Duration::from_secs(30),
+        || {
+            let e = events(&p);
+            e.iter().any(|e| e["kind"] == "health_changed").then_some(e)
+        },
+    )
+    .expect("events");
+    p.kill9();
+    let dir = p.take_dir().expect("dir");
+    drop(p);
+
+    let p2 = Platform::builder(BIN)
+        .in_dir(dir)
+        .services(&common::web_service("web", 1))
+        .start()
+        .expect("restart");
+    p2.wait_healthy("web", 1, common::HEALTHY)
+        .expect("healthy again");
+    let all = events(&p2);
+    assert_eq!(
+        &all[..first.len()],
+        &first[..],
+        "the first run's events, as they were"
+    );
+    let seqs: Vec<u64> = all.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert!(
+        all[first.len()..]
+            .iter()
+            .any(|e| e["kind"] == "instance_started"),
+        "the second run's events follow: {all:?}"
+    );
+}
