@@ -180,7 +180,7 @@ struct Shared {
 pub(crate) struct DiskWriter {
     shared: Arc<Shared>,
     /// Numbers reserved in `next-seq`, renewed by the writer thread.
-    pub reserve: Arc<Reserve>,
+    reserve: Arc<Reserve>,
     thread: Option<JoinHandle<()>>,
     pub dropped: Arc<AtomicU64>,
     pub bytes: Arc<AtomicU64>,
