@@ -283,6 +283,14 @@ impl Ring {
         self.next_seq = seq.max(1);
     }
 
+    /// Numbers the next line `seq` on an empty ring, whose lines before it
+    /// (on disk only) are older than `time_ms`: the ring's floor reads so,
+    /// and a query going back past it goes on into the disk.
+    pub(crate) fn resume_after_gap(&mut self, seq: u64, time_ms: u64) {
+        self.number_from(seq);
+        self.last_time_ms = time_ms;
+    }
+
     /// The number the next line gets.
     pub(crate) fn next_seq(&self) -> u64 {
         self.next_seq

@@ -151,7 +151,7 @@ impl LogStore {
                 next_seq = start,
                 "the log store last stopped before its newest lines reached the disk; numbering goes on after every number it may have given"
             );
-            store.lock().number_from(start);
+            store.lock().resume_after_gap(start, system_now_ms());
         } else {
             let mut ring = store.lock();
             let first = restored.lines.first().and_then(|l| l.q);

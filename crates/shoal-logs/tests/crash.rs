@@ -72,6 +72,13 @@ fn a_killed_store_never_numbers_two_lines_alike() {
 
     let store =
         LogStore::open(LogLimits::default(), dir.path(), DiskLimits::default()).expect("reopen");
+    // Before any new line: a query back in time finds the lines on disk.
+    let since = store.query(&LogQuery {
+        since_ms: Some(1),
+        limit: 3,
+        ..Default::default()
+    });
+    assert_eq!(since.len(), 3, "{since:?}");
     let next = store.append("web", "1", "web-1", Stream::Stdout, "after the crash");
     assert!(
         next > given,
