@@ -47,12 +47,12 @@ pub(crate) fn start(next_on_disk: u64, file: Option<u64>) -> (u64, bool) {
 
 /// The reservation shared by the appenders (which ask for more) and the disk
 /// writer (which writes it).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Reserve {
     /// The number the file holds: none below it is given before it is written.
-    pub kept: AtomicU64,
+    kept: AtomicU64,
     /// The number appenders asked to be written (at least `kept`).
-    pub wanted: AtomicU64,
+    wanted: AtomicU64,
 }
 
 impl Reserve {
