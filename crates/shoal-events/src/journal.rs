@@ -89,18 +89,15 @@ impl Journal {
     }
 }
 
-/// Writes `events` to a new file beside `path`, renames it over `path` (a
-/// crash leaves the old file or the new) and returns it open for appending.
+/// Replaces the file at `path` with `events` ([`shoal_durable::replace`]: a
+/// crash or power loss leaves the old file or the new) and returns it open
+/// for appending.
 fn rewrite<'a>(path: &Path, n: usize, events: impl Iterator<Item = &'a Event>) -> io::Result<File> {
-    let tmp = path.with_extension("jsonl.tmp");
     let mut out = Vec::with_capacity(n * 256);
     for e in events {
         serde_json::to_writer(&mut out, e)?;
         out.push(b'\n');
     }
-    let mut f = File::create(&tmp)?;
-    f.write_all(&out)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)?;
+    shoal_durable::replace(path, &out)?;
     OpenOptions::new().append(true).open(path)
 }

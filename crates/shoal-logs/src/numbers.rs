@@ -9,7 +9,7 @@
 //! handed out that the disk never got: numbering goes on from the file's.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -24,14 +24,10 @@ pub(crate) fn read(dir: &Path) -> Option<u64> {
     fs::read_to_string(dir.join(FILE)).ok()?.trim().parse().ok()
 }
 
-/// Writes `next` (a new file, synced, then renamed over the old one: a crash
-/// leaves the old number or the new, never a torn one).
+/// Writes `next` ([`shoal_durable::replace`]: a crash or power loss leaves the
+/// old number or the new, never a torn one, and a renewal that returned is kept).
 pub(crate) fn write(dir: &Path, next: u64) -> io::Result<()> {
-    let tmp = dir.join(format!("{FILE}.tmp"));
-    let mut f = fs::File::create(&tmp)?;
-    writeln!(f, "{next}")?;
-    f.sync_all()?;
-    fs::rename(&tmp, dir.join(FILE))
+    shoal_durable::replace(&dir.join(FILE), format!("{next}\n").as_bytes())
 }
 
 /// Where numbering starts at open: after the newest line on disk (`next_on_disk`),

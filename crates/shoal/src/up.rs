@@ -418,9 +418,7 @@ fn write_endpoints(
         "dns": dns.to_string(),
         "statsd": statsd.to_string(),
     });
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, body.to_string())
-        .and_then(|()| std::fs::rename(&tmp, path))
+    shoal_durable::replace(path, body.to_string().as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
