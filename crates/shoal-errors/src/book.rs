@@ -85,6 +85,16 @@ pub struct Book {
     groups: HashMap<String, Group>,
     /// Groups forgotten to stay within `max_groups`.
     pub forgotten: u64,
+    /// Whether anything was recorded since [`Book::take_changes`] last looked.
+    changed: bool,
+}
+
+/// What a book holds, written down to be read back after a restart.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Saved {
+    pub forgotten: u64,
+    /// Most recently seen first.
+    pub groups: Vec<Group>,
 }
 
 impl Book {
@@ -93,6 +103,69 @@ impl Book {
             max_groups: max_groups.max(1),
             groups: HashMap::new(),
             forgotten: 0,
+            changed: false,
+        }
+    }
+
+    /// What it holds, if anything was recorded since the last call.
+    pub fn take_changes(&mut self) -> Option<Saved> {
+        if !std::mem::take(&mut self.changed) {
+            return None;
+        }
+        Some(Saved {
+            forgotten: self.forgotten,
+            groups: self.list(&ErrorQuery::default()),
+        })
+    }
+
+    /// Counts the book as changed (so the next [`Book::take_changes`] gives it).
+    pub fn mark_changed(&mut self) {
+        self.changed = true;
+    }
+
+    /// Adds the groups of `saved` (a previous run's) to what it holds: a group
+    /// recorded meanwhile is merged (counts added, times widened, the newer
+    /// example kept); past `max_groups`, the groups seen least recently are
+    /// forgotten, as always.
+    pub fn restore(&mut self, saved: Saved) {
+        self.forgotten += saved.forgotten;
+        for old in saved.groups {
+            // Its id is its key's hash: made again, so a doctored file cannot
+            // file a group under another's id.
+            let id = group_id(&old.service, old.source, &old.cause);
+            match self.groups.get_mut(&id) {
+                Some(g) => {
+                    if old.last_ms > g.last_ms {
+                        g.latest = old.latest;
+                    }
+                    g.count += old.count;
+                    g.first_ms = g.first_ms.min(old.first_ms);
+                    g.last_ms = g.last_ms.max(old.last_ms);
+                    for i in old.instances {
+                        if g.instances.len() >= MAX_INSTANCES {
+                            break;
+                        }
+                        g.instances.insert(i);
+                    }
+                }
+                None => {
+                    let mut instances = old.instances;
+                    while instances.len() > MAX_INSTANCES {
+                        instances.pop_last();
+                    }
+                    self.groups.insert(
+                        id.clone(),
+                        Group {
+                            id,
+                            instances,
+                            ..old
+                        },
+                    );
+                }
+            }
+        }
+        while self.groups.len() > self.max_groups {
+            self.forget_oldest();
         }
     }
 
@@ -122,6 +195,7 @@ impl Book {
             }
         }
         g.latest = s.example;
+        self.changed = true;
         id
     }
 
@@ -276,5 +350,51 @@ mod tests {
             group_id("a", Source::Http, "bx")
         );
         assert_eq!(group_id("a", Source::Http, "x").len(), 12);
+    }
+
+    #[test]
+    fn a_saved_book_reads_back_whole_and_merges_with_what_came_meanwhile() {
+        let mut b = Book::new(10);
+        assert_eq!(b.take_changes(), None, "nothing recorded yet");
+        let a = b.record(sample("web", "HTTP 500 GET /x/*", 10, "web-1"));
+        b.record(sample("web", "HTTP 500 GET /x/*", 30, "web-2"));
+        let c = b.record(sample("api", "crash: exit 1", 20, "api-1"));
+        let saved = b.take_changes().unwrap_or_else(|| panic!("changed"));
+        assert_eq!(b.take_changes(), None, "taken");
+        let text = serde_json::to_string(&saved).unwrap_or_else(|e| panic!("{e}"));
+        let back: Saved = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+
+        let mut again = Book::new(10);
+        again.record(sample("web", "HTTP 500 GET /x/*", 40, "web-3"));
+        again.restore(back);
+        let g = again.get(&a).unwrap_or_else(|| panic!("group {a}"));
+        assert_eq!((g.count, g.first_ms, g.last_ms), (3, 10, 40));
+        assert_eq!(g.latest, json!({ "t": 40 }), "the newer example stays");
+        assert_eq!(g.instances.len(), 3);
+        assert_eq!(again.get(&c).map(|g| g.count), Some(1));
+        assert_eq!(again.len(), 2);
+    }
+
+    #[test]
+    fn a_restored_book_keeps_its_bound_and_the_ids_it_makes() {
+        let mut b = Book::new(3);
+        for t in 0..3 {
+            b.record(sample("web", &format!("HTTP 500 GET /{t}"), t, "web-1"));
+        }
+        let mut saved = b.take_changes().unwrap_or_else(|| panic!("changed"));
+        // A doctored id is made again from the group's key.
+        saved.groups[0].id = "doctored".into();
+        let mut small = Book::new(2);
+        small.record(sample("web", "HTTP 502 GET /new", 100, "web-1"));
+        small.restore(saved);
+        assert_eq!(small.len(), 2);
+        assert_eq!(small.forgotten, 2);
+        assert!(small.get("doctored").is_none());
+        let listed: Vec<u64> = small
+            .list(&ErrorQuery::default())
+            .iter()
+            .map(|g| g.last_ms)
+            .collect();
+        assert_eq!(listed, [100, 2], "the ones seen least recently went");
     }
 }

@@ -129,6 +129,21 @@ impl Errors {
         self.lock().get(id)
     }
 
+    /// What the view holds, if anything was recorded since the last call ([`crate::save_changes`]).
+    pub fn take_changes(&self) -> Option<crate::Saved> {
+        self.lock().take_changes()
+    }
+
+    /// Counts the view as changed again (its last save failed).
+    pub fn mark_changed(&self) {
+        self.lock().mark_changed();
+    }
+
+    /// Adds a previous run's view ([`crate::load`]).
+    pub fn restore(&self, saved: crate::Saved) {
+        self.lock().restore(saved);
+    }
+
     /// Groups forgotten so far to stay within the bound.
     pub fn forgotten(&self) -> u64 {
         self.lock().forgotten

@@ -177,7 +177,8 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     if args.logs {
         echo_logs(&logs);
     }
-    let errors = Arc::new(shoal_errors::Errors::default());
+    let errors_file = p.data_dir.join("errors.json");
+    let errors = Arc::new(open_errors(&errors_file));
     let table = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -235,6 +236,11 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         // Instance lines only: the errors view skips the proxy's access lines,
         // and a full tail would copy (and re-parse) every one of them.
         logs.subscribe_instance_lines(),
+        stop_rx.clone(),
+    ));
+    let errors_keeper = tokio::spawn(shoal_errors::keep(
+        errors.clone(),
+        errors_file.clone(),
         stop_rx.clone(),
     ));
     // Circuit and ejection changes into the event stream, circuit states into `/metrics`.
@@ -358,6 +364,10 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     telemetry.abort();
     traces.finish().await;
     let _ = errors_feed.await;
+    let _ = errors_keeper.await;
+    if let Err(e) = shoal_errors::save_changes(&errors, &errors_file).await {
+        tracing::warn!(path = %errors_file.display(), error = %e, "cannot save the errors view");
+    }
     let _ = proxy_changes.await;
     store.close().await;
     let _ = std::fs::remove_file(&endpoints);
@@ -420,6 +430,23 @@ fn write_endpoints(
     });
     shoal_durable::replace(path, body.to_string().as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The errors view, with the groups a previous run saved at `path`. A file
+/// that does not read is set aside as `errors.json.bad` (with a warning) and
+/// the view starts empty: the errors view is worth less than a start.
+fn open_errors(path: &std::path::Path) -> shoal_errors::Errors {
+    let errors = shoal_errors::Errors::default();
+    match shoal_errors::load(path) {
+        Ok(Some(saved)) => errors.restore(saved),
+        Ok(None) => {}
+        Err(e) => {
+            let aside = path.with_extension("json.bad");
+            let moved = std::fs::rename(path, &aside);
+            tracing::warn!(error = %e, set_aside = moved.is_ok(), "the saved errors view does not read; starting empty");
+        }
+    }
+    errors
 }
 
 fn node_name() -> String {

@@ -130,3 +130,60 @@ fn the_event_stream_survives_kill9_of_shoal() {
         "the second run's events follow: {all:?}"
     );
 }
+
+/// The errors view survives a kill -9 of shoal: the groups saved while the
+/// first run counted them are there after the restart, and go on counting.
+#[test]
+fn the_errors_view_survives_kill9_of_shoal() {
+    // A service registered where nothing listens: each request through the
+    // gateway is a 5xx of Shoal's own, counted in one group.
+    let register = |p: &Platform| {
+        let body = r#"{"Name":"ghost","ID":"ghost-1","Address":"127.0.0.1","Port":1}"#;
+        let r = p
+            .api("PUT", "/v1/agent/service/register", Some(body))
+            .expect("register");
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    };
+    let ghost_group = |p: &Platform| -> Option<serde_json::Value> {
+        let g = p.api("GET", "/api/v1/errors?service=ghost", None).ok()?;
+        g.json()["groups"].as_array()?.first().cloned()
+    };
+    let fail = |p: &Platform, n: usize| {
+        for _ in 0..n {
+            let r = p.gateway("ghost", "/").expect("gateway");
+            assert!(r.status >= 500, "{}", r.status);
+        }
+    };
+    let mut p = Platform::builder(BIN).start().expect("start");
+    register(&p);
+    wait_until("the gateway routes ghost", Duration::from_secs(15), || {
+        p.gateway("ghost", "/").ok().filter(|r| r.status >= 500)
+    })
+    .expect("routed");
+    fail(&p, 4);
+    let saved_file = p.dir().join("data").join("errors.json");
+    let saved = wait_until("the group saved", Duration::from_secs(15), || {
+        let text = std::fs::read_to_string(&saved_file).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let count = v["groups"].as_array()?.first()?["count"].as_u64()?;
+        (count == 5).then_some(count)
+    })
+    .expect("saved");
+    let before = ghost_group(&p).expect("group");
+    assert_eq!(before["count"].as_u64(), Some(saved));
+    p.kill9();
+    let dir = p.take_dir().expect("dir");
+    drop(p);
+
+    let p2 = Platform::builder(BIN).in_dir(dir).start().expect("restart");
+    let after = ghost_group(&p2).expect("the group is back");
+    assert_eq!(after["id"], before["id"]);
+    assert_eq!(after["count"], before["count"]);
+    assert_eq!(after["first_ms"], before["first_ms"]);
+    register(&p2);
+    wait_until("it goes on counting", Duration::from_secs(15), || {
+        let _ = p2.gateway("ghost", "/");
+        ghost_group(&p2).filter(|g| g["count"].as_u64() > Some(saved))
+    })
+    .expect("counted on");
+}
