@@ -132,7 +132,8 @@ fn the_event_stream_survives_kill9_of_shoal() {
 }
 
 /// The errors view survives a kill -9 of shoal: the groups saved while the
-/// first run counted them are there after the restart, and go on counting.
+/// first run counted them are there after the restart, and go on counting;
+/// a clean stop saves the last counts at once.
 #[test]
 fn the_errors_view_survives_kill9_of_shoal() {
     // A service registered where nothing listens: each request through the
@@ -175,15 +176,32 @@ fn the_errors_view_survives_kill9_of_shoal() {
     let dir = p.take_dir().expect("dir");
     drop(p);
 
-    let p2 = Platform::builder(BIN).in_dir(dir).start().expect("restart");
+    let mut p2 = Platform::builder(BIN).in_dir(dir).start().expect("restart");
     let after = ghost_group(&p2).expect("the group is back");
     assert_eq!(after["id"], before["id"]);
     assert_eq!(after["count"], before["count"]);
     assert_eq!(after["first_ms"], before["first_ms"]);
     register(&p2);
-    wait_until("it goes on counting", Duration::from_secs(15), || {
+    let counted = wait_until("it goes on counting", Duration::from_secs(15), || {
         let _ = p2.gateway("ghost", "/");
-        ghost_group(&p2).filter(|g| g["count"].as_u64() > Some(saved))
+        ghost_group(&p2)
+            .and_then(|g| g["count"].as_u64())
+            .filter(|&c| c > saved)
     })
     .expect("counted on");
+
+    // A clean stop right after more errors saves them too (not only each second).
+    fail(&p2, 3);
+    let last = wait_until("the last three counted", Duration::from_secs(15), || {
+        ghost_group(&p2)
+            .and_then(|g| g["count"].as_u64())
+            .filter(|&c| c >= counted + 3)
+    })
+    .expect("counted");
+    p2.terminate(Duration::from_secs(30)).expect("stopped");
+    let dir = p2.take_dir().expect("dir");
+    drop(p2);
+    let p3 = Platform::builder(BIN).in_dir(dir).start().expect("restart");
+    let again = ghost_group(&p3).expect("the group is back again");
+    assert_eq!(again["count"].as_u64(), Some(last));
 }
