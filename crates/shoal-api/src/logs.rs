@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use futures::{Stream, StreamExt};
@@ -118,13 +119,35 @@ fn params(raw: Option<&str>) -> Result<LogParams, ApiError> {
     Ok(p)
 }
 
+/// Lines matching the query. With `after`, an answer that resumes across a
+/// crash of a previous run (numbers it may have given to lines that never
+/// reached the disk) says so in `X-Shoal-Logs-Lost: FROM-UNTIL` (UNTIL not
+/// included).
 pub async fn query(
     State(st): State<Arc<ApiState>>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Vec<LogLine>>, ApiError> {
+) -> Result<(HeaderMap, Json<Vec<LogLine>>), ApiError> {
     let p = params(raw.as_deref())?;
     let q = to_query(&p)?;
-    Ok(Json(blocking_query(&st, q).await?))
+    let mut headers = HeaderMap::new();
+    if let Some(r) = lost_after(&st, q.after_seq) {
+        if let Ok(v) = HeaderValue::from_str(&format!("{}-{}", r.start, r.end)) {
+            headers.insert(LOST_HEADER, v);
+        }
+    }
+    Ok((headers, Json(blocking_query(&st, q).await?)))
+}
+
+/// The header naming the numbers a resumed reader may have missed.
+pub const LOST_HEADER: &str = "x-shoal-logs-lost";
+
+/// The part of the numbers lost in a previous run's crash that a reader
+/// resuming after `after` would have read, if any.
+fn lost_after(st: &ApiState, after: Option<u64>) -> Option<std::ops::Range<u64>> {
+    let after = after?;
+    let lost = st.logs.lost()?;
+    let from = lost.start.max(after.saturating_add(1));
+    (from < lost.end).then_some(from..lost.end)
 }
 
 /// `q` answered off the async threads: it may read the disk log.
@@ -135,7 +158,9 @@ pub(crate) async fn blocking_query(st: &ApiState, q: LogQuery) -> Result<Vec<Log
 
 /// Live tail: every new line matching the filters, as one SSE `data:` JSON
 /// event each; with `after`, the kept lines after that sequence number first,
-/// so a client that read a backlog misses nothing and sees nothing twice.
+/// so a client that read a backlog misses nothing and sees nothing twice
+/// (and, resuming across a crash of a previous run, a `lost` event first).
+/// A tail that falls behind gets a `lagged` event with the number skipped.
 pub async fn stream(
     State(st): State<Arc<ApiState>>,
     RawQuery(raw): RawQuery,
@@ -163,7 +188,16 @@ pub async fn stream(
             .json_data(l)
             .unwrap_or_else(|_| Event::default())
     };
-    let head: Vec<Result<Event, Infallible>> = backlog.iter().map(|l| Ok(to_event(l))).collect();
+    // Resumed across a crash: say which numbers may be missing, before the
+    // lines after them (event `lost`, data `{"from":N,"until":M}`).
+    let lost = lost_after(&st, q.after_seq).map(|r| {
+        let data = serde_json::json!({ "from": r.start, "until": r.end });
+        Ok(Event::default().event("lost").data(data.to_string()))
+    });
+    let head: Vec<Result<Event, Infallible>> = lost
+        .into_iter()
+        .chain(backlog.iter().map(|l| Ok(to_event(l))))
+        .collect();
     let lines = BroadcastStream::new(rx).filter_map(move |item| {
         let out = match item {
             Ok(line) if line.seq > last && q.matches(&line) => {

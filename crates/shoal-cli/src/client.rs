@@ -154,7 +154,9 @@ impl Client {
         self.json(Method::DELETE, path, None).await
     }
 
-    /// Opens a server-sent-events stream and calls `on_data` with each `data:` payload.
+    /// Opens a server-sent-events stream and calls `on_data` with each
+    /// message's `data:` payload; the server's notices (an `event:` name such
+    /// as `lagged` or `lost`) go to standard error instead.
     pub async fn sse(&self, path: &str, mut on_data: impl FnMut(&str)) -> Result<(), ClientError> {
         let resp = self.send(Method::GET, path, None).await?;
         if !resp.status().is_success() {
@@ -172,15 +174,45 @@ impl Client {
                 buf.push_str(&String::from_utf8_lossy(data));
                 while let Some(end) = buf.find("\n\n") {
                     let event: String = buf.drain(..end + 2).collect();
-                    for line in event.lines() {
-                        if let Some(d) = line.strip_prefix("data:") {
-                            on_data(d.trim_start());
-                        }
+                    let (name, data) = sse_message(&event);
+                    match name {
+                        None => data.iter().for_each(|d| on_data(d)),
+                        Some(name) => eprintln!("shoal: {}", notice(name, &data.join("\n"))),
                     }
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// One server-sent-events message: its `event:` name, if any, and its `data:` lines.
+fn sse_message(event: &str) -> (Option<&str>, Vec<&str>) {
+    let mut name = None;
+    let mut data = Vec::new();
+    for line in event.lines() {
+        if let Some(d) = line.strip_prefix("data:") {
+            data.push(d.trim_start());
+        } else if let Some(n) = line.strip_prefix("event:") {
+            name = Some(n.trim());
+        }
+    }
+    (name, data)
+}
+
+/// A stream's notice, said for a person.
+fn notice(name: &str, data: &str) -> String {
+    match name {
+        "lagged" => format!("{data} skipped: this tail fell behind the stream"),
+        "lost" => {
+            let range: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+            format!(
+                "lines numbered {} to {} may be missing: shoal was killed before they reached the disk",
+                range["from"],
+                range["until"].as_u64().map_or(0, |u| u.saturating_sub(1))
+            )
+        }
+        _ => format!("{name}: {data}"),
     }
 }
 
@@ -206,4 +238,26 @@ pub fn encode_query(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod sse_tests {
+    use super::*;
+
+    #[test]
+    fn notices_are_told_apart_from_data() {
+        assert_eq!(
+            sse_message("data: {\"seq\":1}\n\n"),
+            (None, vec!["{\"seq\":1}"])
+        );
+        assert_eq!(
+            sse_message("event: lagged\ndata: 12\n\n"),
+            (Some("lagged"), vec!["12"])
+        );
+        assert_eq!(
+            notice("lost", r#"{"from":5,"until":9}"#),
+            "lines numbered 5 to 8 may be missing: shoal was killed before they reached the disk"
+        );
+        assert!(notice("lagged", "12").starts_with("12 skipped"));
+    }
 }

@@ -64,6 +64,9 @@ pub struct LogStore {
     /// Kinds of lazy lines whose text is made from their fields when read
     /// back from disk (the disk keeps only their fields).
     kinds: Kinds,
+    /// Numbers the previous run may have given to lines that never reached
+    /// the disk (it was killed first); see [`LogStore::lost`].
+    lost: Option<std::ops::Range<u64>>,
 }
 
 impl std::fmt::Debug for LogStore {
@@ -116,6 +119,7 @@ impl LogStore {
             disk: Mutex::new(None),
             dir: None,
             kinds: Kinds::default(),
+            lost: None,
         }
     }
 
@@ -152,6 +156,7 @@ impl LogStore {
                 "the log store last stopped before its newest lines reached the disk; numbering goes on after every number it may have given"
             );
             store.lock().resume_after_gap(start, system_now_ms());
+            store.lost = Some(restored.next_seq..start);
         } else {
             let mut ring = store.lock();
             let first = restored.lines.first().and_then(|l| l.q);
@@ -197,6 +202,15 @@ impl LogStore {
                 tracing::warn!(error = %e, "cannot write the log's next sequence number");
             }
         }
+    }
+
+    /// The numbers the previous run may have given to lines that never
+    /// reached the disk (it was killed before its queue was written): no line
+    /// has them now. `None` after a clean stop. Most of the range was only
+    /// reserved, never given: a reader resuming `after` a number below its end
+    /// is told lines *may* be missing, not that they are.
+    pub fn lost(&self) -> Option<std::ops::Range<u64>> {
+        self.lost.clone()
     }
 
     fn disk_lock(&self) -> MutexGuard<'_, Option<DiskWriter>> {

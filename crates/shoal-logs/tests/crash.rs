@@ -96,6 +96,16 @@ fn a_killed_store_never_numbers_two_lines_alike() {
     assert!(back.last().is_some_and(|l| l.seq < next));
     let numbered = |l: &shoal_logs::LogLine| l.line == format!("line {}", l.seq - 1);
     assert!(back.iter().all(numbered), "lines kept their numbers");
+    // The numbers that may have gone with the crash: right after the last
+    // line on disk, up to the first of this run; the child's last one among them.
+    let lost = store.lost().expect("a crash leaves a gap");
+    let on_disk = back.last().map_or(0, |l| l.seq);
+    assert_eq!(lost.start, on_disk + 1);
+    assert_eq!(lost.end, next);
+    assert!(
+        lost.contains(&given) || given <= on_disk,
+        "{lost:?} {given}"
+    );
 
     // A clean stop and start: numbering goes on right after, with the
     // newest lines back in memory.
@@ -104,6 +114,7 @@ fn a_killed_store_never_numbers_two_lines_alike() {
     let again =
         LogStore::open(LogLimits::default(), dir.path(), DiskLimits::default()).expect("reopen");
     assert!(again.stats().lines > 0, "{:?}", again.stats());
+    assert_eq!(again.lost(), None, "a clean stop loses nothing");
     assert_eq!(
         again.append("web", "1", "web-1", Stream::Stdout, "x"),
         next + 1

@@ -205,3 +205,57 @@ fn the_errors_view_survives_kill9_of_shoal() {
     let again = ghost_group(&p3).expect("the group is back again");
     assert_eq!(again["count"].as_u64(), Some(last));
 }
+
+/// A reader resuming the log after a kill -9 of shoal is told which numbers
+/// may be missing: a header on the query, a `lost` event first on the stream.
+#[test]
+fn a_log_reader_resuming_across_a_kill9_is_told_what_may_be_lost() {
+    use std::io::{Read, Write};
+    let mut p = Platform::builder(BIN).start().expect("start");
+    // Lines of its own (requests for a host it does not know) to be numbered.
+    for _ in 0..20 {
+        let _ = p.gateway("nobody", "/");
+    }
+    let newest = wait_until("access lines", Duration::from_secs(15), || {
+        let r = p.api("GET", "/api/v1/logs?limit=1", None).ok()?;
+        r.json().as_array()?.first()?["seq"].as_u64()
+    })
+    .expect("lines");
+    let header = |p: &Platform, after: u64| {
+        let r = p
+            .api("GET", &format!("/api/v1/logs?after={after}"), None)
+            .expect("query");
+        assert_eq!(r.status, 200);
+        r.header("x-shoal-logs-lost").map(str::to_string)
+    };
+    assert_eq!(header(&p, newest), None, "nothing lost yet");
+    p.kill9();
+    let dir = p.take_dir().expect("dir");
+    drop(p);
+
+    let p2 = Platform::builder(BIN).in_dir(dir).start().expect("restart");
+    let lost = header(&p2, newest).expect("the gap is named");
+    let (from, until) = lost.split_once('-').expect("FROM-UNTIL");
+    let (from, until): (u64, u64) = (from.parse().expect("from"), until.parse().expect("until"));
+    assert!(from > newest && until > from, "{lost}");
+    // Resuming past the gap: nothing to say.
+    assert_eq!(header(&p2, until - 1), None);
+
+    let mut tail = std::net::TcpStream::connect(p2.http).expect("connect");
+    tail.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        tail,
+        "GET /api/v1/logs/stream?after={newest} HTTP/1.1\r\nHost: shoal\r\n\r\n"
+    )
+    .expect("request");
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("\n\n") || !seen.contains("event: lost") {
+        let n = tail.read(&mut buf).expect("the stream answers");
+        assert!(n > 0, "closed: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let want = format!(r#"data: {{"from":{from},"until":{until}}}"#);
+    assert!(seen.contains(&want), "{seen}");
+}
