@@ -433,17 +433,21 @@ fn write_endpoints(
 }
 
 /// The errors view, with the groups a previous run saved at `path`. A file
-/// that does not read is set aside as `errors.json.bad` (with a warning) and
+/// that does not parse is set aside as `errors.json.bad` (with a warning) and
 /// the view starts empty: the errors view is worth less than a start.
 fn open_errors(path: &std::path::Path) -> shoal_errors::Errors {
     let errors = shoal_errors::Errors::default();
     match shoal_errors::load(path) {
         Ok(Some(saved)) => errors.restore(saved),
         Ok(None) => {}
-        Err(e) => {
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
             let aside = path.with_extension("json.bad");
             let moved = std::fs::rename(path, &aside);
             tracing::warn!(error = %e, set_aside = moved.is_ok(), "the saved errors view does not read; starting empty");
+        }
+        // Unreadable (not damaged): left as it is; a save will say if it cannot write either.
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read the saved errors view; starting empty");
         }
     }
     errors

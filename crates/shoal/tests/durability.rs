@@ -259,3 +259,21 @@ fn a_log_reader_resuming_across_a_kill9_is_told_what_may_be_lost() {
     let want = format!(r#"data: {{"from":{from},"until":{until}}}"#);
     assert!(seen.contains(&want), "{seen}");
 }
+
+/// A saved errors view that does not parse does not stop `shoal up`: it is set
+/// aside as `errors.json.bad` and the view starts empty.
+#[test]
+fn a_damaged_errors_file_is_set_aside_and_shoal_starts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+    std::fs::write(dir.path().join("data/errors.json"), "{\"groups\": [oops").expect("write");
+    let p = Platform::builder(BIN).in_dir(dir).start().expect("start");
+    let groups = p.api("GET", "/api/v1/errors", None).expect("errors").json();
+    assert_eq!(
+        groups["groups"].as_array().map(Vec::len),
+        Some(0),
+        "{groups}"
+    );
+    let bad = std::fs::read_to_string(p.dir().join("data/errors.json.bad")).expect("set aside");
+    assert_eq!(bad, "{\"groups\": [oops");
+}
