@@ -129,7 +129,7 @@ impl Book {
     /// forgotten, as always.
     pub fn restore(&mut self, saved: Saved) {
         self.forgotten += saved.forgotten;
-        for old in saved.groups {
+        for mut old in saved.groups {
             // Its id is its key's hash: made again, so a doctored file cannot
             // file a group under another's id.
             let id = group_id(&old.service, old.source, &old.cause);
@@ -142,16 +142,13 @@ impl Book {
                     g.first_ms = g.first_ms.min(old.first_ms);
                     g.last_ms = g.last_ms.max(old.last_ms);
                     for i in old.instances {
-                        if g.instances.len() >= MAX_INSTANCES {
-                            break;
-                        }
-                        g.instances.insert(i);
+                        note_instance(&mut g.instances, i);
                     }
                 }
                 None => {
-                    let mut instances = old.instances;
-                    while instances.len() > MAX_INSTANCES {
-                        instances.pop_last();
+                    let mut instances = BTreeSet::new();
+                    for i in std::mem::take(&mut old.instances) {
+                        note_instance(&mut instances, i);
                     }
                     self.groups.insert(
                         id.clone(),
@@ -190,9 +187,7 @@ impl Book {
         g.first_ms = g.first_ms.min(s.time_ms);
         g.last_ms = g.last_ms.max(s.time_ms);
         if let Some(i) = s.instance {
-            if g.instances.len() < MAX_INSTANCES || g.instances.contains(&i) {
-                g.instances.insert(i);
-            }
+            note_instance(&mut g.instances, i);
         }
         g.latest = s.example;
         self.changed = true;
@@ -238,6 +233,13 @@ impl Book {
 
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
+    }
+}
+
+/// Adds instance `i` to a group's, unless it already holds [`MAX_INSTANCES`] others.
+fn note_instance(instances: &mut BTreeSet<String>, i: String) {
+    if instances.len() < MAX_INSTANCES || instances.contains(&i) {
+        instances.insert(i);
     }
 }
 
