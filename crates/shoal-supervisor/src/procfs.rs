@@ -93,8 +93,12 @@ pub fn group_stats(pgid: u32) -> Option<ProcStats> {
 
 /// [`group_stats`] of each of `pgids` from one scan of `/proc` (not one scan per
 /// group: with 200 instances that was 200 scans of every process each second).
-/// Groups with no live member are absent.
+/// Groups with no live member are absent. No groups, no scan (an idle node
+/// read every process's `stat` each second for nothing).
 pub fn groups_stats(pgids: &[u32]) -> HashMap<u32, ProcStats> {
+    if pgids.is_empty() {
+        return HashMap::new();
+    }
     let units = units();
     let wanted: std::collections::HashSet<u32> = pgids.iter().copied().collect();
     let mut out: HashMap<u32, ProcStats> = HashMap::new();
