@@ -1,5 +1,5 @@
 //! Fuzz target: the log store on arbitrary lines: structure and trace id
-//! extraction, the trace index, eviction under a tiny budget, and every filter.
+//! extraction, trace lookups, eviction under a tiny budget, and every filter.
 //! Any panic is a bug; the store never holds more than its budget.
 #![no_main]
 

@@ -57,7 +57,7 @@ fn main() {
     };
     let services = ["profile", "publications", "institution", "gateway"];
     // Pre-render the text so the timing is the store's, not format!'s: 1M
-    // distinct lines (cycled), so the trace index holds 200k traces at most.
+    // distinct lines (cycled), so at most 200k traces are kept.
     const DISTINCT: u64 = 1_000_000;
     let texts: Vec<String> = (0..DISTINCT.min(lines))
         .map(|i| {

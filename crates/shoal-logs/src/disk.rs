@@ -392,7 +392,6 @@ mod tests {
         let l = line(i);
         Kept {
             seq: i + 1,
-            next: None,
             time_ms: l.t,
             labels: std::sync::Arc::new(crate::kept::Labels {
                 service: l.s.into(),

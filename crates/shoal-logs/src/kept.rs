@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::num::{NonZeroU128, NonZeroU64};
+use std::num::NonZeroU128;
 use std::sync::Arc;
 
 use crate::line::{LogLine, Stream};
@@ -135,8 +135,6 @@ impl Text {
 #[derive(Debug, Clone)]
 pub(crate) struct Kept {
     pub seq: u64,
-    /// The next kept line of the same trace, if any (the trace index's chain).
-    pub next: Option<NonZeroU64>,
     pub time_ms: u64,
     pub labels: Arc<Labels>,
     pub stream: Stream,
@@ -159,9 +157,9 @@ fn alloc(n: usize) -> usize {
 
 impl Kept {
     /// Memory this line holds in the store: the record, its text and fields,
-    /// and its slot in the trace index. Labels are shared and not counted per line.
+    /// and its trace key. Labels are shared and not counted per line.
     pub fn cost(&self) -> usize {
-        const INDEX_SLOT: usize = 8;
+        const TRACE_KEY: usize = 8;
         std::mem::size_of::<Kept>()
             + match &self.line {
                 Text::Stored(t) => alloc(SHARED + t.len()),
@@ -171,7 +169,7 @@ impl Kept {
                 KeptFields::Json(j) => alloc(SHARED + j.len()),
                 _ => 0,
             }
-            + if self.trace.is_some() { INDEX_SLOT } else { 0 }
+            + TRACE_KEY
     }
 
     pub fn fields(&self) -> Option<Fields> {

@@ -9,6 +9,7 @@
 //! - `structure.rs`: JSON lines as fields, and the trace id a line carries.
 //! - `limits.rs`: `LogLimits`, `LogQuery`, `LogStats`; `env.rs`: limits from `SHOAL_LOG_*`.
 //! - `ring.rs`: the pure ring buffer: eviction and query with time passed in.
+//! - `trace_keys.rs`: one key per kept line, scanned to find a trace's lines.
 //! - `kept.rs`: the compact form a line is kept in, its memory cost, and
 //!   `LazyLine`, a line made only when read.
 //! - `store.rs`: `LogStore`, the shared, locked front with a clock and live tail.
@@ -34,6 +35,7 @@ mod reader;
 mod ring;
 mod store;
 mod structure;
+mod trace_keys;
 
 pub use disk::DiskLimits;
 pub use env::{parse_size, LimitError};

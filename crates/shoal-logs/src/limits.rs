@@ -41,7 +41,7 @@ pub struct LogQuery {
     pub after_seq: Option<u64>,
     /// Case-sensitive substring of the line text.
     pub grep: Option<String>,
-    /// Only lines carrying this trace id (any service; answered from the trace index).
+    /// Only lines carrying this trace id (any service; found by a scan of the trace keys).
     pub trace: Option<String>,
     /// Only structured lines whose field KEY has the text VALUE (`level` = `error`).
     pub fields: Vec<(String, String)>,

@@ -2,13 +2,14 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::num::{NonZeroU128, NonZeroU64};
+use std::num::NonZeroU128;
 use std::sync::Arc;
 
 use crate::kept::{trace_number, Kept, KeptFields, LabelCache, LazyLine, Text, TraceLine};
 use crate::limits::{LogLimits, LogQuery, LogStats, TRUNCATION_MARKER};
 use crate::line::{LogLine, Stream};
 use crate::structure::Fields;
+use crate::trace_keys::TraceKeys;
 
 /// The labels and text of a line being appended, with what was read from it.
 #[derive(Debug, Clone)]
@@ -47,9 +48,8 @@ pub(crate) struct Ring {
     dropped: u64,
     next_seq: u64,
     last_time_ms: u64,
-    /// Trace id → its first and last kept line; each kept line links to the
-    /// trace's next one (`Kept::next`), so appending and evicting allocate nothing.
-    traces: HashMap<NonZeroU128, Chain, foldhash::fast::RandomState>,
+    /// Each kept line's trace key, in step with `lines` (see `trace_keys.rs`).
+    trace_keys: TraceKeys,
 }
 
 /// The oldest kept line's number and time (the next line's, when none is kept).
@@ -57,13 +57,6 @@ pub(crate) struct Ring {
 pub(crate) struct Floor {
     pub seq: u64,
     pub time_ms: u64,
-}
-
-/// The sequence numbers of a trace's oldest and newest kept lines.
-#[derive(Debug, Clone, Copy)]
-struct Chain {
-    first: u64,
-    last: u64,
 }
 
 impl Ring {
@@ -76,7 +69,7 @@ impl Ring {
             dropped: 0,
             next_seq: 1,
             last_time_ms: 0,
-            traces: HashMap::default(),
+            trace_keys: TraceKeys::default(),
         }
     }
 
@@ -111,7 +104,6 @@ impl Ring {
         };
         let record = Kept {
             seq,
-            next: None,
             time_ms,
             labels: self.labels.get(new.service, new.version, new.instance),
             stream: new.stream,
@@ -119,9 +111,6 @@ impl Ring {
             trace: new.trace,
             fields,
         };
-        if let Some(t) = record.trace {
-            self.link(t, seq);
-        }
         // The tail copy reuses the fields parsed before the lock, not a second parse.
         let copy = want_copy.then(|| match parsed {
             Some(f) => LogLine {
@@ -131,6 +120,7 @@ impl Ring {
             None => record.read(),
         });
         self.bytes += record.cost();
+        self.trace_keys.push_back(record.trace);
         self.lines.push_back(record);
         self.evict(time_ms);
         (seq, copy)
@@ -146,51 +136,9 @@ impl Ring {
             }
             self.bytes -= front.cost();
             self.dropped += 1;
-            if let Some(gone) = self.lines.pop_front() {
-                self.unindex(&gone);
-            }
+            self.lines.pop_front();
+            self.trace_keys.pop_front();
         }
-    }
-
-    /// Adds line `seq` (about to be appended) as trace `t`'s newest.
-    fn link(&mut self, t: NonZeroU128, seq: u64) {
-        let chain = self.traces.entry(t).or_insert(Chain {
-            first: seq,
-            last: seq,
-        });
-        let prev = std::mem::replace(&mut chain.last, seq);
-        if prev != seq {
-            if let Some(i) = self.index_of(prev) {
-                self.lines[i].next = NonZeroU64::new(seq);
-            }
-        }
-    }
-
-    /// Removes an evicted line (always the oldest, so its trace's first) from the trace index.
-    fn unindex(&mut self, gone: &Kept) {
-        let Some(t) = gone.trace else { return };
-        if let Some(chain) = self.traces.get_mut(&t) {
-            match (chain.first == gone.seq, gone.next) {
-                (true, Some(next)) => chain.first = next.get(),
-                (true, None) => {
-                    self.traces.remove(&t);
-                }
-                (false, _) => {}
-            }
-        }
-    }
-
-    /// Where line `seq` is in `lines`: kept lines have consecutive numbers.
-    fn index_of(&self, seq: u64) -> Option<usize> {
-        let first = self.lines.front()?.seq;
-        usize::try_from(seq.checked_sub(first)?)
-            .ok()
-            .filter(|&i| i < self.lines.len())
-    }
-
-    /// The kept line with sequence number `seq`: kept lines have consecutive numbers.
-    fn by_seq(&self, seq: u64) -> Option<&Kept> {
-        self.lines.get(self.index_of(seq)?).filter(|l| l.seq == seq)
     }
 
     /// The most recent `q.limit` lines matching `q`, oldest-first. Evicts expired lines first.
@@ -224,6 +172,10 @@ impl Ring {
     /// lines older than `before` (a sequence number) whose trace is not in
     /// `seen`. Returns where to go on from, or `None` when every kept line
     /// was looked at.
+    ///
+    /// The traces are picked walking back from `before`, then their lines
+    /// gathered in one pass over the ring (a trace's other lines may be
+    /// anywhere in it): a step costs one walk of the ring, not one per trace.
     pub(crate) fn traces_before(
         &self,
         before: u64,
@@ -235,26 +187,39 @@ impl Ring {
         let end = usize::try_from(before.saturating_sub(first))
             .unwrap_or(usize::MAX)
             .min(self.lines.len());
+        let mut picked: HashMap<NonZeroU128, usize, foldhash::fast::RandomState> =
+            HashMap::default();
+        let mut resume = None;
         for k in self.lines.range(..end).rev() {
             let Some(t) = k.trace else { continue };
             if !seen.insert(t) {
                 continue;
             }
-            let lines = self.lines_of_trace(t);
-            if !lines.is_empty() {
-                out.push(lines);
-                if out.len() >= max {
-                    return Some(k.seq);
+            picked.insert(t, picked.len());
+            if picked.len() >= max {
+                resume = Some(k.seq);
+                break;
+            }
+        }
+        let mut found: Vec<Vec<TraceLine>> = (0..picked.len()).map(|_| Vec::new()).collect();
+        if !picked.is_empty() {
+            for k in &self.lines {
+                if let Some(&i) = k.trace.and_then(|t| picked.get(&t)) {
+                    found[i].extend(k.trace_line());
                 }
             }
         }
-        None
+        // Traces with no record or fields (plain lines that carry a trace id) are skipped.
+        out.extend(found.into_iter().filter(|lines| !lines.is_empty()));
+        resume
     }
 
-    /// Trace `t`'s kept lines, oldest first, through the trace index.
+    /// Trace `t`'s kept lines, oldest first, from a scan of the trace keys.
     fn chain_of(&self, t: NonZeroU128) -> impl Iterator<Item = &Kept> + '_ {
-        let first = self.traces.get(&t).and_then(|c| self.by_seq(c.first));
-        std::iter::successors(first, |k| k.next.and_then(|n| self.by_seq(n.get())))
+        self.trace_keys
+            .candidates(t)
+            .filter_map(|i| self.lines.get(i))
+            .filter(move |k| k.trace == Some(t))
     }
 
     /// Where the kept lines begin: what is older is on disk only, if anywhere.
@@ -311,7 +276,7 @@ impl Ring {
             bytes: self.bytes,
             oldest_ms: self.lines.front().map(|l| l.time_ms),
             dropped: self.dropped,
-            traces: self.traces.len(),
+            traces: self.trace_keys.distinct(),
             disk_bytes: 0,
             disk_dropped: 0,
         }
@@ -517,7 +482,7 @@ mod tests {
     }
 
     #[test]
-    fn trace_index_finds_a_traces_lines_and_forgets_evicted_ones() {
+    fn a_trace_lookup_finds_its_lines_and_forgets_evicted_ones() {
         let mut ring = Ring::new(limits(2_000, 3600, 1024));
         ring.push(0, traced("t1 first", "e1"), false);
         ring.push(0, line("a", "a-1", "untraced"), false);
@@ -539,7 +504,7 @@ mod tests {
             ring.push(0, line("a", "a-1", &format!("flood {i}")), false);
         }
         assert!(texts(&mut ring, "e1").is_empty());
-        assert_eq!(ring.stats().traces, 0, "the index is bounded with the ring");
+        assert_eq!(ring.stats().traces, 0, "no evicted trace is counted");
     }
 
     /// A trace whose oldest lines are evicted keeps its newer ones, in order,
@@ -547,8 +512,8 @@ mod tests {
     #[test]
     fn a_trace_loses_its_oldest_lines_first() {
         let mut ring = Ring::new(LogLimits::default());
-        let one = ring.push(0, traced("t1 a", "e1"), false).0;
-        let cost = ring.by_seq(one).map_or(0, Kept::cost);
+        ring.push(0, traced("t1 a", "e1"), false);
+        let cost = ring.newest().map_or(0, Kept::cost);
         // Room for three lines of this size.
         ring.limits.max_bytes = cost * 3 + cost / 2;
         ring.push(0, traced("t2 a", "e2"), false);
@@ -570,6 +535,37 @@ mod tests {
         assert_eq!(texts(&mut ring, "e2"), ["t2 b"]);
         assert_eq!(texts(&mut ring, "e1"), ["t1 c", "t1 d"]);
         assert_eq!(ring.stats().traces, 2);
+    }
+
+    /// A step picks traces walking back from `before`, newest first, and
+    /// gathers every kept line of each, also the ones after `before`.
+    #[test]
+    fn traces_before_gathers_whole_traces_a_step_at_a_time() {
+        let mut ring = Ring::new(LogLimits::default());
+        let structured = |text: &'static str, trace: &str| NewLine {
+            fields: NewFields::Json(r#"{"x":1}"#),
+            ..traced(text, trace)
+        };
+        for (text, trace) in [
+            ("1", "e1"),
+            ("2", "e2"),
+            ("3", "e1"),
+            ("4", "e3"),
+            ("5", "e2"),
+        ] {
+            ring.push(0, structured(text, trace), false);
+        }
+        let mut seen = HashSet::default();
+        let mut out = Vec::new();
+        // Lines older than seq 5: e3 (4), then e1 (3); e1's first line too.
+        let next = ring.traces_before(5, &mut seen, 2, &mut out);
+        let count: Vec<usize> = out.iter().map(Vec::len).collect();
+        assert_eq!(count, [1, 2], "e3 then e1, whole");
+        assert_eq!(next, Some(3));
+        out.clear();
+        // On from seq 3: e2 (2), with its line 5 that is newer than the walk.
+        assert_eq!(ring.traces_before(3, &mut seen, 2, &mut out), None);
+        assert_eq!(out.iter().map(Vec::len).collect::<Vec<_>>(), [2]);
     }
 
     #[test]

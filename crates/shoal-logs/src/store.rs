@@ -401,7 +401,7 @@ impl LogStore {
     }
 
     /// A trace's (given as 32 hex digits) kept lines that have a lazy record
-    /// or writer-given fields, oldest first, from the trace index: what their
+    /// or writer-given fields, oldest first (a scan of the trace keys): what their
     /// writer appended, as it appended it (or its fields, after a restart).
     pub fn lines_of_trace(&self, trace_id: &str) -> Vec<TraceLine> {
         let Some(t) = trace_number(trace_id) else {

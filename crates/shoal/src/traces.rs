@@ -86,7 +86,7 @@ impl SpanSink {
 }
 
 /// The spans of `shoal up`: the access lines the log store keeps, read back by
-/// trace through its trace index. They are kept as long as the lines are, and
+/// trace from the ring (a scan of its trace keys). They are kept as long as the lines are, and
 /// the lines reloaded after a restart are read from their fields.
 pub struct LogSpans(pub Arc<LogStore>);
 
