@@ -262,12 +262,26 @@ pub(crate) struct LabelCache {
     /// service → instance → labels (whose version is checked on every hit).
     map: HashMap<Box<str>, HashMap<Box<str>, Arc<Labels>>>,
     len: usize,
+    /// The labels given last: runs of lines with the same labels (the proxy's
+    /// access lines, a chatty instance) skip the two hash lookups.
+    last: Option<Arc<Labels>>,
 }
 
 const MAX_LABEL_SETS: usize = 4096;
 
 impl LabelCache {
     pub fn get(&mut self, service: &str, version: &str, instance: &str) -> Arc<Labels> {
+        if let Some(l) = &self.last {
+            if &*l.service == service && &*l.instance == instance && &*l.version == version {
+                return l.clone();
+            }
+        }
+        let labels = self.lookup(service, version, instance);
+        self.last = Some(labels.clone());
+        labels
+    }
+
+    fn lookup(&mut self, service: &str, version: &str, instance: &str) -> Arc<Labels> {
         if let Some(l) = self.map.get(service).and_then(|m| m.get(instance)) {
             if &*l.version == version {
                 return l.clone();
@@ -327,5 +341,10 @@ mod tests {
         let b = c.get("web", "1", "web-1");
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &c.get("web", "1", "web-2")));
+        // Back from other labels: the same shared ones again, not the last given.
+        assert!(Arc::ptr_eq(&a, &c.get("web", "1", "web-1")));
+        let v2 = c.get("web", "2", "web-1");
+        assert_eq!((&*v2.version, &*v2.instance), ("2", "web-1"));
+        assert_eq!(&*c.get("web", "1", "web-1").version, "1");
     }
 }
