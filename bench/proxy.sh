@@ -5,7 +5,8 @@
 # targets, two rounds) with `wrk -t2 -c50 -d10s` and `-c200`, `--latency`.
 # Needs: nginx, haproxy, wrk (apt-get install -y nginx-light haproxy wrk).
 # Builds: cargo build --release -p shoal-proxy --example proxy_bench
-# Output: a table appended (or replaced between markers) at the end of bench/RESULTS.md.
+# Output: a table appended (or replaced between markers) at the end of bench/RESULTS.md,
+# with per-round ratios (shoal-up / nginx and others: each round's targets run back to back).
 # A/B: BASELINE=/path/to/an/older/proxy_bench adds target `shoal-base` (that binary,
 # same arguments; BASELINE_NOTE describes it in the report), interleaved with the others.
 # Target `shoal-up` (SHOAL_UP=0 leaves it out): the gateway of a real `shoal up`, with
@@ -224,6 +225,25 @@ REPORT="$BENCH_TMP/report.md"
                                  if ($8 != "nan") { cpu+=$8; nc++ } }
                 END { if (n) printf "| %s | %s | %d | %.2f | %.2f | %s | %s | %s | %s |\n", c, t, r/n, p50/n, p99/n,
                       (t == "direct" ? "-" : sprintf("%+.2f", p99/n - d)), (nc ? sprintf("%.1f", cpu/nc) : "-"), rounds, (e ? e : "none") }' "$RAW"
+        done
+    done
+    echo
+    # Paired ratios: each round's targets ran back to back, so a round's ratio
+    # is less moved by the machine's drift between rounds than a ratio of means.
+    echo "Per-round req/s ratios (the targets of a round run back to back; sorted, the median in brackets):"
+    echo
+    for c in $CONNS; do
+        for pair in "shoal-up nginx" "shoal-up nginx-log" "shoal nginx" "shoal haproxy"; do
+            set -- $pair
+            awk -F'\t' -v c="$c" -v a="$1" -v b="$2" '
+                $2==c && $3==a { ra[$1]=$4 } $2==c && $3==b { rb[$1]=$4 }
+                END { n=0; line="";
+                      for (r in ra) if ((r in rb) && rb[r] > 0) { v[++n]=ra[r]/rb[r] }
+                      if (n == 0) exit
+                      for (i=1;i<=n;i++) for (j=i+1;j<=n;j++) if (v[j] < v[i]) { t=v[i]; v[i]=v[j]; v[j]=t }
+                      for (i=1;i<=n;i++) line = line (i>1 ? " " : "") sprintf("%.2f", v[i])
+                      med = (n % 2) ? v[(n+1)/2] : (v[n/2] + v[n/2+1]) / 2
+                      printf "- %s conns, %s / %s: %s [%.2f]\n", c, a, b, line, med }' "$RAW"
         done
     done
     echo
