@@ -55,6 +55,28 @@ impl<'a> JsonObject<'a> {
         self
     }
 
+    /// `d` in milliseconds, exactly: to the nanosecond, trailing zeros left
+    /// out but one (`12.0`, `0.166927`), where the float of `as_secs_f64`
+    /// gave `0.16692700000000002`.
+    pub fn millis(&mut self, key: &str, d: std::time::Duration) -> &mut Self {
+        let ns = d.as_nanos();
+        let mut b = itoa::Buffer::new();
+        let out = self.key(key);
+        out.extend_from_slice(b.format(ns / 1_000_000).as_bytes());
+        out.push(b'.');
+        let frac = ns % 1_000_000;
+        if frac == 0 {
+            out.push(b'0');
+            return self;
+        }
+        // Six digits with leading zeros, then the trailing zeros dropped.
+        let digits = b.format(frac + 1_000_000).as_bytes();
+        let six = digits.get(1..).unwrap_or_default();
+        let end = six.iter().rposition(|&c| c != b'0').map_or(0, |i| i + 1);
+        out.extend_from_slice(six.get(..end).unwrap_or_default());
+        self
+    }
+
     /// `json` must be one JSON value.
     pub fn raw(&mut self, key: &str, json: &str) -> &mut Self {
         self.key(key).extend_from_slice(json.as_bytes());
@@ -127,5 +149,25 @@ mod tests {
         let mut out = Vec::new();
         JsonObject::new(&mut out).end();
         assert_eq!(out, b"{}");
+    }
+
+    #[test]
+    fn milliseconds_are_written_exactly() {
+        use std::time::Duration;
+        for (d, want) in [
+            (Duration::ZERO, "0.0"),
+            (Duration::from_millis(12), "12.0"),
+            (Duration::from_nanos(166_927), "0.166927"),
+            (Duration::from_nanos(1), "0.000001"),
+            (Duration::from_nanos(1_500_000), "1.5"),
+            (Duration::from_nanos(600_000_123_456), "600000.123456"),
+        ] {
+            let mut out = Vec::new();
+            JsonObject::new(&mut out).millis("d", d).end();
+            assert_eq!(out, format!("{{\"d\":{want}}}").as_bytes(), "{d:?}");
+            let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+            let back = (v["d"].as_f64().expect("number") * 1e6).round() as u128;
+            assert_eq!(back, d.as_nanos(), "{want} reads back");
+        }
     }
 }
