@@ -204,8 +204,12 @@ impl Ring {
         let mut found: Vec<Vec<TraceLine>> = (0..picked.len()).map(|_| Vec::new()).collect();
         if !picked.is_empty() {
             for k in &self.lines {
-                if let Some(&i) = k.trace.and_then(|t| picked.get(&t)) {
-                    found[i].extend(k.trace_line());
+                if let Some(lines) = k
+                    .trace
+                    .and_then(|t| picked.get(&t))
+                    .and_then(|&i| found.get_mut(i))
+                {
+                    lines.extend(k.trace_line());
                 }
             }
         }

@@ -426,24 +426,32 @@ impl LogStore {
 
     /// Kept traces, the one with the newest line first: `visit` gets each
     /// trace's lines as [`LogStore::lines_of_trace`] gives them (traces with
-    /// none are skipped), until it returns false. The lines are gathered a few
-    /// hundred traces at a time under the store's lock and visited outside
-    /// it, so appends wait at most for one such step. Past the ring's oldest
+    /// none are skipped), until it returns false. The lines are gathered in
+    /// steps under the store's lock (256 traces, then twice as many each
+    /// step, up to 65,536) and visited outside it, so appends wait at most
+    /// for one step: a walk back over that many traces and one pass over the
+    /// ring. Past the ring's oldest
     /// line the walk goes on into the disk log (at most [`DEEP_MAX`] lines
     /// read there; a trace cut by the ring's edge is visited with its lines
     /// in the ring only).
     pub fn recent_traces(&self, mut visit: impl FnMut(&[TraceLine]) -> bool) {
-        const STEP: usize = 256;
+        // A step walks the whole ring once to gather its traces' lines, so
+        // steps double (a listing of every trace is a few walks, not one per
+        // 256 traces); the first is small, as most listings stop early.
+        const FIRST_STEP: usize = 256;
+        const MAX_STEP: usize = 1 << 16;
         let mut seen = std::collections::HashSet::default();
-        let (mut before, mut batch) = (u64::MAX, Vec::with_capacity(STEP));
+        let mut step = FIRST_STEP;
+        let (mut before, mut batch) = (u64::MAX, Vec::with_capacity(FIRST_STEP));
         loop {
             let (next, floor, now) = {
                 let now = (self.clock)();
                 let mut ring = self.lock();
                 ring.evict(now);
-                let next = ring.traces_before(before, &mut seen, STEP, &mut batch);
+                let next = ring.traces_before(before, &mut seen, step, &mut batch);
                 (next, ring.floor(), now)
             };
+            step = (step * 2).min(MAX_STEP);
             for lines in batch.drain(..) {
                 if !visit(&lines) {
                     return;
