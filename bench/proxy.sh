@@ -4,14 +4,15 @@
 # upstream hit directly as a baseline. Runs alternate (round-robin over the
 # targets, two rounds) with `wrk -t2 -c50 -d10s` and `-c200`, `--latency`.
 # Needs: nginx, haproxy, wrk (apt-get install -y nginx-light haproxy wrk).
-# Builds: cargo build --release -p shoal-proxy --example proxy_bench
+# Builds: cargo build --profile release-lto -p shoal-proxy --example proxy_bench (and the
+# shoal binary): fat LTO, the production build. PROFILE=release measures the quick-start build.
 # Output: a table appended (or replaced between markers) at the end of bench/RESULTS.md,
 # with per-round ratios (shoal-up / nginx and others: each round's targets run back to back).
 # A/B: BASELINE=/path/to/an/older/proxy_bench adds target `shoal-base` (that binary,
 # same arguments; BASELINE_NOTE describes it in the report), interleaved with the others.
 # Target `shoal-up` (SHOAL_UP=0 leaves it out): the gateway of a real `shoal up`, with
 # its access log, spans and metrics hooks, over the same two upstreams, registered as
-# service `bench` through its Consul agent API; it needs the release `shoal` binary.
+# service `bench` through its Consul agent API; it needs the `shoal` binary (same profile).
 # Target `nginx-log` (NGINX_LOG=0 leaves it out): the nginx proxy again with an access
 # log (combined format, 64k buffer, flushed each second), nginx's shipped default; it is
 # the nginx to hold `shoal-up` against, since Shoal's gateway always logs each request.
@@ -28,11 +29,13 @@ tool wrk >/dev/null
 
 SHOAL_UP="${SHOAL_UP:-1}"
 NGINX_LOG="${NGINX_LOG:-1}"
-(cd "$ROOT" && cargo build --release -p shoal-proxy --example proxy_bench >&2)
-[ "$SHOAL_UP" != 1 ] || (cd "$ROOT" && cargo build --release -p shoal --bin shoal >&2)
+PROFILE="${PROFILE:-release-lto}"
+OUT_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE"
+(cd "$ROOT" && cargo build --profile "$PROFILE" -p shoal-proxy --example proxy_bench >&2)
+[ "$SHOAL_UP" != 1 ] || (cd "$ROOT" && cargo build --profile "$PROFILE" -p shoal --bin shoal >&2)
 make_tmp proxy
 mkdir -p "$BENCH_TMP/bin" "$BENCH_TMP/up" "$BENCH_TMP/ngx" "$BENCH_TMP/ngx-log"
-cp "$REL/examples/proxy_bench" "$BENCH_TMP/bin/proxy_bench"
+cp "$OUT_DIR/examples/proxy_bench" "$BENCH_TMP/bin/proxy_bench"
 
 U1=$(free_port); U2=$(free_port); P_SHOAL=$(free_port); P_NGINX=$(free_port); P_HAPROXY=$(free_port)
 
@@ -106,7 +109,7 @@ SHOAL_PID=$!
 if [ "$SHOAL_UP" = 1 ]; then
     UPD="$BENCH_TMP/shoal-up"
     mkdir -p "$UPD"
-    cp "$REL/shoal" "$BENCH_TMP/bin/shoal"
+    cp "$OUT_DIR/shoal" "$BENCH_TMP/bin/shoal"
     P_UP=$(free_port)
     # Ports for instances below the kernel's ephemeral range, as the tests do (none run here).
     UP_LO=$((23000 + $$ % 50 * 20))
@@ -207,10 +210,10 @@ REPORT="$BENCH_TMP/report.md"
     echo "load avg before the run: $LOAD_BEFORE"
     echo "nginx:   $("$NGINX" -v 2>&1 | sed 's/.*: //'), 2 workers, upstream keepalive 256"
     echo "haproxy: $("$HAPROXY" -v 2>&1 | head -1 | awk '{print $3}'), nbthread 2, http-reuse always"
-    echo "shoal:   shoal-proxy example proxy_bench (release, mimalloc), one serving thread per core (current-thread runtime, SO_REUSEPORT socket and upstream pool each), P2C least-loaded"
+    echo "shoal:   shoal-proxy example proxy_bench ($PROFILE profile, mimalloc), one serving thread per core (current-thread runtime, SO_REUSEPORT socket and upstream pool each), P2C least-loaded"
     [ -z "$BASELINE" ] || echo "shoal-base: ${BASELINE_NOTE:-$BASELINE} (A/B baseline, same arguments)"
     [ "$NGINX_LOG" != 1 ] || echo "nginx-log: the nginx proxy above with an access log (combined, buffer=64k flush=1s)"
-    [ "$SHOAL_UP" != 1 ] || echo "shoal-up: the gateway of \`shoal up\` (release) with its access-log, span and metrics hooks, over the same 2 upstreams, registered through its Consul agent API with HTTP checks (until 2026-11-27 it ran its own 2 nginx instances: 2 more processes on the 2 cores)"
+    [ "$SHOAL_UP" != 1 ] || echo "shoal-up: the gateway of \`shoal up\` ($PROFILE profile) with its access-log, span and metrics hooks, over the same 2 upstreams, registered through its Consul agent API with HTTP checks (until 2026-11-27 it ran its own 2 nginx instances: 2 more processes on the 2 cores)"
     echo "upstreams: 2 x nginx (1 worker) return 200 \"ok\"; direct = wrk to one upstream, no proxy"
     echo "command: wrk -t2 -c{50,200} -d$DURATION --latency -H 'Host: bench'; $ROUNDS rounds, targets interleaved"
     echo '```'
