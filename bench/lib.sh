@@ -119,6 +119,99 @@ to_ms() {
         else printf "nan" }'
 }
 
+# nginx_upstreams DIR PORT...: DIR/nginx.conf for one nginx worker answering
+# 200 "ok" on each 127.0.0.1:PORT (the upstreams of the proxy benches).
+nginx_upstreams() {
+    local dir="$1" servers="" p
+    shift
+    for p in "$@"; do
+        servers+="    server { listen 127.0.0.1:$p; location / { return 200 \"ok\\n\"; } }"$'\n'
+    done
+    cat > "$dir/nginx.conf" <<CONF
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+${servers}}
+CONF
+}
+
+# nginx_proxy DIR LISTEN_PORT UPSTREAM_PORT...: DIR/nginx.conf for nginx as a
+# reverse proxy on 127.0.0.1:LISTEN_PORT over the upstreams (2 workers,
+# upstream keepalive 256, no access log).
+nginx_proxy() {
+    local dir="$1" listen="$2" servers="" p
+    shift 2
+    for p in "$@"; do servers+=" server 127.0.0.1:$p;"; done
+    cat > "$dir/nginx.conf" <<CONF
+worker_processes 2;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    upstream backend {$servers keepalive 256; }
+    server {
+        listen 127.0.0.1:$listen;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+CONF
+}
+
+# shoal_up_config DIR HTTP_PORT GATEWAY_PORT: DIR/shoal.toml for a bench's
+# `shoal up` (data in DIR/data; instance ports below the kernel's ephemeral
+# range, as the tests do, though none run here).
+shoal_up_config() {
+    local lo=$((23000 + $$ % 50 * 20))
+    cat > "$1/shoal.toml" <<CONF
+[platform]
+data_dir = "data"
+http = "127.0.0.1:$2"
+gateway = "127.0.0.1:$3"
+dns = "127.0.0.1:$(free_port)"
+statsd = "127.0.0.1:$(free_port)"
+port_range = "$lo-$((lo + 19))"
+CONF
+}
+
+# register_bench HTTP_PORT UPSTREAM_PORT...: each upstream as instance bench-N
+# of service `bench`, through the Consul agent API of the `shoal up` on
+# HTTP_PORT, with an HTTP check each second (as one registers a service Shoal
+# does not run). Retries for up to 10 s while that `shoal up` starts.
+register_bench() {
+    local http="$1" i=0 u body
+    shift
+    for u in "$@"; do
+        i=$((i + 1))
+        body="{\"Name\":\"bench\",\"ID\":\"bench-$i\",\"Address\":\"127.0.0.1\",\"Port\":$u,\"Check\":{\"HTTP\":\"http://127.0.0.1:$u/\",\"Interval\":\"1s\"}}"
+        for _ in $(seq 1 200); do
+            curl -fsS -m 1 -o /dev/null -X PUT -d "$body" "http://127.0.0.1:$http/v1/agent/service/register" 2>/dev/null && break
+            sleep 0.05
+        done
+    done
+}
+
+# wait_bench PORT...: until each proxy on 127.0.0.1:PORT answers `Host: bench`
+# (at most ~30 s each).
+wait_bench() {
+    local p
+    for p in "$@"; do
+        for _ in $(seq 1 600); do
+            curl -fsS -m 1 -o /dev/null -H 'Host: bench' "http://127.0.0.1:$p/" 2>/dev/null && break
+            sleep 0.05
+        done
+    done
+}
+
 # write_report NAME FILE: with OUT set (bench/run-all.sh), the report goes
 # there (run-all puts it between the markers); run directly, it replaces the
 # block between `<!-- bench:NAME:begin/end -->` in bench/RESULTS.md (appended

@@ -26,41 +26,9 @@ mkdir -p "$BENCH_TMP/bin" "$BENCH_TMP/up" "$BENCH_TMP/ngx" "$BENCH_TMP/shoal-up"
 cp "$OUT_DIR/examples/proxy_bench" "$OUT_DIR/shoal" "$BENCH_TMP/bin/"
 
 U1=$(free_port); P_NGINX=$(free_port); P_ENGINE=$(free_port); P_UP=$(free_port); P_HTTP=$(free_port)
-cat > "$BENCH_TMP/up/nginx.conf" <<CONF
-worker_processes 1;
-pid $BENCH_TMP/up/nginx.pid;
-error_log $BENCH_TMP/up/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$U1; location / { return 200 "ok\n"; } }
-}
-CONF
-cat > "$BENCH_TMP/ngx/nginx.conf" <<CONF
-worker_processes 2;
-pid $BENCH_TMP/ngx/nginx.pid;
-error_log $BENCH_TMP/ngx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    upstream backend { server 127.0.0.1:$U1; keepalive 256; }
-    server {
-        listen 127.0.0.1:$P_NGINX;
-        location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
-    }
-}
-CONF
-cat > "$BENCH_TMP/shoal-up/shoal.toml" <<CONF
-[platform]
-data_dir = "data"
-http = "127.0.0.1:$P_HTTP"
-gateway = "127.0.0.1:$P_UP"
-dns = "127.0.0.1:$(free_port)"
-statsd = "127.0.0.1:$(free_port)"
-port_range = "$((23000 + $$ % 50 * 20))-$((23000 + $$ % 50 * 20 + 19))"
-CONF
+nginx_upstreams "$BENCH_TMP/up" "$U1"
+nginx_proxy "$BENCH_TMP/ngx" "$P_NGINX" "$U1"
+shoal_up_config "$BENCH_TMP/shoal-up" "$P_HTTP" "$P_UP"
 
 "$NGINX" -p "$BENCH_TMP/up" -c "$BENCH_TMP/up/nginx.conf" -g 'daemon off;' 2>"$BENCH_TMP/up/stderr" & track $!
 "$NGINX" -p "$BENCH_TMP/ngx" -c "$BENCH_TMP/ngx/nginx.conf" -g 'daemon off;' 2>"$BENCH_TMP/ngx/stderr" & track $!
@@ -69,17 +37,8 @@ NGINX_MASTER=$!
 ENGINE_PID=$!
 (cd "$BENCH_TMP/shoal-up" && exec "$BENCH_TMP/bin/shoal" up shoal.toml >stdout 2>stderr) & track $!
 UP_PID=$!
-body="{\"Name\":\"bench\",\"ID\":\"bench-1\",\"Address\":\"127.0.0.1\",\"Port\":$U1}"
-for _ in $(seq 1 200); do
-    curl -fsS -m 1 -o /dev/null -X PUT -d "$body" "http://127.0.0.1:$P_HTTP/v1/agent/service/register" 2>/dev/null && break
-    sleep 0.05
-done
-for p in "$P_NGINX" "$P_ENGINE" "$P_UP"; do
-    for _ in $(seq 1 600); do
-        curl -fsS -m 1 -o /dev/null -H 'Host: bench' "http://127.0.0.1:$p/" 2>/dev/null && break
-        sleep 0.05
-    done
-done
+register_bench "$P_HTTP" "$U1"
+wait_bench "$P_NGINX" "$P_ENGINE" "$P_UP"
 
 declare -A PORT=([nginx]=$P_NGINX [engine]=$P_ENGINE [shoal-up]=$P_UP)
 declare -A PIDS=([nginx]="$(pgrep -P "$NGINX_MASTER" | tr '\n' ' ')" [engine]="$ENGINE_PID" [shoal-up]="$UP_PID")

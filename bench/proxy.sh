@@ -39,37 +39,8 @@ cp "$OUT_DIR/examples/proxy_bench" "$BENCH_TMP/bin/proxy_bench"
 
 U1=$(free_port); U2=$(free_port); P_SHOAL=$(free_port); P_NGINX=$(free_port); P_HAPROXY=$(free_port)
 
-cat > "$BENCH_TMP/up/nginx.conf" <<CONF
-worker_processes 1;
-pid $BENCH_TMP/up/nginx.pid;
-error_log $BENCH_TMP/up/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$U1; location / { return 200 "ok\n"; } }
-    server { listen 127.0.0.1:$U2; location / { return 200 "ok\n"; } }
-}
-CONF
-cat > "$BENCH_TMP/ngx/nginx.conf" <<CONF
-worker_processes 2;
-pid $BENCH_TMP/ngx/nginx.pid;
-error_log $BENCH_TMP/ngx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    upstream backend { server 127.0.0.1:$U1; server 127.0.0.1:$U2; keepalive 256; }
-    server {
-        listen 127.0.0.1:$P_NGINX;
-        location / {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-CONF
+nginx_upstreams "$BENCH_TMP/up" "$U1" "$U2"
+nginx_proxy "$BENCH_TMP/ngx" "$P_NGINX" "$U1" "$U2"
 P_NGINX_LOG=$(free_port)
 # The same proxy with nginx's default access log, buffered.
 sed -e "s|access_log off;|access_log $BENCH_TMP/ngx-log/access.log combined buffer=64k flush=1s;|" \
@@ -111,31 +82,12 @@ if [ "$SHOAL_UP" = 1 ]; then
     mkdir -p "$UPD"
     cp "$OUT_DIR/shoal" "$BENCH_TMP/bin/shoal"
     P_UP=$(free_port)
-    # Ports for instances below the kernel's ephemeral range, as the tests do (none run here).
-    UP_LO=$((23000 + $$ % 50 * 20))
     P_UP_HTTP=$(free_port)
-    cat > "$UPD/shoal.toml" <<CONF
-[platform]
-data_dir = "data"
-http = "127.0.0.1:$P_UP_HTTP"
-gateway = "127.0.0.1:$P_UP"
-dns = "127.0.0.1:$(free_port)"
-statsd = "127.0.0.1:$(free_port)"
-port_range = "$UP_LO-$((UP_LO + 19))"
-CONF
+    shoal_up_config "$UPD" "$P_UP_HTTP" "$P_UP"
     (cd "$UPD" && exec "$BENCH_TMP/bin/shoal" up shoal.toml >"$UPD/stdout" 2>"$UPD/stderr") & track $!
     SHOAL_UP_PID=$!
-    # The same two upstreams as the other proxies, registered as service `bench`
-    # through the Consul agent API (with HTTP checks), as one registers a service
-    # Shoal does not run.
-    for i in 1 2; do
-        u=$U1; [ "$i" = 2 ] && u=$U2
-        body="{\"Name\":\"bench\",\"ID\":\"bench-$i\",\"Address\":\"127.0.0.1\",\"Port\":$u,\"Check\":{\"HTTP\":\"http://127.0.0.1:$u/\",\"Interval\":\"1s\"}}"
-        for _ in $(seq 1 200); do
-            curl -fsS -m 1 -o /dev/null -X PUT -d "$body" "http://127.0.0.1:$P_UP_HTTP/v1/agent/service/register" 2>/dev/null && break
-            sleep 0.05
-        done
-    done
+    # The same two upstreams as the other proxies, registered as service `bench`.
+    register_bench "$P_UP_HTTP" "$U1" "$U2"
 fi
 if [ -n "$BASELINE" ]; then
     P_BASE=$(free_port)
@@ -149,12 +101,7 @@ wait_http "http://127.0.0.1:$U2/" 10
 wait_http "http://127.0.0.1:$P_NGINX/" 10
 wait_http "http://127.0.0.1:$P_HAPROXY/" 10
 [ "$NGINX_LOG" != 1 ] || wait_http "http://127.0.0.1:$P_NGINX_LOG/" 10
-for p in "$P_SHOAL" ${BASELINE:+"$P_BASE"} ${P_UP:+"$P_UP"}; do
-    for _ in $(seq 1 600); do
-        curl -fsS -m 1 -o /dev/null -H 'Host: bench' "http://127.0.0.1:$p/" 2>/dev/null && break
-        sleep 0.05
-    done
-done
+wait_bench "$P_SHOAL" ${BASELINE:+"$P_BASE"} ${P_UP:+"$P_UP"}
 
 declare -A PORT=([direct]=$U1 [shoal]=$P_SHOAL [nginx]=$P_NGINX [haproxy]=$P_HAPROXY)
 # The processes whose CPU counts as the proxy's (nginx: its workers; none for direct).
