@@ -162,9 +162,19 @@ impl Ring {
         collect(lines.into_iter().rev(), q, limit)
     }
 
-    /// The records and writer-given fields of trace `t`'s lines, oldest first.
-    pub(crate) fn lines_of_trace(&self, t: NonZeroU128) -> Vec<TraceLine> {
-        self.chain_of(t).filter_map(Kept::trace_line).collect()
+    /// The records and writer-given fields of trace `t`'s lines, oldest
+    /// first, and the time of its oldest kept line of any kind (what
+    /// [`Ring::trace_start`] gives), from one scan of the trace keys.
+    pub(crate) fn lines_of_trace(&self, t: NonZeroU128) -> (Vec<TraceLine>, Option<u64>) {
+        let mut start = None;
+        let lines = self
+            .chain_of(t)
+            .inspect(|k| {
+                start.get_or_insert(k.time_ms);
+            })
+            .filter_map(Kept::trace_line)
+            .collect();
+        (lines, start)
     }
 
     /// Up to `max` more traces' records and writer-given fields (each oldest

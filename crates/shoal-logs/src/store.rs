@@ -408,10 +408,10 @@ impl LogStore {
             return Vec::new();
         };
         let now = (self.clock)();
-        let (lines, floor, start) = {
+        let ((lines, start), floor) = {
             let mut ring = self.lock();
             ring.evict(now);
-            (ring.lines_of_trace(t), ring.floor(), ring.trace_start(t))
+            (ring.lines_of_trace(t), ring.floor())
         };
         match self.deep_below(floor, now) {
             Some((dir, below)) if trace_may_reach(start, floor) => {
