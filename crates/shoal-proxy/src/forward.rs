@@ -135,15 +135,14 @@ fn retryable(result: &Result<Answer, Failure>, idempotent: bool) -> bool {
     }
 }
 
-/// Sends `c` to `version` of `route`, starting at `now`.
+/// Sends `c` to one of `endpoints` (instances of `route`), starting at `now`.
 pub(crate) async fn call<'r>(
     pool: &Pool,
     route: &'r ServiceRoute,
-    version: &str,
+    endpoints: &'r [crate::balance::Endpoint],
     c: Call<'_>,
     mut now: Instant,
 ) -> Outcome<'r> {
-    let endpoints = route.endpoints(version);
     let state = &route.state;
     let idem = idempotent(c.method);
     let mut tried = Tried::default();

@@ -85,13 +85,7 @@ impl Proxy {
                 Some(Reason::NoRoute),
             );
         };
-        let Some(route) = table.services.get(target.service) else {
-            return self.finish(
-                rep,
-                shoal_answer(Reason::NoRoute, "service vanished"),
-                Some(Reason::NoRoute),
-            );
-        };
+        let route = target.route;
         rep.service = &route.name;
         rep.version = target.version;
         let state = &route.state;
@@ -175,7 +169,7 @@ impl Proxy {
             instance,
             retries,
             ended,
-        } = forward::call(pool, route, target.version, call, rep.start).await;
+        } = forward::call(pool, route, target.endpoints, call, rep.start).await;
         rep.instance = instance;
         rep.retries = retries;
         rep.end = Some(ended);

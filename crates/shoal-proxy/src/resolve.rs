@@ -3,15 +3,20 @@
 
 use std::borrow::Cow;
 
+use crate::balance::Endpoint;
 use crate::fields::HeaderLookup;
 use crate::table::{RouteTable, ServiceRoute};
 
 /// Where one request goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Target<'t> {
     pub service: &'t str,
     /// The version that serves it (a running one; else the current one).
     pub version: &'t str,
+    /// The service's route, found while resolving (no second lookup by name).
+    pub route: &'t ServiceRoute,
+    /// That version's routable instances.
+    pub endpoints: &'t [Endpoint],
     /// Path and query as the instance sees them (a version prefix removed;
     /// borrowed from the request when nothing was).
     pub path: Cow<'t, str>,
@@ -47,7 +52,7 @@ impl RouteTable {
             .map(Cow::Borrowed)
             .or_else(|| query.and_then(query_version).map(Cow::Owned))
             .or_else(|| text("accept").and_then(accept_version).map(Cow::Owned));
-        let version = route.serving(wanted.as_deref());
+        let (version, endpoints) = route.serving(wanted.as_deref());
         let path = match query {
             _ if stripped.len() == path.len() => Cow::Borrowed(path_and_query),
             Some(q) => Cow::Owned(format!("{stripped}?{q}")),
@@ -56,6 +61,8 @@ impl RouteTable {
         Some(Target {
             service: &route.name,
             version,
+            route,
+            endpoints,
             path,
         })
     }

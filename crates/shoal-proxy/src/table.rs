@@ -31,14 +31,12 @@ pub struct ServiceRoute {
 }
 
 impl ServiceRoute {
-    /// The version a request for `wanted` goes to: itself when it runs, else the current one.
-    pub fn serving(&self, wanted: Option<&str>) -> &str {
-        match wanted {
-            Some(v) if self.versions.contains_key(v) => self
-                .versions
-                .get_key_value(v)
-                .map_or(self.current.as_str(), |(k, _)| k.as_str()),
-            _ => &self.current,
+    /// The version a request for `wanted` goes to (itself when it runs, else
+    /// the current one) and that version's instances, from one lookup.
+    pub fn serving(&self, wanted: Option<&str>) -> (&str, &[Endpoint]) {
+        match wanted.and_then(|v| self.versions.get_key_value(v)) {
+            Some((v, endpoints)) => (v, endpoints),
+            None => (&self.current, self.endpoints(&self.current)),
         }
     }
 
