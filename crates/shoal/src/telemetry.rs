@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use shoal_logs::LogStore;
 use shoal_proxy::{AccessLog, AccessRecord};
@@ -45,6 +45,9 @@ const SHARDS: usize = 8;
 #[repr(align(128))]
 struct Shard(Mutex<Vec<AccessRecord>>);
 
+/// One taken batch: each shard's records, in their thread's order.
+type Runs = [Vec<AccessRecord>; SHARDS];
+
 /// Access records waiting for [`run`].
 #[derive(Default)]
 pub struct Queue {
@@ -52,17 +55,15 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// Appends what every shard holds to `into`.
-    fn take(&self, into: &mut Vec<AccessRecord>, spare: &mut Vec<AccessRecord>) {
-        for s in &self.shards {
+    /// Swaps what every shard holds into `runs` (one run per shard, each in
+    /// the order its thread finished the requests). The runs come back empty,
+    /// with their room, so a shard does not grow again.
+    fn take(&self, runs: &mut Runs) {
+        for (s, run) in self.shards.iter().zip(runs.iter_mut()) {
             let mut q = s.0.lock().unwrap_or_else(PoisonError::into_inner);
-            if q.is_empty() {
-                continue;
+            if !q.is_empty() {
+                std::mem::swap(&mut *q, run);
             }
-            // Swap in an empty vector with room, so the shard does not grow again.
-            std::mem::swap(&mut *q, spare);
-            drop(q);
-            into.append(spare);
         }
     }
 
@@ -102,7 +103,7 @@ pub fn channel() -> (AccessLog, Arc<Queue>, Arc<AtomicU64>) {
 /// Handles queued records every [`BUSY_TICK`] (every [`IDLE_TICK`] after an
 /// empty take) until the proxy's hook is gone (then what is left is handled too).
 pub async fn run(queue: Arc<Queue>, sinks: Sinks, dropped: Arc<AtomicU64>) {
-    let (mut batch, mut spare) = (Vec::with_capacity(1024), Vec::new());
+    let mut runs: Runs = Default::default();
     let mut lines = Vec::with_capacity(STORE_CHUNK);
     let mut warned = (0u64, Instant::now());
     let mut wait = IDLE_TICK;
@@ -110,16 +111,13 @@ pub async fn run(queue: Arc<Queue>, sinks: Sinks, dropped: Arc<AtomicU64>) {
         tokio::time::sleep(wait).await;
         // The hook holds the only other reference: once it is gone nothing more comes.
         let last = Arc::strong_count(&queue) == 1;
-        queue.take(&mut batch, &mut spare);
-        // In the order the answers were ready, as one queue had them (each
-        // shard is in that order already; a stable sort merges them).
-        batch.sort_by_key(|r| r.start.checked_add(r.duration).unwrap_or(r.start));
-        wait = if batch.is_empty() {
+        queue.take(&mut runs);
+        wait = if runs.iter().all(Vec::is_empty) {
             IDLE_TICK
         } else {
             BUSY_TICK
         };
-        record_all(&sinks, &mut batch, &mut lines);
+        record_all(&sinks, merged(&mut runs), &mut lines);
         let d = dropped.load(Ordering::Relaxed);
         if d > warned.0 && warned.1.elapsed() > Duration::from_secs(10) {
             tracing::warn!(
@@ -138,10 +136,42 @@ pub async fn run(queue: Arc<Queue>, sinks: Sinks, dropped: Arc<AtomicU64>) {
 /// for each chunk, held for a bounded time (other appenders and queries wait).
 const STORE_CHUNK: usize = 256;
 
+/// The runs' records in the order the answers were ready, as one queue had
+/// them: the runs are each in that order, so this merges them (taking the
+/// earliest head, the first run's on a tie) instead of gathering and sorting.
+fn merged(runs: &mut Runs) -> impl Iterator<Item = AccessRecord> + '_ {
+    let mut heads: Vec<_> = runs
+        .iter_mut()
+        .filter(|r| !r.is_empty())
+        .map(|r| r.drain(..).peekable())
+        .collect();
+    std::iter::from_fn(move || {
+        let mut first: Option<(usize, SystemTime)> = None;
+        for (i, h) in heads.iter_mut().enumerate() {
+            if let Some(r) = h.peek() {
+                let end = answered(r);
+                if first.is_none_or(|(_, e)| end < e) {
+                    first = Some((i, end));
+                }
+            }
+        }
+        heads.get_mut(first?.0)?.next()
+    })
+}
+
+/// When `r`'s answer was ready.
+fn answered(r: &AccessRecord) -> SystemTime {
+    r.start.checked_add(r.duration).unwrap_or(r.start)
+}
+
 /// Hands the records to the sinks: each to the errors view and the span
 /// exporter, then to the log store a chunk at a time.
-fn record_all(s: &Sinks, batch: &mut Vec<AccessRecord>, lines: &mut Vec<Arc<AccessLine>>) {
-    for r in batch.drain(..) {
+fn record_all(
+    s: &Sinks,
+    records: impl Iterator<Item = AccessRecord>,
+    lines: &mut Vec<Arc<AccessLine>>,
+) {
+    for r in records {
         let line = Arc::new(AccessLine(r));
         report(s, &line.0);
         lines.push(line);
@@ -157,10 +187,9 @@ fn report(s: &Sinks, r: &AccessRecord) {
     let t = r.texts();
     s.errors.record_http(shoal_errors::HttpError {
         // When the answer was ready, from the record: no clock read per request.
-        time_ms: r
-            .start
-            .checked_add(r.duration)
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        time_ms: answered(r)
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         service: t.service,
         version: t.version,
@@ -400,6 +429,38 @@ mod tests {
         assert!(text.ends_with(" retries=2 reason=timeout"), "{text}");
     }
 
+    /// Records taken from several threads' runs come out in the order their
+    /// answers were ready, a tie going to the earlier run, and the runs are
+    /// left empty for the next take.
+    #[test]
+    fn runs_merge_in_answer_order() {
+        let at = |path: &'static str, start_ms: u64, took_ms: u64| {
+            let mut r = AccessRecord::new(shoal_proxy::AccessTexts {
+                method: "GET",
+                path,
+                caller: "gateway",
+                service: "api",
+                version: "1",
+                instance: None,
+                trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+                span_id: "00f067aa0ba902b7",
+                parent_span_id: None,
+            });
+            r.start = SystemTime::UNIX_EPOCH + Duration::from_millis(start_ms);
+            r.duration = Duration::from_millis(took_ms);
+            r
+        };
+        let mut runs: Runs = Default::default();
+        runs[0] = vec![at("/a", 0, 5), at("/c", 1, 9), at("/e", 20, 0)];
+        runs[3] = vec![at("/b", 4, 2), at("/d", 10, 0), at("/f", 30, 1)];
+        runs[5] = vec![at("/b2", 6, 0)];
+        let order: Vec<String> = merged(&mut runs)
+            .map(|r| r.texts().path.to_owned())
+            .collect();
+        assert_eq!(order, ["/a", "/b", "/b2", "/c", "/d", "/e", "/f"]);
+        assert!(runs.iter().all(Vec::is_empty));
+    }
+
     /// The text made from an access line's fields (read back from disk) is
     /// the text its record makes, for every duration's rounding.
     #[test]
@@ -605,7 +666,7 @@ mod cost {
             false => {
                 batch.push(rec(i));
                 if batch.len() == 64 {
-                    record_all(&sinks, &mut batch, &mut lines);
+                    record_all(&sinks, batch.drain(..), &mut lines);
                 }
             }
         };
