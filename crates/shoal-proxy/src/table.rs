@@ -23,6 +23,9 @@ pub struct ServiceRoute {
     pub known: BTreeSet<String>,
     /// Routable instances per version (versions with none are absent).
     pub versions: BTreeMap<String, Vec<Endpoint>>,
+    /// The current version's entry of `versions` again (the same instances and
+    /// load figures), so most requests find their instances without a lookup.
+    pub current_endpoints: Vec<Endpoint>,
     pub state: Arc<ServiceState>,
     pub strategy: Strategy,
     pub rr: AtomicUsize,
@@ -36,7 +39,7 @@ impl ServiceRoute {
     pub fn serving(&self, wanted: Option<&str>) -> (&str, &[Endpoint]) {
         match wanted.and_then(|v| self.versions.get_key_value(v)) {
             Some((v, endpoints)) => (v, endpoints),
-            None => (&self.current, self.endpoints(&self.current)),
+            None => (&self.current, &self.current_endpoints),
         }
     }
 
@@ -125,13 +128,16 @@ impl RouteTable {
             if let Some(s) = spec {
                 prefixes.extend(s.routes.iter().map(|r| (r.clone(), name.to_owned())));
             }
+            let current = spec.map(|s| s.version.clone()).unwrap_or_default();
+            let current_endpoints = versions.get(&current).cloned().unwrap_or_default();
             services.insert(
                 name.to_owned(),
                 ServiceRoute {
                     name: name.to_owned(),
-                    current: spec.map(|s| s.version.clone()).unwrap_or_default(),
+                    current,
                     known,
                     versions,
+                    current_endpoints,
                     state,
                     strategy: Strategy::LeastLoaded,
                     rr: AtomicUsize::new(0),
