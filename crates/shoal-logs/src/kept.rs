@@ -217,19 +217,36 @@ impl Kept {
 /// A W3C trace id as a number (32 hex digits, either case, not all zero), read
 /// in one pass (once per access line).
 pub(crate) fn trace_number(id: &str) -> Option<NonZeroU128> {
-    if id.len() != 32 {
+    let (hi, lo) = id.as_bytes().split_at_checked(16)?;
+    if lo.len() != 16 {
         return None;
     }
-    let n = id.bytes().try_fold(0u128, |n, b| {
-        let d = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            b'A'..=b'F' => b - b'A' + 10,
-            _ => return None,
-        };
-        Some(n << 4 | u128::from(d))
-    })?;
-    NonZeroU128::new(n)
+    NonZeroU128::new(u128::from(hex_u64(hi)?) << 64 | u128::from(hex_u64(lo)?))
+}
+
+/// What each byte is worth as a hex digit; [`NOT_HEX`] if it is not one.
+const HEX_DIGITS: [u8; 256] = {
+    let mut t = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 16 {
+        t[b"0123456789abcdef"[i] as usize] = i as u8;
+        t[b"0123456789ABCDEF"[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+const NOT_HEX: u8 = 0x80;
+
+/// Up to 16 hex digits as a number: a table lookup per digit and one test
+/// for a bad digit at the end, not a branch per digit.
+fn hex_u64(digits: &[u8]) -> Option<u64> {
+    let (mut n, mut bad) = (0u64, 0u8);
+    for &c in digits {
+        let d = HEX_DIGITS[usize::from(c)];
+        bad |= d;
+        n = n << 4 | u64::from(d & 0xf);
+    }
+    (bad & NOT_HEX == 0).then_some(n)
 }
 
 pub(crate) fn trace_hex(t: NonZeroU128) -> String {
@@ -331,6 +348,31 @@ mod tests {
         ] {
             assert!(!crate::structure::is_trace_id(bad), "{bad}");
             assert_eq!(trace_number(bad), None, "{bad}");
+        }
+    }
+
+    /// Every byte value in every place: a hex digit of either case reads as
+    /// its value, anything else makes the id no id (as a per-digit match did).
+    #[test]
+    fn trace_numbers_read_every_digit_and_refuse_every_other_byte() {
+        let id = *b"4bf92f3577b34da6a3ce929d0e0e4736";
+        let expect = |pos: usize, b: u8| {
+            let d = (b as char).to_digit(16)?;
+            let mut n = u128::from_str_radix("4bf92f3577b34da6a3ce929d0e0e4736", 16).ok()?;
+            let shift = 4 * (31 - pos);
+            n = n & !(0xf << shift) | u128::from(d) << shift;
+            NonZeroU128::new(n)
+        };
+        for pos in 0..32 {
+            for b in 0..=255u8 {
+                let mut bytes = id;
+                bytes[pos] = b;
+                let got = std::str::from_utf8(&bytes).ok().and_then(trace_number);
+                let want = std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|_| expect(pos, b));
+                assert_eq!(got, want, "byte {b:#x} at {pos}");
+            }
         }
     }
 
