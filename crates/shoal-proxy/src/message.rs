@@ -2,7 +2,6 @@
 //! protocol (`h1.rs`, `h2.rs`) makes the one and writes the other; their fields
 //! stay raw when they arrived so (see `fields.rs`).
 
-use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode, Uri};
 
 use crate::body::{Body, ReqBody};
@@ -27,7 +26,7 @@ pub(crate) struct Answer {
     pub status: StatusCode,
     pub fields: Fields,
     /// The `X-Trace-Id` sent with the answer (in place of any the instance sent).
-    pub trace_id: Option<Bytes>,
+    pub trace_id: Option<[u8; 32]>,
     pub body: Body,
 }
 
@@ -46,7 +45,7 @@ impl Answer {
         let mut headers = self.fields.into_map();
         if let Some(mut v) = self
             .trace_id
-            .and_then(|id| HeaderValue::from_maybe_shared(id).ok())
+            .and_then(|id| HeaderValue::from_bytes(&id).ok())
         {
             // New for every request: HPACK gains nothing from indexing it, and
             // each insert would evict a field that repeats.

@@ -213,7 +213,7 @@ impl Proxy {
     }
 
     fn finish(&self, rep: Report<'_>, mut resp: Answer, reason: Option<Reason>) -> Answer {
-        resp.trace_id = Some(rep.trace.trace_id_bytes());
+        resp.trace_id = Some(rep.trace.trace_id_digits());
         let status = resp.status.as_u16();
         let end = rep.end.unwrap_or_else(Instant::now);
         let duration = end.saturating_duration_since(rep.start);

@@ -2,7 +2,6 @@
 //! or created at the first hop (random trace id and span id); its `sampled`
 //! flag is what the [`Sampler`] decides.
 
-use bytes::Bytes;
 use http::HeaderValue;
 use rand::Rng;
 
@@ -12,11 +11,11 @@ use crate::sample::Sampler;
 /// The length of a version-00 `traceparent`: `00-` 32 hex `-` 16 hex `-` 2 hex.
 const HEADER_LEN: usize = 55;
 
-/// The trace context of one hop, kept as the `traceparent` it sends on (one
-/// allocation; the ids are slices of it).
+/// The trace context of one hop, kept as the `traceparent` it sends on (in
+/// place, no allocation; the ids are slices of it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceContext {
-    header: Bytes,
+    header: [u8; HEADER_LEN],
     parent: Option<[u8; 16]>,
 }
 
@@ -61,7 +60,7 @@ impl TraceContext {
         let sampled = u8::from(sampler.sampled(caller, low));
         hex_into(&mut out[53..55], &[(flags & !1) | sampled]);
         Self {
-            header: Bytes::copy_from_slice(&out),
+            header: out,
             parent,
         }
     }
@@ -102,19 +101,21 @@ impl TraceContext {
         self.part(0, HEADER_LEN)
     }
 
-    /// `traceparent` as a header value (shares the context's bytes).
+    /// `traceparent` as a header value.
     pub fn header_value(&self) -> Option<HeaderValue> {
-        HeaderValue::from_maybe_shared(self.header.clone()).ok()
+        HeaderValue::from_bytes(&self.header).ok()
     }
 
-    /// `X-Trace-Id` as a header value (shares the context's bytes).
+    /// `X-Trace-Id` as a header value.
     pub fn trace_id_value(&self) -> Option<HeaderValue> {
-        HeaderValue::from_maybe_shared(self.trace_id_bytes()).ok()
+        HeaderValue::from_bytes(&self.trace_id_digits()).ok()
     }
 
-    /// The trace id's bytes (shared with the context's).
-    pub fn trace_id_bytes(&self) -> Bytes {
-        self.header.slice(3..35)
+    /// The trace id's 32 hex digits, by value.
+    pub fn trace_id_digits(&self) -> [u8; 32] {
+        let mut id = [0u8; 32];
+        id.copy_from_slice(&self.header[3..35]);
+        id
     }
 
     /// `traceparent` and the trace id as bytes, for writing (no UTF-8 check).
