@@ -119,6 +119,36 @@ to_ms() {
         else printf "nan" }'
 }
 
+# shoal_binary PROFILE: builds `shoal` with cargo profile PROFILE, or for
+# `pgo` with scripts/build-pgo (release-lto optimized with a profile of its
+# own run, ~10 min), and prints the binary's path. SHOAL_BINARY=PATH uses a
+# binary built before that way instead (e.g. scripts/build-pgo's).
+shoal_binary() {
+    if [ -n "${SHOAL_BINARY:-}" ]; then
+        echo "$SHOAL_BINARY"
+    elif [ "$1" = pgo ]; then
+        "$ROOT/scripts/build-pgo"
+    else
+        (cd "$ROOT" && cargo build --profile "$1" -p shoal --bin shoal >&2)
+        echo "${CARGO_TARGET_DIR:-$ROOT/target}/$1/shoal"
+    fi
+}
+
+# profile_note PROFILE: how a report names the build of `shoal`.
+profile_note() {
+    if [ "$1" = pgo ]; then
+        echo "pgo build: release-lto optimized with a profile of a training run, scripts/build-pgo"
+    else
+        echo "$1 profile"
+    fi
+}
+
+# engine_profile PROFILE: the cargo profile the engine (proxy_bench) is built
+# with for a bench of PROFILE (`pgo` trains `shoal` only: release-lto).
+engine_profile() {
+    if [ "$1" = pgo ]; then echo release-lto; else echo "$1"; fi
+}
+
 # nginx_upstreams DIR PORT...: DIR/nginx.conf for one nginx worker answering
 # 200 "ok" on each 127.0.0.1:PORT (the upstreams of the proxy benches).
 nginx_upstreams() {

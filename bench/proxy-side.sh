@@ -7,23 +7,25 @@
 # here the ratio of CPU per request (from /proc, each proxy's own processes)
 # moves by about ±2 % between rounds. It measures cost, not throughput: how
 # the targets share the cores decides their req/s here.
-# Needs: nginx, wrk. Builds: shoal and proxy_bench with PROFILE (release-lto).
+# Needs: nginx, wrk. Builds: shoal with PROFILE (pgo: scripts/build-pgo, which also needs
+# llvm-profdata; or a cargo profile) and proxy_bench (release-lto for pgo, else PROFILE).
 # Output: a report on stdout and, like the other benches, bench/RESULTS.md.
 source "$(dirname "$0")/lib.sh"
 
 DURATION="${DURATION:-5s}"
 ROUNDS="${ROUNDS:-6}"
 CONNS="${CONNS:-70}"
-PROFILE="${PROFILE:-release-lto}"
-OUT_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE"
+PROFILE="${PROFILE:-pgo}"
+ENGINE_PROFILE="$(engine_profile "$PROFILE")"
+OUT_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/$ENGINE_PROFILE"
 NGINX="$(tool nginx)"
 tool wrk >/dev/null
 
-(cd "$ROOT" && cargo build --profile "$PROFILE" -p shoal-proxy --example proxy_bench >&2)
-(cd "$ROOT" && cargo build --profile "$PROFILE" -p shoal --bin shoal >&2)
+(cd "$ROOT" && cargo build --profile "$ENGINE_PROFILE" -p shoal-proxy --example proxy_bench >&2)
+SHOAL_BIN="$(shoal_binary "$PROFILE")"
 make_tmp proxy-side
 mkdir -p "$BENCH_TMP/bin" "$BENCH_TMP/up" "$BENCH_TMP/ngx" "$BENCH_TMP/shoal-up"
-cp "$OUT_DIR/examples/proxy_bench" "$OUT_DIR/shoal" "$BENCH_TMP/bin/"
+cp "$OUT_DIR/examples/proxy_bench" "$SHOAL_BIN" "$BENCH_TMP/bin/"
 
 U1=$(free_port); P_NGINX=$(free_port); P_ENGINE=$(free_port); P_UP=$(free_port); P_HTTP=$(free_port)
 nginx_upstreams "$BENCH_TMP/up" "$U1"
@@ -73,7 +75,7 @@ REPORT="$BENCH_TMP/report.md"
     echo
     echo '```'
     machine_info
-    echo "targets: nginx (2 workers, upstream keepalive 256), the engine (proxy_bench) and the gateway of \`shoal up\` (access log, spans, metrics), $PROFILE profile, over one nginx upstream"
+    echo "targets: nginx (2 workers, upstream keepalive 256), the engine (proxy_bench, $ENGINE_PROFILE profile) and the gateway of \`shoal up\` (access log, spans, metrics; $(profile_note "$PROFILE")), over one nginx upstream"
     echo "command: wrk -t1 -c$CONNS -d$DURATION on each target at once; $ROUNDS rounds"
     echo '```'
     echo

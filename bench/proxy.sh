@@ -4,8 +4,11 @@
 # upstream hit directly as a baseline. Runs alternate (round-robin over the
 # targets, two rounds) with `wrk -t2 -c50 -d10s` and `-c200`, `--latency`.
 # Needs: nginx, haproxy, wrk (apt-get install -y nginx-light haproxy wrk).
-# Builds: cargo build --profile release-lto -p shoal-proxy --example proxy_bench (and the
-# shoal binary): fat LTO, the production build. PROFILE=release measures the quick-start build.
+# Builds: the shoal binary with scripts/build-pgo (PROFILE=pgo, the default: release-lto
+# optimized with a profile of its own run, the production build; needs llvm-profdata, see
+# that script) and cargo build --profile release-lto -p shoal-proxy --example proxy_bench.
+# PROFILE=release-lto (fat LTO, no profile) or PROFILE=release (the quick-start build)
+# build both with that cargo profile.
 # Output: a table appended (or replaced between markers) at the end of bench/RESULTS.md,
 # with per-round ratios (shoal-up / nginx and others: each round's targets run back to back).
 # A/B: BASELINE=/path/to/an/older/proxy_bench adds target `shoal-base` (that binary,
@@ -29,10 +32,12 @@ tool wrk >/dev/null
 
 SHOAL_UP="${SHOAL_UP:-1}"
 NGINX_LOG="${NGINX_LOG:-1}"
-PROFILE="${PROFILE:-release-lto}"
-OUT_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE"
-(cd "$ROOT" && cargo build --profile "$PROFILE" -p shoal-proxy --example proxy_bench >&2)
-[ "$SHOAL_UP" != 1 ] || (cd "$ROOT" && cargo build --profile "$PROFILE" -p shoal --bin shoal >&2)
+PROFILE="${PROFILE:-pgo}"
+ENGINE_PROFILE="$(engine_profile "$PROFILE")"
+OUT_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/$ENGINE_PROFILE"
+(cd "$ROOT" && cargo build --profile "$ENGINE_PROFILE" -p shoal-proxy --example proxy_bench >&2)
+SHOAL_BIN=""
+[ "$SHOAL_UP" != 1 ] || SHOAL_BIN="$(shoal_binary "$PROFILE")"
 make_tmp proxy
 mkdir -p "$BENCH_TMP/bin" "$BENCH_TMP/up" "$BENCH_TMP/ngx" "$BENCH_TMP/ngx-log"
 cp "$OUT_DIR/examples/proxy_bench" "$BENCH_TMP/bin/proxy_bench"
@@ -80,7 +85,7 @@ SHOAL_PID=$!
 if [ "$SHOAL_UP" = 1 ]; then
     UPD="$BENCH_TMP/shoal-up"
     mkdir -p "$UPD"
-    cp "$OUT_DIR/shoal" "$BENCH_TMP/bin/shoal"
+    cp "$SHOAL_BIN" "$BENCH_TMP/bin/shoal"
     P_UP=$(free_port)
     P_UP_HTTP=$(free_port)
     shoal_up_config "$UPD" "$P_UP_HTTP" "$P_UP"
@@ -157,10 +162,10 @@ REPORT="$BENCH_TMP/report.md"
     echo "load avg before the run: $LOAD_BEFORE"
     echo "nginx:   $("$NGINX" -v 2>&1 | sed 's/.*: //'), 2 workers, upstream keepalive 256"
     echo "haproxy: $("$HAPROXY" -v 2>&1 | head -1 | awk '{print $3}'), nbthread 2, http-reuse always"
-    echo "shoal:   shoal-proxy example proxy_bench ($PROFILE profile, mimalloc), one serving thread per core (current-thread runtime, SO_REUSEPORT socket and upstream pool each), P2C least-loaded"
+    echo "shoal:   shoal-proxy example proxy_bench ($ENGINE_PROFILE profile, mimalloc), one serving thread per core (current-thread runtime, SO_REUSEPORT socket and upstream pool each), P2C least-loaded"
     [ -z "$BASELINE" ] || echo "shoal-base: ${BASELINE_NOTE:-$BASELINE} (A/B baseline, same arguments)"
     [ "$NGINX_LOG" != 1 ] || echo "nginx-log: the nginx proxy above with an access log (combined, buffer=64k flush=1s)"
-    [ "$SHOAL_UP" != 1 ] || echo "shoal-up: the gateway of \`shoal up\` ($PROFILE profile) with its access-log, span and metrics hooks, over the same 2 upstreams, registered through its Consul agent API with HTTP checks (until 2026-11-27 it ran its own 2 nginx instances: 2 more processes on the 2 cores)"
+    [ "$SHOAL_UP" != 1 ] || echo "shoal-up: the gateway of \`shoal up\` ($(profile_note "$PROFILE")) with its access-log, span and metrics hooks, over the same 2 upstreams, registered through its Consul agent API with HTTP checks (until 2026-11-27 it ran its own 2 nginx instances: 2 more processes on the 2 cores)"
     echo "upstreams: 2 x nginx (1 worker) return 200 \"ok\"; direct = wrk to one upstream, no proxy"
     echo "command: wrk -t2 -c{50,200} -d$DURATION --latency -H 'Host: bench'; $ROUNDS rounds, targets interleaved"
     echo '```'
