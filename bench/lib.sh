@@ -149,6 +149,20 @@ engine_profile() {
     if [ "$1" = pgo ]; then echo release-lto; else echo "$1"; fi
 }
 
+# nginx_prelude DIR WORKERS: the start of the bench nginx configs (pid and
+# error log in DIR, no access log, long keep-alive) up to inside `http {`.
+nginx_prelude() {
+    cat <<CONF
+worker_processes $2;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+CONF
+}
+
 # nginx_upstreams DIR PORT...: DIR/nginx.conf for one nginx worker answering
 # 200 "ok" on each 127.0.0.1:PORT (the upstreams of the proxy benches).
 nginx_upstreams() {
@@ -157,16 +171,10 @@ nginx_upstreams() {
     for p in "$@"; do
         servers+="    server { listen 127.0.0.1:$p; location / { return 200 \"ok\\n\"; } }"$'\n'
     done
-    cat > "$dir/nginx.conf" <<CONF
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-${servers}}
-CONF
+    {
+        nginx_prelude "$dir" 1
+        printf '%s}\n' "$servers"
+    } > "$dir/nginx.conf"
 }
 
 # nginx_proxy DIR LISTEN_PORT UPSTREAM_PORT...: DIR/nginx.conf for nginx as a
@@ -176,14 +184,9 @@ nginx_proxy() {
     local dir="$1" listen="$2" servers="" p
     shift 2
     for p in "$@"; do servers+=" server 127.0.0.1:$p;"; done
-    cat > "$dir/nginx.conf" <<CONF
-worker_processes 2;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
+    {
+        nginx_prelude "$dir" 2
+        cat <<CONF
     upstream backend {$servers keepalive 256; }
     server {
         listen 127.0.0.1:$listen;
@@ -195,6 +198,7 @@ http {
     }
 }
 CONF
+    } > "$dir/nginx.conf"
 }
 
 # shoal_up_config DIR HTTP_PORT GATEWAY_PORT: DIR/shoal.toml for a bench's
