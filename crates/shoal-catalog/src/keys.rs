@@ -8,6 +8,10 @@ pub const SCALE_PREFIX: &str = "shoal/scale/";
 pub const RESTART_PREFIX: &str = "shoal/restart/";
 /// The catalog: `shoal/catalog/<service>/<instance>` → JSON [`crate::InstanceRecord`].
 pub const CATALOG_PREFIX: &str = "shoal/catalog/";
+/// Deployments: `shoal/deploy/<service>` → the service's latest deployment (JSON).
+pub const DEPLOY_PREFIX: &str = "shoal/deploy/";
+/// Past deployments: `shoal/history/<service>/<id, 20 digits>` → JSON, the newest kept.
+pub const HISTORY_PREFIX: &str = "shoal/history/";
 /// The user's key/value configuration (Consul KV view): `kv/<key>` → raw bytes.
 pub const KV_PREFIX: &str = "kv/";
 
@@ -33,6 +37,19 @@ pub fn catalog_service_prefix(service: &str) -> String {
 
 pub fn catalog_key(service: &str, instance: &str) -> String {
     format!("{CATALOG_PREFIX}{service}/{instance}")
+}
+
+pub fn deploy_key(service: &str) -> String {
+    format!("{DEPLOY_PREFIX}{service}")
+}
+
+pub fn history_prefix(service: &str) -> String {
+    format!("{HISTORY_PREFIX}{service}/")
+}
+
+/// Zero-padded so the keys of one service sort by id.
+pub fn history_key(service: &str, id: u64) -> String {
+    format!("{HISTORY_PREFIX}{service}/{id:020}")
 }
 
 pub fn kv_key(key: &str) -> String {

@@ -16,8 +16,9 @@ mod record;
 
 pub use desired::{RestartRequest, ScaleOverride};
 pub use keys::{
-    catalog_key, catalog_prefix, catalog_service_prefix, kv_key, parse_catalog_key, restart_key,
-    scale_key, spec_key, CATALOG_PREFIX, KV_PREFIX, RESTART_PREFIX, SCALE_PREFIX, SPEC_PREFIX,
+    catalog_key, catalog_prefix, catalog_service_prefix, deploy_key, history_key, history_prefix,
+    kv_key, parse_catalog_key, restart_key, scale_key, spec_key, CATALOG_PREFIX, DEPLOY_PREFIX,
+    HISTORY_PREFIX, KV_PREFIX, RESTART_PREFIX, SCALE_PREFIX, SPEC_PREFIX,
 };
 pub use record::{Health, InstanceRecord, InstanceState};
 

@@ -66,6 +66,20 @@ pub struct InstanceRecord {
     /// Registered from outside (Consul API) rather than supervised by Shoal.
     #[serde(default)]
     pub external: bool,
+    /// The group it belongs to: "" for the service's main line (the one deployments
+    /// move), else the label of a `[services.S.versions.<label>]` side version.
+    #[serde(default)]
+    pub group: String,
+    /// Hash of everything it was started with (spec and resolved env): the plan
+    /// tells old from new by it.
+    #[serde(default)]
+    pub fingerprint: u64,
+    /// The deployment (per-service generation) it was started for; 0 if none.
+    #[serde(default)]
+    pub deployment: u64,
+    /// Unix ms since when it has served without a break (`None` while it does not).
+    #[serde(default)]
+    pub healthy_since_ms: Option<u64>,
 }
 
 impl InstanceRecord {
@@ -96,6 +110,10 @@ impl InstanceRecord {
             last_exit: None,
             started_ms: 0,
             external: false,
+            group: String::new(),
+            fingerprint: 0,
+            deployment: 0,
+            healthy_since_ms: None,
         }
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::values::{
-    choice, duration, f64_in, positive_duration, ratio, u32_in, Low, MAX_INSTANCES,
+    boolean, choice, duration, f64_in, positive_duration, ratio, u32_in, Low, MAX_INSTANCES,
 };
 use crate::walk::{Ctx, Field, Obj};
 
@@ -41,6 +41,20 @@ pub struct DeploySpec {
     pub canary: CanarySpec,
     /// The previous version stays warm this long for instant rollback. Default 10m.
     pub keep_previous: Duration,
+    /// A deployment not finished this long after it began fails. Default 10m.
+    #[serde(default = "default_progress_deadline")]
+    pub progress_deadline: Duration,
+    /// A failed deployment returns to the previous spec. Default false (as Nomad's).
+    #[serde(default)]
+    pub auto_revert: bool,
+}
+
+fn default_progress_deadline() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn default_min_requests() -> u32 {
+    20
 }
 
 impl Default for DeploySpec {
@@ -53,6 +67,8 @@ impl Default for DeploySpec {
             drain: Duration::from_secs(10),
             canary: CanarySpec::default(),
             keep_previous: Duration::from_secs(600),
+            progress_deadline: default_progress_deadline(),
+            auto_revert: false,
         }
     }
 }
@@ -69,6 +85,9 @@ pub struct CanarySpec {
     pub max_error_rate: f64,
     /// Canary p95 / baseline p95 above which the rollout is aborted. Default 1.5.
     pub max_p95_ratio: f64,
+    /// Requests the canary must have answered in a step before it is judged. Default 20.
+    #[serde(default = "default_min_requests")]
+    pub min_requests: u32,
 }
 
 impl Default for CanarySpec {
@@ -78,6 +97,7 @@ impl Default for CanarySpec {
             interval: Duration::from_secs(30),
             max_error_rate: 0.01,
             max_p95_ratio: 1.5,
+            min_requests: default_min_requests(),
         }
     }
 }
@@ -120,6 +140,13 @@ pub(crate) fn read_deploy(cx: &mut Ctx<'_>, f: &Field<'_>, path: String) -> Depl
         spec.canary = read_canary(cx, &cf, format!("{}.canary", obj.path));
     }
     obj.set(cx, "keep_previous", &mut spec.keep_previous, duration);
+    obj.set(
+        cx,
+        "progress_deadline",
+        &mut spec.progress_deadline,
+        positive_duration,
+    );
+    obj.set(cx, "auto_revert", &mut spec.auto_revert, boolean);
     obj.finish(cx);
     spec
 }
@@ -137,6 +164,12 @@ fn read_canary(cx: &mut Ctx<'_>, f: &Field<'_>, path: String) -> CanarySpec {
         "max_p95_ratio",
         &mut spec.max_p95_ratio,
         f64_in(Low::Excl(0.0), f64::INFINITY),
+    );
+    obj.set(
+        cx,
+        "min_requests",
+        &mut spec.min_requests,
+        u32_in(1, 1_000_000),
     );
     obj.finish(cx);
     spec

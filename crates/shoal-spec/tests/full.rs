@@ -76,8 +76,10 @@ fn design_example_parses_into_typed_values() {
         (d.min_healthy, d.drain, d.keep_previous),
         (secs(2), secs(10), secs(600))
     );
+    assert_eq!((d.progress_deadline, d.auto_revert), (secs(600), true));
     assert_eq!(d.canary.steps, vec![10, 50, 100]);
     assert_eq!(d.canary.interval, secs(30));
+    assert_eq!(d.canary.min_requests, 20);
     assert_eq!(
         (d.canary.max_error_rate, d.canary.max_p95_ratio),
         (0.01, 1.5)
@@ -173,23 +175,23 @@ fn design_example_lists_its_sections_in_file_order() {
             "services.profile.restart.backoff 27:1",
             "services.profile.deploy 29:1",
             "services.profile.deploy.canary 35:1",
-            "services.profile.versions.22 38:1",
-            "services.profile.resilience 42:1",
-            "services.profile.resilience.retries 44:1",
-            "services.profile.resilience.circuit 45:1",
-            "services.profile.resilience.fallback 46:1",
-            "services.profile.resilience.limits 47:1",
-            "services.profile.resilience.callers 48:1",
-            "services.profile.scale 50:1",
-            "services.profile.scale.target 53:1",
-            "flags.new_profile 57:1",
-            "flags.new_profile.force_on 60:1",
+            "services.profile.versions.22 40:1",
+            "services.profile.resilience 44:1",
+            "services.profile.resilience.retries 46:1",
+            "services.profile.resilience.circuit 47:1",
+            "services.profile.resilience.fallback 48:1",
+            "services.profile.resilience.limits 49:1",
+            "services.profile.resilience.callers 50:1",
+            "services.profile.scale 52:1",
+            "services.profile.scale.target 55:1",
+            "flags.new_profile 59:1",
+            "flags.new_profile.force_on 62:1",
         ]
     );
     let res = spec
         .section("services.profile.resilience")
         .expect("resilience section");
-    assert_eq!(res.location.to_string(), "shoal.toml:42:1");
+    assert_eq!(res.location.to_string(), "shoal.toml:44:1");
 }
 
 #[test]
