@@ -1,14 +1,15 @@
 //! Shoal's data plane: the edge gateway and per-service outbound listeners, with versioned routing, load balancing and resilience.
 //!
 //! The request path reads an immutable [`RouteTable`] through an `ArcSwap`; a
-//! background task ([`watch::run`]) rebuilds it on every catalog or spec change and
+//! background task ([`watch::run`]) rebuilds it on every catalog, spec or deployment change and
 //! swaps it in, carrying live state (breakers, limits, instance load) across swaps.
 //! Every policy decision is a pure state machine on tokio time, tested on a paused clock.
 //!
 //! # Layout
 //! - `table.rs`: the routing table (versions, instances, state) and how it is built.
-//! - `resolve.rs`: the pure choice of service, version and path for a request.
-//! - `watch.rs`: the store watch that rebuilds and swaps the table.
+//! - `resolve.rs`: the pure choice of service, version (pinned, else by deployment
+//!   weights, else current) and path for a request.
+//! - `watch.rs`: the store watch that rebuilds and swaps the table (retried with backoff).
 //! - `balance.rs`: power of two choices on in-flight with a peak-EWMA tiebreak; round robin.
 //! - `admission.rs`: rate limit (governor), in-flight cap, caller priorities and shares.
 //! - `breaker.rs`: the circuit breaker. `budget.rs`: the retry budget. `eject.rs`: outlier ejection.
@@ -16,7 +17,8 @@
 //! - `pool.rs`: pooled HTTP/1.1 connections to instances (LIFO, per address);
 //!   `client.rs`: one exchange on one of them, in the request's task;
 //!   `conn_io.rs`: read-buffer room and lazily re-armed deadlines for both sides.
-//! - `proxy.rs`: the request pipeline. `server.rs`: the proxy and its listeners;
+//! - `proxy.rs`: the request pipeline, a sequence of stages, each a file in `stages/`
+//!   (route, admit, body, circuit, send, reply, finish). `server.rs`: the proxy and its listeners;
 //!   `h1.rs`: a connection's own HTTP/1.1 loop; `h2.rs`: h2c handed to hyper;
 //!   `tunnel.rs`: a switched-protocol (WebSocket) connection joined to the instance.
 //! - `message.rs`: a request and its answer on the pipeline; `fields.rs`: their
@@ -56,6 +58,7 @@ mod respond;
 pub mod sample;
 mod server;
 mod snapshot;
+mod stages;
 mod state;
 mod table;
 pub mod trace;

@@ -1,7 +1,10 @@
 //! The pure routing decision: which service (Host, then route prefix) and which
-//! version (path `/v23/`, `X-Version`, `?version=`, `Accept: ...vnd.x.v23+json`).
+//! version (path `/v23/`, `X-Version`, `?version=`, `Accept: ...vnd.x.v23+json`;
+//! else drawn by the deployment's weights; else the current one).
 
 use std::borrow::Cow;
+
+use rand::Rng;
 
 use crate::balance::Endpoint;
 use crate::fields::HeaderLookup;
@@ -11,7 +14,8 @@ use crate::table::{RouteTable, ServiceRoute};
 #[derive(Debug, Clone)]
 pub struct Target<'t> {
     pub service: &'t str,
-    /// The version that serves it (a running one; else the current one).
+    /// The version that serves it: the one asked for when it runs; else one drawn
+    /// by the service's weights; else the current one.
     pub version: &'t str,
     /// The service's route, found while resolving (no second lookup by name).
     pub route: &'t ServiceRoute,
@@ -29,6 +33,18 @@ impl RouteTable {
         host: Option<&str>,
         path_and_query: &'t str,
         headers: &H,
+    ) -> Option<Target<'t>> {
+        self.resolve_with(host, path_and_query, headers, rand::rng)
+    }
+
+    /// [`Self::resolve`] drawing weighted versions from the random source `rng`
+    /// makes (made only when a service's weights decide).
+    pub fn resolve_with<'t, H: HeaderLookup + ?Sized, R: Rng>(
+        &'t self,
+        host: Option<&str>,
+        path_and_query: &'t str,
+        headers: &H,
+        rng: impl FnOnce() -> R,
     ) -> Option<Target<'t>> {
         let text = |name| {
             headers
@@ -52,7 +68,7 @@ impl RouteTable {
             .map(Cow::Borrowed)
             .or_else(|| query.and_then(query_version).map(Cow::Owned))
             .or_else(|| text("accept").and_then(accept_version).map(Cow::Owned));
-        let (version, endpoints) = route.serving(wanted.as_deref());
+        let (version, endpoints) = route.serving_with(wanted.as_deref(), rng);
         let path = match query {
             _ if stripped.len() == path.len() => Cow::Borrowed(path_and_query),
             Some(q) => Cow::Owned(format!("{stripped}?{q}")),
@@ -156,3 +172,6 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod weighted_tests;

@@ -1,5 +1,6 @@
 //! The routing table: per service its current version, every version's routable
-//! instances and its resilience state. Immutable; rebuilt and swapped whole.
+//! instances, the weighted split of unpinned traffic and its resilience state.
+//! Immutable; rebuilt and swapped whole.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -7,6 +8,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use foldhash::HashMap;
+use rand::Rng;
 use shoal_catalog::InstanceRecord;
 use shoal_spec::ServiceSpec;
 
@@ -26,6 +28,11 @@ pub struct ServiceRoute {
     /// The current version's entry of `versions` again (the same instances and
     /// load figures), so most requests find their instances without a lookup.
     pub current_endpoints: Vec<Endpoint>,
+    /// The split of unpinned traffic by the service's deployment weights:
+    /// `(version, cumulative weight)` for each version with a weight over 0 and
+    /// routable instances, in version order. Empty (no weights, or all of them on
+    /// `current`) sends it all to `current`, as without a deployment.
+    pub weighted: Vec<(String, u32)>,
     pub state: Arc<ServiceState>,
     pub strategy: Strategy,
     pub rr: AtomicUsize,
@@ -34,18 +41,72 @@ pub struct ServiceRoute {
 }
 
 impl ServiceRoute {
-    /// The version a request for `wanted` goes to (itself when it runs, else
-    /// the current one) and that version's instances, from one lookup.
+    /// The version a request for `wanted` goes to and that version's instances:
+    /// `wanted` itself when it runs; else one drawn by the weights, if any; else
+    /// the current version.
     pub fn serving(&self, wanted: Option<&str>) -> (&str, &[Endpoint]) {
-        match wanted.and_then(|v| self.versions.get_key_value(v)) {
-            Some((v, endpoints)) => (v, endpoints),
-            None => (&self.current, &self.current_endpoints),
+        self.serving_with(wanted, rand::rng)
+    }
+
+    /// [`Self::serving`] drawing from the random source `rng` makes; it is only
+    /// made when the weights decide, so a route without any pays nothing for it.
+    pub fn serving_with<R: Rng>(
+        &self,
+        wanted: Option<&str>,
+        rng: impl FnOnce() -> R,
+    ) -> (&str, &[Endpoint]) {
+        if let Some((v, endpoints)) = wanted.and_then(|v| self.versions.get_key_value(v)) {
+            return (v, endpoints);
         }
+        if !self.weighted.is_empty() {
+            if let Some(chosen) = self.draw(rng()) {
+                return chosen;
+            }
+        }
+        (&self.current, &self.current_endpoints)
+    }
+
+    /// A version drawn by weight (each one's share: its weight over their sum).
+    fn draw(&self, mut rng: impl Rng) -> Option<(&str, &[Endpoint])> {
+        let total = self.weighted.last().map_or(0, |(_, upto)| *upto);
+        if total == 0 {
+            return None;
+        }
+        let roll = rng.random_range(0..total);
+        let (version, _) = self.weighted.iter().find(|(_, upto)| roll < *upto)?;
+        if *version == self.current {
+            return Some((&self.current, &self.current_endpoints));
+        }
+        self.versions
+            .get_key_value(version)
+            .map(|(v, endpoints)| (v.as_str(), endpoints.as_slice()))
     }
 
     pub fn endpoints(&self, version: &str) -> &[Endpoint] {
         self.versions.get(version).map_or(&[], Vec::as_slice)
     }
+}
+
+/// The split of unpinned traffic by `weights` (version → share): cumulative weights of
+/// the versions with a share and routable instances; empty when that is all `current`.
+fn split(
+    weights: Option<&BTreeMap<String, u32>>,
+    versions: &BTreeMap<String, Vec<Endpoint>>,
+    current: &str,
+) -> Vec<(String, u32)> {
+    let mut total = 0u32;
+    let mut split = Vec::new();
+    for (version, &weight) in weights.into_iter().flatten() {
+        if weight == 0 || versions.get(version).is_none_or(Vec::is_empty) {
+            continue;
+        }
+        total = total.saturating_add(weight);
+        split.push((version.clone(), total));
+    }
+    if matches!(split.as_slice(), [(only, _)] if only == current) {
+        split.clear();
+    }
+    split
 }
 
 /// An immutable snapshot of every route.
@@ -59,13 +120,26 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
-    /// Builds the table from specs and catalog records. Live state (breakers, limits,
-    /// per-instance load and ejections) is carried over from `previous` by service
-    /// name and instance id, unless the service's resilience spec changed.
+    /// Builds the table from specs and catalog records, every service's unpinned
+    /// traffic on its current version. Live state (breakers, limits, per-instance
+    /// load and ejections) is carried over from `previous` by service name and
+    /// instance id, unless the service's resilience spec changed.
     pub fn build(
         specs: &BTreeMap<String, ServiceSpec>,
         records: &[InstanceRecord],
         domains: &[String],
+        previous: &RouteTable,
+    ) -> RouteTable {
+        Self::build_weighted(specs, records, domains, &BTreeMap::new(), previous)
+    }
+
+    /// [`Self::build`] with each service's deployment weights (service → version →
+    /// share of unpinned traffic; a service without any sends it to its current version).
+    pub fn build_weighted(
+        specs: &BTreeMap<String, ServiceSpec>,
+        records: &[InstanceRecord],
+        domains: &[String],
+        weights: &BTreeMap<String, BTreeMap<String, u32>>,
         previous: &RouteTable,
     ) -> RouteTable {
         let mut by_service: BTreeMap<&str, Vec<&InstanceRecord>> = BTreeMap::new();
@@ -130,6 +204,7 @@ impl RouteTable {
             }
             let current = spec.map(|s| s.version.clone()).unwrap_or_default();
             let current_endpoints = versions.get(&current).cloned().unwrap_or_default();
+            let weighted = split(weights.get(name), &versions, &current);
             services.insert(
                 name.to_owned(),
                 ServiceRoute {
@@ -138,6 +213,7 @@ impl RouteTable {
                     known,
                     versions,
                     current_endpoints,
+                    weighted,
                     state,
                     strategy: Strategy::LeastLoaded,
                     rr: AtomicUsize::new(0),
