@@ -16,7 +16,7 @@ pub async fn run(store: Arc<dyn Store>, mut updates: mpsc::UnboundedReceiver<Upd
         let mut latest: BTreeMap<String, Option<InstanceRecord>> = BTreeMap::new();
         let mut add = |u: Update| match u {
             Update::Upsert(r) => {
-                latest.insert(catalog_key(&r.service, &r.id), Some(r));
+                latest.insert(catalog_key(&r.service, &r.id), Some(*r));
             }
             Update::Removed { service, id } => {
                 latest.insert(catalog_key(&service, &id), None);

@@ -5,7 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoal_catalog::{decode, ScaleOverride, KV_PREFIX, RESTART_PREFIX, SCALE_PREFIX, SPEC_PREFIX};
+use shoal_catalog::{
+    decode, ScaleOverride, DEPLOY_PREFIX, KV_PREFIX, RESTART_PREFIX, SCALE_PREFIX, SPEC_PREFIX,
+};
+use shoal_deploy::Deployment;
 use shoal_secrets::SECRET_PREFIX;
 use shoal_spec::ServiceSpec;
 use shoal_store::{StoreError, Watcher};
@@ -16,9 +19,13 @@ use crate::desired::{groups, GroupSpec};
 use crate::env::resolve;
 use crate::instance::{self, Instance, InstanceCtx, Order};
 use crate::plan::{plan, Action, Observed};
+use crate::rollout::{self, DeployWrite, TrafficSource};
 
 pub struct Controller {
     ctx: Arc<InstanceCtx>,
+    traffic: Option<TrafficSource>,
+    /// Plan again by then (unix ms), as the last plan asked.
+    wake_at_ms: Option<u64>,
     instances: HashMap<String, Instance>,
     ports: PortAllocator,
     seq: u64,
@@ -39,9 +46,15 @@ pub enum ControllerError {
 }
 
 impl Controller {
-    pub fn new(ctx: Arc<InstanceCtx>, ports: PortAllocator) -> Self {
+    pub fn new(
+        ctx: Arc<InstanceCtx>,
+        ports: PortAllocator,
+        traffic: Option<TrafficSource>,
+    ) -> Self {
         Self {
             ctx,
+            traffic,
+            wake_at_ms: None,
             instances: HashMap::new(),
             ports,
             seq: 0,
@@ -59,14 +72,20 @@ impl Controller {
         let mut restarts = store.watch(RESTART_PREFIX, 0).await?;
         let mut kv = store.watch(KV_PREFIX, 0).await?;
         let mut secrets = store.watch(SECRET_PREFIX, 0).await?;
+        let mut deploys = store.watch(DEPLOY_PREFIX, 0).await?;
         let changed = self.ctx.changed.clone();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             if let Err(e) = self.reconcile().await {
                 tracing::error!(error = %e, "reconcile failed");
             }
+            let wake = self.wake_at_ms.map_or(Duration::from_secs(1), |at| {
+                Duration::from_millis(at.saturating_sub(crate::now_ms()).clamp(10, 1000))
+            });
             tokio::select! {
                 _ = next(&mut specs) => {}
+                _ = next(&mut deploys) => {}
+                () = tokio::time::sleep(wake) => {}
                 _ = next(&mut scales) => {}
                 _ = next(&mut restarts) => {}
                 _ = next(&mut kv) => {}
@@ -83,17 +102,12 @@ impl Controller {
         Ok(())
     }
 
-    async fn desired(&mut self) -> Result<Vec<Resolved>, ControllerError> {
+    async fn desired(
+        &mut self,
+        services: &BTreeMap<String, ServiceSpec>,
+        deployments: &BTreeMap<String, (Deployment, i64)>,
+    ) -> Result<Vec<Resolved>, ControllerError> {
         let store = &self.ctx.store;
-        let mut services = BTreeMap::new();
-        for kv in store.range(SPEC_PREFIX).await?.kvs {
-            match decode::<ServiceSpec>(&kv.key, &kv.value) {
-                Ok(spec) => {
-                    services.insert(spec.name.clone(), spec);
-                }
-                Err(e) => tracing::error!(error = %e, "skipping unreadable spec"),
-            }
-        }
         let mut overrides = BTreeMap::new();
         for kv in store.range(SCALE_PREFIX).await?.kvs {
             if let Ok(o) = decode::<ScaleOverride>(&kv.key, &kv.value) {
@@ -102,8 +116,11 @@ impl Controller {
             }
         }
         let mut out = Vec::new();
-        for mut group in groups(&services, &overrides) {
+        for mut group in groups(services, &overrides) {
             let key = group.key();
+            if group.is_main() {
+                group.deployment = deployments.get(&group.service).map_or(0, |(d, _)| d.id);
+            }
             match resolve(&group.env, store.as_ref(), self.ctx.keyring.as_deref()).await {
                 Ok(env) => {
                     if self.env_errors.remove(&key).is_some() {
@@ -148,10 +165,87 @@ impl Controller {
     async fn reconcile(&mut self) -> Result<(), ControllerError> {
         self.collect_finished();
         self.handle_restart_requests().await?;
-        let resolved = self.desired().await?;
-        let desired: Vec<GroupSpec> = resolved.iter().map(|r| r.group.clone()).collect();
-        let observed: Vec<Observed> = self
-            .instances
+        let services = self.specs().await?;
+        let deployments = rollout::read(self.ctx.store.as_ref()).await?;
+        let resolved = self.desired(&services, &deployments).await?;
+        let now = crate::now_ms();
+        let observed = self.observed();
+        // Main lines: the deployment plan; side versions and removed groups: `plan`.
+        let mut actions = Vec::new();
+        let mut writes = Vec::new();
+        let mut wake: Option<u64> = None;
+        let mut planned = std::collections::BTreeSet::new();
+        for r in resolved.iter().filter(|r| r.group.is_main()) {
+            let service = &r.group.service;
+            let Some(spec) = services.get(service) else {
+                continue;
+            };
+            planned.insert(service.clone());
+            if r.env.is_none() {
+                continue; // keep what runs: nothing new starts without its config
+            }
+            let current = deployments.get(service);
+            let traffic = match (&self.traffic, current) {
+                (Some(t), Some((d, _))) if d.status.is_running() => t(service),
+                _ => BTreeMap::new(),
+            };
+            let main: Vec<shoal_deploy::plan::Observed> = observed
+                .iter()
+                .filter(|o| &o.service == service && o.group.is_empty() && !o.stopping)
+                .map(|o| self.deploy_view(o))
+                .collect();
+            let line = shoal_deploy::plan::Line {
+                spec,
+                count: r.group.count,
+                fingerprint: r.group.fingerprint,
+            };
+            let p = shoal_deploy::plan::plan(line, current.map(|(d, _)| d), &main, &traffic, now);
+            actions.extend((0..p.place).map(|_| Action::Start {
+                service: service.clone(),
+                group: String::new(),
+            }));
+            actions.extend(p.stop.iter().map(|s| Action::Stop {
+                id: s.id.clone(),
+                reason: s.reason.as_str(),
+            }));
+            wake = [wake, p.wake_at_ms].into_iter().flatten().min();
+            if let Some(w) = DeployWrite::from_plan(service, current, p) {
+                writes.push(w);
+            }
+        }
+        self.wake_at_ms = wake;
+        let side: Vec<GroupSpec> = resolved
+            .iter()
+            .filter(|r| !r.group.is_main())
+            .map(|r| r.group.clone())
+            .collect();
+        let rest: Vec<Observed> = observed
+            .into_iter()
+            .filter(|o| !(o.group.is_empty() && planned.contains(&o.service)))
+            .collect();
+        actions.extend(plan(&side, &rest));
+        for w in writes {
+            rollout::write(self.ctx.store.as_ref(), &self.ctx.events, w).await;
+        }
+        self.apply(actions, &resolved);
+        Ok(())
+    }
+
+    async fn specs(&self) -> Result<BTreeMap<String, ServiceSpec>, ControllerError> {
+        let mut services = BTreeMap::new();
+        for kv in self.ctx.store.range(SPEC_PREFIX).await?.kvs {
+            match decode::<ServiceSpec>(&kv.key, &kv.value) {
+                Ok(spec) => {
+                    services.insert(spec.name.clone(), spec);
+                }
+                Err(e) => tracing::error!(error = %e, "skipping unreadable spec"),
+            }
+        }
+        Ok(services)
+    }
+
+    fn observed(&self) -> Vec<Observed> {
+        self.instances
             .iter()
             .map(|(id, inst)| {
                 let (state, health) = inst.record.lock().map(|r| (r.state, r.health)).unwrap_or((
@@ -161,7 +255,7 @@ impl Controller {
                 Observed {
                     id: id.clone(),
                     service: inst.group.service.clone(),
-                    version: inst.group.version.clone(),
+                    group: inst.group.group.clone(),
                     state,
                     health,
                     seq: inst.seq,
@@ -169,78 +263,91 @@ impl Controller {
                     fingerprint: inst.fingerprint,
                 }
             })
-            .collect();
-        for action in plan(&desired, &observed) {
+            .collect()
+    }
+
+    /// One main-line instance as the deployment plan reads it.
+    fn deploy_view(&self, o: &Observed) -> shoal_deploy::plan::Observed {
+        let (version, since) = self
+            .instances
+            .get(&o.id)
+            .and_then(|i| {
+                i.record
+                    .lock()
+                    .ok()
+                    .map(|r| (r.version.clone(), r.healthy_since_ms))
+            })
+            .unwrap_or_default();
+        shoal_deploy::plan::Observed {
+            id: o.id.clone(),
+            version,
+            fingerprint: o.fingerprint,
+            state: o.state,
+            health: o.health,
+            healthy_since_ms: since,
+            seq: o.seq,
+        }
+    }
+
+    fn apply(&mut self, actions: Vec<Action>, resolved: &[Resolved]) {
+        for action in actions {
             match action {
-                Action::Start { service, version } => {
+                Action::Start { service, group } => {
                     let Some(r) = resolved
                         .iter()
-                        .find(|r| r.group.service == service && r.group.version == version)
+                        .find(|r| r.group.service == service && r.group.group == group)
                     else {
                         continue;
                     };
-                    if let Some(env) = &r.env {
-                        let rollout = observed.iter().any(|o| {
-                            o.service == service
-                                && o.version == version
-                                && !o.stopping
-                                && o.fingerprint != r.group.fingerprint
-                        });
-                        let id = self.start(r.group.clone(), env.clone());
-                        let (kind, why) = if rollout {
-                            (
-                                shoal_events::Kind::Rollout,
-                                "new config: starting a replacement",
-                            )
-                        } else {
-                            (
-                                shoal_events::Kind::Scaled,
-                                "starting to reach the desired count",
-                            )
-                        };
-                        if let Some(id) = id {
-                            self.ctx.events.emit(
-                                kind,
-                                &service,
-                                &id,
-                                why,
-                                serde_json::json!({ "version": version, "desired": r.group.count }),
-                            );
-                        }
+                    let Some(env) = &r.env else { continue };
+                    let rollout = self.instances.values().any(|i| {
+                        i.group.key() == r.group.key()
+                            && !i.stopping
+                            && i.fingerprint != r.group.fingerprint
+                    });
+                    let (kind, why) = if rollout {
+                        (
+                            shoal_events::Kind::Rollout,
+                            "new spec: starting an instance of it",
+                        )
+                    } else {
+                        (
+                            shoal_events::Kind::Scaled,
+                            "starting to reach the desired count",
+                        )
+                    };
+                    if let Some(id) = self.start(r.group.clone(), env.clone()) {
+                        self.ctx.events.emit(
+                            kind,
+                            &service,
+                            &id,
+                            why,
+                            serde_json::json!({ "version": r.group.version, "desired": r.group.count, "deployment": r.group.deployment }),
+                        );
                     }
                 }
-                Action::Stop { id } => {
+                Action::Stop { id, reason } => {
                     if let Some(inst) = self.instances.get_mut(&id) {
                         inst.stopping = true;
                         let _ = inst.orders.try_send(Order::Stop);
-                        tracing::info!(instance = %id, "stopping instance");
-                        let want = desired.iter().find(|g| g.key() == inst.group.key());
-                        let (kind, why) = match want {
-                            Some(g) if g.fingerprint != inst.fingerprint => (
-                                shoal_events::Kind::Rollout,
-                                "replaced by an instance with the new config",
-                            ),
-                            Some(_) => (
-                                shoal_events::Kind::Scaled,
-                                "stopping to reach the desired count",
-                            ),
-                            None => (
-                                shoal_events::Kind::Scaled,
-                                "the service or version was removed",
-                            ),
-                        };
+                        tracing::info!(instance = %id, reason, "stopping instance");
+                        let kind =
+                            if reason == crate::plan::SURPLUS || reason == crate::plan::REMOVED {
+                                shoal_events::Kind::Scaled
+                            } else {
+                                shoal_events::Kind::Rollout
+                            };
                         self.ctx.events.emit(
                             kind,
                             &inst.group.service,
                             &id,
-                            why,
+                            reason,
                             serde_json::json!({ "version": inst.group.version }),
                         );
                     }
                 }
             }
         }
-        Ok(())
     }
 
     fn start(&mut self, group: GroupSpec, env: Vec<(String, String)>) -> Option<String> {
@@ -312,8 +419,8 @@ fn fingerprint(group: &GroupSpec, env: &[(String, String)]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     format!(
-        "{:?}|{:?}|{:?}|{:?}",
-        group.command, group.health, group.restart, group.drain
+        "{}|{:?}|{:?}|{:?}|{:?}",
+        group.version, group.command, group.health, group.restart, group.drain
     )
     .hash(&mut h);
     env.hash(&mut h);

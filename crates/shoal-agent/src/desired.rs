@@ -9,6 +9,8 @@ use shoal_spec::{Command, EnvValue, HealthSpec, RestartSpec, ServiceSpec};
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupSpec {
     pub service: String,
+    /// "" for the service's main line (moved by deployments), else the side version's label.
+    pub group: String,
     pub version: String,
     pub count: u32,
     pub command: Command,
@@ -19,11 +21,17 @@ pub struct GroupSpec {
     /// Hash of everything an instance is started with (spec and resolved env);
     /// instances with another fingerprint are replaced one at a time.
     pub fingerprint: u64,
+    /// The deployment new instances of the main line are started for (0: none).
+    pub deployment: u64,
 }
 
 impl GroupSpec {
     pub fn key(&self) -> (String, String) {
-        (self.service.clone(), self.version.clone())
+        (self.service.clone(), self.group.clone())
+    }
+
+    pub fn is_main(&self) -> bool {
+        self.group.is_empty()
     }
 }
 
@@ -39,6 +47,7 @@ pub fn groups(
         let count = overrides.get(name).copied().unwrap_or(svc.instances);
         out.push(GroupSpec {
             service: name.clone(),
+            group: String::new(),
             version: svc.version.clone(),
             count,
             command: svc.command.clone(),
@@ -47,12 +56,14 @@ pub fn groups(
             restart: svc.restart.clone(),
             drain: svc.deploy.drain,
             fingerprint: 0,
+            deployment: 0,
         });
         for (label, v) in &svc.versions {
             let mut env = svc.env.clone();
             env.extend(v.env.clone());
             out.push(GroupSpec {
                 service: name.clone(),
+                group: label.clone(),
                 version: label.clone(),
                 count: v.instances.unwrap_or(1),
                 command: v.command.clone().unwrap_or_else(|| svc.command.clone()),
@@ -61,6 +72,7 @@ pub fn groups(
                 restart: svc.restart.clone(),
                 drain: svc.deploy.drain,
                 fingerprint: 0,
+                deployment: 0,
             });
         }
     }

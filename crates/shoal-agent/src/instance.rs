@@ -29,7 +29,7 @@ pub enum Order {
 /// What instance tasks tell the catalog writer.
 #[derive(Debug, Clone)]
 pub enum Update {
-    Upsert(InstanceRecord),
+    Upsert(Box<InstanceRecord>),
     Removed { service: String, id: String },
 }
 
@@ -92,7 +92,7 @@ impl Task {
             f(&mut r);
             r.clone()
         };
-        let _ = self.ctx.updates.send(Update::Upsert(snapshot));
+        let _ = self.ctx.updates.send(Update::Upsert(Box::new(snapshot)));
         self.ctx.changed.notify_one();
     }
 
@@ -147,6 +147,9 @@ pub fn start(
         state: InstanceState::Backoff,
         health: Health::Starting,
         started_ms: now_ms(),
+        group: group.group.clone(),
+        fingerprint,
+        deployment: group.deployment,
         ..InstanceRecord::new(
             id.clone(),
             group.service.clone(),
@@ -267,6 +270,7 @@ impl Task {
             } else {
                 Health::Passing
             };
+            r.healthy_since_ms = (!has_check).then(now_ms);
             r.health_output.clear();
         });
         self.log(id, &format!("started pid {} on port {port}", proc.pid));
@@ -316,6 +320,7 @@ impl Task {
         self.publish(|r| {
             r.last_exit = Some(exit.clone());
             r.pid = None;
+            r.healthy_since_ms = None;
             r.health = Health::Critical;
             r.state = InstanceState::Backoff;
         });
@@ -385,7 +390,7 @@ impl Task {
                             (true, s) => s,
                             (false, _) => None,
                         };
-                        self.publish_health(health, output);
+                        self.publish_health(health, output, healthy_since.is_some());
                         if t.should_restart(now) {
                             self.log(id, "unhealthy longer than restart_after: restarting (liveness)");
                             return RunEnd::Liveness;
@@ -414,12 +419,22 @@ impl Task {
         }
     }
 
-    fn publish_health(&self, health: Health, output: String) {
-        let changed = self.with_record(|r| r.health != health || r.health_output != output);
+    /// Publishes a check's verdict; `serving` stamps (or clears) since when it serves.
+    fn publish_health(&self, health: Health, output: String, serving: bool) {
+        let changed = self.with_record(|r| {
+            r.health != health
+                || r.health_output != output
+                || r.healthy_since_ms.is_some() != serving
+        });
         if changed {
             self.publish(|r| {
                 r.health = health;
                 r.health_output = output;
+                if !serving {
+                    r.healthy_since_ms = None;
+                } else if r.healthy_since_ms.is_none() {
+                    r.healthy_since_ms = Some(now_ms());
+                }
             });
         }
     }

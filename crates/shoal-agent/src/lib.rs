@@ -8,7 +8,9 @@
 //!
 //! # Layout
 //! - `desired.rs`: service specs and scale overrides → groups of instances.
-//! - `plan.rs`: the pure reconcile decision.
+//! - `plan.rs`: the pure reconcile decision for side versions and removed groups
+//!   (a service's main line is planned by `shoal_deploy::plan`).
+//! - `rollout.rs`: deployment plans written to the store, events, traffic numbers.
 //! - `controller.rs`: the reconcile loop that applies plans.
 //! - `instance.rs`: one instance's lifecycle task.
 //! - `pids.rs`: the orphan registry writer (off the restart path).
@@ -25,6 +27,7 @@ pub mod env;
 mod instance;
 mod pids;
 pub mod plan;
+mod rollout;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -38,6 +41,7 @@ use tokio::sync::{mpsc, watch};
 pub use apply::{apply_spec, check_references, ApplyError};
 pub use env::PlatformEnv;
 pub use instance::now_ms;
+pub use rollout::TrafficSource;
 
 /// What the agent needs to run.
 pub struct AgentConfig {
@@ -49,6 +53,9 @@ pub struct AgentConfig {
     pub pid_file: PathBuf,
     pub keyring: Option<Arc<shoal_secrets::Keyring>>,
     pub events: Arc<shoal_events::EventLog>,
+    /// Per-version request totals of a service, for canary judgement (none: canaries
+    /// wait for numbers until their deadline).
+    pub traffic: Option<TrafficSource>,
 }
 
 /// A running agent; [`Agent::shutdown`] stops every instance.
@@ -92,7 +99,7 @@ impl Agent {
             changed: Arc::new(tokio::sync::Notify::new()),
         });
         let ports = PortAllocator::new(cfg.port_range.0, cfg.port_range.1);
-        let controller = controller::Controller::new(ctx, ports);
+        let controller = controller::Controller::new(ctx, ports, cfg.traffic);
         let ctl = tokio::spawn(async move {
             if let Err(e) = controller.run(rx).await {
                 tracing::error!(error = %e, "supervisor controller stopped");

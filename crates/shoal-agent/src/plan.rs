@@ -1,5 +1,6 @@
-//! The supervisor controller's decision: a pure function from desired groups and
-//! observed instances to the actions that close the difference.
+//! The supervisor controller's decision for side versions and removed groups: a
+//! pure function from desired groups and observed instances to the actions that
+//! close the difference. A service's main line is decided by `shoal_deploy::plan`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,7 +13,8 @@ use crate::desired::GroupSpec;
 pub struct Observed {
     pub id: String,
     pub service: String,
-    pub version: String,
+    /// The group it was started for ("" main line, else a side version's label).
+    pub group: String,
     pub state: InstanceState,
     pub health: Health,
     /// Start order: higher is newer.
@@ -32,9 +34,9 @@ impl Observed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Start one more instance of the group (with the group's current fingerprint).
-    Start { service: String, version: String },
+    Start { service: String, group: String },
     /// Stop this instance and forget it.
-    Stop { id: String },
+    Stop { id: String, reason: &'static str },
 }
 
 /// Computes the actions that make `observed` match `desired`.
@@ -50,17 +52,17 @@ pub fn plan(desired: &[GroupSpec], observed: &[Observed]) -> Vec<Action> {
     let mut by_group: BTreeMap<(&str, &str), Vec<&Observed>> = BTreeMap::new();
     for o in observed.iter().filter(|o| !o.stopping) {
         by_group
-            .entry((o.service.as_str(), o.version.as_str()))
+            .entry((o.service.as_str(), o.group.as_str()))
             .or_default()
             .push(o);
     }
     let wanted: BTreeSet<(&str, &str)> = desired
         .iter()
-        .map(|g| (g.service.as_str(), g.version.as_str()))
+        .map(|g| (g.service.as_str(), g.group.as_str()))
         .collect();
     for g in desired {
         let running = by_group
-            .get(&(g.service.as_str(), g.version.as_str()))
+            .get(&(g.service.as_str(), g.group.as_str()))
             .cloned()
             .unwrap_or_default();
         let (fresh, stale): (Vec<&Observed>, Vec<&Observed>) = running
@@ -75,17 +77,26 @@ pub fn plan(desired: &[GroupSpec], observed: &[Observed]) -> Vec<Action> {
     for ((service, version), group) in &by_group {
         if !wanted.contains(&(*service, *version)) {
             for o in group {
-                actions.push(Action::Stop { id: o.id.clone() });
+                actions.push(Action::Stop {
+                    id: o.id.clone(),
+                    reason: REMOVED,
+                });
             }
         }
     }
     actions
 }
 
+/// Stop reasons, as events and logs say them.
+pub const REMOVED: &str = "the service or version was removed";
+pub const SURPLUS: &str = "more instances than wanted";
+pub const REPLACED: &str = "replaced by an instance with the new config";
+pub const NOT_SERVING: &str = "old and not serving: stopped without waiting for a replacement";
+
 fn start(g: &GroupSpec) -> Action {
     Action::Start {
         service: g.service.clone(),
-        version: g.version.clone(),
+        group: g.group.clone(),
     }
 }
 
@@ -97,7 +108,10 @@ fn scale(g: &GroupSpec, running: Vec<&Observed>, actions: &mut Vec<Action>) {
         let mut victims = running;
         victims.sort_by_key(|o| (usefulness(o), std::cmp::Reverse(o.seq)));
         for o in victims.into_iter().take((have - g.count) as usize) {
-            actions.push(Action::Stop { id: o.id.clone() });
+            actions.push(Action::Stop {
+                id: o.id.clone(),
+                reason: SURPLUS,
+            });
         }
     }
 }
@@ -112,7 +126,10 @@ fn replace_one(
     // Old instances that do not serve anyway go first and need no replacement.
     stale.sort_by_key(|o| (usefulness(o), o.seq));
     if let Some(o) = stale.first().filter(|o| !o.serving()) {
-        actions.push(Action::Stop { id: o.id.clone() });
+        actions.push(Action::Stop {
+            id: o.id.clone(),
+            reason: NOT_SERVING,
+        });
         return;
     }
     if fresh.iter().any(|o| !o.serving()) {
@@ -121,7 +138,10 @@ fn replace_one(
     let total = (fresh.len() + stale.len()) as u32;
     if total > g.count {
         if let Some(o) = stale.first() {
-            actions.push(Action::Stop { id: o.id.clone() });
+            actions.push(Action::Stop {
+                id: o.id.clone(),
+                reason: REPLACED,
+            });
         }
     } else {
         actions.push(start(g));

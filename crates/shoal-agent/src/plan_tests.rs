@@ -6,6 +6,7 @@ use std::time::Duration;
 fn group(service: &str, version: &str, count: u32) -> GroupSpec {
     GroupSpec {
         service: service.into(),
+        group: version.into(),
         version: version.into(),
         count,
         command: shoal_spec::Command::Shell("true".into()),
@@ -17,6 +18,7 @@ fn group(service: &str, version: &str, count: u32) -> GroupSpec {
         },
         drain: Duration::from_secs(1),
         fingerprint: 0,
+        deployment: 0,
     }
 }
 
@@ -24,7 +26,7 @@ fn obs(id: &str, service: &str, version: &str, seq: u64, health: Health) -> Obse
     Observed {
         id: id.into(),
         service: service.into(),
-        version: version.into(),
+        group: version.into(),
         state: InstanceState::Running,
         health,
         seq,
@@ -41,7 +43,21 @@ fn starts(actions: &[Action]) -> usize {
 }
 
 fn stop(id: &str) -> Action {
-    Action::Stop { id: id.into() }
+    Action::Stop {
+        id: id.into(),
+        reason: "",
+    }
+}
+
+/// The actions with their stop reasons left out (tests compare what, not why).
+fn plan(desired: &[GroupSpec], observed: &[Observed]) -> Vec<Action> {
+    super::plan(desired, observed)
+        .into_iter()
+        .map(|a| match a {
+            Action::Stop { id, .. } => stop(&id),
+            start => start,
+        })
+        .collect()
 }
 
 #[test]
@@ -58,6 +74,18 @@ fn starts_missing_instances() {
 fn nothing_to_do_when_matched() {
     let o = [obs("a", "web", "1", 1, Health::Passing)];
     assert!(plan(&[group("web", "1", 1)], &o).is_empty());
+}
+
+#[test]
+fn stops_say_why() {
+    let o = [obs("a", "web", "1", 1, Health::Passing)];
+    assert_eq!(
+        super::plan(&[group("web", "1", 0)], &o),
+        vec![Action::Stop {
+            id: "a".into(),
+            reason: SURPLUS
+        }]
+    );
 }
 
 #[test]
@@ -121,7 +149,7 @@ fn a_changed_fingerprint_rolls_one_instance_at_a_time_without_losing_capacity() 
                     last.health = Health::Passing;
                 }
             }
-            Action::Stop { id } => fleet.retain(|o| &o.id != id),
+            Action::Stop { id, .. } => fleet.retain(|o| &o.id != id),
         }
         let serving = fleet.iter().filter(|o| o.serving()).count();
         assert!((3..=4).contains(&serving), "capacity {serving}");

@@ -52,6 +52,10 @@ pub fn catalog_record(
         last_exit: None,
         started_ms: def.registered_ms,
         external: true,
+        group: String::new(),
+        fingerprint: 0,
+        deployment: 0,
+        healthy_since_ms: None,
     }
 }
 

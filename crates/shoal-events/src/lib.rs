@@ -37,6 +37,8 @@ pub enum Kind {
     CircuitChanged,
     /// An instance was ejected from load balancing after consecutive failures, or came back.
     InstanceEjected,
+    /// A deployment step: started, a canary step held or judged, switched, ended.
+    Deployment,
 }
 
 impl Kind {
@@ -54,6 +56,7 @@ impl Kind {
             Kind::Platform => "platform",
             Kind::CircuitChanged => "circuit_changed",
             Kind::InstanceEjected => "instance_ejected",
+            Kind::Deployment => "deployment",
         }
     }
 }

@@ -99,6 +99,29 @@ impl Metrics {
         self.requests.observe(service, version, code, caller, d);
     }
 
+    /// One service's cumulative request counts per version since start:
+    /// (requests, 5xx answers, requests per bucket of [`proxy::BUCKETS`] then +Inf).
+    pub fn version_totals(&self, service: &str) -> Vec<(String, u64, u64, Vec<u64>)> {
+        let mut out = Vec::new();
+        self.requests.each(|s, version, stats| {
+            if s == service {
+                let errors = stats
+                    .codes
+                    .iter()
+                    .filter(|c| c.code >= 500)
+                    .map(|c| c.total)
+                    .sum();
+                out.push((
+                    version.to_string(),
+                    stats.count,
+                    errors,
+                    stats.buckets.to_vec(),
+                ));
+            }
+        });
+        out
+    }
+
     pub fn statsd(&self) -> &Statsd {
         &self.statsd
     }

@@ -1,0 +1,187 @@
+//! Applying deployment plans to the store: the record, its history, a reverted
+//! spec, one event per new step line; and the traffic numbers canaries are judged on.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use shoal_catalog::{decode, deploy_key, encode, history_key, spec_key, DEPLOY_PREFIX};
+use shoal_deploy::plan::Plan;
+use shoal_deploy::{Deployment, Totals, HISTORY_LEN};
+use shoal_events::{EventLog, Kind};
+use shoal_store::{CmpOp, CmpTarget, Compare, Op, Store, StoreError, Txn};
+
+/// A service's per-version request totals as the proxy counted them.
+pub type TrafficSource = Arc<dyn Fn(&str) -> BTreeMap<String, Totals> + Send + Sync>;
+
+/// Every service's current deployment with the revision it was read at.
+pub async fn read(store: &dyn Store) -> Result<BTreeMap<String, (Deployment, i64)>, StoreError> {
+    let mut out = BTreeMap::new();
+    for kv in store.range(DEPLOY_PREFIX).await?.kvs {
+        match decode::<Deployment>(&kv.key, &kv.value) {
+            Ok(d) => {
+                out.insert(d.service.clone(), (d, kv.mod_revision));
+            }
+            Err(e) => tracing::error!(error = %e, "skipping unreadable deployment"),
+        }
+    }
+    Ok(out)
+}
+
+/// What one plan changes in the store.
+pub struct DeployWrite {
+    service: String,
+    /// The record as read (and its revision): the write happens only if it is unchanged.
+    before: Option<(Deployment, i64)>,
+    after: Deployment,
+    ended: Option<Deployment>,
+    revert_to: Option<shoal_spec::ServiceSpec>,
+}
+
+impl DeployWrite {
+    /// `None` when the plan leaves the record as it is.
+    pub fn from_plan(
+        service: &str,
+        current: Option<&(Deployment, i64)>,
+        plan: Plan,
+    ) -> Option<Self> {
+        let after = plan.deployment?;
+        Some(DeployWrite {
+            service: service.to_string(),
+            before: current.cloned(),
+            after,
+            ended: plan.ended,
+            revert_to: plan.revert_to,
+        })
+    }
+
+    /// Deployments that reach history in this write: the one replaced by a revert,
+    /// and the record itself when it has just ended.
+    fn to_history(&self) -> Vec<&Deployment> {
+        let mut out: Vec<&Deployment> = self.ended.iter().collect();
+        let was_running = self
+            .before
+            .as_ref()
+            .is_some_and(|(d, _)| d.status.is_running());
+        if was_running && !self.after.status.is_running() && self.ended.is_none() {
+            out.push(&self.after);
+        }
+        out
+    }
+}
+
+/// Writes one plan's deployment changes in one transaction, if nobody changed the
+/// record since it was read (else the next pass plans again from the new one).
+pub async fn write(store: &dyn Store, events: &EventLog, w: DeployWrite) {
+    let key = deploy_key(&w.service);
+    let compare = vec![match &w.before {
+        Some((_, rev)) => Compare {
+            key: key.clone(),
+            op: CmpOp::Equal,
+            target: CmpTarget::ModRevision(*rev),
+        },
+        None => Compare {
+            key: key.clone(),
+            op: CmpOp::Equal,
+            target: CmpTarget::CreateRevision(0),
+        },
+    }];
+    let mut ops = vec![Op::Put {
+        key,
+        value: encode(&w.after),
+        lease: 0,
+    }];
+    for d in w.to_history() {
+        ops.push(Op::Put {
+            key: history_key(&w.service, d.id),
+            value: encode(d),
+            lease: 0,
+        });
+        if d.id > HISTORY_LEN {
+            // Older entries than the kept window: at most one appears per ended deployment.
+            ops.push(Op::Delete {
+                key: history_key(&w.service, d.id - HISTORY_LEN),
+            });
+        }
+    }
+    if let Some(spec) = &w.revert_to {
+        ops.push(Op::Put {
+            key: spec_key(&w.service),
+            value: encode(spec),
+            lease: 0,
+        });
+    }
+    let txn = Txn {
+        compare,
+        success: ops,
+        failure: vec![],
+    };
+    match store.txn(txn).await {
+        Ok(r) if r.succeeded => emit(events, &w),
+        Ok(_) => {
+            tracing::info!(service = %w.service, "deployment changed meanwhile; planning again")
+        }
+        Err(e) => tracing::error!(service = %w.service, error = %e, "cannot write the deployment"),
+    }
+}
+
+/// One event per step line the write added (of the ended deployment, then the new record).
+fn emit(events: &EventLog, w: &DeployWrite) {
+    let before = w.before.as_ref().map(|(d, _)| d);
+    let mut lines = Vec::new();
+    if let Some(ended) = &w.ended {
+        lines.extend(new_steps(before, ended));
+        lines.extend(ended_event(ended));
+        lines.extend(new_steps(None, &w.after));
+    } else {
+        lines.extend(new_steps(before, &w.after));
+        if before.is_some_and(|b| b.status.is_running()) && !w.after.status.is_running() {
+            lines.extend(ended_event(&w.after));
+        }
+    }
+    for (d, message, numbers) in lines {
+        tracing::info!(service = %d.service, deployment = d.id, status = d.status.as_str(), "{message}");
+        events.emit(
+            Kind::Deployment,
+            &d.service,
+            "",
+            message,
+            serde_json::json!({
+                "deployment": d.id,
+                "status": d.status.as_str(),
+                "strategy": d.strategy,
+                "weights": d.weights,
+                "numbers": numbers,
+            }),
+        );
+    }
+}
+
+type Line<'a> = (&'a Deployment, String, serde_json::Value);
+
+/// Step lines of `after` that `before` (the same deployment as read) did not have.
+fn new_steps<'a>(before: Option<&Deployment>, after: &'a Deployment) -> Vec<Line<'a>> {
+    let seen = match before {
+        Some(b) if b.id == after.id => b.steps.last().map(|s| (s.at_ms, s.message.clone())),
+        _ => None,
+    };
+    let start = match &seen {
+        Some(last) => after
+            .steps
+            .iter()
+            .rposition(|s| (s.at_ms, &s.message) == (last.0, &last.1))
+            .map_or(0, |i| i + 1),
+        None => 0,
+    };
+    after.steps[start..]
+        .iter()
+        .map(|s| (after, s.message.clone(), s.numbers.clone()))
+        .collect()
+}
+
+fn ended_event(d: &Deployment) -> Option<Line<'_>> {
+    Some((
+        d,
+        format!("deployment {} {}: {}", d.id, d.status.as_str(), d.reason),
+        serde_json::Value::Null,
+    ))
+}
