@@ -8,6 +8,7 @@
 //! - `error.rs`: the JSON error type and body parsing with size limits.
 //! - `state.rs`: shared handler state and store reads used by several handlers.
 //! - `services.rs`: services, instances, scale, stop/start, restart.
+//! - `deploy.rs`: submitting a service file, deployments, history, promote/abort, rollback.
 //! - `events.rs`: the event stream (query and SSE tail).
 //! - `logs.rs`: log queries and the live tail (SSE).
 //! - `errors.rs`: the errors view (5xx answers, crashes, error lines by cause).
@@ -21,6 +22,7 @@
 
 mod auth;
 mod consul;
+mod deploy;
 mod error;
 mod errors;
 mod events;
@@ -40,6 +42,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use auth::{Token, Tokens};
+pub use deploy::{DeployAnswer, DeployRequest, RollbackRequest};
 pub use error::ApiError;
 pub use state::ApiState;
 
@@ -55,6 +58,19 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/services/{name}/scale", post(services::scale))
         .route("/api/v1/services/{name}/stop", post(services::stop))
         .route("/api/v1/services/{name}/start", post(services::start))
+        .route("/api/v1/deploy", post(deploy::deploy))
+        .route("/api/v1/deployments", get(deploy::list))
+        .route("/api/v1/deployments/{service}", get(deploy::show))
+        .route(
+            "/api/v1/deployments/{service}/history",
+            get(deploy::history),
+        )
+        .route(
+            "/api/v1/deployments/{service}/promote",
+            post(deploy::promote),
+        )
+        .route("/api/v1/deployments/{service}/abort", post(deploy::abort))
+        .route("/api/v1/rollback/{service}", post(deploy::rollback))
         .route("/api/v1/instances", get(services::instances))
         .route("/api/v1/proxy", get(services::proxy))
         .route("/api/v1/instances/{id}/restart", post(services::restart))

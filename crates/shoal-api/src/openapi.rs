@@ -92,7 +92,7 @@ pub fn spec() -> Value {
                 "responses": { "200": ok("the group", json!({ "$ref": "#/components/schemas/ErrorGroup" })), "404": error_response("unknown group") } } },
             "/api/v1/events": { "get": { "summary": "The event stream (oldest first)", "parameters": [
                     query_param("service", "string", "only this service"),
-                    query_param("kind", "string", "instance_started, instance_exited, instance_stopped, start_failed, health_changed, restart, scaled, rollout, config_waiting, platform, circuit_changed, instance_ejected"),
+                    query_param("kind", "string", "instance_started, instance_exited, instance_stopped, start_failed, health_changed, restart, scaled, rollout, config_waiting, platform, circuit_changed, instance_ejected, deployment"),
                     query_param("after", "integer", "only events with a larger sequence number"),
                     query_param("limit", "integer", "most recent N (default 1000)")],
                 "responses": { "200": ok("events", json!({ "type": "array", "items": { "$ref": "#/components/schemas/Event" } })), "400": error_response("bad query") } } },
@@ -163,6 +163,14 @@ pub fn spec() -> Value {
     merge(
         &mut doc["components"]["schemas"],
         crate::traces::openapi_schemas(),
+    );
+    merge(
+        &mut doc["paths"],
+        crate::deploy::openapi_paths(ok, error_response),
+    );
+    merge(
+        &mut doc["components"]["schemas"],
+        crate::deploy::openapi_schemas(),
     );
     doc
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,6 +30,10 @@ pub struct ApiState {
     pub metrics: Option<Arc<shoal_metrics::Metrics>>,
     /// `/api/v1/traces` answers from these spans when set.
     pub traces: Option<Arc<dyn shoal_traces::SpanSource>>,
+    /// The directory `shoal up` resolved its service file's relative paths against:
+    /// files submitted to `/api/v1/deploy` are read as if they were there (instances
+    /// run in it).
+    pub base_dir: PathBuf,
 }
 
 /// Produces the proxy's state as JSON on demand.

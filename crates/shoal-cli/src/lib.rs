@@ -4,6 +4,9 @@
 //! - `client.rs`: a small HTTP/1.1 JSON client for the API (tokens, errors, SSE).
 //! - `table.rs`: aligned text tables.
 //! - `status.rs`: `shoal status` and `shoal ps`.
+//! - `deploy.rs`: `shoal deploy` (plan, `--promote`/`--abort`) and `shoal rollback`.
+//! - `wait.rs`: `--wait` for deployments, a progress bar per service.
+//! - `history.rs`: `shoal history`, and how a deployment reads (also in `shoal status`).
 //! - `scale.rs`: `shoal scale`, with a progress bar while waiting.
 //! - `logs.rs`: `shoal logs`, including `-f`.
 //! - `kv.rs`: `shoal kv`.
@@ -15,8 +18,10 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod deploy;
 mod errors;
 mod events;
+mod history;
 mod kv;
 mod logs;
 mod scale;
@@ -25,14 +30,18 @@ mod status;
 mod table;
 mod top;
 mod trace;
+mod wait;
 
 pub use client::{Client, ClientError};
+pub use deploy::{deploy, order, plan_line, rollback, DeployArgs, Report};
 pub use errors::{errors, ErrorsArgs};
 pub use events::{events, EventsArgs};
+pub use history::history;
 pub use kv::{kv_delete, kv_get, kv_list, kv_put};
 pub use logs::{logs, LogsArgs};
 pub use scale::{scale, ScaleArgs};
 pub use secret::{secret_delete, secret_get, secret_list, secret_put};
+pub use shoal_deploy::Order;
 pub use status::{ps, status};
 pub use table::Table;
 pub use top::{top, TopArgs, TopRow};

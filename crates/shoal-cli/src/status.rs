@@ -1,9 +1,12 @@
-//! `shoal status` (one line per service) and `shoal ps` (one line per instance).
+//! `shoal status` (one line per service, with its running deployment) and `shoal ps`
+//! (one line per instance).
 
 use serde_json::Value;
+use shoal_deploy::Deployment;
 
 use crate::client::{encode_query, Client, ClientError};
-use crate::table::Table;
+use crate::history;
+use crate::table::{now_ms, Table};
 
 fn s(v: &Value) -> String {
     match v {
@@ -35,10 +38,14 @@ pub async fn status(
     json: bool,
 ) -> Result<String, ClientError> {
     if let Some(name) = service {
-        let v: Value = client
+        let mut v: Value = client
             .get(&format!("/api/v1/services/{}", encode_query(name)))
             .await?;
+        let deployment = current_deployment(client, name).await;
         if json {
+            if let Some(d) = &deployment {
+                v["deployment"] = serde_json::to_value(d).unwrap_or_default();
+            }
             return Ok(format!("{v:#}\n"));
         }
         let proxy = proxy_state(client).await;
@@ -61,6 +68,9 @@ pub async fn status(
         if !p.is_null() {
             out.push_str(&proxy_line(p));
         }
+        if let Some(d) = &deployment {
+            out.push_str(&history::status_section(d, now_ms()));
+        }
         out.push_str(&instance_table(
             v["instances"].as_array().map_or(&[][..], |a| a),
             &proxy,
@@ -72,9 +82,11 @@ pub async fn status(
     if json {
         return Ok(format!("{list:#}\n"));
     }
+    // An agent without deployments answers 404 here: no DEPLOY cells then.
+    let deployments: Vec<Deployment> = client.get("/api/v1/deployments").await.unwrap_or_default();
     let mut t = Table::new(&[
-        "SERVICE", "VERSION", "HEALTHY", "DESIRED", "RESTARTS", "STATE", "CIRCUIT", "EJECTED",
-        "REFUSED", "ROUTES",
+        "SERVICE", "VERSION", "HEALTHY", "DESIRED", "RESTARTS", "STATE", "DEPLOY", "CIRCUIT",
+        "EJECTED", "REFUSED", "ROUTES",
     ]);
     for svc in list.as_array().map_or(&[][..], |a| a) {
         let healthy = svc["healthy"].as_u64().unwrap_or(0);
@@ -98,6 +110,11 @@ pub async fn status(
             desired.to_string(),
             s(&svc["restarts"]),
             state.into(),
+            history::deploy_cell(
+                deployments
+                    .iter()
+                    .find(|d| svc["name"] == d.service.as_str()),
+            ),
             circuit(&proxy["services"][s(&svc["name"])]),
             ejected_count(&proxy["services"][s(&svc["name"])]),
             refused(&proxy["services"][s(&svc["name"])]),
@@ -109,6 +126,14 @@ pub async fn status(
         ]);
     }
     Ok(t.render())
+}
+
+/// The service's current deployment record, if it has one.
+async fn current_deployment(client: &Client, name: &str) -> Option<Deployment> {
+    client
+        .get(&format!("/api/v1/deployments/{}", encode_query(name)))
+        .await
+        .ok()
 }
 
 /// The proxy's state (`/api/v1/proxy`), or `null` when this node runs no proxy.

@@ -20,6 +20,7 @@ mod record;
 pub mod submit;
 
 pub use record::{Deployment, Order, Status, Step, Totals, MAX_STEPS};
+pub use submit::{Change, ChangeKind, ClearScale, SubmitError, SubmitOptions, Submitted};
 
 /// How many ended deployments of one service the history keeps.
 pub const HISTORY_LEN: u64 = 20;

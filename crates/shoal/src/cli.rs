@@ -1,11 +1,11 @@
 //! Command-line definition (clap) and dispatch to the client commands or `up`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use shoal_cli::{Client, LogsArgs, ScaleArgs};
+use shoal_cli::{Client, LogsArgs, Order, ScaleArgs};
 
 /// Shoal runs a fleet of services on your machines: deploy, run, connect, observe.
 #[derive(Parser, Debug)]
@@ -48,6 +48,48 @@ pub enum Command {
     Status {
         /// Show this service and its instances.
         service: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Apply a new spec: each changed service is rolled out by its strategy;
+    /// `--dry-run` prints the plan. `--promote/--abort SERVICE` steers a running deployment.
+    #[command(group(clap::ArgGroup::new("what").args(["file", "promote", "abort"]).required(true)))]
+    Deploy {
+        /// The service file (checked here first; every problem is printed with FILE:LINE:COLUMN).
+        file: Option<PathBuf>,
+        /// Deploy only this service of the file.
+        #[arg(long, conflicts_with_all = ["promote", "abort"])]
+        service: Option<String>,
+        /// Print what would change (like `nomad job plan`); write nothing.
+        #[arg(long, conflicts_with_all = ["promote", "abort"])]
+        dry_run: bool,
+        /// Wait (a progress bar per service) until every deployment ends; exit 1 unless all succeed.
+        #[arg(long, conflicts_with = "dry_run")]
+        wait: bool,
+        /// Skip the remaining canary steps of SERVICE's running deployment: all traffic to the new version.
+        #[arg(long, value_name = "SERVICE", conflicts_with_all = ["file", "abort"])]
+        promote: Option<String>,
+        /// Stop SERVICE's running deployment and return to the previous spec.
+        #[arg(long, value_name = "SERVICE", conflicts_with_all = ["file", "promote"])]
+        abort: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Return a service to its previous spec (a traffic switch while the old version is kept warm).
+    Rollback {
+        service: String,
+        /// Return to the spec of this deployment (an ID of `shoal history SERVICE`).
+        #[arg(long, value_name = "ID")]
+        to: Option<u64>,
+        /// Wait (with a progress bar) until the rollback ends; exit 1 unless it succeeds.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Past deployments of a service: strategy, versions, status, duration, reason; the newest one's steps.
+    History {
+        service: String,
         #[command(flatten)]
         remote: Remote,
     },
@@ -410,6 +452,57 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(c) => print(shoal_cli::status(&c, service.as_deref(), remote.json).await),
             Err(code) => code,
         },
+        Command::Deploy {
+            file,
+            service,
+            dry_run,
+            wait,
+            promote,
+            abort,
+            remote,
+        } => {
+            let c = match client(&remote) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let steer = promote
+                .map(|s| (s, Order::Promote))
+                .or(abort.map(|s| (s, Order::Abort)));
+            match (steer, file) {
+                (Some((service, order)), _) => {
+                    report(shoal_cli::order(&c, &service, order, wait, remote.json).await)
+                }
+                (None, Some(file)) => {
+                    let Ok(toml) = checked_file(&file) else {
+                        return ExitCode::from(2);
+                    };
+                    let args = shoal_cli::DeployArgs {
+                        file: &file.display().to_string(),
+                        toml,
+                        service: service.as_deref(),
+                        dry_run,
+                        wait,
+                        json: remote.json,
+                    };
+                    report(shoal_cli::deploy(&c, args).await)
+                }
+                // clap requires one of FILE, --promote, --abort.
+                (None, None) => ExitCode::from(2),
+            }
+        }
+        Command::Rollback {
+            service,
+            to,
+            wait,
+            remote,
+        } => match client(&remote) {
+            Ok(c) => report(shoal_cli::rollback(&c, &service, to, wait, remote.json).await),
+            Err(code) => code,
+        },
+        Command::History { service, remote } => match client(&remote) {
+            Ok(c) => print(shoal_cli::history(&c, &service, remote.json).await),
+            Err(code) => code,
+        },
         Command::Ps { remote } => match client(&remote) {
             Ok(c) => print(shoal_cli::ps(&c, remote.json).await),
             Err(code) => code,
@@ -460,6 +553,41 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
             Err(code) => code,
         },
+    }
+}
+
+/// Reads and checks a service file as `shoal validate` does; a refused file's
+/// problems are printed (the caller exits 2). Returns the text to submit.
+fn checked_file(file: &Path) -> Result<String, ()> {
+    if let Err(errors) = shoal_spec::parse_file(file) {
+        eprintln!("{errors}");
+        eprintln!("error: {} refused, nothing was deployed", file.display());
+        return Err(());
+    }
+    std::fs::read_to_string(file).map_err(|e| {
+        eprintln!("error: cannot read {}: {e}", file.display());
+    })
+}
+
+/// Prints a deploy command's report: 0 when every deployment it waited for
+/// succeeded, 1 (with a line each) when one did not or the API refused.
+fn report(r: Result<shoal_cli::Report, shoal_cli::ClientError>) -> ExitCode {
+    match r {
+        Ok(report) => {
+            print!("{}", report.out);
+            for f in &report.failures {
+                eprintln!("{f}");
+            }
+            if report.failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

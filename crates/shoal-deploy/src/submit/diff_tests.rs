@@ -94,7 +94,9 @@ fn each_field_makes_its_kind_of_change() {
         ),
         (
             "restart",
-            format!("{BASE}[services.web.restart]\nbackoff = {{ initial = \"1s\", max = \"5s\" }}\n"),
+            format!(
+                "{BASE}[services.web.restart]\nbackoff = {{ initial = \"1s\", max = \"5s\" }}\n"
+            ),
             Rollout,
             &["restart"],
         ),
@@ -208,7 +210,8 @@ fn services_are_added_removed_or_kept_by_name() {
     let s = |n: &str, k| (n.to_owned(), k);
     use ChangeKind::*;
     // (only, remove_missing, expected changes)
-    let cases: Vec<(Option<&str>, bool, Vec<(String, ChangeKind)>)> = vec![
+    type Case<'a> = (Option<&'a str>, bool, Vec<(String, ChangeKind)>);
+    let cases: Vec<Case> = vec![
         (
             None,
             true,
@@ -231,7 +234,11 @@ fn services_are_added_removed_or_kept_by_name() {
         (Some("nope"), true, vec![]),
     ];
     for (only, remove, expected) in cases {
-        assert_eq!(kinds(only, remove), expected, "only {only:?}, remove {remove}");
+        assert_eq!(
+            kinds(only, remove),
+            expected,
+            "only {only:?}, remove {remove}"
+        );
     }
 }
 

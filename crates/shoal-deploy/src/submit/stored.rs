@@ -70,12 +70,12 @@ pub(crate) async fn read_all(store: &dyn Store) -> Result<Stored, StoreError> {
     });
     for kv in ranges.next().unwrap_or_default() {
         if let Some(name) = kv.key.strip_prefix(SPEC_PREFIX) {
-            out.add_spec(&name.to_owned(), &kv);
+            out.add_spec(name, &kv);
         }
     }
     for kv in ranges.next().unwrap_or_default() {
         if let Some(name) = kv.key.strip_prefix(DEPLOY_PREFIX) {
-            out.add_deployment(&name.to_owned(), &kv);
+            out.add_deployment(name, &kv);
         }
     }
     for kv in ranges.next().unwrap_or_default() {

@@ -89,7 +89,8 @@ impl Writes {
             added.push(prev.id);
         }
         self.trim(&service, history, &added);
-        let d = started(id, start, now_ms);
+        let mut d = started(id, start, now_ms);
+        d.weights = first_weights(&d, previous);
         self.put_spec(&d.to);
         self.ops.push(Op::put(deploy_key(&service), encode(&d)));
         self.created.push(d);
@@ -196,6 +197,21 @@ pub(crate) fn fields_numbers(fields: &[String]) -> Value {
         Value::Null
     } else {
         json!({ "fields": fields })
+    }
+}
+
+/// Unpinned traffic stays where it was when the spec changes, until the
+/// deployer's first pass weighs what actually serves: a running predecessor's
+/// weights, else all on the version moved from (the new one serves nothing yet).
+/// The spec and these weights are written in one transaction, so the proxy never
+/// sees the new current version without them.
+fn first_weights(d: &Deployment, previous: Option<&Deployment>) -> BTreeMap<String, u32> {
+    let Some(from) = d.from_version().filter(|v| *v != d.to.version) else {
+        return BTreeMap::new();
+    };
+    match previous {
+        Some(p) if p.status.is_running() && !p.weights.is_empty() => p.weights.clone(),
+        _ => BTreeMap::from([(from.to_string(), 100)]),
     }
 }
 

@@ -1,0 +1,252 @@
+//! Deployments: submitting a service file, the deployment records, history,
+//! promote/abort orders and rollbacks (the writes are `shoal_deploy::submit`'s).
+
+use std::sync::Arc;
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use shoal_catalog::now_ms;
+use shoal_deploy::submit::{self, Change};
+use shoal_deploy::{ClearScale, Deployment, Order, SubmitError, SubmitOptions};
+
+use crate::error::{parse_json, ApiError};
+use crate::state::ApiState;
+
+/// `POST /api/v1/deploy`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRequest {
+    /// The file's name, used in error locations (`FILE:LINE:COLUMN`).
+    pub file: String,
+    /// The service file's text.
+    pub toml: String,
+    /// Deploy only this service of the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Answer what would change; write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The answer to `POST /api/v1/deploy`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployAnswer {
+    /// One per service of the file (or the one asked for), by name.
+    pub changes: Vec<Change>,
+    /// The deployments started (none for a dry run).
+    pub deployments: Vec<Deployment>,
+    /// The store revision of the write (or of the read, when nothing was written).
+    pub revision: i64,
+    pub dry_run: bool,
+}
+
+/// `POST /api/v1/rollback/{service}`; an empty body means "the previous spec".
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// Return to the spec of this deployment (an id of `shoal history`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<u64>,
+}
+
+fn refused(e: SubmitError) -> ApiError {
+    let status = match &e {
+        SubmitError::Store(s) => return ApiError::from(s.clone()),
+        SubmitError::NotInFile(_) => StatusCode::BAD_REQUEST,
+        SubmitError::NoService(_) | SubmitError::NoSuchDeployment { .. } => StatusCode::NOT_FOUND,
+        SubmitError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        SubmitError::NoPrevious(_)
+        | SubmitError::AlreadyThere { .. }
+        | SubmitError::NoRunning(_)
+        | SubmitError::NotCanary { .. }
+        | SubmitError::Conflict(..) => StatusCode::CONFLICT,
+    };
+    ApiError::new(status, e.to_string())
+}
+
+pub async fn deploy(
+    State(st): State<Arc<ApiState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<DeployAnswer>, ApiError> {
+    let req: DeployRequest = parse_json(body)?;
+    let file = if req.file.trim().is_empty() {
+        "request"
+    } else {
+        req.file.as_str()
+    };
+    let spec = {
+        let (toml, file, base) = (req.toml, file.to_owned(), st.base_dir.clone());
+        crate::error::blocking(move || shoal_spec::parse_str(&toml, &file, &base)).await?
+    }
+    .map_err(|errors| {
+        let lines: Vec<String> = errors.diagnostics.iter().map(ToString::to_string).collect();
+        ApiError::bad_request(format!("{file} is not a valid service file")).detail(lines)
+    })?;
+    let opts = SubmitOptions {
+        only: req.service,
+        dry_run: req.dry_run,
+        remove_missing: false,
+        clear_scale: ClearScale::Changed,
+    };
+    let done = submit::submit(st.store.as_ref(), &spec.services, opts, now_ms())
+        .await
+        .map_err(refused)?;
+    Ok(Json(DeployAnswer {
+        changes: done.changes,
+        deployments: done.deployments,
+        revision: done.revision,
+        dry_run: req.dry_run,
+    }))
+}
+
+pub async fn list(State(st): State<Arc<ApiState>>) -> Result<Json<Vec<Deployment>>, ApiError> {
+    let mut all = submit::all_current(st.store.as_ref())
+        .await
+        .map_err(refused)?;
+    all.sort_by(|a, b| a.service.cmp(&b.service));
+    Ok(Json(all))
+}
+
+pub async fn show(
+    State(st): State<Arc<ApiState>>,
+    Path(service): Path<String>,
+) -> Result<Json<Deployment>, ApiError> {
+    submit::current(st.store.as_ref(), &service)
+        .await
+        .map_err(refused)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no deployment of {service}")))
+}
+
+pub async fn history(
+    State(st): State<Arc<ApiState>>,
+    Path(service): Path<String>,
+) -> Result<Json<Vec<Deployment>>, ApiError> {
+    let past = submit::history(st.store.as_ref(), &service)
+        .await
+        .map_err(refused)?;
+    if past.is_empty() {
+        let known = st
+            .store
+            .get(&shoal_catalog::spec_key(&service))
+            .await?
+            .is_some();
+        if !known {
+            return Err(ApiError::not_found(format!("no deployment of {service}")));
+        }
+    }
+    Ok(Json(past))
+}
+
+pub async fn promote(
+    State(st): State<Arc<ApiState>>,
+    Path(service): Path<String>,
+) -> Result<(StatusCode, Json<Deployment>), ApiError> {
+    give(&st, &service, Order::Promote).await
+}
+
+pub async fn abort(
+    State(st): State<Arc<ApiState>>,
+    Path(service): Path<String>,
+) -> Result<(StatusCode, Json<Deployment>), ApiError> {
+    give(&st, &service, Order::Abort).await
+}
+
+/// Leaves the order for the deployer: accepted, carried out on its next pass.
+async fn give(
+    st: &ApiState,
+    service: &str,
+    order: Order,
+) -> Result<(StatusCode, Json<Deployment>), ApiError> {
+    let d = submit::order(st.store.as_ref(), service, order)
+        .await
+        .map_err(refused)?;
+    Ok((StatusCode::ACCEPTED, Json(d)))
+}
+
+pub async fn rollback(
+    State(st): State<Arc<ApiState>>,
+    Path(service): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Deployment>, ApiError> {
+    let req: RollbackRequest = match &body {
+        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => RollbackRequest::default(),
+        _ => parse_json(body)?,
+    };
+    let d = submit::rollback(st.store.as_ref(), &service, req.to, now_ms())
+        .await
+        .map_err(refused)?;
+    Ok(Json(d))
+}
+
+/// The OpenAPI paths of this file's endpoints.
+pub fn openapi_paths(ok: impl Fn(&str, Value) -> Value, error: impl Fn(&str) -> Value) -> Value {
+    let service = json!({ "name": "service", "in": "path", "required": true, "schema": { "type": "string" }, "description": "service name" });
+    let dep = json!({ "$ref": "#/components/schemas/Deployment" });
+    let deps = json!({ "type": "array", "items": dep });
+    json!({
+        "/api/v1/deploy": { "post": { "summary": "Submit a service file: each changed service is rolled out by its strategy (in-place changes rewrite the spec); with dry_run, only the plan",
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/DeployRequest" } } } },
+            "responses": { "200": ok("what changed", json!({ "$ref": "#/components/schemas/DeployAnswer" })),
+                "400": error("not a valid service file (detail: every FILE:LINE:COLUMN problem), or the service is not in it"),
+                "409": error("the deployments kept changing while this was written"), "413": error("body too large") } } },
+        "/api/v1/deployments": { "get": { "summary": "The current deployment record of every service",
+            "responses": { "200": ok("deployments", deps.clone()) } } },
+        "/api/v1/deployments/{service}": { "get": { "summary": "A service's current deployment: status, strategy, weights, counts, steps", "parameters": [service.clone()],
+            "responses": { "200": ok("the deployment", dep.clone()), "404": error("no deployment of this service") } } },
+        "/api/v1/deployments/{service}/history": { "get": { "summary": "A service's deployments, newest first", "parameters": [service.clone()],
+            "responses": { "200": ok("deployments", deps), "404": error("no such service") } } },
+        "/api/v1/deployments/{service}/promote": { "post": { "summary": "Order a running canary deployment to skip its remaining steps", "parameters": [service.clone()],
+            "responses": { "202": ok("the order is recorded for the deployer", dep.clone()), "409": error("no running deployment, or not a canary") } } },
+        "/api/v1/deployments/{service}/abort": { "post": { "summary": "Order a running deployment back to the previous spec", "parameters": [service.clone()],
+            "responses": { "202": ok("the order is recorded for the deployer", dep.clone()), "409": error("no running deployment") } } },
+        "/api/v1/rollback/{service}": { "post": { "summary": "Return a service to its previous spec (or deployment `to`'s), rolling; a traffic switch while the old instances are warm", "parameters": [service],
+            "requestBody": { "required": false, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RollbackRequest" } } } },
+            "responses": { "200": ok("the deployment started", dep), "404": error("no such service or deployment"),
+                "409": error("no previous deployment, or already on that spec") } } }
+    })
+}
+
+/// The OpenAPI schemas of this file's bodies and answers.
+pub fn openapi_schemas() -> Value {
+    let s = json!({ "type": "string" });
+    let n = json!({ "type": "integer" });
+    let opt_n = json!({ "type": ["integer", "null"] });
+    let strategy = json!({ "enum": ["rolling", "canary", "blue-green"] });
+    let counts = json!({ "type": "object", "additionalProperties": n });
+    json!({
+        "DeployRequest": { "type": "object", "required": ["file", "toml"], "additionalProperties": false, "properties": {
+            "file": { "type": "string", "description": "the file's name for error locations" },
+            "toml": { "type": "string", "description": "the service file's text" },
+            "service": { "type": "string", "description": "deploy only this service of the file" },
+            "dry_run": { "type": "boolean", "description": "answer the plan, write nothing" } } },
+        "DeployAnswer": { "type": "object", "properties": {
+            "changes": { "type": "array", "items": { "$ref": "#/components/schemas/Change" } },
+            "deployments": { "type": "array", "items": { "$ref": "#/components/schemas/Deployment" } },
+            "revision": n, "dry_run": { "type": "boolean" } } },
+        "RollbackRequest": { "type": "object", "additionalProperties": false, "properties": {
+            "to": { "type": "integer", "description": "a deployment id of the service's history" } } },
+        "Change": { "type": "object", "properties": {
+            "service": s, "kind": { "enum": ["added", "rollout", "in_place", "unchanged", "removed"] },
+            "strategy": strategy, "from_version": { "type": ["string", "null"] }, "to_version": s,
+            "fields": { "type": "array", "items": s, "description": "top-level spec fields that differ" },
+            "from_instances": opt_n, "to_instances": n } },
+        "Deployment": { "type": "object", "properties": {
+            "id": n, "service": s, "strategy": strategy,
+            "from": { "type": ["object", "null"], "description": "the spec it moves from (null for a first deployment)" },
+            "to": { "type": "object", "description": "the spec it moves to" },
+            "status": { "enum": ["running", "succeeded", "failed", "rolled_back", "superseded"] },
+            "reason": s, "step": n, "step_started_ms": opt_n,
+            "marks": { "type": "object", "description": "canary: each version's totals when the step began" },
+            "weights": counts.clone(), "counts": counts,
+            "started_ms": n, "updated_ms": n, "deadline_ms": n, "ended_ms": opt_n, "keep_until_ms": opt_n,
+            "revert_of": opt_n, "order": { "enum": ["promote", "abort", null] },
+            "steps": { "type": "array", "items": { "type": "object", "properties": {
+                "at_ms": n, "message": s, "numbers": {} } } } } }
+    })
+}
