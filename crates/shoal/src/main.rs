@@ -1,7 +1,14 @@
 //! The `shoal` binary: parses the command line and hands off to the crates that do the work.
 
+mod applied;
+mod banner;
 mod cli;
+mod observe;
+mod plane;
+mod preflight;
 mod progress;
+mod reset;
+mod tasks;
 mod telemetry;
 mod traces;
 mod up;

@@ -1,7 +1,11 @@
 //! Shared pieces of the integration tests: the test app and small helpers.
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use shoal_testkit::{request, wait_until, Platform};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_shoal");
 
@@ -123,4 +127,79 @@ pub fn traced_get(
     let (status, out) = raw_http(addr, &raw);
     let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     (status, body)
+}
+
+/// Steady traffic through the gateway; counts every answer that is not a 200.
+pub struct Traffic {
+    stop: Arc<AtomicBool>,
+    pub ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl Traffic {
+    /// `clients` threads sending `GET path` with `Host: host` until [`Traffic::finish`].
+    pub fn start(p: &Platform, clients: usize, host: &str, path: &str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let threads = (0..clients)
+            .map(|_| {
+                let (stop, ok, failed, gw) = (stop.clone(), ok.clone(), failed.clone(), p.gateway);
+                let (host, path) = (host.to_string(), path.to_string());
+                std::thread::spawn(move || {
+                    let mut errors = Vec::new();
+                    // Bounded: at most 100k requests or until stopped.
+                    for _ in 0..100_000 {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        match request(gw, "GET", &path, Some(&host), None) {
+                            Ok(r) if r.status == 200 => {
+                                ok.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(r) => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                                errors.push(format!("{} {}", r.status, r.text()));
+                            }
+                            Err(e) => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                                errors.push(e.to_string());
+                            }
+                        }
+                    }
+                    errors
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            ok,
+            failed,
+            threads,
+        }
+    }
+
+    /// Waits until `n` more requests were answered with 200.
+    pub fn wait_for(&self, _p: &Platform, n: u64) {
+        let seen = self.ok.load(Ordering::Relaxed);
+        let _ = wait_until("traffic flowing", HEALTHY, || {
+            (self.ok.load(Ordering::Relaxed) >= seen + n).then_some(())
+        });
+    }
+
+    /// Stops the clients: (answered 200, failed, the failures' texts).
+    pub fn finish(self) -> (u64, u64, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        let errors = self
+            .threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap_or_default())
+            .collect();
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+            errors,
+        )
+    }
 }

@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{APP, BIN, HEALTHY};
-use shoal_testkit::{request, wait_until, Platform};
+use common::{Traffic, APP, BIN, HEALTHY};
+use shoal_testkit::{wait_until, Platform};
 
 fn service(env: &str) -> String {
     format!(
@@ -25,70 +24,6 @@ http = "/health"
 interval = "100ms"
 "#
     )
-}
-
-/// Steady traffic through the gateway; counts every answer that is not a 200.
-struct Traffic {
-    stop: Arc<AtomicBool>,
-    ok: Arc<AtomicU64>,
-    failed: Arc<AtomicU64>,
-    threads: Vec<std::thread::JoinHandle<Vec<String>>>,
-}
-
-impl Traffic {
-    fn start(p: &Platform, clients: usize) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let ok = Arc::new(AtomicU64::new(0));
-        let failed = Arc::new(AtomicU64::new(0));
-        let threads = (0..clients)
-            .map(|_| {
-                let (stop, ok, failed, gw) = (stop.clone(), ok.clone(), failed.clone(), p.gateway);
-                std::thread::spawn(move || {
-                    let mut errors = Vec::new();
-                    // Bounded: at most 100k requests or until stopped.
-                    for _ in 0..100_000 {
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        match request(gw, "GET", "/", Some("web"), None) {
-                            Ok(r) if r.status == 200 => {
-                                ok.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Ok(r) => {
-                                failed.fetch_add(1, Ordering::Relaxed);
-                                errors.push(format!("{} {}", r.status, r.text()));
-                            }
-                            Err(e) => {
-                                failed.fetch_add(1, Ordering::Relaxed);
-                                errors.push(e.to_string());
-                            }
-                        }
-                    }
-                    errors
-                })
-            })
-            .collect();
-        Self {
-            stop,
-            ok,
-            failed,
-            threads,
-        }
-    }
-
-    fn finish(self) -> (u64, u64, Vec<String>) {
-        self.stop.store(true, Ordering::Relaxed);
-        let errors = self
-            .threads
-            .into_iter()
-            .flat_map(|t| t.join().unwrap_or_default())
-            .collect();
-        (
-            self.ok.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
-            errors,
-        )
-    }
 }
 
 fn greetings(p: &Platform) -> Vec<String> {
@@ -130,7 +65,7 @@ fn a_kv_change_rolls_every_instance_with_zero_failed_requests() {
     let out = p.cli(&["kv", "get", "web/greeting"]).expect("kv get");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello");
 
-    let traffic = Traffic::start(&p, 4);
+    let traffic = Traffic::start(&p, 4, "web", "/");
     wait_until("traffic flowing", HEALTHY, || {
         (traffic.ok.load(Ordering::Relaxed) > 50).then_some(())
     })

@@ -1,0 +1,92 @@
+//! The data plane, wired as tasks: a routing table that follows the catalog, one proxy engine for the gateway and every service's outbound listener, and DNS.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use shoal_events::EventLog;
+use shoal_metrics::Metrics;
+use shoal_proxy::{Hooks, Proxy, ProxyConfig, RouteTable};
+use shoal_spec::Spec;
+use shoal_store::Store;
+use tokio::net::{TcpListener, UdpSocket};
+
+use crate::tasks::Tasks;
+
+/// The running proxy and each service's outbound listener.
+pub struct Plane {
+    pub proxy: Arc<Proxy>,
+    pub outbound: BTreeMap<String, SocketAddr>,
+}
+
+/// Starts `routes` (the table follows the catalog and the specs), the
+/// `gateway` on `gateway`, an outbound listener per service, and
+/// `proxy-changes` (circuit and ejection changes into the event stream,
+/// circuit states into `/metrics`).
+pub fn start_proxy(
+    tasks: &mut Tasks,
+    spec: &Spec,
+    store: &Arc<dyn Store>,
+    hooks: Hooks,
+    gateway: TcpListener,
+    events: &Arc<EventLog>,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<Plane> {
+    let table = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
+    let domains = vec![spec.platform.domain.clone(), "consul".to_string()];
+    let (s, t) = (store.clone(), table.clone());
+    tasks.restart("routes", move |stop| {
+        shoal_proxy::watch::run(s.clone(), t.clone(), domains.clone(), stop.receiver())
+    });
+    let config = ProxyConfig {
+        sampler: crate::traces::sampler_from_env(),
+        ..ProxyConfig::default()
+    };
+    let proxy = Proxy::new(table, config, hooks);
+    let mut outbound = BTreeMap::new();
+    for name in spec.services.keys() {
+        let addr = proxy
+            .bind_outbound(name)
+            .with_context(|| format!("cannot open the outbound proxy listener of {name}"))?;
+        outbound.insert(name.clone(), addr);
+    }
+    let (p, events, metrics) = (proxy.clone(), events.clone(), metrics.clone());
+    tasks.restart("proxy-changes", move |stop| {
+        shoal_proxy::changes::watch_changes(
+            p.clone(),
+            Duration::from_millis(250),
+            crate::observe::proxy_change_sink(&events, &metrics),
+            stop.receiver(),
+        )
+    });
+    // It owns its listener: if it ends, shoal stops.
+    let p = proxy.clone();
+    tasks.fatal("gateway", move |stop| {
+        p.serve_until(gateway, shoal_spec::GATEWAY_CALLER.into(), stop.stopped())
+    });
+    Ok(Plane { proxy, outbound })
+}
+
+/// Starts `dns` on the bound sockets (it owns them: if it ends, shoal stops)
+/// and `dns-table`, which keeps its answers in step with the store.
+pub fn start_dns(
+    tasks: &mut Tasks,
+    spec: &Spec,
+    store: &Arc<dyn Store>,
+    udp: UdpSocket,
+    tcp: TcpListener,
+) {
+    let cfg = shoal_dns::DnsConfig::for_domain(&spec.platform.domain);
+    let table = Arc::new(ArcSwap::from_pointee(shoal_dns::DnsTable::empty(&cfg)));
+    let t = table.clone();
+    tasks.fatal("dns", move |stop| {
+        shoal_dns::serve(udp, tcp, t, stop.stopped())
+    });
+    let store = store.clone();
+    tasks.restart("dns-table", move |stop| {
+        shoal_dns::run_table_updater(store.clone(), table.clone(), cfg.clone(), stop.stopped())
+    });
+}

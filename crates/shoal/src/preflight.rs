@@ -1,0 +1,58 @@
+//! What `shoal up` checks before it starts anything: tokens, an API open beyond this machine, tables not enforced yet.
+
+use std::net::SocketAddr;
+
+use anyhow::bail;
+use shoal_spec::Spec;
+
+/// Tables whose behaviour is parsed and validated but not yet enforced.
+const NOT_YET: &[(&str, &str)] = &[
+    (
+        ".scale",
+        "the autoscaler does not exist yet (min/max bound `shoal scale`)",
+    ),
+    ("flags.", "feature flags are not evaluated yet"),
+];
+
+pub fn warn_unimplemented(spec: &Spec) {
+    for section in &spec.sections {
+        let note = NOT_YET
+            .iter()
+            .find(|(needle, _)| section.path.contains(needle) || section.path.starts_with(needle));
+        if let Some((_, note)) = note {
+            eprintln!(
+                "warning: {}:{}:{}: [{}] is parsed but {note}",
+                section.location.file, section.location.line, section.location.column, section.path
+            );
+        }
+    }
+}
+
+pub fn refuse_open_public_api(addr: SocketAddr, tokens: &shoal_api::Tokens) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() && !tokens.enabled() {
+        bail!(
+            "platform.http = {addr} is not a loopback address; Shoal refuses to serve its API beyond this machine without tokens (add [platform.tokens.<name>] with env and rights)"
+        );
+    }
+    Ok(())
+}
+
+/// Reads every configured token's value from its environment variable.
+pub fn load_tokens(spec: &Spec) -> anyhow::Result<shoal_api::Tokens> {
+    let mut tokens = Vec::new();
+    for (name, t) in &spec.platform.tokens {
+        let value = std::env::var(&t.env).unwrap_or_default();
+        if value.trim().len() < 16 {
+            bail!(
+                "token `{name}`: environment variable {} must hold the token (at least 16 characters)",
+                t.env
+            );
+        }
+        tokens.push(shoal_api::Token {
+            name: name.clone(),
+            value: value.trim().to_string(),
+            rights: t.rights.clone(),
+        });
+    }
+    Ok(shoal_api::Tokens::new(tokens))
+}

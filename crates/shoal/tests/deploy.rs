@@ -1,0 +1,321 @@
+//! Deployments under load through the gateway: rolling, blue-green with rollback,
+//! canaries judged on the proxy's numbers, a deadline, and a `kill -9` of shoal
+//! in the middle of a rollout. Every answer of the load loop is counted.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Traffic, BIN, HEALTHY};
+use shoal_testkit::{wait_until, Platform};
+
+/// A service that answers with its version (from `VERSION`), 500 on every path
+/// when `FAIL=1`, and exits at once when `CRASH=1`.
+const APP: &str = r#"
+import json, os, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+if os.environ.get("CRASH") == "1":
+    sys.exit(3)
+VERSION = os.environ.get("VERSION", "?")
+FAIL = os.environ.get("FAIL") == "1"
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        status = 500 if FAIL and self.path != "/health" else 200
+        body = json.dumps({"version": VERSION, "instance": os.environ["SHOAL_INSTANCE"]}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, fmt, *args):
+        pass
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+/// The `web` service at `version`, with `extra` env and deploy settings.
+fn web(version: &str, env: &str, deploy: &str) -> String {
+    format!(
+        r#"
+[services.web]
+command = ["python3", "app.py"]
+version = "{version}"
+instances = 3
+env = {{ VERSION = "{version}"{env} }}
+restart = {{ backoff = {{ initial = "100ms", max = "1s" }} }}
+
+[services.web.health]
+http = "/health"
+interval = "100ms"
+timeout = "1s"
+
+[services.web.deploy]
+min_healthy = "500ms"
+drain = "2s"
+{deploy}
+"#
+    )
+}
+
+fn start(services: &str) -> Platform {
+    let p = Platform::builder(BIN)
+        .file("app.py", APP)
+        .services(services)
+        .start()
+        .expect("start");
+    p.wait_healthy("web", 3, HEALTHY).expect("healthy");
+    p
+}
+
+/// Writes `services` as `name` beside the platform's file and runs `shoal ARGS`.
+fn deploy(p: &Platform, name: &str, services: &str, args: &[&str]) -> std::process::Output {
+    let path = p.dir().join(name);
+    std::fs::write(&path, services).expect("write the new file");
+    let path = path.to_string_lossy().to_string();
+    let mut all = vec!["deploy", path.as_str()];
+    all.extend_from_slice(args);
+    p.cli(&all).expect("shoal deploy")
+}
+
+fn versions(p: &Platform) -> Vec<String> {
+    let mut v: Vec<String> = p
+        .instances("web")
+        .iter()
+        .filter(|i| i["state"] == "running")
+        .map(|i| i["version"].as_str().unwrap_or("").to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The share of the next `n` answers through the gateway that came from `version`.
+fn share(p: &Platform, version: &str, n: usize) -> f64 {
+    let hits = (0..n)
+        .filter_map(|_| p.gateway("web", "/").ok())
+        .filter(|r| r.json()["version"] == version)
+        .count();
+    hits as f64 / n as f64
+}
+
+#[test]
+fn a_rolling_deploy_ends_on_the_new_version_with_zero_failed_requests() {
+    let p = start(&web("1", "", ""));
+    let traffic = Traffic::start(&p, 4, "web", "/");
+    traffic.wait_for(&p, 50);
+    let out = deploy(&p, "v2.toml", &web("2", "", ""), &["--wait"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(versions(&p), vec!["2", "2", "2"]);
+    traffic.wait_for(&p, 50);
+    let (ok, failed, errors) = traffic.finish();
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} failed: {:?}",
+        ok + failed,
+        &errors[..errors.len().min(5)]
+    );
+    assert!(share(&p, "2", 20) == 1.0);
+    let history = p.cli(&["history", "web", "--json"]).expect("history");
+    let h: serde_json::Value = serde_json::from_slice(&history.stdout).expect("json");
+    assert_eq!(h[0]["status"], "succeeded", "{h}");
+    eprintln!("rolling deploy under load: {ok} requests, 0 failed");
+}
+
+#[test]
+fn blue_green_switches_at_once_and_rollback_is_a_traffic_switch() {
+    let bg = r#"strategy = "blue-green"
+keep_previous = "5m""#;
+    let p = start(&web("1", "", bg));
+    let traffic = Traffic::start(&p, 4, "web", "/");
+    traffic.wait_for(&p, 50);
+    let out = deploy(&p, "v2.toml", &web("2", "", bg), &["--wait"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(share(&p, "2", 30) == 1.0, "all unpinned traffic on 2");
+    // The old set stays warm, reachable by version pinning.
+    wait_until("old set warm", HEALTHY, || {
+        (versions(&p).len() == 6).then_some(())
+    })
+    .expect("six instances");
+    let pinned = p.api("GET", "/", None).ok(); // keep the API warm
+    drop(pinned);
+    let began = Instant::now();
+    let out = p.cli(&["rollback", "web"]).expect("rollback");
+    assert!(out.status.success(), "{}", text(&out));
+    wait_until("traffic back on 1", Duration::from_secs(5), || {
+        (share(&p, "1", 10) == 1.0).then_some(())
+    })
+    .expect("rolled back");
+    let took = began.elapsed();
+    traffic.wait_for(&p, 50);
+    let (ok, failed, errors) = traffic.finish();
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} failed: {:?}",
+        ok + failed,
+        &errors[..errors.len().min(5)]
+    );
+    assert!(took < Duration::from_secs(1), "rollback took {took:?}");
+    eprintln!("blue-green + rollback under load: {ok} requests, 0 failed; rollback served 1 after {took:?}");
+}
+
+#[test]
+fn a_failing_canary_is_rolled_back_and_errors_stay_within_its_share() {
+    let canary = r#"strategy = "canary"
+canary = { steps = [20, 100], interval = "3s", max_error_rate = 0.05, min_requests = 20 }"#;
+    let p = start(&web("1", "", canary));
+    let traffic = Traffic::start(&p, 4, "web", "/");
+    traffic.wait_for(&p, 50);
+    let out = deploy(
+        &p,
+        "v2.toml",
+        &web("2", r#", FAIL = "1""#, canary),
+        &["--wait"],
+    );
+    assert!(
+        !out.status.success(),
+        "a failing canary must fail the deploy: {}",
+        text(&out)
+    );
+    let said = text(&out);
+    assert!(said.contains("error rate"), "names the error rate: {said}");
+    wait_until("back on 1", HEALTHY, || {
+        (versions(&p) == ["1", "1", "1"]).then_some(())
+    })
+    .expect("only version 1 runs");
+    traffic.wait_for(&p, 50);
+    let (ok, failed, _) = traffic.finish();
+    let rate = failed as f64 / (ok + failed) as f64;
+    assert!(failed > 0, "the canary did answer 500s");
+    assert!(
+        rate < 0.2,
+        "errors beyond the canary's 20% share: {failed} of {}",
+        ok + failed
+    );
+    assert!(share(&p, "1", 20) == 1.0);
+    eprintln!(
+        "failing canary: {failed} of {} requests failed ({:.1}%), rolled back",
+        ok + failed,
+        rate * 100.0
+    );
+}
+
+#[test]
+fn a_healthy_canary_is_promoted_through_every_step() {
+    let canary = r#"strategy = "canary"
+canary = { steps = [25, 50, 100], interval = "2s", min_requests = 10 }
+keep_previous = "0s""#;
+    let p = start(&web("1", "", canary));
+    let traffic = Traffic::start(&p, 4, "web", "/");
+    traffic.wait_for(&p, 50);
+    let out = deploy(&p, "v2.toml", &web("2", "", canary), &["--wait"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (ok, failed, errors) = traffic.finish();
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} failed: {:?}",
+        ok + failed,
+        &errors[..errors.len().min(5)]
+    );
+    wait_until("old set gone", HEALTHY, || {
+        (versions(&p) == ["2", "2", "2"]).then_some(())
+    })
+    .expect("only version 2 runs");
+    let history = p.cli(&["history", "web", "--json"]).expect("history");
+    let h: serde_json::Value = serde_json::from_slice(&history.stdout).expect("json");
+    let steps: Vec<String> = h[0]["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| s["message"].as_str().unwrap_or("").to_string())
+        .collect();
+    for want in ["step 1 passed at 25%", "step 2 passed at 50%", "promoted"] {
+        assert!(
+            steps.iter().any(|s| s.contains(want)),
+            "{want} in {steps:?}"
+        );
+    }
+}
+
+#[test]
+fn a_version_that_never_becomes_healthy_fails_by_its_deadline_and_v1_keeps_serving() {
+    let deadline = r#"progress_deadline = "6s""#;
+    let p = start(&web("1", "", deadline));
+    let traffic = Traffic::start(&p, 4, "web", "/");
+    traffic.wait_for(&p, 50);
+    let out = deploy(
+        &p,
+        "v2.toml",
+        &web("2", r#", CRASH = "1""#, deadline),
+        &["--wait"],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("progress deadline"), "says why: {said}");
+    traffic.wait_for(&p, 50);
+    let (ok, failed, errors) = traffic.finish();
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} failed: {:?}",
+        ok + failed,
+        &errors[..errors.len().min(5)]
+    );
+    assert!(share(&p, "1", 20) == 1.0);
+}
+
+#[test]
+fn a_kill_9_of_shoal_mid_rollout_resumes_and_completes_the_deployment() {
+    let slow = r#"min_healthy = "3s""#;
+    let base = web("1", "", "").replace(r#"min_healthy = "500ms""#, slow);
+    let mut p = start(&base);
+    let next = web("2", "", "").replace(r#"min_healthy = "500ms""#, slow);
+    let out = deploy(&p, "v2.toml", &next, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    wait_until("one new instance runs", HEALTHY, || {
+        versions(&p).contains(&"2".to_string()).then_some(())
+    })
+    .expect("rollout began");
+    p.kill9();
+    let dir = p.take_dir().expect("data dir");
+    // `shoal up` of the same file again: the store's deployment resumes (an unchanged
+    // file is not a new deploy).
+    let p = Platform::builder(BIN)
+        .in_dir(dir)
+        .file("app.py", APP)
+        .services(&base)
+        .start()
+        .expect("restart");
+    // Once the gateway serves again, nothing fails while the deployment completes.
+    wait_until("gateway back", HEALTHY, || {
+        p.gateway("web", "/")
+            .ok()
+            .filter(|r| r.status == 200)
+            .map(|_| ())
+    })
+    .expect("serving");
+    let traffic = Traffic::start(&p, 4, "web", "/");
+    wait_until("deployment completes", Duration::from_secs(60), || {
+        let d = p.api("GET", "/api/v1/deployments/web", None).ok()?.json();
+        (d["status"] == "succeeded" && versions(&p) == ["2", "2", "2"]).then_some(())
+    })
+    .expect("completed after the restart");
+    traffic.wait_for(&p, 50);
+    let (ok, failed, errors) = traffic.finish();
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} failed: {:?}",
+        ok + failed,
+        &errors[..errors.len().min(5)]
+    );
+}
