@@ -148,15 +148,9 @@ fn replace_one(
     }
 }
 
-/// Lower is stopped first.
+/// Lower is stopped first (the same order as the main line's).
 fn usefulness(o: &Observed) -> u8 {
-    match (o.state, o.health) {
-        (InstanceState::Failed | InstanceState::Backoff | InstanceState::Stopping, _) => 0,
-        (_, Health::Critical) => 1,
-        (_, Health::Starting) => 2,
-        (_, Health::Warning) => 3,
-        (_, Health::Passing) => 4,
-    }
+    shoal_deploy::plan::usefulness(o.state, o.health)
 }
 
 #[cfg(test)]

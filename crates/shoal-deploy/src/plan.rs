@@ -562,7 +562,7 @@ impl<'a> Cx<'a> {
             self.plan.place = (n - have) as u32;
         } else if have > n {
             let mut victims = self.fresh.clone();
-            victims.sort_by_key(|o| (usefulness(o), std::cmp::Reverse(o.seq)));
+            victims.sort_by_key(|o| (usefulness(o.state, o.health), std::cmp::Reverse(o.seq)));
             for o in victims.into_iter().take(have - n) {
                 self.stop(o, StopReason::Surplus);
             }
@@ -603,9 +603,10 @@ impl<'a> Cx<'a> {
     }
 }
 
-/// Lower is stopped first.
-fn usefulness(o: &Observed) -> u8 {
-    match (o.state, o.health) {
+/// How much an instance in `state` and `health` is worth keeping: lower is
+/// stopped first (failed or backing off, then critical, starting, warning, passing).
+pub fn usefulness(state: InstanceState, health: Health) -> u8 {
+    match (state, health) {
         (InstanceState::Failed | InstanceState::Backoff | InstanceState::Stopping, _) => 0,
         (_, Health::Critical) => 1,
         (_, Health::Starting) => 2,
