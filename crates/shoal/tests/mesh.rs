@@ -133,6 +133,14 @@ fn pooled_connections_to_python_servers_do_not_stall_on_delayed_acks() {
         .start()
         .expect("start");
     p.wait_healthy("web", 1, HEALTHY).expect("web");
+    // The gateway's table follows the catalog a moment later: serving first, then timed.
+    wait_until("the gateway serves web", HEALTHY, || {
+        p.gateway("web", "/web/x")
+            .ok()
+            .filter(|r| r.status == 200)
+            .map(|_| ())
+    })
+    .expect("served");
     let mut times: Vec<std::time::Duration> = (0..15)
         .map(|_| {
             let t = std::time::Instant::now();
