@@ -5,11 +5,14 @@
 
 use std::ops::ControlFlow::{Break, Continue};
 
+use tokio::time::Instant;
+
 use crate::forward::{self, Outcome};
 use crate::message::{Answer, ClientRequest};
 use crate::pool::Pool;
 use crate::server::Proxy;
 use crate::stages::{admit, body, circuit, reply, route, send};
+use crate::trace::TraceContext;
 
 impl Proxy {
     /// Handles one request that arrived on a listener whose caller is `caller`.
@@ -24,7 +27,9 @@ impl Proxy {
             upgrade,
         } = req;
         let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let mut rep = self.report(&method, pq, caller, &fields);
+        let start = Instant::now();
+        let trace = TraceContext::from_headers(&fields, &mut rand::rng(), &self.config.sampler);
+        let mut rep = self.report(start, &method, pq, caller, &trace);
         // Each stage gives the next one's input, or the request's end (then recorded).
         macro_rules! stage {
             ($step:expr) => {
@@ -39,10 +44,21 @@ impl Proxy {
         let route = target.route;
         // The request's in-flight place, held until it is recorded (or by a tunnel).
         let mut admitted = Some(stage!(admit::admit(route, caller)));
-        let payload = stage!(body::read(body, route.h2c, self.config.max_body_bytes).await);
+        let limit = self.config.max_body_bytes;
+        let payload = match body::ready(body, route.h2c, limit) {
+            Ok(step) => stage!(step),
+            Err(unread) => stage!(body::collect(unread, limit).await),
+        };
         let permit = stage!(circuit::permit(&route.state));
-        let mut out = send::outgoing(route, &mut fields, upgrade, payload, rep.start);
-        let call = self.call(&target, &rep, &method, &fields, &mut out);
+        let out = send::outgoing(
+            route,
+            &method,
+            &mut fields,
+            upgrade,
+            payload.stream,
+            rep.start,
+        );
+        let call = self.call(&target, &rep, &out, payload.bytes);
         let Outcome {
             mut result,
             instance,

@@ -6,7 +6,6 @@ use std::time::SystemTime;
 use http::Method;
 use tokio::time::Instant;
 
-use crate::fields::Fields;
 use crate::message::Answer;
 use crate::observe::{AccessRecord, AccessTexts, RequestRecord};
 use crate::resolve::Target;
@@ -27,7 +26,8 @@ pub(crate) struct Report<'a> {
     pub caller: &'a str,
     service: &'a str,
     version: &'a str,
-    pub trace: TraceContext,
+    /// The request's trace context (made at its start: `handle` keeps it in place).
+    pub trace: &'a TraceContext,
     instance: Option<&'a str>,
     retries: u32,
 }
@@ -50,17 +50,18 @@ impl<'a> Report<'a> {
 }
 
 impl Proxy {
-    /// Starts the report of a request (its clock, and its trace context from `fields`).
+    /// Starts the report of a request that arrived at `start`, in `trace`.
     #[inline]
     pub(crate) fn report<'a>(
         &self,
+        start: Instant,
         method: &Method,
         path: &'a str,
         caller: &'a str,
-        fields: &Fields,
+        trace: &'a TraceContext,
     ) -> Report<'a> {
         Report {
-            start: Instant::now(),
+            start,
             end: None,
             wall: self.hooks.access_log.as_ref().map(|_| SystemTime::now()),
             method: method.clone(),
@@ -68,7 +69,7 @@ impl Proxy {
             caller,
             service: "",
             version: "",
-            trace: TraceContext::from_headers(fields, &mut rand::rng(), &self.config.sampler),
+            trace,
             instance: None,
             retries: 0,
         }
@@ -76,16 +77,12 @@ impl Proxy {
 
     /// Records the request and gives its answer, with its trace id.
     #[inline]
-    pub(crate) fn finish(&self, rep: Report<'_>, end: End) -> Answer {
-        let End {
-            answer: mut resp,
-            reason,
-        } = end;
-        resp.trace_id = Some(rep.trace.trace_id_digits());
-        let status = resp.status.as_u16();
-        let end = rep.end.unwrap_or_else(Instant::now);
-        let duration = end.saturating_duration_since(rep.start);
-        let reason = reason.map(crate::respond::Reason::as_str);
+    pub(crate) fn finish(&self, rep: Report<'_>, mut end: End) -> Answer {
+        end.answer.trace_id = Some(rep.trace.trace_id_digits());
+        let status = end.answer.status.as_u16();
+        let ended = rep.end.unwrap_or_else(Instant::now);
+        let duration = ended.saturating_duration_since(rep.start);
+        let reason = end.reason.map(crate::respond::Reason::as_str);
         if let Some(obs) = &self.hooks.observer {
             obs(&RequestRecord {
                 service: rep.service,
@@ -113,6 +110,6 @@ impl Proxy {
             (r.status, r.duration, r.retries, r.reason) = (status, duration, rep.retries, reason);
             log(r);
         }
-        resp
+        end.answer
     }
 }

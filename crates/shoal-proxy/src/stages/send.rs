@@ -6,35 +6,40 @@ use bytes::Bytes;
 use http::Method;
 use tokio::time::Instant;
 
-use crate::client_h2::accepts_trailers;
+use crate::client_h2::{accepts_trailers, RequestStream};
 use crate::fields::Fields;
 use crate::forward::Call;
 use crate::headers::{strip_hop_by_hop, Known, Stamp};
 use crate::resolve::Target;
 use crate::server::Proxy;
-use crate::stages::body::Payload;
 use crate::stages::finish::Report;
 use crate::table::ServiceRoute;
 
 /// What the call takes from the request and keeps while it runs.
-pub(crate) struct Outgoing {
+pub(crate) struct Outgoing<'a> {
+    method: &'a Method,
+    /// The request's fields, hop-by-hop ones gone (from a map; raw ones are
+    /// filtered as they are written).
+    fields: &'a Fields,
     /// The protocol a client asks to switch to.
     upgrade: Option<Bytes>,
     /// The client accepts trailers and the instances speak HTTP/2.
     trailers: bool,
-    payload: Payload,
+    /// A body passed on as it arrives.
+    stream: Option<RequestStream>,
 }
 
-/// Readies a request that arrived at `start` for `route`'s instances (its
-/// hop-by-hop fields go) and counts it for the retry budget.
+/// Readies a request that arrived at `start` for `route`'s instances and counts
+/// it for the retry budget.
 #[inline]
-pub(crate) fn outgoing(
+pub(crate) fn outgoing<'a>(
     route: &ServiceRoute,
-    fields: &mut Fields,
+    method: &'a Method,
+    fields: &'a mut Fields,
     upgrade: bool,
-    payload: Payload,
+    stream: Option<RequestStream>,
     start: Instant,
-) -> Outgoing {
+) -> Outgoing<'a> {
     // The protocol a client asks to switch to, kept before hop-by-hop fields go.
     let upgrade = upgrade
         .then(|| fields.known(Known::Upgrade).map(Bytes::copy_from_slice))
@@ -46,50 +51,45 @@ pub(crate) fn outgoing(
     }
     route.state.deposit(start);
     Outgoing {
+        method,
+        fields,
         upgrade,
         trailers,
-        payload,
+        stream,
     }
 }
 
 impl Proxy {
-    /// The call to `target` (its body taken from `out`), stamped with the
-    /// version, the trace and the caller, timed by the service's timeout.
+    /// The call to `target` with `body`, stamped with the version, the trace and
+    /// the caller, timed by the service's timeout.
     #[inline]
     pub(crate) fn call<'a>(
         &self,
         target: &'a Target<'_>,
         rep: &'a Report<'_>,
-        method: &'a Method,
-        fields: &'a Fields,
-        out: &'a mut Outgoing,
+        out: &'a Outgoing<'_>,
+        body: Bytes,
     ) -> Call<'a> {
         let route = target.route;
-        let Outgoing {
-            upgrade,
-            trailers,
-            payload: Payload { bytes, stream },
-        } = out;
-        let (upgrade, stream): (&'a Option<Bytes>, &'a Option<_>) = (upgrade, stream);
         Call {
-            method,
-            fields,
+            method: out.method,
+            fields: out.fields,
             stamp: Some(Stamp {
                 version: target.version,
-                trace: &rep.trace,
+                trace: rep.trace,
                 caller: rep.caller,
             }),
-            upgrade: upgrade.as_deref(),
+            upgrade: out.upgrade.as_deref(),
             path: &target.path,
-            body: std::mem::take(bytes),
+            body,
             timeout: route
                 .state
                 .spec
                 .timeout
                 .unwrap_or(self.config.default_timeout),
             h2c: route.h2c,
-            trailers: *trailers,
-            stream: stream.as_ref(),
+            trailers: out.trailers,
+            stream: out.stream.as_ref(),
         }
     }
 }
