@@ -1,8 +1,8 @@
-//! Writing a parsed service file into the store, where the controllers read it.
+//! Checking a parsed service file's `${kv:KEY}` and `${secret:NAME}` references
+//! against the store (the file itself is written by `shoal_deploy::submit`).
 
-use shoal_catalog::{encode, spec_key, SCALE_PREFIX, SPEC_PREFIX};
 use shoal_spec::Spec;
-use shoal_store::{Op, Store, StoreError, Txn};
+use shoal_store::{Store, StoreError};
 
 use crate::env::{references, Reference};
 
@@ -57,37 +57,4 @@ pub async fn check_references(spec: &Spec, store: &dyn Store) -> Result<(), Appl
         }
     }
     Ok(())
-}
-
-/// Replaces every service spec in the store with the file's, in one transaction,
-/// and clears scale overrides (the file is the new source of truth).
-///
-/// Missing kv keys or secrets are not checked here (see [`check_references`]):
-/// a service whose config is missing waits, with a log line naming the key,
-/// and starts as soon as the key is written.
-pub async fn apply_spec(spec: &Spec, store: &dyn Store) -> Result<i64, ApplyError> {
-    let mut ops = vec![Op::DeletePrefix {
-        prefix: SCALE_PREFIX.to_string(),
-    }];
-    for kv in store.range(SPEC_PREFIX).await?.kvs {
-        let name = kv.key.trim_start_matches(SPEC_PREFIX);
-        if !spec.services.contains_key(name) {
-            ops.push(Op::Delete { key: kv.key });
-        }
-    }
-    for (name, svc) in &spec.services {
-        ops.push(Op::Put {
-            key: spec_key(name),
-            value: encode(svc),
-            lease: 0,
-        });
-    }
-    let resp = store
-        .txn(Txn {
-            compare: vec![],
-            success: ops,
-            failure: vec![],
-        })
-        .await?;
-    Ok(resp.revision)
 }

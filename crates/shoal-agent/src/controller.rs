@@ -74,11 +74,11 @@ impl Controller {
         let mut secrets = store.watch(SECRET_PREFIX, 0).await?;
         let mut deploys = store.watch(DEPLOY_PREFIX, 0).await?;
         let changed = self.ctx.changed.clone();
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             if let Err(e) = self.reconcile().await {
                 tracing::error!(error = %e, "reconcile failed");
             }
+            // At least once a second (finished tasks are collected), sooner when a plan asked.
             let wake = self.wake_at_ms.map_or(Duration::from_secs(1), |at| {
                 Duration::from_millis(at.saturating_sub(crate::now_ms()).clamp(10, 1000))
             });
@@ -91,7 +91,6 @@ impl Controller {
                 _ = next(&mut kv) => {}
                 _ = next(&mut secrets) => {}
                 () = changed.notified() => {}
-                _ = tick.tick() => {}
                 _ = shutdown.changed() => break,
             }
             if *shutdown.borrow() {
@@ -186,13 +185,18 @@ impl Controller {
             }
             let current = deployments.get(service);
             let traffic = match (&self.traffic, current) {
-                (Some(t), Some((d, _))) if d.status.is_running() => t(service),
+                // Only a canary is judged on the numbers.
+                (Some(t), Some((d, _)))
+                    if d.status.is_running() && d.strategy == shoal_spec::Strategy::Canary =>
+                {
+                    t(service)
+                }
                 _ => BTreeMap::new(),
             };
             let main: Vec<shoal_deploy::plan::Observed> = observed
                 .iter()
                 .filter(|o| &o.service == service && o.group.is_empty() && !o.stopping)
-                .map(|o| self.deploy_view(o))
+                .map(Observed::deploy_view)
                 .collect();
             let line = shoal_deploy::plan::Line {
                 spec,
@@ -248,45 +252,29 @@ impl Controller {
         self.instances
             .iter()
             .map(|(id, inst)| {
-                let (state, health) = inst.record.lock().map(|r| (r.state, r.health)).unwrap_or((
-                    shoal_catalog::InstanceState::Failed,
-                    shoal_catalog::Health::Critical,
-                ));
+                let (state, health, since) = inst
+                    .record
+                    .lock()
+                    .map(|r| (r.state, r.health, r.healthy_since_ms))
+                    .unwrap_or((
+                        shoal_catalog::InstanceState::Failed,
+                        shoal_catalog::Health::Critical,
+                        None,
+                    ));
                 Observed {
                     id: id.clone(),
                     service: inst.group.service.clone(),
                     group: inst.group.group.clone(),
+                    version: inst.group.version.clone(),
                     state,
                     health,
+                    healthy_since_ms: since,
                     seq: inst.seq,
                     stopping: inst.stopping,
                     fingerprint: inst.fingerprint,
                 }
             })
             .collect()
-    }
-
-    /// One main-line instance as the deployment plan reads it.
-    fn deploy_view(&self, o: &Observed) -> shoal_deploy::plan::Observed {
-        let (version, since) = self
-            .instances
-            .get(&o.id)
-            .and_then(|i| {
-                i.record
-                    .lock()
-                    .ok()
-                    .map(|r| (r.version.clone(), r.healthy_since_ms))
-            })
-            .unwrap_or_default();
-        shoal_deploy::plan::Observed {
-            id: o.id.clone(),
-            version,
-            fingerprint: o.fingerprint,
-            state: o.state,
-            health: o.health,
-            healthy_since_ms: since,
-            seq: o.seq,
-        }
     }
 
     fn apply(&mut self, actions: Vec<Action>, resolved: &[Resolved]) {

@@ -16,7 +16,7 @@
 //! - `pids.rs`: the orphan registry writer (off the restart path).
 //! - `env.rs`: the environment handed to instances.
 //! - `catalog_writer.rs`: instance state → catalog keys.
-//! - `apply.rs`: writing a parsed service file into the store.
+//! - `apply.rs`: checking a file's kv and secret references against the store.
 #![forbid(unsafe_code)]
 
 mod apply;
@@ -38,7 +38,7 @@ use shoal_store::Store;
 use shoal_supervisor::{PidRegistry, PortAllocator};
 use tokio::sync::{mpsc, watch};
 
-pub use apply::{apply_spec, check_references, ApplyError};
+pub use apply::{check_references, ApplyError};
 pub use env::PlatformEnv;
 pub use instance::now_ms;
 pub use rollout::TrafficSource;

@@ -15,8 +15,11 @@ pub struct Observed {
     pub service: String,
     /// The group it was started for ("" main line, else a side version's label).
     pub group: String,
+    pub version: String,
     pub state: InstanceState,
     pub health: Health,
+    /// Unix ms since when it has served without a break.
+    pub healthy_since_ms: Option<u64>,
     /// Start order: higher is newer.
     pub seq: u64,
     /// Already told to stop.
@@ -28,6 +31,19 @@ pub struct Observed {
 impl Observed {
     fn serving(&self) -> bool {
         self.state == InstanceState::Running && self.health.serves_traffic()
+    }
+
+    /// The instance as the main line's deployment plan reads it.
+    pub fn deploy_view(&self) -> shoal_deploy::plan::Observed {
+        shoal_deploy::plan::Observed {
+            id: self.id.clone(),
+            version: self.version.clone(),
+            fingerprint: self.fingerprint,
+            state: self.state,
+            health: self.health,
+            healthy_since_ms: self.healthy_since_ms,
+            seq: self.seq,
+        }
     }
 }
 

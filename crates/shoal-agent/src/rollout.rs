@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use shoal_catalog::{decode, deploy_key, encode, history_key, spec_key, DEPLOY_PREFIX};
 use shoal_deploy::plan::Plan;
-use shoal_deploy::{Deployment, Totals, HISTORY_LEN};
+use shoal_deploy::submit::{history_ids, trimmed};
+use shoal_deploy::{Deployment, Totals};
 use shoal_events::{EventLog, Kind};
 use shoal_store::{CmpOp, CmpTarget, Compare, Op, Store, StoreError, Txn};
 
@@ -90,18 +91,25 @@ pub async fn write(store: &dyn Store, events: &EventLog, w: DeployWrite) {
         value: encode(&w.after),
         lease: 0,
     }];
-    for d in w.to_history() {
+    let ended = w.to_history();
+    if !ended.is_empty() {
+        // The history keeps the newest HISTORY_LEN, as a submission trims it.
+        let added: Vec<u64> = ended.iter().map(|d| d.id).collect();
+        match history_ids(store, &w.service).await {
+            Ok(ids) => ops.extend(trimmed(&ids, &added).into_iter().map(|id| Op::Delete {
+                key: history_key(&w.service, id),
+            })),
+            Err(e) => {
+                tracing::warn!(service = %w.service, error = %e, "cannot read the history to trim it")
+            }
+        }
+    }
+    for d in ended {
         ops.push(Op::Put {
             key: history_key(&w.service, d.id),
             value: encode(d),
             lease: 0,
         });
-        if d.id > HISTORY_LEN {
-            // Older entries than the kept window: at most one appears per ended deployment.
-            ops.push(Op::Delete {
-                key: history_key(&w.service, d.id - HISTORY_LEN),
-            });
-        }
     }
     if let Some(spec) = &w.revert_to {
         ops.push(Op::Put {

@@ -27,9 +27,11 @@ use shoal_store::{CmpOp, Compare, Op, Store, Txn, MAX_TXN_OPS};
 
 pub use diff::{compare, diff, strategy_name, Change, ChangeKind};
 pub use error::SubmitError;
+pub use stored::history_ids;
+pub use write::trimmed;
 
 use crate::record::{Deployment, Order};
-use stored::{history_ids, read_all, read_one, Stored};
+use stored::{read_all, read_one, Stored};
 use write::{fields_numbers, Start, Writes};
 
 /// How often a write whose compare failed is read and tried again.

@@ -120,7 +120,7 @@ pub(crate) async fn read_one(
 }
 
 /// The ids in a service's history, ascending (read from the keys, not the values).
-pub(crate) async fn history_ids(store: &dyn Store, service: &str) -> Result<Vec<u64>, StoreError> {
+pub async fn history_ids(store: &dyn Store, service: &str) -> Result<Vec<u64>, StoreError> {
     let prefix = history_prefix(service);
     let mut ids: Vec<u64> = store
         .range(&prefix)

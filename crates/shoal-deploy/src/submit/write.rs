@@ -135,7 +135,7 @@ impl Writes {
 }
 
 /// The ids of `history` to delete so that it and `added` keep the newest [`HISTORY_LEN`].
-pub(crate) fn trimmed(history: &[u64], added: &[u64]) -> Vec<u64> {
+pub fn trimmed(history: &[u64], added: &[u64]) -> Vec<u64> {
     let mut all: Vec<u64> = history.iter().chain(added).copied().collect();
     all.sort_unstable();
     all.dedup();
