@@ -26,6 +26,10 @@ pub struct Controller {
     traffic: Option<TrafficSource>,
     /// Plan again by then (unix ms), as the last plan asked.
     wake_at_ms: Option<u64>,
+    /// The deployment id per service whose step lines are in the event stream.
+    announced: HashMap<String, u64>,
+    /// Deployments made since (unix ms) are announced when first seen.
+    started_ms: u64,
     instances: HashMap<String, Instance>,
     ports: PortAllocator,
     seq: u64,
@@ -50,11 +54,14 @@ impl Controller {
         ctx: Arc<InstanceCtx>,
         ports: PortAllocator,
         traffic: Option<TrafficSource>,
+        announce_since_ms: u64,
     ) -> Self {
         Self {
             ctx,
             traffic,
             wake_at_ms: None,
+            announced: HashMap::new(),
+            started_ms: announce_since_ms,
             instances: HashMap::new(),
             ports,
             seq: 0,
@@ -166,6 +173,7 @@ impl Controller {
         self.handle_restart_requests().await?;
         let services = self.specs().await?;
         let deployments = rollout::read(self.ctx.store.as_ref()).await?;
+        self.announce(&deployments);
         let resolved = self.desired(&services, &deployments).await?;
         let now = crate::now_ms();
         let observed = self.observed();
@@ -229,10 +237,29 @@ impl Controller {
             .collect();
         actions.extend(plan(&side, &rest));
         for w in writes {
-            rollout::write(self.ctx.store.as_ref(), &self.ctx.events, w).await;
+            let service = w.service().to_string();
+            if let Some(id) = rollout::write(self.ctx.store.as_ref(), &self.ctx.events, w).await {
+                self.announced.insert(service, id);
+            }
         }
         self.apply(actions, &resolved);
         Ok(())
+    }
+
+    /// Puts the step lines of deployments the agent did not write into the event
+    /// stream, once (deployments read at start are announced only when they were
+    /// made since: the earlier ones were announced by the run that saw them).
+    fn announce(&mut self, deployments: &BTreeMap<String, (Deployment, i64)>) {
+        for (service, (d, _)) in deployments {
+            if self.announced.get(service) == Some(&d.id) {
+                continue;
+            }
+            let first_sight = !self.announced.contains_key(service);
+            if !first_sight || d.started_ms >= self.started_ms {
+                rollout::announce(&self.ctx.events, d);
+            }
+            self.announced.insert(service.clone(), d.id);
+        }
     }
 
     async fn specs(&self) -> Result<BTreeMap<String, ServiceSpec>, ControllerError> {

@@ -56,6 +56,10 @@ pub struct AgentConfig {
     /// Per-version request totals of a service, for canary judgement (none: canaries
     /// wait for numbers until their deadline).
     pub traffic: Option<TrafficSource>,
+    /// Deployments made since (unix ms) are announced in the event stream when
+    /// first seen (`shoal up` makes them before the agent starts); older ones were
+    /// announced by the run that made them.
+    pub announce_since_ms: u64,
 }
 
 /// A running agent; [`Agent::shutdown`] stops every instance.
@@ -99,7 +103,8 @@ impl Agent {
             changed: Arc::new(tokio::sync::Notify::new()),
         });
         let ports = PortAllocator::new(cfg.port_range.0, cfg.port_range.1);
-        let controller = controller::Controller::new(ctx, ports, cfg.traffic);
+        let controller =
+            controller::Controller::new(ctx, ports, cfg.traffic, cfg.announce_since_ms);
         let ctl = tokio::spawn(async move {
             if let Err(e) = controller.run(rx).await {
                 tracing::error!(error = %e, "supervisor controller stopped");

@@ -55,6 +55,10 @@ impl DeployWrite {
         })
     }
 
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
     /// Deployments that reach history in this write: the one replaced by a revert,
     /// and the record itself when it has just ended.
     fn to_history(&self) -> Vec<&Deployment> {
@@ -72,7 +76,8 @@ impl DeployWrite {
 
 /// Writes one plan's deployment changes in one transaction, if nobody changed the
 /// record since it was read (else the next pass plans again from the new one).
-pub async fn write(store: &dyn Store, events: &EventLog, w: DeployWrite) {
+/// Returns the id of the record it wrote, when it did.
+pub async fn write(store: &dyn Store, events: &EventLog, w: DeployWrite) -> Option<u64> {
     let key = deploy_key(&w.service);
     let compare = vec![match &w.before {
         Some((_, rev)) => Compare {
@@ -124,12 +129,16 @@ pub async fn write(store: &dyn Store, events: &EventLog, w: DeployWrite) {
         failure: vec![],
     };
     match store.txn(txn).await {
-        Ok(r) if r.succeeded => emit(events, &w),
+        Ok(r) if r.succeeded => {
+            emit(events, &w);
+            return Some(w.after.id);
+        }
         Ok(_) => {
             tracing::info!(service = %w.service, "deployment changed meanwhile; planning again")
         }
         Err(e) => tracing::error!(service = %w.service, error = %e, "cannot write the deployment"),
     }
+    None
 }
 
 /// One event per step line the write added (of the ended deployment, then the new record).
@@ -147,24 +156,36 @@ fn emit(events: &EventLog, w: &DeployWrite) {
         }
     }
     for (d, message, numbers) in lines {
-        tracing::info!(service = %d.service, deployment = d.id, status = d.status.as_str(), "{message}");
-        events.emit(
-            Kind::Deployment,
-            &d.service,
-            "",
-            message,
-            serde_json::json!({
-                "deployment": d.id,
-                "status": d.status.as_str(),
-                "strategy": d.strategy,
-                "weights": d.weights,
-                "numbers": numbers,
-            }),
-        );
+        send(events, d, message, numbers);
     }
 }
 
+fn send(events: &EventLog, d: &Deployment, message: String, numbers: serde_json::Value) {
+    tracing::info!(service = %d.service, deployment = d.id, status = d.status.as_str(), "{message}");
+    events.emit(
+        Kind::Deployment,
+        &d.service,
+        "",
+        message,
+        serde_json::json!({
+            "deployment": d.id,
+            "status": d.status.as_str(),
+            "strategy": d.strategy,
+            "weights": d.weights,
+            "numbers": numbers,
+        }),
+    );
+}
+
 type Line<'a> = (&'a Deployment, String, serde_json::Value);
+
+/// Announces a deployment the agent did not write (made by `shoal deploy`, a
+/// rollback or `shoal up`): every step line it has so far, as events.
+pub fn announce(events: &EventLog, d: &Deployment) {
+    for (d, message, numbers) in new_steps(None, d) {
+        send(events, d, message, numbers);
+    }
+}
 
 /// Step lines of `after` that `before` (the same deployment as read) did not have.
 fn new_steps<'a>(before: Option<&Deployment>, after: &'a Deployment) -> Vec<Line<'a>> {

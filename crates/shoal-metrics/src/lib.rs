@@ -15,6 +15,7 @@
 //! - `proxy.rs`: request counts and durations from the gateway.
 //! - `protection.rs`: shed counts and circuit states (`shoal_shed_total`, `shoal_circuit_state`).
 //! - `instances.rs`: instance states and `/proc` statistics, sampled every second.
+//! - `deploys.rs`: each service's current deployment as `shoal_deploy_*` gauges.
 //! - `expo.rs`, `render.rs`: the Prometheus text format and `/metrics`.
 //! - `http.rs`: `/metrics`, `/api/v1/metrics/query`, `/api/v1/metrics/names`.
 //! - `config.rs`: settings (`SHOAL_STATSD_FLUSH_MS`, `SHOAL_METRICS_MAX_SERIES`).
@@ -22,6 +23,7 @@
 
 mod agg;
 mod config;
+mod deploys;
 mod expo;
 mod http;
 mod instances;
@@ -42,6 +44,7 @@ use shoal_store::Store;
 use tokio::sync::watch;
 
 pub use config::{MetricsConfig, FLUSH_ENV, MAX_SERIES_ENV};
+pub use deploys::DeployMetrics;
 pub use http::router;
 pub use instances::InstanceMetrics;
 pub use protection::{ProtectionMetrics, CIRCUIT_CLOSED, CIRCUIT_HALF_OPEN, CIRCUIT_OPEN};
@@ -68,6 +71,7 @@ pub struct Metrics {
     pub(crate) tsdb: Tsdb,
     pub(crate) requests: RequestMetrics,
     pub(crate) instances: InstanceMetrics,
+    pub(crate) deploys: DeployMetrics,
     pub protection: ProtectionMetrics,
 }
 
@@ -82,6 +86,7 @@ impl Metrics {
             tsdb: Tsdb::new(config.max_store_series),
             requests: RequestMetrics::default(),
             instances: InstanceMetrics::default(),
+            deploys: DeployMetrics::default(),
             protection: ProtectionMetrics::default(),
             config,
         })
@@ -275,6 +280,7 @@ pub async fn run(
                 metrics.flush_requests(now);
                 let samples = metrics.instances.sample(store.as_ref()).await;
                 metrics.tsdb.record(now, samples);
+                metrics.deploys.sample(store.as_ref()).await;
             }
             _ = stop_rx.changed() => {
                 if *stop_rx.borrow() {

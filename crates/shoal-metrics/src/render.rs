@@ -12,6 +12,7 @@ pub fn render(m: &Metrics) -> String {
     requests(m, &mut e);
     m.protection.render(&mut e);
     instances(m, &mut e);
+    m.deploys.render(&mut e, shoal_catalog::now_ms());
     statsd(m, &mut e);
     internal(m, &mut e);
     e.render()

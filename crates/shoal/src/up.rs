@@ -88,6 +88,7 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     if let Err(e) = shoal_agent::check_references(&spec, dyn_store.as_ref()).await {
         eprintln!("warning: {e}; the service starts once it is set");
     }
+    let applied_ms = shoal_catalog::now_ms();
     match crate::applied::apply_up_file(dyn_store.as_ref(), &spec.services).await? {
         None => tracing::info!("the file is the one applied last time: the store's state goes on"),
         Some(s) => {
@@ -188,6 +189,7 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
             keyring: Some(keyring.clone()),
             events: events.clone(),
             traffic: Some(traffic_source(&metrics)),
+            announce_since_ms: applied_ms,
         },
         dyn_store.clone(),
         logs.clone(),

@@ -132,6 +132,34 @@ fn a_rolling_deploy_ends_on_the_new_version_with_zero_failed_requests() {
     let history = p.cli(&["history", "web", "--json"]).expect("history");
     let h: serde_json::Value = serde_json::from_slice(&history.stdout).expect("json");
     assert_eq!(h[0]["status"], "succeeded", "{h}");
+    // Every step is an event; the deployment is in /metrics.
+    let events = p
+        .api("GET", "/api/v1/events?kind=deployment", None)
+        .expect("events")
+        .json();
+    let messages: Vec<&str> = events
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.contains("started")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("succeeded")),
+        "{messages:?}"
+    );
+    wait_until("the deployment in /metrics", HEALTHY, || {
+        let m = p.api("GET", "/metrics", None).ok()?.text();
+        let id = h[0]["id"].as_u64()?;
+        (m.contains(r#"shoal_deploy_info{service="web",strategy="rolling",status="succeeded",from_version="1",to_version="2"} 1"#)
+            && m.contains(&format!(r#"shoal_deploy_generation{{service="web"}} {id}"#))
+            && m.contains(r#"shoal_deploy_running{service="web"} 0"#))
+        .then_some(())
+    })
+    .expect("shoal_deploy_* in /metrics");
     eprintln!("rolling deploy under load: {ok} requests, 0 failed");
 }
 
