@@ -328,3 +328,60 @@ fn a_kill_9_of_shoal_mid_rollout_resumes_and_completes_the_deployment() {
     let ok = no_failures(traffic);
     eprintln!("kill -9 mid-rollout, after the gateway was back: {ok} requests, 0 failed");
 }
+
+/// `[services.web.versions.0]` with one instance answering as version 0.
+fn side(label: &str) -> String {
+    format!(
+        r#"
+[services.web.versions.{label}]
+instances = 1
+env = {{ VERSION = "{label}" }}
+"#
+    )
+}
+
+fn ids_of(p: &Platform, version: &str) -> Vec<String> {
+    p.instances("web")
+        .iter()
+        .filter(|i| i["version"] == version)
+        .filter_map(|i| i["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn side_by_side_versions_keep_running_through_a_deploy() {
+    let p = Platform::builder(BIN)
+        .file("app.py", APP)
+        .services(&format!("{}{}", web("1", "", ""), side("0")))
+        .start()
+        .expect("start");
+    p.wait_healthy("web", 4, HEALTHY).expect("healthy");
+    let side_before = ids_of(&p, "0");
+    assert_eq!(side_before.len(), 1);
+    // Requests pinned to the side version, and unpinned ones, under the deploy.
+    let pinned = Traffic::start(&p, 2, "web", "/v0/x");
+    let unpinned = Traffic::start(&p, 2, "web", "/");
+    pinned.wait_for(&p, 20);
+    let next = format!("{}{}{}", web("2", "", ""), side("0"), side("1"));
+    let out = deploy(&p, "v2.toml", &next, &["--wait"]);
+    assert!(out.status.success(), "{}", text(&out));
+    wait_until("2 ×3 beside 0 and 1", HEALTHY, || {
+        (versions(&p) == ["0", "1", "2", "2", "2"]).then_some(())
+    })
+    .expect("every version runs");
+    pinned.wait_for(&p, 20);
+    let pinned_ok = no_failures(pinned);
+    let unpinned_ok = no_failures(unpinned);
+    assert_eq!(
+        ids_of(&p, "0"),
+        side_before,
+        "the side version was not touched"
+    );
+    let r = p.gateway("web", "/v1/x").expect("pinned to 1");
+    assert_eq!(r.json()["version"], "1");
+    assert!(
+        share(&p, "2", 20) == 1.0,
+        "unpinned traffic on the new current version"
+    );
+    eprintln!("side versions through a deploy: {pinned_ok} pinned + {unpinned_ok} unpinned requests, 0 failed");
+}
