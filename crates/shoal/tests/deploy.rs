@@ -385,3 +385,54 @@ fn side_by_side_versions_keep_running_through_a_deploy() {
     );
     eprintln!("side versions through a deploy: {pinned_ok} pinned + {unpinned_ok} unpinned requests, 0 failed");
 }
+
+#[test]
+fn a_newer_deploy_supersedes_a_running_one_and_up_of_a_changed_file_is_a_deploy() {
+    let slow =
+        |v: &str| web(v, "", "").replace(r#"min_healthy = "500ms""#, r#"min_healthy = "2s""#);
+    let mut p = start(&slow("1"));
+    let traffic = Traffic::start(&p, 4, "web", "/");
+    traffic.wait_for(&p, 50);
+    let out = deploy(&p, "v2.toml", &slow("2"), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Version 3 while 2 is still rolling: 3 wins, 2 ends as superseded.
+    let out = deploy(&p, "v3.toml", &slow("3"), &["--wait"]);
+    assert!(out.status.success(), "{}", text(&out));
+    wait_until("only 3 runs", HEALTHY, || {
+        (versions(&p) == ["3", "3", "3"]).then_some(())
+    })
+    .expect("on 3");
+    let ok = no_failures(traffic);
+    let history = p.cli(&["history", "web", "--json"]).expect("history");
+    let h: serde_json::Value = serde_json::from_slice(&history.stdout).expect("json");
+    let statuses: Vec<(u64, String)> = h
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            (
+                d["id"].as_u64().unwrap_or(0),
+                d["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(statuses[0].1, "succeeded", "{statuses:?}");
+    assert_eq!(statuses[1].1, "superseded", "{statuses:?}");
+    eprintln!("a deploy superseded under load: {ok} requests, 0 failed");
+
+    // `shoal up` again with another file on the same data dir: a deployment of it.
+    p.terminate(Duration::from_secs(30)).expect("stop");
+    let dir = p.take_dir().expect("data dir");
+    let p = Platform::builder(BIN)
+        .in_dir(dir)
+        .file("app.py", APP)
+        .services(&slow("4"))
+        .start()
+        .expect("restart");
+    wait_until("deployment of 4", HEALTHY, || {
+        let d = p.api("GET", "/api/v1/deployments/web", None).ok()?.json();
+        (d["status"] == "succeeded" && d["to"]["version"] == "4" && d["from"]["version"] == "3")
+            .then_some(())
+    })
+    .expect("shoal up of a changed file is a deploy from 3 to 4");
+}
