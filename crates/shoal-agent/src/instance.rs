@@ -365,7 +365,7 @@ impl Task {
                 () = tokio::time::sleep_until(next_check), if check.is_none() && tracker.is_some() => {
                     // Until the first verdict, probe often so a fast app serves fast
                     // (like a startup probe); then at the configured interval.
-                    let starting = tracker.as_ref().is_some_and(|t| t.health() == shoal_health::Health::Starting);
+                    let starting = tracker.as_ref().is_some_and(|t| t.health() == Health::Starting);
                     next_check = Instant::now() + if starting { interval.min(STARTUP_PROBE) } else { interval };
                     check = self.group.health.as_ref().map(|h| self.check_future(h, addr));
                 }
@@ -375,14 +375,14 @@ impl Task {
                     if let Some(t) = tracker.as_mut() {
                         let change = t.observe(&outcome, now);
                         let output = t.last_output().to_string();
-                        let health = map_health(t.health());
+                        let health = t.health();
                         if let Some((old, new)) = change {
                             self.log(id, &format!("health {old:?} -> {new:?}: {output}"));
                             self.event(
                                 Kind::HealthChanged,
                                 id,
-                                format!("health {} -> {}", health_name(old), health_name(new)),
-                                serde_json::json!({ "from": health_name(old), "to": health_name(new), "output": output }),
+                                format!("health {} -> {}", old.as_str(), new.as_str()),
+                                serde_json::json!({ "from": old.as_str(), "to": new.as_str(), "output": output }),
                             );
                         }
                         healthy_since = match (health.serves_traffic(), healthy_since) {
@@ -444,15 +444,7 @@ impl Task {
         h: &shoal_spec::HealthSpec,
         addr: SocketAddr,
     ) -> futures::future::BoxFuture<'static, CheckOutcome> {
-        let kind = match &h.check {
-            shoal_spec::CheckKind::Http { path } => {
-                shoal_health::CheckKind::Http { path: path.clone() }
-            }
-            shoal_spec::CheckKind::Tcp => shoal_health::CheckKind::Tcp,
-            shoal_spec::CheckKind::Exec { argv } => {
-                shoal_health::CheckKind::Exec { argv: argv.clone() }
-            }
-        };
+        let kind = h.check.clone();
         let timeout = h.timeout;
         let cwd = self.ctx.cwd.clone();
         let env = vec![("PORT".to_string(), addr.port().to_string())];
@@ -503,22 +495,4 @@ impl Task {
 
 fn now_since(since: Instant) -> Duration {
     Instant::now().saturating_duration_since(since)
-}
-
-fn health_name(h: shoal_health::Health) -> &'static str {
-    match h {
-        shoal_health::Health::Starting => "starting",
-        shoal_health::Health::Passing => "passing",
-        shoal_health::Health::Warning => "warning",
-        shoal_health::Health::Critical => "critical",
-    }
-}
-
-fn map_health(h: shoal_health::Health) -> Health {
-    match h {
-        shoal_health::Health::Starting => Health::Starting,
-        shoal_health::Health::Passing => Health::Passing,
-        shoal_health::Health::Warning => Health::Warning,
-        shoal_health::Health::Critical => Health::Critical,
-    }
 }

@@ -1,4 +1,5 @@
-//! Key prefixes of the store and helpers that build and parse them.
+//! Every key prefix of the store, and helpers that build and parse keys: what
+//! the platform knows is found from this one file.
 
 /// Desired service specs: `shoal/spec/<service>` → JSON `ServiceSpec`.
 pub const SPEC_PREFIX: &str = "shoal/spec/";
@@ -12,6 +13,22 @@ pub const CATALOG_PREFIX: &str = "shoal/catalog/";
 pub const DEPLOY_PREFIX: &str = "shoal/deploy/";
 /// Past deployments: `shoal/history/<service>/<id, 20 digits>` → JSON, the newest kept.
 pub const HISTORY_PREFIX: &str = "shoal/history/";
+/// What `shoal up` applied last: `shoal/applied/up` → the file's services (JSON).
+/// The same file again is not deployed again.
+pub const APPLIED_KEY: &str = "shoal/applied/up";
+/// Secrets: `shoal/secret/<name>` → the live versions, each encrypted (shoal-secrets).
+pub const SECRET_PREFIX: &str = "shoal/secret/";
+/// Metadata of KV entries (flags, lock index, session): `shoal/kvmeta/<key>` → JSON.
+/// Written in the same transaction as `kv/<key>`, whose value stays the raw bytes.
+pub const KVMETA_PREFIX: &str = "shoal/kvmeta/";
+/// Everything else the Consul view (shoal-consul) owns lives under here.
+pub const CONSUL_PREFIX: &str = "shoal/consul/";
+/// Consul sessions: `shoal/consul/sessions/<uuid>` → JSON, attached to a lease when they have a TTL.
+pub const SESSION_PREFIX: &str = "shoal/consul/sessions/";
+/// Services registered through the Consul agent API: `shoal/consul/services/<id>` → JSON.
+pub const SERVICE_PREFIX: &str = "shoal/consul/services/";
+/// Checks registered through the Consul agent API: `shoal/consul/checks/<id>` → JSON.
+pub const CHECK_PREFIX: &str = "shoal/consul/checks/";
 /// The user's key/value configuration (Consul KV view): `kv/<key>` → raw bytes.
 pub const KV_PREFIX: &str = "kv/";
 

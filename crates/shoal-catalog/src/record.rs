@@ -16,8 +16,9 @@ pub enum InstanceState {
     Failed,
 }
 
-/// Health as every consumer (gateway, DNS, API) reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Health as every consumer (gateway, DNS, API, the health checker) reads it: the
+/// one health type of the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
     /// Started, no verdict yet (inside the grace period or threshold not reached).
@@ -32,6 +33,16 @@ impl Health {
     /// Whether traffic may be sent to an instance in this state (passing or warning, as Consul).
     pub fn serves_traffic(self) -> bool {
         matches!(self, Health::Passing | Health::Warning)
+    }
+
+    /// The name in records, events and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Starting => "starting",
+            Health::Passing => "passing",
+            Health::Warning => "warning",
+            Health::Critical => "critical",
+        }
     }
 }
 

@@ -6,17 +6,10 @@ use std::sync::Arc;
 pub use shoal_catalog::now_ms;
 use shoal_store::Store;
 
-/// Metadata of KV entries (flags, lock index, session): `shoal/kvmeta/<key>` → JSON.
-/// Written in the same transaction as `kv/<key>`, whose value stays the raw bytes.
-pub const KVMETA_PREFIX: &str = "shoal/kvmeta/";
-/// Everything else this crate owns lives under here.
-pub const CONSUL_PREFIX: &str = "shoal/consul/";
-/// Sessions: `shoal/consul/sessions/<uuid>` → JSON, attached to a lease when they have a TTL.
-pub const SESSION_PREFIX: &str = "shoal/consul/sessions/";
-/// Services registered through the agent API: `shoal/consul/services/<id>` → JSON.
-pub const SERVICE_PREFIX: &str = "shoal/consul/services/";
-/// Checks registered through the agent API: `shoal/consul/checks/<id>` → JSON.
-pub const CHECK_PREFIX: &str = "shoal/consul/checks/";
+/// This crate's keys (defined with every other key in `shoal_catalog`).
+pub use shoal_catalog::{
+    CHECK_PREFIX, CONSUL_PREFIX, KVMETA_PREFIX, SERVICE_PREFIX, SESSION_PREFIX,
+};
 
 /// The datacenter every answer names.
 pub const DATACENTER: &str = "dc1";

@@ -1,15 +1,7 @@
 //! What a health check probes (`CheckKind`) and how one run went (`CheckOutcome`).
 
-/// How to probe an instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CheckKind {
-    /// `GET http://<addr><path>`: 2xx passing, 429 warning, anything else critical.
-    Http { path: String },
-    /// A TCP connect to the instance's address: connected is passing.
-    Tcp,
-    /// Runs `argv` in the instance's env and directory: exit 0 passing, 1 warning, other critical.
-    Exec { argv: Vec<String> },
-}
+/// How to probe an instance: the service file's check kind (one type for both).
+pub use shoal_spec::CheckKind;
 
 /// The result of one check run. The text is a short reason or output snippet.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,30 +4,11 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::outcome::CheckOutcome;
 
-/// An instance's health as consumers see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    /// No verdict yet: inside the grace period, or not enough passes yet.
-    Starting,
-    Passing,
-    /// Healthy with a warning (HTTP 429, exec exit 1): still served, like Consul.
-    Warning,
-    Critical,
-}
-
-impl Health {
-    /// Whether traffic may go to an instance in this state (passing or warning, as
-    /// Consul serves both unless a client asks for `passing` only).
-    pub fn serves_traffic(self) -> bool {
-        matches!(self, Health::Passing | Health::Warning)
-    }
-}
+pub use shoal_catalog::Health;
 
 /// The health fields of a service spec (DESIGN §4), already parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

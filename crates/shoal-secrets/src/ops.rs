@@ -8,8 +8,8 @@ use crate::record::{SecretRecord, SecretVersion};
 use crate::{check_name, SecretError};
 use shoal_catalog::now_ms;
 
-/// Where secrets live in the store.
-pub const SECRET_PREFIX: &str = "shoal/secret/";
+/// Where secrets live in the store (defined with every other key in `shoal_catalog`).
+pub use shoal_catalog::SECRET_PREFIX;
 
 const MAX_VALUE: usize = 64 * 1024;
 

@@ -4,12 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use shoal_catalog::APPLIED_KEY;
 use shoal_deploy::submit::{submit, ClearScale, SubmitOptions, Submitted};
 use shoal_spec::ServiceSpec;
 use shoal_store::Store;
-
-/// Where the services of the file `shoal up` last applied are kept (JSON).
-pub const APPLIED_KEY: &str = "shoal/applied/up";
 
 /// Submits the file's services unless they are what `shoal up` applied last time.
 /// Returns what it changed (`None`: the file was unchanged).
