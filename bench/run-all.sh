@@ -9,7 +9,8 @@
 #   NO_WRITE=1 bench/run-all.sh      # print the blocks, leave RESULTS.md alone
 #
 # Each script's own environment knobs pass through (ROUNDS, N, WINDOW, ...).
-# Rough durations on 2 cores: store ~6 min (3 rounds), restart ~7 min, idle ~2 min.
+# Rough durations on 2 cores: store ~6 min (3 rounds), restart ~7 min, idle ~2 min,
+# deploy ~13 min (4 strategies x 3 rounds of a deploy under wrk).
 set -euo pipefail
 BENCH_DIR="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$BENCH_DIR/.." && pwd)"
