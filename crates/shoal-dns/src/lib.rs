@@ -3,7 +3,8 @@
 //! `_<service>._<tag>.service.<domain>`, `<node>.node.<domain>`, over UDP and TCP.
 //!
 //! The answer path reads only an in-memory [`DnsTable`] swapped in whole ([`ArcSwap`]) by
-//! [`run_table_updater`], which watches the store; a query never waits on the store or a lock.
+//! [`follow_fleet`], which rebuilds it from each snapshot of the fleet view (`shoal-fleet`,
+//! which watches the store); a query never waits on the store or a lock.
 //!
 //! Why `hickory-proto` with our own loops rather than `hickory-server`: the server's
 //! `Authority` model serves zones of stored record sets, while every answer here is computed
@@ -43,7 +44,7 @@
 //! - `name.rs` — classifies a query name (service, tag, node, addr, apex, outside).
 //! - `answer.rs` — [`answer`]: query bytes to response bytes; Consul's negative answers.
 //! - `server.rs` — [`bind`], [`serve`]: the UDP workers and the capped TCP loop.
-//! - `updater.rs` — [`run_table_updater`]: store range + watch → table swap.
+//! - `updater.rs` — [`follow_fleet`]: fleet snapshot → [`table_of`] → table swap.
 //! - `wire.rs` — writes responses in wire format: compression, truncation with TC, FORMERR.
 //! - `error.rs` — [`DnsError`].
 #![forbid(unsafe_code)]
@@ -66,4 +67,4 @@ pub use config::{DnsConfig, ServerOptions};
 pub use error::DnsError;
 pub use server::{bind, serve, serve_with};
 pub use table::{build_table, DnsTable};
-pub use updater::run_table_updater;
+pub use updater::{follow_fleet, table_of};

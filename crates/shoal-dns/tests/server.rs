@@ -1,6 +1,6 @@
 //! The DNS server over real sockets on 127.0.0.1:0: UDP and TCP answers from a table fed by
-//! an in-memory store, truncation over UDP and full answers over TCP, garbage floods, the TCP
-//! connection cap and idle timeout, and shutdown.
+//! the fleet view of an in-memory store, truncation over UDP and full answers over TCP,
+//! garbage floods, the TCP connection cap and idle timeout, and shutdown.
 #![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
@@ -72,21 +72,28 @@ async fn start(opts: ServerOptions) -> Running {
     let addr = udp.local_addr().unwrap();
     assert_eq!(tcp.local_addr().unwrap(), addr, "one port for UDP and TCP");
     let (stop, stopped) = oneshot::channel::<()>();
-    let (stop2, stopped2) = oneshot::channel::<()>();
-    tokio::spawn(shoal_dns::run_table_updater(
-        dyn_store,
+    // The fleet view and the table follower stop once the server has.
+    let (stop2, stopped2) = tokio::sync::watch::channel(false);
+    let stopped2 = move || {
+        let mut rx = stopped2.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let (fleet, view) = shoal_fleet::start(dyn_store, stopped2());
+    tokio::spawn(view);
+    tokio::spawn(shoal_dns::follow_fleet(
+        fleet,
         table.clone(),
         DnsConfig::default(),
-        async {
-            let _ = stopped2.await;
-        },
+        stopped2(),
     ));
     let server = tokio::spawn(async move {
         shoal_dns::serve_with(opts, udp, tcp, table, async {
             let _ = stopped.await;
         })
         .await;
-        let _ = stop2.send(());
+        stop2.send_replace(true);
     });
     Running {
         addr,

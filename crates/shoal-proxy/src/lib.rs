@@ -1,15 +1,16 @@
 //! Shoal's data plane: the edge gateway and per-service outbound listeners, with versioned routing, load balancing and resilience.
 //!
 //! The request path reads an immutable [`RouteTable`] through an `ArcSwap`; a
-//! background task ([`watch::run`]) rebuilds it on every catalog, spec or deployment change and
-//! swaps it in, carrying live state (breakers, limits, instance load) across swaps.
+//! background task ([`watch::follow`]) rebuilds it from every snapshot of the fleet view
+//! (`shoal-fleet`: specs, catalog, deployments) and swaps it in, carrying live state
+//! (breakers, limits, instance load) across swaps.
 //! Every policy decision is a pure state machine on tokio time, tested on a paused clock.
 //!
 //! # Layout
 //! - `table.rs`: the routing table (versions, instances, state) and how it is built.
 //! - `resolve.rs`: the pure choice of service, version (pinned, else by deployment
 //!   weights, else current) and path for a request.
-//! - `watch.rs`: the store watch that rebuilds and swaps the table (retried with backoff).
+//! - `watch.rs`: rebuilds and swaps the table on each fleet snapshot.
 //! - `balance.rs`: power of two choices on in-flight with a peak-EWMA tiebreak; round robin.
 //! - `admission.rs`: rate limit (governor), in-flight cap, caller priorities and shares.
 //! - `breaker.rs`: the circuit breaker. `budget.rs`: the retry budget. `eject.rs`: outlier ejection.

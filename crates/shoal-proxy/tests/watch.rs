@@ -1,5 +1,5 @@
-//! The store watch keeps the proxy's table in step with specs and the catalog:
-//! a new instance gets traffic, a removed one stops getting it.
+//! The fleet view and the table follower keep the proxy's table in step with specs
+//! and the catalog: a new instance gets traffic, a removed one stops getting it.
 
 mod common;
 
@@ -35,11 +35,19 @@ async fn the_table_follows_the_store() {
         .expect("put a");
     let h = Harness::start(RouteTable::default(), Hooks::default()).await;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let watcher = tokio::spawn(shoal_proxy::watch::run(
-        store.clone(),
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let (fleet, view) = shoal_fleet::start(store.clone(), stopped());
+    let view = tokio::spawn(view);
+    let watcher = tokio::spawn(shoal_proxy::watch::follow(
+        fleet,
         h.proxy.table().clone(),
         vec!["shoal".into()],
-        stop_rx,
+        stopped(),
     ));
     let table = h.proxy.table().clone();
     let count = move || {
@@ -72,5 +80,6 @@ async fn the_table_follows_the_store() {
     }
     assert_eq!(a.hits(), before, "a removed instance gets no request");
     stop_tx.send_replace(true);
-    assert!(watcher.await.expect("watcher task").is_ok());
+    watcher.await.expect("follower task");
+    view.await.expect("fleet view task");
 }

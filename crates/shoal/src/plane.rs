@@ -1,4 +1,4 @@
-//! The data plane, wired as tasks: a routing table that follows the catalog, one proxy engine for the gateway and every service's outbound listener, and DNS.
+//! The data plane, wired as tasks: the fleet view (specs, deployments and the catalog, decoded once and watched), a routing table and a DNS table that follow it, one proxy engine for the gateway and every service's outbound listener, and DNS.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -8,24 +8,44 @@ use std::time::Duration;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use shoal_events::EventLog;
+use shoal_fleet::Fleet;
 use shoal_metrics::Metrics;
 use shoal_proxy::{Hooks, Proxy, ProxyConfig, RouteTable};
 use shoal_spec::Spec;
 use shoal_store::Store;
 use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
 
 use crate::tasks::Tasks;
 
-/// The running proxy and each service's outbound listener.
+/// The running proxy, each service's outbound listener, and the fleet view
+/// they follow.
 pub struct Plane {
     pub proxy: Arc<Proxy>,
     pub outbound: BTreeMap<String, SocketAddr>,
+    /// Snapshots of the `fleet` task, for every other follower (DNS).
+    pub fleet: watch::Receiver<Arc<Fleet>>,
 }
 
-/// Starts `routes` (the table follows the catalog and the specs), the
-/// `gateway` on `gateway`, an outbound listener per service, and
-/// `proxy-changes` (circuit and ejection changes into the event stream,
-/// circuit states into `/metrics`).
+/// Starts the fleet view as the task `name` (restarted on failure; its channel,
+/// made here once, outlives restarts) and returns its snapshots.
+fn start_fleet(
+    tasks: &mut Tasks,
+    name: &'static str,
+    store: &Arc<dyn Store>,
+) -> watch::Receiver<Arc<Fleet>> {
+    let (tx, rx) = shoal_fleet::channel();
+    let store = store.clone();
+    tasks.restart(name, move |stop| {
+        shoal_fleet::run(store.clone(), tx.clone(), stop.stopped())
+    });
+    rx
+}
+
+/// Starts `fleet` (the view of specs, deployments and the catalog, see
+/// [`Plane::fleet`]), `routes` (the table follows it), the `gateway` on
+/// `gateway`, an outbound listener per service, and `proxy-changes` (circuit
+/// and ejection changes into the event stream, circuit states into `/metrics`).
 pub fn start_proxy(
     tasks: &mut Tasks,
     spec: &Spec,
@@ -35,11 +55,12 @@ pub fn start_proxy(
     events: &Arc<EventLog>,
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<Plane> {
+    let fleet = start_fleet(tasks, "fleet", store);
     let table = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
     let domains = vec![spec.platform.domain.clone(), "consul".to_string()];
-    let (s, t) = (store.clone(), table.clone());
+    let (f, t) = (fleet.clone(), table.clone());
     tasks.restart("routes", move |stop| {
-        shoal_proxy::watch::run(s.clone(), t.clone(), domains.clone(), stop.receiver())
+        shoal_proxy::watch::follow(f.clone(), t.clone(), domains.clone(), stop.stopped())
     });
     let config = ProxyConfig {
         sampler: crate::traces::sampler_from_env(),
@@ -67,15 +88,19 @@ pub fn start_proxy(
     tasks.fatal("gateway", move |stop| {
         p.serve_until(gateway, shoal_spec::GATEWAY_CALLER.into(), stop.stopped())
     });
-    Ok(Plane { proxy, outbound })
+    Ok(Plane {
+        proxy,
+        outbound,
+        fleet,
+    })
 }
 
 /// Starts `dns` on the bound sockets (it owns them: if it ends, shoal stops)
-/// and `dns-table`, which keeps its answers in step with the store.
+/// and `dns-table`, which rebuilds its answers from each snapshot of `fleet`.
 pub fn start_dns(
     tasks: &mut Tasks,
     spec: &Spec,
-    store: &Arc<dyn Store>,
+    fleet: &watch::Receiver<Arc<Fleet>>,
     udp: UdpSocket,
     tcp: TcpListener,
 ) {
@@ -85,8 +110,8 @@ pub fn start_dns(
     tasks.fatal("dns", move |stop| {
         shoal_dns::serve(udp, tcp, t, stop.stopped())
     });
-    let store = store.clone();
+    let fleet = fleet.clone();
     tasks.restart("dns-table", move |stop| {
-        shoal_dns::run_table_updater(store.clone(), table.clone(), cfg.clone(), stop.stopped())
+        shoal_dns::follow_fleet(fleet.clone(), table.clone(), cfg.clone(), stop.stopped())
     });
 }

@@ -161,7 +161,7 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     tasks.fatal("api", move |stop| {
         shoal_api::serve(api_listener, api_state, stop.stopped())
     });
-    crate::plane::start_dns(&mut tasks, &spec, &dyn_store, dns_udp, dns_tcp);
+    crate::plane::start_dns(&mut tasks, &spec, &plane.fleet, dns_udp, dns_tcp);
     // Checks of services registered through the Consul agent API, and session expiry.
     let consul = Arc::new(shoal_consul::ConsulState::new(
         dyn_store.clone(),

@@ -1,0 +1,82 @@
+//! [`Fleet`]: what the store says about every service at one revision, decoded once.
+
+use std::collections::BTreeMap;
+
+use shoal_catalog::InstanceRecord;
+use shoal_deploy::Deployment;
+use shoal_spec::ServiceSpec;
+use shoal_store::Revision;
+
+/// An immutable snapshot of the fleet, shared (`Arc<Fleet>`) by every subscriber.
+///
+/// Records that did not decode are absent. The default is the empty fleet at
+/// revision 0, what a channel holds before the first read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fleet {
+    /// The store revision this snapshot reflects: the read's, then the newest change
+    /// applied since (0 before the first read).
+    pub revision: Revision,
+    /// Each service's spec as applied (`shoal/spec/<service>`), by service.
+    pub specs: BTreeMap<String, ServiceSpec>,
+    /// Each service's latest deployment (`shoal/deploy/<service>`), by service.
+    pub deployments: BTreeMap<String, Deployment>,
+    /// Every instance record (`shoal/catalog/<service>/<id>`), sorted by service, then id.
+    pub instances: Vec<InstanceRecord>,
+}
+
+impl Fleet {
+    /// The instance records of `service`, sorted by id.
+    pub fn instances_of(&self, service: &str) -> &[InstanceRecord] {
+        let from = self
+            .instances
+            .partition_point(|r| r.service.as_str() < service);
+        let to = from + self.instances[from..].partition_point(|r| r.service.as_str() == service);
+        &self.instances[from..to]
+    }
+
+    /// Each service's traffic weights (version → share of unpinned traffic), for
+    /// services whose deployment sets any.
+    pub fn weights(&self) -> BTreeMap<String, BTreeMap<String, u32>> {
+        self.deployments
+            .iter()
+            .filter(|(_, d)| !d.weights.is_empty())
+            .map(|(service, d)| (service.clone(), d.weights.clone()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(service: &str, id: &str) -> InstanceRecord {
+        InstanceRecord::new(id, service, "1", "n", "127.0.0.1", 1)
+    }
+
+    #[test]
+    fn instances_of_a_service_are_its_run_of_the_sorted_list() {
+        let fleet = Fleet {
+            instances: vec![
+                record("a", "1"),
+                record("a-b", "1"),
+                record("api", "1"),
+                record("api", "2"),
+                record("web", "1"),
+            ],
+            ..Fleet::default()
+        };
+        let ids = |s: &str| -> Vec<String> {
+            fleet
+                .instances_of(s)
+                .iter()
+                .map(|r| format!("{}/{}", r.service, r.id))
+                .collect()
+        };
+        assert_eq!(ids("api"), ["api/1", "api/2"]);
+        assert_eq!(ids("a"), ["a/1"]);
+        assert_eq!(ids("web"), ["web/1"]);
+        assert!(ids("ap").is_empty());
+        assert!(ids("zzz").is_empty());
+        assert!(Fleet::default().instances_of("api").is_empty());
+    }
+}

@@ -1,0 +1,33 @@
+//! [`read`]: specs, deployments and the catalog in one read-only transaction, so the
+//! three come from one store revision.
+
+use shoal_catalog::{CATALOG_PREFIX, DEPLOY_PREFIX, SPEC_PREFIX};
+use shoal_store::{Op, OpResponse, Store, StoreError, Txn};
+
+use crate::fleet::Fleet;
+use crate::state::State;
+
+/// The fleet as the store holds it now, decoded (unreadable records left out).
+pub async fn read(store: &dyn Store) -> Result<Fleet, StoreError> {
+    Ok(read_state(store).await?.fleet())
+}
+
+/// The working copy at the store's current revision.
+pub(crate) async fn read_state(store: &dyn Store) -> Result<State, StoreError> {
+    let resp = store
+        .txn(Txn::new().and_then([
+            Op::range(SPEC_PREFIX),
+            Op::range(DEPLOY_PREFIX),
+            Op::range(CATALOG_PREFIX),
+        ]))
+        .await?;
+    let mut state = State::at(resp.revision);
+    for response in resp.responses {
+        if let OpResponse::Range(kvs) = response {
+            for kv in kvs {
+                state.put(&kv.key, &kv.value);
+            }
+        }
+    }
+    Ok(state)
+}
