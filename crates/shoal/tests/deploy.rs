@@ -101,6 +101,19 @@ fn no_failures(traffic: Traffic) -> u64 {
     ok
 }
 
+/// Waits until 20 unpinned answers in a row come from `version`. A deployment ends
+/// once its last old instance is told to stop; that instance leaves the catalog's
+/// routable set, and then the proxy's table, a few milliseconds later, so it may
+/// still answer (without failing: it drains) for a moment after `--wait` returns.
+fn all_traffic_on(p: &Platform, version: &str) {
+    wait_until(
+        "all unpinned traffic on the version",
+        Duration::from_secs(5),
+        || (share(p, version, 20) == 1.0).then_some(()),
+    )
+    .unwrap_or_else(|e| panic!("unpinned traffic not all on {version}: {e}"));
+}
+
 fn text(o: &std::process::Output) -> String {
     format!(
         "{}{}",
@@ -128,7 +141,7 @@ fn a_rolling_deploy_ends_on_the_new_version_with_zero_failed_requests() {
     assert_eq!(versions(&p), vec!["2", "2", "2"]);
     traffic.wait_for(&p, 50);
     let ok = no_failures(traffic);
-    assert!(share(&p, "2", 20) == 1.0);
+    all_traffic_on(&p, "2");
     let history = p.cli(&["history", "web", "--json"]).expect("history");
     let h: serde_json::Value = serde_json::from_slice(&history.stdout).expect("json");
     assert_eq!(h[0]["status"], "succeeded", "{h}");
@@ -172,7 +185,7 @@ keep_previous = "5m""#;
     traffic.wait_for(&p, 50);
     let out = deploy(&p, "v2.toml", &web("2", "", bg), &["--wait"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(share(&p, "2", 30) == 1.0, "all unpinned traffic on 2");
+    all_traffic_on(&p, "2");
     // The old set stays warm, reachable by version pinning.
     wait_until("old set warm", HEALTHY, || {
         (versions(&p).len() == 6).then_some(())
@@ -227,7 +240,7 @@ canary = { steps = [20, 100], interval = "3s", max_error_rate = 0.05, min_reques
         "errors beyond the canary's 20% share: {failed} of {}",
         ok + failed
     );
-    assert!(share(&p, "1", 20) == 1.0);
+    all_traffic_on(&p, "1");
     eprintln!(
         "failing canary: {failed} of {} requests failed ({:.1}%), rolled back",
         ok + failed,
@@ -285,7 +298,7 @@ fn a_version_that_never_becomes_healthy_fails_by_its_deadline_and_v1_keeps_servi
     traffic.wait_for(&p, 50);
     let ok = no_failures(traffic);
     eprintln!("never-healthy version failed by its deadline under load: {ok} requests, 0 failed");
-    assert!(share(&p, "1", 20) == 1.0);
+    all_traffic_on(&p, "1");
 }
 
 #[test]
@@ -379,10 +392,7 @@ fn side_by_side_versions_keep_running_through_a_deploy() {
     );
     let r = p.gateway("web", "/v1/x").expect("pinned to 1");
     assert_eq!(r.json()["version"], "1");
-    assert!(
-        share(&p, "2", 20) == 1.0,
-        "unpinned traffic on the new current version"
-    );
+    all_traffic_on(&p, "2");
     eprintln!("side versions through a deploy: {pinned_ok} pinned + {unpinned_ok} unpinned requests, 0 failed");
 }
 
