@@ -13,6 +13,9 @@ pub const CATALOG_PREFIX: &str = "shoal/catalog/";
 pub const DEPLOY_PREFIX: &str = "shoal/deploy/";
 /// Past deployments: `shoal/history/<service>/<id, 20 digits>` → JSON, the newest kept.
 pub const HISTORY_PREFIX: &str = "shoal/history/";
+/// Feature flags: `shoal/flags/<name>` → JSON flag (shoal-flags), read by the proxy
+/// on every change and by the OFREP endpoints.
+pub const FLAG_PREFIX: &str = "shoal/flags/";
 /// What `shoal up` applied last: `shoal/applied/up` → the file's services (JSON).
 /// The same file again is not deployed again.
 pub const APPLIED_KEY: &str = "shoal/applied/up";
@@ -67,6 +70,10 @@ pub fn history_prefix(service: &str) -> String {
 /// Zero-padded so the keys of one service sort by id.
 pub fn history_key(service: &str, id: u64) -> String {
     format!("{HISTORY_PREFIX}{service}/{id:020}")
+}
+
+pub fn flag_key(name: &str) -> String {
+    format!("{FLAG_PREFIX}{name}")
 }
 
 pub fn kv_key(key: &str) -> String {
