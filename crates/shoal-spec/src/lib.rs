@@ -63,7 +63,10 @@ pub use command::{program_path, AssumeExists, ProgramResolver, SystemResolver};
 pub use deploy::{CanarySpec, DeploySpec, Strategy};
 pub use diag::{Diagnostic, Location, SpecErrors};
 pub use env::{EnvPart, EnvValue, RESERVED_ENV};
-pub use flags::{FlagSpec, ForceOn};
+pub use flags::{
+    is_flag_name, is_header_name, is_variant_name, Constraint, FlagSpec, ForceOn, Variant,
+    DEFAULT_OFF_VARIANT, DEFAULT_USER_HEADER, MAX_VARIANTS, MAX_VARIANT_WEIGHT,
+};
 pub use health::{CheckKind, HealthSpec};
 pub use resilience::{CircuitSpec, FallbackSpec, LimitsSpec, ResilienceSpec, RetrySpec};
 pub use restart::RestartSpec;

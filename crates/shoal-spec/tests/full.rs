@@ -148,7 +148,7 @@ fn design_example_parses_into_typed_values() {
     let f = &spec.flags["new_profile"];
     assert!(f.enabled);
     assert_eq!(f.rollout, 10.0);
-    let force = f.force_on.as_ref().expect("force_on");
+    let force = f.force_on.first().expect("force_on");
     assert_eq!(
         (force.header.as_str(), force.values.clone()),
         ("X-Beta", vec!["1".to_owned()])

@@ -1,0 +1,384 @@
+//! [`FlagSet`]: flags compiled once for the request path, evaluated without allocating.
+//!
+//! Rules apply in this order: disabled → off; user key denied → off; a `force_on`
+//! header matches → on (even at rollout 0); user key allowed → on; a constraint misses →
+//! off; then the rollout: the sticky bucket `murmur3("<flag>:<user key>") % 10000` is on
+//! iff it is below `rollout * 100`, so raising the percentage keeps everyone who had the
+//! flag. A variant flag that is on picks its variant by a second hash,
+//! `murmur3("<flag>:variant:<user key>")`, over the cumulative weights.
+//!
+//! Why evaluation does not allocate: everything that needs a `String` (lower-cased header
+//! names, the `X-Flag-<name>` header, the values, sorted allow/deny lists, the hash state
+//! after the `"<flag>:"` prefix) is built by [`FlagSet::new`]; evaluating only compares
+//! borrowed `&str`s, binary-searches sorted vectors, feeds the incremental
+//! [`Murmur3`] (a `Copy` value on the stack) and bumps an atomic counter. A
+//! [`Decision`] borrows its strings from the set. `tests/no_alloc.rs` counts the
+//! allocations of `evaluate_all` with a counting global allocator and expects none.
+
+use shoal_spec::Constraint;
+
+use crate::decision::{Decision, Reason};
+use crate::hash::Murmur3;
+use crate::tally::Tally;
+use crate::Flag;
+
+/// Buckets of the rollout: a rollout of `p` percent is on for buckets below `p * 100`.
+pub const BUCKETS: u32 = 10_000;
+
+/// What evaluation needs to know about a request.
+pub trait Request {
+    /// The value of the header `name`, which is given in lower case: compare names
+    /// case-insensitively. `None` when the header is absent or not text; with several
+    /// headers of that name, the first.
+    fn header(&self, name: &str) -> Option<&str>;
+    /// The request path (anything from a `?` on is ignored).
+    fn path(&self) -> &str;
+}
+
+/// Flags compiled for evaluation: immutable, shared as `Arc`, swapped whole when the
+/// flags change. Flags are kept sorted by name; an index is a position in that order.
+#[derive(Debug, Default)]
+pub struct FlagSet {
+    flags: Vec<Compiled>,
+    tally: Tally,
+}
+
+#[derive(Debug)]
+struct Compiled {
+    name: String,
+    /// `X-Flag-<name>`.
+    header: String,
+    enabled: bool,
+    /// Rollout in buckets, 0..=BUCKETS.
+    threshold: u32,
+    /// Lower case.
+    user_header: String,
+    /// (lower-case header, values).
+    force_on: Vec<(String, Vec<String>)>,
+    /// Sorted, deduplicated.
+    allow: Vec<String>,
+    deny: Vec<String>,
+    checks: Vec<Check>,
+    /// Hash state after `"<name>:"`.
+    bucket_seed: Murmur3,
+    /// Hash state after `"<name>:variant:"`.
+    variant_seed: Murmur3,
+    /// End (exclusive) of each variant's range of weight; empty for an on/off flag.
+    cumulative: Vec<u64>,
+    /// What the flag can answer: `["1", "0"]`, or the variant names then the off variant
+    /// (unless it is one of them).
+    values: Vec<String>,
+    /// Index in `values` of the answer when off.
+    off: usize,
+    /// Index in `values` of the answer when on without a key to split by.
+    default_on: usize,
+    /// Tally slot of `values[0]`.
+    base: usize,
+}
+
+#[derive(Debug)]
+enum Check {
+    /// Lower-case header, accepted values.
+    Header(String, Vec<String>),
+    /// Without a trailing `/` (empty for `/`, which matches every path).
+    PathPrefix(String),
+}
+
+impl FlagSet {
+    /// Compiles `flags` (sorted by name; of two with one name the first is kept). Flags
+    /// are expected to be valid ([`Flag::validate`]); an invalid one still compiles, with
+    /// an out-of-range rollout clamped and a non-finite one taken as 0.
+    pub fn new<'a>(flags: impl IntoIterator<Item = &'a Flag>) -> Self {
+        let mut sorted: Vec<&Flag> = flags.into_iter().collect();
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        sorted.dedup_by(|a, b| a.name == b.name);
+        let mut labels = Vec::new();
+        let mut compiled = Vec::with_capacity(sorted.len());
+        for flag in sorted {
+            let c = Compiled::new(flag, labels.len());
+            labels.extend(c.values.iter().map(|v| (c.name.clone(), v.clone())));
+            compiled.push(c);
+        }
+        FlagSet {
+            flags: compiled,
+            tally: Tally::new(labels),
+        }
+    }
+
+    /// How many flags.
+    pub fn len(&self) -> usize {
+        self.flags.len()
+    }
+
+    /// Whether there are no flags.
+    pub fn is_empty(&self) -> bool {
+        self.flags.is_empty()
+    }
+
+    /// The flag names, sorted; the n-th is flag index n.
+    pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.flags.iter().map(|f| f.name.as_str())
+    }
+
+    /// The index of the flag `name`.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.flags
+            .binary_search_by(|f| f.name.as_str().cmp(name))
+            .ok()
+    }
+
+    /// The header flag `index` is sent in: `X-Flag-<name>`.
+    pub fn header_name(&self, index: usize) -> Option<&str> {
+        self.flags.get(index).map(|f| f.header.as_str())
+    }
+
+    /// Every value flag `index` can answer (`"1"`, `"0"`, or the variants and the off variant).
+    pub fn values(&self, index: usize) -> &[String] {
+        self.flags.get(index).map_or(&[], |f| f.values.as_slice())
+    }
+
+    /// The evaluation counters.
+    pub fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    /// Evaluates every flag for `req`, in index order, calling `out(index, decision)`.
+    /// `fallback_key` stands in for a missing user key (the gateway passes the trace id:
+    /// random per request, the same along its call tree). Counts each decision.
+    pub fn evaluate_all<R: Request + ?Sized>(
+        &self,
+        req: &R,
+        fallback_key: Option<&str>,
+        mut out: impl FnMut(usize, &Decision<'_>),
+    ) {
+        // Most flags read the same user header: look it up once.
+        let mut last: Option<(&str, Option<&str>)> = None;
+        for (i, f) in self.flags.iter().enumerate() {
+            let user = match last {
+                Some((name, value)) if name == f.user_header => value,
+                _ => {
+                    let value = req.header(&f.user_header);
+                    last = Some((&f.user_header, value));
+                    value
+                }
+            };
+            let d = f.decide(req, user, fallback_key);
+            self.tally.bump(d.slot);
+            out(i, &d);
+        }
+    }
+
+    /// Evaluates flag `index` for `req`, the user key read from the flag's user header.
+    pub fn evaluate<R: Request + ?Sized>(
+        &self,
+        index: usize,
+        req: &R,
+        fallback_key: Option<&str>,
+    ) -> Option<Decision<'_>> {
+        self.evaluate_with_key(index, req, None, fallback_key)
+    }
+
+    /// [`FlagSet::evaluate`] with the user key given (`None`: read from the user header),
+    /// as OFREP's `targetingKey` is.
+    pub fn evaluate_with_key<R: Request + ?Sized>(
+        &self,
+        index: usize,
+        req: &R,
+        user_key: Option<&str>,
+        fallback_key: Option<&str>,
+    ) -> Option<Decision<'_>> {
+        let f = self.flags.get(index)?;
+        let user = user_key.or_else(|| req.header(&f.user_header));
+        let d = f.decide(req, user, fallback_key);
+        self.tally.bump(d.slot);
+        Some(d)
+    }
+}
+
+impl Compiled {
+    fn new(flag: &Flag, base: usize) -> Self {
+        let lower = |s: &str| s.to_ascii_lowercase();
+        let sorted = |keys: &[String]| {
+            let mut v = keys.to_vec();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let checks = flag
+            .constraints
+            .iter()
+            .map(|c| match c {
+                Constraint::HeaderEquals { header, value } => {
+                    Check::Header(lower(header), vec![value.clone()])
+                }
+                Constraint::HeaderIn { header, values } => {
+                    Check::Header(lower(header), values.clone())
+                }
+                Constraint::PathPrefix { prefix } => {
+                    Check::PathPrefix(prefix.trim_end_matches('/').to_owned())
+                }
+            })
+            .collect();
+        let mut bucket_seed = Murmur3::new(0);
+        bucket_seed.write(flag.name.as_bytes());
+        bucket_seed.write(b":");
+        let mut variant_seed = bucket_seed;
+        variant_seed.write(b"variant:");
+        let mut total = 0u64;
+        let cumulative = flag
+            .variants
+            .iter()
+            .map(|v| {
+                total += u64::from(v.weight);
+                total
+            })
+            .collect();
+        let (values, off, default_on) = if flag.variants.is_empty() {
+            (vec!["1".to_owned(), "0".to_owned()], 1, 0)
+        } else {
+            let mut values: Vec<String> = flag.variants.iter().map(|v| v.name.clone()).collect();
+            let off = match values.iter().position(|v| *v == flag.off_variant) {
+                Some(i) => i,
+                None => {
+                    values.push(flag.off_variant.clone());
+                    values.len() - 1
+                }
+            };
+            let default_on = flag.variants.iter().position(|v| v.weight > 0).unwrap_or(0);
+            (values, off, default_on)
+        };
+        let threshold = if flag.rollout.is_finite() {
+            (flag.rollout * 100.0)
+                .round()
+                .clamp(0.0, f64::from(BUCKETS)) as u32
+        } else {
+            0
+        };
+        Compiled {
+            name: flag.name.clone(),
+            header: format!("X-Flag-{}", flag.name),
+            enabled: flag.enabled,
+            threshold,
+            user_header: lower(&flag.user_header),
+            force_on: flag
+                .force_on
+                .iter()
+                .map(|f| (lower(&f.header), f.values.clone()))
+                .collect(),
+            allow: sorted(&flag.allow),
+            deny: sorted(&flag.deny),
+            checks,
+            bucket_seed,
+            variant_seed,
+            cumulative,
+            values,
+            off,
+            default_on,
+            base,
+        }
+    }
+
+    fn decide<R: Request + ?Sized>(
+        &self,
+        req: &R,
+        user: Option<&str>,
+        fallback: Option<&str>,
+    ) -> Decision<'_> {
+        let user = user.filter(|k| !k.is_empty());
+        let key = user.or(fallback.filter(|k| !k.is_empty()));
+        if !self.enabled {
+            return self.off(Reason::Disabled);
+        }
+        if user.is_some_and(|u| listed(&self.deny, u)) {
+            return self.off(Reason::Denied);
+        }
+        let forced = self.force_on.iter().any(|(header, values)| {
+            req.header(header)
+                .is_some_and(|v| values.iter().any(|x| x == v))
+        });
+        if forced {
+            return self.on(Reason::Forced, key);
+        }
+        if user.is_some_and(|u| listed(&self.allow, u)) {
+            return self.on(Reason::Allowed, key);
+        }
+        if !self.checks.iter().all(|c| c.holds(req)) {
+            return self.off(Reason::ConstraintMiss);
+        }
+        match (self.threshold, key) {
+            (0, _) => self.off(Reason::Static),
+            (t, _) if t >= BUCKETS => self.on(Reason::Static, key),
+            (t, Some(k)) => {
+                let mut h = self.bucket_seed;
+                h.write(k.as_bytes());
+                if h.finish() % BUCKETS < t {
+                    self.on(Reason::Rollout { on: true }, key)
+                } else {
+                    self.off(Reason::Rollout { on: false })
+                }
+            }
+            (_, None) => self.off(Reason::NoUserKey),
+        }
+    }
+
+    fn off(&self, reason: Reason) -> Decision<'_> {
+        self.decision(self.off, false, reason, false)
+    }
+
+    fn on(&self, reason: Reason, key: Option<&str>) -> Decision<'_> {
+        let total = self.cumulative.last().copied().unwrap_or(0);
+        match key {
+            Some(k) if total > 0 => {
+                let mut h = self.variant_seed;
+                h.write(k.as_bytes());
+                let x = u64::from(h.finish()) % total;
+                let i = self
+                    .cumulative
+                    .iter()
+                    .position(|&end| x < end)
+                    .unwrap_or(self.default_on);
+                self.decision(i, true, reason, true)
+            }
+            _ => self.decision(self.default_on, true, reason, false),
+        }
+    }
+
+    fn decision(&self, i: usize, on: bool, reason: Reason, split: bool) -> Decision<'_> {
+        Decision {
+            flag: &self.name,
+            header: &self.header,
+            value: self.values.get(i).map_or("", String::as_str),
+            on,
+            reason,
+            has_variants: !self.cumulative.is_empty(),
+            slot: self.base + i,
+            split,
+        }
+    }
+}
+
+fn listed(sorted: &[String], key: &str) -> bool {
+    sorted.binary_search_by(|k| k.as_str().cmp(key)).is_ok()
+}
+
+impl Check {
+    fn holds<R: Request + ?Sized>(&self, req: &R) -> bool {
+        match self {
+            Check::Header(name, values) => req
+                .header(name)
+                .is_some_and(|v| values.iter().any(|x| x == v)),
+            Check::PathPrefix(prefix) => {
+                let path = req.path();
+                let path = path.split_once('?').map_or(path, |(p, _)| p);
+                prefix.is_empty()
+                    || path
+                        .strip_prefix(prefix.as_str())
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "eval_tests.rs"]
+mod tests;
