@@ -1,14 +1,14 @@
 //! The supervisor controller: a level-triggered loop that reads desired state
-//! from the store, plans, and starts or stops instance tasks.
+//! from the fleet view (specs, deployments, scale overrides), plans, and starts or
+//! stops instance tasks.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoal_catalog::{
-    decode, ScaleOverride, DEPLOY_PREFIX, KV_PREFIX, RESTART_PREFIX, SCALE_PREFIX, SPEC_PREFIX,
-};
+use shoal_catalog::{deploy_key, KV_PREFIX, RESTART_PREFIX};
 use shoal_deploy::Deployment;
+use shoal_fleet::FleetReader;
 use shoal_secrets::SECRET_PREFIX;
 use shoal_spec::ServiceSpec;
 use shoal_store::{StoreError, Watcher};
@@ -21,8 +21,13 @@ use crate::instance::{self, Instance, InstanceCtx, Order};
 use crate::plan::{plan, Action, Observed};
 use crate::rollout::{self, DeployWrite, TrafficSource};
 
+/// How long a pass waits for the fleet view to catch up with the store (its own
+/// last write included) before it reads the store itself.
+const CATCH_UP: Duration = Duration::from_secs(2);
+
 pub struct Controller {
     ctx: Arc<InstanceCtx>,
+    fleet: FleetReader,
     traffic: Option<TrafficSource>,
     /// Plan again by then (unix ms), as the last plan asked.
     wake_at_ms: Option<u64>,
@@ -52,12 +57,14 @@ pub enum ControllerError {
 impl Controller {
     pub fn new(
         ctx: Arc<InstanceCtx>,
+        fleet: FleetReader,
         ports: PortAllocator,
         traffic: Option<TrafficSource>,
         announce_since_ms: u64,
     ) -> Self {
         Self {
             ctx,
+            fleet,
             traffic,
             wake_at_ms: None,
             announced: HashMap::new(),
@@ -69,17 +76,16 @@ impl Controller {
         }
     }
 
-    /// Reconciles on every change of specs, scale overrides or restart requests
-    /// (and once a second to collect finished tasks) until `shutdown` turns true;
-    /// then stops every instance and waits for them.
+    /// Reconciles on every change of the fleet view (specs, deployments, scale
+    /// overrides, the catalog), of kv keys, secrets or restart requests (and once a
+    /// second to collect finished tasks) until `shutdown` turns true; then stops every
+    /// instance and waits for them.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), ControllerError> {
         let store = self.ctx.store.clone();
-        let mut specs = store.watch(SPEC_PREFIX, 0).await?;
-        let mut scales = store.watch(SCALE_PREFIX, 0).await?;
+        let mut fleet = self.fleet.subscribe();
         let mut restarts = store.watch(RESTART_PREFIX, 0).await?;
         let mut kv = store.watch(KV_PREFIX, 0).await?;
         let mut secrets = store.watch(SECRET_PREFIX, 0).await?;
-        let mut deploys = store.watch(DEPLOY_PREFIX, 0).await?;
         let changed = self.ctx.changed.clone();
         loop {
             if let Err(e) = self.reconcile().await {
@@ -90,10 +96,9 @@ impl Controller {
                 Duration::from_millis(at.saturating_sub(crate::now_ms()).clamp(10, 1000))
             });
             tokio::select! {
-                _ = next(&mut specs) => {}
-                _ = next(&mut deploys) => {}
+                // A view that is gone leaves the once-a-second pass (which reads the store).
+                Ok(()) = fleet.changed() => {}
                 () = tokio::time::sleep(wake) => {}
-                _ = next(&mut scales) => {}
                 _ = next(&mut restarts) => {}
                 _ = next(&mut kv) => {}
                 _ = next(&mut secrets) => {}
@@ -111,18 +116,12 @@ impl Controller {
     async fn desired(
         &mut self,
         services: &BTreeMap<String, ServiceSpec>,
+        overrides: &BTreeMap<String, u32>,
         deployments: &BTreeMap<String, (Deployment, i64)>,
     ) -> Result<Vec<Resolved>, ControllerError> {
         let store = &self.ctx.store;
-        let mut overrides = BTreeMap::new();
-        for kv in store.range(SCALE_PREFIX).await?.kvs {
-            if let Ok(o) = decode::<ScaleOverride>(&kv.key, &kv.value) {
-                let name = kv.key.trim_start_matches(SCALE_PREFIX).to_string();
-                overrides.insert(name, o.instances);
-            }
-        }
         let mut out = Vec::new();
-        for mut group in groups(services, &overrides) {
+        for mut group in groups(services, overrides) {
             let key = group.key();
             if group.is_main() {
                 group.deployment = deployments.get(&group.service).map_or(0, |(d, _)| d.id);
@@ -171,10 +170,24 @@ impl Controller {
     async fn reconcile(&mut self) -> Result<(), ControllerError> {
         self.collect_finished();
         self.handle_restart_requests().await?;
-        let services = self.specs().await?;
-        let deployments = rollout::read(self.ctx.store.as_ref()).await?;
+        // Every write acknowledged so far, this controller's own deployment writes
+        // included: planning from a snapshot without them would undo them.
+        let fleet = self.fleet.fresh(self.ctx.store.as_ref(), CATCH_UP).await?;
+        let services = &fleet.specs;
+        // Each with its mod revision in the snapshot: a deployment write is
+        // conditional on the record being unchanged since.
+        let deployments: BTreeMap<String, (Deployment, i64)> = fleet
+            .deployments
+            .iter()
+            .map(|(service, d)| {
+                let revision = fleet.mod_revision(&deploy_key(service));
+                (service.clone(), (d.clone(), revision))
+            })
+            .collect();
         self.announce(&deployments);
-        let resolved = self.desired(&services, &deployments).await?;
+        let resolved = self
+            .desired(services, &fleet.overrides, &deployments)
+            .await?;
         let now = crate::now_ms();
         let observed = self.observed();
         // Main lines: the deployment plan; side versions and removed groups: `plan`.
@@ -260,19 +273,6 @@ impl Controller {
             }
             self.announced.insert(service.clone(), d.id);
         }
-    }
-
-    async fn specs(&self) -> Result<BTreeMap<String, ServiceSpec>, ControllerError> {
-        let mut services = BTreeMap::new();
-        for kv in self.ctx.store.range(SPEC_PREFIX).await?.kvs {
-            match decode::<ServiceSpec>(&kv.key, &kv.value) {
-                Ok(spec) => {
-                    services.insert(spec.name.clone(), spec);
-                }
-                Err(e) => tracing::error!(error = %e, "skipping unreadable spec"),
-            }
-        }
-        Ok(services)
     }
 
     fn observed(&self) -> Vec<Observed> {

@@ -53,6 +53,8 @@ pub struct AgentConfig {
     pub pid_file: PathBuf,
     pub keyring: Option<Arc<shoal_secrets::Keyring>>,
     pub events: Arc<shoal_events::EventLog>,
+    /// The fleet view the controller plans from.
+    pub fleet: shoal_fleet::FleetReader,
     /// Per-version request totals of a service, for canary judgement (none: canaries
     /// wait for numbers until their deadline).
     pub traffic: Option<TrafficSource>,
@@ -104,7 +106,7 @@ impl Agent {
         });
         let ports = PortAllocator::new(cfg.port_range.0, cfg.port_range.1);
         let controller =
-            controller::Controller::new(ctx, ports, cfg.traffic, cfg.announce_since_ms);
+            controller::Controller::new(ctx, cfg.fleet, ports, cfg.traffic, cfg.announce_since_ms);
         let ctl = tokio::spawn(async move {
             if let Err(e) = controller.run(rx).await {
                 tracing::error!(error = %e, "supervisor controller stopped");

@@ -4,29 +4,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use shoal_catalog::{decode, deploy_key, encode, history_key, spec_key, DEPLOY_PREFIX};
+use shoal_catalog::{deploy_key, encode, history_key, spec_key};
 use shoal_deploy::plan::Plan;
 use shoal_deploy::submit::{history_ids, trimmed};
 use shoal_deploy::{Deployment, Totals};
 use shoal_events::{EventLog, Kind};
-use shoal_store::{CmpOp, CmpTarget, Compare, Op, Store, StoreError, Txn};
+use shoal_store::{CmpOp, CmpTarget, Compare, Op, Store, Txn};
 
 /// A service's per-version request totals as the proxy counted them.
 pub type TrafficSource = Arc<dyn Fn(&str) -> BTreeMap<String, Totals> + Send + Sync>;
-
-/// Every service's current deployment with the revision it was read at.
-pub async fn read(store: &dyn Store) -> Result<BTreeMap<String, (Deployment, i64)>, StoreError> {
-    let mut out = BTreeMap::new();
-    for kv in store.range(DEPLOY_PREFIX).await?.kvs {
-        match decode::<Deployment>(&kv.key, &kv.value) {
-            Ok(d) => {
-                out.insert(d.service.clone(), (d, kv.mod_revision));
-            }
-            Err(e) => tracing::error!(error = %e, "skipping unreadable deployment"),
-        }
-    }
-    Ok(out)
-}
 
 /// What one plan changes in the store.
 pub struct DeployWrite {

@@ -105,20 +105,20 @@ pub async fn deploy(
 }
 
 pub async fn list(State(st): State<Arc<ApiState>>) -> Result<Json<Vec<Deployment>>, ApiError> {
-    let mut all = submit::all_current(st.store.as_ref())
-        .await
-        .map_err(refused)?;
-    all.sort_by(|a, b| a.service.cmp(&b.service));
-    Ok(Json(all))
+    let fleet = st.fleet().await?;
+    // By service name (the fleet's map is sorted by it).
+    Ok(Json(fleet.deployments.values().cloned().collect()))
 }
 
 pub async fn show(
     State(st): State<Arc<ApiState>>,
     Path(service): Path<String>,
 ) -> Result<Json<Deployment>, ApiError> {
-    submit::current(st.store.as_ref(), &service)
-        .await
-        .map_err(refused)?
+    st.fleet()
+        .await?
+        .deployments
+        .get(&service)
+        .cloned()
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no deployment of {service}")))
 }
@@ -130,15 +130,8 @@ pub async fn history(
     let past = submit::history(st.store.as_ref(), &service)
         .await
         .map_err(refused)?;
-    if past.is_empty() {
-        let known = st
-            .store
-            .get(&shoal_catalog::spec_key(&service))
-            .await?
-            .is_some();
-        if !known {
-            return Err(ApiError::not_found(format!("no deployment of {service}")));
-        }
+    if past.is_empty() && !st.fleet().await?.specs.contains_key(&service) {
+        return Err(ApiError::not_found(format!("no deployment of {service}")));
     }
     Ok(Json(past))
 }

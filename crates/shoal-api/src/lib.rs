@@ -92,7 +92,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/status/leader", get(consul::leader))
         .route("/v1/status/peers", get(consul::peers))
         .merge(shoal_consul::router(Arc::new(
-            shoal_consul::ConsulState::new(state.store.clone(), state.node.clone(), state.http),
+            shoal_consul::ConsulState::new(state.store.clone(), state.node.clone(), state.http)
+                .with_fleet(state.fleet.clone()),
         )))
         .merge(
             state

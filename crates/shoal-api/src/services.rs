@@ -14,8 +14,9 @@ use shoal_catalog::{
 };
 
 use crate::error::{parse_json, ApiError};
-use crate::state::{ApiState, Snapshot};
+use crate::state::ApiState;
 use shoal_catalog::now_ms;
+use shoal_fleet::Fleet;
 
 /// One line of `shoal status`.
 #[derive(Debug, Serialize)]
@@ -32,7 +33,7 @@ pub struct ServiceSummary {
     pub external: bool,
 }
 
-fn summarize(snap: &Snapshot) -> Vec<ServiceSummary> {
+fn summarize(snap: &Fleet) -> Vec<ServiceSummary> {
     let mut names: Vec<String> = snap.specs.keys().cloned().collect();
     for r in &snap.instances {
         if !names.contains(&r.service) {
@@ -86,7 +87,7 @@ pub async fn agent(State(st): State<Arc<ApiState>>) -> Json<Value> {
 }
 
 pub async fn list(State(st): State<Arc<ApiState>>) -> Result<Json<Vec<ServiceSummary>>, ApiError> {
-    let snap = st.snapshot().await?;
+    let snap = st.fleet().await?;
     Ok(Json(summarize(&snap)))
 }
 
@@ -94,7 +95,7 @@ pub async fn show(
     State(st): State<Arc<ApiState>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let snap = st.snapshot().await?;
+    let snap = st.fleet().await?;
     let summary = summarize(&snap)
         .into_iter()
         .find(|s| s.name == name)
@@ -121,11 +122,12 @@ pub async fn instances(
     State(st): State<Arc<ApiState>>,
     Query(f): Query<InstanceFilter>,
 ) -> Result<Json<Vec<InstanceRecord>>, ApiError> {
-    let snap = st.snapshot().await?;
+    let snap = st.fleet().await?;
     let mut out: Vec<InstanceRecord> = snap
         .instances
-        .into_iter()
+        .iter()
         .filter(|r| f.service.as_ref().is_none_or(|s| &r.service == s))
+        .cloned()
         .collect();
     out.sort_by(|a, b| (&a.service, &a.version, &a.id).cmp(&(&b.service, &b.version, &b.id)));
     Ok(Json(out))
@@ -150,7 +152,7 @@ pub async fn scale(
 }
 
 async fn set_override(st: &ApiState, name: &str, n: u32) -> Result<Json<Value>, ApiError> {
-    let snap = st.snapshot().await?;
+    let snap = st.fleet().await?;
     let spec = snap
         .specs
         .get(name)
@@ -191,7 +193,7 @@ pub async fn start(
     State(st): State<Arc<ApiState>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let snap = st.snapshot().await?;
+    let snap = st.fleet().await?;
     let spec = snap
         .specs
         .get(&name)
@@ -206,7 +208,7 @@ pub async fn restart(
     State(st): State<Arc<ApiState>>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let snap = st.snapshot().await?;
+    let snap = st.fleet().await?;
     if !snap.instances.iter().any(|r| r.id == id && !r.external) {
         return Err(ApiError::not_found("no such supervised instance").detail(id));
     }

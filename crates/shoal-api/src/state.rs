@@ -1,19 +1,22 @@
 //! Shared handler state and the store reads several handlers need.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use shoal_catalog::{decode, InstanceRecord, CATALOG_PREFIX, SCALE_PREFIX, SPEC_PREFIX};
+use std::time::Duration;
+
+use shoal_fleet::{Fleet, FleetReader};
 use shoal_logs::LogStore;
-use shoal_spec::ServiceSpec;
 use shoal_store::{Store, StoreError};
 
 /// What every handler can reach.
 pub struct ApiState {
     pub store: Arc<dyn Store>,
+    /// The fleet view (specs, deployments, instances, overrides) every read of the
+    /// fleet answers from.
+    pub fleet: FleetReader,
     pub logs: Arc<LogStore>,
     pub node: String,
     pub http: SocketAddr,
@@ -39,38 +42,14 @@ pub struct ApiState {
 /// Produces the proxy's state as JSON on demand.
 pub type ProxyView = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 
-/// One consistent read of specs, scale overrides and the catalog.
-pub struct Snapshot {
-    pub revision: i64,
-    pub specs: BTreeMap<String, ServiceSpec>,
-    pub overrides: BTreeMap<String, u32>,
-    pub instances: Vec<InstanceRecord>,
-}
+/// How long a read waits for the fleet view to catch up with the store before it
+/// reads the store itself.
+const CATCH_UP: Duration = Duration::from_secs(2);
 
 impl ApiState {
-    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
-        let all = self.store.range("shoal/").await?;
-        let mut snap = Snapshot {
-            revision: all.revision,
-            specs: BTreeMap::new(),
-            overrides: BTreeMap::new(),
-            instances: Vec::new(),
-        };
-        for kv in &all.kvs {
-            if kv.key.starts_with(SPEC_PREFIX) {
-                if let Ok(s) = decode::<ServiceSpec>(&kv.key, &kv.value) {
-                    snap.specs.insert(s.name.clone(), s);
-                }
-            } else if let Some(name) = kv.key.strip_prefix(SCALE_PREFIX) {
-                if let Ok(o) = decode::<shoal_catalog::ScaleOverride>(&kv.key, &kv.value) {
-                    snap.overrides.insert(name.to_string(), o.instances);
-                }
-            } else if kv.key.starts_with(CATALOG_PREFIX) {
-                if let Ok(r) = decode::<InstanceRecord>(&kv.key, &kv.value) {
-                    snap.instances.push(r);
-                }
-            }
-        }
-        Ok(snap)
+    /// The fleet as the store holds it now: the view's snapshot once it has applied
+    /// every write acknowledged before this call (so a client reads its own writes).
+    pub async fn fleet(&self) -> Result<Arc<Fleet>, StoreError> {
+        self.fleet.fresh(self.store.as_ref(), CATCH_UP).await
     }
 }

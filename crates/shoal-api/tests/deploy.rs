@@ -32,7 +32,11 @@ async fn api_with(tokens: Tokens) -> Api {
         .await
         .unwrap_or_else(|e| panic!("bind: {e}"));
     let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let dyn_store: Arc<dyn shoal_store::Store> = store.clone();
+    let (fleet, view) = shoal_fleet::start(dyn_store, std::future::pending());
+    tokio::spawn(view);
     let state = Arc::new(ApiState {
+        fleet,
         store,
         logs: Arc::new(shoal_logs::LogStore::new(shoal_logs::LogLimits::default())),
         node: "test".into(),

@@ -26,7 +26,10 @@ async fn platform() -> Platform {
         .await
         .unwrap_or_else(|e| panic!("bind: {e}"));
     let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let (fleet, view) = shoal_fleet::start(store.clone(), std::future::pending());
+    tokio::spawn(view);
     let state = Arc::new(shoal_api::ApiState {
+        fleet,
         store: store.clone(),
         logs: Arc::new(shoal_logs::LogStore::new(shoal_logs::LogLimits::default())),
         node: "test".into(),

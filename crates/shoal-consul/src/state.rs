@@ -30,6 +30,9 @@ pub fn check_key(id: &str) -> String {
 /// What every Consul handler and the check runner can reach.
 pub struct ConsulState {
     pub store: Arc<dyn Store>,
+    /// The fleet view the supervised instances are read from; without one (tests of
+    /// the Consul layer alone) they are read from the store.
+    pub fleet: Option<shoal_fleet::FleetReader>,
     /// This agent's node name.
     pub node: String,
     /// The address this node is reached at (services registered without one get it).
@@ -42,10 +45,17 @@ impl ConsulState {
     pub fn new(store: Arc<dyn Store>, node: impl Into<String>, http: SocketAddr) -> Self {
         ConsulState {
             store,
+            fleet: None,
             node: node.into(),
             address: http.ip(),
             http,
         }
+    }
+
+    /// The same, with the supervised instances read from `fleet`.
+    pub fn with_fleet(mut self, fleet: shoal_fleet::FleetReader) -> Self {
+        self.fleet = Some(fleet);
+        self
     }
 
     /// A stable UUID-shaped id for this node (Consul's `NodeID`), derived from its name.

@@ -1,11 +1,14 @@
 //! One consistent read of everything the catalog, health and agent endpoints show: the
-//! supervised instances of the Shoal catalog and the services and checks registered through
-//! the agent API, as Consul service instances and checks on this node.
+//! supervised instances of the Shoal catalog (from the fleet view, paired with the
+//! registrations at one revision) and the services and checks registered through the
+//! agent API, as Consul service instances and checks on this node.
 
 use std::collections::BTreeMap;
 
-use shoal_catalog::{decode, Health, InstanceRecord, InstanceState, CATALOG_PREFIX};
-use shoal_store::{Op, OpResponse, Revision, Store, Txn};
+use std::time::Duration;
+
+use shoal_catalog::{catalog_key, decode, Health, InstanceRecord, InstanceState, CATALOG_PREFIX};
+use shoal_store::{KeyValue, Op, OpResponse, Revision, Store, Txn};
 
 use crate::blocking::Scope;
 use crate::check_model::{CheckDef, CheckRecord, Status};
@@ -94,24 +97,83 @@ impl View {
     }
 }
 
+/// How many times a read tries to pair the registrations it read with a fleet
+/// snapshot of the same revision before it reads the catalog from the store too.
+const PAIRING_TRIES: usize = 3;
+/// How long a read waits for the fleet view to reach the registrations' revision.
+const CATCH_UP: Duration = Duration::from_secs(2);
+
+/// A supervised instance's record with its create and mod revisions.
+type Supervised = (InstanceRecord, Revision, Revision);
+
+/// The view at one revision. The supervised instances come from the fleet view when
+/// there is one: the registrations are read at revision R, then the fleet snapshot
+/// that has applied every change through R is used if it holds none after R (its
+/// catalog is then exactly the catalog at R); otherwise the registrations are read
+/// again. A fleet that lags, or keeps moving past, leaves the read to the store.
 async fn read_from(store: &dyn Store, st: &ConsulState) -> Result<View> {
-    let txn = Txn::new().and_then([
-        Op::range(CATALOG_PREFIX),
-        Op::range(SERVICE_PREFIX),
-        Op::range(CHECK_PREFIX),
-    ]);
+    if let Some(fleet) = &st.fleet {
+        for _ in 0..PAIRING_TRIES {
+            let (revision, mut ranges) = read_ranges(store, [SERVICE_PREFIX, CHECK_PREFIX]).await?;
+            let Some(f) = fleet.at(revision, CATCH_UP).await else {
+                break;
+            };
+            if f.revision > revision {
+                continue; // the fleet moved past the registrations: read them again
+            }
+            let catalog = f
+                .instances
+                .iter()
+                .map(|r| {
+                    let rev = f
+                        .revisions
+                        .get(&catalog_key(&r.service, &r.id))
+                        .copied()
+                        .unwrap_or_default();
+                    (r.clone(), rev.create, rev.modified)
+                })
+                .collect();
+            let [services, checks] = [ranges.next(), ranges.next()].map(Option::unwrap_or_default);
+            return Ok(build(st, revision, catalog, &services, &checks));
+        }
+    }
+    let (revision, mut ranges) =
+        read_ranges(store, [CATALOG_PREFIX, SERVICE_PREFIX, CHECK_PREFIX]).await?;
+    let [catalog, services, checks] =
+        [ranges.next(), ranges.next(), ranges.next()].map(Option::unwrap_or_default);
+    let catalog = catalog
+        .iter()
+        .filter_map(|kv| {
+            let r = decode::<InstanceRecord>(&kv.key, &kv.value).ok()?;
+            Some((r, kv.create_revision, kv.mod_revision))
+        })
+        .collect();
+    Ok(build(st, revision, catalog, &services, &checks))
+}
+
+/// The prefixes in one read-only transaction: its revision and each prefix's keys.
+async fn read_ranges<const N: usize>(
+    store: &dyn Store,
+    prefixes: [&str; N],
+) -> Result<(Revision, impl Iterator<Item = Vec<KeyValue>>)> {
+    let txn = Txn::new().and_then(prefixes.map(Op::range));
     let resp = store.txn(txn).await?;
-    let mut ranges = resp.responses.into_iter().map(|r| match r {
+    let ranges = resp.responses.into_iter().map(|r| match r {
         OpResponse::Range(kvs) => kvs,
         _ => Vec::new(),
     });
-    let (catalog, services, checks) = (
-        ranges.next().unwrap_or_default(),
-        ranges.next().unwrap_or_default(),
-        ranges.next().unwrap_or_default(),
-    );
+    Ok((resp.revision, ranges))
+}
+
+fn build(
+    st: &ConsulState,
+    revision: Revision,
+    catalog: Vec<Supervised>,
+    services: &[KeyValue],
+    checks: &[KeyValue],
+) -> View {
     let mut view = View {
-        revision: resp.revision,
+        revision,
         node: st.node.clone(),
         node_id: st.node_id(),
         address: st.address.to_string(),
@@ -131,10 +193,7 @@ async fn read_from(store: &dyn Store, st: &ConsulState) -> Result<View> {
             modify_index: 1,
         }],
     };
-    for kv in &catalog {
-        let Ok(r) = decode::<InstanceRecord>(&kv.key, &kv.value) else {
-            continue;
-        };
+    for (r, create_index, modify_index) in catalog {
         if r.external {
             continue; // mirrored from an agent registration, shown from that below
         }
@@ -155,8 +214,8 @@ async fn read_from(store: &dyn Store, st: &ConsulState) -> Result<View> {
             service_tags: vec![r.version.clone()],
             type_name: String::new(),
             def: None,
-            create_index: kv.create_revision,
-            modify_index: kv.mod_revision,
+            create_index,
+            modify_index,
         });
         view.instances.push(Instance {
             id: r.id,
@@ -168,11 +227,11 @@ async fn read_from(store: &dyn Store, st: &ConsulState) -> Result<View> {
             weights: (1, 1),
             enable_tag_override: false,
             external: false,
-            create_index: kv.create_revision,
-            modify_index: kv.mod_revision,
+            create_index,
+            modify_index,
         });
     }
-    for kv in &services {
+    for kv in services {
         let Ok(s) = decode::<ServiceDef>(&kv.key, &kv.value) else {
             continue;
         };
@@ -190,7 +249,7 @@ async fn read_from(store: &dyn Store, st: &ConsulState) -> Result<View> {
             modify_index: kv.mod_revision,
         });
     }
-    for kv in &checks {
+    for kv in checks {
         let Ok(c) = decode::<CheckRecord>(&kv.key, &kv.value) else {
             continue;
         };
@@ -218,5 +277,95 @@ async fn read_from(store: &dyn Store, st: &ConsulState) -> Result<View> {
     }
     view.instances
         .sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
-    Ok(view)
+    view
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use shoal_catalog::{encode, InstanceRecord};
+    use shoal_store::{EmbeddedStore, Store};
+
+    use super::*;
+    use crate::state::service_key;
+
+    fn same(a: &View, b: &View) {
+        let ids = |v: &View| -> Vec<(String, i64, i64)> {
+            v.instances
+                .iter()
+                .map(|i| (i.id.clone(), i.create_index, i.modify_index))
+                .collect()
+        };
+        let checks = |v: &View| -> Vec<(String, Status, i64)> {
+            v.checks
+                .iter()
+                .map(|c| (c.id.clone(), c.status, c.modify_index))
+                .collect()
+        };
+        assert_eq!(a.revision, b.revision);
+        assert_eq!(ids(a), ids(b));
+        assert_eq!(checks(a), checks(b));
+    }
+
+    #[tokio::test]
+    async fn the_view_from_the_fleet_is_the_view_from_the_store_at_the_same_revision() {
+        let store: Arc<dyn Store> = match EmbeddedStore::open_in_memory().await {
+            Ok(s) => s,
+            Err(e) => panic!("store: {e}"),
+        };
+        let (fleet, view) = shoal_fleet::start(store.clone(), std::future::pending());
+        tokio::spawn(view);
+        let addr = "127.0.0.1:8500".parse().unwrap_or_else(|e| panic!("{e}"));
+        let plain = ConsulState::new(store.clone(), "n1", addr);
+        let with = ConsulState::new(store.clone(), "n1", addr).with_fleet(fleet);
+
+        let mut web = InstanceRecord::new("web-1", "web", "1", "n1", "127.0.0.1", 4001);
+        let put = |key: String, value: Vec<u8>| {
+            let store = store.clone();
+            async move {
+                store
+                    .put(&key, value, 0)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"))
+            }
+        };
+        put(catalog_key("web", "web-1"), encode(&web)).await;
+        let def = ServiceDef {
+            id: "ext-1".into(),
+            name: "ext".into(),
+            tags: vec![],
+            address: String::new(),
+            port: 9000,
+            meta: BTreeMap::new(),
+            weights: (1, 1),
+            enable_tag_override: false,
+            registered_ms: 0,
+        };
+        put(service_key("ext-1"), encode(&def)).await;
+        for round in 0..20 {
+            // Catalog, registration and unrelated (kv) writes, interleaved.
+            web.health = if round % 2 == 0 {
+                Health::Passing
+            } else {
+                Health::Critical
+            };
+            put(catalog_key("web", "web-1"), encode(&web)).await;
+            put(format!("kv/app/{round}"), b"x".to_vec()).await;
+            let a = View::read(&with).await.unwrap_or_else(|e| panic!("{e}"));
+            let b = View::read(&plain).await.unwrap_or_else(|e| panic!("{e}"));
+            same(&a, &b);
+            let status = a
+                .checks
+                .iter()
+                .find(|c| c.id == "service:web-1")
+                .map(|c| c.status);
+            let want = if round % 2 == 0 {
+                Status::Passing
+            } else {
+                Status::Critical
+            };
+            assert_eq!(status, Some(want), "round {round}: reads its own write");
+        }
+    }
 }

@@ -21,7 +21,7 @@ mod write;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use shoal_catalog::{decode, deploy_key, encode, scale_key, DEPLOY_PREFIX};
+use shoal_catalog::{decode, deploy_key, encode, scale_key};
 use shoal_spec::{ServiceSpec, Strategy};
 use shoal_store::{CmpOp, Compare, Op, Store, Txn, MAX_TXN_OPS};
 
@@ -303,24 +303,4 @@ pub async fn history(store: &dyn Store, service: &str) -> Result<Vec<Deployment>
     }
     out.sort_by_key(|d| std::cmp::Reverse(d.id));
     Ok(out)
-}
-
-/// The current deployment record of `service`, if it has one.
-pub async fn current(store: &dyn Store, service: &str) -> Result<Option<Deployment>, SubmitError> {
-    let key = deploy_key(service);
-    Ok(store
-        .get(&key)
-        .await?
-        .and_then(|kv| decode(&key, &kv.value).ok()))
-}
-
-/// The current deployment record of every service, by service name.
-pub async fn all_current(store: &dyn Store) -> Result<Vec<Deployment>, SubmitError> {
-    Ok(store
-        .range(DEPLOY_PREFIX)
-        .await?
-        .kvs
-        .iter()
-        .filter_map(|kv| decode(&kv.key, &kv.value).ok())
-        .collect())
 }

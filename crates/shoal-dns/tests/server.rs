@@ -83,7 +83,7 @@ async fn start(opts: ServerOptions) -> Running {
     let (fleet, view) = shoal_fleet::start(dyn_store, stopped2());
     tokio::spawn(view);
     tokio::spawn(shoal_dns::follow_fleet(
-        fleet,
+        fleet.subscribe(),
         table.clone(),
         DnsConfig::default(),
         stopped2(),

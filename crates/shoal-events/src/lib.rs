@@ -39,6 +39,8 @@ pub enum Kind {
     InstanceEjected,
     /// A deployment step: started, a canary step held or judged, switched, ended.
     Deployment,
+    /// A feature flag was created, changed or deleted (by the file or the API).
+    Flag,
 }
 
 impl Kind {
@@ -57,6 +59,7 @@ impl Kind {
             Kind::CircuitChanged => "circuit_changed",
             Kind::InstanceEjected => "instance_ejected",
             Kind::Deployment => "deployment",
+            Kind::Flag => "flag",
         }
     }
 }

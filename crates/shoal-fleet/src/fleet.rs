@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use shoal_catalog::InstanceRecord;
 use shoal_deploy::Deployment;
+use shoal_flags::Flag;
 use shoal_spec::ServiceSpec;
 use shoal_store::Revision;
 
@@ -22,6 +23,22 @@ pub struct Fleet {
     pub deployments: BTreeMap<String, Deployment>,
     /// Every instance record (`shoal/catalog/<service>/<id>`), sorted by service, then id.
     pub instances: Vec<InstanceRecord>,
+    /// Every feature flag (`shoal/flags/<name>`), by name.
+    pub flags: BTreeMap<String, Flag>,
+    /// Instance counts set by `shoal scale` (`shoal/scale/<service>`), by service.
+    pub overrides: BTreeMap<String, u32>,
+    /// The create and mod revisions of every record above, by store key: a writer
+    /// that planned from this snapshot makes its write conditional on the key being
+    /// unchanged since (`ModRevision == mod_revision(key)`); the Consul view shows
+    /// them as `CreateIndex`/`ModifyIndex`.
+    pub revisions: BTreeMap<String, KeyRevisions>,
+}
+
+/// When a key was created and last written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyRevisions {
+    pub create: Revision,
+    pub modified: Revision,
 }
 
 impl Fleet {
@@ -32,6 +49,12 @@ impl Fleet {
             .partition_point(|r| r.service.as_str() < service);
         let to = from + self.instances[from..].partition_point(|r| r.service.as_str() == service);
         &self.instances[from..to]
+    }
+
+    /// The mod revision of `key` in this snapshot; 0 when the snapshot has no record
+    /// there (what the store compares a missing key's mod revision with).
+    pub fn mod_revision(&self, key: &str) -> Revision {
+        self.revisions.get(key).map_or(0, |r| r.modified)
     }
 
     /// Each service's traffic weights (version → share of unpinned traffic), for

@@ -1,7 +1,7 @@
-//! [`read`]: specs, deployments and the catalog in one read-only transaction, so the
-//! three come from one store revision.
+//! [`read`]: specs, deployments, the catalog, scale overrides and flags in one read-only
+//! transaction, so all of them come from one store revision.
 
-use shoal_catalog::{CATALOG_PREFIX, DEPLOY_PREFIX, SPEC_PREFIX};
+use shoal_catalog::{CATALOG_PREFIX, DEPLOY_PREFIX, FLAG_PREFIX, SCALE_PREFIX, SPEC_PREFIX};
 use shoal_store::{Op, OpResponse, Store, StoreError, Txn};
 
 use crate::fleet::Fleet;
@@ -19,13 +19,15 @@ pub(crate) async fn read_state(store: &dyn Store) -> Result<State, StoreError> {
             Op::range(SPEC_PREFIX),
             Op::range(DEPLOY_PREFIX),
             Op::range(CATALOG_PREFIX),
+            Op::range(SCALE_PREFIX),
+            Op::range(FLAG_PREFIX),
         ]))
         .await?;
     let mut state = State::at(resp.revision);
     for response in resp.responses {
         if let OpResponse::Range(kvs) = response {
             for kv in kvs {
-                state.put(&kv.key, &kv.value);
+                state.put(&kv.key, &kv.value, crate::state::of(&kv));
             }
         }
     }

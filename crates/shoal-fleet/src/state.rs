@@ -4,12 +4,16 @@
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
-use shoal_catalog::{decode, InstanceRecord, CATALOG_PREFIX, DEPLOY_PREFIX, SPEC_PREFIX};
+use shoal_catalog::{
+    decode, InstanceRecord, ScaleOverride, CATALOG_PREFIX, DEPLOY_PREFIX, FLAG_PREFIX,
+    SCALE_PREFIX, SPEC_PREFIX,
+};
 use shoal_deploy::Deployment;
+use shoal_flags::Flag;
 use shoal_spec::ServiceSpec;
-use shoal_store::{EventKind, Revision, WatchBatch};
+use shoal_store::{EventKind, KeyValue, Revision, WatchBatch};
 
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, KeyRevisions};
 
 /// Specs and deployments by service (the key's last part), instance records by their
 /// whole key: a delete names only the key, so the key is what identifies a record.
@@ -19,6 +23,9 @@ pub(crate) struct State {
     specs: BTreeMap<String, ServiceSpec>,
     deployments: BTreeMap<String, Deployment>,
     instances: BTreeMap<String, InstanceRecord>,
+    overrides: BTreeMap<String, u32>,
+    flags: BTreeMap<String, Flag>,
+    revisions: BTreeMap<String, KeyRevisions>,
 }
 
 impl State {
@@ -30,17 +37,45 @@ impl State {
         }
     }
 
-    /// `key` now holds `value`: decoded, it replaces what the key held; a value that
-    /// does not decode removes it (the key's record is unknown), with a warning.
-    /// Keys outside the three prefixes are ignored.
-    pub(crate) fn put(&mut self, key: &str, value: &[u8]) {
+    /// Whether `key` is one the view keeps.
+    pub(crate) fn follows(key: &str) -> bool {
+        [
+            SPEC_PREFIX,
+            DEPLOY_PREFIX,
+            CATALOG_PREFIX,
+            SCALE_PREFIX,
+            FLAG_PREFIX,
+        ]
+        .iter()
+        .any(|p| key.starts_with(p))
+    }
+
+    /// `key` now holds `value` (created and written at `revisions`): decoded, it replaces what
+    /// the key held; a value that does not decode removes it (the key's record is
+    /// unknown), with a warning. Keys the view does not follow are ignored.
+    pub(crate) fn put(&mut self, key: &str, value: &[u8], revisions: KeyRevisions) {
         if let Some(service) = key.strip_prefix(SPEC_PREFIX) {
             put_decoded(&mut self.specs, service, key, value);
         } else if let Some(service) = key.strip_prefix(DEPLOY_PREFIX) {
             put_decoded(&mut self.deployments, service, key, value);
         } else if key.starts_with(CATALOG_PREFIX) {
             put_decoded(&mut self.instances, key, key, value);
+        } else if let Some(name) = key.strip_prefix(FLAG_PREFIX) {
+            put_decoded(&mut self.flags, name, key, value);
+        } else if let Some(service) = key.strip_prefix(SCALE_PREFIX) {
+            match decode::<ScaleOverride>(key, value) {
+                Ok(o) => {
+                    self.overrides.insert(service.to_owned(), o.instances);
+                }
+                Err(e) => {
+                    tracing::warn!(key, error = %e, "fleet view: skipping an unreadable record");
+                    self.overrides.remove(service);
+                }
+            }
+        } else {
+            return;
         }
+        self.revisions.insert(key.to_owned(), revisions);
     }
 
     /// `key` was deleted.
@@ -51,18 +86,31 @@ impl State {
             self.deployments.remove(service);
         } else if key.starts_with(CATALOG_PREFIX) {
             self.instances.remove(key);
+        } else if let Some(service) = key.strip_prefix(SCALE_PREFIX) {
+            self.overrides.remove(service);
+        } else if let Some(name) = key.strip_prefix(FLAG_PREFIX) {
+            self.flags.remove(name);
         }
+        self.revisions.remove(key);
     }
 
-    /// Applies one revision's events, in order.
-    pub(crate) fn apply(&mut self, batch: &WatchBatch) {
+    /// Applies one revision's events, in order; whether any was a key the view follows.
+    pub(crate) fn apply(&mut self, batch: &WatchBatch) -> bool {
+        let mut changed = false;
         for event in &batch.events {
+            if !Self::follows(&event.kv.key) {
+                continue;
+            }
+            changed = true;
             match event.kind {
-                EventKind::Put => self.put(&event.kv.key, &event.kv.value),
+                EventKind::Put => self.put(&event.kv.key, &event.kv.value, of(&event.kv)),
                 EventKind::Delete => self.delete(&event.kv.key),
             }
         }
-        self.revision = self.revision.max(batch.revision);
+        if changed {
+            self.revision = self.revision.max(batch.revision);
+        }
+        changed
     }
 
     /// The snapshot to publish: instances sorted by service, then id.
@@ -74,7 +122,18 @@ impl State {
             specs: self.specs.clone(),
             deployments: self.deployments.clone(),
             instances,
+            overrides: self.overrides.clone(),
+            flags: self.flags.clone(),
+            revisions: self.revisions.clone(),
         }
+    }
+}
+
+/// The revisions of a key as the store gave it.
+pub(crate) fn of(kv: &KeyValue) -> KeyRevisions {
+    KeyRevisions {
+        create: kv.create_revision,
+        modified: kv.mod_revision,
     }
 }
 
@@ -100,7 +159,14 @@ mod tests {
     use super::*;
     use shoal_catalog::{catalog_key, deploy_key, encode, spec_key};
     use shoal_spec::Command;
-    use shoal_store::{Event, KeyValue};
+    use shoal_store::Event;
+
+    fn at(revision: Revision) -> KeyRevisions {
+        KeyRevisions {
+            create: 1,
+            modified: revision,
+        }
+    }
 
     fn spec(name: &str, version: &str) -> ServiceSpec {
         let mut s = ServiceSpec::new(name, Command::Argv(vec!["x".into()]));
@@ -147,30 +213,48 @@ mod tests {
     #[test]
     fn puts_decode_deletes_remove_and_unreadable_values_leave_their_key_out() {
         let mut s = State::at(5);
-        s.put(&spec_key("web"), &encode(&spec("web", "1")));
+        s.put(&spec_key("web"), &encode(&spec("web", "1")), at(1));
         s.put(
             &deploy_key("web"),
             &deployment("web", &[("1", 90), ("2", 10)]),
+            at(6),
         );
-        s.put(&catalog_key("web", "b"), &encode(&record("web", "b")));
-        s.put(&catalog_key("web", "a"), &encode(&record("web", "a")));
-        s.put(&catalog_key("api", "z"), &encode(&record("api", "z")));
-        s.put("shoal/scale/web", b"{}");
+        s.put(
+            &catalog_key("web", "b"),
+            &encode(&record("web", "b")),
+            at(1),
+        );
+        s.put(
+            &catalog_key("web", "a"),
+            &encode(&record("web", "a")),
+            at(1),
+        );
+        s.put(
+            &catalog_key("api", "z"),
+            &encode(&record("api", "z")),
+            at(1),
+        );
+        s.put("shoal/scale/web", br#"{"instances":4}"#, at(7));
+        s.put("shoal/other/web", b"{}", at(8));
         let f = s.fleet();
         assert_eq!(f.revision, 5);
         assert_eq!(f.specs["web"].version, "1");
         assert_eq!(f.deployments["web"].weights["2"], 10);
         assert_eq!(ids(&f), ["api/z", "web/a", "web/b"]);
+        assert_eq!(f.overrides["web"], 4);
+        assert_eq!(f.mod_revision(&deploy_key("web")), 6);
+        assert_eq!(f.mod_revision("shoal/other/web"), 0, "not followed");
 
         // A value that no longer decodes: the key's old record is gone too.
-        s.put(&spec_key("web"), b"{not json");
-        s.put(&catalog_key("web", "a"), b"[]");
+        s.put(&spec_key("web"), b"{not json", at(1));
+        s.put(&catalog_key("web", "a"), b"[]", at(1));
         s.delete(&deploy_key("web"));
         s.delete(&catalog_key("api", "z"));
         s.delete(&catalog_key("nobody", "x"));
         let f = s.fleet();
         assert!(f.specs.is_empty());
         assert!(f.deployments.is_empty());
+        assert_eq!(f.mod_revision(&deploy_key("web")), 0);
         assert_eq!(ids(&f), ["web/b"]);
     }
 
@@ -203,7 +287,7 @@ mod tests {
         // By key, "a-b/x" sorts before "a/x" ('-' < '/'); by service, "a" comes first.
         let mut s = State::default();
         for (svc, id) in [("a-b", "x"), ("a", "y"), ("a", "x")] {
-            s.put(&catalog_key(svc, id), &encode(&record(svc, id)));
+            s.put(&catalog_key(svc, id), &encode(&record(svc, id)), at(1));
         }
         assert_eq!(ids(&s.fleet()), ["a/x", "a/y", "a-b/x"]);
     }

@@ -60,7 +60,7 @@ fn start(dir: tempfile::TempDir, store: Arc<EmbeddedStore>) -> Running {
     Running {
         _dir: dir,
         store,
-        fleet,
+        fleet: fleet.subscribe(),
         stop,
         task,
     }

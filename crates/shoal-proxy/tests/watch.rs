@@ -44,7 +44,7 @@ async fn the_table_follows_the_store() {
     let (fleet, view) = shoal_fleet::start(store.clone(), stopped());
     let view = tokio::spawn(view);
     let watcher = tokio::spawn(shoal_proxy::watch::follow(
-        fleet,
+        fleet.subscribe(),
         h.proxy.table().clone(),
         vec!["shoal".into()],
         stopped(),

@@ -8,13 +8,12 @@ use std::time::Duration;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use shoal_events::EventLog;
-use shoal_fleet::Fleet;
+use shoal_fleet::FleetReader;
 use shoal_metrics::Metrics;
 use shoal_proxy::{Hooks, Proxy, ProxyConfig, RouteTable};
 use shoal_spec::Spec;
 use shoal_store::Store;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::watch;
 
 use crate::tasks::Tasks;
 
@@ -23,17 +22,14 @@ use crate::tasks::Tasks;
 pub struct Plane {
     pub proxy: Arc<Proxy>,
     pub outbound: BTreeMap<String, SocketAddr>,
-    /// Snapshots of the `fleet` task, for every other follower (DNS).
-    pub fleet: watch::Receiver<Arc<Fleet>>,
+    /// The `fleet` task's snapshots, for every other reader (DNS, the API, the
+    /// controller).
+    pub fleet: FleetReader,
 }
 
 /// Starts the fleet view as the task `name` (restarted on failure; its channel,
-/// made here once, outlives restarts) and returns its snapshots.
-fn start_fleet(
-    tasks: &mut Tasks,
-    name: &'static str,
-    store: &Arc<dyn Store>,
-) -> watch::Receiver<Arc<Fleet>> {
+/// made here once, outlives restarts) and returns its reader.
+pub fn start_fleet(tasks: &mut Tasks, name: &'static str, store: &Arc<dyn Store>) -> FleetReader {
     let (tx, rx) = shoal_fleet::channel();
     let store = store.clone();
     tasks.restart(name, move |stop| {
@@ -58,7 +54,7 @@ pub fn start_proxy(
     let fleet = start_fleet(tasks, "fleet", store);
     let table = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
     let domains = vec![spec.platform.domain.clone(), "consul".to_string()];
-    let (f, t) = (fleet.clone(), table.clone());
+    let (f, t) = (fleet.subscribe(), table.clone());
     tasks.restart("routes", move |stop| {
         shoal_proxy::watch::follow(f.clone(), t.clone(), domains.clone(), stop.stopped())
     });
@@ -100,7 +96,7 @@ pub fn start_proxy(
 pub fn start_dns(
     tasks: &mut Tasks,
     spec: &Spec,
-    fleet: &watch::Receiver<Arc<Fleet>>,
+    fleet: &FleetReader,
     udp: UdpSocket,
     tcp: TcpListener,
 ) {
@@ -110,7 +106,7 @@ pub fn start_dns(
     tasks.fatal("dns", move |stop| {
         shoal_dns::serve(udp, tcp, t, stop.stopped())
     });
-    let fleet = fleet.clone();
+    let fleet = fleet.subscribe();
     tasks.restart("dns-table", move |stop| {
         shoal_dns::follow_fleet(fleet.clone(), table.clone(), cfg.clone(), stop.stopped())
     });

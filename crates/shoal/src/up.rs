@@ -140,6 +140,7 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     crate::observe::start_errors(&mut tasks, &errors, &errors_file, &events, &logs);
     let proxy = plane.proxy.clone();
     let api_state = Arc::new(shoal_api::ApiState {
+        fleet: plane.fleet.clone(),
         store: dyn_store.clone(),
         logs: logs.clone(),
         node: node.clone(),
@@ -188,6 +189,7 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
             pid_file,
             keyring: Some(keyring.clone()),
             events: events.clone(),
+            fleet: plane.fleet.clone(),
             traffic: Some(traffic_source(&metrics)),
             announce_since_ms: applied_ms,
         },

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use shoal_catalog::{catalog_key, deploy_key, encode, spec_key, InstanceRecord};
-use shoal_catalog::{CATALOG_PREFIX, DEPLOY_PREFIX, SPEC_PREFIX};
 use shoal_spec::{Command, ServiceSpec};
 use shoal_store::{
     Event, EventKind, KeyValue, LeaseId, Op, OpResponse, RangeResult, Revision, Store, StoreError,
@@ -190,18 +189,25 @@ fn fleet() -> Arc<Fake> {
 }
 
 struct Running {
+    reader: crate::FleetReader,
     fleet: watch::Receiver<Arc<Fleet>>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
 }
 
 fn start(fake: &Arc<Fake>) -> Running {
-    let (tx, fleet) = channel();
+    let (tx, reader) = channel();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(run(fake.clone(), tx, async {
         let _ = stopped.await;
     }));
-    Running { fleet, stop, task }
+    let fleet = reader.subscribe();
+    Running {
+        reader,
+        fleet,
+        stop,
+        task,
+    }
 }
 
 impl Running {
@@ -241,7 +247,7 @@ fn backoff_doubles_to_five_seconds_and_starts_over_after_a_reset() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_view_watches_each_prefix_from_the_revision_after_its_read() {
+async fn the_view_watches_the_store_from_the_revision_after_its_read() {
     let fake = fleet();
     let r = start(&fake);
     r.until("the first read", read).await;
@@ -254,14 +260,7 @@ async fn the_view_watches_each_prefix_from_the_revision_after_its_read() {
         .iter()
         .map(|(p, rev, _)| (p.clone(), *rev))
         .collect();
-    assert_eq!(
-        opened,
-        [
-            (SPEC_PREFIX.into(), 3),
-            (DEPLOY_PREFIX.into(), 3),
-            (CATALOG_PREFIX.into(), 3)
-        ]
-    );
+    assert_eq!(opened, [(String::new(), 3)], "one watch of everything");
     r.stop().await;
 }
 
@@ -270,7 +269,9 @@ fn start_recording(fake: &Arc<Fake>) -> (Arc<Mutex<Vec<Fleet>>>, oneshot::Sender
     let published = Arc::new(Mutex::new(Vec::new()));
     let (stop, stopped) = oneshot::channel::<()>();
     let record = published.clone();
-    let publish = move |f: Fleet| record.lock().expect("published").push(f);
+    let publish = move |f: Option<Fleet>, _through: Revision| {
+        record.lock().expect("published").extend(f);
+    };
     tokio::spawn(run_publishing(fake.clone(), publish, async {
         let _ = stopped.await;
     }));
@@ -291,14 +292,14 @@ async fn changes_ready_together_are_applied_before_one_publish() {
     assert_eq!(revisions(&published).await, [2], "the first read");
 
     // Sent without yielding: the view finds all three ready when it next runs.
-    let catalog = fake.feed(CATALOG_PREFIX);
+    let catalog = fake.feed("");
     catalog
         .try_send(put(3, catalog_key("svc", "b"), encode(&record("b"))))
         .expect("send");
     catalog
         .try_send(put(4, catalog_key("svc", "c"), encode(&record("c"))))
         .expect("send");
-    fake.feed(DEPLOY_PREFIX)
+    fake.feed("")
         .try_send(put(5, deploy_key("svc"), deployment("svc", &[("1", 1)])))
         .expect("send");
     assert_eq!(revisions(&published).await, [2, 5], "one publish");
@@ -332,7 +333,7 @@ async fn failing_reads_are_retried_with_backoff_until_the_store_answers() {
     );
     assert_eq!(
         fake.watches(),
-        3,
+        1,
         "watches are opened after a read that works"
     );
     r.stop().await;
@@ -343,7 +344,7 @@ async fn a_broken_watch_is_followed_by_a_fresh_read_and_fresh_watches() {
     let fake = fleet();
     let r = start(&fake);
     r.until("the first read", read).await;
-    assert_eq!(fake.watches(), 3);
+    assert_eq!(fake.watches(), 1);
     assert!(r.fleet.borrow().weights().is_empty());
 
     // A deployment is written while the catalog watch breaks: the read after the backoff has it.
@@ -352,17 +353,17 @@ async fn a_broken_watch_is_followed_by_a_fresh_read_and_fresh_watches() {
         deployment("svc", &[("1", 50), ("2", 50)]),
     );
     let broke = Instant::now();
-    let feed = fake.feed(CATALOG_PREFIX);
+    let feed = fake.feed("");
     feed.send(Err(StoreError::Io("watch lost".into())))
         .await
         .expect("send");
     r.until("the weights", |f| !f.weights().is_empty()).await;
     assert!(broke.elapsed() >= Backoff::FIRST, "{:?}", broke.elapsed());
     assert_eq!(r.fleet.borrow().revision, 3);
-    assert_eq!(fake.watches(), 6);
+    assert_eq!(fake.watches(), 2);
 
     // The new watches deliver changes.
-    let feed = fake.feed(DEPLOY_PREFIX);
+    let feed = fake.feed("");
     feed.send(put(4, deploy_key("svc"), deployment("svc", &[("2", 1)])))
         .await
         .expect("send");
@@ -381,12 +382,12 @@ async fn a_watch_that_ends_is_opened_again() {
     fake.watches.lock().expect("watches").clear();
     let ended = Instant::now();
     for _ in 0..1000 {
-        if fake.watches() == 3 {
+        if fake.watches() == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    assert_eq!(fake.watches(), 3);
+    assert_eq!(fake.watches(), 1);
     assert!(ended.elapsed() >= Backoff::FIRST);
     r.stop().await;
 }
@@ -398,7 +399,7 @@ async fn the_last_snapshot_stays_while_the_store_fails_and_shutdown_ends_the_bac
     r.until("the first read", read).await;
     let before = r.fleet.borrow().clone();
     fake.failing_reads.store(usize::MAX, Ordering::SeqCst);
-    fake.feed(SPEC_PREFIX)
+    fake.feed("")
         .send(Err(StoreError::Closed))
         .await
         .expect("send");
@@ -407,6 +408,66 @@ async fn the_last_snapshot_stays_while_the_store_fails_and_shutdown_ends_the_bac
         Arc::ptr_eq(&before, &r.fleet.borrow()),
         "no publish while failing"
     );
-    assert_eq!(fake.watches(), 3, "no watch without a read");
+    assert_eq!(fake.watches(), 1, "no watch without a read");
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn changes_to_other_keys_move_through_without_a_publish() {
+    let fake = fleet();
+    let r = start(&fake);
+    r.until("the first read", read).await;
+    let before = r.fleet.borrow().clone();
+    assert_eq!(r.reader.through(), 2);
+    let feed = fake.feed("");
+    feed.send(put(3, "kv/app/colour".into(), b"blue".to_vec()))
+        .await
+        .expect("send");
+    let seen = r.reader.at(3, Duration::from_secs(1)).await;
+    let seen = seen.expect("through 3");
+    assert!(
+        Arc::ptr_eq(&before, &seen),
+        "no new snapshot for a kv write"
+    );
+    assert_eq!(r.reader.through(), 3);
+
+    // A followed key: a snapshot, published before `through` reaches its revision.
+    feed.send(put(4, catalog_key("svc", "b"), encode(&record("b"))))
+        .await
+        .expect("send");
+    let seen = r.reader.at(4, Duration::from_secs(1)).await;
+    assert_eq!(ids(&seen.expect("through 4")), ["a", "b"]);
+    assert_eq!(r.fleet.borrow().revision, 4);
+
+    // A revision the view never reaches: `at` gives up after its timeout.
+    assert!(r.reader.at(9, Duration::from_millis(50)).await.is_none());
+    r.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn fresh_waits_for_the_store_revision_or_reads_the_store() {
+    let fake = fleet();
+    let r = start(&fake);
+    r.until("the first read", read).await;
+    // The store moves to revision 3 and the view has not seen it: `fresh` reads it.
+    fake.set(catalog_key("svc", "z"), encode(&record("z")));
+    let f = r
+        .reader
+        .fresh(fake.as_ref(), Duration::from_millis(50))
+        .await
+        .expect("fresh");
+    assert_eq!(ids(&f), ["a", "z"]);
+    assert_eq!(f.revision, 3);
+    // Once the view has it, `fresh` answers from the view.
+    fake.feed("")
+        .send(put(3, catalog_key("svc", "z"), encode(&record("z"))))
+        .await
+        .expect("send");
+    let f = r
+        .reader
+        .fresh(fake.as_ref(), Duration::from_secs(1))
+        .await
+        .expect("fresh");
+    assert!(Arc::ptr_eq(&f, &r.fleet.borrow()));
     r.stop().await;
 }
