@@ -16,6 +16,7 @@
 //! - `protection.rs`: shed counts and circuit states (`shoal_shed_total`, `shoal_circuit_state`).
 //! - `instances.rs`: instance states and `/proc` statistics, sampled every second.
 //! - `deploys.rs`: each service's current deployment as `shoal_deploy_*` gauges.
+//! - `flags.rs`: `shoal_flag_evaluations_total` and the last minute's counts.
 //! - `expo.rs`, `render.rs`: the Prometheus text format and `/metrics`.
 //! - `http.rs`: `/metrics`, `/api/v1/metrics/query`, `/api/v1/metrics/names`.
 //! - `config.rs`: settings (`SHOAL_STATSD_FLUSH_MS`, `SHOAL_METRICS_MAX_SERIES`).
@@ -25,6 +26,7 @@ mod agg;
 mod config;
 mod deploys;
 mod expo;
+mod flags;
 mod http;
 mod instances;
 pub mod line;
@@ -45,6 +47,7 @@ use tokio::sync::watch;
 
 pub use config::{MetricsConfig, FLUSH_ENV, MAX_SERIES_ENV};
 pub use deploys::DeployMetrics;
+pub use flags::{FlagMetrics, FlagSource};
 pub use http::router;
 pub use instances::InstanceMetrics;
 pub use protection::{ProtectionMetrics, CIRCUIT_CLOSED, CIRCUIT_HALF_OPEN, CIRCUIT_OPEN};
@@ -72,6 +75,8 @@ pub struct Metrics {
     pub(crate) requests: RequestMetrics,
     pub(crate) instances: InstanceMetrics,
     pub(crate) deploys: DeployMetrics,
+    /// The proxy's flag evaluation counters, read once a second.
+    pub flags: FlagMetrics,
     pub protection: ProtectionMetrics,
 }
 
@@ -87,6 +92,7 @@ impl Metrics {
             requests: RequestMetrics::default(),
             instances: InstanceMetrics::default(),
             deploys: DeployMetrics::default(),
+            flags: FlagMetrics::default(),
             protection: ProtectionMetrics::default(),
             config,
         })
@@ -281,6 +287,7 @@ pub async fn run(
                 let samples = metrics.instances.sample(store.as_ref()).await;
                 metrics.tsdb.record(now, samples);
                 metrics.deploys.sample(store.as_ref()).await;
+                metrics.flags.sample(now);
             }
             _ = stop_rx.changed() => {
                 if *stop_rx.borrow() {

@@ -13,6 +13,7 @@ pub fn render(m: &Metrics) -> String {
     m.protection.render(&mut e);
     instances(m, &mut e);
     m.deploys.render(&mut e, shoal_catalog::now_ms());
+    m.flags.render(&mut e);
     statsd(m, &mut e);
     internal(m, &mut e);
     e.render()

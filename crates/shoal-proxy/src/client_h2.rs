@@ -262,8 +262,10 @@ fn request(addr: SocketAddr, c: &Call<'_>) -> Result<Request<ReqBody>, SendError
         .build()
         .map_err(|e| SendError::Transport(format!("request path {:?}: {e}", c.path)))?;
     let mut headers = HeaderMap::new();
-    c.fields
-        .merge_into(&mut headers, |k| to_instance(k) && k != Known::Host);
+    c.fields.merge_into(&mut headers, |k| {
+        let kept = c.stamp.as_ref().map_or(to_instance(k), |s| s.keeps(k));
+        kept && k != Known::Host
+    });
     if c.trailers {
         headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
     }

@@ -62,7 +62,6 @@ impl Fields {
     }
 
     /// Calls `f` with every field, in order, as (name, value).
-    #[cfg(test)]
     pub(crate) fn each(&self, mut f: impl FnMut(&[u8], &[u8])) {
         match self {
             Fields::Raw(raw) => raw.fields().for_each(|(n, v)| f(n, v)),

@@ -8,6 +8,9 @@ use crate::trace::TraceContext;
 
 pub(crate) const X_TRACE_ID: HeaderName = HeaderName::from_static("x-trace-id");
 
+/// The start of every feature flag field's name, lower case.
+const FLAG_PREFIX: &[u8] = b"x-flag-";
+
 /// The fields the proxy reads, sets or drops, recognised once per field (by
 /// length, then bytes in any case); every other field is [`Known::Other`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,11 +35,13 @@ pub(crate) enum Known {
     Date,
     /// A gRPC answer's status, in its head when the answer is trailers-only.
     GrpcStatus,
+    /// Any `X-Flag-<name>`: a feature flag's decision (a class of names, by prefix).
+    XFlag,
 }
 
 impl Known {
     /// How many kinds there are (for tables indexed by kind).
-    pub(crate) const COUNT: usize = Known::GrpcStatus as usize + 1;
+    pub(crate) const COUNT: usize = Known::XFlag as usize + 1;
 
     /// The kind of a field called `name` (any case): by length and first letter,
     /// then one comparison.
@@ -63,16 +68,22 @@ impl Known {
             (14, b'x') => Known::XShoalCaller,
             (16, b'p') => Known::ProxyConnection,
             (17, b't') => Known::TransferEncoding,
-            _ => return Known::Other,
+            _ => Known::Other,
         };
-        if eq_lower(name, kind.name().as_bytes()) {
-            kind
-        } else {
-            Known::Other
+        if kind != Known::Other && eq_lower(name, kind.name().as_bytes()) {
+            return kind;
         }
+        if name.len() > FLAG_PREFIX.len()
+            && first | 0x20 == b'x'
+            && eq_lower(&name[..FLAG_PREFIX.len()], FLAG_PREFIX)
+        {
+            return Known::XFlag;
+        }
+        Known::Other
     }
 
-    /// The field's name in lower case ("" for [`Known::Other`]).
+    /// The field's name in lower case ("" for [`Known::Other`]; the prefix
+    /// `x-flag-` for [`Known::XFlag`], a class of names).
     pub(crate) fn name(self) -> &'static str {
         match self {
             Known::Other => "",
@@ -93,6 +104,7 @@ impl Known {
             Known::XShoalCaller => "x-shoal-caller",
             Known::ProxyConnection => "proxy-connection",
             Known::TransferEncoding => "transfer-encoding",
+            Known::XFlag => "x-flag-",
         }
     }
 
@@ -183,11 +195,21 @@ pub(crate) struct Stamp<'a> {
     pub version: &'a str,
     pub trace: &'a TraceContext,
     pub caller: &'a str,
+    /// The flag decisions made for this request (`X-Flag-<name>: <value>\r\n`
+    /// lines): written, and the client's `X-Flag-*` fields dropped. `None`: the
+    /// client's pass unchanged.
+    pub flags: Option<&'a [u8]>,
 }
 
 impl Stamp<'_> {
-    /// Writes `X-Version`, `traceparent`, `X-Trace-Id` and `X-Shoal-Caller`.
-    /// `X-Flag-*` and the rest of the client's fields pass unchanged. The trace
+    /// Whether a client's field of `kind` passes with this stamp: [`to_instance`],
+    /// and not `X-Flag-*` when the stamp carries the decisions.
+    pub(crate) fn keeps(&self, kind: Known) -> bool {
+        to_instance(kind) && !(self.flags.is_some() && kind == Known::XFlag)
+    }
+
+    /// Writes `X-Version`, `traceparent`, `X-Trace-Id`, `X-Shoal-Caller` and the
+    /// flag decisions. The rest of the client's fields pass unchanged. The trace
     /// context is hex digits by construction; the version and caller are written
     /// only when they are valid header values.
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
@@ -195,6 +217,7 @@ impl Stamp<'_> {
             version,
             trace,
             caller,
+            flags,
         } = *self;
         if !version.is_empty() && is_value(version.as_bytes()) {
             out.extend_from_slice(b"x-version: ");
@@ -211,6 +234,9 @@ impl Stamp<'_> {
             out.extend_from_slice(b"x-shoal-caller: ");
             out.extend_from_slice(caller.as_bytes());
             out.extend_from_slice(b"\r\n");
+        }
+        if let Some(flags) = flags {
+            out.extend_from_slice(flags);
         }
     }
 
@@ -305,6 +331,7 @@ mod tests {
             version,
             trace: &trace,
             caller,
+            flags: None,
         };
         stamp("23", "web").write(&mut out);
         let want = format!(

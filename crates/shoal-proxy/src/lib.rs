@@ -45,6 +45,7 @@ mod client_h2;
 mod conn_io;
 pub mod eject;
 mod fields;
+mod flag_table;
 mod forward;
 mod h1;
 mod h2;
@@ -80,6 +81,6 @@ pub use sample::{Sampler, SamplerError};
 pub use server::{Proxy, ProxyConfig};
 pub use snapshot::{InstanceSnapshot, ProxySnapshot, ServiceSnapshot};
 pub use state::ServiceState;
-pub use table::{RouteTable, ServiceRoute};
+pub use table::{FlagsRoute, RouteTable, ServiceRoute};
 #[doc(hidden)]
 pub use wire::fuzz_http1;

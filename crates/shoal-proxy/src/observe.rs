@@ -33,6 +33,9 @@ pub struct AccessRecord {
     /// The trace's `sampled` flag as sent on (spans of unsampled traces are
     /// kept in the log but not exported).
     pub sampled: bool,
+    /// The feature flags the request was sent on with (`name=value,...`), if the
+    /// proxy has any.
+    pub flags: Option<Box<str>>,
     text: Box<str>,
     /// Where each of the texts ends in `text`, in [`AccessTexts`] order.
     ends: [u32; TEXTS],
@@ -91,6 +94,7 @@ impl AccessRecord {
             retries: 0,
             reason: None,
             sampled: true,
+            flags: None,
             text: text.into_boxed_str(),
             ends,
             set,

@@ -1,5 +1,5 @@
 //! The request pipeline, in DESIGN §8's order: resolve service and version →
-//! admission (rate limit, in-flight, caller priority) → body → circuit breaker →
+//! feature flags → admission (rate limit, in-flight, caller priority) → body → circuit breaker →
 //! balanced, timed, budgeted attempts → fallback; then the access log and metrics
 //! records. Each stage is a function in `stages/`; `handle` runs them in order.
 
@@ -11,7 +11,7 @@ use crate::forward::{self, Outcome};
 use crate::message::{Answer, ClientRequest};
 use crate::pool::Pool;
 use crate::server::Proxy;
-use crate::stages::{admit, body, circuit, reply, route, send};
+use crate::stages::{admit, body, circuit, flags, reply, route, send};
 use crate::trace::TraceContext;
 
 impl Proxy {
@@ -41,6 +41,11 @@ impl Proxy {
         }
         let target = stage!(route::target(&table, &uri, pq, &fields));
         rep.serve(&target);
+        let gateway = caller == shoal_spec::GATEWAY_CALLER;
+        let decided = flags::decide(&table.flags, &fields, pq, gateway, &trace);
+        if self.hooks.access_log.is_some() && !table.flags.set.is_empty() {
+            rep.flags = Some(flags::summary(decided.as_ref(), &fields).into_boxed_str());
+        }
         let route = target.route;
         // The request's in-flight place, held until it is recorded (or by a tunnel).
         let mut admitted = Some(stage!(admit::admit(route, caller)));
@@ -58,7 +63,8 @@ impl Proxy {
             payload.stream,
             rep.start,
         );
-        let call = self.call(&target, &rep, &out, payload.bytes);
+        let decisions = decided.as_ref().map(|d| d.lines.as_slice());
+        let call = self.call(&target, &rep, &out, decisions, payload.bytes);
         let Outcome {
             mut result,
             instance,

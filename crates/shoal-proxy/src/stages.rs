@@ -3,6 +3,7 @@
 //! the next one's input or ends the request with an answer ([`End`]).
 //!
 //! - `route.rs`: the service and version (no match: 404 `no-route`).
+//! - `flags.rs`: the feature flags, decided at the request's first hop.
 //! - `admit.rs`: admission: rate limit (429), in-flight and caller shares (503 `shed`).
 //! - `body.rs`: the request body, read whole or streamed on, within the limit (413).
 //! - `circuit.rs`: the breaker's permit (open: fallback or 503 `circuit-open`) and
@@ -20,6 +21,7 @@ pub(crate) mod admit;
 pub(crate) mod body;
 pub(crate) mod circuit;
 pub(crate) mod finish;
+pub(crate) mod flags;
 pub(crate) mod reply;
 pub(crate) mod route;
 pub(crate) mod send;

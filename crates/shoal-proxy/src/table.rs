@@ -13,6 +13,7 @@ use shoal_catalog::InstanceRecord;
 use shoal_spec::ServiceSpec;
 
 use crate::balance::{Endpoint, EndpointStats, Strategy};
+pub use crate::flag_table::FlagsRoute;
 use crate::state::ServiceState;
 
 /// Where one service's requests go.
@@ -117,6 +118,8 @@ pub struct RouteTable {
     pub prefixes: Vec<(String, String)>,
     /// DNS domains answered in `Host: <svc>.service.<domain>`.
     pub domains: Vec<String>,
+    /// The feature flags every request is evaluated against at its first hop.
+    pub flags: Arc<FlagsRoute>,
 }
 
 impl RouteTable {
@@ -226,6 +229,7 @@ impl RouteTable {
             services,
             prefixes,
             domains: domains.to_vec(),
+            flags: previous.flags.clone(),
         }
     }
 }

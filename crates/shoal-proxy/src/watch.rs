@@ -1,5 +1,5 @@
 //! Keeps the proxy's routing table in step with the fleet view (`shoal-fleet`): each
-//! snapshot it publishes (specs, instance records, deployment weights, decoded once)
+//! snapshot it publishes (specs, instance records, deployment weights, flags, decoded once)
 //! rebuilds the table, which is swapped in whole. The store, its failures and retries
 //! are the view's business; the request path only ever reads the swapped-in table.
 
@@ -10,18 +10,23 @@ use arc_swap::ArcSwap;
 use shoal_fleet::Fleet;
 use tokio::sync::watch;
 
-use crate::table::RouteTable;
+use crate::table::{FlagsRoute, RouteTable};
 
 /// The table for `fleet`, carrying live state (breakers, limits, instance load) over
 /// from `previous`; unpinned traffic is weighted by each service's deployment.
 pub fn build(fleet: &Fleet, domains: &[String], previous: &RouteTable) -> RouteTable {
-    RouteTable::build_weighted(
+    let mut table = RouteTable::build_weighted(
         &fleet.specs,
         &fleet.instances,
         domains,
         &fleet.weights(),
         previous,
-    )
+    );
+    // Flags are compiled again only when they changed, counts carried over.
+    if previous.flags.defs != fleet.flags {
+        table.flags = Arc::new(FlagsRoute::new(fleet.flags.clone(), &previous.flags));
+    }
+    table
 }
 
 /// Builds `table` from the current snapshot, then again on every new one, until

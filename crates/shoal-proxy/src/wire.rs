@@ -408,9 +408,12 @@ pub(crate) fn write_request_head(
         use std::io::Write as _;
         let _ = write!(out, "host: {host}\r\n");
     }
-    fields.write(out, headers::to_instance);
-    if let Some(stamp) = extra.stamp {
-        stamp.write(out);
+    match extra.stamp {
+        Some(stamp) => {
+            fields.write(out, |k| stamp.keeps(k));
+            stamp.write(out);
+        }
+        None => fields.write(out, headers::to_instance),
     }
     if let Some(protocol) = extra.upgrade {
         out.extend_from_slice(b"connection: upgrade\r\nupgrade: ");

@@ -89,9 +89,11 @@ pub struct ForceOn {
     pub values: Vec<String>,
 }
 
-/// One of a flag's `constraints`: a condition on the request.
+/// One of a flag's `constraints`: a condition on the request. In JSON (the stored
+/// record, the API) it has the file's form: `{"header": "X-Country", "equals": "DE"}`,
+/// `{"header": "X-Country", "in": ["DE", "FR"]}` or `{"path_prefix": "/beta"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(try_from = "ConstraintWire", into = "ConstraintWire")]
 pub enum Constraint {
     /// `{ header = "X-Country", equals = "DE" }`: the header has exactly this value.
     HeaderEquals {
@@ -121,6 +123,73 @@ pub struct Variant {
     pub name: String,
     /// Relative weight, 0..=[`MAX_VARIANT_WEIGHT`].
     pub weight: u32,
+}
+
+/// A [`Constraint`] as JSON writes it: the file's fields, exactly one form set.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConstraintWire {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    header: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    equals: Option<String>,
+    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    in_: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path_prefix: Option<String>,
+}
+
+impl TryFrom<ConstraintWire> for Constraint {
+    type Error = String;
+
+    fn try_from(w: ConstraintWire) -> Result<Self, String> {
+        match w {
+            ConstraintWire {
+                header: Some(header),
+                equals: Some(value),
+                in_: None,
+                path_prefix: None,
+            } => Ok(Constraint::HeaderEquals { header, value }),
+            ConstraintWire {
+                header: Some(header),
+                equals: None,
+                in_: Some(values),
+                path_prefix: None,
+            } => Ok(Constraint::HeaderIn { header, values }),
+            ConstraintWire {
+                header: None,
+                equals: None,
+                in_: None,
+                path_prefix: Some(prefix),
+            } => Ok(Constraint::PathPrefix { prefix }),
+            _ => Err(
+                "a constraint is {\"header\", \"equals\"}, {\"header\", \"in\": [...]} \
+                 or {\"path_prefix\"}"
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
+impl From<Constraint> for ConstraintWire {
+    fn from(c: Constraint) -> Self {
+        match c {
+            Constraint::HeaderEquals { header, value } => ConstraintWire {
+                header: Some(header),
+                equals: Some(value),
+                ..Self::default()
+            },
+            Constraint::HeaderIn { header, values } => ConstraintWire {
+                header: Some(header),
+                in_: Some(values),
+                ..Self::default()
+            },
+            Constraint::PathPrefix { prefix } => ConstraintWire {
+                path_prefix: Some(prefix),
+                ..Self::default()
+            },
+        }
+    }
 }
 
 /// `[A-Za-z0-9_-]{1,64}`: usable in the `X-Flag-<NAME>` header.

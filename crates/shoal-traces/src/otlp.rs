@@ -35,6 +35,9 @@ fn encode_span(s: &Span) -> Value {
     if let Some(r) = &s.reason {
         attributes.push(string_attr("shoal.reason", r));
     }
+    if let Some(f) = &s.flags {
+        attributes.push(string_attr("shoal.flags", f));
+    }
     let status = if s.is_error() {
         let message = match &s.reason {
             Some(r) => format!("{} {r}", s.status),

@@ -29,6 +29,10 @@ pub struct Span {
     pub retries: u32,
     /// `X-Shoal-Reason` when Shoal answered itself (`shed`, `timeout`, ...).
     pub reason: Option<String>,
+    /// The feature flags the request was sent on with, `name=value` pairs joined by
+    /// `,` (none: the proxy had no flags).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags: Option<String>,
 }
 
 impl Span {
@@ -83,6 +87,7 @@ pub(crate) fn test_span(trace: &str, id: &str, parent: Option<&str>, start: u64,
         instance: Some("web-1".into()),
         retries: 0,
         reason: None,
+        flags: None,
     }
 }
 

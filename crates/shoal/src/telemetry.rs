@@ -261,6 +261,7 @@ struct TextParts<'a> {
     span_id: &'a str,
     retries: u64,
     reason: Option<&'a str>,
+    flags: Option<&'a str>,
 }
 
 impl TextParts<'_> {
@@ -294,6 +295,10 @@ impl TextParts<'_> {
             out.push_str(" reason=");
             out.push_str(reason);
         }
+        if let Some(flags) = self.flags.filter(|f| !f.is_empty()) {
+            out.push_str(" flags=");
+            out.push_str(flags);
+        }
     }
 }
 
@@ -318,6 +323,8 @@ struct TextFields<'a> {
     retries: u64,
     #[serde(borrow)]
     reason: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    flags: Option<Cow<'a, str>>,
 }
 
 /// An access line's text made from its fields' JSON text (as read back from
@@ -340,6 +347,7 @@ pub fn access_text_of(fields: &str) -> Option<String> {
         span_id: &f.span_id,
         retries: f.retries,
         reason: f.reason.as_deref(),
+        flags: f.flags.as_deref(),
     }
     .write(&mut out);
     Some(out)
@@ -359,6 +367,7 @@ impl shoal_logs::LazyLine for AccessLine {
             span_id: t.span_id,
             retries: r.retries.into(),
             reason: r.reason,
+            flags: r.flags.as_deref(),
         }
         .write(out);
     }
@@ -375,6 +384,7 @@ impl shoal_logs::LazyLine for AccessLine {
         shoal_logs::JsonObject::new(out)
             .str("caller", t.caller)
             .millis("duration_ms", r.duration)
+            .opt_str("flags", r.flags.as_deref())
             .opt_str("instance", t.instance)
             .str("kind", "access")
             .str("method", t.method)
@@ -393,7 +403,12 @@ impl shoal_logs::LazyLine for AccessLine {
 
     fn bytes(&self) -> usize {
         // The record, and its texts' own allocation as the allocator rounds it.
-        std::mem::size_of::<Self>() + self.0.text_bytes().div_ceil(16) * 16 + 16
+        let flags = self
+            .0
+            .flags
+            .as_ref()
+            .map_or(0, |f| f.len().div_ceil(16) * 16 + 16);
+        std::mem::size_of::<Self>() + self.0.text_bytes().div_ceil(16) * 16 + 16 + flags
     }
 }
 

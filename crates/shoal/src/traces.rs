@@ -136,6 +136,9 @@ struct StoredAccess {
     instance: Option<String>,
     retries: u32,
     reason: Option<String>,
+    /// Missing in lines written before flags were (December 2026).
+    #[serde(default)]
+    flags: Option<String>,
 }
 
 /// The span of an access line reloaded from disk (its fields); `None` for
@@ -164,6 +167,7 @@ fn stored_span(time_ms: u64, json: &str) -> Option<Span> {
         instance: a.instance,
         retries: a.retries,
         reason: a.reason,
+        flags: a.flags,
     })
 }
 
@@ -186,6 +190,7 @@ fn span_of(r: &AccessRecord) -> Span {
         instance: t.instance.map(text),
         retries: r.retries,
         reason: r.reason.map(text),
+        flags: r.flags.as_deref().map(text),
     }
 }
 

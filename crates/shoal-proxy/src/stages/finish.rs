@@ -30,6 +30,9 @@ pub(crate) struct Report<'a> {
     pub trace: &'a TraceContext,
     instance: Option<&'a str>,
     retries: u32,
+    /// The flags the request was sent on with, for the access record (set only
+    /// when there is an access log and the proxy has flags).
+    pub flags: Option<Box<str>>,
 }
 
 impl<'a> Report<'a> {
@@ -72,6 +75,7 @@ impl Proxy {
             trace,
             instance: None,
             retries: 0,
+            flags: None,
         }
     }
 
@@ -107,6 +111,7 @@ impl Proxy {
             });
             r.start = rep.wall.unwrap_or_else(SystemTime::now);
             r.sampled = rep.trace.sampled();
+            r.flags = rep.flags;
             (r.status, r.duration, r.retries, r.reason) = (status, duration, rep.retries, reason);
             log(r);
         }

@@ -60,14 +60,15 @@ pub(crate) fn outgoing<'a>(
 }
 
 impl Proxy {
-    /// The call to `target` with `body`, stamped with the version, the trace and
-    /// the caller, timed by the service's timeout.
+    /// The call to `target` with `body`, stamped with the version, the trace, the
+    /// caller and the flag decisions made here (if any), timed by the service's timeout.
     #[inline]
     pub(crate) fn call<'a>(
         &self,
         target: &'a Target<'_>,
         rep: &'a Report<'_>,
         out: &'a Outgoing<'_>,
+        flags: Option<&'a [u8]>,
         body: Bytes,
     ) -> Call<'a> {
         let route = target.route;
@@ -78,6 +79,7 @@ impl Proxy {
                 version: target.version,
                 trace: rep.trace,
                 caller: rep.caller,
+                flags,
             }),
             upgrade: out.upgrade.as_deref(),
             path: &target.path,

@@ -73,6 +73,7 @@ fn a_request_goes_to_the_instance_rewritten() {
         version: "23",
         trace: &trace,
         caller: "web",
+        flags: None,
     };
     let mut out = Vec::new();
     write_request_head(
@@ -96,6 +97,42 @@ fn a_request_goes_to_the_instance_rewritten() {
     );
     assert_eq!(String::from_utf8_lossy(&out), want);
     assert_eq!(trace.parent_span_id(), Some("00f067aa0ba902b7"));
+}
+
+#[test]
+fn decided_flags_replace_the_clients_and_others_pass() {
+    let head = request(
+        "GET /x HTTP/1.1\r\nHost: svc\r\nx-FLAG-new: 1\r\nX-Flagship: keep\r\n\
+         X-Flag-Other: 1\r\n\r\n",
+    );
+    let trace = TraceContext::from_headers(
+        &head.fields,
+        &mut rand::rng(),
+        &crate::sample::Sampler::default(),
+    );
+    let stamp = Stamp {
+        version: "",
+        trace: &trace,
+        caller: "gateway",
+        flags: Some(b"X-Flag-new: 0\r\n"),
+    };
+    let mut out = Vec::new();
+    let extra = Extra {
+        stamp: Some(&stamp),
+        upgrade: None,
+    };
+    write_request_head(&mut out, &head.method, "/x", &head.fields, extra, &"a", 0);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("X-Flagship: keep\r\n"), "{text}");
+    assert!(
+        !text.contains("x-FLAG-new"),
+        "the client's is dropped: {text}"
+    );
+    assert!(
+        !text.contains("X-Flag-Other"),
+        "every X-Flag-* of the client: {text}"
+    );
+    assert!(text.contains("X-Flag-new: 0\r\n"), "{text}");
 }
 
 #[test]
