@@ -19,10 +19,14 @@
 # Target `nginx-log` (NGINX_LOG=0 leaves it out): the nginx proxy again with an access
 # log (combined format, 64k buffer, flushed each second), nginx's shipped default; it is
 # the nginx to hold `shoal-up` against, since Shoal's gateway always logs each request.
+# Target `shoal-up-flags` (FLAGS=0 leaves it out): `shoal-up` again with 20 feature flags
+# of every rule kind evaluated on each request (set through the API before each of its
+# runs, deleted after), to hold against `shoal-up` (the flags' cost).
 source "$(dirname "$0")/lib.sh"
 
 DURATION="${DURATION:-10s}"
 ROUNDS="${ROUNDS:-2}"
+FLAGS="${FLAGS:-1}"
 CONNS="${CONNS:-50 200}"
 BASELINE="${BASELINE:-}"
 
@@ -128,7 +132,38 @@ if [ "$SHOAL_UP" = 1 ]; then
     # The shoal process only (its nginx instances are the upstreams, not the proxy).
     PIDS[shoal-up]=$SHOAL_UP_PID
     TARGETS="$TARGETS shoal-up"
+    if [ "$FLAGS" != 0 ]; then
+        # The same gateway with 20 flags evaluated on every request (set just
+        # before its runs, deleted just after).
+        PORT[shoal-up-flags]=$P_UP
+        PIDS[shoal-up-flags]=$SHOAL_UP_PID
+        TARGETS="$TARGETS shoal-up-flags"
+    fi
 fi
+
+# 20 flags of every kind of rule: percentage rollouts (split by the trace id, as
+# wrk sends no user id), forced by a header, allow/deny lists, constraints, variants.
+flags_set() {
+    local i body
+    for i in $(seq 1 20); do
+        case $((i % 4)) in
+            0) body='{"enabled":true,"rollout":50}' ;;
+            1) body='{"enabled":true,"rollout":30,"force_on_add":[{"header":"X-Beta","values":["1"]}],"deny":["u1","u2"]}' ;;
+            2) body='{"enabled":true,"rollout":70,"constraints":[{"header":"Host","in":["bench","other"]},{"path_prefix":"/"}]}' ;;
+            3) body='{"enabled":true,"rollout":100,"variants":[{"name":"blue","weight":50},{"name":"green","weight":50}],"allow":["u3"]}' ;;
+        esac
+        curl -fsS -m 5 -o /dev/null -X PUT -H 'Content-Type: application/json' -d "$body" \
+            "http://127.0.0.1:$P_UP_HTTP/api/v1/flags/bench_flag_$i"
+    done
+    sleep 1
+}
+flags_clear() {
+    local i
+    for i in $(seq 1 20); do
+        curl -fsS -m 5 -o /dev/null -X DELETE "http://127.0.0.1:$P_UP_HTTP/api/v1/flags/bench_flag_$i"
+    done
+    sleep 1
+}
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 RAW="$BENCH_TMP/raw.tsv"
 : > "$RAW"
@@ -136,6 +171,7 @@ RAW="$BENCH_TMP/raw.tsv"
 for round in $(seq 1 "$ROUNDS"); do
     for c in $CONNS; do
         for t in $TARGETS; do
+            [ "$t" != shoal-up-flags ] || flags_set
             # shellcheck disable=SC2086 # PIDS holds a list
             t0="$(cpu_ticks ${PIDS[$t]})"
             out="$(wrk -t2 -c"$c" -d"$DURATION" --latency -H 'Host: bench' "http://127.0.0.1:${PORT[$t]}/" 2>&1)"
@@ -149,6 +185,7 @@ for round in $(seq 1 "$ROUNDS"); do
             errs="$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')"
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$t" "$rps" "$p50" "$p99" "${errs:-none}" "$cpu" >> "$RAW"
             echo "round $round c=$c $t: $rps req/s p50 ${p50}ms p99 ${p99}ms cpu ${cpu}us/req ${errs}" >&2
+            [ "$t" != shoal-up-flags ] || flags_clear
         done
     done
 done

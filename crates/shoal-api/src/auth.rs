@@ -75,6 +75,10 @@ pub fn required_right(method: &Method, path: &str) -> Option<Right> {
     if path.starts_with("/api/v1/secrets/") {
         return Some(Right::Secrets);
     }
+    // OFREP evaluates flags for a context: a read, though it is a POST.
+    if path.starts_with("/ofrep/") {
+        return Some(Right::Read);
+    }
     if method == Method::GET || method == Method::HEAD {
         Some(Right::Read)
     } else {
@@ -181,6 +185,14 @@ mod tests {
         assert_eq!(
             required_right(&Method::GET, "/api/v1/secrets/db"),
             Some(Right::Secrets)
+        );
+        assert_eq!(
+            required_right(&Method::POST, "/ofrep/v1/evaluate/flags"),
+            Some(Right::Read)
+        );
+        assert_eq!(
+            required_right(&Method::PATCH, "/api/v1/flags/beta"),
+            Some(Right::Write)
         );
     }
 

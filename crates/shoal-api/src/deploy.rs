@@ -43,6 +43,10 @@ pub struct DeployAnswer {
     /// The store revision of the write (or of the read, when nothing was written).
     pub revision: i64,
     pub dry_run: bool,
+    /// What the file's `[flags.*]` changed, one line each (a deploy of the whole
+    /// file only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
 }
 
 /// `POST /api/v1/rollback/{service}`; an empty body means "the previous spec".
@@ -87,6 +91,7 @@ pub async fn deploy(
         let lines: Vec<String> = errors.diagnostics.iter().map(ToString::to_string).collect();
         ApiError::bad_request(format!("{file} is not a valid service file")).detail(lines)
     })?;
+    let whole_file = req.service.is_none() && !req.dry_run;
     let opts = SubmitOptions {
         only: req.service,
         dry_run: req.dry_run,
@@ -96,11 +101,25 @@ pub async fn deploy(
     let done = submit::submit(st.store.as_ref(), &spec.services, opts, now_ms())
         .await
         .map_err(refused)?;
+    let flags = if whole_file {
+        crate::flag_seed::seed_flags(st.store.as_ref(), &spec.flags, &st.events)
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "the services were deployed; the flags were not",
+                )
+                .detail(e.to_string())
+            })?
+    } else {
+        Vec::new()
+    };
     Ok(Json(DeployAnswer {
         changes: done.changes,
         deployments: done.deployments,
         revision: done.revision,
         dry_run: req.dry_run,
+        flags,
     }))
 }
 
@@ -221,7 +240,9 @@ pub fn openapi_schemas() -> Value {
         "DeployAnswer": { "type": "object", "properties": {
             "changes": { "type": "array", "items": { "$ref": "#/components/schemas/Change" } },
             "deployments": { "type": "array", "items": { "$ref": "#/components/schemas/Deployment" } },
-            "revision": n, "dry_run": { "type": "boolean" } } },
+            "revision": n, "dry_run": { "type": "boolean" },
+            "flags": { "type": "array", "items": { "type": "string" },
+                "description": "what the file's [flags.*] changed, one line each" } } },
         "RollbackRequest": { "type": "object", "additionalProperties": false, "properties": {
             "to": { "type": "integer", "description": "a deployment id of the service's history" } } },
         "Change": { "type": "object", "properties": {

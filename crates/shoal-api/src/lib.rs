@@ -9,6 +9,9 @@
 //! - `state.rs`: shared handler state and store reads used by several handlers.
 //! - `services.rs`: services, instances, scale, stop/start, restart.
 //! - `deploy.rs`: submitting a service file, deployments, history, promote/abort, rollback.
+//! - `flags.rs`: feature flags (list, show, `PATCH`/`PUT` edits, delete).
+//! - `flag_text.rs`: how flag rules read for people (event messages, the CLI).
+//! - `ofrep.rs`: OFREP, flag evaluation for services (`/ofrep/v1/evaluate/flags`).
 //! - `events.rs`: the event stream (query and SSE tail).
 //! - `logs.rs`: log queries and the live tail (SSE).
 //! - `errors.rs`: the errors view (5xx answers, crashes, error lines by cause).
@@ -26,7 +29,11 @@ mod deploy;
 mod error;
 mod errors;
 mod events;
+mod flag_seed;
+pub mod flag_text;
+mod flags;
 mod logs;
+mod ofrep;
 mod openapi;
 mod secrets;
 mod services;
@@ -44,7 +51,9 @@ use tokio::net::TcpListener;
 pub use auth::{Token, Tokens};
 pub use deploy::{DeployAnswer, DeployRequest, RollbackRequest};
 pub use error::ApiError;
-pub use state::ApiState;
+pub use flag_seed::seed_flags;
+pub use flags::FlagView;
+pub use state::{ApiState, FlagCounts};
 
 /// Largest request body accepted (1 MiB).
 pub const MAX_BODY: usize = 1 << 20;
@@ -79,6 +88,15 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/api/v1/secrets/{*name}",
             get(secrets::get).put(secrets::put).delete(secrets::delete),
         )
+        .route("/api/v1/flags", get(flags::list))
+        .route(
+            "/api/v1/flags/{name}",
+            get(flags::show)
+                .patch(flags::patch)
+                .put(flags::put)
+                .delete(flags::delete),
+        )
+        .merge(ofrep::router(state.clone()))
         .route("/api/v1/events", get(events::query))
         .route("/api/v1/events/stream", get(events::stream))
         .route("/api/v1/errors", get(errors::list))

@@ -51,7 +51,7 @@ pub fn spec() -> Value {
     let mut doc = json!({
         "openapi": "3.1.0",
         "info": { "title": "Shoal API", "version": env!("CARGO_PKG_VERSION"),
-            "description": "Shoal's native API. Tokens (when configured): X-Consul-Token, Authorization: Bearer, or ?token=. The Consul-compatible API lives under /v1/." },
+            "description": "Shoal's native API. Tokens (when configured): X-Consul-Token, Authorization: Bearer, or ?token=. The Consul-compatible API lives under /v1/; OpenFeature's remote evaluation protocol (OFREP) under /ofrep/v1/." },
         "paths": {
             "/api/v1/agent": { "get": { "summary": "This agent", "responses": { "200": ok("agent", json!({ "type": "object" })) } } },
             "/api/v1/services": { "get": { "summary": "Every service with counts", "responses": {
@@ -92,7 +92,7 @@ pub fn spec() -> Value {
                 "responses": { "200": ok("the group", json!({ "$ref": "#/components/schemas/ErrorGroup" })), "404": error_response("unknown group") } } },
             "/api/v1/events": { "get": { "summary": "The event stream (oldest first)", "parameters": [
                     query_param("service", "string", "only this service"),
-                    query_param("kind", "string", "instance_started, instance_exited, instance_stopped, start_failed, health_changed, restart, scaled, rollout, config_waiting, platform, circuit_changed, instance_ejected, deployment"),
+                    query_param("kind", "string", "instance_started, instance_exited, instance_stopped, start_failed, health_changed, restart, scaled, rollout, config_waiting, platform, circuit_changed, instance_ejected, deployment, flag"),
                     query_param("after", "integer", "only events with a larger sequence number"),
                     query_param("limit", "integer", "most recent N (default 1000)")],
                 "responses": { "200": ok("events", json!({ "type": "array", "items": { "$ref": "#/components/schemas/Event" } })), "400": error_response("bad query") } } },
@@ -171,6 +171,19 @@ pub fn spec() -> Value {
     merge(
         &mut doc["components"]["schemas"],
         crate::deploy::openapi_schemas(),
+    );
+    merge(
+        &mut doc["paths"],
+        crate::flags::openapi_paths(ok, error_response),
+    );
+    merge(
+        &mut doc["components"]["schemas"],
+        crate::flags::openapi_schemas(),
+    );
+    merge(&mut doc["paths"], crate::ofrep::openapi_paths(ok));
+    merge(
+        &mut doc["components"]["schemas"],
+        crate::ofrep::openapi_schemas(),
     );
     doc
 }

@@ -1,5 +1,6 @@
 //! Shared handler state and the store reads several handlers need.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,7 +38,13 @@ pub struct ApiState {
     /// files submitted to `/api/v1/deploy` are read as if they were there (instances
     /// run in it).
     pub base_dir: PathBuf,
+    /// Evaluations of each flag in the last minute (flag → value → count), shown by
+    /// `/api/v1/flags`; without it every flag shows `"evaluations": {}`.
+    pub flag_counts: Option<FlagCounts>,
 }
+
+/// Produces the gateway's evaluations of the last minute: flag → value → count.
+pub type FlagCounts = Arc<dyn Fn() -> BTreeMap<String, BTreeMap<String, u64>> + Send + Sync>;
 
 /// Produces the proxy's state as JSON on demand.
 pub type ProxyView = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;

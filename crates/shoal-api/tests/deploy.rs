@@ -51,6 +51,7 @@ async fn api_with(tokens: Tokens) -> Api {
         metrics: None,
         traces: None,
         base_dir: dir.path().to_path_buf(),
+        flag_counts: None,
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(shoal_api::serve(listener, state, async {

@@ -150,6 +150,14 @@ impl Client {
         self.json(Method::PUT, path, Some(body)).await
     }
 
+    pub async fn patch<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Value,
+    ) -> Result<T, ClientError> {
+        self.json(Method::PATCH, path, Some(body)).await
+    }
+
     pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.json(Method::DELETE, path, None).await
     }

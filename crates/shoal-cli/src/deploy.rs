@@ -198,6 +198,10 @@ pub(crate) fn render_answer(a: &DeployAnswer, waits: bool) -> String {
         out.push_str("dry run: nothing was written\n");
         return out;
     }
+    for line in &a.flags {
+        out.push_str(line);
+        out.push('\n');
+    }
     if a.changes.iter().all(|c| c.kind == ChangeKind::Unchanged) {
         out.push_str("nothing to deploy: no service changed\n");
         return out;
@@ -339,6 +343,7 @@ mod tests {
             deployments: vec![deployment(2, Some("1"), "2", Status::Running)],
             revision: 9,
             dry_run: false,
+            flags: vec![],
         };
         assert_eq!(
             render_answer(&a, false),

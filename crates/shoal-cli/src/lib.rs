@@ -10,6 +10,8 @@
 //! - `scale.rs`: `shoal scale`, with a progress bar while waiting.
 //! - `logs.rs`: `shoal logs`, including `-f`.
 //! - `kv.rs`: `shoal kv`.
+//! - `flag.rs`: `shoal flag` (its arguments, read here before anything is sent).
+//! - `flag_view.rs`: how flags read: the list's table, one flag, one line per change.
 //! - `events.rs`: `shoal events`.
 //! - `errors.rs`: `shoal errors`.
 //! - `top.rs`: `shoal top`, the live view.
@@ -21,6 +23,8 @@ mod client;
 mod deploy;
 mod errors;
 mod events;
+mod flag;
+mod flag_view;
 mod history;
 mod kv;
 mod logs;
@@ -36,6 +40,7 @@ pub use client::{Client, ClientError};
 pub use deploy::{deploy, order, plan_line, rollback, DeployArgs, Report};
 pub use errors::{errors, ErrorsArgs};
 pub use events::{events, EventsArgs};
+pub use flag::{flag, flag_change, FlagCliError, FlagCommand, SetArgs, FLAG_EXAMPLES};
 pub use history::history;
 pub use kv::{kv_delete, kv_get, kv_list, kv_put};
 pub use logs::{logs, LogsArgs};

@@ -46,6 +46,7 @@ async fn platform() -> Platform {
         metrics: None,
         traces: None,
         base_dir: dir.path().to_path_buf(),
+        flag_counts: None,
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(shoal_api::serve(listener, state, async {

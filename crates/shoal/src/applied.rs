@@ -1,6 +1,7 @@
 //! `shoal up FILE` on an existing data dir: a changed file is a deploy; the same
 //! file again leaves the store as it is (deploys made since, and a deployment a
-//! `kill -9` interrupted, go on).
+//! `kill -9` interrupted, go on). (Flags follow the file's `[flags.*]` on every
+//! start: `shoal_api::seed_flags`.)
 
 use std::collections::BTreeMap;
 

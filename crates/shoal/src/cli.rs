@@ -75,6 +75,14 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Feature flags: list them, show one, change rollout and targeting, delete.
+    #[command(after_help = shoal_cli::FLAG_EXAMPLES)]
+    Flag {
+        #[command(subcommand)]
+        command: shoal_cli::FlagCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Return a service to its previous spec (a traffic switch while the old version is kept warm).
     Rollback {
         service: String,
@@ -490,6 +498,19 @@ pub async fn run(cli: Cli) -> ExitCode {
                 (None, None) => ExitCode::from(2),
             }
         }
+        Command::Flag { command, remote } => match client(&remote) {
+            Ok(c) => match shoal_cli::flag(&c, &command, remote.json).await {
+                Ok(out) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(e.exit_code())
+                }
+            },
+            Err(code) => code,
+        },
         Command::Rollback {
             service,
             to,

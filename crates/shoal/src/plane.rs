@@ -62,7 +62,11 @@ pub fn start_proxy(
         sampler: crate::traces::sampler_from_env(),
         ..ProxyConfig::default()
     };
-    let proxy = Proxy::new(table, config, hooks);
+    let proxy = Proxy::new(table.clone(), config, hooks);
+    // The flags' evaluation counters, read once a second into `/metrics`.
+    metrics
+        .flags
+        .set_source(Arc::new(move || table.load().flags.set.tally().snapshot()));
     let mut outbound = BTreeMap::new();
     for name in spec.services.keys() {
         let addr = proxy

@@ -126,6 +126,10 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         })?,
     );
 
+    // Flags follow the file's `[flags.*]`; a flag unchanged in the file keeps
+    // what `shoal flag set` made of it.
+    shoal_api::seed_flags(dyn_store.as_ref(), &spec.flags, &events).await?;
+
     let mut tasks = Tasks::default();
     let (hooks, traces) = crate::observe::start_telemetry(&mut tasks, &logs, &errors, &metrics)?;
     let plane = crate::plane::start_proxy(
@@ -139,8 +143,10 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     )?;
     crate::observe::start_errors(&mut tasks, &errors, &errors_file, &events, &logs);
     let proxy = plane.proxy.clone();
+    let last_minute = metrics.clone();
     let api_state = Arc::new(shoal_api::ApiState {
         fleet: plane.fleet.clone(),
+        flag_counts: Some(Arc::new(move || last_minute.flags.last_minute())),
         store: dyn_store.clone(),
         logs: logs.clone(),
         node: node.clone(),
