@@ -30,13 +30,23 @@ def log_request(handler, status):
     sys.stdout.flush()
 
 
+def flags(headers):
+    """The feature flags the gateway decided for this request (`X-Flag-<name>`), names
+    in lower case (header names are case-insensitive, and clients such as urllib
+    change their case)."""
+    return {k[7:].lower(): v for k, v in headers.items() if k.lower().startswith("x-flag-")}
+
+
 def call(service, path, incoming):
-    """GET PROXY/path with Host: service, continuing the incoming request's trace;
-    returns parsed JSON or an error marker."""
+    """GET PROXY/path with Host: service, continuing the incoming request's trace and
+    passing its feature flags on (one decision for the whole call tree); returns parsed
+    JSON or an error marker."""
     headers = {"Host": service}
     for name in ("traceparent", "tracestate"):
         if incoming.get(name):
             headers[name] = incoming[name]
+    for name, value in flags(incoming).items():
+        headers["X-Flag-" + name] = value
     req = urllib.request.Request(PROXY + path, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=2) as resp:
@@ -57,6 +67,7 @@ class Handler(BaseHTTPRequestHandler):
             page = {
                 "user": user,
                 "served_by": INSTANCE,
+                "flags": flags(self.headers),
                 "publications": call("publications", f"/publications/{user}", self.headers),
                 "institution": call("institution", f"/institution/{user}", self.headers),
             }

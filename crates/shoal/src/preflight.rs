@@ -6,13 +6,10 @@ use anyhow::bail;
 use shoal_spec::Spec;
 
 /// Tables whose behaviour is parsed and validated but not yet enforced.
-const NOT_YET: &[(&str, &str)] = &[
-    (
-        ".scale",
-        "the autoscaler does not exist yet (min/max bound `shoal scale`)",
-    ),
-    ("flags.", "feature flags are not evaluated yet"),
-];
+const NOT_YET: &[(&str, &str)] = &[(
+    ".scale",
+    "the autoscaler does not exist yet (min/max bound `shoal scale`)",
+)];
 
 pub fn warn_unimplemented(spec: &Spec) {
     for section in &spec.sections {

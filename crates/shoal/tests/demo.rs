@@ -1,5 +1,5 @@
 //! The README's demo fleet runs: profile (Python) composes publications (Rust)
-//! and institution (Python) through the platform.
+//! and institution (Python) through the platform, one flag decision for the tree.
 
 mod common;
 
@@ -18,6 +18,9 @@ fn demo_fleet_composes_the_profile_page() {
         page["institution"]["institution"], "Analytical Engine Society",
         "{page}"
     );
+    // The gateway decided `new_profile`; publications, two hops down, saw the same.
+    assert!(page["flags"]["new_profile"].is_string(), "{page}");
+    assert_eq!(page["flags"], page["publications"]["flags"], "{page}");
     // The path route works too.
     let r = p.gateway("example.com", "/profile/alan").expect("gateway");
     assert_eq!(

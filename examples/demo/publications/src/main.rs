@@ -1,11 +1,13 @@
 //! The publications service of the demo fleet: a small std-only HTTP/1.1 server
-//! listening on `$PORT`, answering `/publications/<user>` and `/health`.
+//! listening on `$PORT`, answering `/publications/<user>` and `/health`. Its answer
+//! names the feature flags (`X-Flag-*`) the request came with, which the gateway
+//! decided two hops up.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::thread;
 
-fn publications(user: &str) -> String {
+fn publications(user: &str, flags: &[(String, String)]) -> String {
     let titles: &[&str] = match user {
         "ada" => &[
             "Notes on the Analytical Engine",
@@ -18,11 +20,16 @@ fn publications(user: &str) -> String {
         _ => &[],
     };
     let list: Vec<String> = titles.iter().map(|t| format!("\"{t}\"")).collect();
+    let flags: Vec<String> = flags
+        .iter()
+        .map(|(k, v)| format!("{}:{}", json_string(k), json_string(v)))
+        .collect();
     format!(
-        "{{\"user\":\"{}\",\"publications\":[{}],\"served_by\":\"{}\"}}",
+        "{{\"user\":\"{}\",\"publications\":[{}],\"served_by\":\"{}\",\"flags\":{{{}}}}}",
         user.replace(['"', '\\'], ""),
         list.join(","),
-        std::env::var("SHOAL_INSTANCE").unwrap_or_default()
+        std::env::var("SHOAL_INSTANCE").unwrap_or_default(),
+        flags.join(",")
     )
 }
 
@@ -44,6 +51,18 @@ fn trace_id_of(header: &str) -> Option<String> {
         _ => return None,
     };
     (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_ascii_lowercase())
+}
+
+/// A feature flag's header line (`X-Flag-<name>: <value>`) as (name in lower case,
+/// value): header names are case-insensitive, and callers' HTTP clients change their case.
+fn flag_of(header: &str) -> Option<(String, String)> {
+    let (name, value) = header.split_once(':')?;
+    let name = name.trim();
+    let flag = name
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("x-flag-"))
+        .and(name.get(7..))?;
+    Some((flag.to_ascii_lowercase(), value.trim().to_string()))
 }
 
 /// A JSON string literal (quotes, backslashes and control characters escaped).
@@ -83,6 +102,7 @@ fn serve(mut stream: TcpStream) -> std::io::Result<()> {
         }
         let mut close = false;
         let mut trace_id = None;
+        let mut flags = Vec::new();
         loop {
             let mut header = String::new();
             if reader.read_line(&mut header)? == 0 || header == "\r\n" || header == "\n" {
@@ -94,6 +114,7 @@ fn serve(mut stream: TcpStream) -> std::io::Result<()> {
             if let Some(t) = trace_id_of(&header) {
                 trace_id = Some(t);
             }
+            flags.extend(flag_of(&header));
         }
         let path = request_line.split_whitespace().nth(1).unwrap_or("/");
         let path = path.split('?').next().unwrap_or("/");
@@ -104,7 +125,7 @@ fn serve(mut stream: TcpStream) -> std::io::Result<()> {
                 200
             }
             ["publications", user] => {
-                respond(&mut stream, "200 OK", &publications(user))?;
+                respond(&mut stream, "200 OK", &publications(user, &flags))?;
                 200
             }
             _ => {
@@ -162,6 +183,21 @@ mod tests {
         );
         assert_eq!(trace_id_of("traceparent: garbage\r\n"), None);
         assert_eq!(trace_id_of("Host: publications\r\n"), None);
+    }
+
+    #[test]
+    fn flags_come_from_x_flag_lines_in_any_case() {
+        assert_eq!(
+            flag_of("x-FLAG-New_Profile: 1\r\n"),
+            Some(("new_profile".into(), "1".into()))
+        );
+        assert_eq!(flag_of("X-Flagship: 1\r\n"), None);
+        assert_eq!(flag_of("X-Version: 3\r\n"), None);
+        let page = publications("ada", &[("new_profile".into(), "1".into())]);
+        assert!(
+            page.ends_with(",\"flags\":{\"new_profile\":\"1\"}}"),
+            "{page}"
+        );
     }
 
     #[test]
