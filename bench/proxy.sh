@@ -202,6 +202,7 @@ REPORT="$BENCH_TMP/report.md"
     echo "shoal:   shoal-proxy example proxy_bench ($ENGINE_PROFILE profile, mimalloc), one serving thread per core (current-thread runtime, SO_REUSEPORT socket and upstream pool each), P2C least-loaded"
     [ -z "$BASELINE" ] || echo "shoal-base: ${BASELINE_NOTE:-$BASELINE} (A/B baseline, same arguments)"
     [ "$NGINX_LOG" != 1 ] || echo "nginx-log: the nginx proxy above with an access log (combined, buffer=64k flush=1s)"
+    [ "$SHOAL_UP" != 1 ] || [ "$FLAGS" = 0 ] || echo "shoal-up-flags: shoal-up with 20 feature flags evaluated per request (rollouts split by trace id, force_on + deny, header-in + path constraints, variants + allow), set before each run and deleted after"
     [ "$SHOAL_UP" != 1 ] || echo "shoal-up: the gateway of \`shoal up\` ($(profile_note "$PROFILE")) with its access-log, span and metrics hooks, over the same 2 upstreams, registered through its Consul agent API with HTTP checks (until 2026-11-27 it ran its own 2 nginx instances: 2 more processes on the 2 cores)"
     echo "upstreams: 2 x nginx (1 worker) return 200 \"ok\"; direct = wrk to one upstream, no proxy"
     echo "command: wrk -t2 -c{50,200} -d$DURATION --latency -H 'Host: bench'; $ROUNDS rounds, targets interleaved"
@@ -225,7 +226,7 @@ REPORT="$BENCH_TMP/report.md"
     echo "Per-round req/s ratios (the targets of a round run back to back; sorted, the median in brackets):"
     echo
     for c in $CONNS; do
-        for pair in "shoal-up nginx" "shoal-up nginx-log" "shoal nginx" "shoal haproxy"; do
+        for pair in "shoal-up nginx" "shoal-up nginx-log" "shoal nginx" "shoal haproxy" "shoal-up-flags shoal-up"; do
             set -- $pair
             awk -F'\t' -v c="$c" -v a="$1" -v b="$2" '
                 $2==c && $3==a { ra[$1]=$4 } $2==c && $3==b { rb[$1]=$4 }

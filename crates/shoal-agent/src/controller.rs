@@ -186,7 +186,7 @@ impl Controller {
             .collect();
         self.announce(&deployments);
         let resolved = self
-            .desired(services, &fleet.overrides, &deployments)
+            .desired(services, &fleet.counts(), &deployments)
             .await?;
         let now = crate::now_ms();
         let observed = self.observed();

@@ -1,6 +1,7 @@
 //! Handlers for services, instances, scaling, stop/start and restarts.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
@@ -51,7 +52,7 @@ fn summarize(snap: &Fleet) -> Vec<ServiceSummary> {
                 .filter(|r| r.service == name)
                 .collect();
             let desired = spec.map_or(mine.len() as u32, |s| {
-                snap.overrides.get(&name).copied().unwrap_or(s.instances)
+                snap.overrides.get(&name).map_or(s.instances, |o| o.instances)
                     + s.versions
                         .values()
                         .map(|v| v.instances.unwrap_or(1))
@@ -136,11 +137,23 @@ pub async fn instances(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScaleBody {
-    pub instances: u32,
+    /// The count to set (within `[services.X.scale]` bounds); absent with `auto`.
+    #[serde(default)]
+    pub instances: Option<u32>,
+    /// How long a set count holds the autoscaler off (`"10m"`, the default, `"0s"`
+    /// for not at all, `"until-auto"` until `auto`), when the service autoscales.
+    #[serde(default)]
+    pub pause: Option<String>,
+    /// Hand the count back to the autoscaler.
+    #[serde(default)]
+    pub auto: bool,
 }
 
 /// Upper bound for an instance count set through the API.
 const MAX_INSTANCES: u32 = 10_000;
+
+/// How long `shoal scale` holds an autoscaler off by default.
+const DEFAULT_PAUSE: Duration = Duration::from_secs(600);
 
 pub async fn scale(
     State(st): State<Arc<ApiState>>,
@@ -148,10 +161,35 @@ pub async fn scale(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let body: ScaleBody = parse_json(body)?;
-    set_override(&st, &name, body.instances).await
+    match (body.auto, body.instances) {
+        (true, None) => hand_back(&st, &name).await,
+        (false, Some(n)) => {
+            let pause = match body.pause.as_deref() {
+                None => Some(DEFAULT_PAUSE),
+                Some("until-auto") => None,
+                Some(text) => Some(humantime::parse_duration(text).map_err(|e| {
+                    ApiError::bad_request("bad `pause`")
+                        .detail(format!("{text:?}: {e} (e.g. \"10m\", \"0s\", \"until-auto\")"))
+                })?),
+            };
+            set_override(&st, &name, n, pause).await
+        }
+        (true, Some(_)) => Err(ApiError::bad_request(
+            "give either `instances` or `auto`, not both",
+        )),
+        (false, None) => Err(ApiError::bad_request("`instances` is required")
+            .detail("or `\"auto\": true` to hand the count back to the autoscaler")),
+    }
 }
 
-async fn set_override(st: &ApiState, name: &str, n: u32) -> Result<Json<Value>, ApiError> {
+/// Sets `name`'s count to `n`, holding its autoscaler (if any) off for `pause`
+/// (`None`: until handed back).
+async fn set_override(
+    st: &ApiState,
+    name: &str,
+    n: u32,
+    pause: Option<Duration>,
+) -> Result<Json<Value>, ApiError> {
     let snap = st.fleet().await?;
     let spec = snap
         .specs
@@ -173,20 +211,48 @@ async fn set_override(st: &ApiState, name: &str, n: u32) -> Result<Json<Value>, 
             );
         }
     }
+    let until = pause.map(|p| now_ms().saturating_add(p.as_millis() as u64));
+    let record = ScaleOverride::manual(n, until);
+    let rev = st.store.put(&scale_key(name), encode(&record), 0).await?;
+    let autoscaled = spec.scale.as_ref().is_some_and(|s| s.target.is_some());
+    Ok(Json(json!({
+        "service": name,
+        "instances": n,
+        "revision": rev,
+        "autoscaler_paused_until_ms": if autoscaled { json!(until) } else { Value::Null },
+        "autoscaler_paused": autoscaled,
+    })))
+}
+
+/// `{"auto": true}`: the autoscaler sets the count again from its next decision.
+async fn hand_back(st: &ApiState, name: &str) -> Result<Json<Value>, ApiError> {
+    let snap = st.fleet().await?;
+    let spec = snap
+        .specs
+        .get(name)
+        .ok_or_else(|| ApiError::not_found("no such service").detail(name.to_string()))?;
+    if !spec.scale.as_ref().is_some_and(|s| s.target.is_some()) {
+        return Err(ApiError::bad_request("the service has no autoscaler").detail(format!(
+            "give [services.{name}.scale] a `target` (rps, p95_ms, cpu, inflight or metric)"
+        )));
+    }
+    // The count stays where it is until the autoscaler's next decision moves it.
+    let current = snap.overrides.get(name).map_or(spec.instances, |o| o.instances);
     let rev = st
         .store
-        .put(&scale_key(name), encode(&ScaleOverride { instances: n }), 0)
+        .put(&scale_key(name), encode(&ScaleOverride::auto(current)), 0)
         .await?;
     Ok(Json(
-        json!({ "service": name, "instances": n, "revision": rev }),
+        json!({ "service": name, "instances": current, "auto": true, "revision": rev }),
     ))
 }
 
+/// Scales to 0 and holds the autoscaler off until the service is started again.
 pub async fn stop(
     State(st): State<Arc<ApiState>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    set_override(&st, &name, 0).await
+    set_override(&st, &name, 0, None).await
 }
 
 pub async fn start(

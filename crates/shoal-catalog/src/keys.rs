@@ -5,6 +5,9 @@
 pub const SPEC_PREFIX: &str = "shoal/spec/";
 /// Scale overrides set by `shoal scale`: `shoal/scale/<service>` → JSON [`crate::ScaleOverride`].
 pub const SCALE_PREFIX: &str = "shoal/scale/";
+/// The autoscaler's memory of a service (recommendations in its stabilization
+/// window, last scale-up, last decision): `shoal/autoscale/<service>` → JSON (shoal-scale).
+pub const AUTOSCALE_PREFIX: &str = "shoal/autoscale/";
 /// Restart requests: `shoal/restart/<instance>` → JSON [`crate::RestartRequest`].
 pub const RESTART_PREFIX: &str = "shoal/restart/";
 /// The catalog: `shoal/catalog/<service>/<instance>` → JSON [`crate::InstanceRecord`].
@@ -41,6 +44,10 @@ pub fn spec_key(service: &str) -> String {
 
 pub fn scale_key(service: &str) -> String {
     format!("{SCALE_PREFIX}{service}")
+}
+
+pub fn autoscale_key(service: &str) -> String {
+    format!("{AUTOSCALE_PREFIX}{service}")
 }
 
 pub fn restart_key(instance: &str) -> String {

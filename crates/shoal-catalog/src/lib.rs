@@ -14,9 +14,9 @@ mod desired;
 mod keys;
 mod record;
 
-pub use desired::{RestartRequest, ScaleOverride};
+pub use desired::{RestartRequest, ScaleOverride, ScaleSource};
 pub use keys::{
-    catalog_key, catalog_prefix, catalog_service_prefix, deploy_key, flag_key, history_key,
+    autoscale_key, catalog_key, catalog_prefix, catalog_service_prefix, deploy_key, flag_key, history_key,
     history_prefix, kv_key, parse_catalog_key, restart_key, scale_key, spec_key, APPLIED_KEY,
     CATALOG_PREFIX, CHECK_PREFIX, CONSUL_PREFIX, DEPLOY_PREFIX, FLAG_PREFIX, HISTORY_PREFIX,
     KVMETA_PREFIX, KV_PREFIX, RESTART_PREFIX, SCALE_PREFIX, SECRET_PREFIX, SERVICE_PREFIX,

@@ -44,7 +44,7 @@ pub use flag::{flag, flag_change, FlagCliError, FlagCommand, SetArgs, FLAG_EXAMP
 pub use history::history;
 pub use kv::{kv_delete, kv_get, kv_list, kv_put};
 pub use logs::{logs, LogsArgs};
-pub use scale::{scale, ScaleArgs};
+pub use scale::{scale, scale_auto, ScaleArgs};
 pub use secret::{secret_delete, secret_get, secret_list, secret_put};
 pub use shoal_deploy::Order;
 pub use status::{ps, status};

@@ -1,4 +1,5 @@
-//! `shoal scale SERVICE N`, with a progress bar while waiting for healthy instances.
+//! `shoal scale SERVICE N [--pause D]` (holding an autoscaler off), `shoal scale SERVICE
+//! --auto` (handing the count back), with a progress bar while waiting for healthy instances.
 
 use std::time::{Duration, Instant};
 
@@ -10,26 +11,52 @@ use crate::client::{encode_query, Client, ClientError};
 pub struct ScaleArgs<'a> {
     pub service: &'a str,
     pub instances: u32,
+    /// How long the count holds an autoscaler off (`"10m"`, `"until-auto"`); `None`: the
+    /// API's default (10 minutes).
+    pub pause: Option<&'a str>,
     pub wait: bool,
     pub timeout: Duration,
     pub json: bool,
 }
 
+/// Hands `service`'s count back to its autoscaler.
+pub async fn scale_auto(client: &Client, service: &str, json: bool) -> Result<String, ClientError> {
+    let path = format!("/api/v1/services/{}/scale", encode_query(service));
+    let answer: Value = client.post(&path, json!({ "auto": true })).await?;
+    Ok(if json {
+        format!("{answer}\n")
+    } else {
+        format!(
+            "{service}: the autoscaler sets the count again (now {})\n",
+            answer["instances"]
+        )
+    })
+}
+
 /// Sets the count; with `wait`, shows a bar until exactly N instances are healthy.
 pub async fn scale(client: &Client, args: ScaleArgs<'_>) -> Result<String, ClientError> {
     let path = format!("/api/v1/services/{}", encode_query(args.service));
-    let answer: Value = client
-        .post(
-            &format!("{path}/scale"),
-            json!({ "instances": args.instances }),
-        )
-        .await?;
+    let mut body = json!({ "instances": args.instances });
+    if let Some(p) = args.pause {
+        body["pause"] = json!(p);
+    }
+    let answer: Value = client.post(&format!("{path}/scale"), body).await?;
     if !args.wait {
         return Ok(if args.json {
             format!("{answer}\n")
         } else {
+            let paused = match answer["autoscaler_paused_until_ms"].as_u64() {
+                Some(until) => {
+                    let secs = until.saturating_sub(shoal_catalog::now_ms()) / 1000;
+                    format!(" (autoscaler paused for {}; `--auto` hands it back)", humantime::format_duration(Duration::from_secs(secs)))
+                }
+                None if answer["autoscaler_paused"] == json!(true) => {
+                    " (autoscaler paused until `shoal scale SERVICE --auto`)".to_string()
+                }
+                None => String::new(),
+            };
             format!(
-                "{}: instance count set to {}\n",
+                "{}: instance count set to {}{paused}\n",
                 args.service, args.instances
             )
         });

@@ -2,23 +2,26 @@
 //!
 //! Rules apply in this order: disabled → off; user key denied → off; a `force_on`
 //! header matches → on (even at rollout 0); user key allowed → on; a constraint misses →
-//! off; then the rollout: the sticky bucket `murmur3("<flag>:<user key>") % 10000` is on
-//! iff it is below `rollout * 100`, so raising the percentage keeps everyone who had the
-//! flag. A variant flag that is on picks its variant by a second hash,
-//! `murmur3("<flag>:variant:<user key>")`, over the cumulative weights.
+//! off; then the rollout: the sticky bucket
+//! `fmix32(murmur3(<user key>) ^ murmur3(<flag>)) % 10000` is on iff it is below
+//! `rollout * 100`, so raising the percentage keeps everyone who had the flag. A variant
+//! flag that is on picks its variant by a second bucket,
+//! `fmix32(murmur3(<user key>) ^ murmur3(<flag>:variant))`, over the cumulative weights.
+//! The user key is hashed once per request for all flags (a flag's bucket is then two
+//! multiplies away), and each header the rules read is looked up once per request.
 //!
 //! Why evaluation does not allocate: everything that needs a `String` (lower-cased header
-//! names, the `X-Flag-<name>` header, the values, sorted allow/deny lists, the hash state
-//! after the `"<flag>:"` prefix) is built by [`FlagSet::new`]; evaluating only compares
-//! borrowed `&str`s, binary-searches sorted vectors, feeds the incremental
-//! [`Murmur3`] (a `Copy` value on the stack) and bumps an atomic counter. A
-//! [`Decision`] borrows its strings from the set. `tests/no_alloc.rs` counts the
-//! allocations of `evaluate_all` with a counting global allocator and expects none.
+//! names, the `X-Flag-<name>` header, the values, sorted allow/deny lists, each flag's
+//! hash seeds) is built by [`FlagSet::new`]; evaluating only compares borrowed `&str`s,
+//! binary-searches sorted vectors, hashes on the stack, keeps looked-up headers in a
+//! fixed array and bumps an atomic counter. A [`Decision`] borrows its strings from the
+//! set. `tests/no_alloc.rs` counts the allocations of `evaluate_all` with a counting
+//! global allocator and expects none.
 
 use shoal_spec::Constraint;
 
 use crate::decision::{Decision, Reason};
-use crate::hash::Murmur3;
+use crate::hash::{fmix32, murmur3_32};
 use crate::tally::Tally;
 use crate::Flag;
 
@@ -41,6 +44,33 @@ pub trait Request {
 pub struct FlagSet {
     flags: Vec<Compiled>,
     tally: Tally,
+    /// Every header a rule reads (user keys, `force_on`, constraints), lower case,
+    /// distinct: rules name them by index, and a request looks each up once.
+    headers: Vec<String>,
+}
+
+/// How many distinct headers a request keeps looked up (more are looked up each time).
+const CACHED_HEADERS: usize = 16;
+
+/// The headers a request was asked for so far, by index in [`FlagSet::headers`].
+struct Looked<'r> {
+    values: [Option<Option<&'r str>>; CACHED_HEADERS],
+}
+
+impl<'r> Looked<'r> {
+    fn new() -> Self {
+        Looked {
+            values: [None; CACHED_HEADERS],
+        }
+    }
+
+    /// Header `i` (named `name`) of `req`, looked up once.
+    fn get<R: Request + ?Sized>(&mut self, req: &'r R, i: usize, name: &str) -> Option<&'r str> {
+        match self.values.get_mut(i) {
+            Some(slot) => *slot.get_or_insert_with(|| req.header(name)),
+            None => req.header(name),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -51,18 +81,18 @@ struct Compiled {
     enabled: bool,
     /// Rollout in buckets, 0..=BUCKETS.
     threshold: u32,
-    /// Lower case.
-    user_header: String,
-    /// (lower-case header, values).
-    force_on: Vec<(String, Vec<String>)>,
+    /// Index of the user-key header in [`FlagSet::headers`].
+    user_header: usize,
+    /// (header index, values).
+    force_on: Vec<(usize, Vec<String>)>,
     /// Sorted, deduplicated.
     allow: Vec<String>,
     deny: Vec<String>,
     checks: Vec<Check>,
-    /// Hash state after `"<name>:"`.
-    bucket_seed: Murmur3,
-    /// Hash state after `"<name>:variant:"`.
-    variant_seed: Murmur3,
+    /// `murmur3(<name>)`: mixed with the key's hash into the rollout bucket.
+    bucket_seed: u32,
+    /// `murmur3(<name>:variant)`: mixed with the key's hash into the variant pick.
+    variant_seed: u32,
     /// End (exclusive) of each variant's range of weight; empty for an on/off flag.
     cumulative: Vec<u64>,
     /// What the flag can answer: `["1", "0"]`, or the variant names then the off variant
@@ -78,8 +108,8 @@ struct Compiled {
 
 #[derive(Debug)]
 enum Check {
-    /// Lower-case header, accepted values.
-    Header(String, Vec<String>),
+    /// Header index, accepted values.
+    Header(usize, Vec<String>),
     /// Without a trailing `/` (empty for `/`, which matches every path).
     PathPrefix(String),
 }
@@ -93,15 +123,17 @@ impl FlagSet {
         sorted.sort_by(|a, b| a.name.cmp(&b.name));
         sorted.dedup_by(|a, b| a.name == b.name);
         let mut labels = Vec::new();
+        let mut headers = Vec::new();
         let mut compiled = Vec::with_capacity(sorted.len());
         for flag in sorted {
-            let c = Compiled::new(flag, labels.len());
+            let c = Compiled::new(flag, labels.len(), &mut headers);
             labels.extend(c.values.iter().map(|v| (c.name.clone(), v.clone())));
             compiled.push(c);
         }
         FlagSet {
             flags: compiled,
             tally: Tally::new(labels),
+            headers,
         }
     }
 
@@ -151,18 +183,21 @@ impl FlagSet {
         fallback_key: Option<&str>,
         mut out: impl FnMut(usize, &Decision<'_>),
     ) {
-        // Most flags read the same user header: look it up once.
-        let mut last: Option<(&str, Option<&str>)> = None;
+        let mut looked = Looked::new();
+        // The user key (from the header most flags name) hashed once for every flag.
+        let mut hashed: Option<(usize, Option<u32>)> = None;
         for (i, f) in self.flags.iter().enumerate() {
-            let user = match last {
-                Some((name, value)) if name == f.user_header => value,
+            let user = looked.get(req, f.user_header, &self.headers[f.user_header]);
+            let key_hash = match hashed {
+                Some((h, k)) if h == f.user_header => k,
                 _ => {
-                    let value = req.header(&f.user_header);
-                    last = Some((&f.user_header, value));
-                    value
+                    let k = key_of(user, fallback_key).map(|k| murmur3_32(k.as_bytes(), 0));
+                    hashed = Some((f.user_header, k));
+                    k
                 }
             };
-            let d = f.decide(req, user, fallback_key);
+            let mut header = |i: usize| looked.get(req, i, &self.headers[i]);
+            let d = f.decide(req, &mut header, user, key_hash);
             self.tally.bump(d.slot);
             out(i, &d);
         }
@@ -188,16 +223,35 @@ impl FlagSet {
         fallback_key: Option<&str>,
     ) -> Option<Decision<'_>> {
         let f = self.flags.get(index)?;
-        let user = user_key.or_else(|| req.header(&f.user_header));
-        let d = f.decide(req, user, fallback_key);
+        let mut header = |i: usize| req.header(&self.headers[i]);
+        let user = user_key.or_else(|| header(f.user_header));
+        let key_hash = key_of(user, fallback_key).map(|k| murmur3_32(k.as_bytes(), 0));
+        let d = f.decide(req, &mut header, user, key_hash);
         self.tally.bump(d.slot);
         Some(d)
     }
 }
 
+/// The key a request is split by: its user key, else the fallback (empty ones skipped).
+fn key_of<'a>(user: Option<&'a str>, fallback: Option<&'a str>) -> Option<&'a str> {
+    user.filter(|k| !k.is_empty())
+        .or(fallback.filter(|k| !k.is_empty()))
+}
+
+/// The index of header `name` (any case) in `headers`, added when new.
+fn header_index(headers: &mut Vec<String>, name: &str) -> usize {
+    let lower = name.to_ascii_lowercase();
+    match headers.iter().position(|h| *h == lower) {
+        Some(i) => i,
+        None => {
+            headers.push(lower);
+            headers.len() - 1
+        }
+    }
+}
+
 impl Compiled {
-    fn new(flag: &Flag, base: usize) -> Self {
-        let lower = |s: &str| s.to_ascii_lowercase();
+    fn new(flag: &Flag, base: usize, headers: &mut Vec<String>) -> Self {
         let sorted = |keys: &[String]| {
             let mut v = keys.to_vec();
             v.sort_unstable();
@@ -209,21 +263,18 @@ impl Compiled {
             .iter()
             .map(|c| match c {
                 Constraint::HeaderEquals { header, value } => {
-                    Check::Header(lower(header), vec![value.clone()])
+                    Check::Header(header_index(headers, header), vec![value.clone()])
                 }
                 Constraint::HeaderIn { header, values } => {
-                    Check::Header(lower(header), values.clone())
+                    Check::Header(header_index(headers, header), values.clone())
                 }
                 Constraint::PathPrefix { prefix } => {
                     Check::PathPrefix(prefix.trim_end_matches('/').to_owned())
                 }
             })
             .collect();
-        let mut bucket_seed = Murmur3::new(0);
-        bucket_seed.write(flag.name.as_bytes());
-        bucket_seed.write(b":");
-        let mut variant_seed = bucket_seed;
-        variant_seed.write(b"variant:");
+        let bucket_seed = murmur3_32(flag.name.as_bytes(), 0);
+        let variant_seed = murmur3_32(format!("{}:variant", flag.name).as_bytes(), 0);
         let mut total = 0u64;
         let cumulative = flag
             .variants
@@ -259,11 +310,11 @@ impl Compiled {
             header: format!("X-Flag-{}", flag.name),
             enabled: flag.enabled,
             threshold,
-            user_header: lower(&flag.user_header),
+            user_header: header_index(headers, &flag.user_header),
             force_on: flag
                 .force_on
                 .iter()
-                .map(|f| (lower(&f.header), f.values.clone()))
+                .map(|f| (header_index(headers, &f.header), f.values.clone()))
                 .collect(),
             allow: sorted(&flag.allow),
             deny: sorted(&flag.deny),
@@ -278,41 +329,42 @@ impl Compiled {
         }
     }
 
-    fn decide<R: Request + ?Sized>(
+    /// The decision for a request whose headers `header` gives (by index), with user
+    /// key `user` and `key_hash`, the hash of the key it is split by (the user key, else
+    /// the fallback).
+    fn decide<'r, R: Request + ?Sized>(
         &self,
-        req: &R,
+        req: &'r R,
+        header: &mut impl FnMut(usize) -> Option<&'r str>,
         user: Option<&str>,
-        fallback: Option<&str>,
+        key_hash: Option<u32>,
     ) -> Decision<'_> {
         let user = user.filter(|k| !k.is_empty());
-        let key = user.or(fallback.filter(|k| !k.is_empty()));
         if !self.enabled {
             return self.off(Reason::Disabled);
         }
         if user.is_some_and(|u| listed(&self.deny, u)) {
             return self.off(Reason::Denied);
         }
-        let forced = self.force_on.iter().any(|(header, values)| {
-            req.header(header)
-                .is_some_and(|v| values.iter().any(|x| x == v))
-        });
+        let forced = self
+            .force_on
+            .iter()
+            .any(|(h, values)| header(*h).is_some_and(|v| values.iter().any(|x| x == v)));
         if forced {
-            return self.on(Reason::Forced, key);
+            return self.on(Reason::Forced, key_hash);
         }
         if user.is_some_and(|u| listed(&self.allow, u)) {
-            return self.on(Reason::Allowed, key);
+            return self.on(Reason::Allowed, key_hash);
         }
-        if !self.checks.iter().all(|c| c.holds(req)) {
+        if !self.checks.iter().all(|c| c.holds(req, &mut *header)) {
             return self.off(Reason::ConstraintMiss);
         }
-        match (self.threshold, key) {
+        match (self.threshold, key_hash) {
             (0, _) => self.off(Reason::Static),
-            (t, _) if t >= BUCKETS => self.on(Reason::Static, key),
+            (t, _) if t >= BUCKETS => self.on(Reason::Static, key_hash),
             (t, Some(k)) => {
-                let mut h = self.bucket_seed;
-                h.write(k.as_bytes());
-                if h.finish() % BUCKETS < t {
-                    self.on(Reason::Rollout { on: true }, key)
+                if fmix32(k ^ self.bucket_seed) % BUCKETS < t {
+                    self.on(Reason::Rollout { on: true }, key_hash)
                 } else {
                     self.off(Reason::Rollout { on: false })
                 }
@@ -325,13 +377,11 @@ impl Compiled {
         self.decision(self.off, false, reason, false)
     }
 
-    fn on(&self, reason: Reason, key: Option<&str>) -> Decision<'_> {
+    fn on(&self, reason: Reason, key_hash: Option<u32>) -> Decision<'_> {
         let total = self.cumulative.last().copied().unwrap_or(0);
-        match key {
+        match key_hash {
             Some(k) if total > 0 => {
-                let mut h = self.variant_seed;
-                h.write(k.as_bytes());
-                let x = u64::from(h.finish()) % total;
+                let x = u64::from(fmix32(k ^ self.variant_seed)) % total;
                 let i = self
                     .cumulative
                     .iter()
@@ -362,11 +412,13 @@ fn listed(sorted: &[String], key: &str) -> bool {
 }
 
 impl Check {
-    fn holds<R: Request + ?Sized>(&self, req: &R) -> bool {
+    fn holds<'r, R: Request + ?Sized>(
+        &self,
+        req: &'r R,
+        header: &mut impl FnMut(usize) -> Option<&'r str>,
+    ) -> bool {
         match self {
-            Check::Header(name, values) => req
-                .header(name)
-                .is_some_and(|v| values.iter().any(|x| x == v)),
+            Check::Header(i, values) => header(*i).is_some_and(|v| values.iter().any(|x| x == v)),
             Check::PathPrefix(prefix) => {
                 let path = req.path();
                 let path = path.split_once('?').map_or(path, |(p, _)| p);

@@ -5,7 +5,7 @@ use proptest::test_runner::RngSeed;
 
 use super::*;
 use crate::decision::OfrepReason;
-use crate::hash::murmur3_32;
+use crate::hash::{fmix32, murmur3_32};
 use crate::{ForceOn, Variant};
 
 /// A request with headers (any case) and a path.
@@ -181,13 +181,29 @@ fn the_user_header_is_configurable_and_case_insensitive() {
 }
 
 #[test]
-fn the_bucket_is_murmur3_of_name_and_key() {
+fn the_bucket_mixes_the_keys_hash_with_the_flags() {
     let set = FlagSet::new([&on_flag("checkout", 37.5)]);
+    let seed = murmur3_32(b"checkout", 0);
     for i in 0..500 {
         let key = format!("user-{i}");
-        let bucket = murmur3_32(format!("checkout:{key}").as_bytes(), 0) % 10_000;
+        let bucket = fmix32(murmur3_32(key.as_bytes(), 0) ^ seed) % 10_000;
         assert_eq!(is_on(&set, &key), bucket < 3750, "{key}");
     }
+}
+
+#[test]
+fn two_flags_at_half_split_users_independently() {
+    // One hash of the key serves every flag: the flags' buckets must still not move
+    // together (about a quarter of users have both, a quarter neither).
+    let (a, b) = (on_flag("alpha", 50.0), on_flag("beta", 50.0));
+    let (sa, sb) = (FlagSet::new([&a]), FlagSet::new([&b]));
+    let both = (0..4000)
+        .filter(|i| {
+            let k = format!("u{i}");
+            is_on(&sa, &k) && is_on(&sb, &k)
+        })
+        .count();
+    assert!((850..=1150).contains(&both), "{both} of 4000 have both");
 }
 
 #[test]

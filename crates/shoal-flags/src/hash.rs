@@ -87,7 +87,9 @@ fn mix_block(h: u32, k: u32) -> u32 {
         .wrapping_add(0xe654_6b64)
 }
 
-fn fmix32(mut h: u32) -> u32 {
+/// murmur3's finalizer: a bijection of `u32` that spreads every input bit over the
+/// output (used to derive each flag's bucket from one hash of the user key).
+pub fn fmix32(mut h: u32) -> u32 {
     h ^= h >> 16;
     h = h.wrapping_mul(0x85eb_ca6b);
     h ^= h >> 13;

@@ -70,7 +70,7 @@ pub use decision::{Decision, OfrepReason, Reason};
 pub use error::FlagError;
 pub use eval::{FlagSet, Request, BUCKETS};
 pub use flag::{Constraint, Flag, ForceOn, Origin, Variant};
-pub use hash::{murmur3_32, Murmur3};
+pub use hash::{fmix32, murmur3_32, Murmur3};
 pub use parse::{parse_constraint, parse_force, parse_rollout, parse_variants};
 pub use seed::{seed, SeedOp};
 pub use spec::from_spec;

@@ -1,36 +1,64 @@
 //! [`Tally`]: how often each flag answered each value, for `shoal_flag_evaluations_total{flag,value}`.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// Counter shards: each serving thread bumps its own, so two cores never write the
+/// same cache line (one shared array cost more than the rest of evaluation).
+const SHARDS: usize = 8;
 
 /// One counter per (flag, value) pair of a [`crate::FlagSet`], bumped lock-free on the
-/// request path (relaxed atomics: the counts are statistics, not synchronisation).
+/// request path (relaxed atomics: the counts are statistics, not synchronisation), in
+/// per-thread shards that reads add up.
 #[derive(Debug, Default)]
 pub struct Tally {
     labels: Vec<(String, String)>,
-    counts: Box<[AtomicU64]>,
+    /// `SHARDS` arrays of `labels.len()` counters, each array on cache lines of its own.
+    shards: Vec<Shard>,
 }
+
+/// One thread's counters, padded to whole cache lines.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard(Box<[AtomicU64]>);
 
 impl Tally {
     /// Counters at zero for these (flag, value) pairs, in slot order.
     pub(crate) fn new(labels: Vec<(String, String)>) -> Self {
-        let counts = labels.iter().map(|_| AtomicU64::new(0)).collect();
-        Tally { labels, counts }
+        // Rounded up to 16 counters (128 bytes): the next shard's array starts on a
+        // line of its own.
+        let len = labels.len().div_ceil(16) * 16;
+        let shards = (0..SHARDS)
+            .map(|_| Shard((0..len).map(|_| AtomicU64::new(0)).collect()))
+            .collect();
+        Tally { labels, shards }
     }
 
     /// Counts one evaluation answering slot `slot`.
     pub(crate) fn bump(&self, slot: usize) {
-        if let Some(c) = self.counts.get(slot) {
+        if slot >= self.labels.len() {
+            return;
+        }
+        if let Some(c) = self.shards.get(shard()).and_then(|s| s.0.get(slot)) {
             c.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The count of slot `i`, all shards added.
+    fn total(&self, i: usize) -> u64 {
+        self.shards
+            .iter()
+            .filter_map(|s| s.0.get(i))
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Every (flag, value, count), flags by name, values in their flag's order.
     pub fn snapshot(&self) -> Vec<(String, String, u64)> {
         self.labels
             .iter()
-            .zip(self.counts.iter())
-            .map(|((f, v), c)| (f.clone(), v.clone(), c.load(Ordering::Relaxed)))
+            .enumerate()
+            .map(|(i, (f, v))| (f.clone(), v.clone(), self.total(i)))
             .collect()
     }
 
@@ -39,8 +67,7 @@ impl Tally {
         self.labels
             .iter()
             .position(|(f, v)| f == flag && v == value)
-            .and_then(|i| self.counts.get(i))
-            .map_or(0, |c| c.load(Ordering::Relaxed))
+            .map_or(0, |i| self.total(i))
     }
 
     /// Adds the counts of `previous` (the set this one replaces) for the pairs both have,
@@ -50,15 +77,27 @@ impl Tally {
         let old: BTreeMap<(&str, &str), u64> = previous
             .labels
             .iter()
-            .zip(previous.counts.iter())
-            .map(|((f, v), c)| ((f.as_str(), v.as_str()), c.load(Ordering::Relaxed)))
+            .enumerate()
+            .map(|(i, (f, v))| ((f.as_str(), v.as_str()), previous.total(i)))
             .collect();
-        for ((f, v), c) in self.labels.iter().zip(self.counts.iter()) {
-            if let Some(&n) = old.get(&(f.as_str(), v.as_str())) {
+        let Some(first) = self.shards.first() else {
+            return;
+        };
+        for (i, (f, v)) in self.labels.iter().enumerate() {
+            if let (Some(&n), Some(c)) = (old.get(&(f.as_str(), v.as_str())), first.0.get(i)) {
                 c.fetch_add(n, Ordering::Relaxed);
             }
         }
     }
+}
+
+/// The calling thread's shard.
+fn shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|s| *s)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use shoal_catalog::InstanceRecord;
+use shoal_catalog::{InstanceRecord, ScaleOverride};
 use shoal_deploy::Deployment;
 use shoal_flags::Flag;
 use shoal_spec::ServiceSpec;
@@ -25,8 +25,9 @@ pub struct Fleet {
     pub instances: Vec<InstanceRecord>,
     /// Every feature flag (`shoal/flags/<name>`), by name.
     pub flags: BTreeMap<String, Flag>,
-    /// Instance counts set by `shoal scale` (`shoal/scale/<service>`), by service.
-    pub overrides: BTreeMap<String, u32>,
+    /// Instance counts set by `shoal scale` or the autoscaler (`shoal/scale/<service>`),
+    /// by service.
+    pub overrides: BTreeMap<String, ScaleOverride>,
     /// The create and mod revisions of every record above, by store key: a writer
     /// that planned from this snapshot makes its write conditional on the key being
     /// unchanged since (`ModRevision == mod_revision(key)`); the Consul view shows
@@ -55,6 +56,14 @@ impl Fleet {
     /// there (what the store compares a missing key's mod revision with).
     pub fn mod_revision(&self, key: &str) -> Revision {
         self.revisions.get(key).map_or(0, |r| r.modified)
+    }
+
+    /// Each service's overridden instance count.
+    pub fn counts(&self) -> BTreeMap<String, u32> {
+        self.overrides
+            .iter()
+            .map(|(service, o)| (service.clone(), o.instances))
+            .collect()
     }
 
     /// Each service's traffic weights (version → share of unpinned traffic), for

@@ -23,7 +23,7 @@ pub(crate) struct State {
     specs: BTreeMap<String, ServiceSpec>,
     deployments: BTreeMap<String, Deployment>,
     instances: BTreeMap<String, InstanceRecord>,
-    overrides: BTreeMap<String, u32>,
+    overrides: BTreeMap<String, ScaleOverride>,
     flags: BTreeMap<String, Flag>,
     revisions: BTreeMap<String, KeyRevisions>,
 }
@@ -65,7 +65,7 @@ impl State {
         } else if let Some(service) = key.strip_prefix(SCALE_PREFIX) {
             match decode::<ScaleOverride>(key, value) {
                 Ok(o) => {
-                    self.overrides.insert(service.to_owned(), o.instances);
+                    self.overrides.insert(service.to_owned(), o);
                 }
                 Err(e) => {
                     tracing::warn!(key, error = %e, "fleet view: skipping an unreadable record");
@@ -241,7 +241,7 @@ mod tests {
         assert_eq!(f.specs["web"].version, "1");
         assert_eq!(f.deployments["web"].weights["2"], 10);
         assert_eq!(ids(&f), ["api/z", "web/a", "web/b"]);
-        assert_eq!(f.overrides["web"], 4);
+        assert_eq!(f.overrides["web"].instances, 4);
         assert_eq!(f.mod_revision(&deploy_key("web")), 6);
         assert_eq!(f.mod_revision("shoal/other/web"), 0, "not followed");
 

@@ -74,7 +74,9 @@ pub use balance::{Endpoint, Strategy};
 pub use breaker::CircuitState;
 pub use fields::HeaderLookup;
 pub use forward::Failure;
-pub use observe::{AccessLog, AccessRecord, AccessTexts, Hooks, Observer, RequestRecord};
+pub use observe::{
+    AccessLog, AccessRecord, AccessTexts, Hooks, Observer, RequestRecord, SentFlags,
+};
 pub use resolve::Target;
 pub use respond::Reason;
 pub use sample::{Sampler, SamplerError};

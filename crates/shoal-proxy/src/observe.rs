@@ -33,9 +33,8 @@ pub struct AccessRecord {
     /// The trace's `sampled` flag as sent on (spans of unsampled traces are
     /// kept in the log but not exported).
     pub sampled: bool,
-    /// The feature flags the request was sent on with (`name=value,...`), if the
-    /// proxy has any.
-    pub flags: Option<Box<str>>,
+    /// The feature flags the request was sent on with, if the proxy has any.
+    pub flags: Option<SentFlags>,
     text: Box<str>,
     /// Where each of the texts ends in `text`, in [`AccessTexts`] order.
     ends: [u32; TEXTS],
@@ -124,6 +123,27 @@ impl AccessRecord {
             span_id: get(7),
             parent_span_id: opt(PARENT),
         }
+    }
+}
+
+/// The feature flags a request was sent on with: `name=value` pairs joined by `,`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SentFlags(String);
+
+impl SentFlags {
+    /// `name=value,name=value`.
+    pub fn new(text: String) -> Self {
+        SentFlags(text)
+    }
+
+    /// The bytes kept on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.0.capacity()
+    }
+
+    /// `name=value,name=value`.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::forward::{self, Outcome};
 use crate::message::{Answer, ClientRequest};
+use crate::observe::SentFlags;
 use crate::pool::Pool;
 use crate::server::Proxy;
 use crate::stages::{admit, body, circuit, flags, reply, route, send};
@@ -42,10 +43,16 @@ impl Proxy {
         let target = stage!(route::target(&table, &uri, pq, &fields));
         rep.serve(&target);
         let gateway = caller == shoal_spec::GATEWAY_CALLER;
-        let decided = flags::decide(&table.flags, &fields, pq, gateway, &trace);
-        if self.hooks.access_log.is_some() && !table.flags.set.is_empty() {
-            rep.flags = Some(flags::summary(decided.as_ref(), &fields).into_boxed_str());
-        }
+        let logged = self.hooks.access_log.is_some();
+        let mut decided = flags::decide(&table.flags, &fields, pq, gateway, &trace, logged);
+        // The access record's: what was decided here, or what a hop passed on.
+        rep.flags = match decided.as_mut() {
+            Some(d) => d.summary.take().map(SentFlags::new),
+            None if logged && !table.flags.set.is_empty() => {
+                flags::carried(&fields).map(SentFlags::new)
+            }
+            None => None,
+        };
         let route = target.route;
         // The request's in-flight place, held until it is recorded (or by a tunnel).
         let mut admitted = Some(stage!(admit::admit(route, caller)));

@@ -40,7 +40,7 @@ async fn the_gateway_decides_and_drops_what_clients_send() {
     let hooks = Hooks {
         observer: None,
         access_log: Some(Arc::new(move |r: AccessRecord| {
-            sink.lock().expect("log").push(r.flags.map(String::from));
+            sink.lock().expect("log").push(r.flags.map(|f| f.as_str().to_owned()));
         })),
     };
     let h = Harness::start(with_flags(&u, &flags), hooks).await;

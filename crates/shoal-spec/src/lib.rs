@@ -70,7 +70,7 @@ pub use flags::{
 pub use health::{CheckKind, HealthSpec};
 pub use resilience::{CircuitSpec, FallbackSpec, LimitsSpec, ResilienceSpec, RetrySpec};
 pub use restart::RestartSpec;
-pub use scale::{ScaleSpec, ScaleTarget};
+pub use scale::{is_metric_name, MetricKind, MetricTarget, ScaleSpec, ScaleTarget};
 pub use tokens::{Right, TokenSpec};
 pub use types::{
     Command, Platform, PortRange, Protocol, Section, ServiceSpec, Spec, VersionRun, VersionSpec,

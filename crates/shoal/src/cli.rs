@@ -109,7 +109,16 @@ pub enum Command {
     /// Set the number of instances of a service's current version.
     Scale {
         service: String,
-        instances: u32,
+        /// The instance count (within `[services.X.scale]` bounds).
+        #[arg(required_unless_present = "auto")]
+        instances: Option<u32>,
+        /// With an autoscaler: hold it off this long (default 10m; `until-auto` until
+        /// `--auto`).
+        #[arg(long, value_name = "DURATION", conflicts_with = "auto")]
+        pause: Option<String>,
+        /// Hand the count back to the service's autoscaler.
+        #[arg(long, conflicts_with_all = ["wait"])]
+        auto: bool,
         /// Wait (with a progress bar) until that many instances are healthy.
         #[arg(long)]
         wait: bool,
@@ -531,14 +540,19 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Scale {
             service,
             instances,
+            pause,
+            auto,
             wait,
             timeout,
             remote,
         } => match client(&remote) {
+            Ok(c) if auto => print(shoal_cli::scale_auto(&c, &service, remote.json).await),
             Ok(c) => {
                 let args = ScaleArgs {
                     service: &service,
-                    instances,
+                    // clap requires it unless --auto.
+                    instances: instances.unwrap_or_default(),
+                    pause: pause.as_deref(),
                     wait,
                     timeout,
                     json: remote.json,

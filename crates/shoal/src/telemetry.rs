@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use shoal_logs::LogStore;
-use shoal_proxy::{AccessLog, AccessRecord};
+use shoal_proxy::{AccessLog, AccessRecord, SentFlags};
 
 /// Records a thread's queue shard holds before its new ones are dropped (and
 /// counted): what the one queue held before it was sharded, so a stalled task
@@ -367,7 +367,7 @@ impl shoal_logs::LazyLine for AccessLine {
             span_id: t.span_id,
             retries: r.retries.into(),
             reason: r.reason,
-            flags: r.flags.as_deref(),
+            flags: r.flags.as_ref().map(SentFlags::as_str),
         }
         .write(out);
     }
@@ -384,7 +384,7 @@ impl shoal_logs::LazyLine for AccessLine {
         shoal_logs::JsonObject::new(out)
             .str("caller", t.caller)
             .millis("duration_ms", r.duration)
-            .opt_str("flags", r.flags.as_deref())
+            .opt_str("flags", r.flags.as_ref().map(SentFlags::as_str))
             .opt_str("instance", t.instance)
             .str("kind", "access")
             .str("method", t.method)
@@ -407,7 +407,7 @@ impl shoal_logs::LazyLine for AccessLine {
             .0
             .flags
             .as_ref()
-            .map_or(0, |f| f.len().div_ceil(16) * 16 + 16);
+            .map_or(0, |f| f.heap_bytes().div_ceil(16) * 16 + 16);
         std::mem::size_of::<Self>() + self.0.text_bytes().div_ceil(16) * 16 + 16 + flags
     }
 }

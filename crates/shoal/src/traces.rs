@@ -190,7 +190,7 @@ fn span_of(r: &AccessRecord) -> Span {
         instance: t.instance.map(text),
         retries: r.retries,
         reason: r.reason.map(text),
-        flags: r.flags.as_deref().map(text),
+        flags: r.flags.as_ref().map(|f| f.as_str().to_owned()),
     }
 }
 

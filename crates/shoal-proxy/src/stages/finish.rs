@@ -7,7 +7,7 @@ use http::Method;
 use tokio::time::Instant;
 
 use crate::message::Answer;
-use crate::observe::{AccessRecord, AccessTexts, RequestRecord};
+use crate::observe::{AccessRecord, AccessTexts, RequestRecord, SentFlags};
 use crate::resolve::Target;
 use crate::server::Proxy;
 use crate::stages::End;
@@ -32,7 +32,7 @@ pub(crate) struct Report<'a> {
     retries: u32,
     /// The flags the request was sent on with, for the access record (set only
     /// when there is an access log and the proxy has flags).
-    pub flags: Option<Box<str>>,
+    pub flags: Option<SentFlags>,
 }
 
 impl<'a> Report<'a> {

@@ -18,9 +18,11 @@ use crate::table::FlagsRoute;
 use crate::trace::TraceContext;
 
 /// The flags a request is sent on with: the fields Shoal writes, each line
-/// `X-Flag-<name>: <value>\r\n` (the client's `X-Flag-*` fields are then dropped).
+/// `X-Flag-<name>: <value>\r\n` (the client's `X-Flag-*` fields are then dropped),
+/// and for the access record the same as `name=value,...` (when there is one).
 pub(crate) struct Decided {
     pub lines: Vec<u8>,
+    pub summary: Option<String>,
 }
 
 /// The request as flag rules read it.
@@ -41,9 +43,11 @@ impl Request for View<'_> {
     }
 }
 
-/// Evaluates `flags` for a request from `caller` (`gateway` at the edge) with `fields`
-/// to path-and-query `pq`, in `trace`; `None` when there is nothing to add (no flags,
-/// or a mesh request that already carries its decisions).
+/// Evaluates `flags` for a request from the gateway (or, `gateway` false, from a
+/// service) with `fields` to path-and-query `pq`, in `trace`; `None` when there is
+/// nothing to add (no flags, or a mesh request that already carries its decisions).
+/// With `summary`, also the `name=value,...` text of the access record (made here from
+/// the decisions' own strings: no parsing or validating later).
 #[inline]
 pub(crate) fn decide(
     flags: &FlagsRoute,
@@ -51,6 +55,7 @@ pub(crate) fn decide(
     pq: &str,
     gateway: bool,
     trace: &TraceContext,
+    summary: bool,
 ) -> Option<Decided> {
     let set: &FlagSet = &flags.set;
     if set.is_empty() || (!gateway && carries_flags(fields)) {
@@ -58,13 +63,25 @@ pub(crate) fn decide(
     }
     let view = View { fields, path: pq };
     let mut lines = Vec::with_capacity(flags.rendered_len);
+    let mut text = summary.then(|| String::with_capacity(flags.rendered_len / 2));
     set.evaluate_all(&view, Some(trace.trace_id()), |_, d| {
         lines.extend_from_slice(d.header.as_bytes());
         lines.extend_from_slice(b": ");
         lines.extend_from_slice(d.value.as_bytes());
         lines.extend_from_slice(b"\r\n");
+        if let Some(t) = text.as_mut() {
+            if !t.is_empty() {
+                t.push(',');
+            }
+            t.push_str(d.flag);
+            t.push('=');
+            t.push_str(d.value);
+        }
     });
-    Some(Decided { lines })
+    Some(Decided {
+        lines,
+        summary: text,
+    })
 }
 
 /// Whether the request has any `X-Flag-*` field.
@@ -77,12 +94,14 @@ fn carries_flags(fields: &Fields) -> bool {
     }
 }
 
-/// The flags a request was sent on with, as `name=value` pairs separated by `,` (for
-/// the access line and its span): Shoal's own when it decided, else the ones the
-/// request carried.
-pub(crate) fn summary(decided: Option<&Decided>, fields: &Fields) -> String {
+/// The `X-Flag-*` fields a request carries, as `name=value,...` (for the access
+/// record of a hop that passes them on); `None` when it has none.
+pub(crate) fn carried(fields: &Fields) -> Option<String> {
     let mut out = String::new();
-    let mut add = |name: &[u8], value: &[u8]| {
+    fields.each(|name, value| {
+        if Known::of(name) != Known::XFlag {
+            return;
+        }
         let name = name.get(7..).unwrap_or_default(); // after `x-flag-`
         if let (Ok(n), Ok(v)) = (std::str::from_utf8(name), std::str::from_utf8(value)) {
             if !out.is_empty() {
@@ -92,21 +111,6 @@ pub(crate) fn summary(decided: Option<&Decided>, fields: &Fields) -> String {
             out.push('=');
             out.push_str(v);
         }
-    };
-    match decided {
-        Some(d) => {
-            for line in d.lines.split(|&b| b == b'\n') {
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                if let Some(colon) = line.iter().position(|&b| b == b':') {
-                    add(&line[..colon], line[colon + 1..].trim_ascii_start());
-                }
-            }
-        }
-        None => fields.each(|name, value| {
-            if Known::of(name) == Known::XFlag {
-                add(name, value);
-            }
-        }),
-    }
-    out
+    });
+    (!out.is_empty()).then_some(out)
 }
