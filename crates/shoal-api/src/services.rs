@@ -32,6 +32,10 @@ pub struct ServiceSummary {
     pub routes: Vec<String>,
     pub versions: Vec<String>,
     pub external: bool,
+    /// Who sets the count: `auto MIN..MAX` (the autoscaler), `manual` (held by
+    /// `shoal scale`), or absent (the spec's count).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<String>,
 }
 
 fn summarize(snap: &Fleet) -> Vec<ServiceSummary> {
@@ -52,7 +56,9 @@ fn summarize(snap: &Fleet) -> Vec<ServiceSummary> {
                 .filter(|r| r.service == name)
                 .collect();
             let desired = spec.map_or(mine.len() as u32, |s| {
-                snap.overrides.get(&name).map_or(s.instances, |o| o.instances)
+                snap.overrides
+                    .get(&name)
+                    .map_or(s.instances, |o| o.instances)
                     + s.versions
                         .values()
                         .map(|v| v.instances.unwrap_or(1))
@@ -71,10 +77,23 @@ fn summarize(snap: &Fleet) -> Vec<ServiceSummary> {
                 routes: spec.map_or_else(Vec::new, |s| s.routes.clone()),
                 versions,
                 external: spec.is_none(),
+                scale: scale_cell(snap, &name),
                 name,
             }
         })
         .collect()
+}
+
+/// `auto MIN..MAX`, `manual` or `None` (see [`ServiceSummary::scale`]).
+fn scale_cell(snap: &Fleet, name: &str) -> Option<String> {
+    let scale = snap.specs.get(name)?.scale.as_ref()?;
+    let auto = scale.target.is_some() || scale.min == 0;
+    let now = now_ms();
+    match snap.overrides.get(name) {
+        Some(o) if !o.auto_allowed(now) => Some("manual".into()),
+        _ if auto => Some(format!("auto {}..{}", scale.min, scale.max)),
+        _ => None,
+    }
 }
 
 pub async fn agent(State(st): State<Arc<ApiState>>) -> Json<Value> {
@@ -107,10 +126,33 @@ pub async fn show(
         .filter(|r| r.service == name)
         .collect();
     instances.sort_by(|a, b| a.id.cmp(&b.id));
+    // The autoscaler's bounds, targets, hold and last decision (its memory, as stored).
+    let autoscaler = match snap.specs.get(&name).and_then(|s| s.scale.as_ref()) {
+        Some(scale) => {
+            let memory = st
+                .store
+                .get(&shoal_catalog::autoscale_key(&name))
+                .await?
+                .and_then(|kv| serde_json::from_slice::<Value>(&kv.value).ok());
+            let over = snap.overrides.get(&name);
+            json!({
+                "min": scale.min,
+                "max": scale.max,
+                "target": scale.target,
+                "current": summary.desired,
+                "set_by": over.map(|o| o.source),
+                "held": over.is_some_and(|o| !o.auto_allowed(now_ms())),
+                "held_until_ms": over.and_then(|o| o.auto_paused_until_ms),
+                "last": memory.as_ref().map_or(Value::Null, |m| m["last"].clone()),
+            })
+        }
+        None => Value::Null,
+    };
     Ok(Json(json!({
         "service": summary,
         "spec": snap.specs.get(&name),
         "instances": instances,
+        "autoscaler": autoscaler,
     })))
 }
 
@@ -168,8 +210,9 @@ pub async fn scale(
                 None => Some(DEFAULT_PAUSE),
                 Some("until-auto") => None,
                 Some(text) => Some(humantime::parse_duration(text).map_err(|e| {
-                    ApiError::bad_request("bad `pause`")
-                        .detail(format!("{text:?}: {e} (e.g. \"10m\", \"0s\", \"until-auto\")"))
+                    ApiError::bad_request("bad `pause`").detail(format!(
+                        "{text:?}: {e} (e.g. \"10m\", \"0s\", \"until-auto\")"
+                    ))
                 })?),
             };
             set_override(&st, &name, n, pause).await
@@ -231,13 +274,18 @@ async fn hand_back(st: &ApiState, name: &str) -> Result<Json<Value>, ApiError> {
         .specs
         .get(name)
         .ok_or_else(|| ApiError::not_found("no such service").detail(name.to_string()))?;
-    if !spec.scale.as_ref().is_some_and(|s| s.target.is_some()) {
-        return Err(ApiError::bad_request("the service has no autoscaler").detail(format!(
-            "give [services.{name}.scale] a `target` (rps, p95_ms, cpu, inflight or metric)"
-        )));
+    if spec.scale.as_ref().is_none_or(|s| s.target.is_none()) {
+        return Err(
+            ApiError::bad_request("the service has no autoscaler").detail(format!(
+                "give [services.{name}.scale] a `target` (rps, p95_ms, cpu, inflight or metric)"
+            )),
+        );
     }
     // The count stays where it is until the autoscaler's next decision moves it.
-    let current = snap.overrides.get(name).map_or(spec.instances, |o| o.instances);
+    let current = snap
+        .overrides
+        .get(name)
+        .map_or(spec.instances, |o| o.instances);
     let rev = st
         .store
         .put(&scale_key(name), encode(&ScaleOverride::auto(current)), 0)

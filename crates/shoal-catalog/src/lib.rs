@@ -16,11 +16,11 @@ mod record;
 
 pub use desired::{RestartRequest, ScaleOverride, ScaleSource};
 pub use keys::{
-    autoscale_key, catalog_key, catalog_prefix, catalog_service_prefix, deploy_key, flag_key, history_key,
-    history_prefix, kv_key, parse_catalog_key, restart_key, scale_key, spec_key, APPLIED_KEY,
-    CATALOG_PREFIX, CHECK_PREFIX, CONSUL_PREFIX, DEPLOY_PREFIX, FLAG_PREFIX, HISTORY_PREFIX,
-    KVMETA_PREFIX, KV_PREFIX, RESTART_PREFIX, SCALE_PREFIX, SECRET_PREFIX, SERVICE_PREFIX,
-    SESSION_PREFIX, SPEC_PREFIX,
+    autoscale_key, catalog_key, catalog_prefix, catalog_service_prefix, deploy_key, flag_key,
+    history_key, history_prefix, kv_key, parse_catalog_key, restart_key, scale_key, spec_key,
+    APPLIED_KEY, CATALOG_PREFIX, CHECK_PREFIX, CONSUL_PREFIX, DEPLOY_PREFIX, FLAG_PREFIX,
+    HISTORY_PREFIX, KVMETA_PREFIX, KV_PREFIX, RESTART_PREFIX, SCALE_PREFIX, SECRET_PREFIX,
+    SERVICE_PREFIX, SESSION_PREFIX, SPEC_PREFIX,
 };
 pub use record::{Health, InstanceRecord, InstanceState};
 

@@ -48,7 +48,10 @@ pub async fn scale(client: &Client, args: ScaleArgs<'_>) -> Result<String, Clien
             let paused = match answer["autoscaler_paused_until_ms"].as_u64() {
                 Some(until) => {
                     let secs = until.saturating_sub(shoal_catalog::now_ms()) / 1000;
-                    format!(" (autoscaler paused for {}; `--auto` hands it back)", humantime::format_duration(Duration::from_secs(secs)))
+                    format!(
+                        " (autoscaler paused for {}; `--auto` hands it back)",
+                        humantime::format_duration(Duration::from_secs(secs))
+                    )
                 }
                 None if answer["autoscaler_paused"] == json!(true) => {
                     " (autoscaler paused until `shoal scale SERVICE --auto`)".to_string()

@@ -71,6 +71,7 @@ pub async fn status(
         if let Some(d) = &deployment {
             out.push_str(&history::status_section(d, now_ms()));
         }
+        out.push_str(&autoscaler_section(&v["autoscaler"]));
         out.push_str(&instance_table(
             v["instances"].as_array().map_or(&[][..], |a| a),
             &proxy,
@@ -85,8 +86,8 @@ pub async fn status(
     // An agent without deployments answers 404 here: no DEPLOY cells then.
     let deployments: Vec<Deployment> = client.get("/api/v1/deployments").await.unwrap_or_default();
     let mut t = Table::new(&[
-        "SERVICE", "VERSION", "HEALTHY", "DESIRED", "RESTARTS", "STATE", "DEPLOY", "CIRCUIT",
-        "EJECTED", "REFUSED", "ROUTES",
+        "SERVICE", "VERSION", "HEALTHY", "DESIRED", "SCALE", "RESTARTS", "STATE", "DEPLOY",
+        "CIRCUIT", "EJECTED", "REFUSED", "ROUTES",
     ]);
     for svc in list.as_array().map_or(&[][..], |a| a) {
         let healthy = svc["healthy"].as_u64().unwrap_or(0);
@@ -108,6 +109,7 @@ pub async fn status(
             s(&svc["version"]),
             format!("{healthy}/{}", s(&svc["instances"])),
             desired.to_string(),
+            s(&svc["scale"]),
             s(&svc["restarts"]),
             state.into(),
             history::deploy_cell(
@@ -126,6 +128,55 @@ pub async fn status(
         ]);
     }
     Ok(t.render())
+}
+
+/// `autoscaler  auto 1..10  target rps 200  now 3` and the last decision, for
+/// `shoal status SERVICE` ("" without a `[scale]`).
+fn autoscaler_section(a: &Value) -> String {
+    if a.is_null() {
+        return String::new();
+    }
+    let targets: Vec<String> = a["target"]
+        .as_object()
+        .map(|t| {
+            t.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| match k.as_str() {
+                    "metric" => format!("{} {}", s(&v["name"]), s(&v["per_instance"])),
+                    _ => format!("{k} {}", s(v)),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let held = match (a["held"].as_bool(), a["held_until_ms"].as_u64()) {
+        (Some(true), Some(until)) => format!(
+            "  held by `shoal scale` for {}s more",
+            until.saturating_sub(now_ms()) / 1000
+        ),
+        (Some(true), None) => "  held by `shoal scale` until --auto".to_string(),
+        _ => String::new(),
+    };
+    let mut out = format!(
+        "autoscaler  {}..{}  target {}  now {}{held}\n",
+        s(&a["min"]),
+        s(&a["max"]),
+        if targets.is_empty() {
+            "-".to_string()
+        } else {
+            targets.join(", ")
+        },
+        s(&a["current"]),
+    );
+    let last = &a["last"];
+    if !last.is_null() {
+        let ago = now_ms().saturating_sub(last["at_ms"].as_u64().unwrap_or(0)) / 1000;
+        out.push_str(&format!(
+            "  last decision {ago}s ago: {}\n",
+            s(&last["reason"])
+        ));
+    }
+    out.push('\n');
+    out
 }
 
 /// The service's current deployment record, if it has one.

@@ -237,7 +237,7 @@ async fn scale_overrides_are_cleared_for_changed_services_or_all() {
     ok(submit(s, &v1, deploy_opts(), 1).await);
     let scaled = || async {
         for name in ["api", "web"] {
-            let o = shoal_catalog::encode(&ScaleOverride { instances: 5 });
+            let o = shoal_catalog::encode(&ScaleOverride::manual(5, None));
             s.put(&scale_key(name), o, 0)
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));

@@ -60,6 +60,17 @@ pub use tsdb::{Sample, SeriesKey, SeriesKind, Tsdb};
 use crate::expo::label_name;
 use crate::render::statsd_family;
 
+/// The metrics store's series name of StatsD metric `name`: `statsd_<name>`, with
+/// `_total` for a counter.
+pub fn statsd_series(name: &str, counter: bool) -> String {
+    let kind = if counter {
+        line::Kind::Counter
+    } else {
+        line::Kind::Gauge
+    };
+    render::statsd_family(kind, name)
+}
+
 /// Unix seconds now.
 pub fn unix_now() -> u64 {
     SystemTime::now()

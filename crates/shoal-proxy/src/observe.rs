@@ -154,11 +154,16 @@ pub type Observer = Arc<dyn Fn(&RequestRecord<'_>) + Send + Sync>;
 /// path: it should only queue the record.
 pub type AccessLog = Arc<dyn Fn(AccessRecord) + Send + Sync>;
 
-/// The proxy's reporting callbacks; both optional.
+/// Called (from the request path, for a service at zero instances that scales
+/// from zero) with the service a request waits for: start an instance.
+pub type Wake = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The proxy's reporting callbacks; all optional.
 #[derive(Clone, Default)]
 pub struct Hooks {
     pub observer: Option<Observer>,
     pub access_log: Option<AccessLog>,
+    pub wake: Option<Wake>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -166,6 +171,7 @@ impl std::fmt::Debug for Hooks {
         f.debug_struct("Hooks")
             .field("observer", &self.observer.is_some())
             .field("access_log", &self.access_log.is_some())
+            .field("wake", &self.wake.is_some())
             .finish()
     }
 }

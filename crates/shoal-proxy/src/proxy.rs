@@ -19,7 +19,7 @@ impl Proxy {
     /// Handles one request that arrived on a listener whose caller is `caller`.
     /// `pool` is the upstream pool of the thread serving the connection.
     pub(crate) async fn handle(&self, pool: &Pool, caller: &str, req: ClientRequest) -> Answer {
-        let table = self.table.load_full();
+        let mut table = self.table.load_full();
         let ClientRequest {
             method,
             uri,
@@ -39,6 +39,12 @@ impl Proxy {
                     Break(end) => return self.finish(rep, end),
                 }
             };
+        }
+        if table.any_from_zero {
+            match self.cold_start(table, &uri, pq, &fields).await {
+                Ok(t) => table = t,
+                Err(end) => return self.finish(rep, end),
+            }
         }
         let target = stage!(route::target(&table, &uri, pq, &fields));
         rep.serve(&target);

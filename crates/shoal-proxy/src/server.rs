@@ -31,6 +31,8 @@ pub struct ProxyConfig {
     pub connect_timeout: Duration,
     /// Per-attempt timeout of services without `resilience.timeout`.
     pub default_timeout: Duration,
+    /// How long a request to a service at zero instances is held while one starts.
+    pub cold_start_timeout: Duration,
     /// Idle pooled connections kept per instance (per serving thread).
     pub upstream_idle_per_host: usize,
     /// Threads serving [`Proxy::serve`], each with its own runtime, listening socket
@@ -51,6 +53,7 @@ impl Default for ProxyConfig {
             idle_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(2),
             default_timeout: Duration::from_secs(60),
+            cold_start_timeout: Duration::from_secs(30),
             upstream_idle_per_host: 256,
             serve_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             sampler: crate::sample::Sampler::default(),
@@ -67,6 +70,8 @@ pub struct Proxy {
     conns: Arc<Semaphore>,
     outbound: Mutex<HashMap<String, SocketAddr>>,
     shutdown: watch::Sender<bool>,
+    /// Requests held for a cold start now (bounded: see `stages/wake.rs`).
+    pub(crate) held: std::sync::atomic::AtomicUsize,
 }
 
 impl Proxy {
@@ -79,6 +84,7 @@ impl Proxy {
             hooks,
             outbound: Mutex::new(HashMap::new()),
             shutdown: watch::channel(false).0,
+            held: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 

@@ -3,6 +3,7 @@
 //! the next one's input or ends the request with an answer ([`End`]).
 //!
 //! - `route.rs`: the service and version (no match: 404 `no-route`).
+//! - `wake.rs`: a request to a service at zero instances waits while one starts.
 //! - `flags.rs`: the feature flags, decided at the request's first hop.
 //! - `admit.rs`: admission: rate limit (429), in-flight and caller shares (503 `shed`).
 //! - `body.rs`: the request body, read whole or streamed on, within the limit (413).
@@ -25,6 +26,7 @@ pub(crate) mod flags;
 pub(crate) mod reply;
 pub(crate) mod route;
 pub(crate) mod send;
+pub(crate) mod wake;
 
 use std::ops::ControlFlow;
 

@@ -39,6 +39,9 @@ pub struct ServiceRoute {
     pub rr: AtomicUsize,
     /// The instances speak HTTP/2 without TLS (`protocol = "h2c"`), not HTTP/1.1.
     pub h2c: bool,
+    /// The service scales to zero (`[services.S.scale] min = 0`): a request that
+    /// finds no instance is held while one starts.
+    pub from_zero: bool,
 }
 
 impl ServiceRoute {
@@ -120,6 +123,8 @@ pub struct RouteTable {
     pub domains: Vec<String>,
     /// The feature flags every request is evaluated against at its first hop.
     pub flags: Arc<FlagsRoute>,
+    /// Some service scales to zero (requests to it may be held: see `stages/wake.rs`).
+    pub any_from_zero: bool,
 }
 
 impl RouteTable {
@@ -221,15 +226,20 @@ impl RouteTable {
                     strategy: Strategy::LeastLoaded,
                     rr: AtomicUsize::new(0),
                     h2c: spec.is_some_and(|s| s.protocol == shoal_spec::Protocol::H2c),
+                    from_zero: spec
+                        .and_then(|s| s.scale.as_ref())
+                        .is_some_and(|sc| sc.min == 0),
                 },
             );
         }
         prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        let any_from_zero = services.values().any(|r: &ServiceRoute| r.from_zero);
         RouteTable {
             services,
             prefixes,
             domains: domains.to_vec(),
             flags: previous.flags.clone(),
+            any_from_zero,
         }
     }
 }

@@ -40,8 +40,11 @@ async fn the_gateway_decides_and_drops_what_clients_send() {
     let hooks = Hooks {
         observer: None,
         access_log: Some(Arc::new(move |r: AccessRecord| {
-            sink.lock().expect("log").push(r.flags.map(|f| f.as_str().to_owned()));
+            sink.lock()
+                .expect("log")
+                .push(r.flags.map(|f| f.as_str().to_owned()));
         })),
+        ..Hooks::default()
     };
     let h = Harness::start(with_flags(&u, &flags), hooks).await;
     let c = client();

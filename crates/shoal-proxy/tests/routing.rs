@@ -74,6 +74,7 @@ async fn trace_context_is_created_and_continued() {
             sink.lock().expect("log").push(r)
         })),
         observer: None,
+        ..Hooks::default()
     };
     let h = Harness::start(
         table(
@@ -148,6 +149,7 @@ async fn outbound_listener_sets_the_caller_from_the_listener() {
             sink.lock().expect("obs").push(row);
         })),
         access_log: None,
+        ..Hooks::default()
     };
     let h = Harness::start(
         table(

@@ -35,6 +35,7 @@ async fn weights_choose_the_version_its_instance_and_records_see() {
             sink.lock().expect("obs").push(r.version.to_owned());
         })),
         access_log: None,
+        ..Hooks::default()
     };
     let h = Harness::start(weighted(&u1, &u2, &[("2", 100)]), hooks).await;
     let c = client();

@@ -38,6 +38,7 @@ pub fn start_telemetry(
     let hooks = Hooks {
         observer: Some(metrics_observer(metrics)),
         access_log: Some(access_hook),
+        wake: None,
     };
     Ok((hooks, traces))
 }

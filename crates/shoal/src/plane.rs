@@ -115,3 +115,45 @@ pub fn start_dns(
         shoal_dns::follow_fleet(fleet.clone(), table.clone(), cfg.clone(), stop.stopped())
     });
 }
+
+/// Starts `autoscaler`: once a second, every service with a `[scale]` target (or
+/// `min = 0`) measured and scaled (`shoal-autoscaler`), woken by requests held for it.
+pub fn start_autoscaler(
+    tasks: &mut Tasks,
+    store: &Arc<dyn Store>,
+    plane: &Plane,
+    metrics: &Arc<Metrics>,
+    events: &Arc<EventLog>,
+    wakes: shoal_autoscaler::Wakes,
+) {
+    let table = plane.proxy.table().clone();
+    // In flight at the proxy: the sum over the service's instances.
+    let inflight: shoal_autoscaler::Inflight = Arc::new(move |service: &str| {
+        let t = table.load();
+        let route = t.services.get(service)?;
+        let n: usize = route
+            .versions
+            .values()
+            .flatten()
+            .map(|e| e.stats.inflight())
+            .sum();
+        Some(u32::try_from(n).unwrap_or(u32::MAX))
+    });
+    let (store, fleet, metrics, events) = (
+        store.clone(),
+        plane.fleet.clone(),
+        metrics.clone(),
+        events.clone(),
+    );
+    tasks.restart("autoscaler", move |stop| {
+        let a = shoal_autoscaler::Autoscaler::new(shoal_autoscaler::Sources {
+            store: store.clone(),
+            fleet: fleet.clone(),
+            metrics: metrics.clone(),
+            events: events.clone(),
+            inflight: inflight.clone(),
+            wakes: wakes.clone(),
+        });
+        shoal_autoscaler::run(a, stop.stopped())
+    });
+}

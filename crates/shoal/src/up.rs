@@ -131,7 +131,12 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     shoal_api::seed_flags(dyn_store.as_ref(), &spec.flags, &events).await?;
 
     let mut tasks = Tasks::default();
-    let (hooks, traces) = crate::observe::start_telemetry(&mut tasks, &logs, &errors, &metrics)?;
+    let (mut hooks, traces) =
+        crate::observe::start_telemetry(&mut tasks, &logs, &errors, &metrics)?;
+    // A request held for a service at zero asks the autoscaler for an instance.
+    let wakes = shoal_autoscaler::Wakes::default();
+    let w = wakes.clone();
+    hooks.wake = Some(Arc::new(move |service: &str| w.wake(service)));
     let plane = crate::plane::start_proxy(
         &mut tasks,
         &spec,
@@ -169,6 +174,7 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         shoal_api::serve(api_listener, api_state, stop.stopped())
     });
     crate::plane::start_dns(&mut tasks, &spec, &plane.fleet, dns_udp, dns_tcp);
+    crate::plane::start_autoscaler(&mut tasks, &dyn_store, &plane, &metrics, &events, wakes);
     // Checks of services registered through the Consul agent API, and session expiry.
     let consul = Arc::new(shoal_consul::ConsulState::new(
         dyn_store.clone(),

@@ -23,7 +23,8 @@ pub(crate) struct Stored {
     pub deployments: BTreeMap<String, Deployment>,
     /// Mod revision of each existing deploy key (absent: 0).
     pub deploy_revs: BTreeMap<String, Revision>,
-    /// Services with a scale override.
+    /// Services with a scale override set by hand (`shoal scale`); the autoscaler's
+    /// are left alone by a deploy: it scales the new version as it did the old.
     pub scaled: BTreeSet<String>,
 }
 
@@ -80,7 +81,11 @@ pub(crate) async fn read_all(store: &dyn Store) -> Result<Stored, StoreError> {
     }
     for kv in ranges.next().unwrap_or_default() {
         if let Some(name) = kv.key.strip_prefix(SCALE_PREFIX) {
-            out.scaled.insert(name.to_owned());
+            let auto = shoal_catalog::decode::<shoal_catalog::ScaleOverride>(&kv.key, &kv.value)
+                .is_ok_and(|o| o.source == shoal_catalog::ScaleSource::Auto);
+            if !auto {
+                out.scaled.insert(name.to_owned());
+            }
         }
     }
     Ok(out)
