@@ -230,9 +230,10 @@ mod tests {
         assert!((rps - 10.0).abs() < 0.01, "{rps}");
         assert_eq!(c.inflight("web"), None, "no sample in the window");
         assert_eq!(c.idle_ms("web", 20_000), Some(0));
+        // No request since 20 s (the count stays at 230).
         c.record("web", 230, None, 21_000);
         c.record("web", 230, None, 29_000);
-        assert_eq!(c.idle_ms("web", 29_000), Some(8_000));
+        assert_eq!(c.idle_ms("web", 29_000), Some(9_000));
         assert_eq!(c.rps("web"), Some(0.0));
         c.retain(&BTreeSet::new());
         assert_eq!(c.rps("web"), None);

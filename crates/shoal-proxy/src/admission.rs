@@ -76,6 +76,9 @@ pub enum Refusal {
 #[derive(Debug)]
 pub struct Admission {
     max: Option<u32>,
+    /// Most requests waiting for a place, and how long each waits.
+    queue: Option<(u32, Duration)>,
+    waiting: AtomicU32,
     limiter: Option<Limiter>,
     callers: BTreeMap<String, CallerPolicy>,
     total: AtomicU32,
@@ -96,6 +99,11 @@ impl Admission {
         });
         Self {
             max: limits.and_then(|l| l.max_inflight),
+            queue: limits.and_then(|l| {
+                let timeout = l.queue_timeout.unwrap_or(Duration::from_secs(1));
+                l.queue.map(|n| (n, timeout))
+            }),
+            waiting: AtomicU32::new(0),
             limiter,
             callers: callers.clone(),
             total: AtomicU32::new(0),
@@ -115,6 +123,51 @@ impl Admission {
 
     /// Admits one request from `caller`; the guard releases it when dropped.
     pub fn admit(self: &Arc<Self>, caller: &str) -> Result<AdmitGuard, Refusal> {
+        self.try_admit(caller, true)
+    }
+
+    /// Whether requests that would be shed wait for a place (`limits.queue`).
+    pub fn queues(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    /// [`Admission::admit`], but a request that would be shed waits in the queue (if
+    /// the service has one and it has room) for a place, trying again every 5 ms until
+    /// `queue_timeout`: the priorities still decide who gets in first (a critical
+    /// caller's threshold is the highest), and what times out is shed.
+    pub async fn admit_waiting(self: &Arc<Self>, caller: &str) -> Result<AdmitGuard, Refusal> {
+        let first = self.try_admit(caller, false);
+        let (Err(Refusal::Shed(why)), Some((max, timeout))) = (&first, self.queue) else {
+            if matches!(first, Err(Refusal::Shed(_))) {
+                self.shed.fetch_add(1, Ordering::Relaxed);
+            }
+            return first;
+        };
+        let why = *why;
+        if self.waiting.fetch_add(1, Ordering::Relaxed) >= max {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            self.shed.fetch_add(1, Ordering::Relaxed);
+            return Err(Refusal::Shed(why));
+        }
+        let _waiting = Waiting(&self.waiting);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            match self.try_admit(caller, false) {
+                Err(Refusal::Shed(why)) if tokio::time::Instant::now() < deadline => {
+                    let _ = why;
+                }
+                Err(Refusal::Shed(why)) => {
+                    self.shed.fetch_add(1, Ordering::Relaxed);
+                    return Err(Refusal::Shed(why));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One admission attempt; a refusal by `max_inflight` counts as shed when `count`.
+    fn try_admit(self: &Arc<Self>, caller: &str, count: bool) -> Result<AdmitGuard, Refusal> {
         if let Some(limiter) = &self.limiter {
             if let Err(not_until) = limiter.check() {
                 self.rate_limited.fetch_add(1, Ordering::Relaxed);
@@ -139,11 +192,22 @@ impl Admission {
                 .and_then(|p| p.share)
                 .map(|s| ((s * f64::from(max)).floor() as u32).max(1));
             if let Err(why) = decide(priority, cap, mine, total, max) {
-                self.shed.fetch_add(1, Ordering::Relaxed);
+                if count {
+                    self.shed.fetch_add(1, Ordering::Relaxed);
+                }
                 return Err(Refusal::Shed(why));
             }
         }
         Ok(guard)
+    }
+}
+
+/// Counts a queued request while it waits.
+struct Waiting<'a>(&'a AtomicU32);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -61,7 +61,7 @@ impl Proxy {
         };
         let route = target.route;
         // The request's in-flight place, held until it is recorded (or by a tunnel).
-        let mut admitted = Some(stage!(admit::admit(route, caller)));
+        let mut admitted = Some(stage!(admit::admit(route, caller).await));
         let limit = self.config.max_body_bytes;
         let payload = match body::ready(body, route.h2c, limit) {
             Ok(step) => stage!(step),

@@ -379,6 +379,7 @@ async fn a_websocket_holds_its_in_flight_place_until_it_closes() {
         limits: Some(LimitsSpec {
             rps: None,
             max_inflight: Some(1),
+            ..LimitsSpec::default()
         }),
         ..ResilienceSpec::default()
     });

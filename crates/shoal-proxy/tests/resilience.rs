@@ -79,6 +79,7 @@ async fn rate_limit_answers_429_with_retry_after() {
     let limits = LimitsSpec {
         rps: Some(5.0),
         max_inflight: None,
+        ..LimitsSpec::default()
     };
     let h = Harness::start(
         with(
@@ -206,6 +207,7 @@ async fn priority_shedding_keeps_critical_callers_whole() {
         limits: Some(LimitsSpec {
             rps: None,
             max_inflight: Some(10),
+            ..LimitsSpec::default()
         }),
         callers,
         ..Default::default()

@@ -89,13 +89,20 @@ impl Default for FallbackSpec {
     }
 }
 
-/// `limits = { rps, max_inflight }`; each optional.
+/// `limits = { rps, max_inflight, queue, queue_timeout }`; each optional.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct LimitsSpec {
     /// Requests per second admitted (> 0); beyond: 429 `rate-limited`.
     pub rps: Option<f64>,
     /// Concurrent requests admitted (>= 1); beyond: 503 `shed`.
     pub max_inflight: Option<u32>,
+    /// Requests that `max_inflight` (or their caller's priority) would shed wait for
+    /// a place instead, at most this many at once (>= 1). Default none: shed at once.
+    #[serde(default)]
+    pub queue: Option<u32>,
+    /// How long a queued request waits before it is shed. Default 1s (with `queue`).
+    #[serde(default)]
+    pub queue_timeout: Option<Duration>,
 }
 
 const MAX_RETRIES: u32 = 10;
@@ -148,6 +155,8 @@ pub(crate) fn read_resilience(
         spec.limits = sub(cx, &lf, &obj.path, |cx, o| LimitsSpec {
             rps: o.get(cx, "rps", positive),
             max_inflight: o.get(cx, "max_inflight", u32_in(1, MAX_INSTANCES * 1000)),
+            queue: o.get(cx, "queue", u32_in(1, 100_000)),
+            queue_timeout: o.get(cx, "queue_timeout", positive_duration),
         });
     }
     if let Some(cf) = obj.take("callers") {

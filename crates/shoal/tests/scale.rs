@@ -336,3 +336,52 @@ target = { rps = 50 }
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(counts(&p, "lazy").0 >= 1);
 }
+
+#[test]
+fn a_custom_statsd_metric_drives_the_count() {
+    let p = Platform::builder(BIN)
+        .file("work.py", WORK)
+        .services(
+            r#"
+[services.worker]
+command = ["python3", "work.py"]
+
+[services.worker.health]
+http = "/health"
+interval = "200ms"
+
+[services.worker.scale]
+min = 1
+max = 6
+target = { metric = { name = "queue_depth", per_instance = 10 } }
+up_cooldown = "1s"
+down_stabilization = "3s"
+"#,
+        )
+        .start()
+        .expect("start");
+    p.wait_healthy("worker", 1, HEALTHY).expect("worker");
+    // A queue 35 deep: 4 instances at 10 each (1 → 2 → 4 by the step cap).
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let (grew, took) = {
+        let began = Instant::now();
+        let grew = wait_until("4 instances", Duration::from_secs(30), || {
+            udp.send_to(b"queue_depth:35|g", p.statsd).ok()?;
+            (counts(&p, "worker").0 == 4).then_some(4)
+        })
+        .expect("scaled on the gauge");
+        (grew, began.elapsed())
+    };
+    eprintln!("queue_depth 35: {grew} instances after {took:?}");
+    // The queue drains: back to 1 after the window.
+    wait_until("back to 1", Duration::from_secs(30), || {
+        udp.send_to(b"queue_depth:0|g", p.statsd).ok()?;
+        (counts(&p, "worker").0 == 1).then_some(())
+    })
+    .expect("scaled down on the gauge");
+    let ev = p
+        .api("GET", "/api/v1/events?kind=scaled", None)
+        .expect("events")
+        .text();
+    assert!(ev.contains("queue_depth"), "{ev}");
+}

@@ -31,6 +31,7 @@ async fn guards_release_slots() {
     let limits = LimitsSpec {
         rps: None,
         max_inflight: Some(10),
+        ..LimitsSpec::default()
     };
     let mut callers = BTreeMap::new();
     callers.insert("reports".to_owned(), policy(Priority::Low, Some(0.2)));
@@ -58,6 +59,7 @@ async fn rate_limit_refuses_with_retry_after_and_refills() {
     let limits = LimitsSpec {
         rps: Some(5.0),
         max_inflight: None,
+        ..LimitsSpec::default()
     };
     let a = Arc::new(Admission::new(Some(&limits), &BTreeMap::new()));
     let ok = (0..10).filter(|_| a.admit("x").is_ok()).count();
@@ -72,4 +74,44 @@ async fn rate_limit_refuses_with_retry_after_and_refills() {
     assert!(a.admit("x").is_ok());
     assert!(a.admit("x").is_err());
     assert_eq!(a.rate_limited.load(Ordering::Relaxed), 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queue_holds_what_would_be_shed_until_a_place_frees_or_it_times_out() {
+    let limits = LimitsSpec {
+        max_inflight: Some(2),
+        queue: Some(1),
+        queue_timeout: Some(Duration::from_millis(500)),
+        ..LimitsSpec::default()
+    };
+    let a = Arc::new(Admission::new(Some(&limits), &BTreeMap::new()));
+    let first = a.admit("x").expect("room");
+    let _second = a.admit("x").expect("room");
+    // Full: the next one waits, and gets the place the first one frees.
+    let waiter = {
+        let a = a.clone();
+        tokio::spawn(async move { a.admit_waiting("x").await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The queue (1) is taken: another one is shed at once.
+    assert!(matches!(a.admit_waiting("x").await, Err(Refusal::Shed(_))));
+    drop(first);
+    let third = waiter.await;
+    assert!(matches!(third, Ok(Ok(_))), "{third:?}");
+    assert_eq!(
+        a.shed.load(Ordering::Relaxed),
+        1,
+        "only the one the full queue refused"
+    );
+    // Nothing frees: shed after the timeout, not before.
+    let began = tokio::time::Instant::now();
+    let timed_out = a.admit_waiting("x").await;
+    assert!(matches!(timed_out, Err(Refusal::Shed(_))));
+    assert!(
+        began.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(a.shed.load(Ordering::Relaxed), 2);
+    drop(third);
 }

@@ -1,5 +1,6 @@
 //! Stage: admission by the service's rate limit, in-flight cap and caller shares;
-//! 429 `rate-limited` (with `Retry-After`) or 503 `shed` when refused.
+//! 429 `rate-limited` (with `Retry-After`) or 503 `shed` when refused (after waiting
+//! in the service's queue, when it has one).
 
 use std::ops::ControlFlow::{Break, Continue};
 
@@ -8,10 +9,17 @@ use crate::respond::{self, Reason};
 use crate::stages::{End, Step};
 use crate::table::ServiceRoute;
 
-/// Admits a request from `caller`; the guard holds its in-flight place.
+/// Admits a request from `caller`; the guard holds its in-flight place. A service
+/// with a `queue` lets a request that would be shed wait for a place first.
 #[inline]
-pub(crate) fn admit(route: &ServiceRoute, caller: &str) -> Step<AdmitGuard> {
-    match route.state.admission.admit(caller) {
+pub(crate) async fn admit(route: &ServiceRoute, caller: &str) -> Step<AdmitGuard> {
+    let admission = &route.state.admission;
+    let admitted = if admission.queues() {
+        admission.admit_waiting(caller).await
+    } else {
+        admission.admit(caller)
+    };
+    match admitted {
         Ok(guard) => Continue(guard),
         Err(Refusal::RateLimited { retry_after }) => Break(End::by(
             respond::rate_limited(retry_after),
