@@ -381,11 +381,13 @@ impl shoal_logs::LazyLine for AccessLine {
     /// them, and a span can be read back from them after a restart.
     fn write_fields(&self, out: &mut Vec<u8>) {
         let (r, t) = (&self.0, self.0.texts());
-        shoal_logs::JsonObject::new(out)
-            .str("caller", t.caller)
-            .millis("duration_ms", r.duration)
-            .opt_str("flags", r.flags.as_ref().map(SentFlags::as_str))
-            .opt_str("instance", t.instance)
+        let mut o = shoal_logs::JsonObject::new(out);
+        o.str("caller", t.caller).millis("duration_ms", r.duration);
+        // Only when the proxy has flags: no `"flags":null` on every line without.
+        if let Some(flags) = r.flags.as_ref().map(SentFlags::as_str) {
+            o.str("flags", flags);
+        }
+        o.opt_str("instance", t.instance)
             .str("kind", "access")
             .str("method", t.method)
             .opt_str("parent_span_id", t.parent_span_id)
