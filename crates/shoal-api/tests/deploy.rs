@@ -1,68 +1,20 @@
 //! `/api/v1/deploy`, deployments, history, orders and rollback through the real
 //! router on 127.0.0.1:0, over a real embedded store.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
-use shoal_api::{ApiState, Token, Tokens};
-use shoal_store::{EmbeddedOptions, EmbeddedStore};
+use shoal_api::{Token, Tokens};
 
-struct Api {
-    addr: SocketAddr,
-    client: Client<HttpConnector, Full<Bytes>>,
-    dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
+type Api = common::Served;
 
 async fn api_with(tokens: Tokens) -> Api {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let store = EmbeddedStore::open(&dir.path().join("store"), EmbeddedOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("store: {e}"));
-    let keyring = shoal_secrets::Keyring::from_bytes(&[7u8; 32]).unwrap_or_else(|e| panic!("{e}"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-    let dyn_store: Arc<dyn shoal_store::Store> = store.clone();
-    let (fleet, view) = shoal_fleet::start(dyn_store, std::future::pending());
-    tokio::spawn(view);
-    let state = Arc::new(ApiState {
-        fleet,
-        store,
-        logs: Arc::new(shoal_logs::LogStore::new(shoal_logs::LogLimits::default())),
-        node: "test".into(),
-        http: addr,
-        gateway: addr,
-        started: Instant::now(),
-        keyring: Arc::new(keyring),
-        tokens,
-        events: Arc::new(shoal_events::EventLog::new(100)),
-        proxy: None,
-        errors: None,
-        metrics: None,
-        traces: None,
-        base_dir: dir.path().to_path_buf(),
-        flag_counts: None,
-    });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(shoal_api::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
-    Api {
-        addr,
-        client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
-        dir,
-        _stop: stop,
-    }
+    common::serve(tokens, None).await
 }
 
 async fn api() -> Api {
