@@ -97,7 +97,6 @@ impl Autoscaler {
             memory.state = d.next.clone();
             memory.last = Some(Last::of(&d, &signals, now_ms));
             let scale_rev = fleet.mod_revision(&scale_key(&service));
-            let auto_rev = fleet.mod_revision(&autoscale_key(&service));
             if d.desired != current {
                 let written = self
                     .write(&service, Some(d.desired), &memory, scale_rev)
@@ -123,7 +122,6 @@ impl Autoscaler {
                 continue;
             }
             let saved = if now_ms.saturating_sub(saved) >= SAVE_EVERY_MS {
-                let _ = auto_rev;
                 if self.write(&service, None, &memory, scale_rev).await {
                     now_ms
                 } else {
