@@ -5,9 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use shoal_api::{Token, Tokens};
 
@@ -22,45 +20,6 @@ async fn api() -> Api {
 }
 
 impl Api {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        self.call_as(method, path, body, None).await
-    }
-
-    async fn call_as(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        token: Option<&str>,
-    ) -> (StatusCode, Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(format!("http://{}{path}", self.addr));
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
-        let req = req
-            .body(Full::new(body))
-            .unwrap_or_else(|e| panic!("request: {e}"));
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .unwrap_or_else(|e| panic!("{path}: {e}"));
-        let status = resp.status();
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
     async fn deploy(
         &self,
         toml: &str,

@@ -6,10 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::header::HeaderMap;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use shoal_api::{FlagCounts, Token, Tokens};
 
@@ -36,47 +33,6 @@ async fn api() -> Api {
 }
 
 impl Api {
-    /// Sends `body` as is; answers the status, headers and raw body.
-    async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        body: &str,
-        headers: &[(&str, &str)],
-    ) -> (StatusCode, HeaderMap, Bytes) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(format!("http://{}{path}", self.addr));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = req
-            .body(Full::new(Bytes::from(body.to_owned())))
-            .unwrap_or_else(|e| panic!("request: {e}"));
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .unwrap_or_else(|e| panic!("{path}: {e}"));
-        let (status, headers) = (resp.status(), resp.headers().clone());
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .to_bytes();
-        (status, headers, bytes)
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let body = body.map_or_else(String::new, |b| b.to_string());
-        let (status, _, bytes) = self.raw(method, path, &body, &[]).await;
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
     async fn flag(&self, name: &str) -> Value {
         let (status, v) = self
             .call(Method::GET, &format!("/api/v1/flags/{name}"), None)

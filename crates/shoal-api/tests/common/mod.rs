@@ -7,9 +7,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
+use hyper::header::HeaderMap;
+use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
 use shoal_api::{ApiState, FlagCounts, Tokens};
 use shoal_store::{EmbeddedOptions, EmbeddedStore};
 
@@ -63,5 +66,71 @@ pub async fn serve(tokens: Tokens, flag_counts: Option<FlagCounts>) -> Served {
         client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
         dir,
         _stop: stop,
+    }
+}
+
+impl Served {
+    /// Sends `body` as is with `headers`; answers the status, headers and raw body.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, Bytes) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .unwrap_or_else(|e| panic!("request: {e}"));
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_bytes();
+        (status, headers, bytes)
+    }
+
+    /// A JSON call without a token; the answer as JSON (`null` when it is not).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call_as(method, path, body, None).await
+    }
+
+    /// A JSON call with `token` as its bearer token, when given.
+    pub async fn call_as(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let body = body.map_or_else(String::new, |b| b.to_string());
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .as_deref()
+            .map(|b| ("authorization", b))
+            .into_iter()
+            .collect();
+        let (status, _, bytes) = self.raw(method, path, &body, &headers).await;
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 }
