@@ -1,65 +1,20 @@
 //! `shoal deploy`, `--wait`, `rollback`, `history` and `status` against the real API
 //! on 127.0.0.1:0; a stand-in deployer ends deployments by writing their records.
 
+mod common;
+
+use common::{platform_with, Platform};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shoal_catalog::{decode, deploy_key, encode, history_key};
-use shoal_cli::{Client, DeployArgs, Order};
+use shoal_cli::{DeployArgs, Order};
 use shoal_deploy::{Deployment, Status};
-use shoal_store::{EmbeddedOptions, EmbeddedStore, Store};
-
-struct Platform {
-    client: Client,
-    store: Arc<dyn Store>,
-    _dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
+use shoal_store::Store;
 
 async fn platform() -> Platform {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let store = EmbeddedStore::open(&dir.path().join("store"), EmbeddedOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("store: {e}"));
-    let store: Arc<dyn Store> = store;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-    let (fleet, view) = shoal_fleet::start(store.clone(), std::future::pending());
-    tokio::spawn(view);
-    let state = Arc::new(shoal_api::ApiState {
-        fleet,
-        store: store.clone(),
-        logs: Arc::new(shoal_logs::LogStore::new(shoal_logs::LogLimits::default())),
-        node: "test".into(),
-        http: addr,
-        gateway: addr,
-        started: Instant::now(),
-        keyring: Arc::new(
-            shoal_secrets::Keyring::from_bytes(&[7u8; 32]).unwrap_or_else(|e| panic!("{e}")),
-        ),
-        tokens: shoal_api::Tokens::default(),
-        events: Arc::new(shoal_events::EventLog::new(100)),
-        proxy: None,
-        errors: None,
-        metrics: None,
-        traces: None,
-        base_dir: dir.path().to_path_buf(),
-        flag_counts: None,
-    });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(shoal_api::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
-    let client =
-        Client::new(&format!("http://{addr}"), None).unwrap_or_else(|e| panic!("client: {e}"));
-    Platform {
-        client,
-        store,
-        _dir: dir,
-        _stop: stop,
-    }
+    platform_with(None).await
 }
 
 fn web(version: &str) -> String {
