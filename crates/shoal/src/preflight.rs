@@ -1,29 +1,9 @@
-//! What `shoal up` checks before it starts anything: tokens, an API open beyond this machine, tables not enforced yet.
+//! What `shoal up` checks before it starts anything: tokens, an API open beyond this machine.
 
 use std::net::SocketAddr;
 
 use anyhow::bail;
 use shoal_spec::Spec;
-
-/// Tables whose behaviour is parsed and validated but not yet enforced.
-const NOT_YET: &[(&str, &str)] = &[(
-    ".scale",
-    "the autoscaler does not exist yet (min/max bound `shoal scale`)",
-)];
-
-pub fn warn_unimplemented(spec: &Spec) {
-    for section in &spec.sections {
-        let note = NOT_YET
-            .iter()
-            .find(|(needle, _)| section.path.contains(needle) || section.path.starts_with(needle));
-        if let Some((_, note)) = note {
-            eprintln!(
-                "warning: {}:{}:{}: [{}] is parsed but {note}",
-                section.location.file, section.location.line, section.location.column, section.path
-            );
-        }
-    }
-}
 
 pub fn refuse_open_public_api(addr: SocketAddr, tokens: &shoal_api::Tokens) -> anyhow::Result<()> {
     if !addr.ip().is_loopback() && !tokens.enabled() {

@@ -63,7 +63,6 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     let p = spec.platform.clone();
     let tokens = crate::preflight::load_tokens(&spec)?;
     crate::preflight::refuse_open_public_api(p.http, &tokens)?;
-    crate::preflight::warn_unimplemented(&spec);
 
     std::fs::create_dir_all(&p.data_dir)
         .with_context(|| format!("cannot create data_dir {}", p.data_dir.display()))?;
