@@ -29,7 +29,9 @@ pub enum StoreError {
         "lease {0} not found (it was never granted, or was revoked or expired); grant a new lease"
     )]
     LeaseNotFound(LeaseId),
-    /// The storage layer failed (disk error, corrupt data); the store may be unusable.
+    /// The storage layer failed (disk error, corrupt data) or cannot be reached (etcd: no
+    /// answer within the request timeout, no quorum); the store may be unusable. A write that
+    /// failed so may or may not have been applied.
     #[error("storage error: {0}")]
     Io(String),
     /// The store was closed, or its writer stopped after a storage failure.

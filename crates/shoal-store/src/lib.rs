@@ -66,6 +66,9 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_prefix(&self, prefix: &str) -> Result<usize, StoreError>;
 
     /// Runs a transaction atomically. A txn whose ops write nothing does not use a revision.
+    /// For a txn to run on every backend, a branch must not put one key twice nor put a key
+    /// that one of its deletes covers, and must stay within etcd's `--max-txn-ops` (128 by
+    /// default): etcd rejects such txns with [`StoreError::InvalidArgument`].
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError>;
 
     /// Watches keys under `prefix`. `start_revision` 0 = from the next change; otherwise
@@ -73,7 +76,8 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Compacted`] if `start_revision` is older than the compacted revision.
     async fn watch(&self, prefix: &str, start_revision: Revision) -> Result<Watcher, StoreError>;
 
-    /// Grants a lease that expires `ttl` after its last keepalive.
+    /// Grants a lease that expires `ttl` after its last keepalive. A backend may lengthen the
+    /// TTL (etcd rounds it up to whole seconds and to its minimum TTL) and chooses the id.
     async fn lease_grant(&self, ttl: Duration) -> Result<LeaseId, StoreError>;
 
     /// Resets a live lease's TTL and returns it.

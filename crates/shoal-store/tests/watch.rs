@@ -1,9 +1,11 @@
-//! Watch tests: live, replay from history, compaction, prefix filtering, falling behind.
+//! Embedded-only watch tests: closing ends watches, automatic compaction, a watcher that falls
+//! behind the live buffer, channel-fed watchers. The shared semantics are in the conformance
+//! suite (tests/conformance.rs).
 
 use std::sync::Arc;
 
 use shoal_store::{
-    EmbeddedOptions, EmbeddedStore, EventKind, Op, Store, StoreError, Txn, WatchBatch, Watcher,
+    EmbeddedOptions, EmbeddedStore, EventKind, Store, StoreError, WatchBatch, Watcher,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -20,98 +22,24 @@ fn keys(b: &WatchBatch) -> Vec<(EventKind, &str)> {
 }
 
 #[tokio::test]
-async fn watch_from_now_sees_only_new_changes() -> TestResult {
+async fn closing_the_store_ends_watches() -> TestResult {
     let s = EmbeddedStore::open_in_memory().await?;
-    s.put("a", b"old".to_vec(), 0).await?;
     let mut w = s.watch("", 0).await?;
     s.put("a", b"new".to_vec(), 0).await?;
-    s.delete("a").await?;
-    let b = next(&mut w).await?;
-    assert_eq!(b.revision, 3);
-    assert_eq!(b.events[0].kv.value, b"new");
-    assert_eq!(
-        b.events[0].prev.as_ref().map(|p| p.value.clone()),
-        Some(b"old".to_vec())
-    );
-    let b = next(&mut w).await?;
-    assert_eq!(b.revision, 4);
-    assert_eq!(keys(&b), [(EventKind::Delete, "a")]);
-    assert_eq!(b.events[0].kv.mod_revision, 4);
-    assert!(b.events[0].kv.value.is_empty());
+    assert_eq!(next(&mut w).await?.revision, 2);
     s.close().await;
     assert!(w.next().await.is_none(), "closing the store ends watches");
     Ok(())
 }
 
 #[tokio::test]
-async fn watch_replays_history_then_follows_live() -> TestResult {
-    let s = EmbeddedStore::open_in_memory().await?;
-    for i in 0..10 {
-        s.put(&format!("k{i}"), vec![i], 0).await?;
-    }
-    let mut w = s.watch("", 5).await?;
-    for rev in 5..=11 {
-        assert_eq!(next(&mut w).await?.revision, rev);
-    }
-    s.put("live", vec![], 0).await?;
-    let b = next(&mut w).await?;
-    assert_eq!((b.revision, keys(&b)), (12, vec![(EventKind::Put, "live")]));
-    // From revision 1 (the empty store) replays everything.
-    let mut w = s.watch("", 1).await?;
-    assert_eq!(next(&mut w).await?.revision, 2);
-    s.close().await;
-    Ok(())
-}
-
-#[tokio::test]
-async fn one_txn_is_one_batch_and_prefix_filters() -> TestResult {
-    let s = EmbeddedStore::open_in_memory().await?;
-    let mut w = s.watch("svc/", 0).await?;
-    s.put("other", vec![], 0).await?;
-    s.txn(Txn::new().and_then([
-        Op::put("svc/a", "1"),
-        Op::put("zzz", "2"),
-        Op::put("svc/b", "3"),
-    ]))
-    .await?;
-    s.delete_prefix("svc/").await?;
-    let b = next(&mut w).await?;
-    assert_eq!(b.revision, 3);
-    assert_eq!(
-        keys(&b),
-        [(EventKind::Put, "svc/a"), (EventKind::Put, "svc/b")]
-    );
-    let b = next(&mut w).await?;
-    assert_eq!(b.revision, 4);
-    assert_eq!(
-        keys(&b),
-        [(EventKind::Delete, "svc/a"), (EventKind::Delete, "svc/b")]
-    );
-    s.close().await;
-    Ok(())
-}
-
-#[tokio::test]
-async fn compaction_makes_old_revisions_unwatchable() -> TestResult {
+async fn compaction_is_reported_by_the_compacted_revision() -> TestResult {
     let s = EmbeddedStore::open_in_memory().await?;
     for i in 0..5 {
         s.put("k", vec![i], 0).await?;
     }
     s.compact(4).await?;
     assert_eq!(s.compacted_revision(), 4);
-    match s.watch("", 3).await {
-        Err(StoreError::Compacted {
-            requested: 3,
-            compacted: 4,
-        }) => {}
-        other => return Err(format!("expected Compacted, got {:?}", other.map(|_| ())).into()),
-    }
-    let mut w = s.watch("", 4).await?;
-    assert_eq!(next(&mut w).await?.revision, 4);
-    assert!(matches!(
-        s.compact(4).await,
-        Err(StoreError::Compacted { .. })
-    ));
     s.close().await;
     Ok(())
 }
