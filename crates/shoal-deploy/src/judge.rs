@@ -4,7 +4,9 @@
 //! then its 5xx rate must not pass `max_error_rate`, and its p95 must not pass
 //! `max_p95_ratio` times the stable version's p95 over the same window. Latencies
 //! under [`P95_FLOOR`] count as equal: a 0.4 ms against a 0.2 ms answer is noise,
-//! not a regression.
+//! not a regression. A p95 is read from histogram buckets (bounds 2–2.5x apart), so
+//! within a bucket it is an interpolation: the canary is judged slower only when even
+//! the lower bound of its p95's bucket is over the allowed ratio, never on the guess.
 
 use serde_json::json;
 use shoal_spec::CanarySpec;
@@ -69,7 +71,8 @@ pub fn judge(canary: &Totals, stable: Option<&Totals>, spec: &CanarySpec) -> Ver
         };
     }
     if let (Some(ratio), Some(stable_p95)) = (ratio, stable_p95) {
-        if p95 > P95_FLOOR && ratio > spec.max_p95_ratio {
+        let surely_above = bucket_floor(p95) > spec.max_p95_ratio * stable_p95;
+        if p95 > P95_FLOOR && ratio > spec.max_p95_ratio && surely_above {
             return Verdict::Fail {
                 reason: format!(
                     "p95 {:.1} ms is {ratio:.2}x the stable version's {:.1} ms (max_p95_ratio {})",
@@ -82,6 +85,16 @@ pub fn judge(canary: &Totals, stable: Option<&Totals>, spec: &CanarySpec) -> Ver
         }
     }
     Verdict::Pass { numbers }
+}
+
+/// The lower bound of the histogram bucket holding `v` (seconds).
+fn bucket_floor(v: f64) -> f64 {
+    Totals::BOUNDS
+        .iter()
+        .rev()
+        .find(|b| **b < v)
+        .copied()
+        .unwrap_or(0.0)
 }
 
 fn round(v: f64) -> f64 {
@@ -139,6 +152,17 @@ mod tests {
             panic!("expected a failure, got {v:?}");
         };
         assert!(reason.contains("p95"), "{reason}");
+    }
+
+    #[test]
+    fn a_neighbouring_bucket_is_within_resolution() {
+        // canary (5, 10] ms against stable (2.5, 5] ms: the interpolated ratio is 2x,
+        // but the true latencies may be 5.1 against 4.9 ms.
+        let v = judge(&window(100, 0, 3), Some(&window(900, 0, 2)), &spec());
+        assert!(matches!(v, Verdict::Pass { .. }), "{v:?}");
+        // (10, 25] ms against (2.5, 5] ms is slower whatever the true values.
+        let v = judge(&window(100, 0, 4), Some(&window(900, 0, 2)), &spec());
+        assert!(matches!(v, Verdict::Fail { .. }), "{v:?}");
     }
 
     #[test]
