@@ -64,12 +64,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The right a request needs; `None` for the few public endpoints.
 pub fn required_right(method: &Method, path: &str) -> Option<Right> {
-    const PUBLIC: [&str; 3] = [
+    const PUBLIC: [&str; 4] = [
         "/v1/status/leader",
         "/v1/status/peers",
         "/api/v1/openapi.json",
+        // Says whether tokens are on and what the presented one may do; never data.
+        "/api/v1/auth/self",
     ];
-    if PUBLIC.contains(&path) {
+    // The dashboard's files hold no data: the page asks for a token, then sends it.
+    if PUBLIC.contains(&path) || path == "/ui" || path.starts_with("/ui/") {
         return None;
     }
     if path.starts_with("/api/v1/secrets/") {
@@ -161,6 +164,29 @@ pub async fn check(State(st): State<Arc<ApiState>>, req: Request, next: Next) ->
     }
 }
 
+/// `GET /api/v1/auth/self` (public): the presented token's name and rights (every right when
+/// no tokens are configured; none for a missing or unknown token), so a client such as the
+/// dashboard knows whether to ask for a token and what to offer.
+pub async fn whoami(State(st): State<Arc<ApiState>>, req: Request) -> Response {
+    let all = || vec!["read", "write", "secrets"];
+    if !st.tokens.enabled() {
+        return axum::Json(serde_json::json!({ "tokens": false, "name": null, "rights": all() }))
+            .into_response();
+    }
+    // Public: no token or an unknown one has no rights (and no name).
+    let token =
+        presented_token(req.headers(), req.uri().query()).and_then(|p| st.tokens.find(&p).cloned());
+    let (name, rights): (Option<&str>, Vec<&str>) = match &token {
+        Some(t) => (
+            Some(t.name.as_str()),
+            t.rights.iter().map(|r| right_name(*r)).collect(),
+        ),
+        None => (None, Vec::new()),
+    };
+    axum::Json(serde_json::json!({ "tokens": true, "name": name, "rights": rights }))
+        .into_response()
+}
+
 fn right_name(r: Right) -> &'static str {
     match r {
         Right::Read => "read",
@@ -176,6 +202,9 @@ mod tests {
     #[test]
     fn rights_by_method_and_path() {
         assert_eq!(required_right(&Method::GET, "/v1/status/leader"), None);
+        assert_eq!(required_right(&Method::GET, "/ui/app.js"), None);
+        assert_eq!(required_right(&Method::GET, "/uix"), Some(Right::Read));
+        assert_eq!(required_right(&Method::GET, "/api/v1/auth/self"), None);
         assert_eq!(required_right(&Method::GET, "/v1/kv/a"), Some(Right::Read));
         assert_eq!(required_right(&Method::PUT, "/v1/kv/a"), Some(Right::Write));
         assert_eq!(

@@ -15,12 +15,14 @@
 //! - `events.rs`: the event stream (query and SSE tail).
 //! - `logs.rs`: log queries and the live tail (SSE).
 //! - `errors.rs`: the errors view (5xx answers, crashes, error lines by cause).
+//! - `kv.rs`: the user's key/value entries as one list, for browsing.
 //! - `secrets.rs`: secrets (values only to an explicit get).
 //! - `traces.rs`: trace summaries and assembled traces from the proxy's spans.
 //! - `consul.rs`: the Consul-compatible status endpoints.
 //! - the rest of the Consul API (`/v1/kv`, `session`, `agent`, `catalog`, `health`) is the
 //!   `shoal-consul` crate's router, merged here.
 //! - `openapi.rs`: the OpenAPI document of `/api/v1`.
+//! - the web dashboard at `/ui/` is the `shoal-ui` crate's router, merged here.
 #![forbid(unsafe_code)]
 
 mod auth;
@@ -32,6 +34,7 @@ mod events;
 mod flag_seed;
 pub mod flag_text;
 mod flags;
+mod kv;
 mod logs;
 mod ofrep;
 mod openapi;
@@ -107,6 +110,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/traces", get(traces::list))
         .route("/api/v1/traces/{id}", get(traces::show))
         .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/v1/auth/self", get(auth::whoami))
+        .route("/api/v1/kv", get(kv::list))
         .route("/v1/status/leader", get(consul::leader))
         .route("/v1/status/peers", get(consul::peers))
         .merge(shoal_consul::router(Arc::new(
@@ -120,6 +125,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 .map(shoal_metrics::router)
                 .unwrap_or_default(),
         )
+        .merge(shoal_ui::router())
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(

@@ -120,6 +120,10 @@ pub fn spec() -> Value {
                     query_param("since", "string", "how far back, e.g. 5m"), query_param("step", "string", "e.g. 10s"),
                     query_param("agg", "string", "sum, avg, max, min, last, rate, count, p50, p90, p95, p99"), query_param("by", "string", "group by this label")],
                 "responses": { "200": ok("series", json!({ "type": "object" })), "400": error_response("bad query"), "404": error_response("unknown metric") } } },
+            "/api/v1/kv": { "get": { "summary": "The key/value entries under a prefix (text values up to 4 KiB, at most 1000 entries); [] when none",
+                "parameters": [query_param("prefix", "string", "key prefix")], "responses": { "200": ok("entries", json!({ "type": "object" })) } } },
+            "/api/v1/auth/self": { "get": { "summary": "Public: the presented token's name and rights (every right when no tokens are configured, none without a known token)",
+                "responses": { "200": ok("token", token_schema()) } } },
             "/api/v1/openapi.json": { "get": { "summary": "This document", "responses": { "200": ok("OpenAPI", json!({ "type": "object" })) } } }
         },
         "components": { "schemas": {
@@ -197,4 +201,11 @@ fn merge(into: &mut Value, more: Value) {
 
 pub async fn document() -> Json<Value> {
     Json(spec())
+}
+
+/// `/api/v1/auth/self`'s answer.
+fn token_schema() -> Value {
+    json!({ "type": "object", "required": ["tokens", "rights"], "properties": {
+        "tokens": { "type": "boolean" }, "name": { "type": ["string", "null"] },
+        "rights": { "type": "array", "items": { "type": "string", "enum": ["read", "write", "secrets"] } } } })
 }
