@@ -130,7 +130,7 @@ async fn renewed(
             .iter()
             .map(|(key, r)| put(key.clone(), r, next))
             .collect::<Vec<_>>();
-        for chunk in ops.chunks(shoal_store::MAX_TXN_OPS) {
+        for chunk in ops.chunks(shoal_store::PORTABLE_TXN_OPS) {
             write(store, chunk.to_vec()).await;
         }
     }

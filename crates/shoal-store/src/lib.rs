@@ -42,6 +42,7 @@ pub use lease::MAX_LEASE_TTL;
 pub use types::{
     CmpOp, CmpTarget, Compare, Event, EventKind, KeyValue, LeaseId, Op, OpResponse, RangeResult,
     Revision, Txn, TxnResponse, WatchBatch, MAX_KEY_LEN, MAX_TXN_OPS, MAX_VALUE_LEN,
+    PORTABLE_TXN_OPS,
 };
 pub use watch::Watcher;
 

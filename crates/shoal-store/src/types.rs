@@ -13,6 +13,9 @@ pub const MAX_KEY_LEN: usize = 8 * 1024;
 pub const MAX_VALUE_LEN: usize = 4 * 1024 * 1024;
 /// Most compares plus ops accepted in one transaction.
 pub const MAX_TXN_OPS: usize = 10_000;
+/// Most ops a transaction may have to run on every backend: etcd's default `--max-txn-ops`.
+/// Callers that split work into several transactions split at this size.
+pub const PORTABLE_TXN_OPS: usize = 128;
 
 /// One key with its value and metadata, as of some revision.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

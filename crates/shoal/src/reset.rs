@@ -1,7 +1,7 @@
 //! Clears the catalog records of instances an earlier run on this node supervised (they were reaped), and no others.
 
 use shoal_catalog::{decode, InstanceRecord, CATALOG_PREFIX};
-use shoal_store::{KeyValue, Op, Store, StoreError, Txn, MAX_TXN_OPS};
+use shoal_store::{KeyValue, Op, Store, StoreError, Txn, PORTABLE_TXN_OPS};
 
 /// The keys of `node`'s supervised records, and of records that do not
 /// decode (only Shoal writes the catalog: they are ours, and unreadable).
@@ -16,10 +16,10 @@ pub fn stale_keys(kvs: &[KeyValue], node: &str) -> Vec<String> {
         .collect()
 }
 
-/// Deletes [`stale_keys`] in transactions of at most [`MAX_TXN_OPS`] ops; returns how many.
+/// Deletes [`stale_keys`] in transactions of at most [`PORTABLE_TXN_OPS`] ops; returns how many.
 pub async fn clear_node_records(store: &dyn Store, node: &str) -> Result<usize, StoreError> {
     let keys = stale_keys(&store.range(CATALOG_PREFIX).await?.kvs, node);
-    for chunk in keys.chunks(MAX_TXN_OPS) {
+    for chunk in keys.chunks(PORTABLE_TXN_OPS) {
         let deletes = chunk.iter().map(|k| Op::delete(k.as_str()));
         store.txn(Txn::new().and_then(deletes)).await?;
     }
@@ -72,8 +72,8 @@ mod tests {
     #[tokio::test]
     async fn more_records_than_one_transaction_holds_are_all_deleted() {
         let store = EmbeddedStore::open_in_memory().await.expect("store");
-        let n = MAX_TXN_OPS + 3;
-        for chunk in (0..n).collect::<Vec<_>>().chunks(MAX_TXN_OPS) {
+        let n = PORTABLE_TXN_OPS + 3;
+        for chunk in (0..n).collect::<Vec<_>>().chunks(PORTABLE_TXN_OPS) {
             let puts = chunk.iter().map(|i| {
                 let id = format!("web-{i}");
                 let r = InstanceRecord::new(&id, "web", "1", "here", "127.0.0.1", 8000);
