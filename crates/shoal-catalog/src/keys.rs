@@ -37,6 +37,18 @@ pub const SERVICE_PREFIX: &str = "shoal/consul/services/";
 pub const CHECK_PREFIX: &str = "shoal/consul/checks/";
 /// The user's key/value configuration (Consul KV view): `kv/<key>` → raw bytes.
 pub const KV_PREFIX: &str = "kv/";
+// Placements (cluster mode), `shoal/placement/<node>/<instance>`: see `placement.rs`.
+/// Leader election (shoal-cluster): `shoal/leader/<role>` → the leader's node name, attached
+/// to the leader's lease. The key's create revision is the leader's fencing revision: every
+/// controller write is conditioned on it, so a stale leader's writes fail.
+pub const LEADER_PREFIX: &str = "shoal/leader/";
+/// Live nodes (shoal-cluster): `shoal/nodes/<name>` → JSON `NodeRecord`, attached to the
+/// node's lease, so it vanishes when the node stops keeping the lease alive.
+pub const NODE_PREFIX: &str = "shoal/nodes/";
+/// Nodes once registered (shoal-cluster): `shoal/nodes-seen/<name>` → JSON `NodeSeen` (the
+/// last record and when it was last seen), without a lease: a node whose live record is gone
+/// is known to be gone (suspect, then lost) rather than never to have existed.
+pub const NODE_SEEN_PREFIX: &str = "shoal/nodes-seen/";
 
 pub fn spec_key(service: &str) -> String {
     format!("{SPEC_PREFIX}{service}")
@@ -87,6 +99,26 @@ pub fn kv_key(key: &str) -> String {
     format!("{KV_PREFIX}{key}")
 }
 
+pub fn leader_key(role: &str) -> String {
+    format!("{LEADER_PREFIX}{role}")
+}
+
+pub fn node_key(name: &str) -> String {
+    format!("{NODE_PREFIX}{name}")
+}
+
+pub fn node_seen_key(name: &str) -> String {
+    format!("{NODE_SEEN_PREFIX}{name}")
+}
+
+/// The node name of a `shoal/nodes/<name>` or `shoal/nodes-seen/<name>` key.
+pub fn parse_node_key(key: &str) -> Option<&str> {
+    let name = key
+        .strip_prefix(NODE_PREFIX)
+        .or_else(|| key.strip_prefix(NODE_SEEN_PREFIX))?;
+    (!name.is_empty() && !name.contains('/')).then_some(name)
+}
+
 /// Splits a catalog key into `(service, instance)`.
 pub fn parse_catalog_key(key: &str) -> Option<(&str, &str)> {
     let rest = key.strip_prefix(CATALOG_PREFIX)?;
@@ -108,5 +140,15 @@ mod tests {
         assert_eq!(parse_catalog_key("shoal/catalog/web"), None);
         assert_eq!(parse_catalog_key("shoal/catalog//x"), None);
         assert_eq!(parse_catalog_key("kv/x"), None);
+    }
+
+    #[test]
+    fn node_keys_round_trip_and_the_two_prefixes_stay_apart() {
+        assert_eq!(parse_node_key(&node_key("n1")), Some("n1"));
+        assert_eq!(parse_node_key(&node_seen_key("n1")), Some("n1"));
+        assert_eq!(parse_node_key("shoal/nodes/"), None);
+        assert_eq!(parse_node_key("shoal/nodes/a/b"), None);
+        assert!(!node_seen_key("n1").starts_with(NODE_PREFIX));
+        assert_eq!(leader_key("scheduler"), "shoal/leader/scheduler");
     }
 }

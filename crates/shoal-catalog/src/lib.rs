@@ -8,10 +8,12 @@
 //! - `keys.rs`: the key prefixes and the functions that build and parse keys.
 //! - `record.rs`: the instance record (catalog entry) and its states.
 //! - `desired.rs`: desired-state records written by the API (scale, restarts).
+//! - `placement.rs`: placements (cluster mode): which instance runs on which node.
 #![forbid(unsafe_code)]
 
 mod desired;
 mod keys;
+mod placement;
 mod record;
 
 pub use desired::{RestartRequest, ScaleOverride, ScaleSource};
@@ -21,6 +23,13 @@ pub use keys::{
     APPLIED_KEY, CATALOG_PREFIX, CHECK_PREFIX, CONSUL_PREFIX, DEPLOY_PREFIX, FLAG_PREFIX,
     HISTORY_PREFIX, KVMETA_PREFIX, KV_PREFIX, RESTART_PREFIX, SCALE_PREFIX, SECRET_PREFIX,
     SERVICE_PREFIX, SESSION_PREFIX, SPEC_PREFIX,
+};
+pub use keys::{
+    leader_key, node_key, node_seen_key, parse_node_key, LEADER_PREFIX, NODE_PREFIX,
+    NODE_SEEN_PREFIX,
+};
+pub use placement::{
+    parse_placement_key, placement_key, placement_node_prefix, PlacementRecord, PLACEMENT_PREFIX,
 };
 pub use record::{Health, InstanceRecord, InstanceState};
 
