@@ -15,11 +15,11 @@ use shoal_store::{StoreError, Watcher};
 use shoal_supervisor::PortAllocator;
 use tokio::sync::watch;
 
+use crate::decide::{decide, newest_fingerprints, resolve_groups, Decision, Resolved};
 use crate::desired::{groups, GroupSpec};
-use crate::env::resolve;
 use crate::instance::{self, Instance, InstanceCtx, Order};
-use crate::plan::{plan, Action, Observed};
-use crate::rollout::{self, DeployWrite, TrafficSource};
+use crate::plan::{Action, Observed};
+use crate::rollout::{self, TrafficSource};
 
 /// How long a pass waits for the fleet view to catch up with the store (its own
 /// last write included) before it reads the store itself.
@@ -40,12 +40,6 @@ pub struct Controller {
     seq: u64,
     /// The last env error per group, so a persisting error is reported once.
     env_errors: HashMap<(String, String), String>,
-}
-
-/// A group with its env resolved against the store (kv keys and secrets).
-struct Resolved {
-    group: GroupSpec,
-    env: Option<Vec<(String, String)>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,52 +113,20 @@ impl Controller {
         overrides: &BTreeMap<String, u32>,
         deployments: &BTreeMap<String, (Deployment, i64)>,
     ) -> Result<Vec<Resolved>, ControllerError> {
-        let store = &self.ctx.store;
-        let mut out = Vec::new();
-        for mut group in groups(services, overrides) {
-            let key = group.key();
-            if group.is_main() {
-                group.deployment = deployments.get(&group.service).map_or(0, |(d, _)| d.id);
-            }
-            match resolve(&group.env, store.as_ref(), self.ctx.keyring.as_deref()).await {
-                Ok(env) => {
-                    if self.env_errors.remove(&key).is_some() {
-                        tracing::info!(service = %key.0, version = %key.1, "env resolves again");
-                    }
-                    group.fingerprint = fingerprint(&group, &env);
-                    out.push(Resolved {
-                        group,
-                        env: Some(env),
-                    });
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    if self.env_errors.get(&key) != Some(&msg) {
-                        tracing::warn!(service = %key.0, version = %key.1, error = %msg, "cannot start new instances");
-                        self.ctx.logs.append(
-                            &key.0,
-                            &key.1,
-                            "-",
-                            shoal_logs::Stream::System,
-                            &format!("cannot start new instances: {msg}"),
-                        );
-                        self.env_errors.insert(key.clone(), msg);
-                    }
-                    // Keep what runs: no rollout, and nothing new without its config.
-                    let newest = self
-                        .instances
-                        .values()
-                        .filter(|i| i.group.key() == key && !i.stopping)
-                        .max_by_key(|i| i.seq);
-                    match newest {
-                        Some(i) => group.fingerprint = i.fingerprint,
-                        None => group.count = 0,
-                    }
-                    out.push(Resolved { group, env: None });
-                }
-            }
-        }
-        Ok(out)
+        let newest: HashMap<(String, String), u64> = newest_fingerprints(
+            self.instances
+                .values()
+                .filter(|i| !i.stopping)
+                .map(|i| (i.group.key(), i.seq, i.fingerprint)),
+        );
+        Ok(resolve_groups(
+            groups(services, overrides),
+            deployments,
+            &newest,
+            &self.ctx,
+            &mut self.env_errors,
+        )
+        .await)
     }
 
     async fn reconcile(&mut self) -> Result<(), ControllerError> {
@@ -190,65 +152,19 @@ impl Controller {
             .await?;
         let now = crate::now_ms();
         let observed = self.observed();
-        // Main lines: the deployment plan; side versions and removed groups: `plan`.
-        let mut actions = Vec::new();
-        let mut writes = Vec::new();
-        let mut wake: Option<u64> = None;
-        let mut planned = std::collections::BTreeSet::new();
-        for r in resolved.iter().filter(|r| r.group.is_main()) {
-            let service = &r.group.service;
-            let Some(spec) = services.get(service) else {
-                continue;
-            };
-            planned.insert(service.clone());
-            if r.env.is_none() {
-                continue; // keep what runs: nothing new starts without its config
-            }
-            let current = deployments.get(service);
-            let traffic = match (&self.traffic, current) {
-                // Only a canary is judged on the numbers.
-                (Some(t), Some((d, _)))
-                    if d.status.is_running() && d.strategy == shoal_spec::Strategy::Canary =>
-                {
-                    t(service)
-                }
-                _ => BTreeMap::new(),
-            };
-            let main: Vec<shoal_deploy::plan::Observed> = observed
-                .iter()
-                .filter(|o| &o.service == service && o.group.is_empty() && !o.stopping)
-                .map(Observed::deploy_view)
-                .collect();
-            let line = shoal_deploy::plan::Line {
-                spec,
-                count: r.group.count,
-                fingerprint: r.group.fingerprint,
-            };
-            let p = shoal_deploy::plan::plan(line, current.map(|(d, _)| d), &main, &traffic, now);
-            actions.extend((0..p.place).map(|_| Action::Start {
-                service: service.clone(),
-                group: String::new(),
-            }));
-            actions.extend(p.stop.iter().map(|s| Action::Stop {
-                id: s.id.clone(),
-                reason: s.reason.as_str(),
-            }));
-            wake = [wake, p.wake_at_ms].into_iter().flatten().min();
-            if let Some(w) = DeployWrite::from_plan(service, current, p) {
-                writes.push(w);
-            }
-        }
-        self.wake_at_ms = wake;
-        let side: Vec<GroupSpec> = resolved
-            .iter()
-            .filter(|r| !r.group.is_main())
-            .map(|r| r.group.clone())
-            .collect();
-        let rest: Vec<Observed> = observed
-            .into_iter()
-            .filter(|o| !(o.group.is_empty() && planned.contains(&o.service)))
-            .collect();
-        actions.extend(plan(&side, &rest));
+        let Decision {
+            actions,
+            writes,
+            wake_at_ms,
+        } = decide(
+            services,
+            &deployments,
+            &resolved,
+            observed,
+            self.traffic.as_ref(),
+            now,
+        );
+        self.wake_at_ms = wake_at_ms;
         for w in writes {
             let service = w.service().to_string();
             if let Some(id) = rollout::write(self.ctx.store.as_ref(), &self.ctx.events, w).await {
@@ -429,20 +345,7 @@ async fn next(w: &mut Watcher) {
     }
 }
 
-/// Everything a started instance depends on, hashed: a change means replacement.
-fn fingerprint(group: &GroupSpec, env: &[(String, String)]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    format!(
-        "{}|{:?}|{:?}|{:?}|{:?}",
-        group.version, group.command, group.health, group.restart, group.drain
-    )
-    .hash(&mut h);
-    env.hash(&mut h);
-    h.finish()
-}
-
-fn instance_id(service: &str, version: &str) -> String {
+pub(crate) fn instance_id(service: &str, version: &str) -> String {
     let tag: u32 = rand::random::<u32>() & 0xff_ffff;
     format!("{service}-{version}-{tag:06x}")
 }

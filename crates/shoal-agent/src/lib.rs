@@ -11,7 +11,11 @@
 //! - `plan.rs`: the pure reconcile decision for side versions and removed groups
 //!   (a service's main line is planned by `shoal_deploy::plan`).
 //! - `rollout.rs`: deployment plans written to the store, events, traffic numbers.
+//! - `decide.rs`: one pass's pure decision (deployment plans, side versions), shared by
+//!   the local controller and the cluster leader.
 //! - `controller.rs`: the reconcile loop that applies plans.
+//! - `leader.rs`: cluster mode, the elected leader: plans for every node, writes placements.
+//! - `follower.rs`: cluster mode, every node: runs the instances placed on it.
 //! - `instance.rs`: one instance's lifecycle task.
 //! - `pids.rs`: the orphan registry writer (off the restart path).
 //! - `env.rs`: the environment handed to instances.
@@ -22,9 +26,12 @@
 mod apply;
 mod catalog_writer;
 mod controller;
+pub mod decide;
 pub mod desired;
 pub mod env;
+mod follower;
 mod instance;
+pub mod leader;
 mod pids;
 pub mod plan;
 mod rollout;
@@ -77,12 +84,30 @@ pub enum AgentError {
     PidRegistry { path: PathBuf, detail: String },
 }
 
+/// Cluster mode: this node follows its placements, and plans for the whole cluster while
+/// `leadership` says it leads.
+pub struct ClusterMode {
+    pub leadership: watch::Receiver<Option<shoal_cluster::Leadership>>,
+    /// A node whose lease is gone is Lost after this; its instances are placed elsewhere.
+    pub grace: std::time::Duration,
+}
+
 impl Agent {
     /// Starts the controllers. Instances start as soon as specs are in the store.
     pub fn start(
         cfg: AgentConfig,
         store: Arc<dyn Store>,
         logs: Arc<LogStore>,
+    ) -> Result<Self, AgentError> {
+        Self::start_mode(cfg, store, logs, None)
+    }
+
+    /// Starts the agent in `cluster` mode (placements), or alone on this machine (`None`).
+    pub fn start_mode(
+        cfg: AgentConfig,
+        store: Arc<dyn Store>,
+        logs: Arc<LogStore>,
+        cluster: Option<ClusterMode>,
     ) -> Result<Self, AgentError> {
         let pids = PidRegistry::open(&cfg.pid_file).map_err(|e| AgentError::PidRegistry {
             path: cfg.pid_file.clone(),
@@ -105,16 +130,45 @@ impl Agent {
             changed: Arc::new(tokio::sync::Notify::new()),
         });
         let ports = PortAllocator::new(cfg.port_range.0, cfg.port_range.1);
-        let controller =
-            controller::Controller::new(ctx, cfg.fleet, ports, cfg.traffic, cfg.announce_since_ms);
-        let ctl = tokio::spawn(async move {
-            if let Err(e) = controller.run(rx).await {
-                tracing::error!(error = %e, "supervisor controller stopped");
+        let mut tasks = Vec::new();
+        match cluster {
+            None => {
+                let controller = controller::Controller::new(
+                    ctx,
+                    cfg.fleet,
+                    ports,
+                    cfg.traffic,
+                    cfg.announce_since_ms,
+                );
+                tasks.push(tokio::spawn(async move {
+                    if let Err(e) = controller.run(rx).await {
+                        tracing::error!(error = %e, "supervisor controller stopped");
+                    }
+                }));
             }
-        });
+            Some(mode) => {
+                let leader = leader::Leader::new(
+                    ctx.clone(),
+                    leader::LeaderConfig {
+                        fleet: cfg.fleet,
+                        traffic: cfg.traffic,
+                        grace: mode.grace,
+                        announce_since_ms: cfg.announce_since_ms,
+                    },
+                );
+                let stop = rx.clone();
+                tasks.push(tokio::spawn(leader.run(mode.leadership, stop)));
+                let follower = follower::Follower::new(ctx, ports);
+                tasks.push(tokio::spawn(async move {
+                    if let Err(e) = follower.run(rx).await {
+                        tracing::error!(error = %e, "placement follower stopped");
+                    }
+                }));
+            }
+        }
         Ok(Self {
             shutdown,
-            tasks: vec![ctl],
+            tasks,
             writer,
         })
     }

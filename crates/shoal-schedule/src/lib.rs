@@ -18,7 +18,7 @@
 //!
 //! # Layout
 //! - `lib.rs`: the types.
-//! - `place.rs`: [`schedule`].
+//! - `place.rs`: [`schedule`], and [`place_one`] for one more instance.
 #![forbid(unsafe_code)]
 
 mod place;
@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use place::schedule;
+pub use place::{place_one, schedule};
 
 /// CPU in millicores and memory in MiB, as requested by an instance or offered by a node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -131,6 +131,39 @@ pub fn schedule(groups: &[Group], nodes: &[Node], current: &[Placement]) -> Plan
     plan
 }
 
+/// Where one more instance of `group` goes next to the `current` placements (all
+/// services; `request_of(service, version)` is what each of them requests): the node
+/// [`schedule`] would pick, or why no node can take it. For controllers that decide the
+/// count themselves (a deployment's plan) and only need the node.
+pub fn place_one(
+    group: &Group,
+    nodes: &[Node],
+    current: &[Placement],
+    request_of: impl Fn(&str, &str) -> Resources,
+) -> Result<String, String> {
+    let mut loads: BTreeMap<&str, Load> = nodes
+        .iter()
+        .map(|n| {
+            let load = Load {
+                node: n,
+                used: Resources::default(),
+                per_service: BTreeMap::new(),
+            };
+            (n.name.as_str(), load)
+        })
+        .collect();
+    for p in current {
+        if let Some(load) = loads.get_mut(p.node.as_str()) {
+            load.used = load.used.plus(request_of(&p.service, &p.version));
+            *load.per_service.entry(p.service.as_str()).or_insert(0) += 1;
+        }
+    }
+    match best_node(&loads, group) {
+        Some(name) => Ok(name.to_string()),
+        None => Err(why_nowhere(&loads, group)),
+    }
+}
+
 fn status(loads: &BTreeMap<&str, Load>, node: &str) -> NodeStatus {
     loads.get(node).map_or(NodeStatus::Lost, |l| l.node.status)
 }

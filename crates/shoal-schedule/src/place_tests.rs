@@ -202,3 +202,25 @@ fn plans_read_as_json() {
     let json = serde_json::to_value(&plan).expect("json");
     assert_eq!(json["place"][0]["node"], "a");
 }
+
+#[test]
+fn place_one_spreads_like_schedule() {
+    let current = [
+        placed("1", "web", "a"),
+        placed("2", "web", "b"),
+        placed("3", "db", "c"),
+    ];
+    let g = group("web", 3);
+    let zero = |_: &str, _: &str| Resources::default();
+    assert_eq!(place_one(&g, &three(), &current, zero), Ok("c".to_string()));
+    let mut nodes = three();
+    nodes[2].status = NodeStatus::Draining;
+    // a and b hold one web each; a is first by name.
+    assert_eq!(place_one(&g, &nodes, &current, zero), Ok("a".to_string()));
+    let full = |_: &str, _: &str| Resources::new(4000, 0);
+    let err = place_one(&g, &nodes, &current, full).expect_err("no room");
+    assert!(
+        err.contains("not ready: c") && err.contains("no room"),
+        "{err}"
+    );
+}

@@ -24,6 +24,8 @@ pub struct PlatformBuilder {
     files: Vec<(String, String)>,
     env: Vec<(String, String)>,
     dir: Option<tempfile::TempDir>,
+    /// `shoal agent` arguments after the file (cluster mode) instead of `shoal up`.
+    agent: Option<Vec<String>>,
 }
 
 impl PlatformBuilder {
@@ -42,6 +44,13 @@ impl PlatformBuilder {
     /// Extra `key = value` lines for the `[platform]` table.
     pub fn platform(mut self, lines: &str) -> Self {
         self.platform_extra = lines.to_string();
+        self
+    }
+
+    /// Runs `shoal agent FILE ARGS` (one node of a cluster: `--store`, `--node`,
+    /// `--advertise`, ...) instead of `shoal up FILE`; the file's services are not deployed.
+    pub fn agent(mut self, args: &[&str]) -> Self {
+        self.agent = Some(args.iter().map(|a| a.to_string()).collect());
         self
     }
 
@@ -84,9 +93,12 @@ impl PlatformBuilder {
             std::fs::File::create(dir.path().join("shoal.stderr")).map_err(|e| e.to_string())?;
         let stdout =
             std::fs::File::create(dir.path().join("shoal.stdout")).map_err(|e| e.to_string())?;
-        let child = Command::new(&self.bin)
-            .arg("up")
-            .arg(&file)
+        let mut command = Command::new(&self.bin);
+        match &self.agent {
+            None => command.arg("up").arg(&file),
+            Some(args) => command.arg("agent").arg(&file).args(args),
+        };
+        let child = command
             .current_dir(dir.path())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -148,6 +160,7 @@ impl Platform {
             files: Vec::new(),
             env: Vec::new(),
             dir: None,
+            agent: None,
         }
     }
 

@@ -38,6 +38,11 @@ pub struct Remote {
 pub enum Command {
     /// Start the whole platform in the foreground and run the services of FILE.
     Up(UpArgs),
+    /// Run this machine as one node of a cluster whose state is in etcd: it registers
+    /// itself, runs the instances placed on it, serves the gateway, DNS and API for the
+    /// whole cluster, and plans for every node while elected leader. Deploy with
+    /// `shoal deploy FILE` against any node.
+    Agent(AgentArgs),
     /// Check a service file and print every problem with FILE:LINE:COLUMN; starts nothing.
     Validate {
         /// The service file.
@@ -277,6 +282,38 @@ pub enum SecretCommand {
 }
 
 #[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// A service file whose `[platform]` this node uses (ports, data_dir, tokens); its
+    /// services are not deployed by this (use `shoal deploy`).
+    pub file: Option<PathBuf>,
+    /// The etcd members: `etcd://h1:2379,h2:2379,h3:2379` (a path adds a key namespace).
+    #[arg(long, env = "SHOAL_STORE")]
+    pub store: String,
+    /// This node's name in the cluster (default: the hostname).
+    #[arg(long, env = "SHOAL_NODE")]
+    pub node: Option<String>,
+    /// The address other nodes reach this node's instances at.
+    #[arg(long, env = "SHOAL_ADVERTISE")]
+    pub advertise: std::net::IpAddr,
+    /// A node whose lease is gone this long is lost: its instances are placed elsewhere.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub grace: std::time::Duration,
+    /// A label for placement constraints, `key=value` (repeat for more).
+    #[arg(long = "label", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// Also print every instance's output lines here (they always go to `shoal logs`).
+    #[arg(long)]
+    pub logs: bool,
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not key=value")),
+    }
+}
+
+#[derive(Args, Debug)]
 pub struct UpArgs {
     /// The service file.
     #[arg(default_value = "shoal.toml")]
@@ -455,6 +492,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             Err(code) => code,
         },
         Command::Up(args) => crate::up::run(args).await,
+        Command::Agent(args) => crate::up::run_agent(args).await,
         Command::Validate { file } => match shoal_spec::parse_file(&file) {
             Ok(spec) => {
                 println!("{}: ok, {} service(s)", file.display(), spec.services.len());

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::banner::Endpoints;
-use crate::cli::UpArgs;
+use crate::cli::{AgentArgs, UpArgs};
 use crate::tasks::Tasks;
 
 pub async fn run(args: UpArgs) -> ExitCode {
@@ -33,7 +33,38 @@ pub async fn run(args: UpArgs) -> ExitCode {
         }
     };
     init_tracing();
-    match up(spec, &args).await {
+    match up(spec, &args.file, args.logs, None).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `shoal agent`: this machine as one node of a cluster on etcd.
+pub async fn run_agent(args: AgentArgs) -> ExitCode {
+    let parsed = match &args.file {
+        Some(file) => shoal_spec::parse_file(file),
+        None => shoal_spec::parse_str("", "(defaults)", Path::new(".")),
+    };
+    let spec = match parsed {
+        Ok(spec) => spec,
+        Err(errors) => {
+            eprint!("{errors}");
+            eprintln!("error: the platform file was refused, nothing was started");
+            return ExitCode::from(2);
+        }
+    };
+    if !spec.services.is_empty() {
+        eprintln!(
+            "note: `shoal agent` takes [platform] from the file; deploy its {} service(s) with `shoal deploy`",
+            spec.services.len()
+        );
+    }
+    init_tracing();
+    let file = args.file.clone().unwrap_or_else(|| "(defaults)".into());
+    match up(spec, &file, args.logs, Some(&args)).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -59,7 +90,19 @@ async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
     })
 }
 
-async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
+/// What is opened differently in cluster mode: the store (etcd), the node's name and its
+/// registration and campaign.
+struct Membership {
+    registered: shoal_cluster::Registered,
+    campaign: shoal_cluster::Campaign,
+}
+
+async fn up(
+    spec: Spec,
+    file: &Path,
+    echo_logs: bool,
+    cluster: Option<&AgentArgs>,
+) -> anyhow::Result<()> {
     let p = spec.platform.clone();
     let tokens = crate::preflight::load_tokens(&spec)?;
     crate::preflight::refuse_open_public_api(p.http, &tokens)?;
@@ -77,10 +120,25 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         );
     }
 
-    let store = open_store(&p.data_dir.join("store")).await?;
-    let dyn_store: Arc<dyn Store> = store.clone();
+    let (embedded, dyn_store): (Option<Arc<EmbeddedStore>>, Arc<dyn Store>) = match cluster {
+        None => {
+            let store = open_store(&p.data_dir.join("store")).await?;
+            (Some(store.clone()), store)
+        }
+        Some(a) => {
+            let etcd = shoal_store_etcd::EtcdStore::connect_url(
+                &a.store,
+                shoal_store_etcd::EtcdOptions::default(),
+            )
+            .await
+            .with_context(|| format!("cannot use the cluster store {}", a.store))?;
+            (None, Arc::new(etcd))
+        }
+    };
     let keyring = Arc::new(shoal_secrets::Keyring::load_or_create(&p.data_dir)?);
-    let node = node_name();
+    let node = cluster
+        .and_then(|a| a.node.clone())
+        .unwrap_or_else(node_name);
     // This node's instances of an earlier run are gone (reaped above): their
     // catalog records too. Services registered from outside stay.
     crate::reset::clear_node_records(dyn_store.as_ref(), &node).await?;
@@ -88,8 +146,14 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         eprintln!("warning: {e}; the service starts once it is set");
     }
     let applied_ms = shoal_catalog::now_ms();
-    match crate::applied::apply_up_file(dyn_store.as_ref(), &spec.services).await? {
-        None => tracing::info!("the file is the one applied last time: the store's state goes on"),
+    // A cluster's services come from `shoal deploy`; `shoal up` deploys its file.
+    let applied = if cluster.is_none() {
+        crate::applied::apply_up_file(dyn_store.as_ref(), &spec.services).await?
+    } else {
+        None
+    };
+    match applied {
+        None => tracing::info!("the store's state goes on"),
         Some(s) => {
             for d in &s.deployments {
                 tracing::info!(service = %d.service, deployment = d.id, strategy = ?d.strategy, "deployment started");
@@ -109,7 +173,7 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     };
     let metrics = shoal_metrics::Metrics::new(shoal_metrics::MetricsConfig::from_env());
     let logs = open_logs(&p.data_dir.join("logs"))?;
-    if args.logs {
+    if echo_logs {
         crate::banner::echo_logs(&logs);
     }
     let errors_file = p.data_dir.join("errors.json");
@@ -127,7 +191,9 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
 
     // Flags follow the file's `[flags.*]`; a flag unchanged in the file keeps
     // what `shoal flag set` made of it.
-    shoal_api::seed_flags(dyn_store.as_ref(), &spec.flags, &events).await?;
+    if cluster.is_none() {
+        shoal_api::seed_flags(dyn_store.as_ref(), &spec.flags, &events).await?;
+    }
 
     let mut tasks = Tasks::default();
     let (mut hooks, traces) =
@@ -173,7 +239,13 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         shoal_api::serve(api_listener, api_state, stop.stopped())
     });
     crate::plane::start_dns(&mut tasks, &spec, &plane.fleet, dns_udp, dns_tcp);
-    crate::plane::start_autoscaler(&mut tasks, &dyn_store, &plane, &metrics, &events, wakes);
+    if cluster.is_none() {
+        crate::plane::start_autoscaler(&mut tasks, &dyn_store, &plane, &metrics, &events, wakes);
+    } else {
+        tracing::warn!(
+            "the autoscaler does not run in cluster mode yet: [services.X.scale] is not enforced"
+        );
+    }
     // Checks of services registered through the Consul agent API, and session expiry.
     let consul = Arc::new(shoal_consul::ConsulState::new(
         dyn_store.clone(),
@@ -185,10 +257,46 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     });
     crate::observe::start_metrics(&mut tasks, &metrics, statsd, &dyn_store);
 
-    let agent = Agent::start(
+    let membership = match cluster {
+        None => None,
+        Some(a) => {
+            let record = shoal_cluster::NodeRecord::local(
+                &node,
+                a.advertise,
+                at.http,
+                at.gateway,
+                a.labels.iter().cloned().collect(),
+            );
+            let registered = shoal_cluster::Registration::new(
+                dyn_store.clone(),
+                record,
+                shoal_cluster::DEFAULT_NODE_TTL,
+            )
+            .spawn();
+            let campaign = shoal_cluster::Election::new(
+                dyn_store.clone(),
+                "controller",
+                &node,
+                shoal_cluster::DEFAULT_LEADER_TTL,
+            )
+            .spawn();
+            Some(Membership {
+                registered,
+                campaign,
+            })
+        }
+    };
+    let mode = match (&membership, cluster) {
+        (Some(m), Some(a)) => Some(shoal_agent::ClusterMode {
+            leadership: m.campaign.leadership(),
+            grace: a.grace,
+        }),
+        _ => None,
+    };
+    let agent = Agent::start_mode(
         AgentConfig {
             node,
-            address: at.http.ip(),
+            address: cluster.map_or(at.http.ip(), |a| a.advertise),
             cwd: spec.base_dir.clone(),
             platform: PlatformEnv {
                 http: at.http,
@@ -206,11 +314,12 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         },
         dyn_store.clone(),
         logs.clone(),
+        mode,
     )?;
 
     let endpoints = p.data_dir.join("endpoints.json");
     at.write(&endpoints)?;
-    crate::banner::print(&spec, &args.file, &at, &p.data_dir);
+    crate::banner::print(&spec, file, &at, &p.data_dir);
     // A start-up report that ends by itself: not supervised.
     let progress = tokio::spawn(crate::progress::report(
         Arc::new(spec.clone()),
@@ -229,6 +338,11 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
         "shoal: stopping every instance (SIGTERM, then SIGKILL after each service's drain)..."
     );
     agent.shutdown().await;
+    if let Some(m) = membership {
+        // The next leader takes over at once; this node's records go now, not at expiry.
+        m.campaign.resign().await;
+        m.registered.deregister().await;
+    }
     // The instances' last lines are in; write what the disk log has queued.
     logs.close();
     // Every task stops and is awaited; telemetry is aborted last (records still
@@ -236,7 +350,9 @@ async fn up(spec: Spec, args: &UpArgs) -> anyhow::Result<()> {
     tasks.stop().await;
     traces.finish().await;
     crate::observe::save_errors(&errors, &errors_file).await;
-    store.close().await;
+    if let Some(store) = embedded {
+        store.close().await;
+    }
     let _ = std::fs::remove_file(&endpoints);
     eprintln!("shoal: stopped");
     match failure {

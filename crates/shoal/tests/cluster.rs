@@ -1,0 +1,174 @@
+//! Cluster mode on one machine: three `shoal agent` nodes over a real etcd on loopback
+//! (each with its own ports, data dir and port range). A deploy to one node places the
+//! instances spread over all three; every node's gateway serves every service; a node
+//! killed under load has its instances placed on the others, with the requests through
+//! the other gateways counted. (Separate hosts in network namespaces: `cluster_hosts.rs`.)
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{web_service, APP, BIN, HEALTHY};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+use shoal_testkit::{request, wait_until, Etcd, Platform};
+
+/// A node's lease is 5 s; it is lost this long after: then its instances move.
+const GRACE: &str = "2s";
+
+fn node(etcd: &Etcd, name: &str) -> Platform {
+    Platform::builder(BIN)
+        .file("app.py", APP)
+        .agent(&[
+            "--store",
+            &etcd.url(),
+            "--node",
+            name,
+            "--advertise",
+            "127.0.0.1",
+            "--grace",
+            GRACE,
+        ])
+        .start()
+        .unwrap_or_else(|e| panic!("node {name}: {e}"))
+}
+
+/// Healthy instances of `service` per node, as `p`'s API lists them.
+fn per_node(p: &Platform, service: &str) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for i in p.instances(service) {
+        if i["state"] == "running" && i["health"] == "passing" {
+            *out.entry(i["node"].as_str().unwrap_or("?").to_string())
+                .or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+fn deploy(p: &Platform, services: &str) {
+    let file = p.dir().join("app.toml");
+    std::fs::write(&file, services).expect("write the service file");
+    let out = p
+        .cli(&["deploy", &file.to_string_lossy()])
+        .expect("run shoal deploy");
+    assert!(
+        out.status.success(),
+        "deploy: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn wait_spread(p: &Platform, service: &str, want: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    let want: BTreeMap<String, usize> = want.iter().map(|(n, c)| (n.to_string(), *c)).collect();
+    wait_until(&format!("{service} spread as {want:?}"), HEALTHY, || {
+        let got = per_node(p, service);
+        (got == want).then_some(got)
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", per_node(p, service), p.stderr()))
+}
+
+#[test]
+fn a_deploy_spreads_over_the_nodes_and_every_gateway_serves_every_service() {
+    let etcd = Etcd::start().expect("etcd");
+    let nodes: Vec<Platform> = ["a", "b", "c"].iter().map(|n| node(&etcd, n)).collect();
+    deploy(
+        &nodes[0],
+        &format!("{}{}", web_service("web", 6), web_service("api", 3)),
+    );
+    wait_spread(&nodes[1], "web", &[("a", 2), ("b", 2), ("c", 2)]);
+    wait_spread(&nodes[2], "api", &[("a", 1), ("b", 1), ("c", 1)]);
+    for p in &nodes {
+        for service in ["web", "api"] {
+            // Each gateway reaches instances on every node: count the distinct answers.
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..40 {
+                let r = p.gateway(service, &format!("/{service}")).expect("gateway");
+                assert_eq!(r.status, 200, "{service} through {}", p.gateway);
+                seen.insert(r.json()["instance"].as_str().unwrap_or("").to_string());
+            }
+            let want = if service == "web" { 6 } else { 3 };
+            assert_eq!(
+                seen.len(),
+                want,
+                "{service} through {}: {seen:?}",
+                p.gateway
+            );
+        }
+    }
+    // The cluster's own view: three ready nodes and one leader.
+    let out = nodes[2].cli(&["status"]).expect("status");
+    assert!(out.status.success());
+}
+
+#[test]
+fn a_killed_node_s_instances_come_back_on_the_others_under_load() {
+    let etcd = Etcd::start().expect("etcd");
+    let mut nodes: Vec<Platform> = ["a", "b", "c"].iter().map(|n| node(&etcd, n)).collect();
+    deploy(&nodes[0], &web_service("web", 6));
+    wait_spread(&nodes[0], "web", &[("a", 2), ("b", 2), ("c", 2)]);
+
+    // Load through the gateways of a and b while c dies.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let load: Vec<_> = [nodes[0].gateway, nodes[1].gateway]
+        .into_iter()
+        .map(|gw| {
+            let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    match request(gw, "GET", "/web", Some("web"), None) {
+                        Ok(r) if r.status == 200 => ok.fetch_add(1, Ordering::Relaxed),
+                        _ => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        })
+        .collect();
+    wait_until("load running", Duration::from_secs(10), || {
+        (ok.load(Ordering::Relaxed) > 50).then_some(())
+    })
+    .expect("load");
+
+    // c dies with its instances, as a machine would.
+    let dead: Vec<u32> = Platform::registered_pids(nodes[2].dir());
+    assert_eq!(dead.len(), 2, "c runs two instances");
+    let died = Instant::now();
+    nodes[2].kill9();
+    for pid in &dead {
+        let _ = kill(Pid::from_raw(*pid as i32), Signal::SIGKILL);
+    }
+    let spread = wait_spread(&nodes[0], "web", &[("a", 3), ("b", 3)]);
+    let moved = died.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for t in load {
+        t.join().expect("load thread");
+    }
+    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    println!(
+        "node c killed: its 2 instances serve on {spread:?} after {:.1} s (lease 5 s + grace {GRACE}); requests through a and b: {ok} ok, {failed} failed",
+        moved.as_secs_f64()
+    );
+    assert_eq!(failed, 0, "requests through the surviving gateways failed");
+    let events = nodes[0]
+        .api("GET", "/api/v1/events?service=web", None)
+        .expect("events")
+        .json();
+    let lost = events
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e: &&Value| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("node c is lost"))
+        })
+        .count();
+    assert_eq!(lost, 2, "one event per moved instance: {events}");
+}
