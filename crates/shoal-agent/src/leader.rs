@@ -155,7 +155,25 @@ impl Leader {
             })
             .collect();
         self.announce(&deployments);
-        let observed = observe(&placed, &fleet.instances);
+        let mut observed = observe(&placed, &fleet.instances);
+        // A draining node's instances count as going: the plans place their replacements
+        // elsewhere, and they are unplaced below once their group is whole without them.
+        let draining: Vec<&str> = nodes
+            .iter()
+            .filter(|n| n.status == NodeStatus::Draining)
+            .map(|n| n.name.as_str())
+            .collect();
+        let on_draining: Vec<String> = placed
+            .iter()
+            .filter(|p| draining.contains(&p.record.node.as_str()))
+            .map(|p| p.record.id.clone())
+            .collect();
+        for o in observed.iter_mut() {
+            if on_draining.contains(&o.id) {
+                o.stopping = true;
+            }
+        }
+        let serving_elsewhere = serving_by_group(&observed);
         let newest = newest_fingerprints(
             observed
                 .iter()
@@ -182,6 +200,31 @@ impl Leader {
             now,
         );
         self.wake_at_ms = wake_at_ms;
+        let drained: Vec<String> = placed
+            .iter()
+            .filter(|p| on_draining.contains(&p.record.id))
+            .filter(|p| {
+                let key = (p.record.service.clone(), p.record.group.clone());
+                let want = resolved
+                    .iter()
+                    .find(|r| r.group.key() == key)
+                    .map_or(0, |r| r.group.count as usize);
+                serving_elsewhere.get(&key).copied().unwrap_or(0) >= want
+            })
+            .map(|p| p.key.clone())
+            .collect();
+        if !drained.is_empty() {
+            tracing::info!(
+                count = drained.len(),
+                "unplacing instances of draining nodes: their groups serve elsewhere"
+            );
+            fenced(
+                store.as_ref(),
+                lead,
+                drained.iter().map(Op::delete).collect(),
+            )
+            .await?;
+        }
         self.apply(lead, actions, &resolved, &fleet.specs, &nodes, placed)
             .await?;
         for w in writes {
@@ -327,6 +370,17 @@ async fn read_placements(store: &dyn shoal_store::Store) -> Result<Vec<Placed>, 
         }
     }
     Ok(out)
+}
+
+/// Serving instances per (service, group) that are not going away.
+fn serving_by_group(observed: &[Observed]) -> HashMap<(String, String), usize> {
+    let mut out = HashMap::new();
+    for o in observed.iter().filter(|o| !o.stopping) {
+        if o.state == InstanceState::Running && o.health.serves_traffic() {
+            *out.entry((o.service.clone(), o.group.clone())).or_insert(0) += 1;
+        }
+    }
+    out
 }
 
 fn as_placement(r: &PlacementRecord) -> Placement {

@@ -15,6 +15,7 @@
 //! - `events.rs`: the event stream (query and SSE tail).
 //! - `logs.rs`: log queries and the live tail (SSE).
 //! - `errors.rs`: the errors view (5xx answers, crashes, error lines by cause).
+//! - `nodes.rs`: the cluster's nodes, its leader, drain and undrain.
 //! - `kv.rs`: the user's key/value entries as one list, for browsing.
 //! - `secrets.rs`: secrets (values only to an explicit get).
 //! - `traces.rs`: trace summaries and assembled traces from the proxy's spans.
@@ -36,6 +37,7 @@ pub mod flag_text;
 mod flags;
 mod kv;
 mod logs;
+mod nodes;
 mod ofrep;
 mod openapi;
 mod secrets;
@@ -112,6 +114,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/auth/self", get(auth::whoami))
         .route("/api/v1/kv", get(kv::list))
+        .route("/api/v1/nodes", get(nodes::list))
+        .route("/api/v1/nodes/{name}/drain", post(nodes::drain))
+        .route("/api/v1/nodes/{name}/undrain", post(nodes::undrain))
         .route("/v1/status/leader", get(consul::leader))
         .route("/v1/status/peers", get(consul::peers))
         .merge(shoal_consul::router(Arc::new(

@@ -41,6 +41,9 @@ pub struct ApiState {
     /// Evaluations of each flag in the last minute (flag → value → count), shown by
     /// `/api/v1/flags`; without it every flag shows `"evaluations": {}`.
     pub flag_counts: Option<FlagCounts>,
+    /// Cluster mode (`shoal agent`): how long a node without its lease counts as suspect
+    /// before it is lost. `None` with `shoal up` (one machine).
+    pub cluster_grace: Option<std::time::Duration>,
 }
 
 /// Produces the gateway's evaluations of the last minute: flag → value → count.

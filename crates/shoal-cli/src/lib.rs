@@ -9,6 +9,7 @@
 //! - `history.rs`: `shoal history`, and how a deployment reads (also in `shoal status`).
 //! - `scale.rs`: `shoal scale`, with a progress bar while waiting.
 //! - `logs.rs`: `shoal logs`, including `-f`.
+//! - `nodes.rs`: `shoal nodes`, `shoal node drain|undrain`.
 //! - `kv.rs`: `shoal kv`.
 //! - `flag.rs`: `shoal flag` (its arguments, read here before anything is sent).
 //! - `flag_view.rs`: how flags read: the list's table, one flag, one line per change.
@@ -28,6 +29,7 @@ mod flag_view;
 mod history;
 mod kv;
 mod logs;
+mod nodes;
 mod scale;
 mod secret;
 mod status;
@@ -44,6 +46,7 @@ pub use flag::{flag, flag_change, FlagCliError, FlagCommand, SetArgs, FLAG_EXAMP
 pub use history::history;
 pub use kv::{kv_delete, kv_get, kv_list, kv_put};
 pub use logs::{logs, LogsArgs};
+pub use nodes::{drain as node_drain, nodes};
 pub use scale::{scale, scale_auto, ScaleArgs};
 pub use secret::{secret_delete, secret_get, secret_list, secret_put};
 pub use shoal_deploy::Order;

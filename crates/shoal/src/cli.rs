@@ -111,6 +111,20 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// The cluster's nodes: status (ready, draining, suspect, lost), instances, capacity,
+    /// labels, and which one leads.
+    Nodes {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Drain a node (its instances move to the others, new healthy before old stops) or
+    /// let it take instances again.
+    Node {
+        #[command(subcommand)]
+        command: NodeCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Set the number of instances of a service's current version.
     Scale {
         service: String,
@@ -279,6 +293,14 @@ pub enum SecretCommand {
     List,
     /// Delete a secret and all its versions.
     Delete { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NodeCommand {
+    /// Move the node's instances elsewhere; it takes no new ones.
+    Drain { name: String },
+    /// Let the node take instances again.
+    Undrain { name: String },
 }
 
 #[derive(Args, Debug)]
@@ -569,6 +591,20 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::History { service, remote } => match client(&remote) {
             Ok(c) => print(shoal_cli::history(&c, &service, remote.json).await),
+            Err(code) => code,
+        },
+        Command::Nodes { remote } => match client(&remote) {
+            Ok(c) => print(shoal_cli::nodes(&c, remote.json).await),
+            Err(code) => code,
+        },
+        Command::Node { command, remote } => match client(&remote) {
+            Ok(c) => {
+                let (name, drain) = match &command {
+                    NodeCommand::Drain { name } => (name, true),
+                    NodeCommand::Undrain { name } => (name, false),
+                };
+                print(shoal_cli::node_drain(&c, name, drain).await)
+            }
             Err(code) => code,
         },
         Command::Ps { remote } => match client(&remote) {

@@ -230,6 +230,7 @@ async fn up(
         traces: Some(Arc::new(crate::traces::LogSpans(logs.clone()))),
         errors: Some(errors.clone()),
         base_dir: spec.base_dir.clone(),
+        cluster_grace: cluster.map(|a| a.grace),
         proxy: Some(Arc::new(move || {
             serde_json::to_value(proxy.snapshot()).unwrap_or_default()
         })),

@@ -100,8 +100,71 @@ fn a_deploy_spreads_over_the_nodes_and_every_gateway_serves_every_service() {
             );
         }
     }
-    // The cluster's own view: three ready nodes and one leader.
-    let out = nodes[2].cli(&["status"]).expect("status");
+    // The cluster's own view: three ready nodes and one leader, from any node.
+    let v = nodes[2]
+        .api("GET", "/api/v1/nodes", None)
+        .expect("nodes")
+        .json();
+    let ready: Vec<&str> = v["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["status"] == "ready")
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    assert_eq!(ready, ["a", "b", "c"], "{v}");
+    let leader = v["leader"]["node"].as_str().unwrap_or("");
+    assert!(["a", "b", "c"].contains(&leader), "{v}");
+    let out = nodes[1].cli(&["nodes"]).expect("shoal nodes");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains(&format!("{leader} (leader)")) && table.contains("3/3"),
+        "{table}"
+    );
+}
+
+#[test]
+fn draining_a_node_moves_its_instances_new_before_old() {
+    let etcd = Etcd::start().expect("etcd");
+    let nodes: Vec<Platform> = ["a", "b", "c"].iter().map(|n| node(&etcd, n)).collect();
+    deploy(&nodes[0], &web_service("web", 3));
+    wait_spread(&nodes[0], "web", &[("a", 1), ("b", 1), ("c", 1)]);
+    let out = nodes[0].cli(&["node", "drain", "c"]).expect("drain");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Sampled until it settles: never fewer than 3 serving instances.
+    let mut fewest = usize::MAX;
+    wait_until("c drained", HEALTHY, || {
+        let got = per_node(&nodes[1], "web");
+        fewest = fewest.min(got.values().sum());
+        (!got.contains_key("c") && got.values().sum::<usize>() == 3).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}", per_node(&nodes[1], "web")));
+    assert!(
+        fewest >= 3,
+        "serving instances fell to {fewest} while draining"
+    );
+    let v = nodes[2]
+        .api("GET", "/api/v1/nodes", None)
+        .expect("nodes")
+        .json();
+    let c = v["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|n| n["name"] == "c")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(c["status"], "draining", "{v}");
+    // Unknown nodes are a 404; undrain lets c take instances again (nothing moves back).
+    let r = nodes[0]
+        .api("POST", "/api/v1/nodes/nope/drain", Some("{}"))
+        .expect("api");
+    assert_eq!(r.status, 404);
+    let out = nodes[0].cli(&["node", "undrain", "c"]).expect("undrain");
     assert!(out.status.success());
 }
 

@@ -56,6 +56,7 @@ pub async fn serve(tokens: Tokens, flag_counts: Option<FlagCounts>) -> Served {
         traces: None,
         base_dir: dir.path().to_path_buf(),
         flag_counts,
+        cluster_grace: None,
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(shoal_api::serve(listener, state, async {

@@ -48,6 +48,7 @@ pub async fn platform_with(flag_counts: Option<shoal_api::FlagCounts>) -> Platfo
         traces: None,
         base_dir: dir.path().to_path_buf(),
         flag_counts,
+        cluster_grace: None,
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(shoal_api::serve(listener, state, async {
