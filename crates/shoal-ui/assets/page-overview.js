@@ -40,11 +40,11 @@ export function mount(root, ctx) {
       known = await metricNames();
       knownAt = Date.now();
     }
-    const [svcs, proxy, deps, agent, instances, t] = await Promise.all([
+    const [svcs, proxy, deps, cluster, instances, t] = await Promise.all([
       api("/api/v1/services", { signal: ctx.signal }),
       api("/api/v1/proxy", { signal: ctx.signal }),
       api("/api/v1/deployments", { signal: ctx.signal }),
-      api("/api/v1/agent", { signal: ctx.signal }),
+      api("/api/v1/nodes", { signal: ctx.signal }),
       api("/api/v1/instances", { signal: ctx.signal }),
       traffic({ by: "service", since: "10m", step: "10s", known }),
     ]);
@@ -62,7 +62,7 @@ export function mount(root, ctx) {
     replace(services, rows.length ? servicesTable(rows) : empty("No services yet. Deploy a service file with `shoal deploy`."));
     // For bench/ui.py: when the overview first held every service's row.
     if (rows.length && !performance.getEntriesByName("shoal:overview").length) performance.mark("shoal:overview");
-    replace(nodes, nodesTable(agent, instances));
+    replace(nodes, nodesTable(cluster));
   });
 }
 
@@ -144,22 +144,25 @@ function servicesTable(rows) {
   );
 }
 
-function nodesTable(agent, instances) {
-  const mine = instances.filter((i) => i.node === agent.node);
-  const healthy = mine.filter((i) => i.health === "passing" && i.state === "running").length;
+const NODE_STATUS = { ready: "ok", draining: "warning", suspect: "warning", lost: "critical" };
+
+// Every node (one with `shoal up`) from /api/v1/nodes, the leader marked.
+function nodesTable(cluster) {
+  const leader = cluster.leader && cluster.leader.node;
+  const now = Date.now();
   return table(
-    ["Node", "Shoal", "API", "Gateway", "Up", "Instances"],
-    [
+    ["Node", "Status", "Address", "Healthy", "CPU · memory", "Up"],
+    (cluster.nodes || []).map((n) =>
       h(
         "tr",
-        { test: "node-row" },
-        h("td", { class: "strong" }, agent.node),
-        h("td", null, agent.version),
-        h("td", null, h("code", null, agent.http)),
-        h("td", null, h("code", null, agent.gateway)),
-        h("td", null, fmtDuration(agent.uptime_seconds)),
-        h("td", null, `${healthy}/${mine.length} healthy`),
+        { test: "node-row", data: { node: n.name } },
+        h("td", { class: "strong" }, n.name, n.name === leader && cluster.mode === "cluster" ? badge("leader", "muted") : null),
+        h("td", null, badge(n.status, NODE_STATUS[n.status] || "muted")),
+        h("td", null, h("code", { title: n.gateway ? "gateway " + n.gateway : null }, n.address || n.api || "—")),
+        h("td", { class: "num" }, `${n.healthy}/${n.instances}`),
+        h("td", null, n.capacity ? `${(n.capacity.cpu_millis / 1000).toFixed(0)} CPU · ${fmtBytes(n.capacity.memory_mb * 1048576)}` : "—"),
+        h("td", null, n.started_ms ? fmtDuration((now - n.started_ms) / 1000) : "—"),
       ),
-    ],
+    ),
   );
 }
