@@ -1,13 +1,16 @@
 //! [`EtcdCluster`] and [`Etcd`]: real `etcd` processes (Debian's `etcd-server`) on free
 //! 127.0.0.1 ports with temporary data dirs, killed by pid when dropped, even on test failure.
+//! [`EtcdCluster::start_in`] runs one member per host of a [`Lab`] instead, on the host's
+//! address and etcd's standard ports.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use crate::http::request;
+use crate::netns::Lab;
 use crate::wait::wait_until;
 
 /// Where the `etcd` binary is looked for unless `SHOAL_ETCD_BIN` names another.
@@ -22,6 +25,10 @@ static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 /// One etcd member: its ports, its data dir, and its process while it runs.
 struct Member {
     name: String,
+    /// The address it listens on: 127.0.0.1, or its lab host's address.
+    ip: Ipv4Addr,
+    /// The lab host's network namespace it runs in, if any.
+    netns: Option<String>,
     client: u16,
     peer: u16,
     child: Option<Child>,
@@ -94,12 +101,54 @@ impl EtcdCluster {
         for i in 0..n {
             members.push(Member {
                 name: format!("m{i}"),
+                ip: Ipv4Addr::LOCALHOST,
+                netns: None,
                 client: free_port()?,
                 peer: free_port()?,
                 child: None,
             });
         }
         Ok(Self { bin, dir, members })
+    }
+
+    /// Starts one member per lab host in `hosts` (member `j` on host `hosts[j]`), each in
+    /// the host's network namespace, listening on the host's address with client port 2379
+    /// and peer port 2380, and waits until every member is healthy. The test process reaches
+    /// member `j` at `http://10.213.K.(hosts[j]+1):2379` ([`EtcdCluster::endpoint`]).
+    /// Cutting a host ([`crate::netns::Host::cut`]) cuts its member off the others.
+    /// Drop the cluster before the lab (declare it after the lab); dropping the lab first
+    /// kills the members anyway.
+    pub fn start_in(lab: &Lab, hosts: &[usize]) -> Result<Self, String> {
+        let bin = etcd_bin()?;
+        if hosts.is_empty() {
+            return Err("an etcd cluster in a lab needs at least one host".to_string());
+        }
+        let mut members = Vec::new();
+        for (j, &h) in hosts.iter().enumerate() {
+            if h >= lab.len() {
+                return Err(format!("lab has {} hosts, no host {h}", lab.len()));
+            }
+            if hosts[..j].contains(&h) {
+                return Err(format!("host {h} given twice: one etcd member per host"));
+            }
+            let host = lab.host(h);
+            members.push(Member {
+                name: format!("m{j}"),
+                ip: host.ip,
+                netns: Some(host.ns.clone()),
+                client: 2379,
+                peer: 2380,
+                child: None,
+            });
+        }
+        let dir = tempfile::tempdir().map_err(|e| format!("temp dir for etcd: {e}"))?;
+        let mut cluster = Self { bin, dir, members };
+        let n = hosts.len();
+        (0..n)
+            .try_for_each(|i| cluster.start_member(i))
+            .and_then(|()| (0..n).try_for_each(|i| cluster.wait_healthy(i)))
+            .map_err(|e| format!("etcd cluster on lab hosts {hosts:?} did not start: {e}"))?;
+        Ok(cluster)
     }
 
     /// Number of members.
@@ -112,9 +161,10 @@ impl EtcdCluster {
         self.members.is_empty()
     }
 
-    /// Member `i`'s client endpoint, `http://127.0.0.1:PORT`.
+    /// Member `i`'s client endpoint, `http://127.0.0.1:PORT` (`http://HOST_IP:2379` in a lab).
     pub fn endpoint(&self, i: usize) -> String {
-        format!("http://127.0.0.1:{}", self.members[i].client)
+        let m = &self.members[i];
+        format!("http://{}:{}", m.ip, m.client)
     }
 
     /// Every member's client endpoint.
@@ -127,7 +177,7 @@ impl EtcdCluster {
         let hosts: Vec<_> = self
             .members
             .iter()
-            .map(|m| format!("127.0.0.1:{}", m.client))
+            .map(|m| format!("{}:{}", m.ip, m.client))
             .collect();
         format!("etcd://{}", hosts.join(","))
     }
@@ -154,7 +204,7 @@ impl EtcdCluster {
         let initial: Vec<_> = self
             .members
             .iter()
-            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer))
+            .map(|m| format!("{}=http://{}:{}", m.name, m.ip, m.peer))
             .collect();
         let m = &self.members[i];
         let log_path = self.dir.path().join(format!("{}.log", m.name));
@@ -164,9 +214,18 @@ impl EtcdCluster {
             .open(&log_path)
             .map_err(|e| format!("etcd log file: {e}"))?;
         let log2 = log.try_clone().map_err(|e| format!("etcd log file: {e}"))?;
-        let client = format!("http://127.0.0.1:{}", m.client);
-        let peer = format!("http://127.0.0.1:{}", m.peer);
-        let child = Command::new(&self.bin)
+        let client = format!("http://{}:{}", m.ip, m.client);
+        let peer = format!("http://{}:{}", m.ip, m.peer);
+        let mut cmd = match &m.netns {
+            None => Command::new(&self.bin),
+            Some(ns) => {
+                // `ip netns exec` execs etcd: the child's pid is etcd's.
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns]).arg(&self.bin);
+                cmd
+            }
+        };
+        let child = cmd
             .arg("--name")
             .arg(&m.name)
             .arg("--data-dir")
@@ -191,7 +250,7 @@ impl EtcdCluster {
 
     /// Waits until member `i` reports `/health` true (it has a leader and can serve).
     pub fn wait_healthy(&mut self, i: usize) -> Result<(), String> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.members[i].client));
+        let addr = SocketAddr::from((self.members[i].ip, self.members[i].client));
         let name = self.members[i].name.clone();
         let log = self.dir.path().join(format!("{name}.log"));
         let member = &mut self.members[i];

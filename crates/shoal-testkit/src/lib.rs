@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - `etcd.rs`: [`Etcd`] and [`EtcdCluster`], real etcd processes for the store tests.
+//! - `netns.rs`: [`netns::Lab`], hosts in Linux network namespaces on one bridge.
 //! - `http.rs`: a blocking HTTP/1.1 client good enough for tests (std only).
 //! - `platform.rs`: [`Platform`], a running `shoal up` with its data dir.
 //! - `wait.rs`: [`wait_until`] and process-liveness helpers.
@@ -10,6 +11,7 @@
 
 mod etcd;
 mod http;
+pub mod netns;
 mod platform;
 mod wait;
 
