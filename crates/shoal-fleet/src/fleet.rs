@@ -1,6 +1,6 @@
 //! [`Fleet`]: what the store says about every service at one revision, decoded once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use shoal_catalog::{InstanceRecord, ScaleOverride};
 use shoal_deploy::Deployment;
@@ -28,6 +28,10 @@ pub struct Fleet {
     /// Instance counts set by `shoal scale` or the autoscaler (`shoal/scale/<service>`),
     /// by service.
     pub overrides: BTreeMap<String, ScaleOverride>,
+    /// The cluster's live nodes (`shoal/nodes/<name>`, each on its node's lease); empty
+    /// with `shoal up`. An instance of a node not here is on a machine that stopped
+    /// renewing its lease: the data plane sends it nothing.
+    pub nodes: BTreeSet<String>,
     /// The create and mod revisions of every record above, by store key: a writer
     /// that planned from this snapshot makes its write conditional on the key being
     /// unchanged since (`ModRevision == mod_revision(key)`); the Consul view shows
@@ -43,6 +47,12 @@ pub struct KeyRevisions {
 }
 
 impl Fleet {
+    /// Whether traffic may go to an instance on `node`: always with `shoal up` (no node
+    /// records), else only while the node's record (its lease) lives.
+    pub fn node_is_live(&self, node: &str) -> bool {
+        self.nodes.is_empty() || self.nodes.contains(node)
+    }
+
     /// The instance records of `service`, sorted by id.
     pub fn instances_of(&self, service: &str) -> &[InstanceRecord] {
         let from = self

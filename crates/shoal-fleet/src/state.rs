@@ -1,11 +1,11 @@
 //! The view's working copy: decoded records by key, changed one event at a time, and
 //! the immutable [`Fleet`] made from it for each publish.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::de::DeserializeOwned;
 use shoal_catalog::{
-    decode, InstanceRecord, ScaleOverride, CATALOG_PREFIX, DEPLOY_PREFIX, FLAG_PREFIX,
+    decode, InstanceRecord, ScaleOverride, CATALOG_PREFIX, DEPLOY_PREFIX, FLAG_PREFIX, NODE_PREFIX,
     SCALE_PREFIX, SPEC_PREFIX,
 };
 use shoal_deploy::Deployment;
@@ -25,6 +25,7 @@ pub(crate) struct State {
     instances: BTreeMap<String, InstanceRecord>,
     overrides: BTreeMap<String, ScaleOverride>,
     flags: BTreeMap<String, Flag>,
+    nodes: BTreeSet<String>,
     revisions: BTreeMap<String, KeyRevisions>,
 }
 
@@ -45,6 +46,7 @@ impl State {
             CATALOG_PREFIX,
             SCALE_PREFIX,
             FLAG_PREFIX,
+            NODE_PREFIX,
         ]
         .iter()
         .any(|p| key.starts_with(p))
@@ -62,6 +64,9 @@ impl State {
             put_decoded(&mut self.instances, key, key, value);
         } else if let Some(name) = key.strip_prefix(FLAG_PREFIX) {
             put_decoded(&mut self.flags, name, key, value);
+        } else if let Some(name) = key.strip_prefix(NODE_PREFIX) {
+            // Only whether the node's record (on its lease) exists matters here.
+            self.nodes.insert(name.to_owned());
         } else if let Some(service) = key.strip_prefix(SCALE_PREFIX) {
             match decode::<ScaleOverride>(key, value) {
                 Ok(o) => {
@@ -90,6 +95,8 @@ impl State {
             self.overrides.remove(service);
         } else if let Some(name) = key.strip_prefix(FLAG_PREFIX) {
             self.flags.remove(name);
+        } else if let Some(name) = key.strip_prefix(NODE_PREFIX) {
+            self.nodes.remove(name);
         }
         self.revisions.remove(key);
     }
@@ -124,6 +131,7 @@ impl State {
             instances,
             overrides: self.overrides.clone(),
             flags: self.flags.clone(),
+            nodes: self.nodes.clone(),
             revisions: self.revisions.clone(),
         }
     }

@@ -14,14 +14,22 @@ use crate::table::{FlagsRoute, RouteTable};
 
 /// The table for `fleet`, carrying live state (breakers, limits, instance load) over
 /// from `previous`; unpinned traffic is weighted by each service's deployment.
+/// In a cluster, instances of a node whose lease lapsed get nothing.
 pub fn build(fleet: &Fleet, domains: &[String], previous: &RouteTable) -> RouteTable {
-    let mut table = RouteTable::build_weighted(
-        &fleet.specs,
-        &fleet.instances,
-        domains,
-        &fleet.weights(),
-        previous,
-    );
+    let live;
+    let records = if fleet.nodes.is_empty() {
+        &fleet.instances[..]
+    } else {
+        live = fleet
+            .instances
+            .iter()
+            .filter(|r| r.external || fleet.node_is_live(&r.node))
+            .cloned()
+            .collect::<Vec<_>>();
+        &live[..]
+    };
+    let mut table =
+        RouteTable::build_weighted(&fleet.specs, records, domains, &fleet.weights(), previous);
     // Flags are compiled again only when they changed, counts carried over.
     if previous.flags.defs != fleet.flags {
         table.flags = Arc::new(FlagsRoute::new(fleet.flags.clone(), &previous.flags));

@@ -17,6 +17,9 @@ pub struct EtcdOptions {
     /// HTTP/2 ping interval on idle connections, to notice a member that vanished without
     /// closing its connections. etcd refuses pings more often than every 5 s by default.
     pub keepalive_interval: Duration,
+    /// How long a ping may go unanswered before the connection counts as dead (a member
+    /// cut off the network sends no reset): a watch on it then resumes on another member.
+    pub keepalive_timeout: Duration,
 }
 
 impl Default for EtcdOptions {
@@ -25,7 +28,8 @@ impl Default for EtcdOptions {
             namespace: String::new(),
             request_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(2),
-            keepalive_interval: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(5),
+            keepalive_timeout: Duration::from_secs(2),
         }
     }
 }

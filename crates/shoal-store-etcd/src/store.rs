@@ -54,7 +54,7 @@ impl EtcdStore {
         }
         let connect = etcd::ConnectOptions::new()
             .with_connect_timeout(opts.connect_timeout)
-            .with_keep_alive(opts.keepalive_interval, opts.request_timeout)
+            .with_keep_alive(opts.keepalive_interval, opts.keepalive_timeout)
             .with_keep_alive_while_idle(true)
             .with_require_leader(true);
         let client = etcd::Client::connect(endpoints, Some(connect))

@@ -36,12 +36,28 @@ pub fn request(
     host: Option<&str>,
     body: Option<&[u8]>,
 ) -> std::io::Result<HttpResponse> {
+    request_with(addr, method, path, host, &[], body)
+}
+
+/// [`request`] with extra header lines.
+pub fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    host: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> std::io::Result<HttpResponse> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let host = host.map_or_else(|| addr.to_string(), str::to_string);
     let body = body.unwrap_or_default();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n{extra}\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes())?;

@@ -16,6 +16,6 @@ mod platform;
 mod wait;
 
 pub use etcd::{Etcd, EtcdCluster, ETCD_BIN};
-pub use http::{request, HttpResponse};
+pub use http::{request, request_with, HttpResponse};
 pub use platform::{Platform, PlatformBuilder};
 pub use wait::{pid_alive, wait_until, WaitError};

@@ -26,6 +26,12 @@ pub struct PlatformBuilder {
     dir: Option<tempfile::TempDir>,
     /// `shoal agent` arguments after the file (cluster mode) instead of `shoal up`.
     agent: Option<Vec<String>>,
+    /// Runs shoal under this command (e.g. `ip netns exec NS`), which must exec it.
+    wrap: Vec<String>,
+    /// The address the API, gateway, DNS and StatsD listen on (ephemeral ports).
+    bind: String,
+    /// An all-rights API token, configured and then sent by [`Platform::api`] and `cli`.
+    token: Option<String>,
 }
 
 impl PlatformBuilder {
@@ -54,6 +60,28 @@ impl PlatformBuilder {
         self
     }
 
+    /// Runs shoal through `wrap` (a command that execs its arguments, such as
+    /// `ip netns exec NS`), so its pid is shoal's.
+    pub fn wrap(mut self, wrap: &[&str]) -> Self {
+        self.wrap = wrap.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
+    /// Configures one token with every right (needed to serve the API beyond loopback);
+    /// [`Platform::api`] and [`Platform::cli`] send it.
+    pub fn token(mut self, value: &str) -> Self {
+        self.token = Some(value.to_string());
+        self.env
+            .push(("SHOAL_TESTKIT_TOKEN".into(), value.to_string()));
+        self
+    }
+
+    /// Listens on `ip` (ephemeral ports) instead of 127.0.0.1: a lab host's address.
+    pub fn bind(mut self, ip: &str) -> Self {
+        self.bind = ip.to_string();
+        self
+    }
+
     /// A file written next to the service file before start (e.g. a script).
     pub fn file(mut self, name: &str, contents: &str) -> Self {
         self.files.push((name.to_string(), contents.to_string()));
@@ -79,8 +107,17 @@ impl PlatformBuilder {
         // never be one an instance is told to listen on.
         let (lo, hi) = (21000 + slot, 21000 + slot + 49);
         let toml = format!(
-            "[platform]\ndata_dir = \"data\"\nhttp = \"127.0.0.1:0\"\ngateway = \"127.0.0.1:0\"\ndns = \"127.0.0.1:0\"\nstatsd = \"127.0.0.1:0\"\nport_range = \"{lo}-{hi}\"\n{}\n\n{}",
-            self.platform_extra, self.services
+            "[platform]\ndata_dir = \"data\"\nhttp = \"{ip}:0\"\ngateway = \"{ip}:0\"\ndns = \"{ip}:0\"\nstatsd = \"{ip}:0\"\nport_range = \"{lo}-{hi}\"\n{}\n\n{}",
+            if self.token.is_some() {
+                format!(
+                    "{}\n[platform.tokens.testkit]\nenv = \"SHOAL_TESTKIT_TOKEN\"\nrights = [\"read\", \"write\", \"secrets\"]\n",
+                    self.platform_extra
+                )
+            } else {
+                self.platform_extra.clone()
+            },
+            self.services,
+            ip = self.bind
         );
         let file = dir.path().join("shoal.toml");
         std::fs::write(&file, toml).map_err(|e| e.to_string())?;
@@ -93,7 +130,14 @@ impl PlatformBuilder {
             std::fs::File::create(dir.path().join("shoal.stderr")).map_err(|e| e.to_string())?;
         let stdout =
             std::fs::File::create(dir.path().join("shoal.stdout")).map_err(|e| e.to_string())?;
-        let mut command = Command::new(&self.bin);
+        let mut command = match self.wrap.split_first() {
+            None => Command::new(&self.bin),
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&self.bin);
+                c
+            }
+        };
         match &self.agent {
             None => command.arg("up").arg(&file),
             Some(args) => command.arg("agent").arg(&file).args(args),
@@ -114,6 +158,7 @@ impl PlatformBuilder {
             gateway: SocketAddr::from(([127, 0, 0, 1], 0)),
             dns: SocketAddr::from(([127, 0, 0, 1], 0)),
             statsd: SocketAddr::from(([127, 0, 0, 1], 0)),
+            token: self.token,
         };
         let found = wait_until("shoal endpoints.json", Duration::from_secs(30), || {
             if let Ok(Some(status)) = platform.child.try_wait() {
@@ -149,6 +194,7 @@ pub struct Platform {
     pub dns: SocketAddr,
     /// The StatsD server (UDP and TCP on the same port).
     pub statsd: SocketAddr,
+    token: Option<String>,
 }
 
 impl Platform {
@@ -161,6 +207,9 @@ impl Platform {
             env: Vec::new(),
             dir: None,
             agent: None,
+            token: None,
+            wrap: Vec::new(),
+            bind: "127.0.0.1".into(),
         }
     }
 
@@ -183,7 +232,20 @@ impl Platform {
         path: &str,
         body: Option<&str>,
     ) -> std::io::Result<HttpResponse> {
-        request(self.http, method, path, None, body.map(str::as_bytes))
+        let bearer = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .as_deref()
+            .map(|b| ("Authorization", b))
+            .into_iter()
+            .collect();
+        crate::http::request_with(
+            self.http,
+            method,
+            path,
+            None,
+            &headers,
+            body.map(str::as_bytes),
+        )
     }
 
     pub fn gateway(&self, host: &str, path: &str) -> std::io::Result<HttpResponse> {
@@ -236,6 +298,7 @@ impl Platform {
         Command::new(&self.bin)
             .args(args)
             .env("SHOAL_ADDR", format!("http://{}", self.http))
+            .envs(self.token.iter().map(|t| ("SHOAL_TOKEN", t.as_str())))
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
