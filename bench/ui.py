@@ -6,11 +6,14 @@ headless Chromium (Debian's chromium + chromedriver, over WebDriver) opens `/ui/
 times, each with a new empty profile (a cold cache, as a first visit). Measured in the
 browser per round, from Navigation Timing and Resource Timing:
 - `fcp_ms`: first contentful paint;
-- `overview_ms`: when the overview table holds every service (the page sets the
-  `shoal:overview` performance mark when it has drawn the services' rows);
+- `overview_ms`: when the overview table holds every service's row (the page sets the
+  `shoal:overview` performance mark then; the charts' numbers come after);
+- `numbers_ms`: when the req/s, error, latency, CPU and memory numbers are drawn too
+  (`shoal:overview-numbers`);
 - `dcl_ms`, `load_ms`: DOMContentLoaded and load event ends;
 - `transfer_kb`: bytes on the wire for the page, its modules and every API answer it
-  fetched until the overview was drawn (transferSize; headers included).
+  fetched until the overview's numbers were drawn (transferSize: compressed bytes, headers
+  included).
 Every round is printed, then a JSON line of all rounds.
 Usage: bench/ui.py SHOAL_BINARY [ROUNDS]
 """
@@ -24,7 +27,7 @@ import tempfile
 import time
 import urllib.request
 
-SHOAL = sys.argv[1]
+SHOAL = os.path.abspath(sys.argv[1])
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 SERVICES, PER = 50, 10
 
@@ -69,7 +72,8 @@ MEASURE = """
 const nav = performance.getEntriesByType('navigation')[0];
 const fcp = performance.getEntriesByName('first-contentful-paint')[0];
 const mark = performance.getEntriesByName('shoal:overview')[0];
-const until = mark ? mark.startTime : performance.now();
+const numbers = performance.getEntriesByName('shoal:overview-numbers')[0];
+const until = numbers ? numbers.startTime : performance.now();
 let bytes = nav.transferSize;
 for (const r of performance.getEntriesByType('resource')) {
   if (r.startTime <= until) bytes += r.transferSize;
@@ -77,6 +81,7 @@ for (const r of performance.getEntriesByType('resource')) {
 return {
   fcp_ms: fcp ? fcp.startTime : null,
   overview_ms: mark ? mark.startTime : null,
+  numbers_ms: numbers ? numbers.startTime : null,
   dcl_ms: nav.domContentLoadedEventEnd,
   load_ms: nav.loadEventEnd,
   transfer_kb: bytes / 1024,
@@ -102,7 +107,7 @@ def main():
             t0 = time.monotonic()
             wait_until(healthy, 180, f"{SERVICES * PER} healthy instances")
             print(f"fleet: {SERVICES} services, {SERVICES * PER} instances healthy after {time.monotonic() - t0:.1f} s")
-            print(f"{'round':>5} {'fcp ms':>8} {'overview ms':>12} {'dcl ms':>8} {'load ms':>8} {'KB':>8} {'requests':>9}")
+            print(f"{'round':>5} {'fcp ms':>8} {'overview ms':>12} {'numbers ms':>11} {'dcl ms':>8} {'load ms':>8} {'KB':>8} {'requests':>9}")
             rounds = []
             for r in range(1, ROUNDS + 1):
                 with tempfile.TemporaryDirectory(prefix="shoal-ui-profile-") as prof:
@@ -110,14 +115,14 @@ def main():
                     try:
                         d.get(f"{api}/ui/")
                         wait_until(lambda: d.execute_script(
-                            "return performance.getEntriesByName('shoal:overview').length > 0"), 30, "the overview mark")
+                            "return performance.getEntriesByName('shoal:overview-numbers').length > 0"), 30, "the overview's numbers")
                         m = d.execute_script(MEASURE)
                         rows = d.execute_script("return document.querySelectorAll('[data-test=service-row]').length")
                     finally:
                         d.quit()
                 m["rows"] = rows
                 rounds.append(m)
-                print(f"{r:>5} {m['fcp_ms'] or 0:>8.0f} {m['overview_ms'] or 0:>12.0f} {m['dcl_ms']:>8.0f} "
+                print(f"{r:>5} {m['fcp_ms'] or 0:>8.0f} {m['overview_ms'] or 0:>12.0f} {m['numbers_ms'] or 0:>11.0f} {m['dcl_ms']:>8.0f} "
                       f"{m['load_ms']:>8.0f} {m['transfer_kb']:>8.1f} {m['requests']:>9}  rows={rows}")
             print(json.dumps({"services": SERVICES, "instances": SERVICES * PER, "rounds": rounds}))
         finally:

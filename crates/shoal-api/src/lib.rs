@@ -133,6 +133,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .merge(shoal_ui::router())
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        // gzip for clients that ask (browsers, Go's and Python's HTTP clients); the
+        // default predicate leaves event streams, images and tiny answers alone.
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::check,

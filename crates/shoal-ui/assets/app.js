@@ -218,7 +218,8 @@ async function boot() {
     replace(main, h("div", { class: "page-error", test: "page-error" }, "Cannot reach the Shoal API: " + e.message));
     return;
   }
-  await startEvents(liveState);
+  // The page does not wait for the event history: it draws, the history fills in.
+  startEvents(liveState);
   window.addEventListener("hashchange", render);
   // Streams hold connections (a browser allows six per host): close them when the page is left,
   // even into the back/forward cache, and reopen them when it comes back.

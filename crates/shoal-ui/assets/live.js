@@ -7,10 +7,21 @@ let lastSeq = 0;
 let controller = null;
 const recentEvents = [];
 const RECENT = 200;
+let loaded = Promise.resolve();
+
+// Resolves once the recent history of the current stream is loaded.
+export function whenLoaded() {
+  return loaded;
+}
 
 // Starts (or restarts, after signing in) following the platform's events.
 // Resolves once the recent history is loaded (the stream then keeps running).
-export async function startEvents(onState) {
+export function startEvents(onState) {
+  loaded = follows(onState);
+  return loaded;
+}
+
+async function follows(onState) {
   controller?.abort();
   controller = new AbortController();
   const signal = controller.signal;

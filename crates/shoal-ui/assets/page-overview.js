@@ -5,7 +5,7 @@ import { h, replace, route, table, badge, section, empty, fmtRate, fmtPct, fmtMs
 import { sparkline, lastValue } from "./charts.js";
 import { traffic, recent as recentAvg } from "./metrics.js";
 import { healthBadge, circuitBadge, versionChips, deploymentCell, problemsOf } from "./fleet.js";
-import { recent } from "./live.js";
+import { recent, whenLoaded } from "./live.js";
 import { eventRow } from "./page-events.js";
 
 export const name = "overview";
@@ -26,7 +26,9 @@ export function mount(root, ctx) {
     h("div", { class: "two" }, section("Nodes", nodes), section("Recent events", h("table", { class: "grid events" }, eventsList), h("p", null, h("a", { href: "#/events" }, "All events →")))),
   );
 
-  for (const e of recent().slice(-12).reverse()) eventsList.append(eventRow(e));
+  const fillEvents = () => replace(eventsList, recent().slice(-12).reverse().map(eventRow));
+  fillEvents();
+  whenLoaded().then(() => ctx.signal.aborted || fillEvents());
   ctx.onEvent((e) => {
     eventsList.prepend(eventRow(e));
     while (eventsList.children.length > 12) eventsList.lastChild.remove();
@@ -35,20 +37,37 @@ export function mount(root, ctx) {
 
   let known = null;
   let knownAt = 0;
+  let drawn = false;
+  const noTraffic = { times: [], groups: new Map() };
   const refresher = ctx.every(5000, async () => {
-    if (!known || Date.now() - knownAt > 30000) {
-      known = await metricNames();
-      knownAt = Date.now();
-    }
-    const [svcs, proxy, deps, cluster, instances, t] = await Promise.all([
+    // The fleet first, the numbers beside it: rows appear before the charts' queries end.
+    const fleetP = Promise.all([
       api("/api/v1/services", { signal: ctx.signal }),
       api("/api/v1/proxy", { signal: ctx.signal }),
       api("/api/v1/deployments", { signal: ctx.signal }),
       api("/api/v1/nodes", { signal: ctx.signal }),
-      api("/api/v1/instances", { signal: ctx.signal }),
-      traffic({ by: "service", since: "10m", step: "10s", known }),
     ]);
+    const trafficP = (async () => {
+      if (!known || Date.now() - knownAt > 30000) {
+        known = await metricNames();
+        knownAt = Date.now();
+      }
+      return traffic({ by: "service", since: "10m", step: "10s", known });
+    })();
+    const [svcs, proxy, deps, cluster] = await fleetP;
     if (ctx.signal.aborted) return;
+    if (!drawn) {
+      draw(svcs, proxy, deps, cluster, noTraffic);
+      drawn = true;
+    }
+    const t = await trafficP;
+    if (ctx.signal.aborted) return;
+    draw(svcs, proxy, deps, cluster, t);
+    // For bench/ui.py: when the numbers were drawn too.
+    if (!performance.getEntriesByName("shoal:overview-numbers").length) performance.mark("shoal:overview-numbers");
+  });
+
+  function draw(svcs, proxy, deps, cluster, t) {
     const depOf = new Map(deps.map((d) => [d.service, d]));
     const rows = svcs.map((svc) => {
       const g = t.groups.get(svc.name) || {};
@@ -63,7 +82,7 @@ export function mount(root, ctx) {
     // For bench/ui.py: when the overview first held every service's row.
     if (rows.length && !performance.getEntriesByName("shoal:overview").length) performance.mark("shoal:overview");
     replace(nodes, nodesTable(cluster));
-  });
+  }
 }
 
 const severity = (r) => (r.probs.length ? r.probs[0].severity * 10 + r.probs.length : 0);

@@ -67,3 +67,14 @@ fn every_asset_has_a_known_content_type() {
         assert_ne!(content_type(path), "application/octet-stream", "{path}");
     }
 }
+
+#[test]
+fn every_module_is_preloaded_by_the_index() {
+    let index = std::str::from_utf8(asset("index.html").expect("index")).expect("utf-8");
+    for (path, _) in manifest().filter(|(p, _)| p.ends_with(".js") && *p != "app.js") {
+        assert!(
+            index.contains(&format!("<link rel=\"modulepreload\" href=\"{path}\">")),
+            "index.html does not preload {path}"
+        );
+    }
+}
