@@ -175,6 +175,24 @@ pub async fn write(
         WriteKind::Acquire(s) | WriteKind::Release(s) => Some(session_key(s)),
         _ => None,
     };
+    // A plain set of a key without metadata (no flags, no lock: most writes) is one
+    // transaction, not a read and then a write (on etcd each is a round through raft).
+    if matches!(kind, WriteKind::Set) {
+        let meta = KvMeta {
+            flags,
+            ..KvMeta::default()
+        };
+        let mut ops = vec![Op::put(kv_key(key), value.clone())];
+        if !meta.is_default() {
+            ops.push(Op::put(kvmeta_key(key), shoal_catalog::encode(&meta)));
+        }
+        let txn = Txn::new()
+            .when([Compare::version(kvmeta_key(key), CmpOp::Equal, 0)])
+            .and_then(ops);
+        if store.txn(txn).await?.succeeded {
+            return Ok(true);
+        }
+    }
     for _ in 0..MAX_ATTEMPTS {
         let mut ops = vec![Op::get(kv_key(key)), Op::get(kvmeta_key(key))];
         ops.extend(session.clone().map(Op::get));
