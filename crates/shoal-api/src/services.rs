@@ -103,6 +103,7 @@ pub async fn agent(State(st): State<Arc<ApiState>>) -> Json<Value> {
         "http": st.http.to_string(),
         "gateway": st.gateway.to_string(),
         "uptime_seconds": st.started.elapsed().as_secs_f64(),
+        "store": st.store_health().await,
     }))
 }
 

@@ -59,7 +59,29 @@ const CATCH_UP: Duration = Duration::from_secs(2);
 impl ApiState {
     /// The fleet as the store holds it now: the view's snapshot once it has applied
     /// every write acknowledged before this call (so a client reads its own writes).
+    ///
+    /// When the store cannot be reached (etcd without quorum), the view's last snapshot
+    /// answers instead: it is what the gateway routes by (static stability), and
+    /// `/api/v1/agent` says that the store is unreachable.
     pub async fn fleet(&self) -> Result<Arc<Fleet>, StoreError> {
-        self.fleet.fresh(self.store.as_ref(), CATCH_UP).await
+        match self.fleet.fresh(self.store.as_ref(), CATCH_UP).await {
+            Err(StoreError::Io(e)) if self.fleet.current().revision > 0 => {
+                tracing::warn!(error = %e, "store unreachable: answering from the last fleet view");
+                Ok(self.fleet.current())
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the store answers within a second: `(reachable, revision or error)`.
+    pub async fn store_health(&self) -> serde_json::Value {
+        let check = tokio::time::timeout(Duration::from_secs(1), self.store.revision()).await;
+        match check {
+            Ok(Ok(revision)) => serde_json::json!({ "reachable": true, "revision": revision }),
+            Ok(Err(e)) => serde_json::json!({ "reachable": false, "error": e.to_string(),
+                "serving_from_revision": self.fleet.current().revision }),
+            Err(_) => serde_json::json!({ "reachable": false, "error": "no answer within 1 s",
+                "serving_from_revision": self.fleet.current().revision }),
+        }
     }
 }

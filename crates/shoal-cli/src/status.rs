@@ -127,7 +127,21 @@ pub async fn status(
             },
         ]);
     }
-    Ok(t.render())
+    Ok(format!("{}{}", store_warning(client).await, t.render()))
+}
+
+/// A line when this node cannot reach its store: it serves with the routes it had.
+async fn store_warning(client: &Client) -> String {
+    let agent: Value = client.get("/api/v1/agent").await.unwrap_or_default();
+    let store = &agent["store"];
+    if store["reachable"].as_bool() != Some(false) {
+        return String::new();
+    }
+    format!(
+        "WARNING: the store is unreachable ({}): this node serves with the routes it had at revision {}; changes wait until it returns\n\n",
+        s(&store["error"]),
+        s(&store["serving_from_revision"])
+    )
 }
 
 /// `autoscaler  auto 1..10  target rps 200  now 3` and the last decision, for

@@ -268,7 +268,18 @@ fn one_etcd_member_lost_changes_nothing_and_quorum_lost_keeps_traffic_and_refuse
         said.contains("store"),
         "the refusal names the store: {said}"
     );
-    std::thread::sleep(Duration::from_secs(3)); // traffic during the outage, measured
+    // Every node still answers `shoal status` from what it had, and says why.
+    let status = h.node(2).cli(&["status"]).expect("shoal status");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(
+        text.contains("the store is unreachable") && text.contains("web"),
+        "{text}"
+    );
     let (ok, failed, slowest) = load.finish();
     println!(
         "etcd without quorum: deploy refused ({}); through all three gateways: {ok} ok, {failed} failed, slowest {slowest} ms",
