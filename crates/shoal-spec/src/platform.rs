@@ -95,12 +95,59 @@ pub(crate) fn read_platform(cx: &mut Ctx<'_>, f: Option<&Field<'_>>) -> ReadPlat
     if let Some(tf) = obj.take("tokens") {
         platform.tokens = crate::tokens::read_tokens(cx, &tf);
     }
+    // Cluster mode (`shoal agent`); `shoal up` ignores them.
+    platform.store = obj.get(cx, "store", read_store);
+    platform.node = obj.get(cx, "node", nonempty_string);
+    platform.advertise = obj.get(cx, "advertise", read_ip);
+    if let Some(lf) = obj.take("labels") {
+        platform.labels = read_labels(cx, &lf);
+    }
     obj.finish(cx);
     check_listeners(cx, &addrs, platform.port_range, out_pos);
     ReadPlatform {
         platform,
         port_range_pos: out_pos,
     }
+}
+
+fn read_store(cx: &mut Ctx<'_>, f: &Field<'_>) -> Option<String> {
+    let s = nonempty_string(cx, f)?;
+    if s.starts_with("etcd://") && s.len() > "etcd://".len() {
+        Some(s)
+    } else {
+        cx.error(
+            f.value_pos(),
+            format!("`store` must be etcd://HOST:PORT[,HOST:PORT...], got {s:?}"),
+        );
+        None
+    }
+}
+
+fn read_ip(cx: &mut Ctx<'_>, f: &Field<'_>) -> Option<std::net::IpAddr> {
+    let s = string(cx, f)?;
+    match s.trim().parse() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            cx.error(
+                f.value_pos(),
+                format!("invalid address {s:?} for `advertise`: write an IP, e.g. \"10.0.0.1\""),
+            );
+            None
+        }
+    }
+}
+
+fn read_labels(cx: &mut Ctx<'_>, f: &Field<'_>) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(mut obj) = Obj::open(cx, f, "platform.labels".to_owned()) else {
+        return out;
+    };
+    for field in obj.drain() {
+        if let Some(v) = string(cx, &field) {
+            out.insert(field.name.to_owned(), v);
+        }
+    }
+    out
 }
 
 /// Two listeners sharing a protocol, a port (not 0) and an address collide; so does

@@ -81,6 +81,18 @@ pub struct Platform {
     /// which Shoal allows only on loopback.
     #[serde(default)]
     pub tokens: std::collections::BTreeMap<String, crate::tokens::TokenSpec>,
+    /// Cluster mode (`shoal agent`): the etcd members, `etcd://h1:2379,h2:2379`.
+    #[serde(default)]
+    pub store: Option<String>,
+    /// Cluster mode: this node's name (default: the hostname).
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Cluster mode: the address other nodes reach this node's instances at.
+    #[serde(default)]
+    pub advertise: Option<std::net::IpAddr>,
+    /// Cluster mode: this node's labels, for placement constraints.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl Platform {
@@ -99,6 +111,10 @@ impl Platform {
                 end: 29999,
             },
             tokens: std::collections::BTreeMap::new(),
+            store: None,
+            node: None,
+            advertise: None,
+            labels: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -406,3 +406,23 @@ fn protocol_is_http1_or_h2c() {
         ["3:12: invalid `protocol` \"h2\": expected one of `http1`, `h2c` (did you mean `h2c`?)"]
     );
 }
+
+#[test]
+fn cluster_keys_of_the_platform() {
+    let ok = parse(
+        "[platform]\nstore = \"etcd://10.0.0.1:2379,10.0.0.2:2379\"\nnode = \"m1\"\nadvertise = \"10.0.0.1\"\nlabels = { disk = \"ssd\" }\n",
+    )
+    .expect("accepted");
+    assert_eq!(ok.platform.node.as_deref(), Some("m1"));
+    assert_eq!(ok.platform.labels["disk"], "ssd");
+    assert_eq!(
+        errors(
+            "[platform]\nstore = \"http://x:2379\"\nadvertise = \"host\"\nlabels = { disk = 1 }\n"
+        ),
+        [
+            "2:9: `store` must be etcd://HOST:PORT[,HOST:PORT...], got \"http://x:2379\"",
+            "3:13: invalid address \"host\" for `advertise`: write an IP, e.g. \"10.0.0.1\"",
+            "4:19: `disk` must be a string, found an integer",
+        ]
+    );
+}

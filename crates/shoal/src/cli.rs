@@ -308,19 +308,21 @@ pub struct AgentArgs {
     /// A service file whose `[platform]` this node uses (ports, data_dir, tokens); its
     /// services are not deployed by this (use `shoal deploy`).
     pub file: Option<PathBuf>,
-    /// The etcd members: `etcd://h1:2379,h2:2379,h3:2379` (a path adds a key namespace).
+    /// The etcd members: `etcd://h1:2379,h2:2379,h3:2379` (a path adds a key namespace);
+    /// else `[platform] store`.
     #[arg(long, env = "SHOAL_STORE")]
-    pub store: String,
-    /// This node's name in the cluster (default: the hostname).
+    pub store: Option<String>,
+    /// This node's name in the cluster (else `[platform] node`, else the hostname).
     #[arg(long, env = "SHOAL_NODE")]
     pub node: Option<String>,
-    /// The address other nodes reach this node's instances at.
+    /// The address other nodes reach this node's instances at (else `[platform] advertise`).
     #[arg(long, env = "SHOAL_ADVERTISE")]
-    pub advertise: std::net::IpAddr,
+    pub advertise: Option<std::net::IpAddr>,
     /// A node whose lease is gone this long is lost: its instances are placed elsewhere.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub grace: std::time::Duration,
-    /// A label for placement constraints, `key=value` (repeat for more).
+    /// A label for placement constraints, `key=value` (repeat for more; added to
+    /// `[platform] labels`).
     #[arg(long = "label", value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
     /// Also print every instance's output lines here (they always go to `shoal logs`).

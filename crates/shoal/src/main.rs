@@ -3,6 +3,7 @@
 mod applied;
 mod banner;
 mod cli;
+mod keycheck;
 mod observe;
 mod plane;
 mod preflight;

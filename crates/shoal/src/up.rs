@@ -62,6 +62,25 @@ pub async fn run_agent(args: AgentArgs) -> ExitCode {
             spec.services.len()
         );
     }
+    // The command line first, then the environment (clap), then `[platform]`.
+    let p = &spec.platform;
+    let Some(store) = args.store.clone().or_else(|| p.store.clone()) else {
+        eprintln!("error: no cluster store: pass --store etcd://HOST:PORT,... (or SHOAL_STORE, or `store` in [platform])");
+        return ExitCode::from(2);
+    };
+    let Some(advertise) = args.advertise.or(p.advertise) else {
+        eprintln!("error: no address to advertise: pass --advertise IP (or SHOAL_ADVERTISE, or `advertise` in [platform]): other nodes reach this node's instances there");
+        return ExitCode::from(2);
+    };
+    let mut labels: Vec<(String, String)> = p.labels.clone().into_iter().collect();
+    labels.extend(args.labels.iter().cloned());
+    let args = AgentArgs {
+        store: Some(store),
+        node: args.node.clone().or_else(|| p.node.clone()),
+        advertise: Some(advertise),
+        labels,
+        ..args
+    };
     init_tracing();
     let file = args.file.clone().unwrap_or_else(|| "(defaults)".into());
     match up(spec, &file, args.logs, Some(&args)).await {
@@ -126,16 +145,20 @@ async fn up(
             (Some(store.clone()), store)
         }
         Some(a) => {
+            let url = a.store.clone().unwrap_or_default();
             let etcd = shoal_store_etcd::EtcdStore::connect_url(
-                &a.store,
+                &url,
                 shoal_store_etcd::EtcdOptions::default(),
             )
             .await
-            .with_context(|| format!("cannot use the cluster store {}", a.store))?;
+            .with_context(|| format!("cannot use the cluster store {url}"))?;
             (None, Arc::new(etcd))
         }
     };
     let keyring = Arc::new(shoal_secrets::Keyring::load_or_create(&p.data_dir)?);
+    if cluster.is_some() {
+        crate::keycheck::check(dyn_store.as_ref(), &keyring).await?;
+    }
     let node = cluster
         .and_then(|a| a.node.clone())
         .unwrap_or_else(node_name);
@@ -263,7 +286,7 @@ async fn up(
         Some(a) => {
             let record = shoal_cluster::NodeRecord::local(
                 &node,
-                a.advertise,
+                a.advertise.unwrap_or(at.http.ip()),
                 at.http,
                 at.gateway,
                 a.labels.iter().cloned().collect(),
@@ -297,7 +320,7 @@ async fn up(
     let agent = Agent::start_mode(
         AgentConfig {
             node,
-            address: cluster.map_or(at.http.ip(), |a| a.advertise),
+            address: cluster.and_then(|a| a.advertise).unwrap_or(at.http.ip()),
             cwd: spec.base_dir.clone(),
             platform: PlatformEnv {
                 http: at.http,

@@ -19,10 +19,13 @@ use shoal_testkit::{request, wait_until, Etcd, Platform};
 
 /// A node's lease is 5 s; it is lost this long after: then its instances move.
 const GRACE: &str = "2s";
+/// The one secret key of every node (base64 of 32 bytes).
+const CLUSTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 fn node(etcd: &Etcd, name: &str) -> Platform {
     Platform::builder(BIN)
         .file("app.py", APP)
+        .env("SHOAL_SECRET_KEY", CLUSTER_KEY)
         .agent(&[
             "--store",
             &etcd.url(),
@@ -84,20 +87,30 @@ fn a_deploy_spreads_over_the_nodes_and_every_gateway_serves_every_service() {
     wait_spread(&nodes[2], "api", &[("a", 1), ("b", 1), ("c", 1)]);
     for p in &nodes {
         for service in ["web", "api"] {
-            // Each gateway reaches instances on every node: count the distinct answers.
-            let mut seen = std::collections::BTreeSet::new();
-            for _ in 0..40 {
+            // Each gateway routes to the instances of every node: its route table (the
+            // proxy's state on that node) holds all of them, and it answers.
+            let want = if service == "web" { 6 } else { 3 };
+            wait_until(
+                &format!("{service} routed by {}", p.gateway),
+                HEALTHY,
+                || {
+                    let proxy = p.api("GET", "/api/v1/proxy", None).ok()?.json();
+                    let routed = proxy["services"][service]["instances"].as_array()?.len();
+                    (routed == want).then_some(())
+                },
+            )
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{e}: {}",
+                    p.api("GET", "/api/v1/proxy", None)
+                        .map(|r| r.text())
+                        .unwrap_or_default()
+                )
+            });
+            for _ in 0..10 {
                 let r = p.gateway(service, &format!("/{service}")).expect("gateway");
                 assert_eq!(r.status, 200, "{service} through {}", p.gateway);
-                seen.insert(r.json()["instance"].as_str().unwrap_or("").to_string());
             }
-            let want = if service == "web" { 6 } else { 3 };
-            assert_eq!(
-                seen.len(),
-                want,
-                "{service} through {}: {seen:?}",
-                p.gateway
-            );
         }
     }
     // The cluster's own view: three ready nodes and one leader, from any node.
@@ -121,6 +134,46 @@ fn a_deploy_spreads_over_the_nodes_and_every_gateway_serves_every_service() {
         table.contains(&format!("{leader} (leader)")) && table.contains("3/3"),
         "{table}"
     );
+}
+
+#[test]
+fn a_node_with_another_secret_key_is_refused_and_config_can_come_from_the_platform_table() {
+    let etcd = Etcd::start().expect("etcd");
+    let a = node(&etcd, "a");
+    let other = Platform::builder(BIN)
+        .env("SHOAL_SECRET_KEY", "//////////////////////////////////////////8=")
+        .platform(&format!(
+            "store = \"{}\"\nnode = \"b\"\nadvertise = \"127.0.0.1\"\nlabels = {{ disk = \"ssd\" }}",
+            etcd.url()
+        ))
+        .agent(&[])
+        .start();
+    let err = other.err().expect("a node with another key must not start");
+    assert!(err.contains("secret key is not the cluster's"), "{err}");
+    // The same [platform] table with the cluster's key joins, its label listed.
+    let b = Platform::builder(BIN)
+        .env("SHOAL_SECRET_KEY", CLUSTER_KEY)
+        .platform(&format!(
+            "store = \"{}\"\nnode = \"b\"\nadvertise = \"127.0.0.1\"\nlabels = {{ disk = \"ssd\" }}",
+            etcd.url()
+        ))
+        .agent(&[])
+        .start()
+        .expect("b joins");
+    let v = wait_until("two nodes", HEALTHY, || {
+        let v = a.api("GET", "/api/v1/nodes", None).ok()?.json();
+        (v["nodes"].as_array()?.len() == 2).then_some(v)
+    })
+    .expect("nodes");
+    let labels = v["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|n| n["name"] == "b")
+        .map(|n| n["labels"].clone())
+        .unwrap_or_default();
+    assert_eq!(labels["disk"], "ssd", "{v}");
+    drop(b);
 }
 
 #[test]

@@ -19,6 +19,8 @@ use shoal_testkit::{request, wait_until, EtcdCluster, Platform};
 
 const TOKEN: &str = "cluster-test-token-0123456789";
 const GRACE: &str = "2s";
+/// The one secret key of every node (base64 of 32 bytes).
+const CLUSTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// A lab of three hosts, an etcd member and an agent on each (nodes a, b, c).
 struct Hosts {
@@ -41,6 +43,7 @@ impl Hosts {
                 Some(
                     Platform::builder(BIN)
                         .file("app.py", &app)
+                        .env("SHOAL_SECRET_KEY", CLUSTER_KEY)
                         .wrap(&["ip", "netns", "exec", &host.ns])
                         .bind(&ip)
                         .token(TOKEN)
