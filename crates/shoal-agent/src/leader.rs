@@ -15,7 +15,7 @@ use shoal_catalog::{
 use shoal_cluster::Leadership;
 use shoal_deploy::Deployment;
 use shoal_fleet::FleetReader;
-use shoal_schedule::{Group, Node, NodeStatus, Placement, Resources};
+use shoal_schedule::{Constraint, Group, Node, NodeStatus, Placement, Resources};
 use shoal_store::{Op, StoreError, Txn};
 use tokio::sync::watch;
 
@@ -46,6 +46,8 @@ pub struct Leader {
     /// Since when (unix ms, this leader's clock) each node has been seen without its live
     /// record: the grace period runs from there, not from the node's last own write.
     missing_since: HashMap<String, u64>,
+    /// The last reason each service could not be placed, so it is said once.
+    unplaced: HashMap<String, String>,
 }
 
 /// A placement as read, with the key it is at.
@@ -63,6 +65,7 @@ impl Leader {
             announced: HashMap::new(),
             wake_at_ms: None,
             missing_since: HashMap::new(),
+            unplaced: HashMap::new(),
         }
     }
 
@@ -265,18 +268,36 @@ impl Leader {
                         service: service.clone(),
                         version: r.group.version.clone(),
                         count: 0,
-                        request: Resources::default(),
-                        constraints: Vec::new(),
+                        request: request_of(specs, &service),
+                        constraints: spec
+                            .constraints
+                            .iter()
+                            .map(|(label, value)| Constraint::Equals {
+                                label: label.clone(),
+                                value: value.clone(),
+                            })
+                            .collect(),
                     };
-                    let node = match shoal_schedule::place_one(&want, nodes, &current, |_, _| {
-                        Resources::default()
+                    let node = match shoal_schedule::place_one(&want, nodes, &current, |s, _| {
+                        request_of(specs, s)
                     }) {
                         Ok(node) => node,
                         Err(why) => {
-                            tracing::warn!(service = %service, reason = %why, "cannot place an instance");
+                            if self.unplaced.get(&service) != Some(&why) {
+                                tracing::warn!(service = %service, reason = %why, "cannot place an instance");
+                                self.ctx.events.emit(
+                                    shoal_events::Kind::Scaled,
+                                    &service,
+                                    "",
+                                    format!("cannot place an instance: {why}"),
+                                    serde_json::json!({ "version": r.group.version }),
+                                );
+                                self.unplaced.insert(service.clone(), why);
+                            }
                             continue;
                         }
                     };
+                    self.unplaced.remove(&service);
                     let record = PlacementRecord {
                         id: crate::controller::instance_id(&service, &r.group.version),
                         service: service.clone(),
@@ -381,6 +402,13 @@ fn serving_by_group(observed: &[Observed]) -> HashMap<(String, String), usize> {
         }
     }
     out
+}
+
+/// What one instance of `service` requests of a node (its spec's `resources`).
+fn request_of(specs: &BTreeMap<String, shoal_spec::ServiceSpec>, service: &str) -> Resources {
+    specs.get(service).map_or_else(Resources::default, |s| {
+        Resources::new(s.resources.cpu_millis, s.resources.memory_mb)
+    })
 }
 
 fn as_placement(r: &PlacementRecord) -> Placement {

@@ -106,6 +106,12 @@ fn read_service(cx: &mut Ctx<'_>, f: &Field<'_>) -> Option<ServiceSpec> {
     if let Some(rf) = obj.take("resilience") {
         spec.resilience = read_resilience(cx, &rf, format!("{path}.resilience"));
     }
+    if let Some(rf) = obj.take("resources") {
+        spec.resources = read_resources(cx, &rf, format!("{path}.resources"));
+    }
+    if let Some(cf) = obj.take("constraints") {
+        spec.constraints = read_constraints(cx, &cf, format!("{path}.constraints"));
+    }
     let scale = obj
         .take("scale")
         .and_then(|sf| read_scale(cx, &sf, format!("{path}.scale")));
@@ -127,6 +133,82 @@ fn read_service(cx: &mut Ctx<'_>, f: &Field<'_>) -> Option<ServiceSpec> {
     };
     spec.scale = scale;
     command.map(|_| spec)
+}
+
+/// `resources = { cpu = 0.5 | "500m", memory = "256MiB" | "1GiB" | 256 }` (memory in MiB).
+fn read_resources(cx: &mut Ctx<'_>, f: &Field<'_>, path: String) -> crate::types::ResourceRequest {
+    let mut out = crate::types::ResourceRequest::default();
+    let Some(mut obj) = Obj::open(cx, f, path) else {
+        return out;
+    };
+    if let Some(cf) = obj.take("cpu") {
+        let text = crate::values::scalar_text(&cf);
+        match text.as_deref().and_then(parse_cpu) {
+            Some(m) => out.cpu_millis = m,
+            None => cx.error(
+                cf.value_pos(),
+                format!(
+                    "invalid `cpu` {}: write cores (0.5) or millicores (\"500m\")",
+                    shown(text)
+                ),
+            ),
+        }
+    }
+    if let Some(mf) = obj.take("memory") {
+        let text = crate::values::scalar_text(&mf);
+        match text.as_deref().and_then(parse_memory) {
+            Some(m) => out.memory_mb = m,
+            None => cx.error(
+                mf.value_pos(),
+                format!(
+                    "invalid `memory` {}: write \"256MiB\", \"1GiB\" or a number of MiB",
+                    shown(text)
+                ),
+            ),
+        }
+    }
+    obj.finish(cx);
+    out
+}
+
+fn shown(text: Option<String>) -> String {
+    text.map_or_else(|| "value".to_owned(), |t| format!("{t:?}"))
+}
+
+fn parse_cpu(s: &str) -> Option<u64> {
+    let s = s.trim().trim_matches('"');
+    if let Some(m) = s.strip_suffix('m') {
+        return m.parse::<u64>().ok();
+    }
+    let cores: f64 = s.parse().ok()?;
+    (cores.is_finite() && (0.0..=10_000.0).contains(&cores))
+        .then(|| (cores * 1000.0).round() as u64)
+}
+
+fn parse_memory(s: &str) -> Option<u64> {
+    let s = s.trim().trim_matches('"');
+    let (num, factor) = if let Some(n) = s.strip_suffix("GiB") {
+        (n, 1024)
+    } else if let Some(n) = s.strip_suffix("MiB") {
+        (n, 1)
+    } else {
+        (s, 1)
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(factor)
+}
+
+/// `constraints = { disk = "ssd" }`: node labels an instance's node must carry.
+fn read_constraints(cx: &mut Ctx<'_>, f: &Field<'_>, path: String) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(mut obj) = Obj::open(cx, f, path) else {
+        return out;
+    };
+    for field in obj.drain() {
+        if let Some(v) = string(cx, &field) {
+            out.insert(field.name.to_owned(), v);
+        }
+    }
+    out
 }
 
 fn read_routes(cx: &mut Ctx<'_>, f: &Field<'_>, service: &str) -> Vec<String> {

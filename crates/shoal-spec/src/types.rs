@@ -199,6 +199,19 @@ pub struct ServiceSpec {
     /// What the instances speak to the proxy. Default HTTP/1.1.
     #[serde(default)]
     pub protocol: Protocol,
+    /// What each instance requests of a node (cluster placement). Default nothing.
+    #[serde(default)]
+    pub resources: ResourceRequest,
+    /// Labels an instance's node must carry (`shoal agent --label`). Default none.
+    #[serde(default)]
+    pub constraints: BTreeMap<String, String>,
+}
+
+/// `resources = { cpu = 0.5, memory = "256MiB" }`: one instance's request of a node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceRequest {
+    pub cpu_millis: u64,
+    pub memory_mb: u64,
 }
 
 /// The protocol a service's instances speak (`protocol = "http1" | "h2c"`).
@@ -233,6 +246,8 @@ impl ServiceSpec {
             resilience: None,
             scale: None,
             protocol: Protocol::Http1,
+            resources: ResourceRequest::default(),
+            constraints: BTreeMap::new(),
         }
     }
 

@@ -26,6 +26,16 @@ pub(crate) fn string(cx: &mut Ctx<'_>, f: &Field<'_>) -> Option<String> {
     }
 }
 
+/// A string, integer or float as text, for values with a syntax of their own.
+pub(crate) fn scalar_text(f: &Field<'_>) -> Option<String> {
+    match f.value()? {
+        Value::String(s) => Some(s.value().clone()),
+        Value::Integer(i) => Some(i.value().to_string()),
+        Value::Float(x) => Some(x.value().to_string()),
+        _ => None,
+    }
+}
+
 /// A string that is not empty (after trimming whitespace).
 pub(crate) fn nonempty_string(cx: &mut Ctx<'_>, f: &Field<'_>) -> Option<String> {
     let s = string(cx, f)?;

@@ -426,3 +426,26 @@ fn cluster_keys_of_the_platform() {
         ]
     );
 }
+
+#[test]
+fn resources_and_constraints_of_a_service() {
+    let ok = parse(
+        "[services.db]\ncommand = \"x\"\nresources = { cpu = 0.5, memory = \"1GiB\" }\nconstraints = { disk = \"ssd\" }\n\n[services.web]\ncommand = \"x\"\nresources = { cpu = \"250m\", memory = 64 }\n",
+    )
+    .expect("accepted");
+    let db = &ok.services["db"];
+    assert_eq!(
+        (db.resources.cpu_millis, db.resources.memory_mb),
+        (500, 1024)
+    );
+    assert_eq!(db.constraints["disk"], "ssd");
+    assert_eq!(ok.services["web"].resources.cpu_millis, 250);
+    assert_eq!(
+        errors("[services.db]\ncommand = \"x\"\nresources = { cpu = \"lots\", memory = \"1TB\", gpu = 1 }\n"),
+        [
+            "3:21: invalid `cpu` \"lots\": write cores (0.5) or millicores (\"500m\")",
+            "3:38: invalid `memory` \"1TB\": write \"256MiB\", \"1GiB\" or a number of MiB",
+            "3:45: unknown field `gpu` in [services.db.resources] (did you mean `cpu`?)",
+        ]
+    );
+}
