@@ -11,7 +11,7 @@ use shoal_deploy::Deployment;
 use shoal_fleet::FleetReader;
 use shoal_secrets::SECRET_PREFIX;
 use shoal_spec::ServiceSpec;
-use shoal_store::{StoreError, Watcher};
+use shoal_store::StoreError;
 use shoal_supervisor::PortAllocator;
 use tokio::sync::watch;
 
@@ -93,9 +93,9 @@ impl Controller {
                 // A view that is gone leaves the once-a-second pass (which reads the store).
                 Ok(()) = fleet.changed() => {}
                 () = tokio::time::sleep(wake) => {}
-                _ = next(&mut restarts) => {}
-                _ = next(&mut kv) => {}
-                _ = next(&mut secrets) => {}
+                _ = instance::next_change(&mut restarts) => {}
+                _ = instance::next_change(&mut kv) => {}
+                _ = instance::next_change(&mut secrets) => {}
                 () = changed.notified() => {}
                 _ = shutdown.changed() => break,
             }
@@ -130,7 +130,7 @@ impl Controller {
     }
 
     async fn reconcile(&mut self) -> Result<(), ControllerError> {
-        self.collect_finished();
+        instance::collect_finished(&mut self.instances, &mut self.ports);
         self.handle_restart_requests().await?;
         // Every write acknowledged so far, this controller's own deployment writes
         // included: planning from a snapshot without them would undo them.
@@ -311,37 +311,8 @@ impl Controller {
         Ok(())
     }
 
-    fn collect_finished(&mut self) {
-        let done: Vec<String> = self
-            .instances
-            .iter()
-            .filter(|(_, i)| i.task.is_finished())
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in done {
-            if let Some(inst) = self.instances.remove(&id) {
-                if let Ok(r) = inst.record.lock() {
-                    self.ports.release(r.port);
-                }
-            }
-        }
-    }
-
     async fn stop_all(&mut self) {
-        for inst in self.instances.values() {
-            let _ = inst.orders.send(Order::Stop).await;
-        }
-        for (_, inst) in self.instances.drain() {
-            let _ = inst.task.await;
-        }
-    }
-}
-
-async fn next(w: &mut Watcher) {
-    match w.next().await {
-        Some(_) => {}
-        // A closed watch must not spin the loop.
-        None => std::future::pending::<()>().await,
+        instance::stop_all(&mut self.instances).await;
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use shoal_catalog::{decode, placement_node_prefix, PlacementRecord, RESTART_PREFIX};
 use shoal_spec::ServiceSpec;
-use shoal_store::{StoreError, Watcher};
+use shoal_store::StoreError;
 use shoal_supervisor::PortAllocator;
 use tokio::sync::watch;
 
@@ -48,8 +48,8 @@ impl Follower {
                 tracing::warn!(error = %e, "placement pass failed");
             }
             tokio::select! {
-                _ = next(&mut placements) => {}
-                _ = next(&mut restarts) => {}
+                _ = instance::next_change(&mut placements) => {}
+                _ = instance::next_change(&mut restarts) => {}
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = shutdown.changed() => {}
             }
@@ -57,17 +57,12 @@ impl Follower {
                 break;
             }
         }
-        for inst in self.instances.values() {
-            let _ = inst.orders.send(Order::Stop).await;
-        }
-        for (_, inst) in self.instances.drain() {
-            let _ = inst.task.await;
-        }
+        instance::stop_all(&mut self.instances).await;
         Ok(())
     }
 
     async fn pass(&mut self, prefix: &str) -> Result<(), StoreError> {
-        self.collect_finished();
+        instance::collect_finished(&mut self.instances, &mut self.ports);
         let store = self.ctx.store.clone();
         for kv in store.range(RESTART_PREFIX).await?.kvs {
             let id = kv.key.trim_start_matches(RESTART_PREFIX);
@@ -151,22 +146,6 @@ impl Follower {
         self.instances.insert(p.id.clone(), inst);
         Ok(())
     }
-
-    fn collect_finished(&mut self) {
-        let done: Vec<String> = self
-            .instances
-            .iter()
-            .filter(|(_, i)| i.task.is_finished())
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in done {
-            if let Some(inst) = self.instances.remove(&id) {
-                if let Ok(r) = inst.record.lock() {
-                    self.ports.release(r.port);
-                }
-            }
-        }
-    }
 }
 
 /// The group a placement runs: its service spec's main line or the side version it names,
@@ -182,11 +161,4 @@ fn group_of(p: &PlacementRecord) -> Result<GroupSpec, String> {
     group.fingerprint = p.fingerprint;
     group.deployment = p.deployment;
     Ok(group)
-}
-
-async fn next(w: &mut Watcher) {
-    match w.next().await {
-        Some(_) => {}
-        None => std::future::pending::<()>().await,
-    }
 }

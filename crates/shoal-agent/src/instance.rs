@@ -496,3 +496,40 @@ impl Task {
 fn now_since(since: Instant) -> Duration {
     Instant::now().saturating_duration_since(since)
 }
+
+/// Removes the instances whose task has ended, releasing their ports.
+pub(crate) fn collect_finished(
+    instances: &mut std::collections::HashMap<String, Instance>,
+    ports: &mut shoal_supervisor::PortAllocator,
+) {
+    let done: Vec<String> = instances
+        .iter()
+        .filter(|(_, i)| i.task.is_finished())
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in done {
+        if let Some(inst) = instances.remove(&id) {
+            if let Ok(r) = inst.record.lock() {
+                ports.release(r.port);
+            }
+        }
+    }
+}
+
+/// Tells every instance to stop, then waits for each to end.
+pub(crate) async fn stop_all(instances: &mut std::collections::HashMap<String, Instance>) {
+    for inst in instances.values() {
+        let _ = inst.orders.send(Order::Stop).await;
+    }
+    for (_, inst) in instances.drain() {
+        let _ = inst.task.await;
+    }
+}
+
+/// The next change a watch brings; a closed watch waits forever (it must not spin a loop).
+pub(crate) async fn next_change(w: &mut shoal_store::Watcher) {
+    match w.next().await {
+        Some(_) => {}
+        None => std::future::pending::<()>().await,
+    }
+}
