@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{web_service, APP, BIN, HEALTHY};
+use common::{web_service, APP, BIN};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -19,6 +19,9 @@ use shoal_testkit::{request, wait_until, Etcd, Platform};
 
 /// A node's lease is 5 s; it is lost this long after: then its instances move.
 const GRACE: &str = "2s";
+/// How long a wait for the cluster to settle may take: three agents per test, with other
+/// tests beside them on two cores, can take longer than one `shoal up`.
+const SETTLE: Duration = Duration::from_secs(60);
 /// The one secret key of every node (base64 of 32 bytes).
 const CLUSTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
@@ -76,7 +79,7 @@ fn deploy(p: &Platform, services: &str) {
 
 fn wait_spread(p: &Platform, service: &str, want: &[(&str, usize)]) -> BTreeMap<String, usize> {
     let want: BTreeMap<String, usize> = want.iter().map(|(n, c)| (n.to_string(), *c)).collect();
-    wait_until(&format!("{service} spread as {want:?}"), HEALTHY, || {
+    wait_until(&format!("{service} spread as {want:?}"), SETTLE, || {
         let got = per_node(p, service);
         (got == want).then_some(got)
     })
@@ -100,7 +103,7 @@ fn a_deploy_spreads_over_the_nodes_and_every_gateway_serves_every_service() {
             let want = if service == "web" { 6 } else { 3 };
             wait_until(
                 &format!("{service} routed by {}", p.gateway),
-                HEALTHY,
+                SETTLE,
                 || {
                     let proxy = p.api("GET", "/api/v1/proxy", None).ok()?.json();
                     let routed = proxy["services"][service]["instances"].as_array()?.len();
@@ -168,7 +171,7 @@ fn a_node_with_another_secret_key_is_refused_and_config_can_come_from_the_platfo
         .agent(&[])
         .start()
         .expect("b joins");
-    let v = wait_until("two nodes", HEALTHY, || {
+    let v = wait_until("two nodes", SETTLE, || {
         let v = a.api("GET", "/api/v1/nodes", None).ok()?.json();
         (v["nodes"].as_array()?.len() == 2).then_some(v)
     })
@@ -203,7 +206,7 @@ fn constraints_and_resource_requests_decide_the_node() {
     deploy(&nodes[0], &format!("{db}{huge}"));
     wait_spread(&nodes[2], "db", &[("b", 3)]);
     // The leader says it, in its own node's event stream (events are per node).
-    let said = wait_until("the unplaceable instance to be named", HEALTHY, || {
+    let said = wait_until("the unplaceable instance to be named", SETTLE, || {
         nodes.iter().find_map(|n| {
             let events = n
                 .api("GET", "/api/v1/events?service=huge", None)
@@ -235,7 +238,7 @@ fn draining_a_node_moves_its_instances_new_before_old() {
     );
     // Sampled until it settles: never fewer than 3 serving instances.
     let mut fewest = usize::MAX;
-    wait_until("c drained", HEALTHY, || {
+    wait_until("c drained", SETTLE, || {
         let got = per_node(&nodes[1], "web");
         fewest = fewest.min(got.values().sum());
         (!got.contains_key("c") && got.values().sum::<usize>() == 3).then_some(())

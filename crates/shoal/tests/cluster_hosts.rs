@@ -12,13 +12,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{APP, BIN, HEALTHY};
+use common::{APP, BIN};
 use serde_json::Value;
 use shoal_testkit::netns::Lab;
 use shoal_testkit::{request, wait_until, EtcdCluster, Platform};
 
 const TOKEN: &str = "cluster-test-token-0123456789";
 const GRACE: &str = "2s";
+/// How long a wait for the cluster to settle may take (three hosts, three agents, etcd).
+const SETTLE: Duration = Duration::from_secs(60);
 /// The one secret key of every node (base64 of 32 bytes).
 const CLUSTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
@@ -84,7 +86,7 @@ fn per_node(p: &Platform, service: &str) -> BTreeMap<String, usize> {
 fn wait_spread(p: &Platform, service: &str, want: &[(&str, usize)]) -> Duration {
     let start = Instant::now();
     let want: BTreeMap<String, usize> = want.iter().map(|(n, c)| (n.to_string(), *c)).collect();
-    wait_until(&format!("{service} spread as {want:?}"), HEALTHY, || {
+    wait_until(&format!("{service} spread as {want:?}"), SETTLE, || {
         (per_node(p, service) == want).then_some(())
     })
     .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", per_node(p, service), p.stderr()));
@@ -219,7 +221,7 @@ fn a_host_cut_off_is_replaced_and_stops_its_copies_when_it_returns() {
     assert_eq!(c_pids.len(), 2, "c ran two instances");
     let healed = Instant::now();
     h.lab.host(2).heal().expect("heal c");
-    wait_until("c to stop its copies", HEALTHY, || {
+    wait_until("c to stop its copies", SETTLE, || {
         c_pids
             .iter()
             .all(|p| !shoal_testkit::pid_alive(*p))
@@ -229,7 +231,7 @@ fn a_host_cut_off_is_replaced_and_stops_its_copies_when_it_returns() {
     let stopped = healed.elapsed();
     // No duplicates: six instances in all, none on c, the same from every node.
     for i in 0..3 {
-        let seen = wait_until("six instances, none on c", HEALTHY, || {
+        let seen = wait_until("six instances, none on c", SETTLE, || {
             let got = per_node(h.node(i), "web");
             (got.values().sum::<usize>() == 6 && !got.contains_key("c")).then_some(got)
         })
@@ -293,7 +295,7 @@ fn one_etcd_member_lost_changes_nothing_and_quorum_lost_keeps_traffic_and_refuse
     // Quorum back: deploys work again.
     h.etcd.start_member(1).expect("member 1 back");
     h.etcd.start_member(2).expect("member 2 back");
-    wait_until("a deploy to be accepted", HEALTHY, || {
+    wait_until("a deploy to be accepted", SETTLE, || {
         deploy(h.node(0), &service_file("1", 3))
             .status
             .success()
@@ -324,7 +326,7 @@ fn the_leader_s_host_dying_mid_deploy_hands_the_deployment_to_a_new_leader() {
     deployed(h.node(alive[0]), &service_file("2", 3));
     // The rollout is under way (a v2 instance serves), then the leader's host dies with
     // its instances (and its etcd member: two of three keep quorum).
-    wait_until("the rollout to begin", HEALTHY, || {
+    wait_until("the rollout to begin", SETTLE, || {
         h.node(alive[0])
             .instances("web")
             .iter()
