@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoal_catalog::{deploy_key, KV_PREFIX, RESTART_PREFIX};
+use shoal_catalog::{KV_PREFIX, RESTART_PREFIX};
 use shoal_deploy::Deployment;
 use shoal_fleet::FleetReader;
 use shoal_secrets::SECRET_PREFIX;
@@ -15,11 +15,13 @@ use shoal_store::StoreError;
 use shoal_supervisor::PortAllocator;
 use tokio::sync::watch;
 
-use crate::decide::{decide, newest_fingerprints, resolve_groups, Decision, Resolved};
+use crate::decide::{
+    decide, deployments_of, newest_fingerprints, resolve_groups, Decision, Resolved,
+};
 use crate::desired::{groups, GroupSpec};
 use crate::instance::{self, Instance, InstanceCtx, Order};
 use crate::plan::{Action, Observed};
-use crate::rollout::{self, TrafficSource};
+use crate::rollout::{Announcer, TrafficSource};
 
 /// How long a pass waits for the fleet view to catch up with the store (its own
 /// last write included) before it reads the store itself.
@@ -31,10 +33,8 @@ pub struct Controller {
     traffic: Option<TrafficSource>,
     /// Plan again by then (unix ms), as the last plan asked.
     wake_at_ms: Option<u64>,
-    /// The deployment id per service whose step lines are in the event stream.
-    announced: HashMap<String, u64>,
-    /// Deployments made since (unix ms) are announced when first seen.
-    started_ms: u64,
+    /// Which deployments' step lines are in the event stream.
+    announcer: Announcer,
     instances: HashMap<String, Instance>,
     ports: PortAllocator,
     seq: u64,
@@ -61,8 +61,7 @@ impl Controller {
             fleet,
             traffic,
             wake_at_ms: None,
-            announced: HashMap::new(),
-            started_ms: announce_since_ms,
+            announcer: Announcer::new(announce_since_ms),
             instances: HashMap::new(),
             ports,
             seq: 0,
@@ -136,17 +135,8 @@ impl Controller {
         // included: planning from a snapshot without them would undo them.
         let fleet = self.fleet.fresh(self.ctx.store.as_ref(), CATCH_UP).await?;
         let services = &fleet.specs;
-        // Each with its mod revision in the snapshot: a deployment write is
-        // conditional on the record being unchanged since.
-        let deployments: BTreeMap<String, (Deployment, i64)> = fleet
-            .deployments
-            .iter()
-            .map(|(service, d)| {
-                let revision = fleet.mod_revision(&deploy_key(service));
-                (service.clone(), (d.clone(), revision))
-            })
-            .collect();
-        self.announce(&deployments);
+        let deployments = deployments_of(&fleet);
+        self.announcer.announce(&self.ctx.events, &deployments);
         let resolved = self
             .desired(services, &fleet.counts(), &deployments)
             .await?;
@@ -165,30 +155,11 @@ impl Controller {
             now,
         );
         self.wake_at_ms = wake_at_ms;
-        for w in writes {
-            let service = w.service().to_string();
-            if let Some(id) = rollout::write(self.ctx.store.as_ref(), &self.ctx.events, w).await {
-                self.announced.insert(service, id);
-            }
-        }
+        self.announcer
+            .write_all(self.ctx.store.as_ref(), &self.ctx.events, writes)
+            .await;
         self.apply(actions, &resolved);
         Ok(())
-    }
-
-    /// Puts the step lines of deployments the agent did not write into the event
-    /// stream, once (deployments read at start are announced only when they were
-    /// made since: the earlier ones were announced by the run that saw them).
-    fn announce(&mut self, deployments: &BTreeMap<String, (Deployment, i64)>) {
-        for (service, (d, _)) in deployments {
-            if self.announced.get(service) == Some(&d.id) {
-                continue;
-            }
-            let first_sight = !self.announced.contains_key(service);
-            if !first_sight || d.started_ms >= self.started_ms {
-                rollout::announce(&self.ctx.events, d);
-            }
-            self.announced.insert(service.clone(), d.id);
-        }
     }
 
     fn observed(&self) -> Vec<Observed> {

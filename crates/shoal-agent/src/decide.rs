@@ -102,6 +102,19 @@ pub fn decide(
     }
 }
 
+/// Each service's deployment with its record's mod revision in `fleet`: a deployment
+/// write is conditional on the record being unchanged since.
+pub fn deployments_of(fleet: &shoal_fleet::Fleet) -> BTreeMap<String, (Deployment, i64)> {
+    fleet
+        .deployments
+        .iter()
+        .map(|(service, d)| {
+            let revision = fleet.mod_revision(&shoal_catalog::deploy_key(service));
+            (service.clone(), (d.clone(), revision))
+        })
+        .collect()
+}
+
 /// Each group's newest instance's fingerprint, from `(group key, start order, fingerprint)`.
 pub fn newest_fingerprints(
     instances: impl Iterator<Item = ((String, String), u64, u64)>,

@@ -9,21 +9,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shoal_catalog::{
-    catalog_key, decode, deploy_key, encode, placement_key, Health, InstanceState, PlacementRecord,
+    catalog_key, decode, encode, placement_key, Health, InstanceState, PlacementRecord,
     PLACEMENT_PREFIX,
 };
 use shoal_cluster::Leadership;
-use shoal_deploy::Deployment;
 use shoal_fleet::FleetReader;
 use shoal_schedule::{Constraint, Group, Node, NodeStatus, Placement, Resources};
 use shoal_store::{Op, StoreError, Txn};
 use tokio::sync::watch;
 
-use crate::decide::{decide, newest_fingerprints, resolve_groups, Decision, Resolved};
+use crate::decide::{
+    decide, deployments_of, newest_fingerprints, resolve_groups, Decision, Resolved,
+};
 use crate::desired::groups;
 use crate::instance::InstanceCtx;
 use crate::plan::{Action, Observed};
-use crate::rollout::{self, TrafficSource};
+use crate::rollout::{Announcer, TrafficSource};
 
 /// How long a pass waits for the fleet view to catch up with the store.
 const CATCH_UP: Duration = Duration::from_secs(2);
@@ -41,7 +42,7 @@ pub struct Leader {
     ctx: Arc<InstanceCtx>,
     cfg: LeaderConfig,
     env_errors: HashMap<(String, String), String>,
-    announced: HashMap<String, u64>,
+    announcer: Announcer,
     wake_at_ms: Option<u64>,
     /// Since when (unix ms, this leader's clock) each node has been seen without its live
     /// record: the grace period runs from there, not from the node's last own write.
@@ -58,11 +59,12 @@ struct Placed {
 
 impl Leader {
     pub fn new(ctx: Arc<InstanceCtx>, cfg: LeaderConfig) -> Self {
+        let since = cfg.announce_since_ms;
         Self {
             ctx,
             cfg,
             env_errors: HashMap::new(),
-            announced: HashMap::new(),
+            announcer: Announcer::new(since),
             wake_at_ms: None,
             missing_since: HashMap::new(),
             unplaced: HashMap::new(),
@@ -149,15 +151,8 @@ impl Leader {
         }
         let placed = kept;
 
-        let deployments: BTreeMap<String, (Deployment, i64)> = fleet
-            .deployments
-            .iter()
-            .map(|(service, d)| {
-                let revision = fleet.mod_revision(&deploy_key(service));
-                (service.clone(), (d.clone(), revision))
-            })
-            .collect();
-        self.announce(&deployments);
+        let deployments = deployments_of(&fleet);
+        self.announcer.announce(&self.ctx.events, &deployments);
         let mut observed = observe(&placed, &fleet.instances);
         // A draining node's instances count as going: the plans place their replacements
         // elsewhere, and they are unplaced below once their group is whole without them.
@@ -230,12 +225,9 @@ impl Leader {
         }
         self.apply(lead, actions, &resolved, &fleet.specs, &nodes, placed)
             .await?;
-        for w in writes {
-            let service = w.service().to_string();
-            if let Some(id) = rollout::write(store.as_ref(), &self.ctx.events, w).await {
-                self.announced.insert(service, id);
-            }
-        }
+        self.announcer
+            .write_all(store.as_ref(), &self.ctx.events, writes)
+            .await;
         Ok(())
     }
 
@@ -348,19 +340,6 @@ impl Leader {
                     };
                 }
             }
-        }
-    }
-
-    fn announce(&mut self, deployments: &BTreeMap<String, (Deployment, i64)>) {
-        for (service, (d, _)) in deployments {
-            if self.announced.get(service) == Some(&d.id) {
-                continue;
-            }
-            let first_sight = !self.announced.contains_key(service);
-            if !first_sight || d.started_ms >= self.cfg.announce_since_ms {
-                rollout::announce(&self.ctx.events, d);
-            }
-            self.announced.insert(service.clone(), d.id);
         }
     }
 }

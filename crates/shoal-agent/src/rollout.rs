@@ -200,3 +200,54 @@ fn ended_event(d: &Deployment) -> Option<Line<'_>> {
         serde_json::Value::Null,
     ))
 }
+
+/// Which deployment of each service has its step lines in the event stream, so each is
+/// announced once: by the controller that writes it, or when first seen.
+pub struct Announcer {
+    announced: std::collections::HashMap<String, u64>,
+    /// Deployments made since (unix ms) are announced when first seen; older ones were
+    /// announced by the run that saw them.
+    since_ms: u64,
+}
+
+impl Announcer {
+    pub fn new(since_ms: u64) -> Self {
+        Self {
+            announced: std::collections::HashMap::new(),
+            since_ms,
+        }
+    }
+
+    /// Puts the step lines of deployments this controller did not write into `events`.
+    pub fn announce(
+        &mut self,
+        events: &EventLog,
+        deployments: &BTreeMap<String, (Deployment, i64)>,
+    ) {
+        for (service, (d, _)) in deployments {
+            if self.announced.get(service) == Some(&d.id) {
+                continue;
+            }
+            let first_sight = !self.announced.contains_key(service);
+            if !first_sight || d.started_ms >= self.since_ms {
+                announce(events, d);
+            }
+            self.announced.insert(service.clone(), d.id);
+        }
+    }
+
+    /// Writes each plan's deployment changes ([`write`]); what it wrote is announced.
+    pub async fn write_all(
+        &mut self,
+        store: &dyn Store,
+        events: &EventLog,
+        writes: Vec<DeployWrite>,
+    ) {
+        for w in writes {
+            let service = w.service().to_string();
+            if let Some(id) = write(store, events, w).await {
+                self.announced.insert(service, id);
+            }
+        }
+    }
+}
