@@ -100,8 +100,7 @@ impl PlatformBuilder {
             Some(d) => d,
             None => tempfile::tempdir().map_err(|e| e.to_string())?,
         };
-        let slot =
-            (std::process::id() % 60) * 150 + NEXT_RANGE.fetch_add(1, Ordering::Relaxed) % 3 * 50;
+        let (slot, ports_lock) = claim_port_range()?;
         // Below the kernel's ephemeral range (32768-60999 here): a port the kernel
         // hands to some socket bound to port 0, or to an outgoing connection, must
         // never be one an instance is told to listen on.
@@ -159,6 +158,7 @@ impl PlatformBuilder {
             dns: SocketAddr::from(([127, 0, 0, 1], 0)),
             statsd: SocketAddr::from(([127, 0, 0, 1], 0)),
             token: self.token,
+            _ports_lock: ports_lock,
         };
         let found = wait_until("shoal endpoints.json", Duration::from_secs(30), || {
             if let Ok(Some(status)) = platform.child.try_wait() {
@@ -195,6 +195,38 @@ pub struct Platform {
     /// The StatsD server (UDP and TCP on the same port).
     pub statsd: SocketAddr,
     token: Option<String>,
+    /// Held while the platform lives: no other test platform gets its port range.
+    _ports_lock: std::fs::File,
+}
+
+/// 50-port slots for instance port ranges, between 21000 and the kernel's ephemeral
+/// range (a port the kernel may hand out must never be one an instance listens on).
+const PORT_SLOTS: u32 = 230;
+
+/// A slot of instance ports no other running test platform holds, on any test process:
+/// one lock file per slot, locked for as long as the returned file lives. (A slot picked
+/// from the pid alone collided now and then between concurrent test processes: one test's
+/// health check then reached another test's instance.)
+fn claim_port_range() -> Result<(u32, std::fs::File), String> {
+    let dir = std::env::temp_dir().join("shoal-testkit-ports");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let first = std::process::id().wrapping_mul(7) + NEXT_RANGE.fetch_add(1, Ordering::Relaxed);
+    for i in 0..PORT_SLOTS {
+        let slot = (first + i) % PORT_SLOTS;
+        let path = dir.join(format!("{slot}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if file.try_lock().is_ok() {
+            return Ok((slot * 50, file));
+        }
+    }
+    Err(format!(
+        "every instance port range is taken ({PORT_SLOTS} test platforms running?)"
+    ))
 }
 
 impl Platform {
