@@ -2,19 +2,23 @@
 //!
 //! A shard is owned by one receiver at a time (one uncontended lock per packet); it
 //! keys series by the raw bytes `name|type|tags` so a known series costs one hash
-//! lookup and no allocation. Tag order is canonicalised later, at flush.
+//! lookup and no allocation. Tag order is canonicalised later, at flush. A full shard
+//! evicts its least recently updated series ([`crate::evict`]); a value that would
+//! make an aggregate infinite is refused and counted ([`crate::refuse`]).
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use hdrhistogram::Histogram;
 
+use crate::evict;
 use crate::line::{lines, parse_line, Kind, Line};
+use crate::refuse::{finite, Refusal, Refusals};
 
 /// Values are kept in thousandths in the histogram (microseconds for `ms` timers).
 const SCALE: f64 = 1000.0;
 
-/// What one series collected during the current interval.
+/// What one series collected during the current interval (always finite).
 #[derive(Debug, Clone)]
 pub enum Agg {
     /// Sum of values, each divided by its sample rate.
@@ -53,10 +57,26 @@ impl Summary {
         }
     }
 
-    pub fn record(&mut self, v: f64, rate: f64) {
-        let weight = 1.0 / rate;
-        self.count += weight;
-        self.sum += v * weight;
+    /// Records every value of one line, or none if the count or sum would overflow.
+    pub fn record_all<I: Iterator<Item = f64>>(
+        &mut self,
+        values: impl Fn() -> I,
+        rate: f64,
+    ) -> Result<(), Refusal> {
+        let weight = finite(1.0 / rate)?;
+        let (mut count, mut sum) = (self.count, self.sum);
+        for v in values() {
+            count = finite(count + weight)?;
+            sum = finite(sum + finite(v * weight)?)?;
+        }
+        for v in values() {
+            self.record(v, weight);
+        }
+        (self.count, self.sum) = (count, sum);
+        Ok(())
+    }
+
+    fn record(&mut self, v: f64, weight: f64) {
         self.min = self.min.min(v);
         self.max = self.max.max(v);
         let scaled = (v * SCALE).clamp(0.0, 1e15) as u64;
@@ -65,14 +85,17 @@ impl Summary {
         }
     }
 
-    pub fn merge(&mut self, other: &Summary) {
-        self.count += other.count;
-        self.sum += other.sum;
+    /// Folds another interval of the same series in, unless its count or sum would overflow.
+    pub fn merge(&mut self, other: &Summary) -> Result<(), Refusal> {
+        let count = finite(self.count + other.count)?;
+        let sum = finite(self.sum + other.sum)?;
+        (self.count, self.sum) = (count, sum);
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
         if let (Some(a), Some(b)) = (&mut self.hist, &other.hist) {
             let _ = a.add(b);
         }
+        Ok(())
     }
 
     /// The value at quantile `q` (0..=1) in the unit of the observations.
@@ -104,20 +127,30 @@ impl Agg {
         }
     }
 
-    fn apply(&mut self, line: &Line<'_>, max_set: usize) {
+    /// Applies one line; on a refusal the aggregate is left as it was.
+    fn apply(&mut self, line: &Line<'_>, max_set: usize) -> Result<(), Refusal> {
         match self {
-            Agg::Counter(c) => *c += line.numbers().sum::<f64>() / line.rate,
+            Agg::Counter(c) => {
+                let mut inc = 0.0;
+                for v in line.numbers() {
+                    inc = finite(inc + v)?;
+                }
+                *c = finite(*c + finite(inc / line.rate)?)?;
+            }
             Agg::Gauge { base, delta } => {
+                let (mut b, mut d) = (*base, *delta);
                 for (text, v) in line.values_with_text() {
                     if Line::is_delta(text) {
-                        *delta += v;
+                        d = finite(d + v)?;
                     } else {
-                        *base = Some(v);
-                        *delta = 0.0;
+                        (b, d) = (Some(v), 0.0);
                     }
+                    // Once set, the gauge's value itself must stay finite.
+                    finite(b.unwrap_or(0.0) + d)?;
                 }
+                (*base, *delta) = (b, d);
             }
-            Agg::Summary(s) => line.numbers().for_each(|v| s.record(v, line.rate)),
+            Agg::Summary(s) => s.record_all(|| line.numbers(), line.rate)?,
             Agg::Set(members) => {
                 if members.len() < max_set {
                     // Fixed keys: the same member hashes alike in every shard.
@@ -127,12 +160,14 @@ impl Agg {
                 }
             }
         }
+        Ok(())
     }
 
-    /// Folds another interval aggregate of the same series into this one.
-    pub fn merge(&mut self, other: Agg) {
+    /// Folds a later aggregate of the same series (another shard's) into this one;
+    /// refused, leaving this one as it was, if a total would overflow.
+    pub fn merge(&mut self, other: Agg) -> Result<(), Refusal> {
         match (self, other) {
-            (Agg::Counter(a), Agg::Counter(b)) => *a += b,
+            (Agg::Counter(a), Agg::Counter(b)) => *a = finite(*a + b)?,
             (
                 Agg::Gauge { base, delta },
                 Agg::Gauge {
@@ -144,25 +179,37 @@ impl Agg {
                     *base = b2;
                     *delta = d2;
                 } else {
-                    *delta += d2;
+                    *delta = finite(*delta + d2)?;
                 }
             }
-            (Agg::Summary(a), Agg::Summary(b)) => a.merge(&b),
+            (Agg::Summary(a), Agg::Summary(b)) => a.merge(&b)?,
             (Agg::Set(a), Agg::Set(b)) => a.extend(b),
             _ => {}
         }
+        Ok(())
     }
 }
 
+/// One series' aggregate in a shard, stamped with its last update.
+#[derive(Debug, Clone)]
+pub struct Slot {
+    pub kind: Kind,
+    pub agg: Agg,
+    /// The shard's line sequence number when the series was last updated.
+    pub stamp: u64,
+}
+
 /// One interval's aggregates keyed by raw `name|type|tags`.
-pub type RawMap = HashMap<Box<[u8]>, (Kind, Agg)>;
+pub type RawMap = HashMap<Box<[u8]>, Slot>;
 
 /// Counters of what a shard saw.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ShardStats {
     pub lines: u64,
     pub bad_lines: u64,
-    pub dropped_series: u64,
+    /// Series evicted (with this interval's values) to make room for new ones.
+    pub evicted_series: u64,
+    pub refused: Refusals,
 }
 
 /// One ingestion shard: the interval's aggregates keyed by raw `name|type|tags`.
@@ -173,12 +220,14 @@ pub struct Shard {
     scratch: Vec<u8>,
     max_series: usize,
     max_set: usize,
+    /// Lines applied so far: the stamp of the next update.
+    seq: u64,
 }
 
 impl Shard {
     pub fn new(max_series: usize, max_set: usize) -> Self {
         Self {
-            max_series,
+            max_series: max_series.max(1),
             max_set,
             ..Self::default()
         }
@@ -192,6 +241,9 @@ impl Shard {
                 Ok(line) => self.apply(&line),
                 Err(e) => {
                     self.stats.bad_lines += 1;
+                    if let Some(r) = Refusal::of_line_error(e) {
+                        self.stats.refused.count(r);
+                    }
                     tracing::trace!(error = %e, "bad statsd line skipped");
                 }
             }
@@ -199,6 +251,7 @@ impl Shard {
     }
 
     fn apply(&mut self, line: &Line<'_>) {
+        self.seq += 1;
         self.scratch.clear();
         self.scratch.extend_from_slice(line.name.as_bytes());
         self.scratch.push(b'|');
@@ -206,18 +259,39 @@ impl Shard {
             .extend_from_slice(line.kind.as_str().as_bytes());
         self.scratch.push(b'|');
         self.scratch.extend_from_slice(line.tags.as_bytes());
-        if let Some((_, agg)) = self.map.get_mut(self.scratch.as_slice()) {
-            agg.apply(line, self.max_set);
-            return;
-        }
-        if self.map.len() >= self.max_series {
-            self.stats.dropped_series += 1;
+        if let Some(slot) = self.map.get_mut(self.scratch.as_slice()) {
+            match slot.agg.apply(line, self.max_set) {
+                Ok(()) => slot.stamp = self.seq,
+                Err(r) => self.stats.refused.count(r),
+            }
             return;
         }
         let mut agg = Agg::new(line.kind);
-        agg.apply(line, self.max_set);
+        if let Err(r) = agg.apply(line, self.max_set) {
+            self.stats.refused.count(r);
+            return;
+        }
+        if self.map.len() >= self.max_series {
+            self.evict();
+        }
+        let slot = Slot {
+            kind: line.kind,
+            agg,
+            stamp: self.seq,
+        };
         self.map
-            .insert(self.scratch.clone().into_boxed_slice(), (line.kind, agg));
+            .insert(self.scratch.clone().into_boxed_slice(), slot);
+    }
+
+    /// Removes the least recently updated batch of series.
+    fn evict(&mut self) {
+        let stamps = self.map.values().map(|s| s.stamp).collect();
+        let Some(oldest) = evict::threshold(stamps, evict::batch(self.max_series)) else {
+            return;
+        };
+        let before = self.map.len();
+        self.map.retain(|_, s| s.stamp > oldest);
+        self.stats.evicted_series += (before - self.map.len()) as u64;
     }
 
     /// Takes the interval's aggregates and counters, leaving the shard empty.
@@ -237,76 +311,5 @@ pub fn split_key(key: &[u8]) -> Option<(&str, &str)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn shard(packet: &str) -> Shard {
-        let mut s = Shard::new(100, 100);
-        s.ingest(packet.as_bytes());
-        s
-    }
-
-    fn get<'a>(s: &'a Shard, key: &str) -> &'a Agg {
-        match s.map.get(key.as_bytes()) {
-            Some((_, a)) => a,
-            None => panic!("no series {key}: {:?}", s.map.keys()),
-        }
-    }
-
-    #[test]
-    fn counters_sum_with_sample_rates() {
-        let s = shard("a:1|c\na:2|c|@0.5\nbad\na:1:1|c");
-        assert!(matches!(get(&s, "a|c|"), Agg::Counter(v) if (*v - 7.0).abs() < 1e-9));
-        assert_eq!(
-            s.stats,
-            ShardStats {
-                lines: 4,
-                bad_lines: 1,
-                dropped_series: 0
-            }
-        );
-    }
-
-    #[test]
-    fn gauges_set_then_delta() {
-        let s = shard("g:10|g\ng:+5|g\ng:-2|g\nd:+3|g");
-        assert!(
-            matches!(get(&s, "g|g|"), Agg::Gauge { base: Some(b), delta } if *b == 10.0 && *delta == 3.0)
-        );
-        assert!(matches!(get(&s, "d|g|"), Agg::Gauge { base: None, delta } if *delta == 3.0));
-    }
-
-    #[test]
-    fn summaries_and_sets() {
-        let mut s = Shard::new(100, 2);
-        let mut p = String::new();
-        for i in 1..=100 {
-            p.push_str(&format!("t:{i}|ms|#x:1\n"));
-        }
-        p.push_str("u:ada|s\nu:bob|s\nu:ada|s\nu:eve|s\n");
-        s.ingest(p.as_bytes());
-        let Agg::Summary(t) = get(&s, "t|ms|x:1") else {
-            panic!("not a summary")
-        };
-        assert_eq!((t.count, t.min, t.max, t.sum), (100.0, 1.0, 100.0, 5050.0));
-        assert!(
-            (t.quantile(0.95) - 95.0).abs() <= 1.0,
-            "{}",
-            t.quantile(0.95)
-        );
-        // Sets are capped at max_set members per interval.
-        assert!(matches!(get(&s, "u|s|"), Agg::Set(m) if m.len() == 2));
-    }
-
-    #[test]
-    fn series_cap_drops_new_series_only() {
-        let mut s = Shard::new(1, 10);
-        s.ingest(b"a:1|c\nb:1|c\na:1|c");
-        assert_eq!(s.map.len(), 1);
-        assert_eq!(s.stats.dropped_series, 1);
-        let (map, stats) = s.take();
-        assert_eq!((map.len(), stats.lines), (1, 3));
-        assert!(s.map.is_empty());
-        assert_eq!(split_key(b"a.b|ms|k:v,x"), Some(("a.b", "k:v,x")));
-    }
-}
+#[path = "agg_tests.rs"]
+mod tests;

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 /// Environment variable: the StatsD flush interval in milliseconds (default 10000).
 pub const FLUSH_ENV: &str = "SHOAL_STATSD_FLUSH_MS";
-/// Environment variable: the metrics store's series cap (default 2000).
+/// Environment variable: the application (StatsD) series kept, both by the metrics
+/// store (default 2000) and by StatsD across flushes and per interval (default
+/// 10000). Past it, the least recently updated application series are evicted;
+/// Shoal's own series have their own room ([`MetricsConfig::max_platform_series`]).
 pub const MAX_SERIES_ENV: &str = "SHOAL_METRICS_MAX_SERIES";
 
 /// How the metrics subsystem runs.
@@ -12,10 +15,15 @@ pub const MAX_SERIES_ENV: &str = "SHOAL_METRICS_MAX_SERIES";
 pub struct MetricsConfig {
     /// StatsD aggregation interval.
     pub flush_interval: Duration,
-    /// StatsD series kept (per interval and across flushes).
+    /// StatsD series kept (per interval and across flushes); past it the least
+    /// recently updated are evicted.
     pub max_statsd_series: usize,
-    /// Series kept by the metrics store (each up to ~300 KB once it holds 24 h).
+    /// Application (StatsD) series kept by the metrics store (each up to ~300 KB once
+    /// it holds 24 h); past it the least recently updated are evicted.
     pub max_store_series: usize,
+    /// Shoal's own series (instances, requests) kept by the metrics store, apart from
+    /// the application's: StatsD traffic never evicts them.
+    pub max_platform_series: usize,
     /// Distinct members counted per set per interval.
     pub max_set_members: usize,
     /// UDP receive threads (each with its own ingestion shard); one keeps up with ~3M lines/s.
@@ -28,6 +36,7 @@ impl Default for MetricsConfig {
             flush_interval: Duration::from_secs(10),
             max_statsd_series: 10_000,
             max_store_series: 2_000,
+            max_platform_series: 5_000,
             max_set_members: 100_000,
             udp_workers: 1,
         }
@@ -42,7 +51,9 @@ impl MetricsConfig {
             c.flush_interval = Duration::from_millis(ms);
         }
         if let Some(n) = env_number(MAX_SERIES_ENV).filter(|n| *n > 0) {
-            c.max_store_series = usize::try_from(n).unwrap_or(c.max_store_series);
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            c.max_store_series = n;
+            c.max_statsd_series = n;
         }
         c
     }

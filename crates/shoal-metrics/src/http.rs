@@ -84,12 +84,12 @@ async fn query(
 }
 
 async fn names(State(m): State<Arc<Metrics>>) -> Response {
-    let (series, dropped, bytes) = m.tsdb.usage();
+    let usage = m.tsdb.usage();
     Json(json!({
         "names": m.tsdb.names(),
-        "series": series,
-        "dropped_series": dropped,
-        "bytes": bytes,
+        "series": usage.series,
+        "classes": usage.origins,
+        "bytes": usage.bytes,
     }))
     .into_response()
 }

@@ -121,7 +121,7 @@ impl InstanceMetrics {
         let gauge = |name: &str, labels: &[(&str, &str)], v: f64| Sample {
             key: SeriesKey::new(name, labels),
             kind: SeriesKind::Gauge,
-            point: point(v),
+            point: Point::one(v),
             quantiles: None,
         };
         let mut out = Vec::new();
@@ -163,17 +163,6 @@ impl InstanceMetrics {
         }
         *prev = next;
         out
-    }
-}
-
-fn point(v: f64) -> Point {
-    let v = v as f32;
-    Point {
-        n: 1.0,
-        sum: v,
-        min: v,
-        max: v,
-        last: v,
     }
 }
 

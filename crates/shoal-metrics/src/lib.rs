@@ -5,12 +5,21 @@
 //! flush lands in the [`Tsdb`] (1 s for 1 h, 10 s for 24 h) that [`router`] queries,
 //! and in the running totals `/metrics` renders.
 //!
+//! Memory is bounded by series caps that evict the least recently updated series
+//! rather than refuse new ones, and Shoal's own series (instances, requests) have
+//! their own room in the store, so StatsD traffic cannot push them out. No series
+//! ever holds an infinity or NaN: such values, and sums that would overflow, are
+//! refused and counted by reason.
+//!
 //! # Layout
 //! - `line.rs`: the StatsD line parser (pure, zero-copy, fuzzed).
+//! - `refuse.rs`: why a value is refused (non-finite, bad sample rate, overflow).
+//! - `evict.rs`: which series make room in a full table (least recently updated first).
 //! - `agg.rs`: per-interval aggregates and the ingestion shard.
 //! - `statsd.rs`: sharded StatsD aggregation, the flush, the state across flushes.
 //! - `server.rs`: UDP and TCP StatsD listeners.
-//! - `ring.rs`, `tsdb.rs`: rollup ring buffers and the bounded store.
+//! - `ring.rs`, `tsdb.rs`: rollup ring buffers and the bounded store;
+//!   `tsdb_room.rs`: its caps per origin (platform, application) and evictions.
 //! - `query.rs`, `query_eval.rs`: selectors and the pure query evaluation.
 //! - `proxy.rs`: request counts and durations from the gateway.
 //! - `protection.rs`: shed counts and circuit states (`shoal_shed_total`, `shoal_circuit_state`).
@@ -25,6 +34,7 @@
 mod agg;
 mod config;
 mod deploys;
+mod evict;
 mod expo;
 mod flags;
 mod http;
@@ -33,6 +43,7 @@ pub mod line;
 mod protection;
 mod proxy;
 pub mod query;
+mod refuse;
 mod render;
 mod ring;
 mod server;
@@ -55,10 +66,11 @@ pub use proxy::{RequestMetrics, BUCKETS};
 pub use ring::Point;
 pub use server::{serve as serve_statsd, BindError, StatsdListeners};
 pub use statsd::{Flushed, SeriesId, Statsd, SummaryStats};
-pub use tsdb::{Sample, SeriesKey, SeriesKind, Tsdb};
+pub use tsdb::{Caps, Origin, OriginUsage, Sample, SeriesKey, SeriesKind, Tsdb, Usage};
 
 use crate::expo::label_name;
 use crate::render::statsd_family;
+use crate::ring::to_f32;
 
 /// The metrics store's series name of StatsD metric `name`: `statsd_<name>`, with
 /// `_total` for a counter.
@@ -99,7 +111,10 @@ impl Metrics {
                 config.max_statsd_series,
                 config.max_set_members,
             ),
-            tsdb: Tsdb::new(config.max_store_series),
+            tsdb: Tsdb::new(Caps {
+                platform: config.max_platform_series,
+                application: config.max_store_series,
+            }),
             requests: RequestMetrics::default(),
             instances: InstanceMetrics::default(),
             deploys: DeployMetrics::default(),
@@ -165,7 +180,7 @@ impl Metrics {
             .into_iter()
             .map(|(id, f)| statsd_sample(&id, &f))
             .collect();
-        self.tsdb.record(now, samples);
+        self.tsdb.record(now, Origin::Application, samples);
         n
     }
 
@@ -184,13 +199,7 @@ impl Metrics {
                 samples.push(Sample {
                     key: SeriesKey::new("shoal_requests_total", &labels),
                     kind: SeriesKind::Counter,
-                    point: Point {
-                        n: 1.0,
-                        sum: *n as f32,
-                        min: *n as f32,
-                        max: *n as f32,
-                        last: *n as f32,
-                    },
+                    point: Point::one(*n as f64),
                     quantiles: None,
                 });
             }
@@ -203,15 +212,15 @@ impl Metrics {
                 kind: SeriesKind::Summary,
                 point: Point {
                     n: s.count as f32,
-                    sum: s.sum as f32,
-                    min: s.min as f32,
-                    max: s.max as f32,
-                    last: (s.sum / s.count.max(1) as f64) as f32,
+                    sum: to_f32(s.sum),
+                    min: to_f32(s.min),
+                    max: to_f32(s.max),
+                    last: to_f32(s.sum / s.count.max(1) as f64),
                 },
-                quantiles: Some(s.quantiles.map(|q| q as f32)),
+                quantiles: Some(s.quantiles.map(to_f32)),
             });
         }
-        self.tsdb.record(now, samples);
+        self.tsdb.record(now, Origin::Platform, samples);
     }
 }
 
@@ -236,17 +245,10 @@ fn statsd_sample(id: &SeriesId, f: &Flushed) -> Sample {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let key = SeriesKey::new(statsd_family(id.kind, &id.name), &labels);
-    let one = |v: f64| Point {
-        n: 1.0,
-        sum: v as f32,
-        min: v as f32,
-        max: v as f32,
-        last: v as f32,
-    };
     let (kind, point, quantiles) = match *f {
-        Flushed::Counter { count, .. } => (SeriesKind::Counter, one(count), None),
-        Flushed::Gauge(v) => (SeriesKind::Gauge, one(v), None),
-        Flushed::Set(n) => (SeriesKind::Gauge, one(n as f64), None),
+        Flushed::Counter { count, .. } => (SeriesKind::Counter, Point::one(count), None),
+        Flushed::Gauge(v) => (SeriesKind::Gauge, Point::one(v), None),
+        Flushed::Set(n) => (SeriesKind::Gauge, Point::one(n as f64), None),
         Flushed::Summary(s) => {
             let u = if id.kind == line::Kind::Timer {
                 1e-3
@@ -254,13 +256,13 @@ fn statsd_sample(id: &SeriesId, f: &Flushed) -> Sample {
                 1.0
             };
             let p = Point {
-                n: s.count as f32,
-                sum: (s.sum * u) as f32,
-                min: (s.min * u) as f32,
-                max: (s.max * u) as f32,
-                last: (s.mean * u) as f32,
+                n: to_f32(s.count),
+                sum: to_f32(s.sum * u),
+                min: to_f32(s.min * u),
+                max: to_f32(s.max * u),
+                last: to_f32(s.mean * u),
             };
-            let q = [s.p50, s.p90, s.p95, s.p99].map(|v| (v * u) as f32);
+            let q = [s.p50, s.p90, s.p95, s.p99].map(|v| to_f32(v * u));
             (SeriesKind::Summary, p, Some(q))
         }
     };
@@ -296,7 +298,7 @@ pub async fn run(
                 let now = unix_now();
                 metrics.flush_requests(now);
                 let samples = metrics.instances.sample(store.as_ref()).await;
-                metrics.tsdb.record(now, samples);
+                metrics.tsdb.record(now, Origin::Platform, samples);
                 metrics.deploys.sample(store.as_ref()).await;
                 metrics.flags.sample(now);
             }
@@ -311,3 +313,7 @@ pub async fn run(
     metrics.flush_statsd(unix_now());
     let _ = server.await;
 }
+
+#[cfg(test)]
+#[path = "metrics_tests.rs"]
+mod tests;

@@ -3,7 +3,9 @@
 //! Accepted: `name:value|type[|@rate][|#tag:v,tag2][|c:container][|T<unix>]` with
 //! types `c`, `g` (a leading `+`/`-` is a delta), `ms`, `h`, `d` and `s`, and
 //! DogStatsD 1.1 multi-value lines (`name:1:2:3|d`). The value of a set is one
-//! opaque member (it may contain `:`).
+//! opaque member (it may contain `:`). Values are finite and `1/rate` is too: an
+//! infinity or NaN never gets past the parser (sums that would overflow are refused
+//! later, in `agg.rs` and `statsd.rs`).
 
 use std::str::FromStr;
 
@@ -67,9 +69,11 @@ pub enum LineError {
     NoType,
     #[error("unknown metric type (expected c, g, ms, h, d or s)")]
     UnknownType,
-    #[error("the value is not a finite number")]
+    #[error("the value is not a number")]
     BadValue,
-    #[error("the sample rate is not a number in (0, 1]")]
+    #[error("the value is infinite or NaN (send a finite number)")]
+    NonFinite,
+    #[error("the sample rate is not a number in (0, 1], or so small that 1/rate overflows")]
     BadSampleRate,
     #[error("unknown `|` field after the type")]
     UnknownField,
@@ -86,7 +90,8 @@ pub struct Line<'a> {
     pub first: f64,
     /// More than one value (DogStatsD 1.1).
     pub multi: bool,
-    /// Sample rate in (0, 1]: a counter's value and a summary's count are divided by it.
+    /// Sample rate in (0, 1] with a finite inverse: a counter's value and a summary's
+    /// count are divided by it.
     pub rate: f64,
     /// The tags as sent, without `#`: `k:v,k2:v2` (empty when none).
     pub tags: &'a str,
@@ -138,6 +143,23 @@ fn number(s: &str) -> Option<f64> {
     f64::from_str(s).ok().filter(|v| v.is_finite())
 }
 
+/// A value field: a number, and a finite one.
+fn value(s: &str) -> Result<f64, LineError> {
+    let v = f64::from_str(s).map_err(|_| LineError::BadValue)?;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(LineError::NonFinite)
+    }
+}
+
+/// A sample rate in (0, 1] whose inverse is finite (`@1e-320` would make counts infinite).
+fn sample_rate(s: &str) -> Result<f64, LineError> {
+    number(s)
+        .filter(|r| *r > 0.0 && *r <= 1.0 && (1.0 / r).is_finite())
+        .ok_or(LineError::BadSampleRate)
+}
+
 /// Parses one line (without its newline; a trailing `\r` is ignored).
 pub fn parse_line(line: &[u8]) -> Result<Line<'_>, LineError> {
     if line.len() > MAX_LINE {
@@ -157,9 +179,7 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, LineError> {
     let mut tags = "";
     for field in fields {
         if let Some(r) = field.strip_prefix('@') {
-            rate = number(r)
-                .filter(|r| *r > 0.0 && *r <= 1.0)
-                .ok_or(LineError::BadSampleRate)?;
+            rate = sample_rate(r)?;
         } else if let Some(t) = field.strip_prefix('#') {
             tags = t;
         } else if field.starts_with("c:") || is_timestamp(field) || field.is_empty() {
@@ -175,10 +195,10 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, LineError> {
         (0.0, false)
     } else {
         let mut parts = values.split(':');
-        let first = parts.next().and_then(number).ok_or(LineError::BadValue)?;
+        let first = value(parts.next().unwrap_or(""))?;
         let mut multi = false;
         for p in parts {
-            number(p).ok_or(LineError::BadValue)?;
+            value(p)?;
             multi = true;
         }
         (first, multi)

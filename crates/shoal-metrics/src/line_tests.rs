@@ -74,14 +74,13 @@ fn bad_lines() {
     assert_eq!(err("a:1|x"), LineError::UnknownType);
     assert_eq!(err("a:abc|c"), LineError::BadValue);
     assert_eq!(err("a:|c"), LineError::BadValue);
-    assert_eq!(err("a:NaN|g"), LineError::BadValue);
-    assert_eq!(err("a:inf|ms"), LineError::BadValue);
     assert_eq!(err("a:1:x|d"), LineError::BadValue);
     assert_eq!(err("a:|s"), LineError::BadValue);
     assert_eq!(err("a:1|c|@0"), LineError::BadSampleRate);
     assert_eq!(err("a:1|c|@2"), LineError::BadSampleRate);
     assert_eq!(err("a:1|c|@x"), LineError::BadSampleRate);
     assert_eq!(err("a:1|c|zzz"), LineError::UnknownField);
+    assert_eq!(err("a:1|s|@0"), LineError::BadSampleRate);
     assert_eq!(err("a\tb:1|c"), LineError::BadName);
     assert_eq!(
         parse_line(&[b'a', b':', 0xff, b'|', b'c']),
@@ -91,6 +90,32 @@ fn bad_lines() {
         parse_line(&vec![b'a'; MAX_LINE + 1]),
         Err(LineError::TooLong)
     );
+}
+
+#[test]
+fn infinities_and_bad_rates_are_refused() {
+    for line in [
+        "x:inf|g",
+        "x:NaN|ms",
+        "x:-inf|c",
+        "x:1e999|h",
+        "x:1:inf|d",
+        "x:+inf|g",
+    ] {
+        assert_eq!(err(line), LineError::NonFinite, "{line}");
+    }
+    // 1e-320 is in (0, 1] but 1/1e-320 overflows to +Inf.
+    for line in [
+        "x:1|c|@1e-320",
+        "x:1|c|@0",
+        "x:1|c|@1.5",
+        "x:1|c|@-1",
+        "x:1|ms|@NaN",
+    ] {
+        assert_eq!(err(line), LineError::BadSampleRate, "{line}");
+    }
+    // The smallest rates whose inverse is finite are accepted.
+    assert_eq!(ok("x:1|c|@1e-300").rate, 1e-300);
 }
 
 #[test]
@@ -113,7 +138,7 @@ proptest! {
     fn never_panics_on_statsd_like_text(s in "[a-z.:|@#,+\\-0-9eE]{0,60}") {
         if let Ok(l) = parse_line(s.as_bytes()) {
             prop_assert!(!l.name.is_empty());
-            prop_assert!(l.rate > 0.0 && l.rate <= 1.0);
+            prop_assert!(l.rate > 0.0 && l.rate <= 1.0 && (1.0 / l.rate).is_finite());
             for v in l.numbers() {
                 prop_assert!(v.is_finite());
             }

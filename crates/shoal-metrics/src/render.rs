@@ -1,8 +1,10 @@
 //! `/metrics`: every family Shoal measures, in the Prometheus text format.
 
+use crate::evict::Reason;
 use crate::expo::{label_name, metric_name, Expo, Type};
 use crate::line::Kind;
 use crate::proxy::BUCKETS;
+use crate::refuse::Refusal;
 use crate::statsd::Exposed;
 use crate::Metrics;
 
@@ -136,7 +138,8 @@ pub fn statsd_family(kind: Kind, name: &str) -> String {
 
 fn statsd(m: &Metrics, e: &mut Expo) {
     m.statsd.with_state(|st| {
-        for (id, exposed) in &st.series {
+        for (id, kept) in &st.series {
+            let exposed = &kept.value;
             let family = statsd_family(id.kind, &id.name);
             let owned: Vec<(String, &str)> = id
                 .tags
@@ -197,10 +200,16 @@ fn statsd(m: &Metrics, e: &mut Expo) {
 }
 
 fn internal(m: &Metrics, e: &mut Expo) {
-    let (lines, bad, dropped, flushes) = m
-        .statsd
-        .with_state(|st| (st.lines, st.bad_lines, st.dropped_series, st.flushes));
-    let (series, tsdb_dropped, bytes) = m.tsdb.usage();
+    let (lines, bad, evicted, refused, flushes) = m.statsd.with_state(|st| {
+        (
+            st.lines,
+            st.bad_lines,
+            st.evicted_series,
+            st.refused,
+            st.flushes,
+        )
+    });
+    let usage = m.tsdb.usage();
     let rows = [
         (
             "shoal_statsd_lines_total",
@@ -210,15 +219,9 @@ fn internal(m: &Metrics, e: &mut Expo) {
         ),
         (
             "shoal_statsd_bad_lines_total",
-            "StatsD lines refused as malformed and skipped.",
+            "StatsD lines refused by the parser and skipped (malformed, non-finite value or bad sample rate).",
             Type::Counter,
             bad as f64,
-        ),
-        (
-            "shoal_statsd_dropped_series_total",
-            "StatsD series refused because the series cap was reached.",
-            Type::Counter,
-            dropped as f64,
         ),
         (
             "shoal_statsd_flushes_total",
@@ -230,23 +233,62 @@ fn internal(m: &Metrics, e: &mut Expo) {
             "shoal_metrics_series",
             "Series held by the metrics store.",
             Type::Gauge,
-            series as f64,
-        ),
-        (
-            "shoal_metrics_dropped_series_total",
-            "Series refused by the metrics store because of its cap.",
-            Type::Counter,
-            tsdb_dropped as f64,
+            usage.series as f64,
         ),
         (
             "shoal_metrics_store_bytes",
             "Bytes held by the metrics store's ring buffers.",
             Type::Gauge,
-            bytes as f64,
+            usage.bytes as f64,
         ),
     ];
     for (name, help, typ, v) in rows {
         e.family(name, help, typ);
         e.sample(name, name, &[], v);
+    }
+    const EVICTED: &str = "shoal_statsd_evicted_series_total";
+    e.family(
+        EVICTED,
+        "StatsD series evicted, least recently updated first, to make room for new ones (reason=\"cap\": the series cap was reached).",
+        Type::Counter,
+    );
+    e.sample(EVICTED, EVICTED, &[("reason", "cap")], evicted as f64);
+    const REFUSED: &str = "shoal_statsd_refused_values_total";
+    e.family(
+        REFUSED,
+        "StatsD values refused so that no series holds an infinity or NaN: non_finite (inf/NaN sent), bad_rate (sample rate outside (0, 1] or with an infinite inverse), overflow (the series' value or total would overflow; it keeps its old value).",
+        Type::Counter,
+    );
+    for r in Refusal::ALL {
+        e.sample(
+            REFUSED,
+            REFUSED,
+            &[("reason", r.as_str())],
+            refused.get(r) as f64,
+        );
+    }
+    const STORE_EVICTED: &str = "shoal_metrics_evicted_series_total";
+    e.family(
+        STORE_EVICTED,
+        "Series evicted by the metrics store, by class (platform: Shoal's own; application: StatsD) and reason (cap: the class's cap was reached, least recently updated first; stale: no point in 24 h).",
+        Type::Counter,
+    );
+    const CAP: &str = "shoal_metrics_series_cap";
+    e.family(
+        CAP,
+        "Series the metrics store keeps per class before evicting.",
+        Type::Gauge,
+    );
+    for o in &usage.origins {
+        for r in Reason::ALL {
+            let labels = [("class", o.origin.as_str()), ("reason", r.as_str())];
+            e.sample(
+                STORE_EVICTED,
+                STORE_EVICTED,
+                &labels,
+                o.evicted.get(r) as f64,
+            );
+        }
+        e.sample(CAP, CAP, &[("class", o.origin.as_str())], o.cap as f64);
     }
 }

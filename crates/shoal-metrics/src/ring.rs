@@ -20,15 +20,40 @@ pub struct Point {
 /// p50, p90, p95, p99 of a summary bucket (weighted means when buckets merge).
 pub type Quantiles = [f32; 4];
 
+/// `v` as an `f32`, saturated at the largest finite ones (NaN as 0): the store keeps
+/// `f32`s, and a finite StatsD value beyond their range must not turn into an infinity.
+pub fn to_f32(v: f64) -> f32 {
+    if v.is_nan() {
+        return 0.0;
+    }
+    v.clamp(-f64::from(f32::MAX), f64::from(f32::MAX)) as f32
+}
+
+fn add(a: f32, b: f32) -> f32 {
+    to_f32(f64::from(a) + f64::from(b))
+}
+
 impl Point {
-    /// Folds a later observation of the same bucket into this one.
+    /// One observation of `v` (a gauge's sample, a counter's increase).
+    pub fn one(v: f64) -> Point {
+        let v = to_f32(v);
+        Point {
+            n: 1.0,
+            sum: v,
+            min: v,
+            max: v,
+            last: v,
+        }
+    }
+
+    /// Folds a later observation of the same bucket into this one (sums saturate).
     pub fn merge(&mut self, o: &Point) {
         if self.n == 0.0 {
             *self = *o;
             return;
         }
-        self.n += o.n;
-        self.sum += o.sum;
+        self.n = add(self.n, o.n);
+        self.sum = add(self.sum, o.sum);
         self.min = self.min.min(o.min);
         self.max = self.max.max(o.max);
         self.last = o.last;
@@ -37,12 +62,13 @@ impl Point {
 
 /// Approximate merge of quantiles: means weighted by observation counts.
 pub fn merge_quantiles(a: &mut Quantiles, a_n: f32, b: &Quantiles, b_n: f32) {
+    let (a_n, b_n) = (f64::from(a_n), f64::from(b_n));
     let total = a_n + b_n;
     if total <= 0.0 {
         return;
     }
     for (x, y) in a.iter_mut().zip(b) {
-        *x = (*x * a_n + y * b_n) / total;
+        *x = to_f32((f64::from(*x) * a_n + f64::from(*y) * b_n) / total);
     }
 }
 
@@ -178,6 +204,20 @@ mod tests {
         r.record(1001, &pt(0.0), None);
         assert_eq!(r.range(1001, 1002).len(), 0);
         assert!(r.bytes() <= 4 * 8 + 4 * std::mem::size_of::<Point>());
+    }
+
+    #[test]
+    fn huge_values_saturate_instead_of_becoming_infinite() {
+        assert_eq!(to_f32(1e300), f32::MAX);
+        assert_eq!(to_f32(-1e300), -f32::MAX);
+        assert_eq!(to_f32(f64::NAN), 0.0);
+        assert_eq!(to_f32(2.5), 2.5);
+        let mut r = Ring::new(1, 10, true);
+        r.record(5, &Point::one(1e300), Some(&[f32::MAX; 4]));
+        r.record(5, &Point::one(1e300), Some(&[f32::MAX; 4]));
+        let (_, p, q) = r.range(5, 6)[0];
+        assert_eq!((p.sum, p.max, p.last), (f32::MAX, f32::MAX, f32::MAX));
+        assert!(q.is_some_and(|q| q.iter().all(|v| v.is_finite())));
     }
 
     #[test]

@@ -1,8 +1,14 @@
 //! The StatsD listeners: UDP datagrams and newline-delimited TCP on the same port.
+//!
+//! TCP connections are capped ([`MAX_TCP_CONNECTIONS`], kept outside the other
+//! listeners' budget, which leaves room for them); over the cap one is accepted
+//! and closed at once. A connection that sends nothing for [`TCP_IDLE`] is closed.
+//! Accept errors (EMFILE) back off from 5 ms to 1 s, logged once per run.
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -13,6 +19,12 @@ use crate::Metrics;
 
 /// Most TCP StatsD connections served at once.
 const MAX_TCP_CONNECTIONS: usize = 256;
+/// A TCP connection that sends nothing for this long is closed (clients send
+/// at every flush, typically every 10 s, and reconnect when needed).
+const TCP_IDLE: Duration = Duration::from_secs(60);
+/// The first pause after a failed accept; it doubles up to [`BACKOFF_MAX`].
+const BACKOFF_FIRST: Duration = Duration::from_millis(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Why the StatsD listeners could not be bound.
 #[derive(Debug, thiserror::Error)]
@@ -110,24 +122,63 @@ fn udp_worker(udp: std::net::UdpSocket, metrics: Arc<Metrics>, stop: watch::Rece
     }
 }
 
+/// The pause after each failed accept of a run (5 ms doubling up to 1 s), and
+/// whether it starts the run (the one error logged); a success ends the run.
+#[derive(Debug, Default)]
+struct Backoff {
+    next: Option<Duration>,
+}
+
+impl Backoff {
+    fn failed(&mut self) -> (Duration, bool) {
+        let pause = self.next.unwrap_or(BACKOFF_FIRST);
+        let first = self.next.is_none();
+        self.next = Some((pause * 2).min(BACKOFF_MAX));
+        (pause, first)
+    }
+
+    /// Whether a run of errors just ended.
+    fn succeeded(&mut self) -> bool {
+        self.next.take().is_some()
+    }
+}
+
 async fn tcp_accept(tcp: TcpListener, metrics: Arc<Metrics>, mut stop: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
+    let mut backoff = Backoff::default();
+    let mut refusing = false;
     loop {
         let (stream, peer) = tokio::select! {
             r = tcp.accept() => match r {
-                Ok(c) => c,
+                Ok(c) => {
+                    if backoff.succeeded() {
+                        tracing::info!("statsd tcp accepting connections again");
+                    }
+                    c
+                }
                 Err(e) => {
-                    tracing::debug!(error = %e, "statsd tcp accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    let (pause, first) = backoff.failed();
+                    if first {
+                        tracing::warn!(error = %e, "statsd tcp accept failed; retrying with backoff (5 ms doubling to 1 s)");
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = stopped(&mut stop) => return,
+                    }
                     continue;
                 }
             },
             () = stopped(&mut stop) => return,
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "statsd tcp connection refused: too many connections");
+            if !std::mem::replace(&mut refusing, true) {
+                tracing::warn!(%peer, max = MAX_TCP_CONNECTIONS, "statsd tcp connections refused: too many open (each is closed at once)");
+            }
             continue;
         };
+        if std::mem::replace(&mut refusing, false) {
+            tracing::info!("statsd tcp accepting connections again");
+        }
         let (m, s) = (metrics.clone(), stop.clone());
         tokio::spawn(async move {
             tcp_conn(stream, m, s).await;
@@ -136,7 +187,8 @@ async fn tcp_accept(tcp: TcpListener, metrics: Arc<Metrics>, mut stop: watch::Re
     }
 }
 
-/// Reads newline-delimited lines; a line longer than [`MAX_LINE`] is counted bad and skipped.
+/// Reads newline-delimited lines; a line longer than [`MAX_LINE`] is counted bad
+/// and skipped. Ends when the client closes, sends nothing for [`TCP_IDLE`], or at stop.
 async fn tcp_conn(mut stream: TcpStream, metrics: Arc<Metrics>, mut stop: watch::Receiver<bool>) {
     let shard = metrics.statsd.pick_shard();
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
@@ -144,9 +196,9 @@ async fn tcp_conn(mut stream: TcpStream, metrics: Arc<Metrics>, mut stop: watch:
     let mut skipping = false;
     loop {
         let n = tokio::select! {
-            r = stream.read(&mut chunk) => match r {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
+            r = tokio::time::timeout(TCP_IDLE, stream.read(&mut chunk)) => match r {
+                Ok(Ok(0) | Err(_)) | Err(_) => break,
+                Ok(Ok(n)) => n,
             },
             () = stopped(&mut stop) => return,
         };
@@ -174,5 +226,27 @@ async fn tcp_conn(mut stream: TcpStream, metrics: Arc<Metrics>, mut stop: watch:
     }
     if !skipping && !buf.is_empty() {
         metrics.statsd.ingest(shard, &buf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_errors_back_off_from_5_ms_to_1_s_and_log_once_per_run() {
+        let mut b = Backoff::default();
+        let run: Vec<(u64, bool)> = (0..10)
+            .map(|_| b.failed())
+            .map(|(d, first)| (d.as_millis() as u64, first))
+            .collect();
+        assert_eq!(
+            run.iter().map(|r| r.0).collect::<Vec<_>>(),
+            [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]
+        );
+        assert_eq!(run.iter().filter(|r| r.1).count(), 1, "logged once");
+        assert!(b.succeeded(), "the run ends");
+        assert!(!b.succeeded());
+        assert_eq!(b.failed(), (BACKOFF_FIRST, true), "a new run starts over");
     }
 }

@@ -1,5 +1,8 @@
 //! StatsD aggregation: sharded ingestion, the flush that turns one interval into
 //! values (pure: [`merge`] and [`compute`]), and the running state `/metrics` shows.
+//!
+//! Every StatsD series is an application's: caps evict the least recently updated
+//! ones, so a burst of new names never locks later ones out.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -7,7 +10,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::agg::{split_key, Agg, RawMap, Shard, ShardStats};
+use crate::evict;
 use crate::line::{tag_pairs, Kind};
+use crate::refuse::{finite, Refusal, Refusals};
 
 /// A StatsD series: type, name and tags (sorted by key, first value of a key wins).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -76,31 +81,69 @@ pub enum Exposed {
     Set(u64),
 }
 
-/// The state kept across flushes, bounded by `max_series`.
+/// A series' value across flushes, stamped with its last update.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Kept {
+    pub value: Exposed,
+    /// The state's update sequence number when the series was last flushed with values.
+    pub stamp: u64,
+}
+
+/// The state kept across flushes, bounded by `max_series`: a new series arriving
+/// when it is full evicts the least recently updated ones ([`crate::evict`]).
 #[derive(Debug, Default)]
 pub struct StatsdState {
-    pub series: BTreeMap<SeriesId, Exposed>,
+    pub series: BTreeMap<SeriesId, Kept>,
     pub max_series: usize,
-    /// Series refused because `max_series` was reached (at ingestion or here).
-    pub dropped_series: u64,
+    /// Series evicted because a cap was reached (at ingestion or here).
+    pub evicted_series: u64,
+    /// Values refused so that no series holds an infinity or NaN, by reason.
+    pub refused: Refusals,
     pub lines: u64,
     pub bad_lines: u64,
     pub flushes: u64,
+    /// Updates so far: the stamp of the next one.
+    seq: u64,
 }
 
-/// Folds the shards' raw-keyed maps into one map keyed by canonical series.
-pub fn merge(maps: Vec<RawMap>) -> BTreeMap<SeriesId, Agg> {
+impl StatsdState {
+    pub fn new(max_series: usize) -> Self {
+        Self {
+            max_series: max_series.max(1),
+            ..Self::default()
+        }
+    }
+
+    /// Removes the least recently updated batch of series.
+    fn evict(&mut self) {
+        let stamps = self.series.values().map(|k| k.stamp).collect();
+        let Some(oldest) = evict::threshold(stamps, evict::batch(self.max_series)) else {
+            return;
+        };
+        let before = self.series.len();
+        self.series.retain(|_, k| k.stamp > oldest);
+        self.evicted_series += (before - self.series.len()) as u64;
+    }
+}
+
+/// Folds the shards' raw-keyed maps into one map keyed by canonical series; a
+/// shard's aggregate that would overflow the total is refused and counted.
+pub fn merge(maps: Vec<RawMap>, refused: &mut Refusals) -> BTreeMap<SeriesId, Agg> {
     let mut out: BTreeMap<SeriesId, Agg> = BTreeMap::new();
     for map in maps {
-        for (key, (kind, agg)) in map {
+        for (key, slot) in map {
             let Some((name, tags)) = split_key(&key) else {
                 continue;
             };
-            let id = SeriesId::new(kind, name, tags);
+            let id = SeriesId::new(slot.kind, name, tags);
             match out.get_mut(&id) {
-                Some(existing) => existing.merge(agg),
+                Some(existing) => {
+                    if let Err(r) = existing.merge(slot.agg) {
+                        refused.count(r);
+                    }
+                }
                 None => {
-                    out.insert(id, agg);
+                    out.insert(id, slot.agg);
                 }
             }
         }
@@ -108,7 +151,8 @@ pub fn merge(maps: Vec<RawMap>) -> BTreeMap<SeriesId, Agg> {
     out
 }
 
-/// Turns one interval into values and updates the running state.
+/// Turns one interval into values and updates the running state. A series whose
+/// value or total would overflow keeps its previous value (counted as refused).
 pub fn compute(
     merged: BTreeMap<SeriesId, Agg>,
     state: &mut StatsdState,
@@ -117,64 +161,84 @@ pub fn compute(
     let secs = interval.as_secs_f64().max(1e-3);
     let mut out = Vec::with_capacity(merged.len());
     for (id, agg) in merged {
-        let prev = state.series.get(&id).copied();
-        if prev.is_none() && state.series.len() >= state.max_series {
-            state.dropped_series += 1;
-            continue;
-        }
-        let (flushed, exposed) = match agg {
-            Agg::Counter(count) => {
-                let total = match prev {
-                    Some(Exposed::Counter(t)) => t,
-                    _ => 0.0,
-                };
-                let rate = count / secs;
-                (
-                    Flushed::Counter { count, rate },
-                    Exposed::Counter(total + count),
-                )
-            }
-            Agg::Gauge { base, delta } => {
-                let before = match prev {
-                    Some(Exposed::Gauge(g)) => g,
-                    _ => 0.0,
-                };
-                let v = base.unwrap_or(before) + delta;
-                (Flushed::Gauge(v), Exposed::Gauge(v))
-            }
-            Agg::Summary(s) => {
-                let stats = SummaryStats {
-                    count: s.count,
-                    sum: s.sum,
-                    min: s.min,
-                    max: s.max,
-                    mean: if s.count > 0.0 { s.sum / s.count } else { 0.0 },
-                    p50: s.quantile(0.50),
-                    p90: s.quantile(0.90),
-                    p95: s.quantile(0.95),
-                    p99: s.quantile(0.99),
-                };
-                let (count, sum) = match prev {
-                    Some(Exposed::Summary { count, sum, .. }) => (count, sum),
-                    _ => (0.0, 0.0),
-                };
-                let exposed = Exposed::Summary {
-                    count: count + s.count,
-                    sum: sum + s.sum,
-                    last: stats,
-                };
-                (Flushed::Summary(stats), exposed)
-            }
-            Agg::Set(members) => {
-                let n = members.len() as u64;
-                (Flushed::Set(n), Exposed::Set(n))
+        let prev = state.series.get(&id).map(|k| k.value);
+        let (flushed, exposed) = match interval_values(agg, prev, secs) {
+            Ok(v) => v,
+            Err(r) => {
+                state.refused.count(r);
+                continue;
             }
         };
-        state.series.insert(id.clone(), exposed);
+        if prev.is_none() && state.series.len() >= state.max_series {
+            state.evict();
+        }
+        state.seq += 1;
+        let kept = Kept {
+            value: exposed,
+            stamp: state.seq,
+        };
+        state.series.insert(id.clone(), kept);
         out.push((id, flushed));
     }
     state.flushes += 1;
     out
+}
+
+/// One series' interval values and running value after it (pure; finite or refused).
+fn interval_values(
+    agg: Agg,
+    prev: Option<Exposed>,
+    secs: f64,
+) -> Result<(Flushed, Exposed), Refusal> {
+    Ok(match agg {
+        Agg::Counter(count) => {
+            let total = match prev {
+                Some(Exposed::Counter(t)) => t,
+                _ => 0.0,
+            };
+            // A derived figure: saturated rather than refusing a finite count.
+            let rate = (count / secs).clamp(-f64::MAX, f64::MAX);
+            (
+                Flushed::Counter { count, rate },
+                Exposed::Counter(finite(total + count)?),
+            )
+        }
+        Agg::Gauge { base, delta } => {
+            let before = match prev {
+                Some(Exposed::Gauge(g)) => g,
+                _ => 0.0,
+            };
+            let v = finite(base.unwrap_or(before) + delta)?;
+            (Flushed::Gauge(v), Exposed::Gauge(v))
+        }
+        Agg::Summary(s) => {
+            let stats = SummaryStats {
+                count: s.count,
+                sum: s.sum,
+                min: s.min,
+                max: s.max,
+                mean: if s.count > 0.0 { s.sum / s.count } else { 0.0 },
+                p50: s.quantile(0.50),
+                p90: s.quantile(0.90),
+                p95: s.quantile(0.95),
+                p99: s.quantile(0.99),
+            };
+            let (count, sum) = match prev {
+                Some(Exposed::Summary { count, sum, .. }) => (count, sum),
+                _ => (0.0, 0.0),
+            };
+            let exposed = Exposed::Summary {
+                count: finite(count + s.count)?,
+                sum: finite(sum + s.sum)?,
+                last: stats,
+            };
+            (Flushed::Summary(stats), exposed)
+        }
+        Agg::Set(members) => {
+            let n = members.len() as u64;
+            (Flushed::Set(n), Exposed::Set(n))
+        }
+    })
 }
 
 /// The StatsD aggregator: `shards` ingestion shards and the state across flushes.
@@ -195,10 +259,7 @@ impl Statsd {
                 .map(|_| Mutex::new(Shard::new(max_series, max_set)))
                 .collect(),
             next: AtomicUsize::new(0),
-            state: Mutex::new(StatsdState {
-                max_series,
-                ..StatsdState::default()
-            }),
+            state: Mutex::new(StatsdState::new(max_series)),
         }
     }
 
@@ -232,13 +293,15 @@ impl Statsd {
             maps.push(map);
             stats.lines += st.lines;
             stats.bad_lines += st.bad_lines;
-            stats.dropped_series += st.dropped_series;
+            stats.evicted_series += st.evicted_series;
+            stats.refused.add(&st.refused);
         }
-        let merged = merge(maps);
+        let merged = merge(maps, &mut stats.refused);
         let mut state = lock(&self.state);
         state.lines += stats.lines;
         state.bad_lines += stats.bad_lines;
-        state.dropped_series += stats.dropped_series;
+        state.evicted_series += stats.evicted_series;
+        state.refused.add(&stats.refused);
         compute(merged, &mut state, interval)
     }
 

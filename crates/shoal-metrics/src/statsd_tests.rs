@@ -31,7 +31,7 @@ fn counter_rate_and_total_across_flushes() {
     );
     s.ingest(1, b"hits:1|c");
     s.flush(TEN);
-    let total = s.with_state(|st| st.series.values().next().copied());
+    let total = s.with_state(|st| st.series.values().next().map(|k| k.value));
     assert_eq!(total, Some(Exposed::Counter(21.0)));
     // An interval without lines flushes nothing and keeps the totals.
     assert!(s.flush(TEN).is_empty());
@@ -106,13 +106,122 @@ fn tag_order_does_not_split_a_series() {
     );
 }
 
+fn names(s: &Statsd) -> Vec<String> {
+    s.with_state(|st| st.series.keys().map(|id| id.name.clone()).collect())
+}
+
 #[test]
-fn state_is_bounded() {
+fn state_is_bounded_and_evicts_the_least_recently_updated() {
     let s = Statsd::new(1, 2, 100);
-    s.ingest(0, b"a:1|c\nb:1|c\nc:1|c\nbad line");
+    s.ingest(0, b"a:1|c\nb:1|c\nbad line");
     s.flush(TEN);
+    s.ingest(0, b"a:1|c");
+    s.flush(TEN);
+    // `b` was updated longest ago: it makes room for `c`; `a` keeps its total.
+    s.ingest(0, b"c:1|c");
+    s.flush(TEN);
+    assert_eq!(names(&s), ["a", "c"]);
     s.with_state(|st| {
-        assert_eq!(st.series.len(), 2);
-        assert_eq!((st.dropped_series, st.bad_lines, st.lines), (1, 1, 4));
+        assert_eq!((st.evicted_series, st.bad_lines, st.lines), (1, 1, 5));
+        let a = st.series.values().next().map(|k| k.value);
+        assert_eq!(a, Some(Exposed::Counter(2.0)));
+    });
+}
+
+#[test]
+fn new_names_get_in_after_a_burst() {
+    let s = Statsd::new(2, 50, 100);
+    for i in 0..500 {
+        s.ingest(i % 2, format!("burst.{i}:1|c").as_bytes());
+    }
+    s.flush(TEN);
+    s.ingest(0, b"after.burst:1|c|#k:v");
+    let out = s.flush(TEN);
+    assert_eq!(
+        find(&out, Kind::Counter, "after.burst"),
+        Flushed::Counter {
+            count: 1.0,
+            rate: 0.1
+        }
+    );
+    let kept = names(&s);
+    assert!(
+        kept.len() <= 50 && kept.contains(&"after.burst".to_string()),
+        "{kept:?}"
+    );
+    // Evicted in the shards (cap 50 each) and in the state across flushes.
+    s.with_state(|st| assert!(st.evicted_series >= 450, "{}", st.evicted_series));
+}
+
+#[test]
+fn totals_that_would_overflow_keep_the_old_value() {
+    let s = Statsd::new(2, 100, 100);
+    s.ingest(0, b"x:1e308|c\ng:1e308|g\nt:1e308|ms");
+    s.flush(TEN);
+    // In later intervals each is finite alone, but the running value would not be.
+    s.ingest(0, b"x:1e308|c\ng:+1e308|g\nt:1e308|ms");
+    let out = s.flush(TEN);
+    assert!(out.is_empty(), "{out:?}");
+    // Two shards each fine, their sum not.
+    s.ingest(0, b"y:1e308|c");
+    s.ingest(1, b"y:1e308|c");
+    let out = s.flush(TEN);
+    assert_eq!(
+        find(&out, Kind::Counter, "y"),
+        Flushed::Counter {
+            count: 1e308,
+            rate: 1e307
+        }
+    );
+    // A short interval makes the rate of a huge count overflow: it saturates, the count is kept.
+    s.ingest(0, b"z:1e308|c");
+    let out = s.flush(Duration::from_millis(300));
+    assert_eq!(
+        find(&out, Kind::Counter, "z"),
+        Flushed::Counter {
+            count: 1e308,
+            rate: f64::MAX
+        }
+    );
+    s.with_state(|st| {
+        assert_eq!(st.refused.overflow, 4);
+        for (id, k) in &st.series {
+            let v = match k.value {
+                Exposed::Counter(v) | Exposed::Gauge(v) => v,
+                Exposed::Summary { count, sum, .. } => count + sum,
+                Exposed::Set(n) => n as f64,
+            };
+            assert!(v.is_finite(), "{id:?} = {v}");
+        }
+        let x = st
+            .series
+            .iter()
+            .find(|(id, _)| id.name == "x")
+            .map(|(_, k)| k.value);
+        assert_eq!(x, Some(Exposed::Counter(1e308)));
+    });
+}
+
+#[test]
+fn refused_lines_are_counted_by_reason() {
+    let s = Statsd::new(1, 100, 100);
+    for line in [
+        "x:1|c|@1e-320",
+        "x:1e308|c",
+        "x:1e308|c",
+        "x:inf|g",
+        "x:NaN|ms",
+        "x:1|c|@0",
+        "x:1|c|@1.5",
+        "x:1|c|@-1",
+    ] {
+        s.ingest(0, line.as_bytes());
+    }
+    let out = s.flush(TEN);
+    assert_eq!(out.len(), 1, "{out:?}");
+    s.with_state(|st| {
+        let r = st.refused;
+        assert_eq!((r.non_finite, r.bad_rate, r.overflow), (2, 4, 1));
+        assert_eq!(st.bad_lines, 6);
     });
 }

@@ -1,11 +1,19 @@
 //! The metrics store: every series in two rollup tiers (1 s for 1 h, 10 s for 24 h),
-//! in bounded memory (a cap on series, with a count of the series refused).
+//! in bounded memory.
+//!
+//! Series are Shoal's own ([`Origin::Platform`]: instances, requests) or an
+//! application's ([`Origin::Application`]: StatsD), each origin with its own cap, so
+//! a flood of StatsD names never pushes out an instance's series. A new series that
+//! finds its origin full evicts that origin's least recently updated ones
+//! ([`crate::evict`]); once a minute, series without a point in the last 24 h (which
+//! no query can show any more) are evicted as stale. Evictions are counted.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{PoisonError, RwLock};
 
 use serde::Serialize;
 
+use crate::evict::{self, Evictions};
 use crate::query::{align, evaluate, Query, QueryError, QueryResult, SeriesData};
 use crate::ring::{Point, Quantiles, Ring};
 
@@ -13,6 +21,12 @@ use crate::ring::{Point, Quantiles, Ring};
 pub const FINE: (u64, usize) = (1, 3600);
 /// 10 s resolution kept for 24 hours.
 pub const COARSE: (u64, usize) = (10, 8640);
+/// Seconds between sweeps for stale series.
+const SWEEP_EVERY_S: u64 = 60;
+
+#[path = "tsdb_room.rs"]
+mod room;
+pub use room::{Caps, Origin};
 
 /// How a series' points are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -58,6 +72,11 @@ pub struct Sample {
 
 struct Series {
     kind: SeriesKind,
+    origin: Origin,
+    /// The store's sample sequence number at the last update (recency order).
+    stamp: u64,
+    /// The newest unix second recorded.
+    last_t: u64,
     fine: Ring,
     coarse: Ring,
 }
@@ -67,13 +86,36 @@ struct Inner {
     series: HashMap<SeriesKey, Series>,
     /// Names to their series, for selection by name.
     by_name: BTreeMap<String, Vec<SeriesKey>>,
-    dropped: u64,
+    /// Series held and evicted, per [`Origin::index`].
+    held: [usize; 2],
+    evicted: [Evictions; 2],
+    /// Samples recorded so far: the stamp of the next one.
+    seq: u64,
+    next_sweep: u64,
 }
 
 /// The bounded store; writers take a short write lock per batch, queries a read lock.
 pub struct Tsdb {
     inner: RwLock<Inner>,
-    max_series: usize,
+    caps: Caps,
+}
+
+/// What one origin holds in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OriginUsage {
+    pub origin: Origin,
+    pub series: usize,
+    pub cap: usize,
+    pub evicted: Evictions,
+}
+
+/// What the store holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub series: usize,
+    /// Bytes held by the rings.
+    pub bytes: usize,
+    pub origins: Vec<OriginUsage>,
 }
 
 /// One name the store knows.
@@ -85,22 +127,28 @@ pub struct NameInfo {
 }
 
 impl Tsdb {
-    pub fn new(max_series: usize) -> Self {
+    pub fn new(caps: Caps) -> Self {
         Self {
             inner: RwLock::new(Inner::default()),
-            max_series,
+            caps,
         }
     }
 
-    /// Records a batch of samples taken at unix second `t`.
-    pub fn record(&self, t: u64, samples: Vec<Sample>) {
+    /// Records a batch of samples from `origin` taken at unix second `t`.
+    pub fn record(&self, t: u64, origin: Origin, samples: Vec<Sample>) {
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         let inner = &mut *inner;
+        if t >= inner.next_sweep {
+            inner.sweep(t);
+            inner.next_sweep = t + SWEEP_EVERY_S;
+        }
+        let cap = self.caps.of(origin);
         for s in samples {
+            inner.seq += 1;
+            let stamp = inner.seq;
             if !inner.series.contains_key(&s.key) {
-                if inner.series.len() >= self.max_series {
-                    inner.dropped += 1;
-                    continue;
+                if inner.held[origin.index()] >= cap {
+                    inner.evict(origin, evict::batch(cap));
                 }
                 let summary = s.kind == SeriesKind::Summary;
                 inner
@@ -108,16 +156,20 @@ impl Tsdb {
                     .entry(s.key.name.clone())
                     .or_default()
                     .push(s.key.clone());
-                inner.series.insert(
-                    s.key.clone(),
-                    Series {
-                        kind: s.kind,
-                        fine: Ring::new(FINE.0, FINE.1, summary),
-                        coarse: Ring::new(COARSE.0, COARSE.1, summary),
-                    },
-                );
+                inner.held[origin.index()] += 1;
+                let series = Series {
+                    kind: s.kind,
+                    origin,
+                    stamp,
+                    last_t: t,
+                    fine: Ring::new(FINE.0, FINE.1, summary),
+                    coarse: Ring::new(COARSE.0, COARSE.1, summary),
+                };
+                inner.series.insert(s.key.clone(), series);
             }
             if let Some(series) = inner.series.get_mut(&s.key) {
+                series.stamp = stamp;
+                series.last_t = series.last_t.max(t);
                 series.fine.record(t, &s.point, s.quantiles.as_ref());
                 series.coarse.record(t, &s.point, s.quantiles.as_ref());
             }
@@ -165,14 +217,31 @@ impl Tsdb {
             .collect()
     }
 
-    /// (series kept, series refused because of the cap, bytes held by the rings).
-    pub fn usage(&self) -> (usize, u64, usize) {
+    /// Series held and evicted per origin, and the bytes held by the rings.
+    pub fn usage(&self) -> Usage {
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         let bytes = inner
             .series
             .values()
             .map(|s| s.fine.bytes() + s.coarse.bytes())
             .sum();
-        (inner.series.len(), inner.dropped, bytes)
+        let origins = Origin::ALL
+            .iter()
+            .map(|o| OriginUsage {
+                origin: *o,
+                series: inner.held[o.index()],
+                cap: self.caps.of(*o),
+                evicted: inner.evicted[o.index()],
+            })
+            .collect();
+        Usage {
+            series: inner.series.len(),
+            bytes,
+            origins,
+        }
     }
 }
+
+#[cfg(test)]
+#[path = "tsdb_tests.rs"]
+mod tests;
