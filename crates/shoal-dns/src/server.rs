@@ -1,4 +1,8 @@
 //! The UDP and TCP loops around [`crate::answer`]: bind both on one port, serve until shutdown.
+//!
+//! TCP connections count against the process's connection budget (`shoal-listen`)
+//! under their own cap; over either they are accepted and closed at once. While
+//! a connection waits for its next query it is idle, and the budget may reclaim it.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -6,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use shoal_listen::{Admission, Budget, Share};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tokio::time::timeout;
+use tokio::time::{timeout, Instant};
 
 use crate::answer::{answer, Transport};
 use crate::config::ServerOptions;
@@ -114,42 +118,55 @@ async fn udp_worker(sock: Arc<UdpSocket>, table: Arc<ArcSwap<DnsTable>>, max_pay
 }
 
 async fn tcp_accept(listener: TcpListener, table: Arc<ArcSwap<DnsTable>>, opts: ServerOptions) {
-    let permits = Arc::new(Semaphore::new(opts.max_tcp_connections));
+    let share = Share::new(Budget::process(), "dns", opts.max_tcp_connections, 1);
+    let mut backoff = shoal_listen::AcceptBackoff::default();
     // Dropped with this task at shutdown, which aborts every connection.
     let mut conns = JoinSet::new();
     loop {
         while conns.try_join_next().is_some() {}
-        let (stream, peer) = match listener.accept().await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "dns tcp accept failed");
-                tokio::time::sleep(ERROR_PAUSE).await;
+        // Errors (EMFILE) back off, logged once per run.
+        let (stream, _peer) = shoal_listen::accept(&listener, &mut backoff, "dns").await;
+        // Over the cap or the budget: closed at once (counted, logged once per run).
+        let admission = match share.admit() {
+            Ok(a) => a,
+            Err(_) => {
+                shoal_listen::refuse(stream);
                 continue;
             }
-        };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, max = opts.max_tcp_connections, "dns tcp connection cap reached; closing");
-            continue;
         };
         let table = table.clone();
         let idle = opts.tcp_idle_timeout;
         conns.spawn(async move {
-            tcp_conn(stream, &table, idle).await;
-            drop(permit);
+            tcp_conn(stream, &table, idle, admission).await;
         });
     }
 }
 
-/// Answers length-prefixed queries in order until the peer closes, stalls for `idle`, or
-/// sends something that is not a query. Memory is bounded by one 64 KiB message each way.
-async fn tcp_conn(mut stream: TcpStream, table: &ArcSwap<DnsTable>, idle: Duration) {
+/// Answers length-prefixed queries in order until the peer closes, stalls for `idle`
+/// (waiting for a query, or in the middle of one or of an answer), sends something
+/// that is not a query, or the budget reclaims it while it waits. Memory is bounded
+/// by one 64 KiB message each way.
+async fn tcp_conn(
+    mut stream: TcpStream,
+    table: &ArcSwap<DnsTable>,
+    idle: Duration,
+    admission: Admission,
+) {
     let _ = stream.set_nodelay(true);
+    let slot = admission.slot().clone();
     let mut query = Vec::new();
     loop {
+        admission.idle_until(Instant::now() + idle);
         let mut len = [0u8; 2];
-        if !matches!(timeout(idle, stream.read_exact(&mut len)).await, Ok(Ok(_))) {
+        let read = tokio::select! {
+            read = timeout(idle, stream.read_exact(&mut len)) => read,
+            () = slot.reclaimed() => return,
+        };
+        if !matches!(read, Ok(Ok(_))) {
             return;
         }
+        // Reclaimed meanwhile: this query is answered, then the connection closes.
+        let last = !admission.busy();
         let len = usize::from(u16::from_be_bytes(len));
         query.resize(len, 0);
         if !matches!(
@@ -167,7 +184,7 @@ async fn tcp_conn(mut stream: TcpStream, table: &ArcSwap<DnsTable>, idle: Durati
         let mut out = Vec::with_capacity(resp.len() + 2);
         out.extend_from_slice(&resp_len.to_be_bytes());
         out.extend_from_slice(&resp);
-        if !matches!(timeout(idle, stream.write_all(&out)).await, Ok(Ok(()))) {
+        if !matches!(timeout(idle, stream.write_all(&out)).await, Ok(Ok(()))) || last {
             return;
         }
     }

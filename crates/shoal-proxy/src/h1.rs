@@ -1,11 +1,13 @@
 //! A listener's connection: Shoal's own HTTP/1.1 loop in the connection's task
-//! (keep-alive, pipelining, `100 Continue`, limits on head size, body size and
-//! idle time); a connection that opens with the HTTP/2 preface goes to `h2.rs`.
+//! (keep-alive, pipelining, `100 Continue`, limits on head size, body size,
+//! head, body and idle time; `400` for an HTTP/1.1 request without `Host`); a
+//! connection that opens with the HTTP/2 preface goes to `h2.rs`.
 //!
 //! One timer per connection bounds both the wait for a request and the time to
 //! read its head: it is armed at accept and only re-armed when it fires before
 //! the current deadline, so a busy keep-alive connection does not touch the
-//! timer wheel on every request.
+//! timer wheel on every request. While it waits for a request the connection is
+//! idle in the budget's eyes (`shoal-listen`), which may reclaim it.
 
 use std::cell::Cell;
 use std::future::{poll_fn, Future};
@@ -17,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use http::{Method, StatusCode, Version};
+use shoal_listen::Admission;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -41,27 +44,36 @@ const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1 << 20;
 
 /// Serves one accepted connection until the client closes it, a limit ends it,
-/// or the proxy shuts down.
+/// the budget reclaims it while idle, or the proxy shuts down.
 pub(crate) async fn serve(
     proxy: Arc<Proxy>,
     stream: TcpStream,
     caller: Arc<str>,
     pool: Pool,
     stop: watch::Receiver<bool>,
+    admission: Admission,
 ) {
     let idle = proxy.config.idle_timeout;
+    let head_timeout = proxy.config.head_timeout;
     let mut signal = stop.clone();
+    let slot = admission.slot().clone();
     let mut conn = Conn {
         stream,
         rbuf: BytesMut::with_capacity(8 * 1024),
         wbuf: Vec::with_capacity(8 * 1024),
         stop,
         stopping: Box::pin(async move {
-            let _ = signal.wait_for(|s| *s).await;
+            tokio::select! {
+                () = async { drop(signal.wait_for(|s| *s).await) } => {}
+                () = slot.reclaimed() => {}
+            }
         }),
         stopped: false,
         idle,
-        deadline: Instant::now() + idle,
+        body: proxy.config.body_timeout,
+        // A new connection's first request: the head timeout, or idle when shorter.
+        deadline: Instant::now() + head_timeout.min(idle),
+        admission,
     };
     let sleep = tokio::time::sleep_until(conn.deadline);
     tokio::pin!(sleep);
@@ -69,6 +81,8 @@ pub(crate) async fn serve(
     let max_body = proxy.config.max_body_bytes as u64;
     let mut first = true;
     loop {
+        // Whether this request's head started arriving (its own deadline is set).
+        let mut head_started = false;
         // The request head.
         let head = loop {
             // The HTTP/2 preface, whole or so far (a method such as PRICE is HTTP/1.1).
@@ -79,7 +93,9 @@ pub(crate) async fn serve(
                 if conn.rbuf.starts_with(PREFACE) {
                     let read = conn.rbuf.split().freeze();
                     let (proxy, stop) = (proxy.clone(), conn.stop.clone());
-                    return crate::h2::serve(proxy, conn.stream, read, caller, pool, stop).await;
+                    let (stream, admission) = (conn.stream, conn.admission);
+                    return crate::h2::serve(proxy, stream, read, caller, pool, stop, admission)
+                        .await;
                 }
             } else {
                 match wire::parse_request(&mut conn.rbuf) {
@@ -100,13 +116,26 @@ pub(crate) async fn serve(
             }
             let wait = match conn.rbuf.is_empty() {
                 true => Wait::Idle,
-                false => Wait::Head,
+                false => {
+                    // Only a head that does not come in one read pays for a clock read.
+                    if !head_started {
+                        head_started = true;
+                        conn.deadline = conn.deadline.min(Instant::now() + head_timeout);
+                    }
+                    Wait::Head
+                }
             };
             if !conn.fill(sleep.as_mut(), wait).await {
                 return;
             }
         };
         first = false;
+        // RFC 9112, section 3.2: an HTTP/1.1 request without Host is refused
+        // (HTTP/1.0 has none to send).
+        if head.version == Version::HTTP_11 && !head.fields.has(Known::Host) {
+            let why = "an HTTP/1.1 request needs a Host header (RFC 9112, section 3.2)";
+            return conn.refuse(StatusCode::BAD_REQUEST, why).await;
+        }
 
         // Its body.
         let meta = wire::Meta::of(&head.fields);
@@ -133,7 +162,7 @@ pub(crate) async fn serve(
                 let n = n as usize;
                 if conn.rbuf.len() < n {
                     // The body gets its own wait, not what is left of the head's.
-                    conn.deadline = Instant::now() + idle;
+                    conn.deadline = Instant::now() + conn.body;
                 }
                 if ask && conn.rbuf.len() < n && !conn.write(b"HTTP/1.1 100 Continue\r\n\r\n").await
                 {
@@ -153,7 +182,7 @@ pub(crate) async fn serve(
                 {
                     return;
                 }
-                conn.deadline = Instant::now() + idle;
+                conn.deadline = Instant::now() + conn.body;
                 match conn.read_chunked(sleep.as_mut(), max_body).await {
                     Ok(Some(b)) => ReqBody::Read(b),
                     Ok(None) => {
@@ -182,7 +211,8 @@ pub(crate) async fn serve(
         if matches!(resp.body, Body::Upgraded(_)) {
             return conn.switch(resp).await;
         }
-        keep = keep && !*conn.stop.borrow();
+        // A connection reclaimed as this request arrived serves it, then closes.
+        keep = keep && !*conn.stop.borrow() && !conn.admission.slot().is_reclaimed();
         match conn.respond(resp, is_head, http10, keep).await {
             Some(true) => {}
             Some(false) => return conn.linger().await,
@@ -197,15 +227,19 @@ struct Conn {
     rbuf: BytesMut,
     wbuf: Vec<u8>,
     stop: watch::Receiver<bool>,
-    /// Resolves when the proxy stops: one waiter per connection, not one made
-    /// and dropped per request.
+    /// Resolves when the proxy stops or the budget reclaims the connection: one
+    /// waiter per connection, not one made and dropped per request.
     stopping: Pin<Box<dyn Future<Output = ()> + std::marker::Send>>,
     /// Whether `stopping` resolved (it is not polled again).
     stopped: bool,
-    /// The longest wait for a request (and its head), or between body reads or writes.
+    /// The longest wait for a request (and its head).
     idle: Duration,
+    /// The longest wait between body reads or for a write.
+    body: Duration,
     /// When the wait for (the rest of) the current request ends the connection.
     deadline: Instant,
+    /// The connection's place in the budget: idle while it waits for a request.
+    admission: Admission,
 }
 
 /// What a read waits for.
@@ -227,6 +261,14 @@ impl Conn {
         if idle && (self.stopped || *self.stop.borrow()) {
             return false;
         }
+        if idle {
+            self.admission.idle_until(self.deadline);
+        }
+        // Deadlines may move earlier (a head or body timeout shorter than the
+        // wait so far): the timer must not fire later than the deadline.
+        if sleep.deadline() > self.deadline {
+            sleep.as_mut().reset(self.deadline);
+        }
         reserve(&mut self.rbuf);
         // The same lazily re-armed deadline as `conn_io::within`, written out in one
         // select with the stop signal: wrapping the read in `within` cost ~300
@@ -236,8 +278,15 @@ impl Conn {
                 biased;
                 r = self.stream.read_buf(&mut self.rbuf) => {
                     let more = matches!(r, Ok(n) if n > 0);
-                    if more && wait == Wait::Body {
-                        self.deadline = Instant::now() + self.idle;
+                    if more {
+                        match wait {
+                            Wait::Body => self.deadline = Instant::now() + self.body,
+                            // Reclaimed meanwhile: `serve` closes after this request.
+                            Wait::Idle => {
+                                self.admission.busy();
+                            }
+                            Wait::Head => {}
+                        }
                     }
                     return more;
                 }
@@ -282,10 +331,10 @@ impl Conn {
         }
     }
 
-    /// Writes `bytes` whole; `false` when the client is gone or reads nothing for `idle`.
+    /// Writes `bytes` whole; `false` when the client is gone or reads nothing for `body`.
     async fn write(&mut self, bytes: &[u8]) -> bool {
         // The timer is only registered when the write has to wait.
-        let write = tokio::time::timeout(self.idle, self.stream.write_all(bytes));
+        let write = tokio::time::timeout(self.body, self.stream.write_all(bytes));
         matches!(write.await, Ok(Ok(())))
     }
 

@@ -1,11 +1,15 @@
 //! HTTP/2 on a listener (h2c with prior knowledge): the connection, with the bytes
 //! the HTTP/1.1 loop already read put back in front, goes to hyper's HTTP/2 server.
+//! Its activity (streams in flight, writes waiting) is watched beside it
+//! (`shoal-listen`): idle for the idle timeout, or a client that takes nothing
+//! for the body timeout, closes it; so does a reclaim while idle.
 
 use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use http::Request;
@@ -13,6 +17,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use shoal_listen::{Activity, Admission, Guarded, Timeouts, Watched, Why};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -26,7 +31,11 @@ use crate::server::Proxy;
 /// What a client speaking HTTP/2 with prior knowledge sends first.
 pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Serves one HTTP/2 connection until it ends or the proxy shuts down (then gracefully).
+/// After a timeout or a reclaim, how long the connection may take to finish (GOAWAY, flush).
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Serves one HTTP/2 connection until it ends, a deadline or a reclaim ends it,
+/// or the proxy shuts down (then gracefully).
 pub(crate) async fn serve(
     proxy: Arc<Proxy>,
     stream: TcpStream,
@@ -34,15 +43,24 @@ pub(crate) async fn serve(
     caller: Arc<str>,
     pool: Pool,
     mut stop: watch::Receiver<bool>,
+    admission: Admission,
 ) {
+    let timeouts = Timeouts {
+        head: proxy.config.head_timeout,
+        body: proxy.config.body_timeout,
+        idle: proxy.config.idle_timeout,
+    };
+    let activity = Activity::new(admission.slot().clone(), timeouts);
     let mut builder = http2::Builder::new(TokioExecutor::new());
     builder
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(proxy.config.max_header_bytes).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(proxy.config.idle_timeout))
         .max_concurrent_streams(256);
+    let streams = activity.clone();
     let svc = service_fn(move |req: Request<Incoming>| {
         let (proxy, who, pool) = (proxy.clone(), caller.clone(), pool.clone());
+        let in_flight = streams.begin();
         async move {
             let (parts, body) = req.into_parts();
             let req = ClientRequest {
@@ -54,13 +72,18 @@ pub(crate) async fn serve(
             };
             // An instance's fields kept raw go into the map HTTP/2 needs.
             let answer = proxy.handle(&pool, &who, req).await;
-            Ok::<_, Infallible>(answer.into_response())
+            Ok::<_, Infallible>(
+                answer
+                    .into_response()
+                    .map(|body| Guarded::new(body, in_flight)),
+            )
         }
     });
     let io = Rewind {
         read,
         inner: stream,
     };
+    let io = Watched::new(io, activity.clone());
     let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     tokio::select! {
@@ -69,11 +92,19 @@ pub(crate) async fn serve(
                 tracing::debug!(error = %e, "HTTP/2 connection ended with error");
             }
         }
+        why = shoal_listen::watch(&activity) => {
+            tracing::debug!(?why, "HTTP/2 connection closed");
+            if why != Why::Stalled {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(CLOSE_GRACE, conn.as_mut()).await;
+            }
+        }
         () = async { drop(stop.wait_for(|s| *s).await) } => {
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
     }
+    drop(admission);
 }
 
 /// A stream that first yields bytes already read from it.
