@@ -41,6 +41,8 @@ pub enum Kind {
     Deployment,
     /// A feature flag was created, changed or deleted (by the file or the API).
     Flag,
+    /// A chaos experiment started, ended, or killed an instance.
+    Chaos,
 }
 
 impl Kind {
@@ -60,6 +62,7 @@ impl Kind {
             Kind::InstanceEjected => "instance_ejected",
             Kind::Deployment => "deployment",
             Kind::Flag => "flag",
+            Kind::Chaos => "chaos",
         }
     }
 }
@@ -104,7 +107,13 @@ struct Inner {
     events: VecDeque<Event>,
     /// The file events are written to, when the log was opened on one.
     journal: Option<Journal>,
+    /// Since when writing the journal fails (a full disk), and when it was last tried:
+    /// events stay in memory, and the file is rewritten whole once writing works again.
+    failing: Option<std::time::Instant>,
 }
+
+/// How often a failing journal is tried again.
+const RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The bounded event log.
 pub struct EventLog {
@@ -122,6 +131,7 @@ impl EventLog {
                 next_seq: 1,
                 events: VecDeque::new(),
                 journal: None,
+                failing: None,
             }),
             tail,
         }
@@ -173,16 +183,39 @@ impl EventLog {
         }
         inner.events.push_back(event.clone());
         let Inner {
-            journal, events, ..
+            journal,
+            events,
+            failing,
+            ..
         } = &mut *inner;
         if let Some(j) = journal {
-            let written = j.append(&event).and_then(|()| match j.full() {
-                true => j.compact(events.iter()),
-                false => Ok(()),
-            });
-            if let Err(e) = written {
-                tracing::warn!(error = %e, "cannot write the event stream to disk; it is kept in memory only from now on");
-                *journal = None;
+            let written = match *failing {
+                // Failing: the whole file again, at most once per RETRY_EVERY (a
+                // torn last line and the events missed go with the rewrite).
+                Some(last) if last.elapsed() < RETRY_EVERY => Err(None),
+                Some(_) => j.compact(events.iter()).map_err(Some),
+                None => j
+                    .append(&event)
+                    .and_then(|()| match j.full() {
+                        true => j.compact(events.iter()),
+                        false => Ok(()),
+                    })
+                    .map_err(Some),
+            };
+            match written {
+                Ok(()) if failing.is_some() => {
+                    tracing::info!("the event stream is written to disk again");
+                    *failing = None;
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    if let (Some(e), None) = (&e, &failing) {
+                        tracing::warn!(error = %e, "cannot write the event stream to disk; it is kept in memory until writing works again");
+                    }
+                    if e.is_some() || failing.is_none() {
+                        *failing = Some(std::time::Instant::now());
+                    }
+                }
             }
         }
         // Sent under the lock so subscribers see sequence order.

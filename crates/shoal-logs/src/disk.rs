@@ -322,6 +322,7 @@ fn write_loop(
     // Swapped with the queue's bytes each time, so both keep their capacity.
     let mut batch = Vec::new();
     let mut age_checked = std::time::Instant::now();
+    let mut failing = false;
     loop {
         std::thread::park_timeout(FLUSH_EVERY);
         let stopping = shared.stop.load(Ordering::Acquire);
@@ -330,19 +331,42 @@ fn write_loop(
             std::mem::swap(&mut q.bytes, &mut batch);
             q.lines = 0;
         }
-        let mut rest = &batch[..];
-        while !rest.is_empty() {
-            let len = cut(rest, limits.segment_bytes.saturating_sub(seg_bytes));
-            out.write_all(&rest[..len])?;
-            rest = &rest[len..];
-            seg_bytes += len as u64;
-            total.fetch_add(len as u64, Ordering::Relaxed);
-            if seg_bytes >= limits.segment_bytes {
-                (path, out) = new_segment(dir, &mut n)?;
-                seg_bytes = 0;
-                // Within a large batch too, the oldest go before the next segment fills.
-                enforce(dir, &path, limits, max_age, total);
+        // After a failed write (a full disk), lines go to a new segment: the old
+        // one may end in part of a line, which readers skip.
+        if failing && !batch.is_empty() {
+            if let Ok((p, f)) = new_segment(dir, &mut n) {
+                (path, out, seg_bytes) = (p, f, 0);
             }
+        }
+        let mut rest = &batch[..];
+        let written: io::Result<()> = (|| {
+            while !rest.is_empty() {
+                let len = cut(rest, limits.segment_bytes.saturating_sub(seg_bytes));
+                out.write_all(&rest[..len])?;
+                rest = &rest[len..];
+                seg_bytes += len as u64;
+                total.fetch_add(len as u64, Ordering::Relaxed);
+                if seg_bytes >= limits.segment_bytes {
+                    (path, out) = new_segment(dir, &mut n)?;
+                    seg_bytes = 0;
+                    // Within a large batch too, the oldest go before the next segment fills.
+                    enforce(dir, &path, limits, max_age, total);
+                }
+            }
+            Ok(())
+        })();
+        // A failed write (a full disk) loses this batch on disk only (the lines stay
+        // in memory); the writer keeps going and writes again once space returns.
+        match (written, failing) {
+            (Err(e), false) => {
+                failing = true;
+                tracing::error!(error = %e, dir = %dir.display(), "cannot write the disk log; lines are kept in memory only until writing works again");
+            }
+            (Ok(()), true) if !batch.is_empty() => {
+                failing = false;
+                tracing::info!(dir = %dir.display(), "the disk log is written again");
+            }
+            _ => {}
         }
         batch.clear();
         if let Err(e) = reserve.renew(dir) {

@@ -74,7 +74,7 @@ impl EmbeddedStore {
         })
         .await
         .map_err(StoreError::io)??;
-        Self::start(db, opts).await
+        Self::start(db, opts, Some(path.join(DB_FILE))).await
     }
 
     /// Opens an empty store held in memory (for tests; nothing survives the process).
@@ -87,10 +87,16 @@ impl EmbeddedStore {
         let db = Database::builder()
             .create_with_backend(InMemoryBackend::new())
             .map_err(StoreError::io)?;
-        Self::start(db, opts).await
+        Self::start(db, opts, None).await
     }
 
-    async fn start(db: Database, opts: EmbeddedOptions) -> Result<Arc<Self>, StoreError> {
+    /// Starts the writer and the lease expiry loop; `file` (the database's file, none in
+    /// memory) gets the free-space check before each commit.
+    async fn start(
+        db: Database,
+        opts: EmbeddedOptions,
+        file: Option<std::path::PathBuf>,
+    ) -> Result<Arc<Self>, StoreError> {
         let db = Arc::new(db);
         let loader = Arc::clone(&db);
         let loaded = tokio::task::spawn_blocking(move || disk::load(&loader))
@@ -106,13 +112,16 @@ impl EmbeddedStore {
             shared.timers.start(id, Duration::from_millis(ttl_ms));
         }
         let max_batch = opts.max_batch.max(1);
-        let writer = Writer::new(
+        let mut writer = Writer::new(
             db,
             Arc::clone(&shared),
             &loaded,
             opts.history_revisions,
             max_batch,
         );
+        if let Some(file) = file {
+            writer = writer.with_space_check(file);
+        }
         let (tx, rx) = mpsc::channel(max_batch.saturating_mul(2));
         let tasks = vec![
             tokio::spawn(writer.run(rx)),

@@ -34,6 +34,10 @@ pub enum StoreError {
     /// failed so may or may not have been applied.
     #[error("storage error: {0}")]
     Io(String),
+    /// The disk under the store is (nearly) full: the write was refused before anything
+    /// was applied; reads go on, and writes succeed again once space is freed.
+    #[error("no space left for the store: {0}")]
+    NoSpace(String),
     /// The store was closed, or its writer stopped after a storage failure.
     #[error("store is closed")]
     Closed,

@@ -29,6 +29,7 @@ mod error;
 mod lease;
 mod request;
 mod shared;
+mod space;
 mod txn;
 mod types;
 mod watch;

@@ -13,6 +13,7 @@ use crate::disk::{self, rev_key};
 use crate::error::StoreError;
 use crate::request::{drain, Ack, Request};
 use crate::shared::Shared;
+use crate::space::SpaceCheck;
 use crate::txn::{self, Overlay};
 use crate::types::{EventKind, KeyValue, LeaseId, Op, Revision, Txn, TxnResponse, WatchBatch};
 
@@ -38,6 +39,10 @@ pub(crate) struct Writer {
     leases: HashMap<LeaseId, BTreeSet<String>>,
     history: i64,
     max_batch: usize,
+    /// The free-space check before each commit (`None`: held in memory).
+    space: Option<SpaceCheck>,
+    /// Writes are being refused for want of space (said once, and once when it ends).
+    refusing: bool,
 }
 
 impl Writer {
@@ -67,7 +72,15 @@ impl Writer {
             leases,
             history: i64::try_from(history).unwrap_or(i64::MAX),
             max_batch: max_batch.max(1),
+            space: None,
+            refusing: false,
         }
+    }
+
+    /// Checks the disk under `file` for room before each commit.
+    pub(crate) fn with_space_check(mut self, file: std::path::PathBuf) -> Self {
+        self.space = Some(SpaceCheck { file });
+        self
     }
 
     /// Runs until every request sender is gone, or a commit fails (then the store is closed).
@@ -117,6 +130,23 @@ impl Writer {
     /// Applies `requests` in one write transaction and commits it (blocking, fsyncs).
     fn commit(&mut self, requests: Vec<Request>) -> (Batch, Result<(), StoreError>) {
         let mut batch = Batch::default();
+        // A full disk refuses the batch before anything is applied: nothing changes,
+        // the store stays open, and the next batch tries again.
+        match self.space.as_ref().map(SpaceCheck::check) {
+            Some(Err(full)) => {
+                if !self.refusing {
+                    tracing::error!(error = %full, "store writes refused until space is freed");
+                    self.refusing = true;
+                }
+                batch.acks = requests.into_iter().map(|r| refuse(r, &full)).collect();
+                return (batch, Ok(()));
+            }
+            Some(Ok(())) if self.refusing => {
+                tracing::info!("space is back: store writes resume");
+                self.refusing = false;
+            }
+            _ => {}
+        }
         let before = (self.compacted, self.next_lease);
         {
             let shared = Arc::clone(&self.shared);
@@ -278,5 +308,14 @@ impl Writer {
         for ack in batch.acks {
             ack.send();
         }
+    }
+}
+
+/// The answer to a request refused before it was applied.
+fn refuse(req: Request, err: &StoreError) -> Ack {
+    match req {
+        Request::Txn(_, tx) => Ack::Txn(tx, Err(err.clone())),
+        Request::LeaseGrant(_, tx) => Ack::Lease(tx, Err(err.clone())),
+        Request::LeaseRevoke(_, tx) | Request::Compact(_, tx) => Ack::Unit(tx, Err(err.clone())),
     }
 }
