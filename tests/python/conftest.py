@@ -31,6 +31,12 @@ instances = 1
 [services.sup.health]
 http = "/"
 interval = "200ms"
+
+# Defined here, run elsewhere: outside instances may join it.
+[services.shared]
+command = "exec python3 -m http.server $PORT --bind 127.0.0.1"
+instances = 0
+allow_external = true
 """
 
 

@@ -3,6 +3,7 @@ TTL expiry, DeregisterCriticalServiceAfter, filters, supervised instances, and a
 service reached through the gateway."""
 
 import http.server
+import json
 import shutil
 import subprocess
 import threading
@@ -225,3 +226,37 @@ def test_registered_service_is_in_dns(c, shoal):
         wait_until(gone, timeout=5, what="critical service left out of DNS")
     finally:
         c.agent.service.deregister("dnsext-1")
+
+
+def test_outside_registration_cannot_take_over_a_supervised_service(c, shoal, upstream):
+    """A name from the service file belongs to Shoal: registering an outside instance
+    under it is refused with 409 (py-consul raises), and the gateway keeps sending
+    every request to the supervised instance."""
+    body = json.dumps({"Name": "sup", "ID": "intruder-1", "Address": "127.0.0.1", "Port": upstream.port}).encode()
+    req = urllib.request.Request(f"http://{shoal.http}/v1/agent/service/register", data=body, method="PUT")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req)
+    assert e.value.code == 409
+    answer = json.loads(e.value.read())
+    assert "allow_external" in answer["error"], answer
+    with pytest.raises(Exception):
+        c.agent.service.register("sup", service_id="intruder-2", address="127.0.0.1", port=upstream.port)
+    assert "intruder-1" not in c.agent.services() and "intruder-2" not in c.agent.services()
+    for _ in range(50):
+        req = urllib.request.Request(f"http://{shoal.gateway}/", headers={"Host": "sup"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert r.read() != b"hello from upstream"
+
+
+def test_allow_external_lets_outside_instances_join(c, shoal, upstream):
+    """`allow_external = true` in the file: the outside instance joins and is served."""
+    check = {"TTL": "60s", "Status": "passing"}
+    assert c.agent.service.register("shared", service_id="shared-1", address="127.0.0.1", port=upstream.port, check=check)
+    try:
+        def through_gateway():
+            req = urllib.request.Request(f"http://{shoal.gateway}/hi", headers={"Host": "shared"})
+            with urllib.request.urlopen(req, timeout=2) as r:
+                return r.read() == b"hello from upstream"
+        wait_until(through_gateway, what="gateway reaches the outside instance of `shared`")
+    finally:
+        c.agent.service.deregister("shared-1")

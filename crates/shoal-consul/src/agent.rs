@@ -123,6 +123,7 @@ pub async fn register(
             def.id
         )));
     }
+    crate::owned::check_outside_registration(&st, &def.name).await?;
     registry::register_service(&st, def, checks, replace).await?;
     Ok(ok())
 }

@@ -37,6 +37,9 @@ impl ConsulError {
         match self {
             ConsulError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ConsulError::NotFound(_) => StatusCode::NOT_FOUND,
+            ConsulError::Store(shoal_store::StoreError::NoSpace(_)) => {
+                StatusCode::INSUFFICIENT_STORAGE
+            }
             ConsulError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             ConsulError::Conflict(_) => StatusCode::CONFLICT,
         }
@@ -47,6 +50,9 @@ impl IntoResponse for ConsulError {
     fn into_response(self) -> Response {
         let status = self.status();
         let (error, detail) = match &self {
+            ConsulError::Store(shoal_store::StoreError::NoSpace(why)) => {
+                ("disk full: write refused".to_string(), why.clone())
+            }
             ConsulError::Store(e) => ("store unavailable".to_string(), e.to_string()),
             other => (other.to_string(), String::new()),
         };

@@ -15,6 +15,7 @@
 //! - `kv_model.rs` (pure rules) and `kv.rs` (handlers): `/v1/kv`.
 //! - `session.rs`: `/v1/session/*`; `session_end.rs`: releasing locks, the session reaper.
 //! - `register.rs`: registration bodies → definitions; `check_model.rs`: check records and rules.
+//! - `owned.rs`: names defined in the service file refuse outside registrations (409).
 //! - `registry.rs`: store writes of registrations and verdicts; catalog mirroring.
 //! - `view.rs` + `render.rs`: the read model and Consul's JSON shapes.
 //! - `agent.rs`, `catalog.rs`: `/v1/agent/*`, `/v1/catalog/*`, `/v1/health/*`.
@@ -30,6 +31,7 @@ mod duration;
 mod error;
 mod kv;
 mod kv_model;
+mod owned;
 mod params;
 mod register;
 mod registry;

@@ -95,6 +95,7 @@ pub(crate) fn read_platform(cx: &mut Ctx<'_>, f: Option<&Field<'_>>) -> ReadPlat
     if let Some(tf) = obj.take("tokens") {
         platform.tokens = crate::tokens::read_tokens(cx, &tf);
     }
+    obj.set(cx, "chaos", &mut platform.chaos, crate::values::boolean);
     // Cluster mode (`shoal agent`); `shoal up` ignores them.
     platform.store = obj.get(cx, "store", read_store);
     platform.node = obj.get(cx, "node", nonempty_string);

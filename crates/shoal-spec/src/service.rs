@@ -12,7 +12,7 @@ use crate::resilience::read_resilience;
 use crate::restart::read_restart;
 use crate::scale::read_scale;
 use crate::types::{Command, Protocol, ServiceSpec, VersionSpec, PROTOCOLS};
-use crate::values::{choice, string, string_array, u32_in, MAX_INSTANCES};
+use crate::values::{boolean, choice, string, string_array, u32_in, MAX_INSTANCES};
 use crate::walk::{Ctx, Field, Obj};
 
 /// `[a-z0-9-]{1,63}`, not starting or ending with `-`.
@@ -112,6 +112,7 @@ fn read_service(cx: &mut Ctx<'_>, f: &Field<'_>) -> Option<ServiceSpec> {
     if let Some(cf) = obj.take("constraints") {
         spec.constraints = read_constraints(cx, &cf, format!("{path}.constraints"));
     }
+    obj.set(cx, "allow_external", &mut spec.allow_external, boolean);
     let scale = obj
         .take("scale")
         .and_then(|sf| read_scale(cx, &sf, format!("{path}.scale")));

@@ -18,9 +18,11 @@ pub enum Right {
     Write,
     /// Read and write secrets' values.
     Secrets,
+    /// Start and stop chaos experiments (`/api/v1/chaos`).
+    Chaos,
 }
 
-const RIGHTS: &[&str] = &["read", "write", "secrets"];
+const RIGHTS: &[&str] = &["read", "write", "secrets", "chaos"];
 
 /// One API token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,10 +69,13 @@ pub(crate) fn read_tokens(cx: &mut Ctx<'_>, f: &Field<'_>) -> BTreeMap<String, T
                     match RIGHTS.iter().position(|x| *x == r) {
                         Some(0) => rights.push(Right::Read),
                         Some(1) => rights.push(Right::Write),
-                        Some(_) => rights.push(Right::Secrets),
+                        Some(2) => rights.push(Right::Secrets),
+                        Some(_) => rights.push(Right::Chaos),
                         None => cx.error(
                             pos,
-                            format!("unknown right {r:?} (expected one of: read, write, secrets)"),
+                            format!(
+                                "unknown right {r:?} (expected one of: read, write, secrets, chaos)"
+                            ),
                         ),
                     }
                 }

@@ -93,6 +93,10 @@ pub struct Platform {
     /// Cluster mode: this node's labels, for placement constraints.
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Whether chaos experiments may be started (`shoal chaos`, `/api/v1/chaos`).
+    /// Default false: chaos is opt-in.
+    #[serde(default)]
+    pub chaos: bool,
 }
 
 impl Platform {
@@ -115,6 +119,7 @@ impl Platform {
             node: None,
             advertise: None,
             labels: std::collections::BTreeMap::new(),
+            chaos: false,
         }
     }
 }
@@ -205,6 +210,12 @@ pub struct ServiceSpec {
     /// Labels an instance's node must carry (`shoal agent --label`). Default none.
     #[serde(default)]
     pub constraints: BTreeMap<String, String>,
+    /// Whether instances registered from outside (the Consul agent API) may join this
+    /// service's name (`allow_external = true`). Default false: the name belongs to
+    /// Shoal, and such a registration is refused, so no local writer can take over the
+    /// service's traffic.
+    #[serde(default)]
+    pub allow_external: bool,
 }
 
 /// `resources = { cpu = 0.5, memory = "256MiB" }`: one instance's request of a node.
@@ -248,6 +259,7 @@ impl ServiceSpec {
             protocol: Protocol::Http1,
             resources: ResourceRequest::default(),
             constraints: BTreeMap::new(),
+            allow_external: false,
         }
     }
 

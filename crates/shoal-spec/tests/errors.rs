@@ -449,3 +449,26 @@ fn resources_and_constraints_of_a_service() {
         ]
     );
 }
+
+#[test]
+fn chaos_and_allow_external_are_booleans() {
+    let spec = common::ok(
+        "[platform]\nchaos = true\n\n[services.web]\ncommand = \"x\"\nallow_external = true\n",
+    );
+    assert!(spec.platform.chaos);
+    assert!(spec.services["web"].allow_external);
+    let spec = common::ok("[services.web]\ncommand = \"x\"\n");
+    assert!(!spec.platform.chaos && !spec.services["web"].allow_external);
+    let errs = errors(
+        "[platform]\nchaos = \"yes\"\n\n[services.web]\ncommand = \"x\"\nallow_external = 1\n",
+    );
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(
+        errs[0].starts_with("2:9: `chaos` must be true or false"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("6:18: `allow_external` must be true or false"),
+        "{errs:?}"
+    );
+}

@@ -13,12 +13,13 @@ use crate::record::{Deployment, Status};
 pub enum ChangeKind {
     /// A service the store does not have: its first deployment.
     Added,
-    /// A field instances are started with differs (command, version, env, health,
-    /// restart, deploy.drain): a new deployment rolls it by its strategy. Also the
+    /// A field instances are started with or placed by differs (command, version,
+    /// env, health, restart, deploy.drain, resources, constraints): a new deployment rolls it by its strategy. Also the
     /// same file again after the service's last deployment failed (a retry).
     Rollout,
     /// Only fields the proxy or the instance count read differ (instances, routes,
-    /// resilience, scale, protocol, side versions, deploy settings but drain): the
+    /// resilience, scale, protocol, side versions, deploy settings but drain,
+    /// allow_external): the
     /// spec is rewritten, no deployment.
     InPlace,
     /// Nothing differs.
@@ -52,7 +53,8 @@ pub struct Change {
     pub to_version: String,
     /// Top-level spec fields that differ, in spec order (`command`, `version`, `env`,
     /// `instances`, `routes`, `health`, `restart`, `deploy.drain`, `deploy` (any other
-    /// deploy setting), `versions`, `resilience`, `scale`, `protocol`); empty for
+    /// deploy setting), `versions`, `resilience`, `scale`, `protocol`, `resources`,
+    /// `constraints`, `allow_external`); empty for
     /// `Added`, `Removed`, `Unchanged` and a retry.
     pub fields: Vec<String>,
     /// Instances of the current version in the store, `None` for a new service.
@@ -69,7 +71,7 @@ struct Field {
 }
 
 /// Every top-level field of two specs of one service, compared.
-fn fields(a: &ServiceSpec, b: &ServiceSpec) -> [Field; 13] {
+fn fields(a: &ServiceSpec, b: &ServiceSpec) -> [Field; 16] {
     let f = |name, rollout, differs| Field {
         name,
         rollout,
@@ -91,6 +93,14 @@ fn fields(a: &ServiceSpec, b: &ServiceSpec) -> [Field; 13] {
         f("resilience", false, a.resilience != b.resilience),
         f("scale", false, a.scale != b.scale),
         f("protocol", false, a.protocol != b.protocol),
+        // Where instances may run: new ones are placed by the new request.
+        f("resources", true, a.resources != b.resources),
+        f("constraints", true, a.constraints != b.constraints),
+        f(
+            "allow_external",
+            false,
+            a.allow_external != b.allow_external,
+        ),
     ]
 }
 

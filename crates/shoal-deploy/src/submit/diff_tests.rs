@@ -149,6 +149,24 @@ fn each_field_makes_its_kind_of_change() {
             &["scale"],
         ),
         (
+            "allow_external",
+            format!("{BASE}allow_external = true\n"),
+            InPlace,
+            &["allow_external"],
+        ),
+        (
+            "constraints",
+            format!("{BASE}constraints = {{ disk = \"ssd\" }}\n"),
+            Rollout,
+            &["constraints"],
+        ),
+        (
+            "resources",
+            format!("{BASE}resources = {{ cpu = 0.5 }}\n"),
+            Rollout,
+            &["resources"],
+        ),
+        (
             "protocol",
             format!("{BASE}protocol = \"h2c\"\n"),
             InPlace,
