@@ -33,6 +33,11 @@ pub struct EndpointStats {
     /// Whether an ejection may be in force.
     ejecting: AtomicBool,
     outlier: Mutex<Outlier>,
+    /// The instance left the route table (it failed its health check, stopped, or
+    /// its node's lease lapsed): in-flight attempts on it give up (`left`).
+    gone: AtomicBool,
+    /// Wakes the attempts waiting in [`EndpointStats::left`].
+    leaving: tokio::sync::Notify,
 }
 
 impl Default for EndpointStats {
@@ -45,6 +50,8 @@ impl Default for EndpointStats {
             dirty: AtomicBool::new(false),
             ejecting: AtomicBool::new(false),
             outlier: Mutex::new(Outlier::default()),
+            gone: AtomicBool::new(false),
+            leaving: tokio::sync::Notify::new(),
         }
     }
 }
@@ -75,6 +82,30 @@ impl EndpointStats {
         }
         self.dirty.store(!outlier.is_clean(now), Ordering::Relaxed);
         ejected
+    }
+
+    /// The instance is out of the route table for good: every attempt in flight on
+    /// it, and any started later through an older table, gives up.
+    pub fn withdraw(&self) {
+        self.gone.store(true, Ordering::Release);
+        self.leaving.notify_waiters();
+    }
+
+    /// The instance was ejected: attempts in flight on it now give up (new ones
+    /// are not sent to it while the ejection lasts).
+    pub fn interrupt(&self) {
+        self.leaving.notify_waiters();
+    }
+
+    /// Resolves once the instance is withdrawn or ejected after this call.
+    pub async fn left(&self) {
+        let notified = self.leaving.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.gone.load(Ordering::Acquire) {
+            return;
+        }
+        notified.await;
     }
 
     /// Feeds the peak-EWMA latency: jumps up to a slower sample, decays toward faster ones.

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use shoal_catalog::InstanceState;
 use shoal_fleet::Fleet;
 use tokio::sync::watch;
 
@@ -34,7 +35,45 @@ pub fn build(fleet: &Fleet, domains: &[String], previous: &RouteTable) -> RouteT
     if previous.flags.defs != fleet.flags {
         table.flags = Arc::new(FlagsRoute::new(fleet.flags.clone(), &previous.flags));
     }
+    withdraw_failed(previous, fleet);
+    for e in fleet.chaos.values() {
+        if matches!(e.fault, shoal_chaos::Fault::Kill { .. }) {
+            continue;
+        }
+        if let Some(route) = table.services.get_mut(&e.service) {
+            route.chaos.push(e.clone());
+        }
+    }
     table
+}
+
+/// Tells every endpoint of `previous` whose instance failed its health check (or
+/// whose node's lease lapsed) that it left: requests in flight on it give up and
+/// are retried elsewhere (see `forward::attempt`). An instance stopping or
+/// draining keeps its requests: they finish where they are.
+fn withdraw_failed(previous: &RouteTable, fleet: &Fleet) {
+    let failed: std::collections::HashSet<&str> = fleet
+        .instances
+        .iter()
+        .filter(|r| {
+            let unhealthy = r.state == InstanceState::Running && !r.health.serves_traffic();
+            let lost = !r.external && !fleet.node_is_live(&r.node);
+            unhealthy || lost
+        })
+        .map(|r| r.id.as_str())
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    for ep in previous
+        .services
+        .values()
+        .flat_map(|s| s.versions.values().flatten())
+    {
+        if failed.contains(ep.instance.as_str()) {
+            ep.stats.withdraw();
+        }
+    }
 }
 
 /// Builds `table` from the current snapshot, then again on every new one, until
