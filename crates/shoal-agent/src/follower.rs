@@ -67,7 +67,9 @@ impl Follower {
         for kv in store.range(RESTART_PREFIX).await?.kvs {
             let id = kv.key.trim_start_matches(RESTART_PREFIX);
             if let Some(inst) = self.instances.get(id) {
-                let _ = inst.orders.try_send(Order::Restart);
+                let order = decode(&kv.key, &kv.value)
+                    .map_or(Order::Restart, |req| Order::of_request(&req));
+                let _ = inst.orders.try_send(order);
                 store.delete(&kv.key).await?;
             }
         }

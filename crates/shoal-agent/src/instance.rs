@@ -24,6 +24,19 @@ pub use shoal_catalog::now_ms;
 pub enum Order {
     Stop,
     Restart,
+    /// SIGKILL the process, as a crash: it is restarted by the restart policy (chaos).
+    Kill,
+}
+
+impl Order {
+    /// The order a restart request asks for.
+    pub fn of_request(req: &shoal_catalog::RestartRequest) -> Order {
+        if req.kill {
+            Order::Kill
+        } else {
+            Order::Restart
+        }
+    }
 }
 
 /// What instance tasks tell the catalog writer.
@@ -193,7 +206,7 @@ impl Task {
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     order = orders.recv() => match order {
-                        Some(Order::Restart) => {}
+                        Some(Order::Restart | Order::Kill) => {}
                         Some(Order::Stop) | None => break,
                     },
                 }
@@ -205,7 +218,7 @@ impl Task {
             let end = self.run_once(&id, port, &mut orders, &mut restarts).await;
             match end {
                 RunEnd::Ordered(Order::Stop) => break,
-                RunEnd::Ordered(Order::Restart) => {
+                RunEnd::Ordered(Order::Restart | Order::Kill) => {
                     self.log(&id, "restart requested");
                     delay = Duration::ZERO;
                 }
@@ -361,7 +374,16 @@ impl Task {
         loop {
             tokio::select! {
                 exit = proc.wait() => return RunEnd::Exited(exit.to_string()),
-                order = orders.recv() => return RunEnd::Ordered(order.unwrap_or(Order::Stop)),
+                order = orders.recv() => match order {
+                    // Killed as a crash would: `proc.wait` then sees it exit.
+                    Some(Order::Kill) => {
+                        self.log(id, "killed by chaos (SIGKILL)");
+                        if let Err(e) = shoal_supervisor::signal_group(proc.pid, shoal_supervisor::Signal::SIGKILL) {
+                            tracing::warn!(instance = %id, error = %e, "chaos kill failed");
+                        }
+                    }
+                    other => return RunEnd::Ordered(other.unwrap_or(Order::Stop)),
+                },
                 () = tokio::time::sleep_until(next_check), if check.is_none() && tracker.is_some() => {
                     // Until the first verdict, probe often so a fast app serves fast
                     // (like a startup probe); then at the configured interval.

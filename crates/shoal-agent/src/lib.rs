@@ -20,6 +20,7 @@
 //! - `pids.rs`: the orphan registry writer (off the restart path).
 //! - `env.rs`: the environment handed to instances.
 //! - `catalog_writer.rs`: instance state → catalog keys.
+//! - `monkey.rs`: chaos experiments' kills, and the end of every experiment.
 //! - `apply.rs`: checking a file's kv and secret references against the store.
 #![forbid(unsafe_code)]
 
@@ -32,6 +33,7 @@ pub mod env;
 mod follower;
 mod instance;
 pub mod leader;
+pub mod monkey;
 mod pids;
 pub mod plan;
 mod rollout;

@@ -78,6 +78,14 @@ pub fn required_right(method: &Method, path: &str) -> Option<Right> {
     if path.starts_with("/api/v1/secrets/") {
         return Some(Right::Secrets);
     }
+    // Starting and stopping experiments is its own right; reading them is a read.
+    if path == "/api/v1/chaos" || path.starts_with("/api/v1/chaos/") {
+        return Some(if method == Method::GET || method == Method::HEAD {
+            Right::Read
+        } else {
+            Right::Chaos
+        });
+    }
     // OFREP evaluates flags for a context: a read, though it is a POST.
     if path.starts_with("/ofrep/") {
         return Some(Right::Read);
@@ -168,7 +176,7 @@ pub async fn check(State(st): State<Arc<ApiState>>, req: Request, next: Next) ->
 /// no tokens are configured; none for a missing or unknown token), so a client such as the
 /// dashboard knows whether to ask for a token and what to offer.
 pub async fn whoami(State(st): State<Arc<ApiState>>, req: Request) -> Response {
-    let all = || vec!["read", "write", "secrets"];
+    let all = || vec!["read", "write", "secrets", "chaos"];
     if !st.tokens.enabled() {
         return axum::Json(serde_json::json!({ "tokens": false, "name": null, "rights": all() }))
             .into_response();
@@ -192,6 +200,7 @@ fn right_name(r: Right) -> &'static str {
         Right::Read => "read",
         Right::Write => "write",
         Right::Secrets => "secrets",
+        Right::Chaos => "chaos",
     }
 }
 
@@ -219,6 +228,17 @@ mod tests {
             required_right(&Method::POST, "/ofrep/v1/evaluate/flags"),
             Some(Right::Read)
         );
+        assert_eq!(
+            required_right(&Method::GET, "/api/v1/chaos"),
+            Some(Right::Read)
+        );
+        for (m, p) in [
+            (Method::POST, "/api/v1/chaos"),
+            (Method::DELETE, "/api/v1/chaos"),
+            (Method::DELETE, "/api/v1/chaos/chaos-1"),
+        ] {
+            assert_eq!(required_right(&m, p), Some(Right::Chaos), "{m} {p}");
+        }
         assert_eq!(
             required_right(&Method::PATCH, "/api/v1/flags/beta"),
             Some(Right::Write)

@@ -15,6 +15,10 @@ use shoal_deploy::submit::{self, Change};
 use shoal_deploy::{ClearScale, Deployment, Order, SubmitError, SubmitOptions};
 
 use crate::error::{parse_json, ApiError};
+use crate::openapi::{
+    array, error, json_body, object, ok, opt_uint, path_param, schema_ref, string, uint,
+    unavailable,
+};
 use crate::state::ApiState;
 
 /// `POST /api/v1/deploy`.
@@ -61,7 +65,7 @@ pub struct RollbackRequest {
 fn refused(e: SubmitError) -> ApiError {
     let status = match &e {
         SubmitError::Store(s) => return ApiError::from(s.clone()),
-        SubmitError::NotInFile(_) => StatusCode::BAD_REQUEST,
+        SubmitError::NotInFile(_) => StatusCode::UNPROCESSABLE_ENTITY,
         SubmitError::NoService(_) | SubmitError::NoSuchDeployment { .. } => StatusCode::NOT_FOUND,
         SubmitError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         SubmitError::NoPrevious(_)
@@ -89,7 +93,12 @@ pub async fn deploy(
     }
     .map_err(|errors| {
         let lines: Vec<String> = errors.diagnostics.iter().map(ToString::to_string).collect();
-        ApiError::bad_request(format!("{file} is not a valid service file")).detail(lines)
+        // Well-formed JSON whose file breaks the service file's rules: 422, as flags.
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{file} is not a valid service file"),
+        )
+        .detail(lines)
     })?;
     let whole_file = req.service.is_none() && !req.dry_run;
     let opts = SubmitOptions {
@@ -197,70 +206,86 @@ pub async fn rollback(
 }
 
 /// The OpenAPI paths of this file's endpoints.
-pub fn openapi_paths(ok: impl Fn(&str, Value) -> Value, error: impl Fn(&str) -> Value) -> Value {
-    let service = json!({ "name": "service", "in": "path", "required": true, "schema": { "type": "string" }, "description": "service name" });
-    let dep = json!({ "$ref": "#/components/schemas/Deployment" });
-    let deps = json!({ "type": "array", "items": dep });
+pub fn openapi_paths() -> Value {
+    let service = path_param(
+        "service",
+        json!({ "type": "string", "minLength": 1 }),
+        "service name",
+    );
+    let dep = schema_ref("Deployment");
+    let deps = array(dep.clone());
+    let order = |summary: &str, refused: &str| {
+        json!({ "post": { "summary": summary, "parameters": [service.clone()],
+            "responses": { "202": ok("the order is recorded for the deployer", dep.clone()),
+                "409": error(refused), "503": unavailable() } } })
+    };
     json!({
         "/api/v1/deploy": { "post": { "summary": "Submit a service file: each changed service is rolled out by its strategy (in-place changes rewrite the spec); with dry_run, only the plan",
-            "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/DeployRequest" } } } },
-            "responses": { "200": ok("what changed", json!({ "$ref": "#/components/schemas/DeployAnswer" })),
-                "400": error("not a valid service file (detail: every FILE:LINE:COLUMN problem), or the service is not in it"),
-                "409": error("the deployments kept changing while this was written"), "413": error("body too large") } } },
+            "requestBody": json_body(schema_ref("DeployRequest"), true),
+            "responses": { "200": ok("what changed", schema_ref("DeployAnswer")),
+                "400": error("the body is not a DeployRequest"),
+                "409": error("the deployments kept changing while this was written, or the flags could not be seeded"),
+                "413": error("the body is larger than 1 MiB, or the submission needs more store operations than one transaction holds"),
+                "422": error("not a valid service file (detail: every FILE:LINE:COLUMN problem), or `service` is not in it"),
+                "503": unavailable() } } },
         "/api/v1/deployments": { "get": { "summary": "The current deployment record of every service",
-            "responses": { "200": ok("deployments", deps.clone()) } } },
+            "responses": { "200": ok("deployments", deps.clone()), "503": unavailable() } } },
         "/api/v1/deployments/{service}": { "get": { "summary": "A service's current deployment: status, strategy, weights, counts, steps", "parameters": [service.clone()],
-            "responses": { "200": ok("the deployment", dep.clone()), "404": error("no deployment of this service") } } },
+            "responses": { "200": ok("the deployment", dep.clone()), "404": error("no deployment of this service"), "503": unavailable() } } },
         "/api/v1/deployments/{service}/history": { "get": { "summary": "A service's deployments, newest first", "parameters": [service.clone()],
-            "responses": { "200": ok("deployments", deps), "404": error("no such service") } } },
-        "/api/v1/deployments/{service}/promote": { "post": { "summary": "Order a running canary deployment to skip its remaining steps", "parameters": [service.clone()],
-            "responses": { "202": ok("the order is recorded for the deployer", dep.clone()), "409": error("no running deployment, or not a canary") } } },
-        "/api/v1/deployments/{service}/abort": { "post": { "summary": "Order a running deployment back to the previous spec", "parameters": [service.clone()],
-            "responses": { "202": ok("the order is recorded for the deployer", dep.clone()), "409": error("no running deployment") } } },
+            "responses": { "200": ok("deployments", deps), "404": error("no such service"), "503": unavailable() } } },
+        "/api/v1/deployments/{service}/promote": order("Order a running canary deployment to skip its remaining steps", "no running deployment, or not a canary"),
+        "/api/v1/deployments/{service}/abort": order("Order a running deployment back to the previous spec", "no running deployment"),
         "/api/v1/rollback/{service}": { "post": { "summary": "Return a service to its previous spec (or deployment `to`'s), rolling; a traffic switch while the old instances are warm", "parameters": [service],
-            "requestBody": { "required": false, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RollbackRequest" } } } },
-            "responses": { "200": ok("the deployment started", dep), "404": error("no such service or deployment"),
-                "409": error("no previous deployment, or already on that spec") } } }
+            "requestBody": json_body(schema_ref("RollbackRequest"), false),
+            "responses": { "200": ok("the deployment started", dep), "400": error("the body is not a RollbackRequest"),
+                "404": error("no such service or deployment"),
+                "409": error("no previous deployment, already on that spec, or the deployments kept changing"),
+                "503": unavailable() } } }
     })
 }
 
 /// The OpenAPI schemas of this file's bodies and answers.
 pub fn openapi_schemas() -> Value {
-    let s = json!({ "type": "string" });
-    let n = json!({ "type": "integer" });
-    let opt_n = json!({ "type": ["integer", "null"] });
+    let s = string();
+    let n = uint(u64::MAX);
+    let n32 = uint(u32::MAX.into());
     let strategy = json!({ "enum": ["rolling", "canary", "blue-green"] });
-    let counts = json!({ "type": "object", "additionalProperties": n });
+    let counts = json!({ "type": "object", "additionalProperties": n32 });
+    let totals = object(
+        &["requests", "errors", "buckets"],
+        json!({ "requests": n, "errors": n, "buckets": array(n.clone()) }),
+    );
     json!({
-        "DeployRequest": { "type": "object", "required": ["file", "toml"], "additionalProperties": false, "properties": {
-            "file": { "type": "string", "description": "the file's name for error locations" },
+        "DeployRequest": object(&["file", "toml"], json!({
+            "file": { "type": "string", "description": "the file's name for error locations (`request` when blank)" },
             "toml": { "type": "string", "description": "the service file's text" },
-            "service": { "type": "string", "description": "deploy only this service of the file" },
-            "dry_run": { "type": "boolean", "description": "answer the plan, write nothing" } } },
-        "DeployAnswer": { "type": "object", "properties": {
-            "changes": { "type": "array", "items": { "$ref": "#/components/schemas/Change" } },
-            "deployments": { "type": "array", "items": { "$ref": "#/components/schemas/Deployment" } },
-            "revision": n, "dry_run": { "type": "boolean" },
-            "flags": { "type": "array", "items": { "type": "string" },
-                "description": "what the file's [flags.*] changed, one line each" } } },
-        "RollbackRequest": { "type": "object", "additionalProperties": false, "properties": {
-            "to": { "type": "integer", "description": "a deployment id of the service's history" } } },
-        "Change": { "type": "object", "properties": {
+            "service": { "type": ["string", "null"], "description": "deploy only this service of the file" },
+            "dry_run": { "type": "boolean", "description": "answer the plan, write nothing" } })),
+        "DeployAnswer": { "type": "object", "required": ["changes", "deployments", "revision", "dry_run"], "additionalProperties": false, "properties": {
+            "changes": array(schema_ref("Change")),
+            "deployments": array(schema_ref("Deployment")),
+            "revision": uint(i64::MAX as u64), "dry_run": { "type": "boolean" },
+            "flags": { "type": "array", "items": s, "description": "what the file's [flags.*] changed, one line each" } } },
+        "RollbackRequest": object(&[], json!({
+            "to": { "type": ["integer", "null"], "minimum": 0, "maximum": u64::MAX, "description": "a deployment id of the service's history" } })),
+        "Change": object(&["service", "kind", "strategy", "from_version", "to_version", "fields", "from_instances", "to_instances"], json!({
             "service": s, "kind": { "enum": ["added", "rollout", "in_place", "unchanged", "removed"] },
             "strategy": strategy, "from_version": { "type": ["string", "null"] }, "to_version": s,
             "fields": { "type": "array", "items": s, "description": "top-level spec fields that differ" },
-            "from_instances": opt_n, "to_instances": n } },
-        "Deployment": { "type": "object", "properties": {
+            "from_instances": { "type": ["integer", "null"], "minimum": 0 }, "to_instances": n32 })),
+        "Deployment": object(&["id", "service", "strategy", "from", "to", "status", "reason", "step", "step_started_ms", "marks",
+                "weights", "counts", "started_ms", "updated_ms", "deadline_ms", "ended_ms", "keep_until_ms", "revert_of", "order", "steps"], json!({
             "id": n, "service": s, "strategy": strategy,
             "from": { "type": ["object", "null"], "description": "the spec it moves from (null for a first deployment)" },
             "to": { "type": "object", "description": "the spec it moves to" },
             "status": { "enum": ["running", "succeeded", "failed", "rolled_back", "superseded"] },
-            "reason": s, "step": n, "step_started_ms": opt_n,
-            "marks": { "type": "object", "description": "canary: each version's totals when the step began" },
+            "reason": s, "step": n, "step_started_ms": opt_uint(),
+            "marks": { "type": "object", "additionalProperties": totals, "description": "canary: each version's totals when the step began" },
             "weights": counts.clone(), "counts": counts,
-            "started_ms": n, "updated_ms": n, "deadline_ms": n, "ended_ms": opt_n, "keep_until_ms": opt_n,
-            "revert_of": opt_n, "order": { "enum": ["promote", "abort", null] },
-            "steps": { "type": "array", "items": { "type": "object", "properties": {
-                "at_ms": n, "message": s, "numbers": {} } } } } }
+            "started_ms": n, "updated_ms": n, "deadline_ms": n, "ended_ms": opt_uint(), "keep_until_ms": opt_uint(),
+            "revert_of": opt_uint(), "order": { "enum": ["promote", "abort", null] },
+            "steps": array(json!({ "type": "object", "required": ["at_ms", "message"], "additionalProperties": false, "properties": {
+                "at_ms": n, "message": s, "numbers": {} } })) }))
     })
 }

@@ -37,6 +37,21 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, error)
     }
 
+    /// 413: a request body over `limit` bytes.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large").detail(format!(
+            "at most {limit} bytes are accepted; send a smaller body"
+        ))
+    }
+
+    /// 408: a request body that stopped arriving.
+    pub fn body_timeout(waited: std::time::Duration) -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "request body timed out").detail(format!(
+            "nothing of the body arrived for {}; send it without pausing",
+            humantime::format_duration(waited)
+        ))
+    }
+
     pub fn internal(error: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").detail(error.to_string())
     }
@@ -51,6 +66,10 @@ impl IntoResponse for ApiError {
 
 impl From<shoal_store::StoreError> for ApiError {
     fn from(e: shoal_store::StoreError) -> Self {
+        if let shoal_store::StoreError::NoSpace(why) = &e {
+            return ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "disk full: write refused")
+                .detail(why.clone());
+        }
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store unavailable").detail(e.to_string())
     }
 }
@@ -65,15 +84,47 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(ApiError::internal)
 }
 
-/// Parses a JSON body, turning every failure (too large, not JSON, wrong shape) into a 4xx.
+/// Parses a JSON body, turning every failure (too large, not JSON, wrong shape) into a 4xx
+/// (bodies over [`crate::MAX_BODY`] are answered 413 before any handler: `body_limit.rs`).
 pub fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let bytes = body.map_err(|r| {
         ApiError::new(r.status(), "could not read the request body").detail(r.body_text())
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
+    let bad = |e: serde_json::Error| {
         ApiError::bad_request("request body is not valid JSON for this endpoint")
             .detail(e.to_string())
-    })
+    };
+    let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(bad)?;
+    // Every body is an object; serde would also read a struct from an array (`[1, 2]`).
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
+    }
+    integral_numbers(&mut value);
+    serde_json::from_value(value).map_err(bad)
+}
+
+/// Writes every number with no fraction (`3.0`, `1e3`) as an integer: JSON (and its
+/// schemas) make no difference between them, serde's integer fields do.
+fn integral_numbers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let Some(f) = n.as_f64() else { return };
+            if f.fract() != 0.0 {
+                return;
+            }
+            // Within the range of i64 (or, above it, of u64) the conversion is exact.
+            if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
+                *n = serde_json::Number::from(f as i64);
+            } else if (0.0..1.844_674_407_370_955_2e19).contains(&f) {
+                *n = serde_json::Number::from(f as u64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
 }
 
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -4,15 +4,18 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::Json;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
+use serde_json::{json, Value};
 use shoal_events::{Event, EventQuery, Kind};
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::error::ApiError;
+use crate::openapi::{array, error, ok, query_param, schema_ref, sse_event, string, uint};
+use crate::query::Params;
 use crate::state::ApiState;
 
 #[derive(Debug, Deserialize, Default)]
@@ -35,26 +38,18 @@ fn to_query(p: EventParams) -> EventQuery {
     }
 }
 
-type Params = Result<Query<EventParams>, axum::extract::rejection::QueryRejection>;
-
-fn params(p: Params) -> Result<EventParams, ApiError> {
-    p.map(|Query(p)| p)
-        .map_err(|e| ApiError::bad_request("bad query string").detail(e.body_text()))
-}
-
 pub async fn query(
     State(st): State<Arc<ApiState>>,
-    p: Params,
-) -> Result<Json<Vec<Event>>, ApiError> {
-    Ok(Json(st.events.query(&to_query(params(p)?))))
+    Params(p): Params<EventParams>,
+) -> Json<Vec<Event>> {
+    Json(st.events.query(&to_query(p)))
 }
 
 /// Replays events after `after` (if given), then follows live ones, in order, without gaps or repeats.
 pub async fn stream(
     State(st): State<Arc<ApiState>>,
-    p: Params,
+    Params(p): Params<EventParams>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let p = params(p)?;
     let replay = p.after.is_some();
     let q = to_query(p);
     // Subscribe before reading the backlog so nothing falls between the two.
@@ -89,4 +84,75 @@ pub async fn stream(
     });
     Ok(Sse::new(futures::stream::iter(head).chain(tail))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Every event kind, as the API names them (`Kind`'s serde names; a test holds them equal).
+pub const KINDS: [&str; 15] = [
+    "instance_started",
+    "instance_exited",
+    "instance_stopped",
+    "start_failed",
+    "health_changed",
+    "restart",
+    "scaled",
+    "rollout",
+    "config_waiting",
+    "platform",
+    "circuit_changed",
+    "instance_ejected",
+    "deployment",
+    "flag",
+    "chaos",
+];
+
+/// The OpenAPI paths of this file's endpoints.
+pub fn openapi_paths() -> Value {
+    let service = query_param("service", string(), "only this service");
+    let after = query_param(
+        "after",
+        uint(u64::MAX),
+        "only events with a larger sequence number",
+    );
+    json!({
+        "/api/v1/events": { "get": { "summary": "The event stream, oldest first", "parameters": [
+                service.clone(), query_param("kind", json!({ "enum": KINDS }), "only this kind"), after.clone(),
+                query_param("limit", uint(u64::MAX), "most recent N (default 1000, at most 50000; 0: every kept one)")],
+            "responses": { "200": ok("events", array(schema_ref("Event"))), "400": error("bad query string") } } },
+        "/api/v1/events/stream": { "get": { "summary": "Live events as server-sent events (`data:` one Event as JSON; event `lagged` with the number skipped when the reader fell behind); with `after`, replays from there first",
+            "parameters": [service, query_param("kind", json!({ "enum": KINDS }), "only this kind"), after,
+                query_param("limit", uint(u64::MAX), "ignored by the stream")],
+            "responses": { "200": { "description": "event stream", "content": { "text/event-stream": { "schema": sse_event(
+                    schema_ref("Event"), &[("lagged", crate::openapi::pattern("^[0-9]+$"))]) } } },
+                "400": error("bad query string") } } }
+    })
+}
+
+/// The OpenAPI schemas of this file's answers.
+pub fn openapi_schemas() -> Value {
+    json!({
+        "Event": { "type": "object", "required": ["seq", "time_ms", "kind", "service", "message"], "additionalProperties": false, "properties": {
+            "seq": uint(u64::MAX), "time_ms": uint(u64::MAX), "kind": { "enum": KINDS },
+            "service": { "type": "string", "description": "\"\" for the platform's own events" },
+            "instance": string(), "message": string(),
+            "fields": { "description": "structured details (exit code, old/new health, counts...)" } } }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_kinds_are_the_kinds() {
+        for k in KINDS {
+            let kind: Result<Kind, _> = serde_json::from_value(json!(k));
+            assert_eq!(kind.map(Kind::as_str).ok(), Some(k));
+        }
+        // serde names every variant when it refuses one.
+        let refused = serde_json::from_value::<Kind>(json!(""))
+            .err()
+            .map(|e| e.to_string());
+        let listed = refused.unwrap_or_default();
+        assert_eq!(listed.matches('`').count() / 2, KINDS.len() + 1, "{listed}");
+    }
 }

@@ -19,6 +19,9 @@ use shoal_store::Revision;
 
 use crate::error::{parse_json, ApiError};
 use crate::flag_text::describe_change;
+use crate::openapi::{
+    array, error, json_body, object, ok, path_param, pattern, schema_ref, string, uint, unavailable,
+};
 use crate::state::ApiState;
 
 /// A flag as `/api/v1/flags` answers it: the stored record, how it evaluated in the last
@@ -62,9 +65,12 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 /// A refused flag operation as an API error.
 fn refused(e: FlagError) -> ApiError {
     match e {
-        FlagError::Invalid { name, problems } => ApiError::bad_request(format!(
-            "flag `{name}` would be invalid; nothing was changed"
-        ))
+        // A change that parses but breaks the flag's rules (some span fields, or the
+        // stored flag and the change together): 422, apart from a body that does not parse.
+        FlagError::Invalid { name, problems } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("flag `{name}` would be invalid; nothing was changed"),
+        )
         .detail(problems),
         FlagError::Unknown { name, closest } => {
             let hint = match closest {
@@ -159,7 +165,12 @@ async fn write(
     create: bool,
 ) -> Result<(bool, FlagView), ApiError> {
     check_name(name)?;
-    let change: FlagChange = parse_json(body)?;
+    let body: Value = parse_json(body)?;
+    objects_only(&body)?;
+    let change: FlagChange = serde_json::from_value(body).map_err(|e| {
+        ApiError::bad_request("request body is not valid JSON for this endpoint")
+            .detail(e.to_string())
+    })?;
     let store = st.store.as_ref();
     // For the event's "before" and the status; `set` re-reads under compare-and-swap.
     let before = shoal_flags::get(store, name).await.map_err(refused)?;
@@ -179,6 +190,20 @@ async fn write(
     let fleet = st.fleet().await?;
     let flag = fleet.flags.get(name).cloned().unwrap_or(after);
     Ok((before.is_none(), view(&fleet, flag, &counts(st))))
+}
+
+/// A 400 unless every rule in a change's lists is a JSON object: serde would read
+/// `["X-Beta", ["1"]]` as a `force_on` rule too, which no client means.
+fn objects_only(body: &Value) -> Result<(), ApiError> {
+    for list in ["force_on_add", "constraints", "variants"] {
+        let items = body[list].as_array().map_or(&[][..], Vec::as_slice);
+        if let Some(i) = items.iter().position(|item| !item.is_object()) {
+            return Err(ApiError::bad_request(format!(
+                "`{list}[{i}]` must be a JSON object"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `DELETE /api/v1/flags/{name}`: answers the flag as it was (a flag of the service file
@@ -208,73 +233,100 @@ pub async fn delete(
 }
 
 /// The OpenAPI paths of this file's endpoints.
-pub fn openapi_paths(ok: impl Fn(&str, Value) -> Value, error: impl Fn(&str) -> Value) -> Value {
-    let name = json!({ "name": "name", "in": "path", "required": true,
-        "schema": { "type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$" }, "description": "flag name" });
-    let flag = json!({ "$ref": "#/components/schemas/FlagView" });
-    let change = json!({ "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/FlagChange" } } } });
+pub fn openapi_paths() -> Value {
+    let name = path_param("name", pattern("^[A-Za-z0-9_-]{1,64}$"), "flag name");
+    let flag = schema_ref("FlagView");
+    let change = json_body(schema_ref("FlagChange"), true);
+    let bad_name = "invalid flag name";
+    let bad_body = "the body is not a FlagChange, or the flag name is invalid";
+    let invalid = "the flag would break a rule the schema cannot say (across fields, or with the stored flag: an off_variant without variants, a user in both allow and deny, duplicate or all-zero variants; detail: every problem); nothing is written";
     json!({
         "/api/v1/flags": { "get": { "summary": "Every feature flag by name, with its evaluations in the last minute",
-            "responses": { "200": ok("flags", json!({ "type": "array", "items": flag.clone() })) } } },
+            "responses": { "200": ok("flags", array(flag.clone())), "503": unavailable() } } },
         "/api/v1/flags/{name}": {
             "get": { "summary": "One feature flag", "parameters": [name.clone()],
-                "responses": { "200": ok("the flag", flag.clone()), "400": error("invalid flag name"),
-                    "404": error("no such flag (detail: the closest name)") } },
+                "responses": { "200": ok("the flag", flag.clone()), "400": error(bad_name),
+                    "404": error("no such flag (detail: the closest name)"), "503": unavailable() } },
             "patch": { "summary": "Change a flag's rules; the result is validated as a whole and nothing is written when it is invalid",
                 "parameters": [name.clone()], "requestBody": change.clone(),
-                "responses": { "200": ok("the flag as stored", flag.clone()),
-                    "400": error("bad body, invalid name, or the result would be invalid (detail: every problem)"),
-                    "404": error("no such flag (detail: the closest name)"), "409": error("the flag kept changing; try again") } },
+                "responses": { "200": ok("the flag as stored", flag.clone()), "400": error(bad_body),
+                    "404": error("no such flag (detail: the closest name)"), "409": error("the flag kept changing; try again"),
+                    "422": error(invalid), "503": unavailable() } },
             "put": { "summary": "Change a flag's rules, creating it (disabled, rollout 100%) when missing",
                 "parameters": [name.clone()], "requestBody": change,
-                "responses": { "200": ok("changed", flag.clone()), "201": ok("created", flag),
-                    "400": error("bad body, invalid name, or the result would be invalid (detail: every problem)"),
-                    "409": error("the flag kept changing; try again") } },
+                "responses": { "200": ok("changed", flag.clone()), "201": ok("created", flag), "400": error(bad_body),
+                    "409": error("the flag kept changing; try again"), "422": error(invalid), "503": unavailable() } },
             "delete": { "summary": "Delete a flag (a flag of the service file comes back on its next deploy)", "parameters": [name],
-                "responses": { "200": ok("the deleted flag", json!({ "$ref": "#/components/schemas/Flag" })),
-                    "404": error("no such flag (detail: the closest name)") } } }
+                "responses": { "200": ok("the deleted flag (or its name and why it could not be read)", json!({ "oneOf": [
+                        schema_ref("Flag"), object(&["name", "unreadable"], json!({ "name": string(), "unreadable": string() })) ] })),
+                    "400": error(bad_name), "404": error("no such flag (detail: the closest name)"), "503": unavailable() } } }
     })
 }
 
 /// The OpenAPI schemas of this file's bodies and answers.
 pub fn openapi_schemas() -> Value {
-    let s = json!({ "type": "string" });
-    let strings = json!({ "type": "array", "items": s });
-    let force = json!({ "type": "object", "required": ["header", "values"], "properties": { "header": s, "values": strings } });
+    let s = string();
+    let header = pattern("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$");
+    let key = json!({ "type": "string", "minLength": 1 });
+    let keys = array(key.clone());
+    let force = json!({ "type": "object", "required": ["header", "values"], "properties": {
+        "header": header, "values": { "type": "array", "items": key, "minItems": 1 } } });
     let constraint = json!({ "oneOf": [
-        { "type": "object", "required": ["header", "equals"], "properties": { "header": s, "equals": s }, "additionalProperties": false },
-        { "type": "object", "required": ["header", "in"], "properties": { "header": s, "in": strings }, "additionalProperties": false },
-        { "type": "object", "required": ["path_prefix"], "properties": { "path_prefix": s }, "additionalProperties": false } ] });
-    let variant = json!({ "type": "object", "required": ["name", "weight"], "properties": { "name": s, "weight": { "type": "integer", "minimum": 0, "maximum": 1_000_000 } } });
+        object(&["header", "equals"], json!({ "header": header, "equals": s })),
+        object(&["header", "in"], json!({ "header": header, "in": { "type": "array", "items": s, "minItems": 1 } })),
+        object(&["path_prefix"], json!({ "path_prefix": pattern("^/") })) ] });
+    let variant_name = pattern("^[A-Za-z0-9_.-]{1,64}$");
+    let variant = json!({ "type": "object", "required": ["name", "weight"], "properties": {
+        "name": variant_name, "weight": uint(u64::from(shoal_spec::MAX_VARIANT_WEIGHT)) } });
+    let variants = json!({ "type": "array", "items": variant, "maxItems": shoal_spec::MAX_VARIANTS,
+        "description": "empty: an on/off flag; else at least one weight above 0 and no name twice" });
+    let rollout = json!({ "type": "number", "minimum": 0, "maximum": 100, "description": "percent of users, sticky by the user header" });
     let flag_props = json!({
-        "name": s, "enabled": { "type": "boolean" },
-        "rollout": { "type": "number", "minimum": 0, "maximum": 100, "description": "percent of users, sticky by the user header" },
-        "user_header": s, "force_on": { "type": "array", "items": force },
-        "allow": strings, "deny": strings, "constraints": { "type": "array", "items": constraint },
-        "variants": { "type": "array", "items": variant }, "off_variant": s,
+        "name": s, "enabled": { "type": "boolean" }, "rollout": rollout,
+        "user_header": header, "force_on": array(force.clone()),
+        "allow": keys, "deny": keys, "constraints": array(constraint.clone()),
+        "variants": variants, "off_variant": variant_name,
         "origin": { "enum": ["file", "api"] },
         "file": { "type": ["object", "null"], "description": "the service file's definition when it last seeded the flag" },
-        "updated_ms": { "type": "integer" }, "version": { "type": "integer", "description": "writes since creation" } });
+        "updated_ms": uint(u64::MAX), "version": json!({ "type": "integer", "minimum": 0, "description": "writes since creation" }) });
+    let flag_fields = [
+        "name",
+        "enabled",
+        "rollout",
+        "user_header",
+        "force_on",
+        "allow",
+        "deny",
+        "constraints",
+        "variants",
+        "off_variant",
+        "origin",
+        "file",
+        "updated_ms",
+        "version",
+    ];
     let mut view_props = flag_props.clone();
-    if let Some(props) = view_props.as_object_mut() {
-        props.insert(
-            "evaluations".into(),
-            json!({ "type": "object", "additionalProperties": { "type": "integer" },
-            "description": "value (1/0 or a variant) → gateway evaluations in the last minute" }),
-        );
-        props.insert(
-            "revision".into(),
-            json!({ "type": "integer", "description": "mod revision of the flag's key" }),
-        );
-    }
+    view_props["evaluations"] = json!({ "type": "object", "additionalProperties": uint(u64::MAX),
+        "description": "value (1/0 or a variant) → gateway evaluations in the last minute" });
+    view_props["revision"] =
+        json!({ "type": "integer", "minimum": 0, "description": "mod revision of the flag's key" });
+    let mut view_fields = flag_fields.to_vec();
+    view_fields.extend(["evaluations", "revision"]);
+    let nullable = |v: &Value| {
+        let mut v = v.clone();
+        v["type"] = json!([v["type"].clone(), "null"]);
+        v
+    };
     json!({
-        "Flag": { "type": "object", "properties": flag_props },
-        "FlagView": { "type": "object", "properties": view_props },
-        "FlagChange": { "type": "object", "additionalProperties": false, "description": "absent fields are left as they are", "properties": {
-            "enabled": { "type": "boolean" }, "rollout": { "type": "number", "minimum": 0, "maximum": 100 },
-            "user_header": s, "force_on_clear": { "type": "boolean", "description": "remove every force rule (before force_on_add)" },
+        "Flag": object(&flag_fields, flag_props),
+        "FlagView": object(&view_fields, view_props),
+        "FlagChange": { "type": "object", "additionalProperties": false,
+            "description": "absent (or null) fields are left as they are; the result is checked as a whole", "properties": {
+            "enabled": nullable(&json!({ "type": "boolean" })), "rollout": nullable(&rollout),
+            "user_header": nullable(&header),
+            "force_on_clear": { "type": "boolean", "description": "remove every force rule (before force_on_add)" },
             "force_on_add": { "type": "array", "items": force, "description": "a rule for a header that has one replaces it" },
-            "allow": strings, "deny": strings, "constraints": { "type": "array", "items": constraint },
-            "variants": { "type": "array", "items": variant, "description": "empty: an on/off flag" }, "off_variant": s } }
+            "allow": nullable(&keys), "deny": nullable(&keys), "constraints": nullable(&array(constraint)),
+            "variants": nullable(&variants), "off_variant": nullable(&variant_name) } }
     })
 }

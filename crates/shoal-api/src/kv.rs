@@ -3,13 +3,15 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shoal_catalog::KV_PREFIX;
 
 use crate::error::ApiError;
+use crate::openapi::{array, error, object, ok, query_param, string, uint, unavailable};
+use crate::query::Params;
 use crate::state::ApiState;
 
 /// Most entries one answer lists; `truncated` says when there were more.
@@ -18,6 +20,7 @@ pub const MAX_KEYS: usize = 1000;
 const MAX_SHOWN: usize = 4096;
 
 #[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct KvParams {
     #[serde(default)]
     pub prefix: String,
@@ -25,13 +28,9 @@ pub struct KvParams {
 
 pub async fn list(
     State(st): State<Arc<ApiState>>,
-    Query(q): Query<KvParams>,
+    Params(q): Params<KvParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let range = st
-        .store
-        .range(&format!("{KV_PREFIX}{}", q.prefix))
-        .await
-        .map_err(ApiError::internal)?;
+    let range = st.store.range(&format!("{KV_PREFIX}{}", q.prefix)).await?;
     let truncated = range.kvs.len() > MAX_KEYS;
     let entries: Vec<Value> = range
         .kvs
@@ -59,4 +58,32 @@ pub async fn list(
         "truncated": truncated,
         "index": range.revision,
     })))
+}
+
+/// The OpenAPI paths of this file's endpoints.
+pub fn openapi_paths() -> Value {
+    let n = uint(u64::MAX);
+    let entry = object(
+        &[
+            "key",
+            "value",
+            "binary",
+            "size",
+            "cut",
+            "modify_index",
+            "create_index",
+        ],
+        json!({ "key": string(),
+            "value": { "type": ["string", "null"], "description": "the text (its first 4 KiB); null when it is not UTF-8" },
+            "binary": { "type": "boolean" }, "size": n, "cut": { "type": "boolean", "description": "longer than shown" },
+            "modify_index": n, "create_index": n }),
+    );
+    json!({
+        "/api/v1/kv": { "get": { "summary": "The key/value entries under a prefix (text values up to 4 KiB, at most 1000 entries), for browsing; writes go through /v1/kv",
+            "parameters": [query_param("prefix", string(), "key prefix")],
+            "responses": { "200": ok("entries", object(&["prefix", "entries", "truncated", "index"], json!({
+                    "prefix": string(), "entries": array(entry), "truncated": { "type": "boolean", "description": "more than 1000 entries" },
+                    "index": n }))),
+                "400": error("bad query string"), "503": unavailable() } } }
+    })
 }

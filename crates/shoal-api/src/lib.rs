@@ -6,6 +6,8 @@
 //! # Layout
 //! - `auth.rs`: tokens and the rights each request needs.
 //! - `error.rs`: the JSON error type and body parsing with size limits.
+//! - `listen.rs`: the listener: hyper connections with timeouts, half-close and the connection budget.
+//! - `body_limit.rs`: request bodies read whole first: 413 past [`MAX_BODY`], 408 when they stall.
 //! - `state.rs`: shared handler state and store reads used by several handlers.
 //! - `services.rs`: services, instances, scale, stop/start, restart.
 //! - `deploy.rs`: submitting a service file, deployments, history, promote/abort, rollback.
@@ -15,6 +17,7 @@
 //! - `events.rs`: the event stream (query and SSE tail).
 //! - `logs.rs`: log queries and the live tail (SSE).
 //! - `errors.rs`: the errors view (5xx answers, crashes, error lines by cause).
+//! - `chaos.rs`: chaos experiments (list, start, stop), off unless the platform allows them.
 //! - `nodes.rs`: the cluster's nodes, its leader, drain and undrain.
 //! - `kv.rs`: the user's key/value entries as one list, for browsing.
 //! - `secrets.rs`: secrets (values only to an explicit get).
@@ -22,11 +25,16 @@
 //! - `consul.rs`: the Consul-compatible status endpoints.
 //! - the rest of the Consul API (`/v1/kv`, `session`, `agent`, `catalog`, `health`) is the
 //!   `shoal-consul` crate's router, merged here.
-//! - `openapi.rs`: the OpenAPI document of `/api/v1`.
+//! - `openapi.rs`: the OpenAPI document of `/api/v1`, put together from each handler file's
+//!   part (`openapi_more.rs`: the metrics and chaos parts), checked against the router.
+//! - `query.rs`: query strings as handler parameters (JSON 400s, `?token=` left out).
+//! - `since.rs`: the duration and `since` grammar of parameters, with its patterns.
 //! - the web dashboard at `/ui/` is the `shoal-ui` crate's router, merged here.
 #![forbid(unsafe_code)]
 
 mod auth;
+mod body_limit;
+mod chaos;
 mod consul;
 mod deploy;
 mod error;
@@ -36,12 +44,16 @@ mod flag_seed;
 pub mod flag_text;
 mod flags;
 mod kv;
+mod listen;
 mod logs;
 mod nodes;
 mod ofrep;
 mod openapi;
+mod openapi_more;
+mod query;
 mod secrets;
 mod services;
+mod since;
 mod state;
 mod traces;
 
@@ -49,7 +61,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
@@ -114,6 +126,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/auth/self", get(auth::whoami))
         .route("/api/v1/kv", get(kv::list))
+        .route(
+            "/api/v1/chaos",
+            get(chaos::list).post(chaos::start).delete(chaos::stop_all),
+        )
+        .route("/api/v1/chaos/{id}", delete(chaos::stop))
         .route("/api/v1/nodes", get(nodes::list))
         .route("/api/v1/nodes/{name}/drain", post(nodes::drain))
         .route("/api/v1/nodes/{name}/undrain", post(nodes::undrain))
@@ -133,6 +150,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .merge(shoal_ui::router())
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(body_limit::read_whole))
         // gzip for clients that ask (browsers, Go's and Python's HTTP clients); the
         // default predicate leaves event streams, images and tiny answers alone.
         .layer(tower_http::compression::CompressionLayer::new())
@@ -143,13 +161,15 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` resolves.
+/// Serves the API on `listener` until `shutdown` resolves and every connection
+/// ended (each finishes what it is serving). Connections count against the
+/// process's connection budget; see `listen.rs` for their timeouts.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<ApiState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let share = shoal_listen::Share::new(shoal_listen::Budget::process(), "api", usize::MAX, 1);
+    listen::serve(listener, router(state), share, shutdown).await;
+    Ok(())
 }

@@ -10,10 +10,15 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
+use serde_json::{json, Value};
 use shoal_logs::{LogLine, LogQuery};
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::error::ApiError;
+use crate::openapi::{
+    array, error, object, ok, opt_uint, query_param, schema_ref, sse_event, string, uint,
+};
+use crate::since::SINCE_PATTERN;
 use crate::state::ApiState;
 
 #[derive(Debug, Deserialize, Default)]
@@ -36,18 +41,6 @@ pub struct LogParams {
 
 const DEFAULT_LIMIT: usize = 1000;
 const MAX_LIMIT: usize = 100_000;
-
-pub(crate) fn parse_since(s: &str, now_ms: u64) -> Result<u64, ApiError> {
-    if let Ok(ms) = s.parse::<u64>() {
-        return Ok(ms);
-    }
-    humantime::parse_duration(s)
-        .map(|d| now_ms.saturating_sub(d.as_millis() as u64))
-        .map_err(|e| {
-            ApiError::bad_request("`since` must be a duration like 5m or unix milliseconds")
-                .detail(e.to_string())
-        })
-}
 
 fn parse_field(f: &str) -> Result<(String, String), ApiError> {
     match f.split_once('=') {
@@ -78,7 +71,7 @@ fn to_query(p: &LogParams) -> Result<LogQuery, ApiError> {
         since_ms: p
             .since
             .as_deref()
-            .map(|s| parse_since(s, now))
+            .map(|s| crate::since::parse_since(s, now))
             .transpose()?,
         after_seq: p.after,
         grep: p.grep.clone(),
@@ -108,13 +101,10 @@ pub async fn stats(State(st): State<Arc<ApiState>>) -> Json<serde_json::Value> {
 /// The query string as [`LogParams`]; `field` may come more than once (a
 /// plain query extractor refuses a repeated key).
 fn params(raw: Option<&str>) -> Result<LogParams, ApiError> {
-    let bad =
-        |e: &dyn std::fmt::Display| ApiError::bad_request("bad query string").detail(e.to_string());
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| bad(&e))?;
-    let (fields, rest): (Vec<_>, Vec<_>) = pairs.into_iter().partition(|(k, _)| k == "field");
-    let rest = serde_urlencoded::to_string(&rest).map_err(|e| bad(&e))?;
-    let mut p: LogParams = serde_urlencoded::from_str(&rest).map_err(|e| bad(&e))?;
+    let (fields, rest): (Vec<_>, Vec<_>) = crate::query::pairs(raw)?
+        .into_iter()
+        .partition(|(k, _)| k == "field");
+    let mut p: LogParams = crate::query::from_pairs(&rest)?;
     p.field = fields.into_iter().map(|(_, v)| v).collect();
     Ok(p)
 }
@@ -216,16 +206,65 @@ pub async fn stream(
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
+/// A W3C trace id: 32 hex digits, not all zero (`shoal_logs::is_trace_id`).
+pub const TRACE_ID_PATTERN: &str = "^(?!0{32}$)[0-9a-fA-F]{32}$";
+
+/// The OpenAPI paths of this file's endpoints.
+pub fn openapi_paths() -> Value {
+    let params = json!([
+        query_param("service", string(), "only this service"),
+        query_param("instance", string(), "only this instance"),
+        query_param("since", crate::openapi::pattern(SINCE_PATTERN), "a duration back from now (5m, 1h30m) or unix milliseconds"),
+        query_param("grep", string(), "substring the line must contain"),
+        query_param("trace", crate::openapi::pattern(TRACE_ID_PATTERN), "only lines carrying this W3C trace id, across services"),
+        { "name": "field", "in": "query", "required": false, "style": "form", "explode": true,
+            "schema": array(crate::openapi::pattern("^[^=]+=")),
+            "description": "KEY=VALUE: only JSON lines whose field KEY is VALUE (level=error); repeat for several, each must match" },
+        query_param("limit", uint(u64::MAX), "most recent N lines (default 1000, at most 100000; 0: every kept one)"),
+        query_param("after", uint(u64::MAX), "only lines with a larger sequence number"),
+    ]);
+    let bad = error("bad query string: an unknown parameter, a bad `since`, `trace` or `field`");
+    json!({
+        "/api/v1/logs": { "get": { "summary": "Search the central log", "parameters": params.clone(),
+            "responses": { "200": { "description": "lines, oldest first",
+                    "headers": { "X-Shoal-Logs-Lost": { "schema": crate::openapi::pattern("^[0-9]+-[0-9]+$"),
+                        "description": "with `after`, resuming across a crash of a previous run: FROM-UNTIL, the numbers that may be missing (UNTIL not included)" } },
+                    "content": { "application/json": { "schema": array(schema_ref("LogLine")) } } },
+                "400": bad.clone() } } },
+        "/api/v1/logs/stats": { "get": { "summary": "What the log store holds and its limits",
+            "responses": { "200": ok("stats and limits", object(&["stats", "limits"], json!({
+                "stats": object(&["lines", "bytes", "oldest_ms", "dropped", "traces", "disk_bytes", "disk_dropped"], json!({
+                    "lines": uint(u64::MAX), "bytes": uint(u64::MAX), "oldest_ms": opt_uint(), "dropped": uint(u64::MAX),
+                    "traces": uint(u64::MAX), "disk_bytes": uint(u64::MAX), "disk_dropped": uint(u64::MAX) })),
+                "limits": object(&["max_bytes", "max_age_s", "max_line_bytes"], json!({
+                    "max_bytes": uint(u64::MAX), "max_age_s": uint(u64::MAX), "max_line_bytes": uint(u64::MAX) })) }))) } } },
+        "/api/v1/logs/stream": { "get": { "summary": "Live tail as server-sent events (`data:` one LogLine as JSON; event `lagged` with the number skipped, event `lost` when resuming across a crash); with `after`, the kept lines after it first",
+            "parameters": params,
+            "responses": { "200": { "description": "event stream", "content": { "text/event-stream": { "schema": sse_event(
+                    schema_ref("LogLine"), &[
+                        ("lagged", crate::openapi::pattern("^[0-9]+$")),
+                        ("lost", json!({ "type": "string", "contentMediaType": "application/json",
+                            "contentSchema": object(&["from", "until"], json!({ "from": uint(u64::MAX), "until": uint(u64::MAX) })) }))]) } } },
+                "400": bad } } }
+    })
+}
+
+/// The OpenAPI schemas of this file's answers.
+pub fn openapi_schemas() -> Value {
+    json!({
+        "LogLine": { "type": "object", "required": ["seq", "time_ms", "service", "version", "instance", "stream", "line"],
+            "additionalProperties": false, "properties": {
+            "seq": uint(u64::MAX), "time_ms": uint(u64::MAX), "service": string(),
+            "version": string(), "instance": string(),
+            "stream": { "enum": ["stdout", "stderr", "system"] }, "line": string(),
+            "trace_id": { "type": "string", "description": "the W3C trace id the line carries, when it has one" },
+            "fields": { "type": "object", "description": "a JSON object line, as its fields" } } }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn since_accepts_durations_and_millis() {
-        assert_eq!(parse_since("1000", 5000).ok(), Some(1000));
-        assert_eq!(parse_since("2s", 5000).ok(), Some(3000));
-        assert!(parse_since("yesterday", 5000).is_err());
-    }
 
     #[test]
     fn field_may_repeat_and_every_one_is_kept() {
@@ -247,5 +286,6 @@ mod tests {
         assert!(params(Some("nope=1")).is_err());
         assert!(to_query(&params(Some("field=novalue")).expect("params")).is_err());
         assert!(params(None).is_ok_and(|p| p.field.is_empty()));
+        assert!(params(Some("token=t&limit=1")).is_ok_and(|p| p.limit == Some(1)));
     }
 }

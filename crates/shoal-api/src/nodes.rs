@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use shoal_cluster::ClusterError;
 
 use crate::error::ApiError;
+use crate::openapi::{array, error, object, ok, path_param, string, uint, unavailable};
 use crate::state::ApiState;
 
 pub async fn list(State(st): State<Arc<ApiState>>) -> Result<Json<Value>, ApiError> {
@@ -95,8 +96,12 @@ pub async fn undrain(
 
 async fn set(st: &ApiState, name: &str, draining: bool) -> Result<Json<Value>, ApiError> {
     if st.cluster_grace.is_none() {
-        return Err(ApiError::bad_request("not a cluster")
-            .detail("draining moves instances to other nodes: run `shoal agent` on each machine"));
+        // The request is fine; this platform (one machine) cannot carry it out.
+        return Err(
+            ApiError::new(axum::http::StatusCode::CONFLICT, "not a cluster").detail(
+                "draining moves instances to other nodes: run `shoal agent` on each machine",
+            ),
+        );
     }
     shoal_cluster::set_draining(st.store.as_ref(), name, draining)
         .await
@@ -125,4 +130,44 @@ fn cluster_error(e: ClusterError) -> ApiError {
         )
         .detail(other.to_string()),
     }
+}
+
+/// The OpenAPI paths of this file's endpoints.
+pub fn openapi_paths() -> Value {
+    let name = path_param(
+        "name",
+        json!({ "type": "string", "minLength": 1 }),
+        "node name",
+    );
+    let opt_s = json!({ "type": ["string", "null"] });
+    let node = json!({ "type": "object", "required": ["name", "status", "instances", "healthy"], "additionalProperties": false, "properties": {
+        "name": string(), "status": { "enum": ["ready", "draining", "suspect", "lost"] },
+        "address": opt_s, "api": opt_s, "gateway": opt_s, "version": opt_s,
+        "started_ms": { "type": ["integer", "null"] }, "last_seen_ms": { "type": ["integer", "null"] },
+        "capacity": { "description": "what the node offers (cluster mode)" },
+        "labels": { "description": "the node's labels (cluster mode)" },
+        "instances": uint(u64::MAX), "healthy": uint(u64::MAX) } });
+    let changed = ok(
+        "the node",
+        object(
+            &["node", "draining"],
+            json!({ "node": string(), "draining": { "type": "boolean" } }),
+        ),
+    );
+    let refused = |what: &str| {
+        json!({ "post": { "summary": what, "parameters": [name.clone()],
+        "responses": { "200": changed.clone(), "404": error("no such node"),
+            "409": error("not a cluster: `shoal up` runs one machine (`shoal agent` runs a cluster)"), "503": unavailable() } } })
+    };
+    json!({
+        "/api/v1/nodes": { "get": { "summary": "Every node (one with `shoal up`): status, addresses, capacity, labels, instances; and the cluster's leader",
+            "responses": { "200": ok("nodes", json!({ "type": "object", "required": ["mode", "leader", "nodes"], "additionalProperties": false, "properties": {
+                    "mode": { "enum": ["single", "cluster"] },
+                    "leader": { "type": ["object", "null"], "description": "the leader's node (and its fencing revision in a cluster)" },
+                    "grace_seconds": { "type": "number", "description": "cluster: how long a node without its lease is suspect before it is lost" },
+                    "nodes": array(node) } })),
+                "503": unavailable() } } },
+        "/api/v1/nodes/{name}/drain": refused("Move a node's instances to the other nodes (new healthy before old stops); it takes no new ones"),
+        "/api/v1/nodes/{name}/undrain": refused("Let a drained node take instances again")
+    })
 }

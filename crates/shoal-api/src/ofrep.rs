@@ -21,6 +21,7 @@ use shoal_flags::FlagSet;
 use shoal_fleet::Fleet;
 use shoal_store::{Revision, StoreError};
 
+use crate::openapi::{array, json_body, object, ok, path_param, schema_ref, string};
 use crate::state::ApiState;
 
 /// What identifies the stored flags: the newest mod revision among their keys and how
@@ -175,34 +176,43 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// The OpenAPI paths of OFREP.
-pub fn openapi_paths(ok: impl Fn(&str, Value) -> Value) -> Value {
-    let body = json!({ "required": false, "content": { "application/json": { "schema": { "type": "object", "properties": {
-        "context": { "type": "object", "description": "targetingKey (the user key) and attributes: an attribute named like a header (X-Country) feeds header rules, `path` feeds path rules" } } } } } });
-    let failure = |description: &str| json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/OfrepError" } } } });
+pub fn openapi_paths() -> Value {
+    let body = json_body(
+        json!({ "type": "object", "description": "other members are ignored", "properties": {
+        "context": { "type": ["object", "null"], "description": "targetingKey (the user key) and attributes: an attribute named like a header (X-Country) feeds header rules, `path` feeds path rules; string, number and boolean attributes are read, others ignored",
+            "properties": { "targetingKey": { "type": ["string", "null"] } } } } }),
+        false,
+    );
+    let failure = |description: &str| ok(description, schema_ref("OfrepError"));
     json!({
         "/ofrep/v1/evaluate/flags/{key}": { "post": { "summary": "OFREP: evaluate one flag for a context",
-            "parameters": [{ "name": "key", "in": "path", "required": true, "schema": { "type": "string" }, "description": "flag name" }],
+            "parameters": [path_param("key", json!({ "type": "string", "minLength": 1 }), "flag name")],
             "requestBody": body.clone(),
-            "responses": { "200": ok("the evaluation", json!({ "$ref": "#/components/schemas/OfrepSuccess" })),
-                "400": failure("PARSE_ERROR, INVALID_CONTEXT or TARGETING_KEY_MISSING"), "404": failure("FLAG_NOT_FOUND") } } },
+            "responses": { "200": ok("the evaluation", schema_ref("OfrepSuccess")),
+                "400": failure("PARSE_ERROR, INVALID_CONTEXT, or TARGETING_KEY_MISSING (a flag rolled out to part of the users needs a targetingKey)"),
+                "404": failure("FLAG_NOT_FOUND"), "503": failure("GENERAL: the store cannot be reached") } } },
         "/ofrep/v1/evaluate/flags": { "post": { "summary": "OFREP: evaluate every flag for a context; ETag / If-None-Match",
-            "parameters": [{ "name": "If-None-Match", "in": "header", "required": false, "schema": { "type": "string" }, "description": "the ETag of a previous answer" }],
+            "parameters": [{ "name": "If-None-Match", "in": "header", "required": false, "schema": string(), "description": "the ETag of a previous answer" }],
             "requestBody": body,
-            "responses": { "200": ok("every flag, errors per flag inside", json!({ "type": "object", "properties": {
-                    "flags": { "type": "array", "items": { "oneOf": [{ "$ref": "#/components/schemas/OfrepSuccess" }, { "$ref": "#/components/schemas/OfrepError" }] } } } })),
-                "304": { "description": "unchanged since the ETag sent" }, "400": failure("PARSE_ERROR or INVALID_CONTEXT") } } }
+            "responses": { "200": { "description": "every flag, errors per flag inside",
+                    "headers": { "ETag": { "required": true, "schema": string(), "description": "changes exactly when the answer would" } },
+                    "content": { "application/json": { "schema": object(&["flags"], json!({
+                        "flags": array(json!({ "oneOf": [schema_ref("OfrepSuccess"), schema_ref("OfrepError")] })) })) } } },
+                "304": { "description": "unchanged since the ETag sent",
+                    "headers": { "ETag": { "required": true, "schema": string() } } },
+                "400": failure("PARSE_ERROR or INVALID_CONTEXT"), "503": failure("GENERAL: the store cannot be reached") } } }
     })
 }
 
 /// The OpenAPI schemas of OFREP's answers.
 pub fn openapi_schemas() -> Value {
-    let s = json!({ "type": "string" });
+    let s = string();
     json!({
-        "OfrepSuccess": { "type": "object", "required": ["key", "value", "reason", "variant"], "properties": {
+        "OfrepSuccess": { "type": "object", "required": ["key", "value", "reason", "variant"], "additionalProperties": false, "properties": {
             "key": s, "value": { "type": ["boolean", "string"], "description": "true/false, or the variant of a variant flag" },
             "reason": { "enum": ["STATIC", "TARGETING_MATCH", "SPLIT", "DISABLED", "DEFAULT", "UNKNOWN", "ERROR"] },
             "variant": s, "metadata": { "type": "object" } } },
-        "OfrepError": { "type": "object", "required": ["errorCode"], "properties": {
+        "OfrepError": { "type": "object", "required": ["errorCode", "errorDetails"], "additionalProperties": false, "properties": {
             "key": s, "errorCode": { "enum": ["PARSE_ERROR", "TARGETING_KEY_MISSING", "INVALID_CONTEXT", "FLAG_NOT_FOUND", "GENERAL"] },
             "errorDetails": s } }
     })

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use bytes::Bytes;
@@ -15,6 +15,12 @@ use shoal_catalog::{
 };
 
 use crate::error::{parse_json, ApiError};
+use crate::openapi::{
+    array, error, json_body, object, ok, opt_uint, path_param, query_param, schema_ref, string,
+    uint, unavailable,
+};
+use crate::query::Params;
+use crate::since::DURATION_PATTERN;
 use crate::state::ApiState;
 use shoal_catalog::now_ms;
 use shoal_fleet::Fleet;
@@ -158,13 +164,14 @@ pub async fn show(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InstanceFilter {
     pub service: Option<String>,
 }
 
 pub async fn instances(
     State(st): State<Arc<ApiState>>,
-    Query(f): Query<InstanceFilter>,
+    Params(f): Params<InstanceFilter>,
 ) -> Result<Json<Vec<InstanceRecord>>, ApiError> {
     let snap = st.fleet().await?;
     let mut out: Vec<InstanceRecord> = snap
@@ -210,11 +217,15 @@ pub async fn scale(
             let pause = match body.pause.as_deref() {
                 None => Some(DEFAULT_PAUSE),
                 Some("until-auto") => None,
-                Some(text) => Some(humantime::parse_duration(text).map_err(|e| {
-                    ApiError::bad_request("bad `pause`").detail(format!(
-                        "{text:?}: {e} (e.g. \"10m\", \"0s\", \"until-auto\")"
-                    ))
-                })?),
+                Some(text) => Some(
+                    crate::since::parse_duration_ms(text)
+                        .map(Duration::from_millis)
+                        .ok_or_else(|| {
+                            ApiError::bad_request("bad `pause`").detail(format!(
+                                "{text:?}: give a duration (\"10m\", \"1h30m\", \"0s\") or \"until-auto\""
+                            ))
+                        })?,
+                ),
             };
             set_override(&st, &name, n, pause).await
         }
@@ -245,14 +256,15 @@ async fn set_override(
     }
     if let Some(scale) = &spec.scale {
         if n != 0 && (n < scale.min || n > scale.max) {
-            return Err(
-                ApiError::bad_request("instance count outside the service's scale bounds").detail(
-                    format!(
-                        "[services.{name}.scale] allows {}..={}",
-                        scale.min, scale.max
-                    ),
-                ),
-            );
+            // A well-formed count this service's deployed bounds refuse: a conflict, not a 400.
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "instance count outside the service's scale bounds",
+            )
+            .detail(format!(
+                "[services.{name}.scale] allows {}..={} (or 0)",
+                scale.min, scale.max
+            )));
         }
     }
     let until = pause.map(|p| now_ms().saturating_add(p.as_millis() as u64));
@@ -277,7 +289,7 @@ async fn hand_back(st: &ApiState, name: &str) -> Result<Json<Value>, ApiError> {
         .ok_or_else(|| ApiError::not_found("no such service").detail(name.to_string()))?;
     if spec.scale.as_ref().is_none_or(|s| s.target.is_none()) {
         return Err(
-            ApiError::bad_request("the service has no autoscaler").detail(format!(
+            ApiError::new(StatusCode::CONFLICT, "the service has no autoscaler").detail(format!(
                 "give [services.{name}.scale] a `target` (rps, p95_ms, cpu, inflight or metric)"
             )),
         );
@@ -329,6 +341,7 @@ pub async fn restart(
     }
     let req = RestartRequest {
         requested_ms: now_ms(),
+        kill: false,
     };
     st.store.put(&restart_key(&id), encode(&req), 0).await?;
     Ok((
@@ -344,4 +357,104 @@ pub async fn proxy(State(st): State<Arc<ApiState>>) -> Result<Json<Value>, ApiEr
         Some(view) => Ok(Json(view())),
         None => Err(ApiError::not_found("no proxy runs in this process")),
     }
+}
+
+/// The OpenAPI paths of this file's endpoints.
+pub fn openapi_paths() -> Value {
+    let name = path_param(
+        "name",
+        json!({ "type": "string", "minLength": 1 }),
+        "service name",
+    );
+    let set = object(
+        &[
+            "service",
+            "instances",
+            "revision",
+            "autoscaler_paused_until_ms",
+            "autoscaler_paused",
+        ],
+        json!({ "service": string(), "instances": uint(u32::MAX.into()), "revision": uint(i64::MAX as u64),
+            "autoscaler_paused_until_ms": opt_uint(), "autoscaler_paused": { "type": "boolean" } }),
+    );
+    let handed_back = object(
+        &["service", "instances", "auto", "revision"],
+        json!({ "service": string(), "instances": uint(u32::MAX.into()), "auto": { "const": true },
+            "revision": uint(i64::MAX as u64) }),
+    );
+    let pause = json!({ "type": ["string", "null"], "pattern": format!("^until-auto$|{DURATION_PATTERN}"),
+        "description": "how long a set count holds the autoscaler off: a duration (default 10m; 0s: not at all) or `until-auto`" });
+    let scale_body = json!({ "oneOf": [
+        object(&["instances"], json!({
+            "instances": uint(MAX_INSTANCES.into()), "pause": pause,
+            "auto": { "const": false } })),
+        object(&["auto"], json!({
+            "auto": { "const": true, "description": "hand the count back to the autoscaler" },
+            "instances": { "type": "null" }, "pause": pause })) ] });
+    json!({
+        "/api/v1/agent": { "get": { "summary": "This agent: node, version, addresses, uptime, and whether the store answers",
+            "responses": { "200": ok("agent", object(&["node", "version", "http", "gateway", "uptime_seconds", "store"], json!({
+                "node": string(), "version": string(), "http": string(), "gateway": string(),
+                "uptime_seconds": { "type": "number", "minimum": 0 },
+                "store": { "type": "object", "required": ["reachable"], "properties": {
+                    "reachable": { "type": "boolean" }, "revision": { "type": "integer" }, "error": string(),
+                    "serving_from_revision": { "type": "integer" } } } }))) } } },
+        "/api/v1/services": { "get": { "summary": "Every service with counts",
+            "responses": { "200": ok("services", array(schema_ref("ServiceSummary"))), "503": unavailable() } } },
+        "/api/v1/services/{name}": { "get": { "summary": "One service: summary, spec, instances, autoscaler", "parameters": [name],
+            "responses": { "200": ok("service", object(&["service", "spec", "instances", "autoscaler"], json!({
+                    "service": schema_ref("ServiceSummary"),
+                    "spec": { "type": ["object", "null"], "description": "the spec as stored (null for a service only registered from outside)" },
+                    "instances": array(schema_ref("Instance")),
+                    "autoscaler": { "type": ["object", "null"], "description": "bounds, target, who set the count, hold, last decision (null without [scale])" } }))),
+                "404": error("no such service"), "503": unavailable() } } },
+        "/api/v1/services/{name}/scale": { "post": { "summary": "Set the instance count of the current version (within its [scale] bounds), or hand it back to the autoscaler", "parameters": [name],
+            "requestBody": json_body(scale_body, true),
+            "responses": { "200": ok("scaled", json!({ "oneOf": [set.clone(), handed_back] })),
+                "400": error("the body is not one of the two forms, the count is over 10000, or `pause` is not a duration"),
+                "404": error("no such service"),
+                "409": error("the count is outside the service's [scale] bounds, or `auto` for a service without an autoscaler"),
+                "503": unavailable() } } },
+        "/api/v1/services/{name}/stop": { "post": { "summary": "Stop every instance of the current version (scale to 0, the autoscaler held off until start)", "parameters": [name],
+            "responses": { "200": ok("stopped", set), "404": error("no such service"), "503": unavailable() } } },
+        "/api/v1/services/{name}/start": { "post": { "summary": "Return to the spec's instance count", "parameters": [name],
+            "responses": { "200": ok("started", object(&["service", "instances"], json!({ "service": string(), "instances": uint(u32::MAX.into()) }))),
+                "404": error("no such service"), "503": unavailable() } } },
+        "/api/v1/instances": { "get": { "summary": "Every instance", "parameters": [query_param("service", string(), "only this service")],
+            "responses": { "200": ok("instances", array(schema_ref("Instance"))), "400": error("bad query string"), "503": unavailable() } } },
+        "/api/v1/instances/{id}/restart": { "post": { "summary": "Restart one supervised instance in place",
+            "parameters": [path_param("id", json!({ "type": "string", "minLength": 1 }), "instance id")],
+            "responses": { "202": ok("requested", object(&["instance", "restart"], json!({ "instance": string(), "restart": { "const": "requested" } }))),
+                "404": error("no such supervised instance"), "503": unavailable() } } },
+        "/api/v1/proxy": { "get": { "summary": "The data plane: per service circuit state, in-flight, requests, retries, shed, rate-limited, fallbacks, timeouts, ejections; per instance load and ejection; outbound listeners",
+            "responses": { "200": ok("proxy state", json!({ "type": "object", "properties": {
+                    "outbound": { "type": "object", "additionalProperties": string(), "description": "service → its outbound listener" },
+                    "services": { "type": "object", "additionalProperties": { "type": "object" } } } })),
+                "404": error("no proxy runs in this process") } } }
+    })
+}
+
+/// The OpenAPI schemas of this file's answers.
+pub fn openapi_schemas() -> Value {
+    let n = uint(u32::MAX.into());
+    let count = uint(u64::MAX);
+    let strings = array(string());
+    json!({
+        "ServiceSummary": object(&["name", "version", "desired", "instances", "healthy", "restarts", "crash_loop", "routes", "versions", "external"], json!({
+            "name": string(), "version": string(), "desired": n, "instances": count, "healthy": count,
+            "restarts": n, "crash_loop": { "type": "boolean" }, "routes": strings, "versions": strings,
+            "external": { "type": "boolean", "description": "only registered from outside (no spec)" },
+            "scale": { "type": "string", "description": "who sets the count: `auto MIN..MAX` or `manual` (absent: the spec)" } })),
+        "Instance": object(&["id", "service", "version", "node", "address", "port", "pid", "state", "health", "health_output",
+                "restarts", "consecutive_failures", "crash_loop", "last_exit", "started_ms", "external", "group", "fingerprint",
+                "deployment", "healthy_since_ms"], json!({
+            "id": string(), "service": string(), "version": string(), "node": string(), "address": string(),
+            "port": uint(u16::MAX.into()), "pid": { "type": ["integer", "null"], "minimum": 0 },
+            "state": { "enum": ["running", "backoff", "stopping", "failed"] },
+            "health": { "enum": ["starting", "passing", "warning", "critical"] },
+            "health_output": string(), "restarts": n, "consecutive_failures": n, "crash_loop": { "type": "boolean" },
+            "last_exit": { "type": ["string", "null"] }, "started_ms": count, "external": { "type": "boolean" },
+            "group": { "type": "string", "description": "\"\" for the main line, else the side version's label" },
+            "fingerprint": count, "deployment": count, "healthy_since_ms": opt_uint() }))
+    })
 }

@@ -44,6 +44,8 @@ pub struct ApiState {
     /// Cluster mode (`shoal agent`): how long a node without its lease counts as suspect
     /// before it is lost. `None` with `shoal up` (one machine).
     pub cluster_grace: Option<std::time::Duration>,
+    /// Whether chaos experiments may be started (`[platform] chaos = true`).
+    pub chaos: bool,
 }
 
 /// Produces the gateway's evaluations of the last minute: flag → value → count.

@@ -3,13 +3,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shoal_traces::{SpanSource, Trace, TraceQuery, TraceSummary};
 
 use crate::error::ApiError;
+use crate::logs::TRACE_ID_PATTERN;
+use crate::openapi::{
+    array, error, object, ok, path_param, pattern, query_param, schema_ref, string, uint,
+};
+use crate::query::Params;
 use crate::state::ApiState;
 
 #[derive(Debug, Deserialize, Default)]
@@ -27,8 +32,6 @@ pub struct TraceParams {
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 10_000;
 
-type Params = Result<Query<TraceParams>, axum::extract::rejection::QueryRejection>;
-
 fn source(st: &ApiState) -> Result<Arc<dyn SpanSource>, ApiError> {
     st.traces
         .clone()
@@ -37,10 +40,8 @@ fn source(st: &ApiState) -> Result<Arc<dyn SpanSource>, ApiError> {
 
 pub async fn list(
     State(st): State<Arc<ApiState>>,
-    p: Params,
+    Params(p): Params<TraceParams>,
 ) -> Result<Json<Vec<TraceSummary>>, ApiError> {
-    let Query(p) =
-        p.map_err(|e| ApiError::bad_request("bad query string").detail(e.body_text()))?;
     let q = TraceQuery {
         service: p.service.filter(|s| !s.is_empty()),
         min_duration: p.min_ms.map(Duration::from_millis),
@@ -73,42 +74,41 @@ pub async fn show(
 }
 
 /// The OpenAPI paths of this file's endpoints.
-pub fn openapi_paths(
-    ok: impl Fn(&str, Value) -> Value,
-    error: impl Fn(&str) -> Value,
-    query: impl Fn(&str, &str, &str) -> Value,
-) -> Value {
+pub fn openapi_paths() -> Value {
+    let off = "this agent does not record traces";
     json!({
         "/api/v1/traces": { "get": { "summary": "Recent traces from the proxy's spans, newest first",
             "parameters": [
-                query("service", "string", "only traces in which this service answered a span"),
-                query("min_ms", "integer", "only traces at least this many milliseconds long"),
-                query("errors", "boolean", "only traces with a 5xx or a Shoal reason (X-Shoal-Reason)"),
-                query("limit", "integer", "at most N (default 100)")],
-            "responses": { "200": ok("trace summaries", json!({ "type": "array", "items": { "$ref": "#/components/schemas/TraceSummary" } })),
-                "400": error("bad query"), "404": error("this agent does not record traces") } } },
+                query_param("service", string(), "only traces in which this service answered a span (empty: every one)"),
+                query_param("min_ms", uint(u64::MAX), "only traces at least this many milliseconds long"),
+                query_param("errors", json!({ "type": "boolean" }), "only traces with a 5xx or a Shoal reason (X-Shoal-Reason)"),
+                query_param("limit", uint(u64::MAX), "at most N (default 100; 0 is 1, above 10000 is 10000)")],
+            "responses": { "200": ok("trace summaries", array(schema_ref("TraceSummary"))),
+                "400": error("bad query string"), "404": error(off) } } },
         "/api/v1/traces/{id}": { "get": { "summary": "One trace: its spans in tree order (parent before children) with depth",
-            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" }, "description": "trace id, 32 hex digits (X-Trace-Id)" }],
-            "responses": { "200": ok("trace", json!({ "$ref": "#/components/schemas/Trace" })),
-                "400": error("bad trace id"), "404": error("no such trace") } } }
+            "parameters": [path_param("id", pattern(TRACE_ID_PATTERN), "trace id, 32 hex digits (X-Trace-Id)")],
+            "responses": { "200": ok("trace", schema_ref("Trace")),
+                "400": error("bad trace id"), "404": error("no such trace, or this agent does not record traces") } } }
     })
 }
 
 /// The OpenAPI schemas of this file's answers.
 pub fn openapi_schemas() -> Value {
-    let s = json!({ "type": "string" });
-    let n = json!({ "type": "integer" });
+    let s = string();
+    let n = uint(u64::MAX);
     let opt = json!({ "type": ["string", "null"] });
+    let strings = array(s.clone());
     json!({
-        "TraceSummary": { "type": "object", "properties": {
+        "TraceSummary": object(&["trace_id", "root_service", "root_name", "start_us", "duration_us", "span_count", "services", "error"], json!({
             "trace_id": s, "root_service": s, "root_name": s, "start_us": n, "duration_us": n,
-            "span_count": n, "services": { "type": "array", "items": s }, "error": { "type": "boolean" } } },
-        "Trace": { "type": "object", "properties": {
-            "trace_id": s, "start_us": n, "duration_us": n, "services": { "type": "array", "items": s },
-            "error": { "type": "boolean" }, "spans": { "type": "array", "items": { "$ref": "#/components/schemas/TraceSpan" } } } },
-        "TraceSpan": { "type": "object", "properties": {
+            "span_count": n, "services": strings, "error": { "type": "boolean" } })),
+        "Trace": object(&["trace_id", "start_us", "duration_us", "services", "error", "spans"], json!({
+            "trace_id": s, "start_us": n, "duration_us": n, "services": strings,
+            "error": { "type": "boolean" }, "spans": array(schema_ref("TraceSpan")) })),
+        "TraceSpan": { "type": "object", "required": ["trace_id", "span_id", "depth", "start_us", "duration_us", "method", "path", "status", "service"],
+            "properties": {
             "trace_id": s, "span_id": s, "parent_span_id": opt, "depth": n,
-            "start_us": n, "duration_us": n, "method": s, "path": s, "status": n,
+            "start_us": n, "duration_us": n, "method": s, "path": s, "status": uint(u16::MAX.into()),
             "caller": s, "service": s, "version": s, "instance": opt, "retries": n, "reason": opt } }
     })
 }

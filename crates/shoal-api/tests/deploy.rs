@@ -46,7 +46,7 @@ async fn a_bad_file_is_refused_with_every_location() {
             false,
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["error"], "web.toml is not a valid service file");
     let lines: Vec<&str> = v["detail"]
         .as_array()
@@ -74,7 +74,7 @@ async fn relative_programs_are_resolved_against_the_base_dir() {
     let api = api().await;
     let toml = "[services.job]\ncommand = [\"./run.sh\"]\n";
     let (status, v) = api.deploy(toml, None, true).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     let script = api.dir.path().join("run.sh");
     std::fs::write(&script, "#!/bin/sh\n").unwrap_or_else(|e| panic!("{e}"));
     make_executable(&script);
@@ -201,7 +201,7 @@ async fn unknown_services_and_deployments_are_4xx() {
         assert!(v["error"].is_string(), "{path}: {v}");
     }
     let (status, v) = api.deploy(&web("1"), Some("db"), false).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["error"], "service `db` is not in the file");
     // A service with a spec but no deployment yet has an empty history.
     let (status, _) = api.deploy(&web("1"), None, false).await;

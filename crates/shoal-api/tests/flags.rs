@@ -230,7 +230,7 @@ async fn bad_edits_are_refused_and_change_nothing() {
         Method::PATCH,
         p,
         r#"{"rollout": 150, "deny": ["u1"]}"#,
-        StatusCode::BAD_REQUEST,
+        StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
     assert_eq!(
@@ -248,7 +248,7 @@ async fn bad_edits_are_refused_and_change_nothing() {
         Method::PUT,
         p,
         r#"{"constraints": [{"path_prefix": "beta"}]}"#,
-        StatusCode::BAD_REQUEST,
+        StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
     assert_eq!(

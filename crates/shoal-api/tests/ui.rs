@@ -30,7 +30,7 @@ async fn auth_self_says_what_a_token_may_do_without_needing_one() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
-        json!({ "tokens": false, "name": null, "rights": ["read", "write", "secrets"] })
+        json!({ "tokens": false, "name": null, "rights": ["read", "write", "secrets", "chaos"] })
     );
 
     let api = common::serve(tokens(), None).await;

@@ -59,4 +59,8 @@ pub enum ScaleSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestartRequest {
     pub requested_ms: u64,
+    /// Kill the process at once (SIGKILL, as a crash: the restart policy applies)
+    /// instead of stopping it gracefully: the chaos monkey's request.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kill: bool,
 }

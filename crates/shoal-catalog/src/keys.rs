@@ -19,6 +19,9 @@ pub const HISTORY_PREFIX: &str = "shoal/history/";
 /// Feature flags: `shoal/flags/<name>` → JSON flag (shoal-flags), read by the proxy
 /// on every change and by the OFREP endpoints.
 pub const FLAG_PREFIX: &str = "shoal/flags/";
+/// Chaos experiments (shoal-chaos): `shoal/chaos/<id>` → JSON `Experiment`, each with its
+/// end time; the proxy applies the faults, the monkey kills, a sweeper deletes ended ones.
+pub const CHAOS_PREFIX: &str = "shoal/chaos/";
 /// What `shoal up` applied last: `shoal/applied/up` → the file's services (JSON).
 /// The same file again is not deployed again.
 pub const APPLIED_KEY: &str = "shoal/applied/up";
@@ -49,6 +52,10 @@ pub const NODE_PREFIX: &str = "shoal/nodes/";
 /// last record and when it was last seen), without a lease: a node whose live record is gone
 /// is known to be gone (suspect, then lost) rather than never to have existed.
 pub const NODE_SEEN_PREFIX: &str = "shoal/nodes-seen/";
+
+pub fn chaos_key(id: &str) -> String {
+    format!("{CHAOS_PREFIX}{id}")
+}
 
 pub fn spec_key(service: &str) -> String {
     format!("{SPEC_PREFIX}{service}")

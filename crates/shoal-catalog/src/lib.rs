@@ -24,6 +24,7 @@ pub use keys::{
     HISTORY_PREFIX, KVMETA_PREFIX, KV_PREFIX, RESTART_PREFIX, SCALE_PREFIX, SECRET_PREFIX,
     SERVICE_PREFIX, SESSION_PREFIX, SPEC_PREFIX,
 };
+pub use keys::{chaos_key, CHAOS_PREFIX};
 pub use keys::{
     leader_key, node_key, node_seen_key, parse_node_key, LEADER_PREFIX, NODE_PREFIX,
     NODE_SEEN_PREFIX,

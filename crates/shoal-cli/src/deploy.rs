@@ -261,14 +261,15 @@ fn pretty<T: serde::Serialize>(v: &T) -> String {
     format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default())
 }
 
-/// A refused file's problems, one `FILE:LINE:COLUMN` line each.
+/// A refused file's problems (422; 400 from servers before 422 was used), one
+/// `FILE:LINE:COLUMN` line each.
 fn spec_errors(e: ClientError) -> ClientError {
     match e {
         ClientError::Api {
             status,
             error,
             detail: Some(detail),
-        } if status == StatusCode::BAD_REQUEST => {
+        } if status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY => {
             match serde_json::from_str::<Vec<String>>(&detail) {
                 Ok(lines) => ClientError::Api {
                     status,

@@ -3,6 +3,7 @@
 //! # Layout
 //! - `client.rs`: a small HTTP/1.1 JSON client for the API (tokens, errors, SSE).
 //! - `table.rs`: aligned text tables.
+//! - `chaos.rs`: `shoal chaos` (start, list and stop chaos experiments).
 //! - `status.rs`: `shoal status` and `shoal ps`.
 //! - `deploy.rs`: `shoal deploy` (plan, `--promote`/`--abort`) and `shoal rollback`.
 //! - `wait.rs`: `--wait` for deployments, a progress bar per service.
@@ -20,6 +21,7 @@
 //! - `trace.rs`: `shoal trace ID` (the waterfall) and `shoal traces`.
 #![forbid(unsafe_code)]
 
+mod chaos;
 mod client;
 mod deploy;
 mod errors;
@@ -38,6 +40,7 @@ mod top;
 mod trace;
 mod wait;
 
+pub use chaos::{chaos, chaos_request, ChaosCliError, ChaosCommand, CHAOS_EXAMPLES};
 pub use client::{Client, ClientError};
 pub use deploy::{deploy, order, plan_line, rollback, DeployArgs, Report};
 pub use errors::{errors, ErrorsArgs};

@@ -127,7 +127,33 @@ pub async fn status(
             },
         ]);
     }
-    Ok(format!("{}{}", store_warning(client).await, t.render()))
+    Ok(format!(
+        "{}{}{}",
+        store_warning(client).await,
+        t.render(),
+        chaos_section(client).await
+    ))
+}
+
+/// The chaos experiments in force, one line each ("" when none, or on an API
+/// without chaos).
+async fn chaos_section(client: &Client) -> String {
+    let all: Value = client.get("/api/v1/chaos").await.unwrap_or_default();
+    let list = all["experiments"].as_array().map_or(&[][..], |a| a);
+    let mut out = String::new();
+    for e in list.iter().filter(|e| e["active"] == true) {
+        out.push_str(&format!(
+            "CHAOS {}: {} on {}, {}s left\n",
+            s(&e["id"]),
+            s(&e["describe"]),
+            s(&e["target"]),
+            e["remaining_ms"].as_u64().unwrap_or(0).div_ceil(1000)
+        ));
+    }
+    if !out.is_empty() {
+        out.insert(0, '\n');
+    }
+    out
 }
 
 /// A line when this node cannot reach its store: it serves with the routes it had.

@@ -25,6 +25,8 @@ pub struct Fleet {
     pub instances: Vec<InstanceRecord>,
     /// Every feature flag (`shoal/flags/<name>`), by name.
     pub flags: BTreeMap<String, Flag>,
+    /// Chaos experiments (`shoal/chaos/<id>`), by id, ended ones too until swept.
+    pub chaos: BTreeMap<String, shoal_chaos::Experiment>,
     /// Instance counts set by `shoal scale` or the autoscaler (`shoal/scale/<service>`),
     /// by service.
     pub overrides: BTreeMap<String, ScaleOverride>,

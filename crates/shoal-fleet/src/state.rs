@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::de::DeserializeOwned;
 use shoal_catalog::{
-    decode, InstanceRecord, ScaleOverride, CATALOG_PREFIX, DEPLOY_PREFIX, FLAG_PREFIX, NODE_PREFIX,
-    SCALE_PREFIX, SPEC_PREFIX,
+    decode, InstanceRecord, ScaleOverride, CATALOG_PREFIX, CHAOS_PREFIX, DEPLOY_PREFIX,
+    FLAG_PREFIX, NODE_PREFIX, SCALE_PREFIX, SPEC_PREFIX,
 };
+use shoal_chaos::Experiment;
 use shoal_deploy::Deployment;
 use shoal_flags::Flag;
 use shoal_spec::ServiceSpec;
@@ -25,6 +26,7 @@ pub(crate) struct State {
     instances: BTreeMap<String, InstanceRecord>,
     overrides: BTreeMap<String, ScaleOverride>,
     flags: BTreeMap<String, Flag>,
+    chaos: BTreeMap<String, Experiment>,
     nodes: BTreeSet<String>,
     revisions: BTreeMap<String, KeyRevisions>,
 }
@@ -47,6 +49,7 @@ impl State {
             SCALE_PREFIX,
             FLAG_PREFIX,
             NODE_PREFIX,
+            CHAOS_PREFIX,
         ]
         .iter()
         .any(|p| key.starts_with(p))
@@ -64,6 +67,8 @@ impl State {
             put_decoded(&mut self.instances, key, key, value);
         } else if let Some(name) = key.strip_prefix(FLAG_PREFIX) {
             put_decoded(&mut self.flags, name, key, value);
+        } else if let Some(id) = key.strip_prefix(CHAOS_PREFIX) {
+            put_decoded(&mut self.chaos, id, key, value);
         } else if let Some(name) = key.strip_prefix(NODE_PREFIX) {
             // Only whether the node's record (on its lease) exists matters here.
             self.nodes.insert(name.to_owned());
@@ -97,6 +102,8 @@ impl State {
             self.flags.remove(name);
         } else if let Some(name) = key.strip_prefix(NODE_PREFIX) {
             self.nodes.remove(name);
+        } else if let Some(id) = key.strip_prefix(CHAOS_PREFIX) {
+            self.chaos.remove(id);
         }
         self.revisions.remove(key);
     }
@@ -131,6 +138,7 @@ impl State {
             instances,
             overrides: self.overrides.clone(),
             flags: self.flags.clone(),
+            chaos: self.chaos.clone(),
             nodes: self.nodes.clone(),
             revisions: self.revisions.clone(),
         }

@@ -33,6 +33,10 @@ pub enum Failure {
     Transport(String),
     #[error("request body refused: {0}")]
     TooLarge(String),
+    /// The instance failed its health check or was ejected while the request was
+    /// in flight; an idempotent request is retried elsewhere at once.
+    #[error("the instance left service (failed its health check or was ejected) before answering")]
+    Left,
 }
 
 /// The result of a call after retries.
@@ -65,6 +69,8 @@ pub(crate) struct Call<'a> {
     /// A request body passed on as it arrives (HTTP/2 to an h2c instance) instead
     /// of `body`; the first attempt that sends takes it, so a later one cannot.
     pub stream: Option<&'a crate::client_h2::RequestStream>,
+    /// Chaos experiments on the service and the caller they are rolled for.
+    pub chaos: Option<(&'a [shoal_chaos::Experiment], &'a str)>,
 }
 
 /// Methods that may be sent twice (RFC 9110 idempotent, minus TRACE).
@@ -120,6 +126,7 @@ pub(crate) fn record_outcome(
     now: Instant,
 ) {
     if let Some(d) = stats.record(ok, now) {
+        stats.interrupt();
         Counters::bump(&state.counters.ejections);
         tracing::warn!(service = %service, instance = %instance, seconds = d.as_secs_f64(), "instance ejected after consecutive failures");
     }
@@ -198,7 +205,7 @@ pub(crate) async fn call<'r>(
         // `proxy_next_upstream error` does); the rest up to `attempts`.
         let limit = match &out.result {
             Err(Failure::Connect(_)) => state.max_retries().max(endpoints.len() as u32),
-            Err(Failure::Transport(_)) if idem => state.max_retries().max(1),
+            Err(Failure::Transport(_) | Failure::Left) if idem => state.max_retries().max(1),
             _ => state.max_retries(),
         };
         if ok
@@ -261,7 +268,29 @@ async fn attempt(
 ) -> Attempt {
     let inflight = stats.start();
     let deadline = started + c.timeout;
-    let mut res = send_once(pool, addr, c, started, deadline).await;
+    let injection = match c.chaos {
+        Some((rules, caller)) => {
+            let now_ms = shoal_catalog::now_ms();
+            shoal_chaos::roll(rules, caller, now_ms, &mut rand::rng())
+        }
+        None => shoal_chaos::Injection::default(),
+    };
+    if let Some(answer) = inject_before(&injection, c.timeout, deadline).await {
+        return Attempt { answer, started };
+    }
+    // An idempotent request that can be sent again gives up on an instance that
+    // leaves service mid-request (a hung process failing its health check) instead
+    // of waiting out the timeout; the caller retries it elsewhere.
+    let resendable = idempotent(c.method) && c.stream.is_none() && c.upgrade.is_none();
+    let mut res = if resendable {
+        tokio::select! {
+            biased;
+            res = send_once(pool, addr, c, started, deadline) => res,
+            () = stats.left() => Err(Sent::Failed(Failure::Left)),
+        }
+    } else {
+        send_once(pool, addr, c, started, deadline).await
+    };
     // The instance closed a pooled connection just as the request went out: an
     // idempotent request goes again at once (on another or a new connection);
     // this is not a retry, nothing was answered.
@@ -272,6 +301,9 @@ async fn attempt(
         Sent::Stale(e) => Failure::Transport(e),
         Sent::Failed(f) => f,
     });
+    if let (Some(rate), Ok(a)) = (injection.bytes_per_sec, &answer) {
+        throttle(a, rate).await;
+    }
     // A switched connection stays in the instance's load until it closes.
     if let Ok(Answer {
         body: crate::body::Body::Upgraded(up),
@@ -281,6 +313,53 @@ async fn attempt(
         up.load = Some(inflight);
     }
     Attempt { answer, started }
+}
+
+/// What a chaos experiment does before an attempt is sent: holds it (a hold past
+/// the deadline is the attempt's timeout), or answers in the instance's place.
+async fn inject_before(
+    i: &shoal_chaos::Injection,
+    timeout: Duration,
+    deadline: Instant,
+) -> Option<Result<Answer, Failure>> {
+    if i.is_none() {
+        return None;
+    }
+    if !i.delay.is_zero() {
+        let until = Instant::now() + i.delay;
+        if until >= deadline {
+            tokio::time::sleep_until(deadline).await;
+            return Some(Err(Failure::Timeout(timeout)));
+        }
+        tokio::time::sleep_until(until).await;
+    }
+    if let Some(status) = i.error {
+        return Some(Ok(crate::respond::injected(status)));
+    }
+    if i.reset {
+        return Some(Err(Failure::Transport(
+            "connection reset by peer (injected by a chaos experiment)".into(),
+        )));
+    }
+    None
+}
+
+/// Holds an answer as long as its body would take at `bytes_per_sec` (its
+/// `Content-Length`, or the whole body's size; a streamed body of unknown
+/// length passes unthrottled), at most [`shoal_chaos::MAX_DELAY`].
+async fn throttle(a: &Answer, bytes_per_sec: u64) {
+    let len = a
+        .fields
+        .known(Known::ContentLength)
+        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok())
+        .or(match &a.body {
+            Body::Full(Some(b)) => Some(b.len() as u64),
+            _ => None,
+        });
+    if let Some(len) = len {
+        let hold = shoal_chaos::transfer_time(len, bytes_per_sec).min(shoal_chaos::MAX_DELAY);
+        tokio::time::sleep(hold).await;
+    }
 }
 
 /// Why one send failed: a stale pooled connection, or a failure to report.

@@ -23,6 +23,8 @@ pub enum Reason {
     Shed,
     Fallback,
     TooLarge,
+    /// An error injected by a chaos experiment (`shoal chaos error`).
+    Chaos,
 }
 
 impl Reason {
@@ -37,6 +39,7 @@ impl Reason {
             Reason::Shed => "shed",
             Reason::Fallback => "fallback",
             Reason::TooLarge => "too-large",
+            Reason::Chaos => "chaos",
         }
     }
 
@@ -47,9 +50,11 @@ impl Reason {
             Reason::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Reason::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Reason::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Reason::NoHealthyInstance | Reason::CircuitOpen | Reason::Shed | Reason::Fallback => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Reason::NoHealthyInstance
+            | Reason::CircuitOpen
+            | Reason::Shed
+            | Reason::Fallback
+            | Reason::Chaos => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -72,6 +77,17 @@ pub(crate) fn shoal_answer(reason: Reason, detail: &str) -> Answer {
         Fields::map(headers),
         full(body.to_string()),
     )
+}
+
+/// The answer a chaos experiment injects in place of an instance's: `status`,
+/// with `X-Shoal-Reason: chaos` so nobody mistakes it for a real failure.
+pub(crate) fn injected(status: u16) -> Answer {
+    let mut a = shoal_answer(
+        Reason::Chaos,
+        "error injected by a chaos experiment (see `shoal chaos list`)",
+    );
+    a.status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    a
 }
 
 /// An answer's map (Shoal's own answers are made with one).

@@ -1,7 +1,7 @@
 //! The proxy and its listeners: the edge gateway (caller `gateway`) and one
 //! outbound listener per service (caller = that service). HTTP/1.1 keep-alive
-//! (`h1.rs`) and h2c (`h2.rs`), header/body/idle limits, a connection cap,
-//! graceful shutdown.
+//! (`h1.rs`) and h2c (`h2.rs`), header/body/idle limits, a connection cap within
+//! the process's connection budget (`shoal-listen`), graceful shutdown.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use shoal_listen::{Budget, Share, Timeouts};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 
 use crate::observe::Hooks;
 use crate::pool::Pool;
@@ -19,8 +20,10 @@ use crate::table::RouteTable;
 /// Limits and defaults of the proxy's listeners and upstream client.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
-    /// Open client connections across all listeners; more wait to be served (one
-    /// accepted per accept loop, the rest in the kernel's queue).
+    /// Open client connections across all listeners; more are accepted and
+    /// answered `503` with `Connection: close` at once (never left in the kernel's
+    /// queue). Each also takes two descriptors of the process's connection budget
+    /// (its own and the upstream connection it may hold), which may refuse first.
     pub max_connections: usize,
     /// Request head size (HTTP/1 buffer, HTTP/2 header list).
     pub max_header_bytes: usize,
@@ -28,8 +31,16 @@ pub struct ProxyConfig {
     pub max_body_bytes: usize,
     /// A client connection with no request for this long is closed.
     pub idle_timeout: Duration,
+    /// A request head must arrive whole this long after its first byte (and a
+    /// new connection's first request this long after accept, if shorter than
+    /// `idle_timeout`); else the connection is closed.
+    pub head_timeout: Duration,
+    /// The longest wait for the next piece of a request body, or for the client
+    /// to take the next piece of an answer.
+    pub body_timeout: Duration,
     pub connect_timeout: Duration,
-    /// Per-attempt timeout of services without `resilience.timeout`.
+    /// Per-attempt timeout of services without `resilience.timeout` (default 15 s, as
+    /// Envoy's route timeout: a hung instance holds a non-idempotent request no longer).
     pub default_timeout: Duration,
     /// How long a request to a service at zero instances is held while one starts.
     pub cold_start_timeout: Duration,
@@ -45,14 +56,19 @@ pub struct ProxyConfig {
 }
 
 impl Default for ProxyConfig {
+    /// Timeouts are [`Timeouts::HTTP`] (head 10 s, body 30 s, idle 60 s) with
+    /// the `SHOAL_HEAD_TIMEOUT`, `SHOAL_BODY_TIMEOUT`, `SHOAL_IDLE_TIMEOUT` overrides.
     fn default() -> Self {
+        let timeouts = Timeouts::HTTP.from_env();
         Self {
             max_connections: 10_000,
             max_header_bytes: 64 * 1024,
             max_body_bytes: 16 * 1024 * 1024,
-            idle_timeout: Duration::from_secs(60),
+            idle_timeout: timeouts.idle,
+            head_timeout: timeouts.head,
+            body_timeout: timeouts.body,
             connect_timeout: Duration::from_secs(2),
-            default_timeout: Duration::from_secs(60),
+            default_timeout: Duration::from_secs(15),
             cold_start_timeout: Duration::from_secs(30),
             upstream_idle_per_host: 256,
             serve_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -67,7 +83,8 @@ pub struct Proxy {
     pub(crate) pool: Pool,
     pub(crate) config: ProxyConfig,
     pub(crate) hooks: Hooks,
-    conns: Arc<Semaphore>,
+    /// The cap of client connections over every listener, in the process's budget.
+    conns: Share,
     outbound: Mutex<HashMap<String, SocketAddr>>,
     shutdown: watch::Sender<bool>,
     /// Requests held for a cold start now (bounded: see `stages/wake.rs`).
@@ -79,7 +96,7 @@ impl Proxy {
         Arc::new(Self {
             table,
             pool: Pool::new(config.connect_timeout, config.upstream_idle_per_host),
-            conns: Arc::new(Semaphore::new(config.max_connections)),
+            conns: Share::new(Budget::process(), "proxy", config.max_connections, 2),
             config,
             hooks,
             outbound: Mutex::new(HashMap::new()),
@@ -171,33 +188,29 @@ impl Proxy {
         // one: waiting registers with it, and a shared one would be a lock every
         // serving thread takes on every request.
         let (local_stop, conn_stop) = watch::channel(false);
+        let mut backoff = shoal_listen::AcceptBackoff::default();
         loop {
             if *stop.borrow() {
                 break;
             }
             let (stream, _peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        tracing::warn!(error = %e, %caller, "proxy accept failed");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                },
+                accepted = shoal_listen::accept(&listener, &mut backoff, &caller) => accepted,
                 _ = stop.changed() => break,
             };
-            // Accepted first, then admitted: a permit never waits in one thread's accept
-            // while a connection waits in another thread's socket.
-            let permit = tokio::select! {
-                p = self.conns.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-                _ = stop.changed() => break,
+            // Over the cap (or the budget): a 503 and a close now, not a wait in
+            // the kernel's queue.
+            let admission = match self.conns.admit() {
+                Ok(a) => a,
+                Err(_) => {
+                    shoal_listen::refuse_http(stream);
+                    continue;
+                }
             };
             let _ = stream.set_nodelay(true);
             let (proxy, who, pool) = (self.clone(), caller.clone(), pool.clone());
             let (stop, running) = (conn_stop.clone(), running.clone());
             tokio::spawn(async move {
-                crate::h1::serve(proxy, stream, who, pool, stop).await;
-                drop(permit);
+                crate::h1::serve(proxy, stream, who, pool, stop, admission).await;
                 drop(running);
             });
         }

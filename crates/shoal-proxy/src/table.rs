@@ -42,6 +42,9 @@ pub struct ServiceRoute {
     /// The service scales to zero (`[services.S.scale] min = 0`): a request that
     /// finds no instance is held while one starts.
     pub from_zero: bool,
+    /// Chaos experiments on calls into the service (latency, errors, resets, a
+    /// bandwidth cap), rolled per attempt; empty but during an experiment.
+    pub chaos: Vec<shoal_chaos::Experiment>,
 }
 
 impl ServiceRoute {
@@ -229,6 +232,7 @@ impl RouteTable {
                     from_zero: spec
                         .and_then(|s| s.scale.as_ref())
                         .is_some_and(|sc| sc.min == 0),
+                    chaos: Vec::new(),
                 },
             );
         }

@@ -5,7 +5,7 @@ import { h, replace, route, routeQuery, fmtTime, fmtDateTime } from "./dom.js";
 
 export const name = "events";
 
-const KINDS = ["instance_started", "instance_exited", "instance_stopped", "start_failed", "health_changed", "restart", "scaled", "rollout", "config_waiting", "platform", "circuit_changed", "instance_ejected", "deployment", "flag"];
+const KINDS = ["instance_started", "instance_exited", "instance_stopped", "start_failed", "health_changed", "restart", "scaled", "rollout", "config_waiting", "platform", "circuit_changed", "instance_ejected", "deployment", "flag", "chaos"];
 
 function kindClass(e) {
   const m = (e.message || "").toLowerCase();

@@ -88,6 +88,14 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Chaos on purpose: kill instances, inject latency, errors, resets or a bandwidth cap.
+    #[command(after_help = shoal_cli::CHAOS_EXAMPLES)]
+    Chaos {
+        #[command(subcommand)]
+        command: shoal_cli::ChaosCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Return a service to its previous spec (a traffic switch while the old version is kept warm).
     Rollback {
         service: String,
@@ -571,6 +579,19 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Command::Flag { command, remote } => match client(&remote) {
             Ok(c) => match shoal_cli::flag(&c, &command, remote.json).await {
+                Ok(out) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(e.exit_code())
+                }
+            },
+            Err(code) => code,
+        },
+        Command::Chaos { command, remote } => match client(&remote) {
+            Ok(c) => match shoal_cli::chaos(&c, &command, remote.json).await {
                 Ok(out) => {
                     print!("{out}");
                     ExitCode::SUCCESS

@@ -4,6 +4,7 @@ mod applied;
 mod banner;
 mod cli;
 mod keycheck;
+mod limits;
 mod observe;
 mod plane;
 mod preflight;
@@ -24,6 +25,8 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    // Before the runtime's threads: raised once, for the whole process.
+    limits::raise_for(&args.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -157,3 +157,21 @@ pub fn start_autoscaler(
         shoal_autoscaler::run(a, stop.stopped())
     });
 }
+
+/// The chaos monkey: kills for kill experiments, and the end of every experiment.
+pub fn start_monkey(
+    tasks: &mut Tasks,
+    store: &Arc<dyn Store>,
+    plane: &Plane,
+    events: &Arc<EventLog>,
+) {
+    let (store, fleet, events) = (store.clone(), plane.fleet.clone(), events.clone());
+    tasks.restart("chaos-monkey", move |stop| {
+        shoal_agent::monkey::run_monkey(
+            store.clone(),
+            fleet.clone(),
+            events.clone(),
+            stop.receiver(),
+        )
+    });
+}

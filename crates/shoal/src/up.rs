@@ -254,6 +254,7 @@ async fn up(
         errors: Some(errors.clone()),
         base_dir: spec.base_dir.clone(),
         cluster_grace: cluster.map(|a| a.grace),
+        chaos: spec.platform.chaos,
         proxy: Some(Arc::new(move || {
             serde_json::to_value(proxy.snapshot()).unwrap_or_default()
         })),
@@ -265,6 +266,7 @@ async fn up(
     crate::plane::start_dns(&mut tasks, &spec, &plane.fleet, dns_udp, dns_tcp);
     if cluster.is_none() {
         crate::plane::start_autoscaler(&mut tasks, &dyn_store, &plane, &metrics, &events, wakes);
+        crate::plane::start_monkey(&mut tasks, &dyn_store, &plane, &events);
     } else {
         tracing::warn!(
             "the autoscaler does not run in cluster mode yet: [services.X.scale] is not enforced"

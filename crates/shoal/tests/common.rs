@@ -61,6 +61,11 @@ pub fn demo_dir() -> std::path::PathBuf {
 
 /// The demo fleet (profile → publications, institution) on the testkit's platform.
 pub fn start_demo() -> shoal_testkit::Platform {
+    start_demo_with("")
+}
+
+/// [`start_demo`] with extra `[platform]` lines (e.g. `chaos = true`).
+pub fn start_demo_with(platform: &str) -> shoal_testkit::Platform {
     let bin = std::path::PathBuf::from(BIN).with_file_name("shoal-demo-publications");
     assert!(
         bin.exists(),
@@ -81,6 +86,7 @@ pub fn start_demo() -> shoal_testkit::Platform {
     let p = shoal_testkit::Platform::builder(BIN)
         .file("profile.py", &read("profile.py"))
         .file("institution.py", &read("institution.py"))
+        .platform(platform)
         .services(&services)
         .start()
         .expect("start");

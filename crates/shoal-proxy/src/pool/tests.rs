@@ -64,6 +64,7 @@ fn call<'a>(method: &'a Method, fields: &'a Fields) -> Call<'a> {
         h2c: false,
         trailers: false,
         stream: None,
+        chaos: None,
     }
 }
 

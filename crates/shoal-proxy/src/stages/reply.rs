@@ -37,7 +37,7 @@ pub(crate) fn reply(
             let reason = match f {
                 Failure::NoInstance | Failure::Connect(_) => Reason::NoHealthyInstance,
                 Failure::Timeout(_) => Reason::Timeout,
-                Failure::Transport(_) => Reason::UpstreamError,
+                Failure::Transport(_) | Failure::Left => Reason::UpstreamError,
                 Failure::TooLarge(_) => Reason::TooLarge,
             };
             End::shoal(reason, &f.to_string())

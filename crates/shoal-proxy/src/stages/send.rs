@@ -92,6 +92,7 @@ impl Proxy {
             h2c: route.h2c,
             trailers: out.trailers,
             stream: out.stream.as_ref(),
+            chaos: (!route.chaos.is_empty()).then_some((route.chaos.as_slice(), rep.caller)),
         }
     }
 }
