@@ -114,9 +114,22 @@ impl StatsdState {
         }
     }
 
-    /// Removes the least recently updated batch of series.
-    fn evict(&mut self) {
-        let stamps = self.series.values().map(|k| k.stamp).collect();
+    /// Removes the least recently updated batch of series. Those updated by the flush
+    /// in progress (stamped from `flush_from` on, in name order rather than arrival
+    /// order) go only when nothing older is left: a name arriving in the same interval
+    /// as a burst is not evicted for sorting before the burst's names.
+    fn evict(&mut self, flush_from: u64) {
+        let older: Vec<u64> = self
+            .series
+            .values()
+            .map(|k| k.stamp)
+            .filter(|s| *s < flush_from)
+            .collect();
+        let stamps = if older.is_empty() {
+            self.series.values().map(|k| k.stamp).collect()
+        } else {
+            older
+        };
         let Some(oldest) = evict::threshold(stamps, evict::batch(self.max_series)) else {
             return;
         };
@@ -159,6 +172,7 @@ pub fn compute(
     interval: Duration,
 ) -> Vec<(SeriesId, Flushed)> {
     let secs = interval.as_secs_f64().max(1e-3);
+    let flush_from = state.seq + 1;
     let mut out = Vec::with_capacity(merged.len());
     for (id, agg) in merged {
         let prev = state.series.get(&id).map(|k| k.value);
@@ -170,7 +184,7 @@ pub fn compute(
             }
         };
         if prev.is_none() && state.series.len() >= state.max_series {
-            state.evict();
+            state.evict(flush_from);
         }
         state.seq += 1;
         let kept = Kept {

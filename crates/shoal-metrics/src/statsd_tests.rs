@@ -129,6 +129,24 @@ fn state_is_bounded_and_evicts_the_least_recently_updated() {
 }
 
 #[test]
+fn a_name_arriving_with_the_tail_of_a_burst_is_kept_though_it_sorts_first() {
+    // A cap of 50 evicts 3 at a time: 50 new names in one interval over 50 old ones
+    // take 17 evictions, one more series than the old ones.
+    let s = Statsd::new(1, 50, 100);
+    let old: Vec<String> = (0..50).map(|i| format!("m.{i}:1|c")).collect();
+    s.ingest(0, old.join("\n").as_bytes());
+    s.flush(TEN);
+    // One interval: the new name, then the burst's tail (names that sort after it).
+    let mut tail = vec!["a.new:1|c".to_string()];
+    tail.extend((0..49).map(|i| format!("z.{i}:1|c")));
+    s.ingest(0, tail.join("\n").as_bytes());
+    s.flush(TEN);
+    let kept = names(&s);
+    assert!(kept.contains(&"a.new".to_string()), "{kept:?}");
+    assert!(kept.len() <= 50, "{kept:?}");
+}
+
+#[test]
 fn new_names_get_in_after_a_burst() {
     let s = Statsd::new(2, 50, 100);
     for i in 0..500 {
