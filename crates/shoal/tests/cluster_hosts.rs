@@ -64,7 +64,20 @@ impl Hosts {
                 )
             })
             .collect();
-        Hosts { nodes, etcd, lab }
+        let hosts = Hosts { nodes, etcd, lab };
+        // A deploy places instances on the nodes registered when it is planned: wait for
+        // all three (a node that registers later gets no share of an earlier deploy).
+        wait_until("three ready nodes", SETTLE, || {
+            let v = hosts.node(0).api("GET", "/api/v1/nodes", None).ok()?.json();
+            let ready = v["nodes"]
+                .as_array()?
+                .iter()
+                .filter(|n| n["status"] == "ready")
+                .count();
+            (ready == 3).then_some(())
+        })
+        .expect("three nodes ready");
+        hosts
     }
 
     fn node(&self, i: usize) -> &Platform {
