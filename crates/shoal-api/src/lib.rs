@@ -18,6 +18,7 @@
 //! - `logs.rs`: log queries and the live tail (SSE).
 //! - `errors.rs`: the errors view (5xx answers, crashes, error lines by cause).
 //! - `chaos.rs`: chaos experiments (list, start, stop), off unless the platform allows them.
+//! - `profiles.rs`: CPU profiles of this node's instances (take, list, show, flame graph, pprof, diff).
 //! - `nodes.rs`: the cluster's nodes, its leader, drain and undrain.
 //! - `kv.rs`: the user's key/value entries as one list, for browsing.
 //! - `secrets.rs`: secrets (values only to an explicit get).
@@ -50,6 +51,7 @@ mod nodes;
 mod ofrep;
 mod openapi;
 mod openapi_more;
+mod profiles;
 mod query;
 mod secrets;
 mod services;
@@ -131,6 +133,15 @@ pub fn router(state: Arc<ApiState>) -> Router {
             get(chaos::list).post(chaos::start).delete(chaos::stop_all),
         )
         .route("/api/v1/chaos/{id}", delete(chaos::stop))
+        .route("/api/v1/profiles", get(profiles::list).post(profiles::take))
+        .route("/api/v1/profiles/{id}", get(profiles::show))
+        .route(
+            "/api/v1/profiles/{id}/flamegraph.svg",
+            get(profiles::flamegraph),
+        )
+        .route("/api/v1/profiles/{id}/pprof", get(profiles::pprof))
+        .route("/api/v1/profiles/{id}/folded", get(profiles::folded))
+        .route("/api/v1/profiles/{a}/diff/{b}", get(profiles::diff))
         .route("/api/v1/nodes", get(nodes::list))
         .route("/api/v1/nodes/{name}/drain", post(nodes::drain))
         .route("/api/v1/nodes/{name}/undrain", post(nodes::undrain))

@@ -153,6 +153,7 @@ pub fn spec() -> Value {
         (crate::kv::openapi_paths(), json!({})),
         (crate::openapi_more::metrics_paths(), json!({})),
         (crate::openapi_more::chaos_paths(), json!({})),
+        (crate::openapi_more::profiles_paths(), json!({})),
     ];
     for (paths, schemas) in parts {
         merge(&mut doc["paths"], paths);

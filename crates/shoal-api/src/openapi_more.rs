@@ -1,6 +1,6 @@
 //! The OpenAPI paths of endpoints whose handlers do not document themselves: the metrics
-//! queries (`shoal-metrics`' router, merged into the API's) and the chaos experiments
-//! (`chaos.rs`, while it settles).
+//! queries (`shoal-metrics`' router, merged into the API's), the chaos experiments
+//! (`chaos.rs`) and the CPU profiles (`profiles.rs`), while they settle.
 
 use serde_json::{json, Value};
 
@@ -75,5 +75,107 @@ pub fn chaos_paths() -> Value {
         "/api/v1/chaos/{id}": { "delete": { "summary": "Stop one experiment now",
             "parameters": [path_param("id", json!({ "type": "string", "minLength": 1 }), "experiment id")],
             "responses": { "200": stopped, "404": error("no such chaos experiment"), "503": unavailable() } } }
+    })
+}
+
+/// `/api/v1/profiles`: CPU profiles of this node's instances.
+pub fn profiles_paths() -> Value {
+    let num = json!({ "type": ["number", "null"] });
+    let function = object(
+        &["function", "self", "total", "self_pct", "total_pct"],
+        json!({
+        "function": string(), "self": uint(u64::MAX), "total": uint(u64::MAX),
+        "self_pct": { "type": "number" }, "total_pct": { "type": "number" } }),
+    );
+    let summary = object(
+        &[
+            "id",
+            "service",
+            "version",
+            "instance",
+            "node",
+            "pid",
+            "language",
+            "sampler",
+            "event",
+            "started_ms",
+            "duration_ms",
+            "seconds",
+            "rate_hz",
+            "samples",
+            "stacks",
+            "functions",
+            "overhead",
+            "flamegraph",
+            "pprof",
+            "top",
+        ],
+        json!({
+        "id": string(), "service": string(), "version": string(), "instance": string(), "node": string(),
+        "pid": uint(u32::MAX.into()), "language": { "enum": ["python", "native"] },
+        "sampler": { "enum": ["perf", "py-spy"] }, "event": string(), "note": { "type": ["string", "null"] },
+        "started_ms": uint(u64::MAX), "duration_ms": uint(u64::MAX), "seconds": uint(60),
+        "rate_hz": uint(999), "samples": uint(u64::MAX), "stacks": uint(u64::MAX), "functions": uint(u64::MAX),
+        "req_per_s": num.clone(), "p99_ms": num,
+        "overhead": object(&["rate_hz", "max_rate_hz", "sampler_cpu_ms", "sampler_cores", "processing_ms"], json!({
+            "rate_hz": uint(999), "max_rate_hz": uint(999), "sampler_cpu_ms": uint(u64::MAX),
+            "sampler_cores": { "type": "number" }, "processing_ms": uint(u64::MAX) })),
+        "flamegraph": string(), "pprof": string(), "top": array(function) }),
+    );
+    let list = object(&["profiles"], json!({ "profiles": array(summary.clone()) }));
+    let request = json!({ "type": "object", "required": ["target"], "additionalProperties": false, "properties": {
+        "target": { "type": "string", "description": "a service (its busiest instance here) or an instance id" },
+        "seconds": { "type": "integer", "minimum": 1, "maximum": 60 },
+        "rate": { "type": "integer", "minimum": 1, "maximum": 999 },
+        "all": { "type": "boolean" } } });
+    let id = || {
+        path_param(
+            "id",
+            json!({ "type": "string", "minLength": 1 }),
+            "profile id",
+        )
+    };
+    let file = |mime: &str, what: &str| {
+        json!({ "description": what,
+        "content": { mime: { "schema": { "type": "string", "format": "binary" } } } })
+    };
+    let missing = || error("no such profile");
+    let off = || error("profiling is not available on this node");
+    json!({
+        "/api/v1/profiles": {
+            "get": { "summary": "The kept profiles, newest first",
+                "parameters": [query_param("service", string(), "only this service's")],
+                "responses": { "200": ok("profiles", list.clone()), "400": error("bad query string"), "501": off() } },
+            "post": { "summary": "Sample an instance's CPU stacks for `seconds` (perf or py-spy) and keep the profile",
+                "requestBody": json_body(request, true),
+                "responses": { "201": ok("the profiles taken, with their top functions", list),
+                    "400": error("an invalid request (seconds, rate, fields)"),
+                    "404": error("no such service or instance"),
+                    "409": error("the instance is not running here, or is being profiled already"),
+                    "422": error("no sampler for this instance on this node (install linux-perf or py-spy)"),
+                    "429": error("too many profiles being taken at once"),
+                    "500": error("the sampler failed"), "501": off(), "503": unavailable() } } },
+        "/api/v1/profiles/{id}": { "get": { "summary": "One profile with its top functions",
+            "parameters": [id(), query_param("top", uint(u32::MAX.into()), "functions shown (default 30)")],
+            "responses": { "200": ok("the profile", summary), "400": error("bad query string"), "404": missing(), "501": off() } } },
+        "/api/v1/profiles/{id}/flamegraph.svg": { "get": { "summary": "The flame graph (interactive SVG)",
+            "parameters": [id()],
+            "responses": { "200": file("image/svg+xml", "the flame graph"), "404": missing(), "501": off() } } },
+        "/api/v1/profiles/{id}/pprof": { "get": { "summary": "The profile in pprof's format (gzip'd protobuf)",
+            "parameters": [id()],
+            "responses": { "200": file("application/octet-stream", "the pprof profile"), "404": missing(), "501": off() } } },
+        "/api/v1/profiles/{id}/folded": { "get": { "summary": "The folded stacks (`a;b;c COUNT` lines)",
+            "parameters": [id()],
+            "responses": { "200": file("text/plain", "folded stacks"), "404": missing(), "501": off() } } },
+        "/api/v1/profiles/{a}/diff/{b}": { "get": { "summary": "Two profiles' function shares side by side, the biggest growth first",
+            "parameters": [path_param("a", json!({ "type": "string", "minLength": 1 }), "profile A"),
+                path_param("b", json!({ "type": "string", "minLength": 1 }), "profile B")],
+            "responses": { "200": ok("the functions", object(&["a", "b", "functions"], json!({
+                "a": { "type": "object" }, "b": { "type": "object" },
+                "functions": array(object(&["function", "self_a", "self_b", "total_a", "total_b", "self_delta", "total_delta"], json!({
+                    "function": string(), "self_a": { "type": "number" }, "self_b": { "type": "number" },
+                    "total_a": { "type": "number" }, "total_b": { "type": "number" },
+                    "self_delta": { "type": "number" }, "total_delta": { "type": "number" } }))) }))),
+                "404": missing(), "501": off() } } }
     })
 }

@@ -46,6 +46,8 @@ pub struct ApiState {
     pub cluster_grace: Option<std::time::Duration>,
     /// Whether chaos experiments may be started (`[platform] chaos = true`).
     pub chaos: bool,
+    /// This node's profiler (`/api/v1/profiles`); without it those answer 501.
+    pub profiler: Option<Arc<shoal_profile::Profiler>>,
 }
 
 /// Produces the gateway's evaluations of the last minute: flag → value → count.

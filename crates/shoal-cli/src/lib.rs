@@ -18,6 +18,7 @@
 //! - `errors.rs`: `shoal errors`.
 //! - `top.rs`: `shoal top`, the live view.
 //! - `secret.rs`: `shoal secret`.
+//! - `profile.rs`: `shoal profile` (take, list, show, save and compare CPU profiles).
 //! - `trace.rs`: `shoal trace ID` (the waterfall) and `shoal traces`.
 #![forbid(unsafe_code)]
 
@@ -32,6 +33,7 @@ mod history;
 mod kv;
 mod logs;
 mod nodes;
+mod profile;
 mod scale;
 mod secret;
 mod status;
@@ -50,6 +52,7 @@ pub use history::history;
 pub use kv::{kv_delete, kv_get, kv_list, kv_put};
 pub use logs::{logs, LogsArgs};
 pub use nodes::{drain as node_drain, nodes};
+pub use profile::{profile, ProfileArgs, ProfileCliError, PROFILE_EXAMPLES};
 pub use scale::{scale, scale_auto, ScaleArgs};
 pub use secret::{secret_delete, secret_get, secret_list, secret_put};
 pub use shoal_deploy::Order;

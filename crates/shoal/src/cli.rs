@@ -88,6 +88,14 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// A CPU profile of an instance (or a service's busiest): its top functions, flame graph, pprof.
+    #[command(after_help = shoal_cli::PROFILE_EXAMPLES)]
+    Profile {
+        #[command(flatten)]
+        args: shoal_cli::ProfileArgs,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Chaos on purpose: kill instances, inject latency, errors, resets or a bandwidth cap.
     #[command(after_help = shoal_cli::CHAOS_EXAMPLES)]
     Chaos {
@@ -579,6 +587,19 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Command::Flag { command, remote } => match client(&remote) {
             Ok(c) => match shoal_cli::flag(&c, &command, remote.json).await {
+                Ok(out) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(e.exit_code())
+                }
+            },
+            Err(code) => code,
+        },
+        Command::Profile { args, remote } => match client(&remote) {
+            Ok(c) => match shoal_cli::profile(&c, &args, remote.json).await {
                 Ok(out) => {
                     print!("{out}");
                     ExitCode::SUCCESS

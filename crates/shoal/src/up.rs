@@ -212,6 +212,15 @@ async fn up(
         })?,
     );
 
+    // Profiles of this node's instances, kept in `data_dir/profiles`.
+    let profiles_dir = p.data_dir.join("profiles");
+    let profiler = shoal_profile::Profiler::open(&profiles_dir).with_context(|| {
+        format!(
+            "cannot open the profiles directory {}",
+            profiles_dir.display()
+        )
+    })?;
+
     // Flags follow the file's `[flags.*]`; a flag unchanged in the file keeps
     // what `shoal flag set` made of it.
     if cluster.is_none() {
@@ -255,6 +264,7 @@ async fn up(
         base_dir: spec.base_dir.clone(),
         cluster_grace: cluster.map(|a| a.grace),
         chaos: spec.platform.chaos,
+        profiler: Some(Arc::new(profiler)),
         proxy: Some(Arc::new(move || {
             serde_json::to_value(proxy.snapshot()).unwrap_or_default()
         })),

@@ -57,6 +57,7 @@ pub async fn serve(tokens: Tokens, flag_counts: Option<FlagCounts>) -> Served {
         base_dir: dir.path().to_path_buf(),
         flag_counts,
         cluster_grace: None,
+        profiler: None,
         chaos: true,
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -49,6 +49,7 @@ pub async fn platform_with(flag_counts: Option<shoal_api::FlagCounts>) -> Platfo
         base_dir: dir.path().to_path_buf(),
         flag_counts,
         cluster_grace: None,
+        profiler: None,
         chaos: true,
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

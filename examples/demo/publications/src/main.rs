@@ -1,7 +1,8 @@
 //! The publications service of the demo fleet: a small std-only HTTP/1.1 server
 //! listening on `$PORT`, answering `/publications/<user>` and `/health`. Its answer
 //! names the feature flags (`X-Flag-*`) the request came with, which the gateway
-//! decided two hops up.
+//! decided two hops up. `?work=N` adds a deliberately expensive ranking
+//! ([`citation_rank`]), the known hot function of `shoal profile`'s tests and demo.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -31,6 +32,37 @@ fn publications(user: &str, flags: &[(String, String)]) -> String {
         std::env::var("SHOAL_INSTANCE").unwrap_or_default(),
         flags.join(",")
     )
+}
+
+/// The most work one request may ask for (`?work=N`, N units of 10,000 rounds).
+const MAX_WORK: u64 = 100_000;
+
+/// A made-up citation rank that costs `work` units of CPU on purpose: the hot
+/// function a profile of the demo should find. Never inlined, so it keeps its name,
+/// and a plain loop, so even a debug build spends its time in this frame.
+#[inline(never)]
+fn citation_rank(user: &str, work: u64) -> u64 {
+    let mut h = user.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let rounds = work.min(MAX_WORK).saturating_mul(10_000);
+    let mut i = 0;
+    while i < rounds {
+        h ^= h << 13;
+        h ^= h >> 7;
+        h ^= h << 17;
+        i += 1;
+    }
+    h % 1000
+}
+
+/// The `work` parameter of a query string (`work=N`), 0 without one.
+fn work_of(query: &str) -> u64 {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("work="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn respond(stream: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {
@@ -116,8 +148,8 @@ fn serve(mut stream: TcpStream) -> std::io::Result<()> {
             }
             flags.extend(flag_of(&header));
         }
-        let path = request_line.split_whitespace().nth(1).unwrap_or("/");
-        let path = path.split('?').next().unwrap_or("/");
+        let target = request_line.split_whitespace().nth(1).unwrap_or("/");
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         let status = match segments.as_slice() {
             ["health"] => {
@@ -125,7 +157,13 @@ fn serve(mut stream: TcpStream) -> std::io::Result<()> {
                 200
             }
             ["publications", user] => {
-                respond(&mut stream, "200 OK", &publications(user, &flags))?;
+                let mut page = publications(user, &flags);
+                let work = work_of(query);
+                if work > 0 {
+                    page.pop();
+                    page.push_str(&format!(",\"rank\":{}}}", citation_rank(user, work)));
+                }
+                respond(&mut stream, "200 OK", &page)?;
                 200
             }
             _ => {
@@ -198,6 +236,16 @@ mod tests {
             page.ends_with(",\"flags\":{\"new_profile\":\"1\"}}"),
             "{page}"
         );
+    }
+
+    #[test]
+    fn work_is_read_from_the_query_and_ranks_are_stable() {
+        assert_eq!(work_of("work=3"), 3);
+        assert_eq!(work_of("a=1&work=12"), 12);
+        assert_eq!(work_of("work=x"), 0);
+        assert_eq!(work_of(""), 0);
+        assert_eq!(citation_rank("ada", 1), citation_rank("ada", 1));
+        assert!(citation_rank("ada", 2) < 1000);
     }
 
     #[test]
