@@ -12,14 +12,14 @@
 # Printed per round: req/s off and on, on/off, the sampler's CPU and its sample count.
 # Both share this machine's cores with wrk, the gateway and the instance.
 #
-# Env: ROUNDS (3) SECONDS_ (8) RATE (99) CONNS (4) WORK (2)
+# Env: SERVICES ("pub py") ROUNDS (3) SECONDS_ (8) RATE (99) CONNS (4) WORK (100: ~3 ms of citation_rank a request)
 source "$(dirname "$0")/lib.sh"
 
 ROUNDS="${ROUNDS:-3}"
 SECONDS_="${SECONDS_:-8}"
 RATE="${RATE:-99}"
 CONNS="${CONNS:-4}"
-WORK="${WORK:-2}"
+WORK="${WORK:-100}"
 tool wrk >/dev/null
 command -v perf >/dev/null || { echo "perf missing: apt-get install -y linux-perf" >&2; exit 1; }
 command -v py-spy >/dev/null || { echo "py-spy missing: pip install py-spy" >&2; exit 1; }
@@ -89,7 +89,7 @@ load() { wrk -t1 -c"$CONNS" -d"${SECONDS_}s" -H "Host: $1" "http://127.0.0.1:$GP
 
 echo "# shoal profile overhead: ${SECONDS_}s captures at ${RATE} Hz, wrk -t1 -c$CONNS, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
 printf '%-4s %-5s %10s %10s %7s %12s %8s\n' svc round off_rps on_rps on/off sampler_cpu samples
-for svc in pub py; do
+for svc in ${SERVICES:-pub py}; do
     path="/publications/ada?work=$WORK"; [ "$svc" = py ] && path="/spin"
     for r in $(seq 1 "$ROUNDS"); do
         off="$(load "$svc" "$path" | rps)"
@@ -102,7 +102,7 @@ for svc in pub py; do
         read -r cpu samples < <(python3 -c '
 import json, sys
 p = json.load(open(sys.argv[1]))["profiles"][0]
-print(f"{p[\"overhead\"][\"sampler_cores\"]*100:.1f}%", p["samples"])' "$BENCH_TMP/prof.json")
+print("%.1f%%" % (p["overhead"]["sampler_cores"] * 100), p["samples"])' "$BENCH_TMP/prof.json")
         ratio="$(python3 -c "print(f'{$on/$off:.3f}')")"
         printf '%-4s %-5s %10s %10s %7s %12s %8s\n' "$svc" "$r" "$off" "$on" "$ratio" "$cpu" "$samples"
     done
