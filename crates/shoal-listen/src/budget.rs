@@ -61,6 +61,18 @@ pub(crate) fn oldest<T>(candidates: &mut Vec<(u64, T)>, n: usize) {
     }
 }
 
+/// One listener's (or one group's, by name) numbers, for `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerStats {
+    pub name: &'static str,
+    /// Connections open now.
+    pub open: usize,
+    /// Connections it may hold (its own cap, at most the budget's).
+    pub cap: usize,
+    /// Connections refused so far (over its cap or the budget).
+    pub refused: u64,
+}
+
 /// The listeners' share of the process's file descriptors.
 #[derive(Debug)]
 pub struct Budget {
@@ -148,6 +160,27 @@ impl Budget {
 
     pub(crate) fn give(&self, n: usize) {
         self.used.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// Each listener's connections, cap and refusals, summed by name (the gateway and
+    /// every outbound listener are `proxy`), by name.
+    pub fn listeners(&self) -> Vec<ListenerStats> {
+        let shares = self.shares.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut by_name: std::collections::BTreeMap<&'static str, ListenerStats> =
+            std::collections::BTreeMap::new();
+        for inner in shares.iter().filter_map(Weak::upgrade) {
+            let (name, open, cap, refused) = inner.stats();
+            let row = by_name.entry(name).or_insert(ListenerStats {
+                name,
+                open: 0,
+                cap: 0,
+                refused: 0,
+            });
+            row.open += open;
+            row.cap = row.cap.saturating_add(cap.min(self.cap));
+            row.refused += refused;
+        }
+        by_name.into_values().collect()
     }
 
     pub(crate) fn register(&self, share: Weak<ShareInner>) {

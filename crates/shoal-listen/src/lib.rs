@@ -31,7 +31,7 @@ mod timeouts;
 mod watch;
 
 pub use accept::{accept, AcceptBackoff, BACKOFF_FIRST, BACKOFF_MAX};
-pub use budget::{listener_fds, Budget, RESERVE_MIN, UNBUDGETED};
+pub use budget::{listener_fds, Budget, ListenerStats, RESERVE_MIN, UNBUDGETED};
 pub use guarded::Guarded;
 pub use refuse::{refuse, refuse_http};
 pub use share::{Admission, Refused, Share};

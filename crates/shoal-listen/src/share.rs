@@ -121,6 +121,16 @@ impl Share {
 }
 
 impl ShareInner {
+    /// Name, open connections, cap and refusals so far.
+    pub(crate) fn stats(&self) -> (&'static str, usize, usize, u64) {
+        (
+            self.name,
+            self.open.load(Ordering::Relaxed),
+            self.cap,
+            self.refused.load(Ordering::Relaxed),
+        )
+    }
+
     fn refuse(&self, why: Refused) -> Refused {
         self.refused.fetch_add(1, Ordering::Relaxed);
         self.refused_in_run.fetch_add(1, Ordering::Relaxed);
@@ -218,6 +228,30 @@ mod tests {
             budget.used(),
             2,
             "the dropped admission gave its descriptor back"
+        );
+    }
+
+    #[test]
+    fn listeners_are_counted_by_name_for_metrics() {
+        let budget = Budget::new(100);
+        let api = Share::new(budget.clone(), "api", usize::MAX, 1);
+        let gateway = Share::new(budget.clone(), "proxy", 1, 1);
+        let outbound = Share::new(budget.clone(), "proxy", 30, 1);
+        let _a = api.admit().expect("api");
+        let _g = gateway.admit().expect("gateway");
+        assert!(gateway.admit().is_err());
+        let _o = outbound.admit().expect("outbound");
+        let rows: Vec<_> = budget
+            .listeners()
+            .into_iter()
+            .map(|l| (l.name, l.open, l.cap, l.refused))
+            .collect();
+        assert_eq!(rows, [("api", 1, 100, 0), ("proxy", 2, 31, 1)]);
+        drop(outbound);
+        assert_eq!(
+            budget.listeners().len(),
+            1 + 1,
+            "a dropped share's name stays while another holds it"
         );
     }
 

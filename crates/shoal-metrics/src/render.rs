@@ -199,7 +199,65 @@ fn statsd(m: &Metrics, e: &mut Expo) {
     });
 }
 
+/// The listeners' connections, caps and refusals, and the descriptor budget they share.
+fn listeners(budget: &shoal_listen::Budget, e: &mut Expo) {
+    let rows = budget.listeners();
+    let families = [
+        (
+            "shoal_listener_connections",
+            "Connections open now, by listener (proxy: the gateway and every outbound listener).",
+            Type::Gauge,
+        ),
+        (
+            "shoal_listener_connection_cap",
+            "Connections a listener may hold (its own cap, at most the descriptor budget).",
+            Type::Gauge,
+        ),
+        (
+            "shoal_listener_refused_total",
+            "Connections accepted and closed at once because the listener or the budget was full.",
+            Type::Counter,
+        ),
+    ];
+    for (i, (name, help, typ)) in families.into_iter().enumerate() {
+        e.family(name, help, typ);
+        for r in &rows {
+            let v = match i {
+                0 => r.open as f64,
+                1 => r.cap as f64,
+                _ => r.refused as f64,
+            };
+            e.sample(name, name, &[("listener", r.name)], v);
+        }
+    }
+    let totals = [
+        (
+            "shoal_fd_budget",
+            "File descriptors the listeners may hold together (the open-file limit less a reserve).",
+            Type::Gauge,
+            budget.cap() as f64,
+        ),
+        (
+            "shoal_fd_budget_used",
+            "File descriptors the listeners hold now.",
+            Type::Gauge,
+            budget.used() as f64,
+        ),
+        (
+            "shoal_idle_connections_reclaimed_total",
+            "Idle keep-alive connections closed to make room near the budget.",
+            Type::Counter,
+            budget.reclaimed() as f64,
+        ),
+    ];
+    for (name, help, typ, v) in totals {
+        e.family(name, help, typ);
+        e.sample(name, name, &[], v);
+    }
+}
+
 fn internal(m: &Metrics, e: &mut Expo) {
+    listeners(&shoal_listen::Budget::process(), e);
     let (lines, bad, evicted, refused, flushes) = m.statsd.with_state(|st| {
         (
             st.lines,

@@ -164,6 +164,31 @@ fn idle_connections_to_the_api_starve_neither_gateway_api_nor_supervision() {
         count,
         "every connect succeeded (accepted, even if closed at once)"
     );
+    // /metrics says so: the API's open connections, the budget, what was made room for.
+    let text = p.api("GET", "/metrics", None).expect("metrics").text();
+    let value = |series: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(-1.0)
+    };
+    let open = value(r#"shoal_listener_connections{listener="api"}"#);
+    let budget = value("shoal_fd_budget");
+    let made_room = value("shoal_idle_connections_reclaimed_total")
+        + value(r#"shoal_listener_refused_total{listener="api"}"#);
+    println!("metrics: api connections {open}, budget {budget}, reclaimed + refused {made_room}");
+    assert!(
+        open >= 1000.0 && budget >= open,
+        "{open} open, budget {budget}"
+    );
+    assert!(
+        closed == 0 || made_room >= 1.0,
+        "{closed} closed, {made_room} counted"
+    );
     drop(idle);
     let (ok, failed, errors) = traffic.finish();
     assert_eq!(failed, 0, "gateway failures during the flood: {errors:?}");
