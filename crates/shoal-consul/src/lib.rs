@@ -13,6 +13,7 @@
 //! - `params.rs`, `duration.rs`, `body.rs`: query strings, Go durations, body normalisation.
 //! - `blocking.rs`: blocking-query decisions and the wait loop; index headers.
 //! - `kv_model.rs` (pure rules) and `kv.rs` (handlers): `/v1/kv`.
+//! - `txn_model.rs` (pure rules) and `txn.rs` (handler): `PUT /v1/txn`, KV operations only.
 //! - `session.rs`: `/v1/session/*`; `session_end.rs`: releasing locks, the session reaper.
 //! - `register.rs`: registration bodies → definitions; `check_model.rs`: check records and rules.
 //! - `owned.rs`: names defined in the service file refuse outside registrations (409).
@@ -40,6 +41,8 @@ mod runner;
 mod session;
 mod session_end;
 mod state;
+mod txn;
+mod txn_model;
 mod view;
 
 use std::sync::Arc;
@@ -66,6 +69,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: Arc<ConsulState>) -> Rout
             "/v1/kv/{*key}",
             get(kv::get).put(kv::put).delete(kv::delete),
         )
+        .route("/v1/txn", put(txn::put))
         .route("/v1/session/create", put(session::create))
         .route("/v1/session/destroy/{id}", put(session::destroy))
         .route("/v1/session/info/{id}", get(session::info))
