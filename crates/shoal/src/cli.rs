@@ -586,42 +586,24 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
         }
         Command::Flag { command, remote } => match client(&remote) {
-            Ok(c) => match shoal_cli::flag(&c, &command, remote.json).await {
-                Ok(out) => {
-                    print!("{out}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(e.exit_code())
-                }
-            },
+            Ok(c) => printed(
+                shoal_cli::flag(&c, &command, remote.json).await,
+                shoal_cli::FlagCliError::exit_code,
+            ),
             Err(code) => code,
         },
         Command::Profile { args, remote } => match client(&remote) {
-            Ok(c) => match shoal_cli::profile(&c, &args, remote.json).await {
-                Ok(out) => {
-                    print!("{out}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(e.exit_code())
-                }
-            },
+            Ok(c) => printed(
+                shoal_cli::profile(&c, &args, remote.json).await,
+                shoal_cli::ProfileCliError::exit_code,
+            ),
             Err(code) => code,
         },
         Command::Chaos { command, remote } => match client(&remote) {
-            Ok(c) => match shoal_cli::chaos(&c, &command, remote.json).await {
-                Ok(out) => {
-                    print!("{out}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(e.exit_code())
-                }
-            },
+            Ok(c) => printed(
+                shoal_cli::chaos(&c, &command, remote.json).await,
+                shoal_cli::ChaosCliError::exit_code,
+            ),
             Err(code) => code,
         },
         Command::Rollback {
@@ -724,6 +706,20 @@ fn checked_file(file: &Path) -> Result<String, ()> {
 
 /// Prints a deploy command's report: 0 when every deployment it waited for
 /// succeeded, 1 (with a line each) when one did not or the API refused.
+/// Prints a command's text, or its error with the exit code the command gives it.
+fn printed<E: std::fmt::Display>(r: Result<String, E>, code: impl Fn(&E) -> u8) -> ExitCode {
+    match r {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(code(&e))
+        }
+    }
+}
+
 fn report(r: Result<shoal_cli::Report, shoal_cli::ClientError>) -> ExitCode {
     match r {
         Ok(report) => {
