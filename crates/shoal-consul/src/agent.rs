@@ -25,12 +25,7 @@ use crate::state::{now_ms, ConsulState, DATACENTER};
 pub const CONSUL_VERSION: &str = "1.20.0";
 
 fn read_body(body: std::result::Result<Bytes, BytesRejection>) -> Result<Value> {
-    let body = body.map_err(|r| {
-        ConsulError::bad(format!(
-            "could not read the request body: {}",
-            r.body_text()
-        ))
-    })?;
+    let body = body?;
     parse_body(&body)
 }
 

@@ -22,6 +22,16 @@ pub enum ConsulError {
     Conflict(String),
 }
 
+/// A body that could not be read (too large, cut off) is a 400 saying why.
+impl From<axum::extract::rejection::BytesRejection> for ConsulError {
+    fn from(r: axum::extract::rejection::BytesRejection) -> Self {
+        ConsulError::bad(format!(
+            "could not read the request body: {}",
+            r.body_text()
+        ))
+    }
+}
+
 impl ConsulError {
     /// A 400 with `msg`.
     pub fn bad(msg: impl Into<String>) -> Self {

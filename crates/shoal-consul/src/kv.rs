@@ -255,12 +255,7 @@ pub async fn put(
     let p = Params::parse(q.as_deref());
     let kind = write_kind(&p)?;
     let flags = p.u64("flags")?.unwrap_or(0);
-    let body = body.map_err(|r| {
-        ConsulError::bad(format!(
-            "could not read the request body: {}",
-            r.body_text()
-        ))
-    })?;
+    let body = body?;
     let ok = write(st.store.as_ref(), &key, body.to_vec(), &kind, flags).await?;
     Ok(Json(ok).into_response())
 }

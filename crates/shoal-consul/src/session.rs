@@ -132,12 +132,7 @@ pub async fn create(
     State(st): State<Arc<ConsulState>>,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
-    let body = body.map_err(|r| {
-        ConsulError::bad(format!(
-            "could not read the request body: {}",
-            r.body_text()
-        ))
-    })?;
+    let body = body?;
     let value = parse_body(&body)?;
     let (record, ttl) = parse_create(&value, new_uuid(), &st.node)?;
     let lease = match ttl {

@@ -232,12 +232,7 @@ pub async fn put(
     State(st): State<Arc<ConsulState>>,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
-    let body = body.map_err(|r| {
-        ConsulError::bad(format!(
-            "could not read the request body: {}",
-            r.body_text()
-        ))
-    })?;
+    let body = body?;
     let ops = parse_ops(&body)?;
     match run(st.store.as_ref(), &ops).await? {
         Err(errors) => Ok(aborted(errors)),
