@@ -27,29 +27,7 @@ need_bins shoal shoal-demo-publications
 make_tmp profile
 snapshot_bins shoal shoal-demo-publications
 
-cat >"$BENCH_TMP/hot.py" <<'EOF'
-import os
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-def hot_spin(n):
-    x = 0
-    for i in range(n):
-        x = (x * 31 + i) % 1000003
-    return x
-
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        body = str(hot_spin(5000) if self.path != "/health" else 0).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-
-ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
-EOF
+cp "$ROOT/examples/profiling/hot.py" "$BENCH_TMP/hot.py"
 
 SP="$(free_port)"; GP="$(free_port)"
 cat >"$BENCH_TMP/shoal.toml" <<EOF
@@ -70,6 +48,7 @@ interval = "1s"
 [services.py]
 command = ["python3", "hot.py"]
 instances = 1
+env = { HOT_N = "5000" }
 [services.py.health]
 http = "/health"
 interval = "1s"

@@ -41,29 +41,7 @@ interval = "500ms"
 }
 
 /// A Python service whose requests spend their time in `hot_spin`.
-const HOT_PY: &str = r#"
-import os
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-def hot_spin(n):
-    x = 0
-    for i in range(n):
-        x = (x * 31 + i) % 1000003
-    return x
-
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        body = str(hot_spin(20000) if self.path != "/health" else 0).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-
-ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
-"#;
+const HOT_PY: &str = include_str!("../../../examples/profiling/hot.py");
 
 const PY_SERVICE: &str = r#"
 [services.hotpy]
