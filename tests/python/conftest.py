@@ -1,6 +1,7 @@
 """Fixtures: one real `shoal up` (ephemeral ports, temp dir, one supervised service) per
 test session, and a py-consul client pointed at it."""
 
+import contextlib
 import json
 import os
 import signal
@@ -76,26 +77,29 @@ class Shoal:
         self.host, self.port = host, int(port)
 
 
-@pytest.fixture(scope="session")
-def shoal():
+@contextlib.contextmanager
+def running_shoal(toml, prefix, env=None):
+    """`shoal up` of the service file `toml` in a new directory: yields (process,
+    endpoints (data/endpoints.json), directory) once it listens; stopped with SIGTERM
+    after (SIGKILL past 20 s), its log's tail printed if it did not exit cleanly."""
     binary = shoal_bin()
     if not binary.exists():
         pytest.fail(f"shoal binary not found at {binary}; build it (cargo build -p shoal) or set SHOAL_BIN")
-    with tempfile.TemporaryDirectory(prefix="shoal-consul-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         workdir = Path(tmp)
-        (workdir / "shoal.toml").write_text(SHOAL_TOML)
+        (workdir / "shoal.toml").write_text(toml)
         log = open(workdir / "shoal.log", "wb")
-        proc = subprocess.Popen([str(binary), "up", "shoal.toml"], cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([str(binary), "up", "shoal.toml"], cwd=workdir, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
         endpoints = workdir / "data" / "endpoints.json"
 
         def ready():
             if proc.poll() is not None:
-                raise RuntimeError(f"shoal exited with {proc.returncode}: {(workdir / 'shoal.log').read_text()}")
+                raise RuntimeError(f"shoal exited with {proc.returncode}: {(workdir / 'shoal.log').read_text()[-3000:]}")
             return endpoints.exists() and json.loads(endpoints.read_text())
 
         try:
-            ep = wait_until(ready, timeout=30, what="data/endpoints.json")
-            yield Shoal(proc, ep["http"], ep["gateway"], workdir, ep.get("dns"))
+            yield proc, wait_until(ready, timeout=30, what="data/endpoints.json"), workdir
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -107,6 +111,12 @@ def shoal():
             log.close()
             if proc.returncode not in (0, -signal.SIGKILL):
                 sys.stderr.write((workdir / "shoal.log").read_text()[-4000:])
+
+
+@pytest.fixture(scope="session")
+def shoal():
+    with running_shoal(SHOAL_TOML, "shoal-consul-") as (proc, ep, workdir):
+        yield Shoal(proc, ep["http"], ep["gateway"], workdir, ep.get("dns"))
 
 
 @pytest.fixture()

@@ -14,17 +14,15 @@ second each (schemathesis.toml). The Consul API (/v1/) is not in the document.""
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import shoal_bin, wait_until
+from conftest import running_shoal, wait_until
 
 try:
     import schemathesis  # noqa: F401 - the CLI below is this package's
@@ -86,42 +84,15 @@ def call(base, method, path, body=None):
 
 @pytest.fixture(scope="module")
 def platform():
-    binary = shoal_bin()
-    if not binary.exists():
-        pytest.fail(f"shoal binary not found at {binary}; build it (cargo build -p shoal) or set SHOAL_BIN")
-    with tempfile.TemporaryDirectory(prefix="shoal-openapi-") as tmp:
-        workdir = Path(tmp)
-        (workdir / "shoal.toml").write_text(FLEET)
-        log = open(workdir / "shoal.log", "wb")
-        env = dict(os.environ, **{TOKEN_ENV: TOKEN})
-        proc = subprocess.Popen([str(binary), "up", "shoal.toml"], cwd=workdir, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-        endpoints = workdir / "data" / "endpoints.json"
-
-        def ready():
-            if proc.poll() is not None:
-                raise RuntimeError(f"shoal exited with {proc.returncode}: {(workdir / 'shoal.log').read_text()[-3000:]}")
-            return endpoints.exists() and json.loads(endpoints.read_text())
-
-        try:
-            base = "http://" + wait_until(ready, timeout=30, what="data/endpoints.json")["http"]
-            wait_until(lambda: any(s["healthy"] for s in call(base, "GET", "/api/v1/services")),
-                       timeout=30, what="web healthy")
-            # Something in every list, so answers are checked with data in them.
-            call(base, "PUT", "/api/v1/secrets/db/pw", {"value": "hunter2"})
-            call(base, "PUT", "/v1/kv/app/greeting", b"hello")
-            yield base, workdir, proc
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            log.close()
-            if proc.returncode not in (0, -signal.SIGKILL):
-                sys.stderr.write((workdir / "shoal.log").read_text()[-4000:])
+    env = dict(os.environ, **{TOKEN_ENV: TOKEN})
+    with running_shoal(FLEET, "shoal-openapi-", env) as (proc, ep, workdir):
+        base = "http://" + ep["http"]
+        wait_until(lambda: any(s["healthy"] for s in call(base, "GET", "/api/v1/services")),
+                   timeout=30, what="web healthy")
+        # Something in every list, so answers are checked with data in them.
+        call(base, "PUT", "/api/v1/secrets/db/pw", {"value": "hunter2"})
+        call(base, "PUT", "/v1/kv/app/greeting", b"hello")
+        yield base, workdir, proc
 
 
 def test_schemathesis_finds_no_mismatch(platform):
