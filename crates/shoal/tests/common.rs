@@ -209,3 +209,16 @@ impl Traffic {
         )
     }
 }
+
+/// The text of `/metrics`, empty when it does not answer.
+pub fn metrics_text(p: &Platform) -> String {
+    p.api("GET", "/metrics", None)
+        .map(|r| r.text())
+        .unwrap_or_default()
+}
+
+/// The value of the exposition line that starts with `series ` (exact series text).
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}

@@ -166,16 +166,7 @@ fn idle_connections_to_the_api_starve_neither_gateway_api_nor_supervision() {
     );
     // /metrics says so: the API's open connections, the budget, what was made room for.
     let text = p.api("GET", "/metrics", None).expect("metrics").text();
-    let value = |series: &str| {
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(series)?
-                    .strip_prefix(' ')?
-                    .parse::<f64>()
-                    .ok()
-            })
-            .unwrap_or(-1.0)
-    };
+    let value = |series: &str| common::metric_value(&text, series).unwrap_or(-1.0);
     let open = value(r#"shoal_listener_connections{listener="api"}"#);
     let budget = value("shoal_fd_budget");
     let made_room = value("shoal_idle_connections_reclaimed_total")

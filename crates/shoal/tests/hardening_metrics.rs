@@ -7,7 +7,7 @@ mod common;
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use common::{web_service, APP, BIN, HEALTHY};
+use common::{metric_value, metrics_text, web_service, APP, BIN, HEALTHY};
 use serde_json::Value;
 use shoal_testkit::{wait_until, Platform};
 
@@ -16,21 +16,9 @@ const WAIT: Duration = Duration::from_secs(30);
 const CAP: usize = 50;
 const BURST: usize = 2000;
 
-fn metrics_text(p: &Platform) -> String {
-    p.api("GET", "/metrics", None)
-        .map(|r| r.text())
-        .unwrap_or_default()
-}
-
-/// The value of the exposition line that starts with `series ` (exact series text).
-fn value(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
 fn wait_value(p: &Platform, series: &str, ok: impl Fn(f64) -> bool) -> f64 {
     match wait_until(series, WAIT, || {
-        value(&metrics_text(p), series).filter(|v| ok(*v))
+        metric_value(&metrics_text(p), series).filter(|v| ok(*v))
     }) {
         Ok(v) => v,
         Err(e) => panic!("{e}; /metrics:\n{}", metrics_text(p)),
@@ -116,7 +104,7 @@ fn a_burst_of_names_locks_out_neither_new_names_nor_new_instances() {
         .count();
     assert!(kept <= CAP, "{kept} burst series kept with a cap of {CAP}");
     let platform = r#"shoal_metrics_evicted_series_total{class="platform",reason="cap"}"#;
-    assert_eq!(value(&text, platform), Some(0.0), "{text}");
+    assert_eq!(metric_value(&text, platform), Some(0.0), "{text}");
     assert!(text.contains("# HELP shoal_metrics_evicted_series_total "));
 
     // A newly started instance: its series reach the store, the API and `shoal top`.
@@ -186,7 +174,7 @@ fn values_that_would_be_infinite_are_refused_and_counted() {
     wait_value(&p, "statsd_hard_big_total", |v| v >= 1e308);
     let refused = |text: &str, r: &str| {
         let series = format!("shoal_statsd_refused_values_total{{reason=\"{r}\"}}");
-        value(text, &series).unwrap_or(0.0)
+        metric_value(text, &series).unwrap_or(0.0)
     };
     let text = metrics_text(&p);
     let base = ["non_finite", "bad_rate", "overflow"].map(|r| refused(&text, r));
@@ -206,10 +194,10 @@ fn values_that_would_be_infinite_are_refused_and_counted() {
         (0..3).all(|i| now[i] >= base[i] + want[i]).then_some(text)
     })
     .unwrap_or_else(|e| panic!("{e}; /metrics:\n{}", metrics_text(&p)));
-    assert_eq!(value(&text, "statsd_hard_c_total"), Some(1.0));
-    assert_eq!(value(&text, "statsd_hard_g"), Some(5.0));
-    assert_eq!(value(&text, "statsd_hard_t_count"), Some(1.0));
-    assert_eq!(value(&text, "statsd_hard_big_total"), Some(1e308));
+    assert_eq!(metric_value(&text, "statsd_hard_c_total"), Some(1.0));
+    assert_eq!(metric_value(&text, "statsd_hard_g"), Some(5.0));
+    assert_eq!(metric_value(&text, "statsd_hard_t_count"), Some(1.0));
+    assert_eq!(metric_value(&text, "statsd_hard_big_total"), Some(1e308));
     for l in text.lines().filter(|l| l.starts_with("statsd_hard")) {
         assert!(!l.contains("Inf") && !l.contains("NaN"), "{l}");
     }

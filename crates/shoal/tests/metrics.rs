@@ -8,7 +8,7 @@ use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{web_service, APP, BIN, HEALTHY};
+use common::{metric_value, metrics_text, web_service, APP, BIN, HEALTHY};
 use shoal_testkit::{wait_until, Platform};
 
 /// Sends every StatsD type with the `statsd` client library (UDP and TCP).
@@ -46,27 +46,15 @@ while True:
     time.sleep(0.2)
 "#;
 
-fn metrics_text(p: &Platform) -> String {
-    p.api("GET", "/metrics", None)
-        .map(|r| r.text())
-        .unwrap_or_default()
-}
-
-/// The value of the exposition line that starts with `series ` (exact series text).
-fn value(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
 fn wait_value(p: &Platform, series: &str, ok: impl Fn(f64) -> bool) -> f64 {
     let got = wait_until(series, Duration::from_secs(20), || {
-        value(&metrics_text(p), series).filter(|v| ok(*v))
+        metric_value(&metrics_text(p), series).filter(|v| ok(*v))
     });
     match got {
         Ok(v) => v,
         Err(e) => panic!(
             "{e}; last value {:?}; /metrics:\n{}",
-            value(&metrics_text(p), series),
+            metric_value(&metrics_text(p), series),
             metrics_text(p)
         ),
     }
@@ -148,7 +136,7 @@ fn statsd_proxy_and_instance_metrics_are_exposed_and_queryable() {
     // flush interval: wait for it too before reading one exposition.
     assert_eq!(wait_value(&p, "statsd_raw_ok_total", |v| v >= 1.0), 1.0);
     let text = metrics_text(&p);
-    let v = |s: &str| value(&text, s);
+    let v = |s: &str| metric_value(&text, s);
     assert_eq!(
         v("statsd_app_sampled_total"),
         Some(2.0),
@@ -173,7 +161,9 @@ fn statsd_proxy_and_instance_metrics_are_exposed_and_queryable() {
     );
     let bad = wait_value(&p, "statsd_tcp_hits_total", |v| v >= 3.0);
     assert_eq!(bad, 3.0, "TCP lines");
-    assert!(value(&metrics_text(&p), "shoal_statsd_bad_lines_total").is_some_and(|b| b >= 3.0));
+    assert!(
+        metric_value(&metrics_text(&p), "shoal_statsd_bad_lines_total").is_some_and(|b| b >= 3.0)
+    );
     // The service got the bound StatsD address in STATSD_HOST / STATSD_PORT.
     wait_value(&p, "statsd_emitter_ticks_total", |v| v >= 1.0);
 
@@ -186,14 +176,14 @@ fn statsd_proxy_and_instance_metrics_are_exposed_and_queryable() {
     assert_eq!(wait_value(&p, ok, |v| v >= 10.0), 10.0);
     let text = metrics_text(&p);
     assert_eq!(
-        value(
+        metric_value(
             &text,
             "shoal_request_duration_seconds_count{service=\"web\",version=\"1\"}"
         ),
         Some(10.0)
     );
     assert_eq!(
-        value(
+        metric_value(
             &text,
             "shoal_request_duration_seconds_bucket{service=\"web\",version=\"1\",le=\"+Inf\"}"
         ),
@@ -214,7 +204,7 @@ fn statsd_proxy_and_instance_metrics_are_exposed_and_queryable() {
         let cpu = format!(
             "shoal_instance_cpu_seconds_total{{service=\"web\",version=\"1\",instance=\"{id}\"}}"
         );
-        assert!(value(&metrics_text(&p), &cpu).is_some(), "{cpu}");
+        assert!(metric_value(&metrics_text(&p), &cpu).is_some(), "{cpu}");
     }
 
     // The whole exposition is valid for Prometheus.
