@@ -143,12 +143,13 @@ impl Tsdb {
             inner.next_sweep = t + SWEEP_EVERY_S;
         }
         let cap = self.caps.of(origin);
+        let batch_from = inner.seq + 1;
         for s in samples {
             inner.seq += 1;
             let stamp = inner.seq;
             if !inner.series.contains_key(&s.key) {
                 if inner.held[origin.index()] >= cap {
-                    inner.evict(origin, evict::batch(cap));
+                    inner.evict(origin, evict::batch(cap), batch_from);
                 }
                 let summary = s.kind == SeriesKind::Summary;
                 inner

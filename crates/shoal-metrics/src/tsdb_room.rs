@@ -58,14 +58,20 @@ impl Caps {
 }
 
 impl Inner {
-    /// Evicts the `n` least recently updated series of `origin`.
-    pub(super) fn evict(&mut self, origin: Origin, n: usize) {
-        let stamps = self
-            .series
-            .values()
-            .filter(|s| s.origin == origin)
+    /// Evicts the `n` least recently updated series of `origin`. Those of the batch
+    /// being recorded (stamped from `batch_from` on, in the batch's order, which is by
+    /// name rather than by arrival) go only when nothing older is left, as in StatsD.
+    pub(super) fn evict(&mut self, origin: Origin, n: usize, batch_from: u64) {
+        let of_origin = || self.series.values().filter(|s| s.origin == origin);
+        let older: Vec<u64> = of_origin()
             .map(|s| s.stamp)
+            .filter(|s| *s < batch_from)
             .collect();
+        let stamps = if older.is_empty() {
+            of_origin().map(|s| s.stamp).collect()
+        } else {
+            older
+        };
         if let Some(oldest) = evict::threshold(stamps, n) {
             self.remove(Reason::Cap, |s| s.origin == origin && s.stamp <= oldest);
         }

@@ -79,6 +79,23 @@ fn a_full_origin_evicts_its_least_recently_updated_series() {
 }
 
 #[test]
+fn the_first_series_of_a_batch_is_kept_when_the_batch_fills_the_cap() {
+    // A cap of 50 evicts 3 at a time: 50 new series in one batch over 50 old ones take
+    // 17 evictions, one more series than the old ones; the batch's first must stay.
+    let db = db(10, 50);
+    db.record(
+        T0,
+        Origin::Application,
+        (0..50).map(|i| gauge("old", i)).collect(),
+    );
+    let mut batch = vec![gauge("a_new", 0)];
+    batch.extend((0..49).map(|i| gauge("z", i)));
+    db.record(T0 + 1, Origin::Application, batch);
+    assert_eq!(held(&db, "a_new"), [0]);
+    assert!(usage_of(&db, Origin::Application).series <= 50);
+}
+
+#[test]
 fn platform_series_are_never_evicted_for_application_ones() {
     let db = db(8, 50);
     let instances: Vec<Sample> = (0..8).map(|i| gauge("shoal_instances", i)).collect();
