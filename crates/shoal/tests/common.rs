@@ -145,7 +145,16 @@ pub struct Traffic {
 
 impl Traffic {
     /// `clients` threads sending `GET path` with `Host: host` until [`Traffic::finish`].
+    ///
+    /// It first waits (up to [`HEALTHY`]) for one 200 through the gateway: an instance
+    /// the API already lists as passing reaches the gateway's table through a store
+    /// watch a moment later, and the load measures serving, not that moment.
     pub fn start(p: &Platform, clients: usize, host: &str, path: &str) -> Self {
+        let _ = wait_until("the gateway routes", HEALTHY, || {
+            request(p.gateway, "GET", path, Some(host), None)
+                .ok()
+                .filter(|r| r.status == 200)
+        });
         let stop = Arc::new(AtomicBool::new(false));
         let ok = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));

@@ -24,6 +24,10 @@ fn publications_bin() -> PathBuf {
     bin
 }
 
+/// The publications service. Its instance is kept busy on purpose while perf samples
+/// it, on a 2-core machine that runs other tests at once, so its health check is
+/// lenient (3 s, 5 failures): a slow `/health` answer under that load is not a dead
+/// instance, and taking it for one empties the version and fails the load with 503s.
 fn publications(instances: u32) -> String {
     format!(
         r#"
@@ -35,12 +39,15 @@ instances = {instances}
 [services.publications.health]
 http = "/health"
 interval = "500ms"
+timeout = "3s"
+unhealthy_threshold = 5
 "#,
         publications_bin().display()
     )
 }
 
-/// A Python service whose requests spend their time in `hot_spin`.
+/// A Python service whose requests spend their time in `hot_spin`, with the same
+/// lenient health check as [`publications`].
 const HOT_PY: &str = include_str!("../../../examples/profiling/hot.py");
 
 const PY_SERVICE: &str = r#"
@@ -51,6 +58,8 @@ instances = 1
 [services.hotpy.health]
 http = "/health"
 interval = "500ms"
+timeout = "3s"
+unhealthy_threshold = 5
 "#;
 
 /// `shoal profile ARGS --json`: the profiles taken (the CLI exits 0).
