@@ -108,7 +108,7 @@ fn idle_connections_to_the_api_starve_neither_gateway_api_nor_supervision() {
     // of descriptors: it stops accepting (connects fail), the API stops
     // answering, the gateway cannot reach instances.
     let mut idle = Vec::with_capacity(count);
-    let mut failed_in_a_row = 0;
+    let (mut failed_in_a_row, mut failed) = (0, 0);
     let started = Instant::now();
     while idle.len() < count && failed_in_a_row < 5 && started.elapsed() < Duration::from_secs(90) {
         match TcpStream::connect_timeout(&p.http, Duration::from_secs(2)) {
@@ -116,7 +116,10 @@ fn idle_connections_to_the_api_starve_neither_gateway_api_nor_supervision() {
                 idle.push(s);
                 failed_in_a_row = 0;
             }
-            Err(_) => failed_in_a_row += 1,
+            Err(_) => {
+                failed_in_a_row += 1;
+                failed += 1;
+            }
         }
         // Paced to the server's accept rate: an answer on a new connection means
         // every earlier one left the accept queue, which then never overflows
@@ -160,9 +163,16 @@ fn idle_connections_to_the_api_starve_neither_gateway_api_nor_supervision() {
         "the server closed {closed} of them (over its connection budget: the longest idle first)"
     );
     assert_eq!(
-        idle.len(),
-        count,
+        failed, 0,
         "every connect succeeded (accepted, even if closed at once)"
+    );
+    // On a loaded machine the 90 s may end the flood early (CI once opened 18,431
+    // of 19,000): what matters is that none failed and the flood went far past the
+    // budget, which the metrics below show.
+    assert!(
+        idle.len() >= count / 2,
+        "only {} of {count} connections opened in 90 s",
+        idle.len()
     );
     // /metrics says so: the API's open connections, the budget, what was made room for.
     let text = p.api("GET", "/metrics", None).expect("metrics").text();
