@@ -47,6 +47,8 @@ pub struct FlagSet {
     /// Every header a rule reads (user keys, `force_on`, constraints), lower case,
     /// distinct: rules name them by index, and a request looks each up once.
     headers: Vec<String>,
+    /// See [`FlagSet::written_len`].
+    written_len: (usize, usize),
 }
 
 /// How many distinct headers a request keeps looked up (more are looked up each time).
@@ -104,6 +106,27 @@ struct Compiled {
     default_on: usize,
     /// Tally slot of `values[0]`.
     base: usize,
+    /// Per value (as `values`), what [`FlagSet::write_all`] writes for it.
+    written: Vec<Written>,
+}
+
+/// One value of one flag as the gateway writes it.
+#[derive(Debug)]
+struct Written {
+    /// `X-Flag-<name>: <value>\r\n`.
+    line: Box<[u8]>,
+    /// `,<name>=<value>`: the access record's pair, with the separator before it.
+    pair: Box<str>,
+}
+
+/// What a flag answers one request, by index in its `values`.
+#[derive(Debug, Clone, Copy)]
+struct Pick {
+    index: usize,
+    on: bool,
+    reason: Reason,
+    /// Whether the variant was picked by the bucket of a key.
+    split: bool,
 }
 
 #[derive(Debug)]
@@ -130,10 +153,20 @@ impl FlagSet {
             labels.extend(c.values.iter().map(|v| (c.name.clone(), v.clone())));
             compiled.push(c);
         }
+        let longest =
+            |f: &Compiled, len: fn(&Written) -> usize| f.written.iter().map(len).max().unwrap_or(0);
+        let lines = compiled.iter().map(|f| longest(f, |w| w.line.len())).sum();
+        // Every pair is written with its `,`, but the first.
+        let text = compiled
+            .iter()
+            .map(|f| longest(f, |w| w.pair.len()))
+            .sum::<usize>()
+            .saturating_sub(1);
         FlagSet {
             flags: compiled,
             tally: Tally::new(labels),
             headers,
+            written_len: (lines, text),
         }
     }
 
@@ -200,6 +233,51 @@ impl FlagSet {
             let d = f.decide(req, &mut header, user, key_hash);
             self.tally.bump(d.slot);
             out(i, &d);
+        }
+    }
+
+    /// The most bytes [`FlagSet::write_all`] writes for one request: to `lines` (each
+    /// flag's longest `X-Flag-<name>: <value>\r\n`) and to `text` (its longest
+    /// `name=value`, and the `,` between), so buffers of these sizes never grow.
+    pub fn written_len(&self) -> (usize, usize) {
+        self.written_len
+    }
+
+    /// The gateway's form of [`FlagSet::evaluate_all`]: appends each flag's
+    /// `X-Flag-<name>: <value>\r\n` line to `lines` and, with `text`, its `name=value`
+    /// (joined by `,`) to `text`, from fragments made by [`FlagSet::new`] (one copy each,
+    /// no [`Decision`] made). Counts each decision, as `evaluate_all` does.
+    pub fn write_all<R: Request + ?Sized>(
+        &self,
+        req: &R,
+        fallback_key: Option<&str>,
+        lines: &mut Vec<u8>,
+        mut text: Option<&mut String>,
+    ) {
+        let mut looked = Looked::new();
+        let mut hashed: Option<(usize, Option<u32>)> = None;
+        let counters = self.tally.counters();
+        for f in &self.flags {
+            let user = looked.get(req, f.user_header, &self.headers[f.user_header]);
+            let key_hash = match hashed {
+                Some((h, k)) if h == f.user_header => k,
+                _ => {
+                    let k = key_of(user, fallback_key).map(|k| murmur3_32(k.as_bytes(), 0));
+                    hashed = Some((f.user_header, k));
+                    k
+                }
+            };
+            let mut header = |i: usize| looked.get(req, i, &self.headers[i]);
+            let pick = f.pick(req, &mut header, user, key_hash);
+            counters.bump(f.base + pick.index);
+            if let Some(w) = f.written.get(pick.index) {
+                lines.extend_from_slice(&w.line);
+                if let Some(t) = text.as_mut() {
+                    // Every pair but the first carries its leading `,`.
+                    let pair = if t.is_empty() { &w.pair[1..] } else { &w.pair };
+                    t.push_str(pair);
+                }
+            }
         }
     }
 
@@ -305,9 +383,17 @@ impl Compiled {
         } else {
             0
         };
+        let header = format!("X-Flag-{}", flag.name);
+        let written = values
+            .iter()
+            .map(|v| Written {
+                line: format!("{header}: {v}\r\n").into_bytes().into(),
+                pair: format!(",{}={v}", flag.name).into(),
+            })
+            .collect();
         Compiled {
             name: flag.name.clone(),
-            header: format!("X-Flag-{}", flag.name),
+            header,
             enabled: flag.enabled,
             threshold,
             user_header: header_index(headers, &flag.user_header),
@@ -326,6 +412,7 @@ impl Compiled {
             off,
             default_on,
             base,
+            written,
         }
     }
 
@@ -339,6 +426,28 @@ impl Compiled {
         user: Option<&str>,
         key_hash: Option<u32>,
     ) -> Decision<'_> {
+        let p = self.pick(req, header, user, key_hash);
+        Decision {
+            flag: &self.name,
+            header: &self.header,
+            value: self.values.get(p.index).map_or("", String::as_str),
+            on: p.on,
+            reason: p.reason,
+            has_variants: !self.cumulative.is_empty(),
+            slot: self.base + p.index,
+            split: p.split,
+        }
+    }
+
+    /// [`Compiled::decide`]'s answer as the index of its value.
+    #[inline]
+    fn pick<'r, R: Request + ?Sized>(
+        &self,
+        req: &'r R,
+        header: &mut impl FnMut(usize) -> Option<&'r str>,
+        user: Option<&str>,
+        key_hash: Option<u32>,
+    ) -> Pick {
         let user = user.filter(|k| !k.is_empty());
         if !self.enabled {
             return self.off(Reason::Disabled);
@@ -373,36 +482,38 @@ impl Compiled {
         }
     }
 
-    fn off(&self, reason: Reason) -> Decision<'_> {
-        self.decision(self.off, false, reason, false)
+    fn off(&self, reason: Reason) -> Pick {
+        Pick {
+            index: self.off,
+            on: false,
+            reason,
+            split: false,
+        }
     }
 
-    fn on(&self, reason: Reason, key_hash: Option<u32>) -> Decision<'_> {
+    fn on(&self, reason: Reason, key_hash: Option<u32>) -> Pick {
         let total = self.cumulative.last().copied().unwrap_or(0);
         match key_hash {
             Some(k) if total > 0 => {
                 let x = u64::from(fmix32(k ^ self.variant_seed)) % total;
-                let i = self
+                let index = self
                     .cumulative
                     .iter()
                     .position(|&end| x < end)
                     .unwrap_or(self.default_on);
-                self.decision(i, true, reason, true)
+                Pick {
+                    index,
+                    on: true,
+                    reason,
+                    split: true,
+                }
             }
-            _ => self.decision(self.default_on, true, reason, false),
-        }
-    }
-
-    fn decision(&self, i: usize, on: bool, reason: Reason, split: bool) -> Decision<'_> {
-        Decision {
-            flag: &self.name,
-            header: &self.header,
-            value: self.values.get(i).map_or("", String::as_str),
-            on,
-            reason,
-            has_variants: !self.cumulative.is_empty(),
-            slot: self.base + i,
-            split,
+            _ => Pick {
+                index: self.default_on,
+                on: true,
+                reason,
+                split: false,
+            },
         }
     }
 }

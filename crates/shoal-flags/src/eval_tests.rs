@@ -425,3 +425,60 @@ fn odd_flags_compile_without_panicking() {
         Some(true)
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        rng_seed: RngSeed::Fixed(0x5eed),
+        ..ProptestConfig::default()
+    })]
+
+    /// `write_all` writes exactly what the decisions of `evaluate_all` say, in order,
+    /// within the sizes `written_len` gives, and counts the same.
+    #[test]
+    fn write_all_writes_what_evaluate_all_decides(
+        rollouts in proptest::collection::vec(0.0f64..=100.0, 1..8),
+        user in proptest::option::of("u[0-9]{1,2}"),
+        beta in any::<bool>(),
+        fallback in proptest::option::of("[0-9a-f]{32}"),
+    ) {
+        let flags: Vec<Flag> = rollouts
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| {
+                let mut f = on_flag(&format!("f{i}"), r);
+                f.enabled = i % 5 != 4;
+                f.deny = vec!["u1".into()];
+                f.allow = vec!["u2".into()];
+                if i % 2 == 0 {
+                    f.force_on = vec![ForceOn { header: "X-Beta".into(), values: vec!["1".into()] }];
+                }
+                if i % 3 == 0 {
+                    f.variants = variants(&[("blue", 1), ("green", 2)]);
+                }
+                f
+            })
+            .collect();
+        let set = FlagSet::new(&flags);
+        let mut req = Req::default().at("/x");
+        if let Some(u) = &user {
+            req = req.with("X-User-Id", u);
+        }
+        if beta {
+            req = req.with("x-beta", "1");
+        }
+        let (mut want_lines, mut want_text) = (String::new(), Vec::new());
+        set.evaluate_all(&req, fallback.as_deref(), |_, d| {
+            want_lines.push_str(&format!("{}: {}\r\n", d.header, d.value));
+            want_text.push(format!("{}={}", d.flag, d.value));
+        });
+        let (mut lines, mut text) = (Vec::new(), String::new());
+        set.write_all(&req, fallback.as_deref(), &mut lines, Some(&mut text));
+        assert_eq!(String::from_utf8_lossy(&lines), want_lines);
+        assert_eq!(text, want_text.join(","));
+        let (lines_len, text_len) = set.written_len();
+        assert!(lines.len() <= lines_len && text.len() <= text_len);
+        let counted: u64 = set.tally().snapshot().iter().map(|(_, _, n)| n).sum();
+        assert_eq!(counted, 2 * flags.len() as u64);
+    }
+}

@@ -36,11 +36,14 @@ impl Tally {
 
     /// Counts one evaluation answering slot `slot`.
     pub(crate) fn bump(&self, slot: usize) {
-        if slot >= self.labels.len() {
-            return;
-        }
-        if let Some(c) = self.shards.get(shard()).and_then(|s| s.0.get(slot)) {
-            c.fetch_add(1, Ordering::Relaxed);
+        self.counters().bump(slot);
+    }
+
+    /// The calling thread's counters, looked up once for many bumps.
+    pub(crate) fn counters(&self) -> Counters<'_> {
+        Counters {
+            live: self.labels.len(),
+            shard: self.shards.get(shard()).map_or(&[], |s| &s.0[..]),
         }
     }
 
@@ -86,6 +89,25 @@ impl Tally {
         for (i, (f, v)) in self.labels.iter().enumerate() {
             if let (Some(&n), Some(c)) = (old.get(&(f.as_str(), v.as_str())), first.0.get(i)) {
                 c.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// One thread's shard of a [`Tally`].
+pub(crate) struct Counters<'a> {
+    /// Slots at or past this are padding.
+    live: usize,
+    shard: &'a [AtomicU64],
+}
+
+impl Counters<'_> {
+    /// Counts one evaluation answering slot `slot`.
+    #[inline]
+    pub(crate) fn bump(&self, slot: usize) {
+        if slot < self.live {
+            if let Some(c) = self.shard.get(slot) {
+                c.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

@@ -111,6 +111,7 @@ fn flags() -> Vec<Flag> {
 
 #[test]
 fn evaluating_twenty_flags_allocates_nothing() {
+    // `evaluate_all`, `write_all` (into buffers of `written_len`) and `evaluate`.
     let flags = flags();
     let set = FlagSet::new(&flags);
     let users: Vec<String> = (0..500).map(|i| format!("user-{i}")).collect();
@@ -123,6 +124,10 @@ fn evaluating_twenty_flags_allocates_nothing() {
         allocations() > probe,
         "the counting allocator is not in use"
     );
+    // The gateway's buffers, made once at the sizes the set gives: never grown.
+    let (lines_len, text_len) = set.written_len();
+    let mut lines = Vec::with_capacity(lines_len);
+    let mut text = String::with_capacity(text_len);
     let before = allocations();
     for (i, (user, trace)) in users.iter().zip(&traces).enumerate() {
         let with_user = [
@@ -138,6 +143,9 @@ fn evaluating_twenty_flags_allocates_nothing() {
         };
         let fallback = (i % 3 == 0).then_some(trace.as_str());
         set.evaluate_all(&req, fallback, |_, d| on += u64::from(d.on));
+        lines.clear();
+        text.clear();
+        set.write_all(&req, fallback, &mut lines, Some(&mut text));
         let one = set.evaluate(i % 20, &req, None);
         on += u64::from(one.is_some_and(|d| d.on));
     }
@@ -145,5 +153,5 @@ fn evaluating_twenty_flags_allocates_nothing() {
     assert_eq!(allocated, 0, "evaluation allocated {allocated} times");
     assert!(on > 0);
     let total: u64 = set.tally().snapshot().iter().map(|(_, _, n)| n).sum();
-    assert_eq!(total, 500 * 21);
+    assert_eq!(total, 500 * 41);
 }

@@ -14,9 +14,6 @@ pub struct FlagsRoute {
     /// Compiled for the request path; its counters feed
     /// `shoal_flag_evaluations_total`.
     pub set: FlagSet,
-    /// Bytes of the longest `X-Flag-<name>: <value>\r\n` lines of all flags (the
-    /// buffer a request's decisions are written to is made this size once).
-    pub rendered_len: usize,
 }
 
 impl FlagsRoute {
@@ -24,18 +21,7 @@ impl FlagsRoute {
     pub fn new(defs: BTreeMap<String, Flag>, previous: &FlagsRoute) -> Self {
         let set = FlagSet::new(defs.values());
         set.tally().carry_from(previous.set.tally());
-        let rendered_len = (0..set.len())
-            .map(|i| {
-                let header = set.header_name(i).map_or(0, str::len);
-                let value = set.values(i).iter().map(String::len).max().unwrap_or(1);
-                header + value + 4
-            })
-            .sum();
-        FlagsRoute {
-            defs,
-            set,
-            rendered_len,
-        }
+        FlagsRoute { defs, set }
     }
 }
 
@@ -50,7 +36,10 @@ mod tests {
         let mut defs = BTreeMap::new();
         defs.insert("a".to_owned(), a.clone());
         let first = FlagsRoute::new(defs.clone(), &FlagsRoute::default());
-        assert_eq!(first.rendered_len, "X-Flag-a: 1\r\n".len());
+        assert_eq!(
+            first.set.written_len(),
+            ("X-Flag-a: 1\r\n".len(), "a=1".len())
+        );
         first.set.evaluate(0, &Path, None);
         let mut b = Flag::new("b");
         b.variants = vec![
@@ -67,8 +56,11 @@ mod tests {
         let second = FlagsRoute::new(defs, &first);
         assert_eq!(second.set.tally().count("a", "1"), 1);
         assert_eq!(
-            second.rendered_len,
-            "X-Flag-a: 1\r\n".len() + "X-Flag-b: green\r\n".len()
+            second.set.written_len(),
+            (
+                "X-Flag-a: 1\r\n".len() + "X-Flag-b: green\r\n".len(),
+                "a=1,b=green".len()
+            )
         );
     }
 

@@ -62,22 +62,10 @@ pub(crate) fn decide(
         return None;
     }
     let view = View { fields, path: pq };
-    let mut lines = Vec::with_capacity(flags.rendered_len);
-    let mut text = summary.then(|| String::with_capacity(flags.rendered_len / 2));
-    set.evaluate_all(&view, Some(trace.trace_id()), |_, d| {
-        lines.extend_from_slice(d.header.as_bytes());
-        lines.extend_from_slice(b": ");
-        lines.extend_from_slice(d.value.as_bytes());
-        lines.extend_from_slice(b"\r\n");
-        if let Some(t) = text.as_mut() {
-            if !t.is_empty() {
-                t.push(',');
-            }
-            t.push_str(d.flag);
-            t.push('=');
-            t.push_str(d.value);
-        }
-    });
+    let (lines_len, text_len) = set.written_len();
+    let mut lines = Vec::with_capacity(lines_len);
+    let mut text = summary.then(|| String::with_capacity(text_len));
+    set.write_all(&view, Some(trace.trace_id()), &mut lines, text.as_mut());
     Some(Decided {
         lines,
         summary: text,
