@@ -19,6 +19,7 @@
 //! - `owned.rs`: names defined in the service file refuse outside registrations (409).
 //! - `registry.rs`: store writes of registrations and verdicts; catalog mirroring.
 //! - `view.rs` + `render.rs`: the read model and Consul's JSON shapes.
+//! - `filter/`: the `filter` query parameter (go-bexpr expressions over those shapes).
 //! - `agent.rs`, `catalog.rs`: `/v1/agent/*`, `/v1/catalog/*`, `/v1/health/*`.
 //! - `runner.rs`: [`run_checks`], the background check runner.
 #![forbid(unsafe_code)]
@@ -30,6 +31,7 @@ mod catalog;
 mod check_model;
 mod duration;
 mod error;
+pub mod filter;
 mod kv;
 mod kv_model;
 mod owned;
