@@ -11,6 +11,7 @@
 //! - `state.rs`: [`ConsulState`], the store keys owned here, UUIDs.
 //! - `error.rs`: [`ConsulError`], JSON error answers.
 //! - `params.rs`, `duration.rs`, `body.rs`: query strings, Go durations, body normalisation.
+//! - `query.rs`: the parameters each endpoint reads; any other is refused.
 //! - `blocking.rs`: blocking-query decisions and the wait loop; index headers.
 //! - `kv_model.rs` (pure rules) and `kv.rs` (handlers): `/v1/kv`.
 //! - `txn_model.rs` (pure rules) and `txn.rs` (handler): `PUT /v1/txn`, KV operations only.
@@ -36,6 +37,7 @@ mod kv;
 mod kv_model;
 mod owned;
 mod params;
+mod query;
 mod register;
 mod registry;
 mod render;
