@@ -7,8 +7,9 @@
 //!   as Consul does for a datacenter it cannot reach;
 //! - `ns`, `partition` (Consul Enterprise): `default` only, else 400;
 //! - `peer` (cluster peering): refused with 400, Shoal does not peer;
-//! - `token` (no ACLs: every request is allowed) and `pretty` (JSON is always
-//!   compact): accepted, without effect;
+//! - `token`: read before the request gets here, by the API's token check when
+//!   `[platform.tokens]` are configured (Shoal has no Consul ACLs);
+//! - `pretty`: accepted, without effect (JSON is always compact);
 //! - on blocking reads, `index` and `wait` (blocking queries), `stale`, `consistent`
 //!   (one node's store is always consistent) and `cached` (answers are always fresh).
 //!
