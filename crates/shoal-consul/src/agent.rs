@@ -15,7 +15,9 @@ use crate::body::{parse_body, Fields};
 use crate::catalog::view_query;
 use crate::check_model::{CheckKind, Status};
 use crate::error::{ConsulError, Result};
+use crate::filter::{passes, schema};
 use crate::params::Params;
+use crate::query::{self, Endpoint};
 use crate::register::{parse_check_register, parse_service};
 use crate::registry;
 use crate::render;
@@ -24,14 +26,30 @@ use crate::state::{now_ms, ConsulState, DATACENTER};
 /// The Consul version Shoal answers as (clients gate features on it).
 pub const CONSUL_VERSION: &str = "1.20.0";
 
+const SELF: Endpoint = Endpoint::plain("GET /v1/agent/self", &[]);
+const SERVICES: Endpoint = Endpoint::blocking("GET /v1/agent/services", &["filter"]);
+const SERVICE: Endpoint = Endpoint::blocking("GET /v1/agent/service/<id>", &[]);
+const CHECKS: Endpoint = Endpoint::blocking("GET /v1/agent/checks", &["filter"]);
+const REGISTER: Endpoint = Endpoint::plain(
+    "PUT /v1/agent/service/register",
+    &["replace-existing-checks"],
+);
+const DEREGISTER: Endpoint = Endpoint::plain("PUT /v1/agent/service/deregister/<id>", &[]);
+const CHECK_REGISTER: Endpoint = Endpoint::plain("PUT /v1/agent/check/register", &[]);
+const CHECK_DEREGISTER: Endpoint = Endpoint::plain("PUT /v1/agent/check/deregister/<id>", &[]);
+const TTL_UPDATE: Endpoint =
+    Endpoint::plain("PUT /v1/agent/check/{pass,warn,fail}/<id>", &["note"]);
+const UPDATE: Endpoint = Endpoint::plain("PUT /v1/agent/check/update/<id>", &[]);
+
 fn read_body(body: std::result::Result<Bytes, BytesRejection>) -> Result<Value> {
     let body = body?;
     parse_body(&body)
 }
 
-pub async fn self_(State(st): State<Arc<ConsulState>>) -> Json<Value> {
+pub async fn self_(State(st): State<Arc<ConsulState>>, RawQuery(q): RawQuery) -> Result<Response> {
+    SELF.params(q.as_deref())?;
     let addr = st.address.to_string();
-    Json(json!({
+    Ok(Json(json!({
         "Config": {
             "Datacenter": DATACENTER, "PrimaryDatacenter": DATACENTER, "NodeName": st.node,
             "NodeID": st.node_id(), "Server": true, "Revision": "shoal",
@@ -44,19 +62,23 @@ pub async fn self_(State(st): State<Arc<ConsulState>>) -> Json<Value> {
             "Tags": { "dc": DATACENTER, "role": "consul", "build": format!("{CONSUL_VERSION}:shoal"), "port": "8300", "vsn": "2", "id": st.node_id() },
             "Status": 1, "ProtocolMin": 1, "ProtocolMax": 5, "ProtocolCur": 2, "DelegateMin": 2, "DelegateMax": 5, "DelegateCur": 4,
         },
-        "Stats": {}, "Meta": { "consul-network-segment": "" },
+        "Stats": {}, "Meta": render::node_meta(),
     }))
+    .into_response())
 }
 
 pub async fn services(
     State(st): State<Arc<ConsulState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    view_query(&st, q, |v, _| {
+    let p = SERVICES.params(q.as_deref())?;
+    let filter = query::filter(&p, &schema::AGENT_SERVICE)?;
+    view_query(&st, &p, |v| {
         let map: BTreeMap<&str, Value> = v
             .instances
             .iter()
             .map(|i| (i.id.as_str(), render::agent_service(i)))
+            .filter(|(_, s)| passes(filter.as_ref(), s))
             .collect();
         Ok(json!(map))
     })
@@ -68,7 +90,13 @@ pub async fn service(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    view_query(&st, q, |v, _| {
+    if Params::parse(q.as_deref()).get("hash").is_some() {
+        return Err(ConsulError::bad(
+            "hash-based blocking is not supported: block on index (X-Consul-Index) instead",
+        ));
+    }
+    let p = SERVICE.params(q.as_deref())?;
+    view_query(&st, &p, |v| {
         let i = v
             .instances
             .iter()
@@ -87,12 +115,15 @@ pub async fn service(
 }
 
 pub async fn checks(State(st): State<Arc<ConsulState>>, RawQuery(q): RawQuery) -> Result<Response> {
-    view_query(&st, q, |v, _| {
+    let p = CHECKS.params(q.as_deref())?;
+    let filter = query::filter(&p, &schema::CHECK)?;
+    view_query(&st, &p, |v| {
         let map: BTreeMap<&str, Value> = v
             .checks
             .iter()
             .filter(|c| c.id != "serfHealth")
             .map(|c| (c.id.as_str(), render::check(v, c)))
+            .filter(|(_, c)| passes(filter.as_ref(), c))
             .collect();
         Ok(json!(map))
     })
@@ -104,9 +135,11 @@ pub async fn register(
     RawQuery(q): RawQuery,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
+    let replace = REGISTER
+        .params(q.as_deref())?
+        .flag("replace-existing-checks");
     let value = read_body(body)?;
     let (def, checks) = parse_service(&value, now_ms())?;
-    let replace = Params::parse(q.as_deref()).flag("replace-existing-checks");
     let supervised = crate::view::View::read(&st)
         .await?
         .instances
@@ -126,7 +159,9 @@ pub async fn register(
 pub async fn deregister(
     State(st): State<Arc<ConsulState>>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response> {
+    DEREGISTER.params(q.as_deref())?;
     if registry::deregister_service(st.store.as_ref(), &id).await? {
         Ok(ok())
     } else {
@@ -136,8 +171,10 @@ pub async fn deregister(
 
 pub async fn check_register(
     State(st): State<Arc<ConsulState>>,
+    RawQuery(q): RawQuery,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
+    CHECK_REGISTER.params(q.as_deref())?;
     let def = parse_check_register(&read_body(body)?)?;
     registry::register_check(st.store.as_ref(), def).await?;
     Ok(ok())
@@ -146,7 +183,9 @@ pub async fn check_register(
 pub async fn check_deregister(
     State(st): State<Arc<ConsulState>>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response> {
+    CHECK_DEREGISTER.params(q.as_deref())?;
     if registry::deregister_check(st.store.as_ref(), &id).await? {
         Ok(ok())
     } else {
@@ -176,11 +215,12 @@ async fn ttl_update(
     }
 }
 
-fn note(q: Option<String>) -> String {
-    Params::parse(q.as_deref())
+fn note(q: Option<String>) -> Result<String> {
+    Ok(TTL_UPDATE
+        .params(q.as_deref())?
         .get("note")
         .unwrap_or_default()
-        .to_string()
+        .to_string())
 }
 
 pub async fn pass(
@@ -188,7 +228,7 @@ pub async fn pass(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    ttl_update(&st, &id, Status::Passing, note(q)).await
+    ttl_update(&st, &id, Status::Passing, note(q)?).await
 }
 
 pub async fn warn(
@@ -196,7 +236,7 @@ pub async fn warn(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    ttl_update(&st, &id, Status::Warning, note(q)).await
+    ttl_update(&st, &id, Status::Warning, note(q)?).await
 }
 
 pub async fn fail(
@@ -204,14 +244,16 @@ pub async fn fail(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    ttl_update(&st, &id, Status::Critical, note(q)).await
+    ttl_update(&st, &id, Status::Critical, note(q)?).await
 }
 
 pub async fn update(
     State(st): State<Arc<ConsulState>>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
+    UPDATE.params(q.as_deref())?;
     let value = read_body(body)?;
     let f = Fields::new(&value, "check update")?;
     let status = f.string("status")?.unwrap_or_default();

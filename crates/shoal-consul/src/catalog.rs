@@ -1,5 +1,6 @@
 //! `/v1/catalog/*` and `/v1/health/*`: read-only views of every service instance on this
-//! node (supervised and registered), all blocking queries over the same [`View`].
+//! node (supervised and registered), all blocking queries over the same [`View`], with
+//! Consul's `filter` (over each entry of the answer) and `node-meta` (over this node).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,22 +13,52 @@ use serde_json::{json, Value};
 use crate::blocking;
 use crate::check_model::Status;
 use crate::error::{ConsulError, Result};
+use crate::filter::{passes, schema};
 use crate::params::Params;
+use crate::query::{self, Endpoint};
 use crate::render;
 use crate::state::ConsulState;
 use crate::view::{self, Instance, View};
 
+const SERVICES: Endpoint = Endpoint::blocking("GET /v1/catalog/services", &["node-meta", "filter"]);
+const SERVICE: Endpoint = Endpoint::blocking(
+    "GET /v1/catalog/service/<name>",
+    &["tag", "near", "node-meta", "filter", "merge-central-config"],
+);
+const NODES: Endpoint =
+    Endpoint::blocking("GET /v1/catalog/nodes", &["near", "node-meta", "filter"]);
+const NODE: Endpoint = Endpoint::blocking("GET /v1/catalog/node/<node>", &["filter"]);
+const HEALTH_SERVICE: Endpoint = Endpoint::blocking(
+    "GET /v1/health/service/<name>",
+    &[
+        "tag",
+        "near",
+        "node-meta",
+        "passing",
+        "filter",
+        "merge-central-config",
+    ],
+);
+const HEALTH_CHECKS: Endpoint = Endpoint::blocking(
+    "GET /v1/health/checks/<name>",
+    &["near", "node-meta", "filter"],
+);
+const HEALTH_STATE: Endpoint = Endpoint::blocking(
+    "GET /v1/health/state/<state>",
+    &["near", "node-meta", "filter"],
+);
+const HEALTH_NODE: Endpoint = Endpoint::blocking("GET /v1/health/node/<node>", &["filter"]);
+
 /// Runs `render` over the view as a blocking query and answers with the index headers.
-pub async fn view_query<F>(st: &ConsulState, q: Option<String>, render: F) -> Result<Response>
+pub async fn view_query<F>(st: &ConsulState, p: &Params, render: F) -> Result<Response>
 where
-    F: Fn(&View, &Params) -> Result<Value>,
+    F: Fn(&View) -> Result<Value>,
 {
-    let p = Params::parse(q.as_deref());
     let b = p.blocking()?;
     let scope = view::scope();
     let (value, index) = blocking::run(st.store.as_ref(), b, &scope, || async {
         let v = View::read(st).await?;
-        Ok((render(&v, &p)?, v.revision))
+        Ok((render(&v)?, v.revision))
     })
     .await?;
     Ok((blocking::headers(index), Json(value)).into_response())
@@ -40,13 +71,24 @@ fn has_tags(i: &Instance, p: &Params) -> bool {
         .all(|t| i.tags.iter().any(|have| have == t))
 }
 
+/// Whether this node has every `node-meta` pair asked for.
+fn node_matches(p: &Params) -> bool {
+    query::node_meta_matches(&query::node_meta(p), &render::node_meta())
+}
+
 pub async fn services(
     State(st): State<Arc<ConsulState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    view_query(&st, q, |v, _| {
+    let p = SERVICES.params(q.as_deref())?;
+    let filter = query::filter(&p, &schema::CATALOG_SERVICE)?;
+    let on_node = node_matches(&p);
+    view_query(&st, &p, |v| {
         let mut out: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for i in &v.instances {
+        for i in v.instances.iter().filter(|_| on_node) {
+            if !passes(filter.as_ref(), &render::catalog_service(v, i)) {
+                continue;
+            }
             let tags = out.entry(i.name.as_str()).or_default();
             tags.extend(i.tags.iter().map(String::as_str));
             tags.sort_unstable();
@@ -62,12 +104,16 @@ pub async fn service(
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    view_query(&st, q, |v, p| {
+    let p = SERVICE.params(q.as_deref())?;
+    let filter = query::filter(&p, &schema::CATALOG_SERVICE)?;
+    let on_node = node_matches(&p);
+    view_query(&st, &p, |v| {
         let list: Vec<Value> = v
             .instances
             .iter()
-            .filter(|i| i.name == name && has_tags(i, p))
+            .filter(|i| on_node && i.name == name && has_tags(i, &p))
             .map(|i| render::catalog_service(v, i))
+            .filter(|s| passes(filter.as_ref(), s))
             .collect();
         Ok(json!(list))
     })
@@ -75,7 +121,17 @@ pub async fn service(
 }
 
 pub async fn nodes(State(st): State<Arc<ConsulState>>, RawQuery(q): RawQuery) -> Result<Response> {
-    view_query(&st, q, |v, _| Ok(json!([render::node(v)]))).await
+    let p = NODES.params(q.as_deref())?;
+    let filter = query::filter(&p, &schema::NODE)?;
+    let on_node = node_matches(&p);
+    view_query(&st, &p, |v| {
+        let list: Vec<Value> = [render::node(v)]
+            .into_iter()
+            .filter(|n| on_node && passes(filter.as_ref(), n))
+            .collect();
+        Ok(json!(list))
+    })
+    .await
 }
 
 pub async fn node(
@@ -83,7 +139,10 @@ pub async fn node(
     Path(node): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    view_query(&st, q, |v, _| {
+    let p = NODE.params(q.as_deref())?;
+    // Consul filters the node's services here, not the node.
+    let filter = query::filter(&p, &schema::AGENT_SERVICE)?;
+    view_query(&st, &p, |v| {
         if node != v.node {
             return Ok(Value::Null);
         }
@@ -91,6 +150,7 @@ pub async fn node(
             .instances
             .iter()
             .map(|i| (i.id.as_str(), render::agent_service(i)))
+            .filter(|(_, s)| passes(filter.as_ref(), s))
             .collect();
         Ok(json!({ "Node": render::node(v), "Services": services }))
     })
@@ -102,18 +162,41 @@ pub async fn health_service(
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    view_query(&st, q, |v, p| {
-        let passing = p.flag("passing");
+    let p = HEALTH_SERVICE.params(q.as_deref())?;
+    let filter = query::filter(&p, &schema::HEALTH_ENTRY)?;
+    let on_node = node_matches(&p);
+    let passing = p.flag("passing");
+    view_query(&st, &p, |v| {
         let list: Vec<Value> = v
             .instances
             .iter()
-            .filter(|i| i.name == name && has_tags(i, p))
+            .filter(|i| on_node && i.name == name && has_tags(i, &p))
             .filter(|i| !passing || v.checks_of(i).iter().all(|c| c.status == Status::Passing))
             .map(|i| render::health_entry(v, i))
+            .filter(|e| passes(filter.as_ref(), e))
             .collect();
         Ok(json!(list))
     })
     .await
+}
+
+/// The checks of this node passing `keep`, `filter` and `node-meta`, as Consul shows
+/// them (`/v1/health/checks`, `/state`, `/node`).
+fn checks_where(
+    v: &View,
+    p: &Params,
+    filter: Option<&crate::filter::Filter>,
+    keep: impl Fn(&crate::view::CheckView) -> bool,
+) -> Value {
+    let on_node = node_matches(p);
+    let list: Vec<Value> = v
+        .checks
+        .iter()
+        .filter(|c| on_node && keep(c))
+        .map(|c| render::check(v, c))
+        .filter(|c| passes(filter, c))
+        .collect();
+    json!(list)
 }
 
 pub async fn health_checks(
@@ -121,14 +204,12 @@ pub async fn health_checks(
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    view_query(&st, q, |v, _| {
-        let list: Vec<Value> = v
-            .checks
-            .iter()
-            .filter(|c| c.service_name == name)
-            .map(|c| render::check(v, c))
-            .collect();
-        Ok(json!(list))
+    let p = HEALTH_CHECKS.params(q.as_deref())?;
+    let filter = query::filter(&p, &schema::CHECK)?;
+    view_query(&st, &p, |v| {
+        Ok(checks_where(v, &p, filter.as_ref(), |c| {
+            c.service_name == name
+        }))
     })
     .await
 }
@@ -138,6 +219,7 @@ pub async fn health_state(
     Path(state): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
+    let p = HEALTH_STATE.params(q.as_deref())?;
     let wanted = match state.as_str() {
         "any" => None,
         s => Some(Status::parse(s).ok_or_else(|| {
@@ -146,14 +228,11 @@ pub async fn health_state(
             ))
         })?),
     };
-    view_query(&st, q, |v, _| {
-        let list: Vec<Value> = v
-            .checks
-            .iter()
-            .filter(|c| wanted.is_none_or(|w| c.status == w))
-            .map(|c| render::check(v, c))
-            .collect();
-        Ok(json!(list))
+    let filter = query::filter(&p, &schema::CHECK)?;
+    view_query(&st, &p, |v| {
+        Ok(checks_where(v, &p, filter.as_ref(), |c| {
+            wanted.is_none_or(|w| c.status == w)
+        }))
     })
     .await
 }
@@ -163,15 +242,10 @@ pub async fn health_node(
     Path(node): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    view_query(&st, q, |v, _| {
-        if node != v.node {
-            return Ok(json!([]));
-        }
-        Ok(json!(v
-            .checks
-            .iter()
-            .map(|c| render::check(v, c))
-            .collect::<Vec<_>>()))
+    let p = HEALTH_NODE.params(q.as_deref())?;
+    let filter = query::filter(&p, &schema::CHECK)?;
+    view_query(&st, &p, |v| {
+        Ok(checks_where(v, &p, filter.as_ref(), |_| node == v.node))
     })
     .await
 }

@@ -20,6 +20,10 @@ pub enum ConsulError {
     /// A write kept conflicting with concurrent writers.
     #[error("{0}")]
     Conflict(String),
+    /// `dc` names a datacenter Shoal does not serve: 500, Consul's answer for a
+    /// datacenter it has no path to (clients recognise "No path to datacenter").
+    #[error("{0}")]
+    NoDatacenter(String),
 }
 
 /// A body that could not be read (too large, cut off) is a 400 saying why.
@@ -43,7 +47,7 @@ impl ConsulError {
         ConsulError::NotFound(msg.into())
     }
 
-    fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ConsulError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ConsulError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -52,6 +56,7 @@ impl ConsulError {
             }
             ConsulError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             ConsulError::Conflict(_) => StatusCode::CONFLICT,
+            ConsulError::NoDatacenter(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::kv_model::{
     list_keys, plan_delete_cas, plan_put, Existing, KvEntry, KvMeta, Plan, WriteKind,
 };
 use crate::params::Params;
+use crate::query::Endpoint;
 use crate::state::{kvmeta_key, session_key, ConsulState, KVMETA_PREFIX};
 
 /// How often a write is retried when a concurrent writer changed the key in between.
@@ -94,13 +95,18 @@ pub async fn put_root() -> ConsulError {
     ConsulError::bad("Missing key name")
 }
 
+const GET: Endpoint =
+    Endpoint::blocking("GET /v1/kv/<key>", &["recurse", "keys", "separator", "raw"]);
+const PUT: Endpoint = Endpoint::plain("PUT /v1/kv/<key>", &["flags", "cas", "acquire", "release"]);
+const DELETE: Endpoint = Endpoint::plain("DELETE /v1/kv/<key>", &["recurse", "cas"]);
+
 pub async fn get(
     State(st): State<Arc<ConsulState>>,
     Path(key): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
     check_key(&key)?;
-    let p = Params::parse(q.as_deref());
+    let p = GET.params(q.as_deref())?;
     let b = p.blocking()?;
     let keys = p.flag("keys");
     let recurse = p.flag("recurse") || keys;
@@ -252,7 +258,7 @@ pub async fn put(
     if key.is_empty() {
         return Err(ConsulError::bad("Missing key name"));
     }
-    let p = Params::parse(q.as_deref());
+    let p = PUT.params(q.as_deref())?;
     let kind = write_kind(&p)?;
     let flags = p.u64("flags")?.unwrap_or(0);
     let body = body?;
@@ -270,7 +276,7 @@ pub async fn delete(
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
     check_key(&key)?;
-    let p = Params::parse(q.as_deref());
+    let p = DELETE.params(q.as_deref())?;
     let store = st.store.as_ref();
     if let Some(cas) = p.u64("cas")? {
         for _ in 0..MAX_ATTEMPTS {

@@ -11,6 +11,7 @@
 //! - `state.rs`: [`ConsulState`], the store keys owned here, UUIDs.
 //! - `error.rs`: [`ConsulError`], JSON error answers.
 //! - `params.rs`, `duration.rs`, `body.rs`: query strings, Go durations, body normalisation.
+//! - `query.rs`: the parameters each endpoint reads; any other is refused.
 //! - `blocking.rs`: blocking-query decisions and the wait loop; index headers.
 //! - `kv_model.rs` (pure rules) and `kv.rs` (handlers): `/v1/kv`.
 //! - `txn_model.rs` (pure rules) and `txn.rs` (handler): `PUT /v1/txn`, KV operations only.
@@ -19,6 +20,7 @@
 //! - `owned.rs`: names defined in the service file refuse outside registrations (409).
 //! - `registry.rs`: store writes of registrations and verdicts; catalog mirroring.
 //! - `view.rs` + `render.rs`: the read model and Consul's JSON shapes.
+//! - `filter/`: the `filter` query parameter (go-bexpr expressions over those shapes).
 //! - `agent.rs`, `catalog.rs`: `/v1/agent/*`, `/v1/catalog/*`, `/v1/health/*`.
 //! - `runner.rs`: [`run_checks`], the background check runner.
 #![forbid(unsafe_code)]
@@ -30,10 +32,12 @@ mod catalog;
 mod check_model;
 mod duration;
 mod error;
+pub mod filter;
 mod kv;
 mod kv_model;
 mod owned;
 mod params;
+mod query;
 mod register;
 mod registry;
 mod render;

@@ -46,6 +46,11 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every key given, in order (repeated keys repeated).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.pairs.iter().map(|(k, _)| k.as_str())
+    }
+
     /// Every value of `key`, in order.
     pub fn all(&self, key: &str) -> Vec<&str> {
         self.pairs

@@ -1,6 +1,8 @@
 //! Consul's JSON shapes for nodes, service instances (agent, catalog and health forms) and
 //! checks, rendered from a [`View`].
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Map, Value};
 
 use crate::check_model::CheckKind;
@@ -12,12 +14,17 @@ fn weights(i: &Instance) -> Value {
     json!({ "Passing": i.weights.0, "Warning": i.weights.1 })
 }
 
+/// This node's metadata: only the key Consul sets itself (`node-meta` matches on it).
+pub fn node_meta() -> BTreeMap<&'static str, &'static str> {
+    [("consul-network-segment", "")].into()
+}
+
 /// A node (`/v1/catalog/nodes`, the `Node` of health entries).
 pub fn node(v: &View) -> Value {
     json!({
         "ID": v.node_id, "Node": v.node, "Address": v.address, "Datacenter": DATACENTER,
         "TaggedAddresses": { "lan": v.address, "lan_ipv4": v.address, "wan": v.address, "wan_ipv4": v.address },
-        "Meta": { "consul-network-segment": "" }, "CreateIndex": 1, "ModifyIndex": 1,
+        "Meta": node_meta(), "CreateIndex": 1, "ModifyIndex": 1,
     })
 }
 
@@ -45,7 +52,7 @@ pub fn health_service(i: &Instance) -> Value {
 pub fn catalog_service(v: &View, i: &Instance) -> Value {
     json!({
         "ID": v.node_id, "Node": v.node, "Address": v.address, "Datacenter": DATACENTER,
-        "TaggedAddresses": { "lan": v.address, "wan": v.address }, "NodeMeta": { "consul-network-segment": "" },
+        "TaggedAddresses": { "lan": v.address, "wan": v.address }, "NodeMeta": node_meta(),
         "ServiceKind": "", "ServiceID": i.id, "ServiceName": i.name, "ServiceTags": i.tags,
         "ServiceAddress": i.address, "ServiceWeights": weights(i), "ServiceMeta": i.meta,
         "ServicePort": i.port, "ServiceEnableTagOverride": i.enable_tag_override,

@@ -18,7 +18,7 @@ use crate::blocking::{self, Scope};
 use crate::body::{parse_body, Fields};
 use crate::duration::format_go_duration;
 use crate::error::{ConsulError, Result};
-use crate::params::Params;
+use crate::query::Endpoint;
 use crate::session_end::invalidate;
 use crate::state::{new_uuid, session_key, ConsulState, SESSION_PREFIX};
 
@@ -128,10 +128,18 @@ pub fn render(kv: &KeyValue) -> Option<Value> {
     }))
 }
 
+const CREATE: Endpoint = Endpoint::plain("PUT /v1/session/create", &[]);
+const DESTROY: Endpoint = Endpoint::plain("PUT /v1/session/destroy/<id>", &[]);
+const RENEW: Endpoint = Endpoint::plain("PUT /v1/session/renew/<id>", &[]);
+const INFO: Endpoint = Endpoint::blocking("GET /v1/session/info/<id>", &[]);
+const LIST: Endpoint = Endpoint::blocking("GET /v1/session/list|node/<node>", &[]);
+
 pub async fn create(
     State(st): State<Arc<ConsulState>>,
+    RawQuery(q): RawQuery,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
+    CREATE.params(q.as_deref())?;
     let body = body?;
     let value = parse_body(&body)?;
     let (record, ttl) = parse_create(&value, new_uuid(), &st.node)?;
@@ -153,7 +161,9 @@ pub async fn create(
 pub async fn destroy(
     State(st): State<Arc<ConsulState>>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response> {
+    DESTROY.params(q.as_deref())?;
     if let Some(kv) = st.store.get(&session_key(&id)).await? {
         let behavior = serde_json::from_slice::<SessionRecord>(&kv.value)
             .map(|s| s.behavior)
@@ -190,7 +200,7 @@ pub async fn info(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    let b = Params::parse(q.as_deref()).blocking()?;
+    let b = INFO.params(q.as_deref())?.blocking()?;
     let store = st.store.as_ref();
     let key = session_key(&id);
     let (list, index) = blocking::run(store, b, &Scope::Key(key.clone()), || async {
@@ -224,7 +234,7 @@ async fn list_for(
     node: Option<String>,
     q: Option<String>,
 ) -> Result<Response> {
-    let b = Params::parse(q.as_deref()).blocking()?;
+    let b = LIST.params(q.as_deref())?.blocking()?;
     let store = st.store.as_ref();
     let scope = Scope::prefix(SESSION_PREFIX);
     let (list, index) =
@@ -232,7 +242,12 @@ async fn list_for(
     Ok((blocking::headers(index), Json(list)).into_response())
 }
 
-pub async fn renew(State(st): State<Arc<ConsulState>>, Path(id): Path<String>) -> Result<Response> {
+pub async fn renew(
+    State(st): State<Arc<ConsulState>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
+    RENEW.params(q.as_deref())?;
     let missing = || ConsulError::not_found(format!("Session id '{id}' not found"));
     let kv = st.store.get(&session_key(&id)).await?.ok_or_else(missing)?;
     if kv.lease != 0 {

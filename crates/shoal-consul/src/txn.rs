@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,6 +19,7 @@ use shoal_store::{CmpOp, Compare, KeyValue, Op, OpResponse, Store, Txn};
 use crate::body::{parse_body, Fields};
 use crate::error::{ConsulError, Result};
 use crate::kv_model::{KvEntry, KvMeta};
+use crate::query::Endpoint;
 use crate::state::{kvmeta_key, session_key, ConsulState, KVMETA_PREFIX};
 use crate::txn_model::{plan, stamp, KvOp, OpError, Outcome, Slot, Verb, View, MAX_OPS};
 
@@ -228,10 +229,14 @@ pub async fn run(
     ))
 }
 
+const PUT: Endpoint = Endpoint::plain("PUT /v1/txn", &[]);
+
 pub async fn put(
     State(st): State<Arc<ConsulState>>,
+    RawQuery(q): RawQuery,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
+    PUT.params(q.as_deref())?;
     let body = body?;
     let ops = parse_ops(&body)?;
     match run(st.store.as_ref(), &ops).await? {
