@@ -75,7 +75,14 @@ pub async fn service(
 }
 
 pub async fn nodes(State(st): State<Arc<ConsulState>>, RawQuery(q): RawQuery) -> Result<Response> {
-    view_query(&st, q, |v, _| Ok(json!([render::node(v)]))).await
+    view_query(&st, q, |v, _| {
+        Ok(json!(v
+            .nodes
+            .iter()
+            .map(render::node_view)
+            .collect::<Vec<_>>()))
+    })
+    .await
 }
 
 pub async fn node(
@@ -84,15 +91,16 @@ pub async fn node(
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
     view_query(&st, q, |v, _| {
-        if node != v.node {
+        let Some(n) = v.node_named(&node) else {
             return Ok(Value::Null);
-        }
+        };
         let services: BTreeMap<&str, Value> = v
             .instances
             .iter()
+            .filter(|i| i.node == node)
             .map(|i| (i.id.as_str(), render::agent_service(i)))
             .collect();
-        Ok(json!({ "Node": render::node(v), "Services": services }))
+        Ok(json!({ "Node": render::node_view(n), "Services": services }))
     })
     .await
 }
@@ -164,12 +172,10 @@ pub async fn health_node(
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
     view_query(&st, q, |v, _| {
-        if node != v.node {
-            return Ok(json!([]));
-        }
         Ok(json!(v
             .checks
             .iter()
+            .filter(|c| c.node == node)
             .map(|c| render::check(v, c))
             .collect::<Vec<_>>()))
     })

@@ -20,6 +20,9 @@ pub enum ConsulError {
     /// A write kept conflicting with concurrent writers.
     #[error("{0}")]
     Conflict(String),
+    /// A Consul endpoint Shoal answers but deliberately does not carry out (501).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// A body that could not be read (too large, cut off) is a 400 saying why.
@@ -52,6 +55,7 @@ impl ConsulError {
             }
             ConsulError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             ConsulError::Conflict(_) => StatusCode::CONFLICT,
+            ConsulError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
         }
     }
 }
