@@ -1,6 +1,7 @@
 //! Shoal's Consul-compatible HTTP API (`/v1/...`): KV with sessions and locks, the agent
-//! (services, checks, TTL updates), catalog and health, all with blocking queries, plus the
-//! background runner of the checks of externally registered services.
+//! (services, checks, TTL updates, maintenance, members, metrics), catalog (external nodes
+//! too) and health, user events, coordinates, all with blocking queries, plus the background
+//! runner of the checks of externally registered services.
 //!
 //! Everything lives in the store: KV values at `kv/<key>` (raw bytes) with metadata at
 //! `shoal/kvmeta/<key>`; sessions, registered services and checks, catalog nodes and user
