@@ -147,10 +147,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/nodes/{name}/undrain", post(nodes::undrain))
         .route("/v1/status/leader", get(consul::leader))
         .route("/v1/status/peers", get(consul::peers))
-        .merge(shoal_consul::router(Arc::new(
-            shoal_consul::ConsulState::new(state.store.clone(), state.node.clone(), state.http)
-                .with_fleet(state.fleet.clone()),
-        )))
+        .merge(shoal_consul::router(Arc::new(consul_state(&state))))
         .merge(
             state
                 .metrics
@@ -170,6 +167,17 @@ pub fn router(state: Arc<ApiState>) -> Router {
             auth::check,
         ))
         .with_state(state)
+}
+
+/// The Consul API's state: the store, the fleet view and `/metrics`' text for `agent/metrics`.
+fn consul_state(state: &ApiState) -> shoal_consul::ConsulState {
+    let consul =
+        shoal_consul::ConsulState::new(state.store.clone(), state.node.clone(), state.http)
+            .with_fleet(state.fleet.clone());
+    match state.metrics.clone() {
+        Some(m) => consul.with_metrics(Arc::new(move || m.render())),
+        None => consul,
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` resolves and every connection

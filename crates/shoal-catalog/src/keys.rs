@@ -38,6 +38,16 @@ pub const SESSION_PREFIX: &str = "shoal/consul/sessions/";
 pub const SERVICE_PREFIX: &str = "shoal/consul/services/";
 /// Checks registered through the Consul agent API: `shoal/consul/checks/<id>` → JSON.
 pub const CHECK_PREFIX: &str = "shoal/consul/checks/";
+/// Nodes registered through the Consul catalog API (`PUT /v1/catalog/register`, external
+/// nodes as consul-esm and Terraform write them): `shoal/consul/catalog/nodes/<node>` → JSON.
+pub const CATALOG_NODE_PREFIX: &str = "shoal/consul/catalog/nodes/";
+/// Their services: `shoal/consul/catalog/services/<node>/<service id>` → JSON.
+pub const CATALOG_SERVICE_PREFIX: &str = "shoal/consul/catalog/services/";
+/// Their checks (statuses set by the caller, never run): `shoal/consul/catalog/checks/<node>/<check id>`.
+pub const CATALOG_CHECK_PREFIX: &str = "shoal/consul/catalog/checks/";
+/// Consul user events (`PUT /v1/event/fire`), the newest 256 kept:
+/// `shoal/consul/events/<lamport time, 20 digits>` → the event's JSON.
+pub const EVENT_PREFIX: &str = "shoal/consul/events/";
 /// The user's key/value configuration (Consul KV view): `kv/<key>` → raw bytes.
 pub const KV_PREFIX: &str = "kv/";
 // Placements (cluster mode), `shoal/placement/<node>/<instance>`: see `placement.rs`.

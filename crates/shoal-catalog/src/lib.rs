@@ -29,6 +29,7 @@ pub use keys::{
     leader_key, node_key, node_seen_key, parse_node_key, LEADER_PREFIX, NODE_PREFIX,
     NODE_SEEN_PREFIX,
 };
+pub use keys::{CATALOG_CHECK_PREFIX, CATALOG_NODE_PREFIX, CATALOG_SERVICE_PREFIX, EVENT_PREFIX};
 pub use placement::{
     parse_placement_key, placement_key, placement_node_prefix, PlacementRecord, PLACEMENT_PREFIX,
 };

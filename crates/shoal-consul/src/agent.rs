@@ -48,7 +48,6 @@ fn read_body(body: std::result::Result<Bytes, BytesRejection>) -> Result<Value> 
 
 pub async fn self_(State(st): State<Arc<ConsulState>>, RawQuery(q): RawQuery) -> Result<Response> {
     SELF.params(q.as_deref())?;
-    let addr = st.address.to_string();
     Ok(Json(json!({
         "Config": {
             "Datacenter": DATACENTER, "PrimaryDatacenter": DATACENTER, "NodeName": st.node,
@@ -57,11 +56,7 @@ pub async fn self_(State(st): State<Arc<ConsulState>>, RawQuery(q): RawQuery) ->
         },
         "DebugConfig": { "ClientAddrs": [st.http.ip().to_string()], "HTTPPort": st.http.port() },
         "Coord": null,
-        "Member": {
-            "Name": st.node, "Addr": addr, "Port": 8301,
-            "Tags": { "dc": DATACENTER, "role": "consul", "build": format!("{CONSUL_VERSION}:shoal"), "port": "8300", "vsn": "2", "id": st.node_id() },
-            "Status": 1, "ProtocolMin": 1, "ProtocolMax": 5, "ProtocolCur": 2, "DelegateMin": 2, "DelegateMax": 5, "DelegateCur": 4,
-        },
+        "Member": crate::member::member(&st, false),
         "Stats": {}, "Meta": render::node_meta(),
     }))
     .into_response())
@@ -77,6 +72,7 @@ pub async fn services(
         let map: BTreeMap<&str, Value> = v
             .instances
             .iter()
+            .filter(|i| v.is_local(i))
             .map(|i| (i.id.as_str(), render::agent_service(i)))
             .filter(|(_, s)| passes(filter.as_ref(), s))
             .collect();
@@ -100,7 +96,7 @@ pub async fn service(
         let i = v
             .instances
             .iter()
-            .find(|i| i.id == id)
+            .find(|i| v.is_local(i) && i.id == id)
             .ok_or_else(|| ConsulError::not_found(format!("unknown service ID: {id}")))?;
         let mut s = render::agent_service(i);
         if let Value::Object(m) = &mut s {
@@ -121,7 +117,7 @@ pub async fn checks(State(st): State<Arc<ConsulState>>, RawQuery(q): RawQuery) -
         let map: BTreeMap<&str, Value> = v
             .checks
             .iter()
-            .filter(|c| c.id != "serfHealth")
+            .filter(|c| c.node == v.node && c.id != "serfHealth")
             .map(|c| (c.id.as_str(), render::check(v, c)))
             .filter(|(_, c)| passes(filter.as_ref(), c))
             .collect();

@@ -1,6 +1,7 @@
-//! `/v1/catalog/*` and `/v1/health/*`: read-only views of every service instance on this
-//! node (supervised and registered), all blocking queries over the same [`View`], with
-//! Consul's `filter` (over each entry of the answer) and `node-meta` (over this node).
+//! `/v1/catalog/*` and `/v1/health/*`: read-only views of every service instance (this
+//! node's, supervised and agent-registered, and other nodes' registered through
+//! `/v1/catalog/register`), all blocking queries over the same [`View`], with Consul's
+//! `filter` (over each entry of the answer) and `node-meta` (over the entry's node).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -71,9 +72,13 @@ fn has_tags(i: &Instance, p: &Params) -> bool {
         .all(|t| i.tags.iter().any(|have| have == t))
 }
 
-/// Whether this node has every `node-meta` pair asked for.
-fn node_matches(p: &Params) -> bool {
-    query::node_meta_matches(&query::node_meta(p), &render::node_meta())
+/// Whether the node named `node` has every `node-meta` pair asked for (an unknown node
+/// has no metadata: it matches only when none is asked for).
+fn node_matches(v: &View, p: &Params, node: &str) -> bool {
+    let asked = query::node_meta(p);
+    asked.is_empty()
+        || v.node_named(node)
+            .is_some_and(|n| query::node_meta_matches(&asked, &n.meta))
 }
 
 pub async fn services(
@@ -82,10 +87,9 @@ pub async fn services(
 ) -> Result<Response> {
     let p = SERVICES.params(q.as_deref())?;
     let filter = query::filter(&p, &schema::CATALOG_SERVICE)?;
-    let on_node = node_matches(&p);
     view_query(&st, &p, |v| {
         let mut out: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for i in v.instances.iter().filter(|_| on_node) {
+        for i in v.instances.iter().filter(|i| node_matches(v, &p, &i.node)) {
             if !passes(filter.as_ref(), &render::catalog_service(v, i)) {
                 continue;
             }
@@ -106,12 +110,11 @@ pub async fn service(
 ) -> Result<Response> {
     let p = SERVICE.params(q.as_deref())?;
     let filter = query::filter(&p, &schema::CATALOG_SERVICE)?;
-    let on_node = node_matches(&p);
     view_query(&st, &p, |v| {
         let list: Vec<Value> = v
             .instances
             .iter()
-            .filter(|i| on_node && i.name == name && has_tags(i, &p))
+            .filter(|i| i.name == name && has_tags(i, &p) && node_matches(v, &p, &i.node))
             .map(|i| render::catalog_service(v, i))
             .filter(|s| passes(filter.as_ref(), s))
             .collect();
@@ -123,11 +126,13 @@ pub async fn service(
 pub async fn nodes(State(st): State<Arc<ConsulState>>, RawQuery(q): RawQuery) -> Result<Response> {
     let p = NODES.params(q.as_deref())?;
     let filter = query::filter(&p, &schema::NODE)?;
-    let on_node = node_matches(&p);
     view_query(&st, &p, |v| {
-        let list: Vec<Value> = [render::node(v)]
-            .into_iter()
-            .filter(|n| on_node && passes(filter.as_ref(), n))
+        let list: Vec<Value> = v
+            .nodes
+            .iter()
+            .filter(|n| node_matches(v, &p, &n.name))
+            .map(render::node_view)
+            .filter(|n| passes(filter.as_ref(), n))
             .collect();
         Ok(json!(list))
     })
@@ -143,16 +148,17 @@ pub async fn node(
     // Consul filters the node's services here, not the node.
     let filter = query::filter(&p, &schema::AGENT_SERVICE)?;
     view_query(&st, &p, |v| {
-        if node != v.node {
+        let Some(n) = v.node_named(&node) else {
             return Ok(Value::Null);
-        }
+        };
         let services: BTreeMap<&str, Value> = v
             .instances
             .iter()
+            .filter(|i| i.node == node)
             .map(|i| (i.id.as_str(), render::agent_service(i)))
             .filter(|(_, s)| passes(filter.as_ref(), s))
             .collect();
-        Ok(json!({ "Node": render::node(v), "Services": services }))
+        Ok(json!({ "Node": render::node_view(n), "Services": services }))
     })
     .await
 }
@@ -164,13 +170,12 @@ pub async fn health_service(
 ) -> Result<Response> {
     let p = HEALTH_SERVICE.params(q.as_deref())?;
     let filter = query::filter(&p, &schema::HEALTH_ENTRY)?;
-    let on_node = node_matches(&p);
     let passing = p.flag("passing");
     view_query(&st, &p, |v| {
         let list: Vec<Value> = v
             .instances
             .iter()
-            .filter(|i| on_node && i.name == name && has_tags(i, &p))
+            .filter(|i| i.name == name && has_tags(i, &p) && node_matches(v, &p, &i.node))
             .filter(|i| !passing || v.checks_of(i).iter().all(|c| c.status == Status::Passing))
             .map(|i| render::health_entry(v, i))
             .filter(|e| passes(filter.as_ref(), e))
@@ -180,7 +185,7 @@ pub async fn health_service(
     .await
 }
 
-/// The checks of this node passing `keep`, `filter` and `node-meta`, as Consul shows
+/// The checks passing `keep`, `filter` and `node-meta` (of their node), as Consul shows
 /// them (`/v1/health/checks`, `/state`, `/node`).
 fn checks_where(
     v: &View,
@@ -188,11 +193,10 @@ fn checks_where(
     filter: Option<&crate::filter::Filter>,
     keep: impl Fn(&crate::view::CheckView) -> bool,
 ) -> Value {
-    let on_node = node_matches(p);
     let list: Vec<Value> = v
         .checks
         .iter()
-        .filter(|c| on_node && keep(c))
+        .filter(|c| keep(c) && node_matches(v, p, &c.node))
         .map(|c| render::check(v, c))
         .filter(|c| passes(filter, c))
         .collect();
@@ -245,7 +249,7 @@ pub async fn health_node(
     let p = HEALTH_NODE.params(q.as_deref())?;
     let filter = query::filter(&p, &schema::CHECK)?;
     view_query(&st, &p, |v| {
-        Ok(checks_where(v, &p, filter.as_ref(), |_| node == v.node))
+        Ok(checks_where(v, &p, filter.as_ref(), |c| c.node == node))
     })
     .await
 }

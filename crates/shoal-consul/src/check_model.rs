@@ -47,14 +47,23 @@ pub enum CheckKind {
     Tcp { addr: String },
     /// Marked by the application through `/v1/agent/check/{pass,warn,fail,update}`.
     Ttl,
+    /// Added by `/v1/agent/maintenance` and `/v1/agent/service/maintenance/<id>`: critical
+    /// until maintenance ends; never probed.
+    Maintenance,
 }
 
 impl CheckKind {
+    /// Whether the runner probes it (HTTP and TCP; TTL and maintenance checks are set).
+    pub fn is_probed(&self) -> bool {
+        matches!(self, CheckKind::Http { .. } | CheckKind::Tcp { .. })
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             CheckKind::Http { .. } => "http",
             CheckKind::Tcp { .. } => "tcp",
             CheckKind::Ttl => "ttl",
+            CheckKind::Maintenance => "maintenance",
         }
     }
 }

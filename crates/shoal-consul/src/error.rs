@@ -24,6 +24,9 @@ pub enum ConsulError {
     /// datacenter it has no path to (clients recognise "No path to datacenter").
     #[error("{0}")]
     NoDatacenter(String),
+    /// A Consul endpoint Shoal answers but deliberately does not carry out (501).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// A body that could not be read (too large, cut off) is a 400 saying why.
@@ -57,6 +60,7 @@ impl ConsulError {
             ConsulError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             ConsulError::Conflict(_) => StatusCode::CONFLICT,
             ConsulError::NoDatacenter(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ConsulError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
         }
     }
 }

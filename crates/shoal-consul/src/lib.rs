@@ -1,9 +1,11 @@
 //! Shoal's Consul-compatible HTTP API (`/v1/...`): KV with sessions and locks, the agent
-//! (services, checks, TTL updates), catalog and health, all with blocking queries, plus the
-//! background runner of the checks of externally registered services.
+//! (services, checks, TTL updates, maintenance, members, metrics), catalog (external nodes
+//! too) and health, user events, coordinates, all with blocking queries, plus the background
+//! runner of the checks of externally registered services.
 //!
 //! Everything lives in the store: KV values at `kv/<key>` (raw bytes) with metadata at
-//! `shoal/kvmeta/<key>`; sessions, registered services and checks under `shoal/consul/`;
+//! `shoal/kvmeta/<key>`; sessions, registered services and checks, catalog nodes and user
+//! events under `shoal/consul/`;
 //! registered services are mirrored into the Shoal catalog (`external = true`) so the
 //! gateway and DNS serve them like supervised ones. `X-Consul-Index` is the store revision.
 //!
@@ -22,19 +24,34 @@
 //! - `view.rs` + `render.rs`: the read model and Consul's JSON shapes.
 //! - `filter/`: the `filter` query parameter (go-bexpr expressions over those shapes).
 //! - `agent.rs`, `catalog.rs`: `/v1/agent/*`, `/v1/catalog/*`, `/v1/health/*`.
+//! - `maintenance.rs`: node and service maintenance mode (critical `maintenance` checks).
+//! - `member.rs`: this agent as a Serf member and a coordinate (`agent/members`, `coordinate/*`).
+//! - `agent_metrics.rs`: `agent/metrics`, Shoal's Prometheus text in Consul's JSON shape.
+//! - `lifecycle.rs`: `agent/reload` (nothing to re-read) and `agent/leave` (refused, 501).
+//! - `event_model.rs` (pure rules) and `event.rs` (handlers): `/v1/event/{fire,list}`.
+//! - `catalog_reg_model.rs` (pure rules) and `catalog_reg.rs` (handlers, store, mirror):
+//!   `/v1/catalog/register`, `/deregister`, `/datacenters`; nodes other than this agent's.
 //! - `runner.rs`: [`run_checks`], the background check runner.
 #![forbid(unsafe_code)]
 
 mod agent;
+mod agent_metrics;
 mod blocking;
 mod body;
 mod catalog;
+mod catalog_reg;
+mod catalog_reg_model;
 mod check_model;
 mod duration;
 mod error;
+mod event;
+mod event_model;
 pub mod filter;
 mod kv;
 mod kv_model;
+mod lifecycle;
+mod maintenance;
+mod member;
 mod owned;
 mod params;
 mod query;
@@ -59,7 +76,7 @@ pub use duration::parse_go_duration;
 pub use error::ConsulError;
 pub use register::{parse_check_register, parse_service};
 pub use runner::run_checks;
-pub use state::ConsulState;
+pub use state::{ConsulState, MetricsSource};
 
 /// Every Consul-compatible route this crate serves, ready to merge into a router of any
 /// state type (`Router<()>` by default).
@@ -95,6 +112,18 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: Arc<ConsulState>) -> Rout
         .route("/v1/agent/check/warn/{id}", put(agent::warn))
         .route("/v1/agent/check/fail/{id}", put(agent::fail))
         .route("/v1/agent/check/update/{id}", put(agent::update))
+        .route("/v1/agent/members", get(member::members))
+        .route("/v1/agent/metrics", get(agent_metrics::metrics))
+        .route("/v1/agent/reload", put(lifecycle::reload))
+        .route("/v1/agent/leave", put(lifecycle::leave))
+        .route("/v1/agent/maintenance", put(maintenance::node))
+        .route(
+            "/v1/agent/service/maintenance/{id}",
+            put(maintenance::service),
+        )
+        .route("/v1/catalog/register", put(catalog_reg::register))
+        .route("/v1/catalog/deregister", put(catalog_reg::deregister))
+        .route("/v1/catalog/datacenters", get(catalog_reg::datacenters))
         .route("/v1/catalog/services", get(catalog::services))
         .route("/v1/catalog/service/{name}", get(catalog::service))
         .route("/v1/catalog/nodes", get(catalog::nodes))
@@ -103,5 +132,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: Arc<ConsulState>) -> Rout
         .route("/v1/health/checks/{name}", get(catalog::health_checks))
         .route("/v1/health/state/{state}", get(catalog::health_state))
         .route("/v1/health/node/{node}", get(catalog::health_node))
+        .route("/v1/event/fire/{name}", put(event::fire))
+        .route("/v1/event/list", get(event::list))
+        .route("/v1/coordinate/nodes", get(member::nodes))
+        .route("/v1/coordinate/node/{node}", get(member::node))
+        .route("/v1/coordinate/datacenters", get(member::datacenters))
         .with_state(state)
 }

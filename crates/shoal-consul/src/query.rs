@@ -127,8 +127,10 @@ pub fn node_meta(p: &Params) -> Vec<(&str, &str)> {
 }
 
 /// Whether a node with `meta` has every asked pair.
-pub fn node_meta_matches(asked: &[(&str, &str)], meta: &BTreeMap<&str, &str>) -> bool {
-    asked.iter().all(|(k, v)| meta.get(k) == Some(v))
+pub fn node_meta_matches(asked: &[(&str, &str)], meta: &BTreeMap<String, String>) -> bool {
+    asked
+        .iter()
+        .all(|(k, v)| meta.get(*k).is_some_and(|have| have == v))
 }
 
 #[cfg(test)]
@@ -184,7 +186,9 @@ mod tests {
         let p = Params::parse(Some("node-meta=a:1&node-meta=b:x:y&node-meta=c"));
         let asked = node_meta(&p);
         assert_eq!(asked, vec![("a", "1"), ("b", "x:y"), ("c", "")]);
-        let meta: BTreeMap<&str, &str> = [("a", "1"), ("b", "x:y"), ("c", "")].into();
+        let meta: BTreeMap<String, String> = [("a", "1"), ("b", "x:y"), ("c", "")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
         assert!(node_meta_matches(&asked, &meta));
         assert!(!node_meta_matches(&[("a", "2")], &meta));
         assert!(!node_meta_matches(&[("z", "")], &meta));

@@ -8,23 +8,23 @@ use serde_json::{json, Map, Value};
 use crate::check_model::CheckKind;
 use crate::duration::format_go_duration;
 use crate::state::DATACENTER;
-use crate::view::{CheckView, Instance, View};
+use crate::view::{CheckView, Instance, NodeView, View};
 
 fn weights(i: &Instance) -> Value {
     json!({ "Passing": i.weights.0, "Warning": i.weights.1 })
 }
 
-/// This node's metadata: only the key Consul sets itself (`node-meta` matches on it).
-pub fn node_meta() -> BTreeMap<&'static str, &'static str> {
-    [("consul-network-segment", "")].into()
+/// This agent's node metadata: only the key Consul sets itself (`node-meta` matches on it).
+pub fn node_meta() -> BTreeMap<String, String> {
+    [("consul-network-segment".to_owned(), String::new())].into()
 }
 
 /// A node (`/v1/catalog/nodes`, the `Node` of health entries).
-pub fn node(v: &View) -> Value {
+pub fn node_view(n: &NodeView) -> Value {
     json!({
-        "ID": v.node_id, "Node": v.node, "Address": v.address, "Datacenter": DATACENTER,
-        "TaggedAddresses": { "lan": v.address, "lan_ipv4": v.address, "wan": v.address, "wan_ipv4": v.address },
-        "Meta": node_meta(), "CreateIndex": 1, "ModifyIndex": 1,
+        "ID": n.id, "Node": n.name, "Address": n.address, "Datacenter": n.datacenter,
+        "TaggedAddresses": n.tagged_addresses, "Meta": n.meta,
+        "CreateIndex": n.create_index, "ModifyIndex": n.modify_index,
     })
 }
 
@@ -32,7 +32,7 @@ pub fn node(v: &View) -> Value {
 pub fn agent_service(i: &Instance) -> Value {
     json!({
         "ID": i.id, "Service": i.name, "Tags": i.tags, "Meta": i.meta, "Port": i.port,
-        "Address": i.address, "TaggedAddresses": {}, "Weights": weights(i),
+        "Address": i.address, "TaggedAddresses": i.tagged_addresses, "Weights": weights(i),
         "EnableTagOverride": i.enable_tag_override, "Datacenter": DATACENTER,
     })
 }
@@ -50,11 +50,13 @@ pub fn health_service(i: &Instance) -> Value {
 
 /// The catalog form (`/v1/catalog/service/<name>`).
 pub fn catalog_service(v: &View, i: &Instance) -> Value {
+    let n = v.node_of(i);
     json!({
-        "ID": v.node_id, "Node": v.node, "Address": v.address, "Datacenter": DATACENTER,
-        "TaggedAddresses": { "lan": v.address, "wan": v.address }, "NodeMeta": node_meta(),
+        "ID": n.id, "Node": n.name, "Address": n.address, "Datacenter": n.datacenter,
+        "TaggedAddresses": n.tagged_addresses, "NodeMeta": n.meta,
         "ServiceKind": "", "ServiceID": i.id, "ServiceName": i.name, "ServiceTags": i.tags,
-        "ServiceAddress": i.address, "ServiceWeights": weights(i), "ServiceMeta": i.meta,
+        "ServiceAddress": i.address, "ServiceTaggedAddresses": i.tagged_addresses,
+        "ServiceWeights": weights(i), "ServiceMeta": i.meta,
         "ServicePort": i.port, "ServiceEnableTagOverride": i.enable_tag_override,
         "ServiceProxy": { "MeshGateway": {}, "Expose": {} }, "ServiceConnect": {},
         "CreateIndex": i.create_index, "ModifyIndex": i.modify_index,
@@ -62,6 +64,9 @@ pub fn catalog_service(v: &View, i: &Instance) -> Value {
 }
 
 fn definition(c: &CheckView) -> Value {
+    if let Some(d) = &c.definition {
+        return d.clone();
+    }
     let Some(d) = &c.def else { return json!({}) };
     let mut m = Map::new();
     match &d.kind {
@@ -72,7 +77,7 @@ fn definition(c: &CheckView) -> Value {
         CheckKind::Tcp { addr } => {
             m.insert("TCP".into(), json!(addr));
         }
-        CheckKind::Ttl => {}
+        CheckKind::Ttl | CheckKind::Maintenance => {}
     }
     let dur = |ms: u64| format_go_duration(std::time::Duration::from_millis(ms));
     if d.interval_ms > 0 {
@@ -89,7 +94,7 @@ fn definition(c: &CheckView) -> Value {
 }
 
 /// A check (`/v1/health/checks`, `/v1/agent/checks`, `Checks` of health entries).
-pub fn check(v: &View, c: &CheckView) -> Value {
+pub fn check(_v: &View, c: &CheckView) -> Value {
     let (interval, timeout) = match &c.def {
         Some(d) if d.interval_ms > 0 => (
             format_go_duration(std::time::Duration::from_millis(d.interval_ms)),
@@ -98,7 +103,7 @@ pub fn check(v: &View, c: &CheckView) -> Value {
         _ => (String::new(), String::new()),
     };
     json!({
-        "Node": v.node, "CheckID": c.id, "Name": c.name, "Status": c.status.as_str(),
+        "Node": c.node, "CheckID": c.id, "Name": c.name, "Status": c.status.as_str(),
         "Notes": c.notes, "Output": c.output, "ServiceID": c.service_id,
         "ServiceName": c.service_name, "ServiceTags": c.service_tags, "Type": c.type_name,
         "Interval": interval, "Timeout": timeout, "ExposedPort": 0,
@@ -109,5 +114,5 @@ pub fn check(v: &View, c: &CheckView) -> Value {
 /// One entry of `/v1/health/service/<name>`.
 pub fn health_entry(v: &View, i: &Instance) -> Value {
     let checks: Vec<Value> = v.checks_of(i).into_iter().map(|c| check(v, c)).collect();
-    json!({ "Node": node(v), "Service": health_service(i), "Checks": checks })
+    json!({ "Node": node_view(v.node_of(i)), "Service": health_service(i), "Checks": checks })
 }

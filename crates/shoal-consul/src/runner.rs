@@ -1,7 +1,8 @@
 //! The background side of the agent API: runs the HTTP and TCP checks of registered
 //! services (one task per check, `shoal_health::run_check` + `HealthTracker`), turns expired
 //! TTL checks critical, deregisters services critical past DeregisterCriticalServiceAfter,
-//! keeps their catalog records in step, and releases locks of expired sessions.
+//! keeps their catalog records (and those of catalog-registered nodes) in step, and releases
+//! locks of expired sessions.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -19,6 +20,7 @@ use crate::check_model::{
     parse_host_port, parse_http_url, CheckDef, CheckKind, CheckRecord, Status,
 };
 use crate::error::Result;
+use crate::maintenance::affects_routing;
 use crate::register::ServiceDef;
 use crate::registry::{catalog_record, deregister_service, update_check};
 use crate::state::{now_ms, service_key, ConsulState, CHECK_PREFIX, CONSUL_PREFIX, SERVICE_PREFIX};
@@ -106,10 +108,7 @@ async fn pass(
         }
         keep
     });
-    for c in checks
-        .iter()
-        .filter(|c| !matches!(c.def.kind, CheckKind::Ttl))
-    {
+    for c in checks.iter().filter(|c| c.def.kind.is_probed()) {
         if !probes.contains_key(&c.def.id) {
             let task = tokio::spawn(probe(st.store.clone(), c.def.clone()));
             probes.insert(c.def.id.clone(), (c.def.clone(), task));
@@ -148,7 +147,8 @@ async fn pass(
                 .ok()
                 .map(|r| (kv.key.clone(), (kv, r)))
         })
-        .filter(|(_, (_, r))| r.external)
+        // This node's: other nodes' are catalog registrations (`catalog_reg`).
+        .filter(|(_, (_, r))| r.external && r.node == st.node)
         .collect();
     let addr = st.address.to_string();
     for (kv, def) in services
@@ -157,7 +157,7 @@ async fn pass(
     {
         let mine: Vec<&CheckRecord> = checks
             .iter()
-            .filter(|c| c.def.service_id == def.id)
+            .filter(|c| affects_routing(c, &def.id))
             .collect();
         let want = catalog_record(def, &mine, &st.node, &addr);
         let key = catalog_key(&def.name, &def.id);
@@ -185,7 +185,7 @@ async fn pass(
                 .await?;
         }
     }
-    Ok(())
+    crate::catalog_reg::reconcile_mirrors(st).await
 }
 
 async fn resolve(host: &str, port: u16) -> std::result::Result<SocketAddr, String> {
@@ -223,7 +223,9 @@ async fn target(
                 format!("TCP connect {addr}: Success"),
             ))
         }
-        CheckKind::Ttl => Err("TTL checks are not probed".into()),
+        CheckKind::Ttl | CheckKind::Maintenance => {
+            Err("TTL and maintenance checks are not probed".into())
+        }
     }
 }
 

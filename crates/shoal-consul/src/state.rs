@@ -8,7 +8,8 @@ use shoal_store::Store;
 
 /// This crate's keys (defined with every other key in `shoal_catalog`).
 pub use shoal_catalog::{
-    CHECK_PREFIX, CONSUL_PREFIX, KVMETA_PREFIX, SERVICE_PREFIX, SESSION_PREFIX,
+    CATALOG_CHECK_PREFIX, CATALOG_NODE_PREFIX, CATALOG_SERVICE_PREFIX, CHECK_PREFIX, CONSUL_PREFIX,
+    EVENT_PREFIX, KVMETA_PREFIX, SERVICE_PREFIX, SESSION_PREFIX,
 };
 
 /// The datacenter every answer names.
@@ -27,6 +28,9 @@ pub fn check_key(id: &str) -> String {
     format!("{CHECK_PREFIX}{id}")
 }
 
+/// Shoal's metrics as Prometheus text (what `/metrics` serves), for `/v1/agent/metrics`.
+pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// What every Consul handler and the check runner can reach.
 pub struct ConsulState {
     pub store: Arc<dyn Store>,
@@ -39,6 +43,8 @@ pub struct ConsulState {
     pub address: IpAddr,
     /// The HTTP API's address (for `agent/self`).
     pub http: SocketAddr,
+    /// Where `/v1/agent/metrics` reads from; none: empty metrics.
+    pub metrics: Option<MetricsSource>,
 }
 
 impl ConsulState {
@@ -49,7 +55,14 @@ impl ConsulState {
             node: node.into(),
             address: http.ip(),
             http,
+            metrics: None,
         }
+    }
+
+    /// The same, with `/v1/agent/metrics` reading Shoal's metrics from `source`.
+    pub fn with_metrics(mut self, source: MetricsSource) -> Self {
+        self.metrics = Some(source);
+        self
     }
 
     /// The same, with the supervised instances read from `fleet`.

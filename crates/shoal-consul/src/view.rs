@@ -1,7 +1,8 @@
 //! One consistent read of everything the catalog, health and agent endpoints show: the
 //! supervised instances of the Shoal catalog (from the fleet view, paired with the
 //! registrations at one revision) and the services and checks registered through the
-//! agent API, as Consul service instances and checks on this node.
+//! agent API, as Consul service instances and checks on this node; plus the nodes, services
+//! and checks registered through the catalog API (other nodes).
 
 use std::collections::BTreeMap;
 
@@ -11,24 +12,45 @@ use shoal_catalog::{catalog_key, decode, Health, InstanceRecord, InstanceState, 
 use shoal_store::{KeyValue, Op, OpResponse, Revision, Store, Txn};
 
 use crate::blocking::Scope;
+use crate::catalog_reg::group;
 use crate::check_model::{CheckDef, CheckRecord, Status};
 use crate::error::Result;
 use crate::register::ServiceDef;
-use crate::state::{ConsulState, CHECK_PREFIX, SERVICE_PREFIX};
+use crate::state::{
+    ConsulState, CATALOG_CHECK_PREFIX, CATALOG_NODE_PREFIX, CATALOG_SERVICE_PREFIX, CHECK_PREFIX,
+    DATACENTER, SERVICE_PREFIX,
+};
+
+/// A node as Consul shows it: this agent's, or one registered through the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeView {
+    pub name: String,
+    pub id: String,
+    pub address: String,
+    pub datacenter: String,
+    pub tagged_addresses: BTreeMap<String, String>,
+    pub meta: BTreeMap<String, String>,
+    pub create_index: i64,
+    pub modify_index: i64,
+}
 
 /// A service instance as Consul shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instance {
     pub id: String,
     pub name: String,
+    /// The node it runs on.
+    pub node: String,
     pub tags: Vec<String>,
+    /// Consul's service `TaggedAddresses` (an object).
+    pub tagged_addresses: serde_json::Value,
     /// The service's own address; empty = the node's.
     pub address: String,
     pub port: u16,
     pub meta: BTreeMap<String, String>,
     pub weights: (u64, u64),
     pub enable_tag_override: bool,
-    /// Registered through the agent API (false: supervised by Shoal).
+    /// Registered through the agent or catalog API (false: supervised by Shoal).
     pub external: bool,
     pub create_index: i64,
     pub modify_index: i64,
@@ -37,6 +59,8 @@ pub struct Instance {
 /// A check as Consul shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckView {
+    /// The node it belongs to.
+    pub node: String,
     pub id: String,
     pub name: String,
     pub status: Status,
@@ -48,6 +72,8 @@ pub struct CheckView {
     pub service_tags: Vec<String>,
     pub type_name: String,
     pub def: Option<CheckDef>,
+    /// A catalog check's `Definition` as registered (agent checks render theirs from `def`).
+    pub definition: Option<serde_json::Value>,
     pub create_index: i64,
     pub modify_index: i64,
 }
@@ -57,8 +83,10 @@ pub struct CheckView {
 pub struct View {
     pub revision: Revision,
     pub node: String,
-    pub node_id: String,
-    pub address: String,
+    /// This agent's node first, then the catalog nodes by name.
+    pub nodes: Vec<NodeView>,
+    /// This agent's node (also `nodes[0]`).
+    pub local: NodeView,
     pub instances: Vec<Instance>,
     pub checks: Vec<CheckView>,
 }
@@ -69,6 +97,9 @@ pub fn scope() -> Scope {
         CATALOG_PREFIX.into(),
         SERVICE_PREFIX.into(),
         CHECK_PREFIX.into(),
+        CATALOG_NODE_PREFIX.into(),
+        CATALOG_SERVICE_PREFIX.into(),
+        CATALOG_CHECK_PREFIX.into(),
     ])
 }
 
@@ -88,12 +119,27 @@ impl View {
         read_from(st.store.as_ref(), st).await
     }
 
-    /// Checks that apply to an instance: its own and the node's.
+    /// Checks that apply to an instance: its own and its node's.
     pub fn checks_of(&self, inst: &Instance) -> Vec<&CheckView> {
         self.checks
             .iter()
-            .filter(|c| c.service_id.is_empty() || c.service_id == inst.id)
+            .filter(|c| c.node == inst.node && (c.service_id.is_empty() || c.service_id == inst.id))
             .collect()
+    }
+
+    /// Whether an instance runs on this agent's node (what `/v1/agent/*` shows).
+    pub fn is_local(&self, inst: &Instance) -> bool {
+        inst.node == self.node
+    }
+
+    /// A node by name.
+    pub fn node_named(&self, name: &str) -> Option<&NodeView> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The node an instance runs on (this agent's when unknown).
+    pub fn node_of(&self, inst: &Instance) -> &NodeView {
+        self.node_named(&inst.node).unwrap_or(&self.local)
     }
 }
 
@@ -114,7 +160,7 @@ type Supervised = (InstanceRecord, Revision, Revision);
 async fn read_from(store: &dyn Store, st: &ConsulState) -> Result<View> {
     if let Some(fleet) = &st.fleet {
         for _ in 0..PAIRING_TRIES {
-            let (revision, mut ranges) = read_ranges(store, [SERVICE_PREFIX, CHECK_PREFIX]).await?;
+            let (revision, mut ranges) = read_ranges(store, REGISTERED).await?;
             let Some(f) = fleet.at(revision, CATCH_UP).await else {
                 break;
             };
@@ -133,14 +179,14 @@ async fn read_from(store: &dyn Store, st: &ConsulState) -> Result<View> {
                     (r.clone(), rev.create, rev.modified)
                 })
                 .collect();
-            let [services, checks] = [ranges.next(), ranges.next()].map(Option::unwrap_or_default);
-            return Ok(build(st, revision, catalog, &services, &checks));
+            let reg = Registered::from_ranges(&mut ranges);
+            return Ok(build(st, revision, catalog, &reg));
         }
     }
     let (revision, mut ranges) =
-        read_ranges(store, [CATALOG_PREFIX, SERVICE_PREFIX, CHECK_PREFIX]).await?;
-    let [catalog, services, checks] =
-        [ranges.next(), ranges.next(), ranges.next()].map(Option::unwrap_or_default);
+        read_ranges(store, [CATALOG_PREFIX].into_iter().chain(REGISTERED)).await?;
+    let catalog = ranges.next().unwrap_or_default();
+    let reg = Registered::from_ranges(&mut ranges);
     let catalog = catalog
         .iter()
         .filter_map(|kv| {
@@ -148,15 +194,15 @@ async fn read_from(store: &dyn Store, st: &ConsulState) -> Result<View> {
             Some((r, kv.create_revision, kv.mod_revision))
         })
         .collect();
-    Ok(build(st, revision, catalog, &services, &checks))
+    Ok(build(st, revision, catalog, &reg))
 }
 
 /// The prefixes in one read-only transaction: its revision and each prefix's keys.
-async fn read_ranges<const N: usize>(
+async fn read_ranges(
     store: &dyn Store,
-    prefixes: [&str; N],
+    prefixes: impl IntoIterator<Item = &str>,
 ) -> Result<(Revision, impl Iterator<Item = Vec<KeyValue>>)> {
-    let txn = Txn::new().and_then(prefixes.map(Op::range));
+    let txn = Txn::new().and_then(prefixes.into_iter().map(Op::range));
     let resp = store.txn(txn).await?;
     let ranges = resp.responses.into_iter().map(|r| match r {
         OpResponse::Range(kvs) => kvs,
@@ -165,20 +211,68 @@ async fn read_ranges<const N: usize>(
     Ok((resp.revision, ranges))
 }
 
-fn build(
-    st: &ConsulState,
-    revision: Revision,
-    catalog: Vec<Supervised>,
-    services: &[KeyValue],
-    checks: &[KeyValue],
-) -> View {
+/// The registrations a view reads besides the Shoal catalog, in this order.
+const REGISTERED: [&str; 5] = [
+    SERVICE_PREFIX,
+    CHECK_PREFIX,
+    CATALOG_NODE_PREFIX,
+    CATALOG_SERVICE_PREFIX,
+    CATALOG_CHECK_PREFIX,
+];
+
+/// What [`REGISTERED`] read: agent services and checks, catalog nodes, services, checks.
+#[derive(Default)]
+struct Registered {
+    services: Vec<KeyValue>,
+    checks: Vec<KeyValue>,
+    nodes: Vec<KeyValue>,
+    node_services: Vec<KeyValue>,
+    node_checks: Vec<KeyValue>,
+}
+
+impl Registered {
+    fn from_ranges(r: &mut impl Iterator<Item = Vec<KeyValue>>) -> Self {
+        let mut next = || r.next().unwrap_or_default();
+        Registered {
+            services: next(),
+            checks: next(),
+            nodes: next(),
+            node_services: next(),
+            node_checks: next(),
+        }
+    }
+}
+
+/// This agent's node.
+fn local_node(st: &ConsulState) -> NodeView {
+    let a = st.address.to_string();
+    let tagged = ["lan", "lan_ipv4", "wan", "wan_ipv4"]
+        .into_iter()
+        .map(|k| (k.to_string(), a.clone()))
+        .collect();
+    NodeView {
+        name: st.node.clone(),
+        id: st.node_id(),
+        address: a,
+        datacenter: DATACENTER.to_string(),
+        tagged_addresses: tagged,
+        meta: crate::render::node_meta(),
+        create_index: 1,
+        modify_index: 1,
+    }
+}
+
+fn build(st: &ConsulState, revision: Revision, catalog: Vec<Supervised>, reg: &Registered) -> View {
+    let (services, checks) = (&reg.services, &reg.checks);
+    let local = local_node(st);
     let mut view = View {
         revision,
         node: st.node.clone(),
-        node_id: st.node_id(),
-        address: st.address.to_string(),
+        nodes: vec![local.clone()],
+        local,
         instances: Vec::new(),
         checks: vec![CheckView {
+            node: st.node.clone(),
             id: "serfHealth".into(),
             name: "Serf Health Status".into(),
             status: Status::Passing,
@@ -189,6 +283,7 @@ fn build(
             service_tags: Vec::new(),
             type_name: String::new(),
             def: None,
+            definition: None,
             create_index: 1,
             modify_index: 1,
         }],
@@ -204,6 +299,7 @@ fn build(
             r.health_output.clone()
         };
         view.checks.push(CheckView {
+            node: st.node.clone(),
             id: format!("service:{}", r.id),
             name: format!("Service '{}' check", r.service),
             status,
@@ -214,12 +310,15 @@ fn build(
             service_tags: vec![r.version.clone()],
             type_name: String::new(),
             def: None,
+            definition: None,
             create_index,
             modify_index,
         });
         view.instances.push(Instance {
             id: r.id,
             name: r.service,
+            node: st.node.clone(),
+            tagged_addresses: serde_json::json!({}),
             tags: vec![r.version],
             address: r.address,
             port: r.port,
@@ -238,6 +337,8 @@ fn build(
         view.instances.push(Instance {
             id: s.id,
             name: s.name,
+            node: st.node.clone(),
+            tagged_addresses: serde_json::json!({}),
             tags: s.tags,
             address: s.address,
             port: s.port,
@@ -256,11 +357,12 @@ fn build(
         let owner = view
             .instances
             .iter()
-            .find(|i| i.external && i.id == c.def.service_id);
+            .find(|i| i.external && i.node == st.node && i.id == c.def.service_id);
         if !c.def.service_id.is_empty() && owner.is_none() {
             continue;
         }
         view.checks.push(CheckView {
+            node: st.node.clone(),
             id: c.def.id.clone(),
             name: c.def.name.clone(),
             status: c.status,
@@ -271,13 +373,96 @@ fn build(
             service_tags: owner.map(|o| o.tags.clone()).unwrap_or_default(),
             type_name: c.def.kind.type_name().to_string(),
             def: Some(c.def),
+            definition: None,
             create_index: kv.create_revision,
             modify_index: kv.mod_revision,
         });
     }
-    view.instances
-        .sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+    add_catalog_nodes(&mut view, reg);
+    let me = view.node.clone();
+    view.instances.sort_by(|a, b| {
+        let local = |i: &Instance| i.node != me; // this node's first
+        (local(a), &a.node, &a.name, &a.id).cmp(&(local(b), &b.node, &b.name, &b.id))
+    });
     view
+}
+
+/// Indexes of a key by its key in a range.
+fn indexes(kvs: &[KeyValue]) -> BTreeMap<&str, (i64, i64)> {
+    kvs.iter()
+        .map(|kv| (kv.key.as_str(), (kv.create_revision, kv.mod_revision)))
+        .collect()
+}
+
+/// The nodes, services and checks registered through the catalog API.
+fn add_catalog_nodes(view: &mut View, reg: &Registered) {
+    use crate::catalog_reg::{check_key, node_key, service_key};
+    let (ni, si, ci) = (
+        indexes(&reg.nodes),
+        indexes(&reg.node_services),
+        indexes(&reg.node_checks),
+    );
+    for state in group(&reg.nodes, &reg.node_services, &reg.node_checks) {
+        let Some(n) = &state.node else { continue };
+        let (create_index, modify_index) = ni
+            .get(node_key(&n.name).as_str())
+            .copied()
+            .unwrap_or_default();
+        view.nodes.push(NodeView {
+            name: n.name.clone(),
+            id: n.id.clone(),
+            address: n.address.clone(),
+            datacenter: DATACENTER.to_string(),
+            tagged_addresses: n.tagged_addresses.clone(),
+            meta: n.meta.clone(),
+            create_index,
+            modify_index,
+        });
+        for s in state.services.values() {
+            let (create_index, modify_index) = si
+                .get(service_key(&n.name, &s.id).as_str())
+                .copied()
+                .unwrap_or_default();
+            view.instances.push(Instance {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                node: n.name.clone(),
+                tags: s.tags.clone(),
+                tagged_addresses: s.tagged_addresses.clone(),
+                address: s.address.clone(),
+                port: s.port,
+                meta: s.meta.clone(),
+                weights: s.weights,
+                enable_tag_override: s.enable_tag_override,
+                external: true,
+                create_index,
+                modify_index,
+            });
+        }
+        for c in state.checks.values() {
+            let owner = state.services.get(&c.service_id);
+            let (create_index, modify_index) = ci
+                .get(check_key(&n.name, &c.id).as_str())
+                .copied()
+                .unwrap_or_default();
+            view.checks.push(CheckView {
+                node: n.name.clone(),
+                id: c.id.clone(),
+                name: c.name.clone(),
+                status: c.status,
+                notes: c.notes.clone(),
+                output: c.output.clone(),
+                service_id: c.service_id.clone(),
+                service_name: owner.map(|o| o.name.clone()).unwrap_or_default(),
+                service_tags: owner.map(|o| o.tags.clone()).unwrap_or_default(),
+                type_name: c.type_name.clone(),
+                def: None,
+                definition: Some(c.definition.clone()),
+                create_index,
+                modify_index,
+            });
+        }
+    }
 }
 
 #[cfg(test)]

@@ -113,6 +113,7 @@ pub const CATALOG_SERVICE: Shape = Struct(&[
     ("ServiceName", Str),
     ("ServiceTags", List(&Str)),
     ("ServiceAddress", Str),
+    ("ServiceTaggedAddresses", Map(&SERVICE_ADDRESS)),
     ("ServiceWeights", WEIGHTS),
     ("ServiceMeta", Map(&Str)),
     ("ServicePort", Int),

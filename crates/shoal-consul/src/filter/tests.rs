@@ -10,13 +10,15 @@ use super::schema::{self, Shape};
 use super::{Filter, FilterError};
 use crate::check_model::Status;
 use crate::render;
-use crate::view::{CheckView, Instance, View};
+use crate::view::{CheckView, Instance, NodeView, View};
 
 fn instance(id: &str, name: &str, tags: &[&str], meta: &[(&str, &str)], port: u16) -> Instance {
     Instance {
         id: id.into(),
         name: name.into(),
+        node: "node-a".into(),
         tags: tags.iter().map(|t| t.to_string()).collect(),
+        tagged_addresses: serde_json::json!({}),
         address: String::new(),
         port,
         meta: meta
@@ -33,6 +35,7 @@ fn instance(id: &str, name: &str, tags: &[&str], meta: &[(&str, &str)], port: u1
 
 fn check(id: &str, service: &Instance, status: Status) -> CheckView {
     CheckView {
+        node: "node-a".into(),
         id: id.into(),
         name: format!("check {id}"),
         status,
@@ -43,6 +46,7 @@ fn check(id: &str, service: &Instance, status: Status) -> CheckView {
         service_tags: service.tags.clone(),
         type_name: "ttl".into(),
         def: None,
+        definition: None,
         create_index: 7,
         modify_index: 8,
     }
@@ -60,6 +64,7 @@ fn view() -> View {
     let web2 = instance("web-2", "web", &["v2"], &[("env", "qa")], 8081);
     let db = instance("db-1", "db", &[], &[], 5432);
     let serf = CheckView {
+        node: "node-a".into(),
         id: "serfHealth".into(),
         name: "Serf Health Status".into(),
         status: Status::Passing,
@@ -70,14 +75,27 @@ fn view() -> View {
         service_tags: Vec::new(),
         type_name: String::new(),
         def: None,
+        definition: None,
+        create_index: 1,
+        modify_index: 1,
+    };
+    let local = NodeView {
+        name: "node-a".into(),
+        id: "00000000-0000-4000-8000-000000000000".into(),
+        address: "10.0.0.7".into(),
+        datacenter: "dc1".into(),
+        tagged_addresses: ["lan", "lan_ipv4", "wan", "wan_ipv4"]
+            .map(|k| (k.to_owned(), "10.0.0.7".to_owned()))
+            .into(),
+        meta: render::node_meta(),
         create_index: 1,
         modify_index: 1,
     };
     View {
         revision: 9,
         node: "node-a".into(),
-        node_id: "00000000-0000-4000-8000-000000000000".into(),
-        address: "10.0.0.7".into(),
+        nodes: vec![local.clone()],
+        local,
         checks: vec![
             serf,
             check("service:web-1", &web1, Status::Passing),
@@ -154,7 +172,7 @@ fn checks(src: &str) -> Vec<String> {
 fn nodes(src: &str) -> usize {
     let v = view();
     let f = filter(src, &schema::NODE);
-    usize::from(f.matches(&render::node(&v)))
+    usize::from(f.matches(&render::node_view(&v.local)))
 }
 
 #[test]
@@ -412,5 +430,5 @@ fn the_schemas_describe_what_render_writes() {
     for c in &v.checks {
         agrees("check", &schema::CHECK, &render::check(&v, c));
     }
-    agrees("node", &schema::NODE, &render::node(&v));
+    agrees("node", &schema::NODE, &render::node_view(&v.local));
 }
