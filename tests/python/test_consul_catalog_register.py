@@ -62,6 +62,14 @@ def test_external_node_is_read_routed_and_deregistered(c, shoal, upstream):
         assert e["ServiceTags"] == ["v4", "edge"] and e["ServiceMeta"] == {"owner": "esm"}
         _, node = c.catalog.node("ext-node-1")
         assert node["Node"]["Address"] == "127.0.0.1" and "ext-cat-1" in node["Services"]
+        # py-consul sends node_meta as `node-meta` parameters: Shoal keeps them as the
+        # node's metadata (the skip_node_update call above left it), and node-meta reads
+        # select the node by it.
+        assert node["Node"]["Meta"] == {"external-node": "true"}
+        _, by_meta = c.catalog.nodes(node_meta={"external-node": "true"})
+        assert [n["Node"] for n in by_meta] == ["ext-node-1"]
+        _, by_meta = c.catalog.service("ext-cat", node_meta={"external-node": "false"})
+        assert by_meta == []
         # The agent's own services do not include another node's.
         assert "ext-cat-1" not in c.agent.services()
 

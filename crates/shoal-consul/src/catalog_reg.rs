@@ -41,7 +41,10 @@ pub fn check_key(node: &str, id: &str) -> String {
 }
 
 const DATACENTERS: Endpoint = Endpoint::plain("GET /v1/catalog/datacenters", &[]);
-const REGISTER: Endpoint = Endpoint::plain("PUT /v1/catalog/register", &[]);
+// `node-meta`: py-consul sends a registration's node metadata as `node-meta=k:v`
+// parameters (Consul drops them); Shoal takes them as the body's `NodeMeta` when the
+// body has none, rather than ignore them.
+const REGISTER: Endpoint = Endpoint::plain("PUT /v1/catalog/register", &["node-meta"]);
 const DEREGISTER: Endpoint = Endpoint::plain("PUT /v1/catalog/deregister", &[]);
 
 pub async fn datacenters(RawQuery(q): RawQuery) -> Result<Json<serde_json::Value>> {
@@ -54,8 +57,10 @@ pub async fn register(
     RawQuery(q): RawQuery,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
-    REGISTER.params(q.as_deref())?;
-    let r = parse_register(&parse_body(&body?)?, &st.node, DATACENTER)?;
+    let p = REGISTER.params(q.as_deref())?;
+    let mut body = parse_body(&body?)?;
+    with_node_meta(&mut body, &crate::query::node_meta(&p));
+    let r = parse_register(&body, &st.node, DATACENTER)?;
     if let Some(svc) = &r.service {
         crate::owned::check_outside_registration(&st, &svc.name).await?;
     }
@@ -230,7 +235,9 @@ pub fn group(nodes: &[KeyValue], services: &[KeyValue], checks: &[KeyValue]) -> 
 }
 
 /// The runner's pass: the Shoal catalog holds exactly the mirror of every catalog node's
-/// services (records of other nodes than this agent's with `external = true`).
+/// services: the external records whose id is `<service id>@<node>` of a node other than
+/// this agent's. (In a cluster, other Shoal nodes' agent registrations are external
+/// records of another node too, under their plain service id: those are theirs.)
 pub async fn reconcile_mirrors(st: &ConsulState) -> Result<()> {
     let resp = st
         .store
@@ -251,7 +258,7 @@ pub async fn reconcile_mirrors(st: &ConsulState) -> Result<()> {
     let have: HashMap<&str, (&KeyValue, InstanceRecord)> = catalog
         .iter()
         .filter_map(|kv| decoded::<InstanceRecord>(kv).map(|r| (kv.key.as_str(), (kv, r))))
-        .filter(|(_, (_, r))| r.external && r.node != st.node)
+        .filter(|(_, (_, r))| r.external && r.node != st.node && is_mirror_id(&r.id, &r.node))
         .collect();
     let mut ops: Vec<(Compare, Op)> = Vec::new();
     for (key, rec) in &want {
@@ -280,6 +287,25 @@ pub async fn reconcile_mirrors(st: &ConsulState) -> Result<()> {
             .await?;
     }
     Ok(())
+}
+
+/// Sets the (normalised) body's `nodemeta` to the `node-meta` pairs when it has none.
+fn with_node_meta(body: &mut serde_json::Value, pairs: &[(&str, &str)]) {
+    if let (Some(m), false) = (body.as_object_mut(), pairs.is_empty()) {
+        m.entry("nodemeta").or_insert_with(|| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), json!(v)))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        });
+    }
+}
+
+/// Whether `id` is a catalog mirror's instance id on `node`: `<service id>@<node>`.
+fn is_mirror_id(id: &str, node: &str) -> bool {
+    id.strip_suffix(node)
+        .is_some_and(|rest| rest.len() > 1 && rest.ends_with('@'))
 }
 
 #[cfg(test)]

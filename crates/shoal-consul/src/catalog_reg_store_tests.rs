@@ -89,7 +89,14 @@ async fn registered_nodes_are_read_mirrored_and_removed() {
     r.external = true;
     let mut own = InstanceRecord::new("a", "a", "1", "me", "127.0.0.1", 2);
     own.external = true;
-    for (k, rec) in [(&stray, &r), (&catalog_key("a", "a"), &own)] {
+    // In a cluster: another Shoal node's agent registration, under its plain id.
+    let mut peers = InstanceRecord::new("b", "b", "1", "peer", "10.0.0.5", 3);
+    peers.external = true;
+    for (k, rec) in [
+        (&stray, &r),
+        (&catalog_key("a", "a"), &own),
+        (&catalog_key("b", "b"), &peers),
+    ] {
         st.store
             .put(k, encode(rec), 0)
             .await
@@ -105,6 +112,10 @@ async fn registered_nodes_are_read_mirrored_and_removed() {
     assert!(mirrored(&st, &key).await.is_some());
     assert!(mirrored(&st, &stray).await.is_none());
     assert!(mirrored(&st, &catalog_key("a", "a")).await.is_some());
+    assert!(
+        mirrored(&st, &catalog_key("b", "b")).await.is_some(),
+        "another Shoal node's agent registration is not a catalog mirror"
+    );
 
     // A check for a service the node lacks is a 400; removing the node removes everything.
     let orphan = json!({"Node": "ext-db", "Address": "10.0.0.7",
