@@ -113,6 +113,33 @@ def running_shoal(toml, prefix, env=None):
                 sys.stderr.write((workdir / "shoal.log").read_text()[-4000:])
 
 
+@contextlib.contextmanager
+def shoal_in(workdir):
+    """`shoal up` of `workdir/shoal.toml` in `workdir` (kept between runs, so a second
+    one restarts on the same data): yields a py-consul client and the gateway address
+    once it listens; SIGTERM after (SIGKILL past 20 s)."""
+    endpoints = workdir / "data" / "endpoints.json"
+    endpoints.unlink(missing_ok=True)
+    with open(workdir / "shoal.log", "ab") as log:
+        proc = subprocess.Popen([str(shoal_bin()), "up", "shoal.toml"], cwd=workdir, stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            def ready():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"shoal exited with {proc.returncode}")
+                return endpoints.exists() and json.loads(endpoints.read_text())
+            ep = wait_until(ready, timeout=30, what="data/endpoints.json")
+            host, port = ep["http"].rsplit(":", 1)
+            yield consul.Consul(host=host, port=int(port)), ep["gateway"]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 @pytest.fixture(scope="session")
 def shoal():
     with running_shoal(SHOAL_TOML, "shoal-consul-") as (proc, ep, workdir):

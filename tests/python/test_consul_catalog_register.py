@@ -3,10 +3,7 @@
 the node and its service show in catalog and health reads, the gateway routes to it while its
 checks pass, status updates with SkipNodeUpdate take it out, and it all survives a restart."""
 
-import contextlib
 import json
-import signal
-import subprocess
 import tempfile
 import urllib.error
 import urllib.request
@@ -15,7 +12,7 @@ from pathlib import Path
 import consul
 import pytest
 
-from conftest import SHOAL_TOML, shoal_bin, wait_until
+from conftest import SHOAL_TOML, shoal_in, wait_until
 from test_agent import Upstream
 
 
@@ -129,31 +126,6 @@ def test_bad_catalog_registrations(c, shoal):
     assert put("deregister", {"ServiceID": "x"}) == 400
     # Deregistering what does not exist is fine, as in Consul.
     assert c.catalog.deregister("never-registered") is True
-
-
-@contextlib.contextmanager
-def shoal_in(workdir):
-    """`shoal up` in `workdir` (kept between runs): yields a py-consul client and the
-    gateway address once it listens; SIGTERM after."""
-    endpoints = workdir / "data" / "endpoints.json"
-    endpoints.unlink(missing_ok=True)
-    with open(workdir / "shoal.log", "ab") as log:
-        proc = subprocess.Popen([str(shoal_bin()), "up", "shoal.toml"], cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            def ready():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"shoal exited with {proc.returncode}")
-                return endpoints.exists() and json.loads(endpoints.read_text())
-            ep = wait_until(ready, timeout=30, what="data/endpoints.json")
-            host, port = ep["http"].rsplit(":", 1)
-            yield consul.Consul(host=host, port=int(port)), ep["gateway"]
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def test_registrations_and_events_survive_a_restart(upstream):

@@ -42,7 +42,11 @@ async fn read(st: &ConsulState) -> Result<(Vec<(String, UserEvent)>, Revision)> 
     Ok((events, resp.revision))
 }
 
-const FIRE: Endpoint = Endpoint::plain("PUT /v1/event/fire/<name>", &["node", "service", "tag"]);
+// `relay-factor` (the Go client's WriteOptions): gossip relays, none on one node.
+const FIRE: Endpoint = Endpoint::plain(
+    "PUT /v1/event/fire/<name>",
+    &["node", "service", "tag", "relay-factor"],
+);
 // Consul's list reads `node`, `service` and `tag` too (filters on the answer); Shoal
 // keeps only `name`: a filter it would not apply is refused, not ignored.
 const LIST: Endpoint = Endpoint::blocking("GET /v1/event/list", &["name"]);

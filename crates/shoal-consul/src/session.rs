@@ -110,7 +110,13 @@ pub fn parse_create(
             .unwrap_or(DEFAULT_LOCK_DELAY)
             .as_nanos() as u64,
         behavior,
-        ttl: ttl.map(format_go_duration).unwrap_or_default(),
+        // As the client wrote it (`60s` stays `60s`), as Consul keeps it; a number of
+        // nanoseconds in Go's form.
+        ttl: match (ttl, f.raw("ttl")) {
+            (None, _) => String::new(),
+            (Some(_), Value::String(text)) => text.trim().to_owned(),
+            (Some(t), _) => format_go_duration(t),
+        },
         node_checks,
         service_checks,
     };
