@@ -25,15 +25,16 @@ const DRAIN_BYTES: u64 = 8 * MAX_BODY as u64;
 pub async fn read_whole(req: Request, next: Next) -> Response {
     let wait = crate::listen::timeouts().body;
     let (parts, body) = req.into_parts();
+    let max = limit_for(parts.uri.path());
     let hint = body.size_hint();
     if hint.exact() == Some(0) {
         return next.run(Request::from_parts(parts, body)).await;
     }
     // `Expect: 100-continue`: the client waits for a word before sending; it is not asked for.
     let expects = parts.headers.contains_key(header::EXPECT);
-    if hint.lower() > MAX_BODY as u64 {
+    if hint.lower() > max as u64 {
         let drained = !expects && hint.lower() <= DRAIN_BYTES && drain(body, wait).await;
-        return too_large(drained);
+        return too_large(max, drained);
     }
     let mut body = body;
     let mut whole = BytesMut::new();
@@ -49,8 +50,8 @@ pub async fn read_whole(req: Request, next: Next) -> Response {
             Ok(Some(Ok(frame))) => frame,
         };
         if let Ok(data) = frame.into_data() {
-            if whole.len() + data.len() > MAX_BODY {
-                return too_large(drain(body, wait).await);
+            if whole.len() + data.len() > max {
+                return too_large(max, drain(body, wait).await);
             }
             whole.extend_from_slice(&data);
         }
@@ -74,8 +75,18 @@ async fn drain(mut body: Body, wait: Duration) -> bool {
     false
 }
 
-fn too_large(drained: bool) -> Response {
-    let answer = ApiError::too_large(MAX_BODY).into_response();
+/// The largest body a path takes: [`MAX_BODY`], or [`crate::MAX_SNAPSHOT`] for a
+/// snapshot restore.
+fn limit_for(path: &str) -> usize {
+    if path == "/v1/snapshot" {
+        crate::MAX_SNAPSHOT
+    } else {
+        MAX_BODY
+    }
+}
+
+fn too_large(max: usize, drained: bool) -> Response {
+    let answer = ApiError::too_large(max).into_response();
     if drained {
         answer
     } else {

@@ -76,6 +76,8 @@ pub use state::{ApiState, FlagCounts};
 
 /// Largest request body accepted (1 MiB).
 pub const MAX_BODY: usize = 1 << 20;
+/// Largest snapshot a restore (`PUT /v1/snapshot`) accepts.
+pub use shoal_consul::MAX_SNAPSHOT;
 
 /// Every route of the API.
 pub fn router(state: Arc<ApiState>) -> Router {

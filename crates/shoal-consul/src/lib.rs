@@ -61,6 +61,8 @@ mod render;
 mod runner;
 mod session;
 mod session_end;
+mod snapshot;
+mod snapshot_model;
 mod state;
 mod txn;
 mod txn_model;
@@ -68,6 +70,7 @@ mod view;
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, put};
 use axum::Router;
 
@@ -76,6 +79,7 @@ pub use duration::parse_go_duration;
 pub use error::ConsulError;
 pub use register::{parse_check_register, parse_service};
 pub use runner::run_checks;
+pub use snapshot::MAX_SNAPSHOT;
 pub use state::{ConsulState, MetricsSource};
 
 /// Every Consul-compatible route this crate serves, ready to merge into a router of any
@@ -132,6 +136,12 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: Arc<ConsulState>) -> Rout
         .route("/v1/health/checks/{name}", get(catalog::health_checks))
         .route("/v1/health/state/{state}", get(catalog::health_state))
         .route("/v1/health/node/{node}", get(catalog::health_node))
+        .route(
+            "/v1/snapshot",
+            get(snapshot::save)
+                .put(snapshot::restore)
+                .layer(DefaultBodyLimit::max(MAX_SNAPSHOT)),
+        )
         .route("/v1/event/fire/{name}", put(event::fire))
         .route("/v1/event/list", get(event::list))
         .route("/v1/coordinate/nodes", get(member::nodes))

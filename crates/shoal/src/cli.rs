@@ -170,6 +170,14 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Save the platform's state to a file, or restore it (KV, Consul registrations and
+    /// sessions, flags, secrets, the desired state of services; not running processes).
+    Snapshot {
+        #[command(subcommand)]
+        command: SnapshotCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Credentials, encrypted at rest; services using a changed secret are rolled.
     Secret {
         #[command(subcommand)]
@@ -276,6 +284,14 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SnapshotCommand {
+    /// Write a snapshot to FILE (`GET /v1/snapshot`: gzip'd JSON lines).
+    Save { file: std::path::PathBuf },
+    /// Replace the saved state with FILE's (`PUT /v1/snapshot`); checked whole first.
+    Restore { file: std::path::PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -525,6 +541,17 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Command::Kv { command, remote } => match client(&remote) {
             Ok(c) => kv(&c, command, remote.json).await,
+            Err(code) => code,
+        },
+        Command::Snapshot { command, remote } => match client(&remote) {
+            Ok(c) => print(match command {
+                SnapshotCommand::Save { file } => {
+                    shoal_cli::snapshot_save(&c, &file, remote.json).await
+                }
+                SnapshotCommand::Restore { file } => {
+                    shoal_cli::snapshot_restore(&c, &file, remote.json).await
+                }
+            }),
             Err(code) => code,
         },
         Command::Secret { command, remote } => match client(&remote) {
