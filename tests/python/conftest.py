@@ -78,20 +78,19 @@ class Shoal:
 
 
 @contextlib.contextmanager
-def running_shoal(toml, prefix, env=None):
-    """`shoal up` of the service file `toml` in a new directory: yields (process,
-    endpoints (data/endpoints.json), directory) once it listens; stopped with SIGTERM
-    after (SIGKILL past 20 s), its log's tail printed if it did not exit cleanly."""
+def shoal_up_in(workdir, env=None):
+    """`shoal up` of `workdir/shoal.toml` in `workdir`: yields (process, endpoints
+    (data/endpoints.json)) once it listens; stopped with SIGTERM after (SIGKILL past
+    20 s), its log's tail printed if it did not exit cleanly. The log is appended to, so
+    a second run in the same directory (a restart on the same data) keeps the first's."""
     binary = shoal_bin()
     if not binary.exists():
         pytest.fail(f"shoal binary not found at {binary}; build it (cargo build -p shoal) or set SHOAL_BIN")
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        workdir = Path(tmp)
-        (workdir / "shoal.toml").write_text(toml)
-        log = open(workdir / "shoal.log", "wb")
+    endpoints = workdir / "data" / "endpoints.json"
+    endpoints.unlink(missing_ok=True)
+    with open(workdir / "shoal.log", "ab") as log:
         proc = subprocess.Popen([str(binary), "up", "shoal.toml"], cwd=workdir, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
-        endpoints = workdir / "data" / "endpoints.json"
 
         def ready():
             if proc.poll() is not None:
@@ -99,7 +98,7 @@ def running_shoal(toml, prefix, env=None):
             return endpoints.exists() and json.loads(endpoints.read_text())
 
         try:
-            yield proc, wait_until(ready, timeout=30, what="data/endpoints.json"), workdir
+            yield proc, wait_until(ready, timeout=30, what="data/endpoints.json")
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -108,36 +107,28 @@ def running_shoal(toml, prefix, env=None):
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-            log.close()
             if proc.returncode not in (0, -signal.SIGKILL):
                 sys.stderr.write((workdir / "shoal.log").read_text()[-4000:])
 
 
 @contextlib.contextmanager
+def running_shoal(toml, prefix, env=None):
+    """`shoal up` of the service file `toml` in a new directory: yields (process,
+    endpoints, directory) once it listens (see `shoal_up_in`)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        workdir = Path(tmp)
+        (workdir / "shoal.toml").write_text(toml)
+        with shoal_up_in(workdir, env) as (proc, ep):
+            yield proc, ep, workdir
+
+
+@contextlib.contextmanager
 def shoal_in(workdir):
-    """`shoal up` of `workdir/shoal.toml` in `workdir` (kept between runs, so a second
-    one restarts on the same data): yields a py-consul client and the gateway address
-    once it listens; SIGTERM after (SIGKILL past 20 s)."""
-    endpoints = workdir / "data" / "endpoints.json"
-    endpoints.unlink(missing_ok=True)
-    with open(workdir / "shoal.log", "ab") as log:
-        proc = subprocess.Popen([str(shoal_bin()), "up", "shoal.toml"], cwd=workdir, stdout=log,
-                                stderr=subprocess.STDOUT)
-        try:
-            def ready():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"shoal exited with {proc.returncode}")
-                return endpoints.exists() and json.loads(endpoints.read_text())
-            ep = wait_until(ready, timeout=30, what="data/endpoints.json")
-            host, port = ep["http"].rsplit(":", 1)
-            yield consul.Consul(host=host, port=int(port)), ep["gateway"]
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    """`shoal up` in `workdir` (kept between runs, so a second one restarts on the same
+    data): yields a py-consul client and the gateway address once it listens."""
+    with shoal_up_in(workdir) as (_, ep):
+        host, port = ep["http"].rsplit(":", 1)
+        yield consul.Consul(host=host, port=int(port)), ep["gateway"]
 
 
 @pytest.fixture(scope="session")

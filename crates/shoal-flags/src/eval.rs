@@ -216,9 +216,23 @@ impl FlagSet {
         fallback_key: Option<&str>,
         mut out: impl FnMut(usize, &Decision<'_>),
     ) {
+        self.pick_all(req, fallback_key, |i, f, pick| out(i, &f.decision(pick)));
+    }
+
+    /// Picks every flag's value for `req`, in index order, counts it and calls
+    /// `each(index, flag, pick)`: the loop of [`FlagSet::evaluate_all`] and
+    /// [`FlagSet::write_all`].
+    #[inline]
+    fn pick_all<R: Request + ?Sized>(
+        &self,
+        req: &R,
+        fallback_key: Option<&str>,
+        mut each: impl FnMut(usize, &Compiled, Pick),
+    ) {
         let mut looked = Looked::new();
         // The user key (from the header most flags name) hashed once for every flag.
         let mut hashed: Option<(usize, Option<u32>)> = None;
+        let counters = self.tally.counters();
         for (i, f) in self.flags.iter().enumerate() {
             let user = looked.get(req, f.user_header, &self.headers[f.user_header]);
             let key_hash = match hashed {
@@ -230,9 +244,9 @@ impl FlagSet {
                 }
             };
             let mut header = |i: usize| looked.get(req, i, &self.headers[i]);
-            let d = f.decide(req, &mut header, user, key_hash);
-            self.tally.bump(d.slot);
-            out(i, &d);
+            let pick = f.pick(req, &mut header, user, key_hash);
+            counters.bump(f.base + pick.index);
+            each(i, f, pick);
         }
     }
 
@@ -254,22 +268,7 @@ impl FlagSet {
         lines: &mut Vec<u8>,
         mut text: Option<&mut String>,
     ) {
-        let mut looked = Looked::new();
-        let mut hashed: Option<(usize, Option<u32>)> = None;
-        let counters = self.tally.counters();
-        for f in &self.flags {
-            let user = looked.get(req, f.user_header, &self.headers[f.user_header]);
-            let key_hash = match hashed {
-                Some((h, k)) if h == f.user_header => k,
-                _ => {
-                    let k = key_of(user, fallback_key).map(|k| murmur3_32(k.as_bytes(), 0));
-                    hashed = Some((f.user_header, k));
-                    k
-                }
-            };
-            let mut header = |i: usize| looked.get(req, i, &self.headers[i]);
-            let pick = f.pick(req, &mut header, user, key_hash);
-            counters.bump(f.base + pick.index);
+        self.pick_all(req, fallback_key, |_, f, pick| {
             if let Some(w) = f.written.get(pick.index) {
                 lines.extend_from_slice(&w.line);
                 if let Some(t) = text.as_mut() {
@@ -278,7 +277,7 @@ impl FlagSet {
                     t.push_str(pair);
                 }
             }
-        }
+        });
     }
 
     /// Evaluates flag `index` for `req`, the user key read from the flag's user header.
@@ -426,7 +425,11 @@ impl Compiled {
         user: Option<&str>,
         key_hash: Option<u32>,
     ) -> Decision<'_> {
-        let p = self.pick(req, header, user, key_hash);
+        self.decision(self.pick(req, header, user, key_hash))
+    }
+
+    /// The [`Decision`] of `p`.
+    fn decision(&self, p: Pick) -> Decision<'_> {
         Decision {
             flag: &self.name,
             header: &self.header,
