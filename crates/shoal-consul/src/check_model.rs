@@ -1,5 +1,5 @@
 //! Checks as stored and judged: status, the stored record of an agent check, and the pure
-//! rules (worst status wins, TTL expiry, DeregisterCriticalServiceAfter, HTTP check URLs).
+//! rules (worst status wins, TTL expiry, DeregisterCriticalServiceAfter, check addresses).
 
 use std::collections::BTreeMap;
 
@@ -37,14 +37,49 @@ impl Status {
     }
 }
 
+/// Consul's TLS options of a probe (`TLSSkipVerify`, `TLSServerName`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsDef {
+    #[serde(default)]
+    pub skip_verify: bool,
+    #[serde(default)]
+    pub server_name: String,
+}
+
 /// What a check probes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckKind {
-    /// `GET <url>` (Method, Header and Body are accepted and ignored: always a plain GET).
-    Http { url: String },
+    /// `<Method> <url>` (`http://` or `https://`) with the definition's `header` and `body`.
+    Http {
+        url: String,
+        /// Empty: GET.
+        #[serde(default)]
+        method: String,
+        #[serde(default)]
+        body: String,
+        #[serde(default)]
+        tls: TlsDef,
+    },
     /// A TCP connect to `host:port`.
     Tcp { addr: String },
+    /// `grpc.health.v1.Health/Check` of `host:port[/service]`.
+    Grpc {
+        target: String,
+        use_tls: bool,
+        #[serde(default)]
+        tls: TlsDef,
+    },
+    /// An HTTP/2 PING to `host:port` (TLS unless `use_tls` is false).
+    H2ping {
+        addr: String,
+        use_tls: bool,
+        #[serde(default)]
+        tls: TlsDef,
+    },
+    /// Mirrors the health of a service (`service_id`) or node (`service_id` empty) on `node`
+    /// (empty: this agent's); set by the runner, never probed.
+    Alias { service_id: String, node: String },
     /// Marked by the application through `/v1/agent/check/{pass,warn,fail,update}`.
     Ttl,
     /// Added by `/v1/agent/maintenance` and `/v1/agent/service/maintenance/<id>`: critical
@@ -53,15 +88,25 @@ pub enum CheckKind {
 }
 
 impl CheckKind {
-    /// Whether the runner probes it (HTTP and TCP; TTL and maintenance checks are set).
+    /// Whether the runner probes it (HTTP, TCP, gRPC, H2PING; the others are set).
     pub fn is_probed(&self) -> bool {
-        matches!(self, CheckKind::Http { .. } | CheckKind::Tcp { .. })
+        matches!(
+            self,
+            CheckKind::Http { .. }
+                | CheckKind::Tcp { .. }
+                | CheckKind::Grpc { .. }
+                | CheckKind::H2ping { .. }
+        )
     }
 
+    /// Consul's `Type` of the check.
     pub fn type_name(&self) -> &'static str {
         match self {
             CheckKind::Http { .. } => "http",
             CheckKind::Tcp { .. } => "tcp",
+            CheckKind::Grpc { .. } => "grpc",
+            CheckKind::H2ping { .. } => "h2ping",
+            CheckKind::Alias { .. } => "alias",
             CheckKind::Ttl => "ttl",
             CheckKind::Maintenance => "maintenance",
         }
@@ -159,23 +204,6 @@ pub fn worst<I: IntoIterator<Item = Status>>(statuses: I) -> Status {
     statuses.into_iter().max().unwrap_or(Status::Passing)
 }
 
-/// Splits an HTTP check URL into host, port (default 80) and the request target.
-pub fn parse_http_url(url: &str) -> Result<(String, u16, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("only http:// check URLs are supported, got {url:?}"))?;
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(i) => (&rest[..i], rest[i..].to_string()),
-        None => (rest, "/".to_string()),
-    };
-    let path = if path.starts_with('?') {
-        format!("/{path}")
-    } else {
-        path
-    };
-    parse_host_port(authority, 80).map(|(h, p)| (h, p, path))
-}
-
 /// Splits `host:port` (`[v6]:port` too); `default` when the port is missing.
 pub fn parse_host_port(authority: &str, default: u16) -> Result<(String, u16), String> {
     let authority = authority.rsplit('@').next().unwrap_or(authority);
@@ -243,28 +271,24 @@ mod tests {
     }
 
     #[test]
+    fn records_stored_before_http_options_still_decode() {
+        let old: CheckKind = serde_json::from_str(r#"{"http":{"url":"http://a/h"}}"#)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            old,
+            CheckKind::Http {
+                url: "http://a/h".into(),
+                method: String::new(),
+                body: String::new(),
+                tls: TlsDef::default(),
+            }
+        );
+    }
+
+    #[test]
     fn worst_status_wins() {
         assert_eq!(worst([]), Status::Passing);
         assert_eq!(worst([Status::Passing, Status::Warning]), Status::Warning);
         assert_eq!(worst([Status::Critical, Status::Warning]), Status::Critical);
-    }
-
-    #[test]
-    fn http_urls() {
-        assert_eq!(
-            parse_http_url("http://127.0.0.1:8080/health?x=1"),
-            Ok(("127.0.0.1".into(), 8080, "/health?x=1".into()))
-        );
-        assert_eq!(
-            parse_http_url("http://localhost"),
-            Ok(("localhost".into(), 80, "/".into()))
-        );
-        assert_eq!(
-            parse_http_url("http://[::1]:81/a"),
-            Ok(("::1".into(), 81, "/a".into()))
-        );
-        assert!(parse_http_url("https://x/").is_err());
-        assert!(parse_http_url("http://:80/").is_err());
-        assert!(parse_http_url("http://x:99999/").is_err());
     }
 }

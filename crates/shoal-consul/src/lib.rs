@@ -31,11 +31,13 @@
 //! - `event_model.rs` (pure rules) and `event.rs` (handlers): `/v1/event/{fire,list}`.
 //! - `catalog_reg_model.rs` (pure rules) and `catalog_reg.rs` (handlers, store, mirror):
 //!   `/v1/catalog/register`, `/deregister`, `/datacenters`; nodes other than this agent's.
-//! - `runner.rs`: [`run_checks`], the background check runner.
+//! - `runner.rs`: [`run_checks`], the background check runner; `probe.rs`: what it runs for
+//!   each probed check kind; `alias.rs`: alias checks (`AliasService`, `AliasNode`).
 #![forbid(unsafe_code)]
 
 mod agent;
 mod agent_metrics;
+mod alias;
 mod blocking;
 mod body;
 mod catalog;
@@ -54,6 +56,7 @@ mod maintenance;
 mod member;
 mod owned;
 mod params;
+mod probe;
 mod query;
 mod register;
 mod registry;

@@ -1,6 +1,7 @@
 //! Parses agent registration bodies (already key-normalised) into service and check
 //! definitions, with Consul's defaults: ID = Name, check ids `service:<id>[:n]`, initial
-//! status critical, HTTP/TCP intervals of at least 1s, a 10s check timeout.
+//! status critical, probe intervals of at least 1s, a 10s check timeout; script checks refused
+//! with Consul's text.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,23 +10,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::body::Fields;
-use crate::check_model::{parse_host_port, parse_http_url, CheckDef, CheckKind, Status};
+use crate::check_model::{parse_host_port, CheckDef, CheckKind, Status, TlsDef};
 use crate::error::{ConsulError, Result};
 
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Check types Consul has that Shoal does not run.
-const UNSUPPORTED: &[&str] = &[
-    "args",
-    "script",
-    "grpc",
-    "dockercontainerid",
-    "h2ping",
-    "udp",
-    "aliasservice",
-    "aliasnode",
-    "osservice",
-];
+const UNSUPPORTED: &[&str] = &["dockercontainerid", "udp", "osservice"];
+/// Consul's answer to a script check registered through the API while remote script checks
+/// are disabled (Shoal has no setting to enable them).
+pub const SCRIPTS_DISABLED: &str =
+    "Scripts are disabled on this agent from remote calls; to enable, configure 'enable_script_checks' to true";
+const INTERVAL_REQUIRED: &str =
+    "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks";
 
 /// A service registered through the agent API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,49 +150,24 @@ fn parse_check(
     if id.contains('/') {
         return Err(ConsulError::bad("check ID must not contain '/'"));
     }
+    let script = matches!(f.raw("args"), Value::Array(a) if !a.is_empty())
+        || matches!(f.raw("scriptargs"), Value::Array(a) if !a.is_empty())
+        || f.string("script")?.is_some_and(|s| !s.is_empty());
+    if script {
+        return Err(ConsulError::bad(SCRIPTS_DISABLED));
+    }
     if let Some(kind) = UNSUPPORTED
         .iter()
         .find(|k| !is_empty(f.raw(k)) && f.raw(k) != &Value::Bool(false))
     {
         return Err(ConsulError::bad(format!(
-            "check type {kind:?} is not supported by Shoal: use HTTP, TCP or TTL"
+            "check type {kind:?} is not supported by Shoal: use HTTP, TCP, gRPC, H2PING, alias or TTL"
         )));
     }
-    let ttl = f.duration("ttl")?.filter(|d| !d.is_zero());
-    let http = f.string("http")?.filter(|s| !s.is_empty());
-    let tcp = f.string("tcp")?.filter(|s| !s.is_empty());
-    let kind = match (ttl, http, tcp) {
-        (Some(_), None, None) => CheckKind::Ttl,
-        (None, Some(url), None) => {
-            parse_http_url(&url)
-                .map_err(|e| ConsulError::bad(format!("Invalid HTTP check: {e}")))?;
-            CheckKind::Http { url }
-        }
-        (None, None, Some(addr)) => {
-            parse_host_port(&addr, 0)
-                .ok()
-                .filter(|(_, p)| *p != 0)
-                .ok_or_else(|| {
-                    ConsulError::bad(format!("Invalid TCP check {addr:?}: use host:port"))
-                })?;
-            CheckKind::Tcp { addr }
-        }
-        (None, None, None) => {
-            return Err(ConsulError::bad(
-                "Invalid check: one of HTTP, TCP or TTL must be set",
-            ))
-        }
-        _ => {
-            return Err(ConsulError::bad(
-                "Invalid check: set only one of HTTP, TCP or TTL",
-            ))
-        }
-    };
+    let kind = parse_kind(&f)?;
     let interval = f.duration("interval")?.unwrap_or_default();
-    if !matches!(kind, CheckKind::Ttl) && interval.is_zero() {
-        return Err(ConsulError::bad(
-            "Interval must be > 0 for Script, HTTP, or TCP checks",
-        ));
+    if kind.is_probed() && interval.is_zero() {
+        return Err(ConsulError::bad(INTERVAL_REQUIRED));
     }
     let status = match f.string("status")?.filter(|s| !s.is_empty()) {
         None => Status::Critical,
@@ -225,6 +197,10 @@ fn parse_check(
     };
     let ms = |d: Duration| d.as_millis().min(u128::from(u64::MAX)) as u64;
     let small = |v: Option<u64>| v.unwrap_or(0).min(u64::from(u32::MAX)) as u32;
+    let ttl_ms = match kind {
+        CheckKind::Ttl => f.duration("ttl")?.map(ms).unwrap_or(0),
+        _ => 0,
+    };
     Ok(CheckDef {
         id,
         name: f
@@ -243,7 +219,7 @@ fn parse_check(
             .duration("timeout")?
             .filter(|d| !d.is_zero())
             .unwrap_or(DEFAULT_TIMEOUT)),
-        ttl_ms: ttl.map(ms).unwrap_or(0),
+        ttl_ms,
         deregister_after_ms: f
             .duration("deregistercriticalserviceafter")?
             .filter(|d| !d.is_zero())
@@ -253,6 +229,94 @@ fn parse_check(
         initial_status: status,
         header,
     })
+}
+
+/// The check's kind from whichever of TTL, HTTP, TCP, GRPC, H2PING, AliasService/AliasNode
+/// is set (exactly one), with its options.
+fn parse_kind(f: &Fields) -> Result<CheckKind> {
+    let ttl = f.duration("ttl")?.filter(|d| !d.is_zero());
+    let text = |k: &str| -> Result<Option<String>> { Ok(f.string(k)?.filter(|s| !s.is_empty())) };
+    let (http, tcp, grpc, h2ping) = (text("http")?, text("tcp")?, text("grpc")?, text("h2ping")?);
+    let (alias_service, alias_node) = (text("aliasservice")?, text("aliasnode")?);
+    let alias = alias_service.is_some() || alias_node.is_some();
+    let set = [
+        ttl.is_some(),
+        http.is_some(),
+        tcp.is_some(),
+        grpc.is_some(),
+        h2ping.is_some(),
+        alias,
+    ];
+    match set.iter().filter(|s| **s).count() {
+        0 => {
+            return Err(ConsulError::bad(
+                "Invalid check: one of HTTP, TCP, GRPC, H2PING, AliasService, AliasNode or TTL must be set",
+            ))
+        }
+        1 => {}
+        _ if alias && ttl.is_some() => {
+            return Err(ConsulError::bad("Invalid check: TTL must be not be set for Alias checks"))
+        }
+        _ if alias => {
+            return Err(ConsulError::bad("Invalid check: Interval cannot be set for Alias checks"))
+        }
+        _ => {
+            return Err(ConsulError::bad(
+                "Invalid check: set only one of HTTP, TCP, GRPC, H2PING, AliasService/AliasNode or TTL",
+            ))
+        }
+    }
+    let tls = TlsDef {
+        skip_verify: f.bool("tlsskipverify")?.unwrap_or(false),
+        server_name: f.string("tlsservername")?.unwrap_or_default(),
+    };
+    let host_port = |what: &str, addr: &str| -> Result<()> {
+        parse_host_port(addr, 0)
+            .ok()
+            .filter(|(_, p)| *p != 0)
+            .map(|_| ())
+            .ok_or_else(|| {
+                ConsulError::bad(format!("Invalid {what} check {addr:?}: use host:port"))
+            })
+    };
+    if let Some(url) = http {
+        shoal_health::parse_url(&url)
+            .map_err(|e| ConsulError::bad(format!("Invalid HTTP check: {e}")))?;
+        return Ok(CheckKind::Http {
+            url,
+            method: f.string("method")?.unwrap_or_default(),
+            body: f.string("body")?.unwrap_or_default(),
+            tls,
+        });
+    }
+    if let Some(addr) = tcp {
+        host_port("TCP", &addr)?;
+        return Ok(CheckKind::Tcp { addr });
+    }
+    if let Some(target) = grpc {
+        host_port("GRPC", target.split('/').next().unwrap_or(""))?;
+        return Ok(CheckKind::Grpc {
+            target,
+            use_tls: f.bool("grpcusetls")?.unwrap_or(false),
+            tls,
+        });
+    }
+    if let Some(addr) = h2ping {
+        host_port("H2PING", &addr)?;
+        return Ok(CheckKind::H2ping {
+            addr,
+            // Consul's default: TLS unless told otherwise.
+            use_tls: f.bool("h2pingusetls")?.unwrap_or(true),
+            tls,
+        });
+    }
+    if alias {
+        return Ok(CheckKind::Alias {
+            service_id: alias_service.unwrap_or_default(),
+            node: alias_node.unwrap_or_default(),
+        });
+    }
+    Ok(CheckKind::Ttl)
 }
 
 #[cfg(test)]

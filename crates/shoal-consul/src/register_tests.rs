@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::body::normalize;
+use crate::check_model::TlsDef;
 
 #[test]
 fn service_defaults_and_check_ids() {
@@ -83,4 +84,104 @@ fn check_register_defaults() {
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.id, "x1");
     assert!(parse_check_register(&normalize(json!({"TTL": "1s"}))).is_err());
+}
+
+fn check_of(body: serde_json::Value) -> Result<CheckDef> {
+    parse_check_register(&normalize(body))
+}
+
+#[test]
+fn every_probe_kind_parses_with_its_options() {
+    let c = check_of(
+        json!({"Name": "h", "HTTP": "https://127.0.0.1:8443/h", "Interval": "2s",
+        "Method": "POST", "Body": "{}", "Header": {"X-Key": ["a", "b"]},
+        "TLSSkipVerify": true, "TLSServerName": "api.test"}),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.kind,
+        CheckKind::Http {
+            url: "https://127.0.0.1:8443/h".into(),
+            method: "POST".into(),
+            body: "{}".into(),
+            tls: TlsDef {
+                skip_verify: true,
+                server_name: "api.test".into()
+            },
+        }
+    );
+    assert_eq!(c.header["X-Key"], vec!["a", "b"]);
+    // py-consul's snake_case names.
+    let c = check_of(
+        json!({"name": "g", "grpc": "127.0.0.1:50051/db", "interval": "1s",
+        "grpc_use_tls": true, "tls_skip_verify": true}),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(&c.kind, CheckKind::Grpc { target, use_tls: true, tls } if target == "127.0.0.1:50051/db" && tls.skip_verify)
+    );
+    assert_eq!(c.kind.type_name(), "grpc");
+    let c = check_of(json!({"Name": "p", "H2PING": "localhost:8080", "Interval": "1s"}))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(c.kind, CheckKind::H2ping { use_tls: true, .. }),
+        "TLS by default"
+    );
+    let c = check_of(
+        json!({"Name": "p", "H2PING": "localhost:8080", "Interval": "1s", "H2PingUseTLS": false}),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(c.kind, CheckKind::H2ping { use_tls: false, .. }));
+    let c =
+        check_of(json!({"Name": "a", "AliasService": "web-1"})).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.kind,
+        CheckKind::Alias {
+            service_id: "web-1".into(),
+            node: String::new()
+        }
+    );
+    assert!(!c.kind.is_probed() && c.interval_ms == 0 && c.ttl_ms == 0);
+    let c = check_of(json!({"Name": "a", "AliasNode": "far"})).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.kind.type_name(), "alias");
+}
+
+#[test]
+fn refusals_use_consul_words() {
+    let err = |body: serde_json::Value| {
+        check_of(body)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        err(json!({"Name": "s", "Args": ["/bin/true"], "Interval": "1s"})),
+        "Scripts are disabled on this agent from remote calls; to enable, configure 'enable_script_checks' to true"
+    );
+    assert_eq!(
+        err(json!({"Name": "s", "Script": "true", "Interval": "1s"})),
+        SCRIPTS_DISABLED
+    );
+    for probe in [
+        json!({"Name": "g", "GRPC": "h:1"}),
+        json!({"Name": "p", "H2PING": "h:1"}),
+        json!({"Name": "h", "HTTP": "http://h/"}),
+    ] {
+        assert_eq!(
+            err(probe),
+            "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks"
+        );
+    }
+    assert_eq!(
+        err(json!({"Name": "a", "AliasService": "x", "TTL": "1s"})),
+        "Invalid check: TTL must be not be set for Alias checks"
+    );
+    assert!(
+        err(json!({"Name": "g", "GRPC": "noport/svc", "Interval": "1s"})).contains("host:port")
+    );
+    assert!(
+        err(json!({"Name": "h", "HTTP": "ftp://h/", "Interval": "1s"}))
+            .contains("Invalid HTTP check")
+    );
+    assert!(err(json!({"Name": "u", "UDP": "h:1", "Interval": "1s"})).contains("not supported"));
 }

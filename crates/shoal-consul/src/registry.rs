@@ -182,7 +182,8 @@ pub async fn register_check(store: &dyn Store, def: CheckDef) -> Result<()> {
     let mut guards = Vec::new();
     if !def.service_id.is_empty() {
         if store.get(&service_key(&def.service_id)).await?.is_none() {
-            return Err(ConsulError::bad(format!(
+            // Consul: 404 `ServiceID "x" does not exist`.
+            return Err(ConsulError::not_found(format!(
                 "ServiceID {:?} does not exist",
                 def.service_id
             )));
@@ -202,7 +203,7 @@ pub async fn register_check(store: &dyn Store, def: CheckDef) -> Result<()> {
         .when(guards)
         .and_then([Op::put(check_key(&rec.def.id), encode(&rec))]);
     if !store.txn(txn).await?.succeeded {
-        return Err(ConsulError::bad(format!(
+        return Err(ConsulError::not_found(format!(
             "ServiceID {:?} does not exist",
             rec.def.service_id
         )));

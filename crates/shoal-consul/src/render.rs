@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::check_model::CheckKind;
+use crate::check_model::{CheckKind, TlsDef};
 use crate::duration::format_go_duration;
 use crate::state::DATACENTER;
 use crate::view::{CheckView, Instance, NodeView, View};
@@ -70,12 +70,46 @@ fn definition(c: &CheckView) -> Value {
     let Some(d) = &c.def else { return json!({}) };
     let mut m = Map::new();
     match &d.kind {
-        CheckKind::Http { url } => {
+        CheckKind::Http {
+            url,
+            method,
+            body,
+            tls,
+        } => {
             m.insert("HTTP".into(), json!(url));
             m.insert("Header".into(), json!(d.header));
+            if !method.is_empty() {
+                m.insert("Method".into(), json!(method));
+            }
+            if !body.is_empty() {
+                m.insert("Body".into(), json!(body));
+            }
+            tls_fields(&mut m, tls);
         }
         CheckKind::Tcp { addr } => {
             m.insert("TCP".into(), json!(addr));
+        }
+        CheckKind::Grpc {
+            target,
+            use_tls,
+            tls,
+        } => {
+            m.insert("GRPC".into(), json!(target));
+            m.insert("GRPCUseTLS".into(), json!(use_tls));
+            tls_fields(&mut m, tls);
+        }
+        CheckKind::H2ping { addr, use_tls, tls } => {
+            m.insert("H2PING".into(), json!(addr));
+            m.insert("H2PingUseTLS".into(), json!(use_tls));
+            tls_fields(&mut m, tls);
+        }
+        CheckKind::Alias { service_id, node } => {
+            if !service_id.is_empty() {
+                m.insert("AliasService".into(), json!(service_id));
+            }
+            if !node.is_empty() {
+                m.insert("AliasNode".into(), json!(node));
+            }
         }
         CheckKind::Ttl | CheckKind::Maintenance => {}
     }
@@ -91,6 +125,15 @@ fn definition(c: &CheckView) -> Value {
         m.insert("DeregisterCriticalServiceAfter".into(), json!(dur(after)));
     }
     Value::Object(m)
+}
+
+fn tls_fields(m: &mut Map<String, Value>, tls: &TlsDef) {
+    if tls.skip_verify {
+        m.insert("TLSSkipVerify".into(), json!(true));
+    }
+    if !tls.server_name.is_empty() {
+        m.insert("TLSServerName".into(), json!(tls.server_name));
+    }
 }
 
 /// A check (`/v1/health/checks`, `/v1/agent/checks`, `Checks` of health entries).

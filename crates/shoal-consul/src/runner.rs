@@ -1,24 +1,20 @@
-//! The background side of the agent API: runs the HTTP and TCP checks of registered
-//! services (one task per check, `shoal_health::run_check` + `HealthTracker`), turns expired
-//! TTL checks critical, deregisters services critical past DeregisterCriticalServiceAfter,
-//! keeps their catalog records (and those of catalog-registered nodes) in step, and releases
-//! locks of expired sessions.
+//! The background side of the agent API: runs the HTTP, TCP, gRPC and H2PING checks of
+//! registered services (one task per check, `probe::run` + `HealthTracker`), keeps alias
+//! checks in step with what they alias, turns expired TTL checks critical, deregisters
+//! services critical past DeregisterCriticalServiceAfter, keeps their catalog records (and
+//! those of catalog-registered nodes) in step, and releases locks of expired sessions.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use shoal_catalog::{catalog_key, decode, encode, InstanceRecord, CATALOG_PREFIX};
-use shoal_health::{run_check, CheckOutcome, Health, HealthPolicy, HealthTracker};
+use shoal_health::{Health, HealthPolicy, HealthTracker};
 use shoal_store::{CmpOp, Compare, KeyValue, Op, OpResponse, Store, Txn};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::check_model::{
-    parse_host_port, parse_http_url, CheckDef, CheckKind, CheckRecord, Status,
-};
+use crate::check_model::{CheckDef, CheckRecord, Status};
 use crate::error::Result;
 use crate::maintenance::affects_routing;
 use crate::register::ServiceDef;
@@ -100,7 +96,7 @@ async fn pass(
         .collect();
     let now = now_ms();
 
-    // Probe tasks: one per HTTP/TCP check, restarted when its definition changes.
+    // Probe tasks: one per HTTP/TCP/gRPC/H2PING check, restarted when its definition changes.
     probes.retain(|id, (def, task)| {
         let keep = checks.iter().any(|c| &c.def.id == id && &c.def == def);
         if !keep {
@@ -126,6 +122,8 @@ async fn pass(
         .await?;
         tracing::info!(check = %c.def.id, "consul TTL check expired");
     }
+
+    crate::alias::refresh(st, &checks).await?;
 
     let mut gone: Vec<&str> = Vec::new();
     for (_, def) in &services {
@@ -188,48 +186,7 @@ async fn pass(
     crate::catalog_reg::reconcile_mirrors(st).await
 }
 
-async fn resolve(host: &str, port: u16) -> std::result::Result<SocketAddr, String> {
-    if host == "localhost" {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, port));
-    }
-    tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| format!("cannot resolve {host:?}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{host:?} has no address"))
-}
-
-/// What to run for a check definition, or why it cannot run.
-async fn target(
-    kind: &CheckKind,
-) -> std::result::Result<(shoal_health::CheckKind, SocketAddr, String), String> {
-    match kind {
-        CheckKind::Http { url } => {
-            let (host, port, path) = parse_http_url(url)?;
-            Ok((
-                shoal_health::CheckKind::Http { path },
-                resolve(&host, port).await?,
-                format!("HTTP GET {url}: 200 OK"),
-            ))
-        }
-        CheckKind::Tcp { addr } => {
-            let (host, port) = parse_host_port(addr, 0)?;
-            Ok((
-                shoal_health::CheckKind::Tcp,
-                resolve(&host, port).await?,
-                format!("TCP connect {addr}: Success"),
-            ))
-        }
-        CheckKind::Ttl | CheckKind::Maintenance => {
-            Err("TTL and maintenance checks are not probed".into())
-        }
-    }
-}
-
-/// Probes one HTTP/TCP check every interval, writing its status when it changes.
+/// Probes one HTTP/TCP/gRPC/H2PING check every interval, writing its status when it changes.
 async fn probe(store: Arc<dyn Store>, def: CheckDef) {
     let policy = HealthPolicy {
         healthy_threshold: def.success_before_passing.max(1),
@@ -243,24 +200,13 @@ async fn probe(store: Arc<dyn Store>, def: CheckDef) {
     let timeout = Duration::from_millis(def.timeout_ms.max(1));
     loop {
         ticks.tick().await;
-        let (outcome, ok_text) = match target(&def.kind).await {
-            Ok((kind, addr, ok_text)) => (
-                run_check(&kind, addr, timeout, &[], Path::new("/")).await,
-                ok_text,
-            ),
-            Err(e) => (CheckOutcome::Critical(e), String::new()),
-        };
+        let (outcome, output) = crate::probe::run(&def, timeout).await;
         tracker.observe(&outcome, tokio::time::Instant::now());
         let status = match tracker.health() {
             Health::Starting => continue,
             Health::Passing => Status::Passing,
             Health::Warning => Status::Warning,
             Health::Critical => Status::Critical,
-        };
-        let output = if outcome == CheckOutcome::Passing {
-            ok_text
-        } else {
-            outcome.output().to_string()
         };
         let written = update_check(store.as_ref(), &def.id, |rec| {
             if rec.def != def || (rec.status == status && rec.output == output) {
