@@ -84,6 +84,15 @@ impl<'a> Fields<'a> {
         self.map.and_then(|m| m.get(name)).unwrap_or(&NULL)
     }
 
+    /// An optional object field, kept as it came (an empty object when absent).
+    pub fn object(&self, name: &str) -> Result<Value> {
+        match self.raw(name) {
+            Value::Null => Ok(Value::Object(Map::new())),
+            v @ Value::Object(_) => Ok(v.clone()),
+            other => Err(self.wrong(name, "an object", other)),
+        }
+    }
+
     /// An optional string field.
     pub fn string(&self, name: &str) -> Result<Option<String>> {
         match self.raw(name) {

@@ -239,15 +239,7 @@ fn parse_service(v: &Value, node: &str) -> Result<ServiceRec> {
         node: node.to_string(),
         tags: f.strings("tags")?,
         address: f.string("address")?.unwrap_or_default(),
-        tagged_addresses: match f.raw("taggedaddresses") {
-            Value::Null => Value::Object(Map::new()),
-            v @ Value::Object(_) => v.clone(),
-            _ => {
-                return Err(ConsulError::bad(
-                    "Request decode failed: service.taggedaddresses must be an object",
-                ))
-            }
-        },
+        tagged_addresses: f.object("taggedaddresses")?,
         meta: f.string_map("meta")?,
         enable_tag_override: f.bool("enabletagoverride")?.unwrap_or(false),
         port,

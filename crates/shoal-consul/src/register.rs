@@ -35,8 +35,15 @@ pub struct ServiceDef {
     pub meta: BTreeMap<String, String>,
     pub enable_tag_override: bool,
     pub weights: (u64, u64),
+    /// Consul's `TaggedAddresses` (`{"lan": {"Address", "Port"}, ...}`), as registered.
+    #[serde(default = "empty_object")]
+    pub tagged_addresses: Value,
     /// Unix ms of the (first) registration.
     pub registered_ms: u64,
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
 }
 
 /// Parses `PUT /v1/agent/service/register`: the service and its checks.
@@ -73,6 +80,7 @@ pub fn parse_service(body: &Value, now_ms: u64) -> Result<(ServiceDef, Vec<Check
         meta: f.string_map("meta")?,
         enable_tag_override: f.bool("enabletagoverride")?.unwrap_or(false),
         weights,
+        tagged_addresses: f.object("taggedaddresses")?,
         registered_ms: now_ms,
         id,
         name,

@@ -30,11 +30,24 @@ pub fn node_view(n: &NodeView) -> Value {
 
 /// The agent form (`/v1/agent/services`, the `Service` of health entries).
 pub fn agent_service(i: &Instance) -> Value {
-    json!({
+    let mut s = json!({
         "ID": i.id, "Service": i.name, "Tags": i.tags, "Meta": i.meta, "Port": i.port,
         "Address": i.address, "TaggedAddresses": i.tagged_addresses, "Weights": weights(i),
         "EnableTagOverride": i.enable_tag_override, "Datacenter": DATACENTER,
-    })
+    });
+    omit_empty(&mut s, "TaggedAddresses");
+    s
+}
+
+/// Drops `field` when it is an empty object, as Consul's `omitempty` does.
+fn omit_empty(v: &mut Value, field: &str) {
+    if let Value::Object(m) = v {
+        if m.get(field)
+            .is_some_and(|f| f.as_object().is_some_and(|o| o.is_empty()))
+        {
+            m.remove(field);
+        }
+    }
 }
 
 /// The health form of a service (`Service` in `/v1/health/service`), with indexes.
@@ -51,7 +64,7 @@ pub fn health_service(i: &Instance) -> Value {
 /// The catalog form (`/v1/catalog/service/<name>`).
 pub fn catalog_service(v: &View, i: &Instance) -> Value {
     let n = v.node_of(i);
-    json!({
+    let mut s = json!({
         "ID": n.id, "Node": n.name, "Address": n.address, "Datacenter": n.datacenter,
         "TaggedAddresses": n.tagged_addresses, "NodeMeta": n.meta,
         "ServiceKind": "", "ServiceID": i.id, "ServiceName": i.name, "ServiceTags": i.tags,
@@ -60,7 +73,9 @@ pub fn catalog_service(v: &View, i: &Instance) -> Value {
         "ServicePort": i.port, "ServiceEnableTagOverride": i.enable_tag_override,
         "ServiceProxy": { "MeshGateway": {}, "Expose": {} }, "ServiceConnect": {},
         "CreateIndex": i.create_index, "ModifyIndex": i.modify_index,
-    })
+    });
+    omit_empty(&mut s, "ServiceTaggedAddresses");
+    s
 }
 
 fn definition(c: &CheckView) -> Value {

@@ -338,7 +338,7 @@ fn build(st: &ConsulState, revision: Revision, catalog: Vec<Supervised>, reg: &R
             id: s.id,
             name: s.name,
             node: st.node.clone(),
-            tagged_addresses: serde_json::json!({}),
+            tagged_addresses: s.tagged_addresses,
             tags: s.tags,
             address: s.address,
             port: s.port,
@@ -525,6 +525,7 @@ mod tests {
             meta: BTreeMap::new(),
             weights: (1, 1),
             enable_tag_override: false,
+            tagged_addresses: serde_json::json!({}),
             registered_ms: 0,
         };
         put(service_key("ext-1"), encode(&def)).await;
