@@ -33,7 +33,7 @@ pub use keys::{CATALOG_CHECK_PREFIX, CATALOG_NODE_PREFIX, CATALOG_SERVICE_PREFIX
 pub use placement::{
     parse_placement_key, placement_key, placement_node_prefix, PlacementRecord, PLACEMENT_PREFIX,
 };
-pub use record::{Health, InstanceRecord, InstanceState};
+pub use record::{Health, InstanceRecord, InstanceState, Weights};
 
 /// An error decoding a record read from the store.
 #[derive(Debug, thiserror::Error)]

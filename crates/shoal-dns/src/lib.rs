@@ -53,17 +53,20 @@ mod answer;
 mod config;
 mod error;
 mod name;
+mod reverse;
 mod server;
 mod table;
 mod updater;
 mod wire;
 
 #[cfg(test)]
+mod answer_consul_tests;
+#[cfg(test)]
 mod answer_tests;
 
 pub use answer::{answer, answer_with_rng, Transport, CLASSIC_UDP_PAYLOAD};
 pub use arc_swap::ArcSwap;
-pub use config::{DnsConfig, ServerOptions};
+pub use config::{AgentNode, DnsConfig, ServerOptions, MAX_UDP_PAYLOAD};
 pub use error::DnsError;
 pub use server::{bind, serve, serve_with};
 pub use table::{build_table, DnsTable};

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::rr::Name;
 
+use crate::reverse;
 use crate::table::Zone;
 
 /// What a query name asks for. `zone` indexes the table's zones.
@@ -31,6 +32,10 @@ pub(crate) enum Lookup {
         zone: usize,
         ip: IpAddr,
     },
+    /// A reverse lookup under `arpa.`: the address, if the name is a whole one.
+    Reverse {
+        ip: Option<IpAddr>,
+    },
     /// Under our domain but not a name we know how to answer: NXDOMAIN.
     Unknown {
         zone: usize,
@@ -43,6 +48,11 @@ pub(crate) fn classify(name: &Name, zones: &[Zone], datacenter: &str) -> Lookup 
         .iter()
         .map(|l| String::from_utf8_lossy(l).to_ascii_lowercase())
         .collect();
+    if reverse::is_arpa(&labels) {
+        return Lookup::Reverse {
+            ip: reverse::parse_arpa(&labels),
+        };
+    }
     let Some((zone, rest)) = match_zone(&labels, zones) else {
         return Lookup::Outside;
     };
@@ -206,5 +216,12 @@ mod tests {
         assert_eq!(lookup("example.com."), Lookup::Outside);
         assert_eq!(lookup("."), Lookup::Outside);
         assert_eq!(lookup("notconsul."), Lookup::Outside);
+        assert_eq!(
+            lookup("1.0.0.127.in-addr.arpa."),
+            Lookup::Reverse {
+                ip: Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            }
+        );
+        assert_eq!(lookup("in-addr.arpa."), Lookup::Reverse { ip: None });
     }
 }

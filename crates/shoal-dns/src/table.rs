@@ -8,6 +8,12 @@ use shoal_catalog::InstanceRecord;
 use shoal_spec::ServiceSpec;
 
 use crate::config::{normalize, DnsConfig};
+use crate::reverse;
+
+/// The service Consul's servers register themselves as (`consul.service.<domain>`).
+pub(crate) const CONSUL_SERVICE: &str = "consul";
+/// The port Consul's `consul` service has: the server RPC port.
+pub(crate) const CONSUL_SERVER_PORT: u16 = 8300;
 
 /// Consul's SOA timers: refresh, retry, expire (seconds); the SOA minimum is 0.
 pub(crate) const SOA_TIMERS: (u32, u32, u32) = (3600, 600, 86400);
@@ -20,26 +26,42 @@ pub(crate) struct Zone {
     pub(crate) labels: Vec<String>,
 }
 
-/// An SRV answer: a port on one of [`Answers::targets`].
+/// An SRV answer: a port on one of [`Answers::targets`], with its weight (Consul's
+/// `Weights`, by the instance's health).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Srv {
     pub(crate) target: usize,
     pub(crate) port: u16,
+    pub(crate) weight: u16,
 }
 
-/// The host an SRV record points at: its address, and the wire-format labels of its name
-/// before the zone (`<node>.node.<dc>` or `<hex>.addr.<dc>`).
+/// A host name as it goes on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HostName {
+    /// Wire-format labels before the zone (`<node>.node.<dc>`, `<hex>.addr.<dc>`,
+    /// `<service>.service.<dc>`); the zone follows.
+    InZone(Vec<u8>),
+    /// A whole name outside our zones (a service registered with a host name), wire format
+    /// with the root label.
+    Absolute(Vec<u8>),
+}
+
+/// The host an SRV record points at: its name, and its address when we know it (an
+/// additional record then carries it).
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
-    pub(crate) ip: IpAddr,
-    pub(crate) prefix: Vec<u8>,
+    pub(crate) ip: Option<IpAddr>,
+    pub(crate) name: HostName,
 }
 
-/// What one lookup (a service, or a version of it) answers: distinct addresses and SRV entries.
+/// What one lookup (a service, or a version of it) answers: distinct addresses, the host
+/// names of instances registered with one (answered as a CNAME when no address answers, as
+/// Consul), and SRV entries.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Answers {
     pub(crate) v4: Vec<Ipv4Addr>,
     pub(crate) v6: Vec<Ipv6Addr>,
+    pub(crate) hosts: Vec<String>,
     pub(crate) srv: Vec<Srv>,
     pub(crate) targets: Vec<Target>,
 }
@@ -60,6 +82,9 @@ pub struct DnsTable {
     pub(crate) services: HashMap<String, ServiceEntry>,
     /// By lower-case node name.
     pub(crate) nodes: HashMap<String, IpAddr>,
+    /// Reverse lookups: an address to the labels, before the first zone, of the node at it
+    /// (`<node>.node.<dc>`), else of a service with an instance at it (`<svc>.service.<dc>`).
+    pub(crate) ptr: HashMap<IpAddr, Vec<u8>>,
     /// The SOA serial.
     pub(crate) serial: u32,
 }
@@ -89,19 +114,28 @@ impl DnsTable {
     }
 }
 
+/// Where an instance is reached: an address, or a host name (lower case, no final dot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Addr {
+    Ip(IpAddr),
+    Host(String),
+}
+
 /// One routable instance, reduced to what DNS needs.
 struct Endpoint<'a> {
     version: String,
     node: &'a str,
-    ip: IpAddr,
+    addr: Addr,
     port: u16,
+    weight: u16,
 }
 
 /// Builds the table from the specs (for each service's current version) and the catalog.
 /// Only routable instances (running, passing or warning) are answered; unversioned lookups
 /// answer the current version's instances, or every version's while the current one has none
 /// routable (mid-deploy) or the service has no spec (registered from outside). `serial` is the
-/// SOA serial (the store revision).
+/// SOA serial (the store revision). With [`DnsConfig::agent`] set, `consul.service` answers
+/// that node at port 8300, as Consul's servers do.
 pub fn build_table(
     cfg: &DnsConfig,
     specs: &BTreeMap<String, ServiceSpec>,
@@ -118,11 +152,22 @@ pub fn build_table(
         cfg.datacenter = DnsConfig::default().datacenter;
     }
 
-    let nodes = node_addresses(records);
+    let mut nodes = node_addresses(records);
+    let agent = cfg
+        .agent
+        .as_ref()
+        .map(|a| (a.node.to_ascii_lowercase(), a.address));
+    if let Some((node, ip)) = &agent {
+        nodes.entry(node.clone()).or_insert(*ip);
+    }
     let mut by_service: BTreeMap<String, Vec<Endpoint<'_>>> = BTreeMap::new();
     for r in records.iter().filter(|r| r.is_routable()) {
-        let Ok(ip) = r.address.parse::<IpAddr>() else {
-            continue;
+        let addr = match r.address.parse::<IpAddr>() {
+            Ok(ip) => Addr::Ip(ip),
+            Err(_) => match host_name(&r.address) {
+                Some(h) => Addr::Host(h),
+                None => continue,
+            },
         };
         by_service
             .entry(r.service.to_ascii_lowercase())
@@ -130,8 +175,21 @@ pub fn build_table(
             .push(Endpoint {
                 version: r.version.to_ascii_lowercase(),
                 node: &r.node,
-                ip,
+                addr,
                 port: r.port,
+                weight: r.srv_weight(),
+            });
+    }
+    if let Some((node, ip)) = &agent {
+        by_service
+            .entry(CONSUL_SERVICE.to_owned())
+            .or_default()
+            .push(Endpoint {
+                version: "1".to_owned(),
+                node,
+                addr: Addr::Ip(*ip),
+                port: CONSUL_SERVER_PORT,
+                weight: 1,
             });
     }
     let current: HashMap<String, String> = specs
@@ -161,11 +219,13 @@ pub fn build_table(
             },
         );
     }
+    let ptr = reverse::ptr_names(&nodes, records, &cfg.datacenter);
     DnsTable {
         cfg,
         zones,
         services,
         nodes,
+        ptr,
         serial,
     }
 }
@@ -228,30 +288,40 @@ pub(crate) fn addr_label(ip: IpAddr) -> String {
 fn answers(eps: &[&Endpoint<'_>], nodes: &HashMap<String, IpAddr>, dc: &str) -> Answers {
     let mut v4 = BTreeSet::new();
     let mut v6 = BTreeSet::new();
-    // Target host label ("<node>.node" or "<hex>.addr") -> index in `targets`.
+    let mut hosts = BTreeSet::new();
+    // Target host label ("<node>.node", "<hex>.addr", or a host name) -> index in `targets`.
     let mut target_index: BTreeMap<(String, &str), usize> = BTreeMap::new();
     let mut targets = Vec::new();
     let mut srv = BTreeSet::new();
     for e in eps {
-        match e.ip {
-            IpAddr::V4(a) => v4.insert(a),
-            IpAddr::V6(a) => v6.insert(a),
-        };
-        let node = e.node.to_ascii_lowercase();
-        let key = if is_host_label(&node) && nodes.get(&node) == Some(&e.ip) {
-            (node, "node")
-        } else {
-            (addr_label(e.ip), "addr")
+        let (key, ip) = match &e.addr {
+            Addr::Ip(ip) => {
+                match ip {
+                    IpAddr::V4(a) => v4.insert(*a),
+                    IpAddr::V6(a) => v6.insert(*a),
+                };
+                let node = e.node.to_ascii_lowercase();
+                let key = if is_host_label(&node) && nodes.get(&node) == Some(ip) {
+                    (node, "node")
+                } else {
+                    (addr_label(*ip), "addr")
+                };
+                (key, Some(*ip))
+            }
+            Addr::Host(h) => {
+                hosts.insert(h.clone());
+                ((h.clone(), ""), None)
+            }
         };
         let idx = match target_index.get(&key) {
             Some(i) => *i,
             None => {
-                let mut prefix = Vec::new();
-                for label in [key.0.as_str(), key.1, dc] {
-                    prefix.push(label.len() as u8);
-                    prefix.extend_from_slice(label.as_bytes());
-                }
-                targets.push(Target { ip: e.ip, prefix });
+                let name = if key.1.is_empty() {
+                    HostName::Absolute(wire_name(key.0.split('.')))
+                } else {
+                    HostName::InZone(wire_labels([key.0.as_str(), key.1, dc]))
+                };
+                targets.push(Target { ip, name });
                 target_index.insert(key, targets.len() - 1);
                 targets.len() - 1
             }
@@ -259,12 +329,50 @@ fn answers(eps: &[&Endpoint<'_>], nodes: &HashMap<String, IpAddr>, dc: &str) -> 
         srv.insert(Srv {
             target: idx,
             port: e.port,
+            weight: e.weight,
         });
     }
     Answers {
         v4: v4.into_iter().collect(),
         v6: v6.into_iter().collect(),
+        hosts: hosts.into_iter().collect(),
         srv: srv.into_iter().collect(),
         targets,
     }
+}
+
+/// Labels in wire format (length-prefixed), without the root.
+pub(crate) fn wire_labels<'s>(labels: impl IntoIterator<Item = &'s str>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in labels {
+        out.push(l.len() as u8);
+        out.extend_from_slice(l.as_bytes());
+    }
+    out
+}
+
+/// A whole name in wire format, with the root label.
+fn wire_name<'s>(labels: impl IntoIterator<Item = &'s str>) -> Vec<u8> {
+    let mut out = wire_labels(labels);
+    out.push(0);
+    out
+}
+
+/// `address` as a DNS host name (lower case, without the final dot) if it is one: labels of
+/// letters, digits, hyphens and underscores, 1 to 63 bytes each, at most 253 in all, at
+/// least two labels (a bare word is not a host another resolver could answer).
+pub(crate) fn host_name(address: &str) -> Option<String> {
+    let h = address
+        .strip_suffix('.')
+        .unwrap_or(address)
+        .to_ascii_lowercase();
+    let ok = h.len() <= 253
+        && h.contains('.')
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    ok.then_some(h)
 }
