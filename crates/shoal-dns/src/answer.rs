@@ -60,6 +60,8 @@ pub fn answer_with_rng<R: Rng + ?Sized>(
             usize::from(e.max_payload().min(server_max)).max(CLASSIC_UDP_PAYLOAD)
         }
     };
+    // What a prepared query selected, computed for this question (borrowed by the reply).
+    let mut scratch = None;
     let mut reply = Reply {
         id: req.id,
         opcode: u8::from(req.op_code),
@@ -87,7 +89,7 @@ pub fn answer_with_rng<R: Rng + ?Sized>(
         let q = &req.queries[0];
         reply.question = Some(q);
         if matches!(q.query_class(), DNSClass::IN | DNSClass::ANY) {
-            resolve(table, q, &mut reply, rng);
+            resolve(table, q, &mut reply, &mut scratch, rng);
         } else {
             reply.rcode = ResponseCode::Refused.into();
         }
@@ -99,6 +101,7 @@ fn resolve<'t, R: Rng + ?Sized>(
     table: &'t DnsTable,
     q: &Query,
     reply: &mut Reply<'t>,
+    scratch: &'t mut Option<Answers>,
     rng: &mut R,
 ) {
     let qtype = q.query_type();
@@ -114,6 +117,7 @@ fn resolve<'t, R: Rng + ?Sized>(
         | Lookup::Service { zone, .. }
         | Lookup::Node { zone, .. }
         | Lookup::Addr { zone, .. }
+        | Lookup::Query { zone, .. }
         | Lookup::Unknown { zone } => *zone,
     };
     reply.aa = true;
@@ -163,6 +167,18 @@ fn resolve<'t, R: Rng + ?Sized>(
             address_records(&[ip], qtype, reply);
             true
         }
+        // As Consul: a query that selects nothing (or no query) is NXDOMAIN.
+        Lookup::Query { query, .. } => match table.run_query(&query) {
+            Some((a, ttl)) if !a.srv.is_empty() => {
+                if let Some(ttl) = ttl {
+                    reply.ttl = ttl;
+                }
+                let a: &'t Answers = scratch.insert(a);
+                service_records(table, a, qtype, reply, rng);
+                true
+            }
+            _ => false,
+        },
     };
     if !found {
         reply.rcode = ResponseCode::NXDomain.into();

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
-use shoal_catalog::{Health, Weights};
+use shoal_catalog::{Health, PreparedQuery, Weights};
 
 use crate::answer_tests::{ask, big_table, has_soa, ips, query, query_edns, rec, srvs, UDP};
 use crate::{answer, build_table, AgentNode, DnsConfig, DnsTable, Transport, MAX_UDP_PAYLOAD};
@@ -243,4 +243,65 @@ fn consul_service_answers_this_node_at_the_server_port() {
     let m = ask(&plain, "consul.service.consul.", RecordType::A);
     assert_eq!(m.response_code, ResponseCode::NXDomain);
     let _ = UDP;
+}
+
+fn prepared(id: &str, name: &str, service: &str, tags: &[&str]) -> PreparedQuery {
+    PreparedQuery {
+        id: id.into(),
+        name: name.into(),
+        session: String::new(),
+        service: service.into(),
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        only_passing: false,
+        near: String::new(),
+        failover_nearest_n: 0,
+        failover_datacenters: Vec::new(),
+        dns_ttl: String::new(),
+        dns_ttl_secs: None,
+        template: String::new(),
+    }
+}
+
+#[test]
+fn prepared_queries_answer_a_and_srv_with_their_ttl() {
+    let mut primary = rec("redis", 1, "1", "10.0.0.1", Health::Passing);
+    primary.tags = vec!["primary".into()];
+    let mut canary = rec("redis", 2, "1", "10.0.0.2", Health::Passing);
+    canary.tags = vec!["primary".into(), "canary".into()];
+    let mut warn = rec("redis", 3, "1", "10.0.0.3", Health::Warning);
+    warn.tags = vec!["primary".into()];
+    let mut ttl = prepared("id-1", "db", "redis", &["primary", "!canary"]);
+    ttl.dns_ttl = "10s".into();
+    ttl.dns_ttl_secs = Some(10);
+    let mut strict = prepared("id-2", "strict", "redis", &[]);
+    strict.only_passing = true;
+    let t = build_table(
+        &DnsConfig::default(),
+        &BTreeMap::new(),
+        &[primary, canary, warn],
+        1,
+    )
+    .with_queries([ttl, strict, prepared("id-3", "none", "ghost", &[])]);
+
+    let m = ask(&t, "db.query.consul.", RecordType::A);
+    assert_eq!(
+        ips(&m),
+        ["10.0.0.1".to_string(), "10.0.0.3".to_string()].into()
+    );
+    assert!(m.answers.iter().all(|r| r.ttl == 10));
+    for name in ["id-1.query.consul.", "_db._tcp.query.dc1.consul."] {
+        let m = ask(&t, name, RecordType::SRV);
+        assert_eq!(srvs(&m).len(), 2, "{name}");
+    }
+    let m = ask(&t, "strict.query.consul.", RecordType::A);
+    assert_eq!(
+        ips(&m),
+        ["10.0.0.1".to_string(), "10.0.0.2".to_string()].into()
+    );
+    assert!(m.answers.iter().all(|r| r.ttl == 0));
+    for name in ["none.query.consul.", "nope.query.consul."] {
+        let m = ask(&t, name, RecordType::A);
+        assert_eq!(m.response_code, ResponseCode::NXDomain, "{name}");
+        assert!(has_soa(&m, "consul."));
+    }
 }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use shoal_catalog::InstanceRecord;
+use shoal_catalog::{resolve_query, Health, InstanceRecord, PreparedQuery};
 use shoal_spec::ServiceSpec;
 
 use crate::config::{normalize, DnsConfig};
@@ -85,6 +85,10 @@ pub struct DnsTable {
     /// Reverse lookups: an address to the labels, before the first zone, of the node at it
     /// (`<node>.node.<dc>`), else of a service with an instance at it (`<svc>.service.<dc>`).
     pub(crate) ptr: HashMap<IpAddr, Vec<u8>>,
+    /// Consul prepared queries (`<name>.query.<domain>`), run against `endpoints` when asked.
+    pub(crate) queries: Vec<PreparedQuery>,
+    /// Every routable instance, for prepared queries.
+    pub(crate) endpoints: Vec<Endpoint>,
     /// The SOA serial.
     pub(crate) serial: u32,
 }
@@ -106,6 +110,30 @@ impl DnsTable {
         &self.cfg
     }
 
+    /// The same table answering `queries` as `<name or id>.query.<domain>` too.
+    pub fn with_queries(mut self, queries: impl IntoIterator<Item = PreparedQuery>) -> Self {
+        self.queries = queries.into_iter().collect();
+        self
+    }
+
+    /// What prepared query `asked` (an ID or a name) returns, and its DNS TTL; `None` when
+    /// no query has that ID or name.
+    pub(crate) fn run_query(&self, asked: &str) -> Option<(Answers, Option<u32>)> {
+        let q = resolve_query(&self.queries, asked)?;
+        let picked: Vec<&Endpoint> = self
+            .endpoints
+            .iter()
+            .filter(|e| {
+                let tags: Vec<&str> = e.tags.iter().map(String::as_str).collect();
+                q.selects(asked, &e.service, &tags, e.health)
+            })
+            .collect();
+        Some((
+            answers(&picked, &self.nodes, &self.cfg.datacenter),
+            q.dns_ttl_secs,
+        ))
+    }
+
     /// Services with at least one routable instance, sorted.
     pub fn services(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self.services.keys().map(String::as_str).collect();
@@ -121,10 +149,15 @@ enum Addr {
     Host(String),
 }
 
-/// One routable instance, reduced to what DNS needs.
-struct Endpoint<'a> {
+/// One routable instance, reduced to what DNS needs (prepared queries filter on tags and
+/// health).
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    service: String,
     version: String,
-    node: &'a str,
+    node: String,
+    tags: Vec<String>,
+    health: Health,
     addr: Addr,
     port: u16,
     weight: u16,
@@ -153,14 +186,7 @@ pub fn build_table(
     }
 
     let mut nodes = node_addresses(records);
-    let agent = cfg
-        .agent
-        .as_ref()
-        .map(|a| (a.node.to_ascii_lowercase(), a.address));
-    if let Some((node, ip)) = &agent {
-        nodes.entry(node.clone()).or_insert(*ip);
-    }
-    let mut by_service: BTreeMap<String, Vec<Endpoint<'_>>> = BTreeMap::new();
+    let mut endpoints: Vec<Endpoint> = Vec::new();
     for r in records.iter().filter(|r| r.is_routable()) {
         let addr = match r.address.parse::<IpAddr>() {
             Ok(ip) => Addr::Ip(ip),
@@ -169,28 +195,34 @@ pub fn build_table(
                 None => continue,
             },
         };
-        by_service
-            .entry(r.service.to_ascii_lowercase())
-            .or_default()
-            .push(Endpoint {
-                version: r.version.to_ascii_lowercase(),
-                node: &r.node,
-                addr,
-                port: r.port,
-                weight: r.srv_weight(),
-            });
+        endpoints.push(Endpoint {
+            service: r.service.to_ascii_lowercase(),
+            version: r.version.to_ascii_lowercase(),
+            node: r.node.to_ascii_lowercase(),
+            tags: r.consul_tags().into_iter().map(str::to_owned).collect(),
+            health: r.health,
+            addr,
+            port: r.port,
+            weight: r.srv_weight(),
+        });
     }
-    if let Some((node, ip)) = &agent {
-        by_service
-            .entry(CONSUL_SERVICE.to_owned())
-            .or_default()
-            .push(Endpoint {
-                version: "1".to_owned(),
-                node,
-                addr: Addr::Ip(*ip),
-                port: CONSUL_SERVER_PORT,
-                weight: 1,
-            });
+    if let Some(a) = &cfg.agent {
+        let node = a.node.to_ascii_lowercase();
+        nodes.entry(node.clone()).or_insert(a.address);
+        endpoints.push(Endpoint {
+            service: CONSUL_SERVICE.to_owned(),
+            version: "1".to_owned(),
+            node,
+            tags: Vec::new(),
+            health: Health::Passing,
+            addr: Addr::Ip(a.address),
+            port: CONSUL_SERVER_PORT,
+            weight: 1,
+        });
+    }
+    let mut by_service: BTreeMap<&str, Vec<&Endpoint>> = BTreeMap::new();
+    for e in &endpoints {
+        by_service.entry(e.service.as_str()).or_default().push(e);
     }
     let current: HashMap<String, String> = specs
         .values()
@@ -198,21 +230,20 @@ pub fn build_table(
         .collect();
     let mut services = HashMap::new();
     for (name, eps) in by_service {
-        let mut versions: BTreeMap<&str, Vec<&Endpoint<'_>>> = BTreeMap::new();
+        let mut versions: BTreeMap<&str, Vec<&Endpoint>> = BTreeMap::new();
         for e in &eps {
             versions.entry(e.version.as_str()).or_default().push(e);
         }
-        let all: Vec<&Endpoint<'_>> = eps.iter().collect();
-        let default = match current.get(&name).and_then(|v| versions.get(v.as_str())) {
+        let default = match current.get(name).and_then(|v| versions.get(v.as_str())) {
             Some(cur) => answers(cur, &nodes, &cfg.datacenter),
-            None => answers(&all, &nodes, &cfg.datacenter),
+            None => answers(&eps, &nodes, &cfg.datacenter),
         };
         let by_version = versions
             .iter()
             .map(|(v, list)| (v.to_string(), answers(list, &nodes, &cfg.datacenter)))
             .collect();
         services.insert(
-            name,
+            name.to_owned(),
             ServiceEntry {
                 default,
                 by_version,
@@ -226,6 +257,8 @@ pub fn build_table(
         services,
         nodes,
         ptr,
+        queries: Vec::new(),
+        endpoints,
         serial,
     }
 }
@@ -285,7 +318,7 @@ pub(crate) fn addr_label(ip: IpAddr) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn answers(eps: &[&Endpoint<'_>], nodes: &HashMap<String, IpAddr>, dc: &str) -> Answers {
+fn answers(eps: &[&Endpoint], nodes: &HashMap<String, IpAddr>, dc: &str) -> Answers {
     let mut v4 = BTreeSet::new();
     let mut v6 = BTreeSet::new();
     let mut hosts = BTreeSet::new();
@@ -300,9 +333,8 @@ fn answers(eps: &[&Endpoint<'_>], nodes: &HashMap<String, IpAddr>, dc: &str) -> 
                     IpAddr::V4(a) => v4.insert(*a),
                     IpAddr::V6(a) => v6.insert(*a),
                 };
-                let node = e.node.to_ascii_lowercase();
-                let key = if is_host_label(&node) && nodes.get(&node) == Some(ip) {
-                    (node, "node")
+                let key = if is_host_label(&e.node) && nodes.get(&e.node) == Some(ip) {
+                    (e.node.clone(), "node")
                 } else {
                     (addr_label(*ip), "addr")
                 };
