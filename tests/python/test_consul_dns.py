@@ -124,3 +124,45 @@ def test_consul_service_is_this_agent(c, shoal):
     out = dig(shoal, "consul.service.consul", "SRV")
     assert answers(out, "SRV") == [f"1 1 8300 {node}.node.dc1.consul."], out
     assert answers(dig(shoal, "consul.service.consul", "A"), "A") == [shoal.host], out
+
+
+def test_prepared_query_by_py_consul_and_dns(c, shoal):
+    """`c.query.create`/`get`/`update`/`execute`/`delete` and `dig <name>.query.consul`."""
+    assert c.agent.service.register("pqsvc", service_id="pq-1", address="127.0.0.1", port=7001, tags=["primary"])
+    assert c.agent.service.register("pqsvc", service_id="pq-2", address="127.0.0.1", port=7002, tags=["primary", "canary"])
+    assert c.agent.service.register("pqsvc", service_id="pq-3", address="127.0.0.1", port=7003, tags=["replica"])
+    created = c.query.create("pqsvc", name="pq-primary", tags=["primary", "!canary"], ttl="10s")
+    qid = created["ID"]
+    try:
+        got = c.query.get(qid)
+        assert len(got) == 1 and got[0]["Name"] == "pq-primary", got
+        assert got[0]["Service"]["Tags"] == ["primary", "!canary"] and got[0]["DNS"]["TTL"] == "10s"
+        assert qid in [q["ID"] for q in c.query.list()]
+
+        for key in (qid, "pq-primary"):
+            out = c.query.execute(key)
+            assert out["Service"] == "pqsvc" and out["Datacenter"] == "dc1" and out["DNS"]["TTL"] == "10s", out
+            assert [n["Service"]["ID"] for n in out["Nodes"]] == ["pq-1"], out
+
+        def srv():
+            return answers(dig(shoal, "pq-primary.query.consul", "SRV"), "SRV")
+
+        assert wait_until(srv, timeout=5, what="SRV of the prepared query") == ["1 1 7001 " + srv()[0].split()[3]]
+        out = dig(shoal, "pq-primary.query.consul", "A")
+        assert answers(out, "A") == ["127.0.0.1"], out
+        ttls = [l.split()[1] for l in out.splitlines() if l.startswith("pq-primary.query.consul.")]
+        assert ttls == ["10"], f"the query's DNS TTL: {out}"
+        assert len(answers(dig(shoal, f"{qid}.query.consul", "SRV"), "SRV")) == 1
+
+        # Update: the replica now; DNS follows.
+        assert c.query.update(qid, "pqsvc", name="pq-primary", tags=["replica"])
+        wait_until(lambda: any(" 7003 " in r for r in answers(dig(shoal, "pq-primary.query.consul", "SRV"), "SRV")),
+                   timeout=5, what="DNS to follow the updated query")
+        assert [n["Service"]["ID"] for n in c.query.execute("pq-primary")["Nodes"]] == ["pq-3"]
+    finally:
+        c.query.delete(qid)
+        for sid in ("pq-1", "pq-2", "pq-3"):
+            c.agent.service.deregister(sid)
+    out = wait_until(lambda: "NXDOMAIN" in dig(shoal, "pq-primary.query.consul", "A") and dig(shoal, "pq-primary.query.consul", "A"),
+                     timeout=5, what="NXDOMAIN once the query is gone")
+    assert "status: NXDOMAIN" in out
