@@ -48,6 +48,10 @@ pub const CATALOG_CHECK_PREFIX: &str = "shoal/consul/catalog/checks/";
 /// Consul user events (`PUT /v1/event/fire`), the newest 256 kept:
 /// `shoal/consul/events/<lamport time, 20 digits>` → the event's JSON.
 pub const EVENT_PREFIX: &str = "shoal/consul/events/";
+/// Consul prepared queries (`/v1/query`): `shoal/consul/queries/<id>` → JSON
+/// [`crate::PreparedQuery`], read by the Consul API and, through the fleet view, by DNS
+/// (`<name>.query.<domain>`).
+pub const PREPARED_QUERY_PREFIX: &str = "shoal/consul/queries/";
 /// The user's key/value configuration (Consul KV view): `kv/<key>` → raw bytes.
 pub const KV_PREFIX: &str = "kv/";
 // Placements (cluster mode), `shoal/placement/<node>/<instance>`: see `placement.rs`.
@@ -110,6 +114,10 @@ pub fn history_key(service: &str, id: u64) -> String {
 
 pub fn flag_key(name: &str) -> String {
     format!("{FLAG_PREFIX}{name}")
+}
+
+pub fn prepared_query_key(id: &str) -> String {
+    format!("{PREPARED_QUERY_PREFIX}{id}")
 }
 
 pub fn kv_key(key: &str) -> String {

@@ -9,11 +9,13 @@
 //! - `record.rs`: the instance record (catalog entry) and its states.
 //! - `desired.rs`: desired-state records written by the API (scale, restarts).
 //! - `placement.rs`: placements (cluster mode): which instance runs on which node.
+//! - `prepared_query.rs`: Consul prepared queries and the rules that resolve and run them.
 #![forbid(unsafe_code)]
 
 mod desired;
 mod keys;
 mod placement;
+mod prepared_query;
 mod record;
 
 pub use desired::{RestartRequest, ScaleOverride, ScaleSource};
@@ -29,11 +31,13 @@ pub use keys::{
     leader_key, node_key, node_seen_key, parse_node_key, LEADER_PREFIX, NODE_PREFIX,
     NODE_SEEN_PREFIX,
 };
+pub use keys::{prepared_query_key, PREPARED_QUERY_PREFIX};
 pub use keys::{CATALOG_CHECK_PREFIX, CATALOG_NODE_PREFIX, CATALOG_SERVICE_PREFIX, EVENT_PREFIX};
 pub use placement::{
     parse_placement_key, placement_key, placement_node_prefix, PlacementRecord, PLACEMENT_PREFIX,
 };
-pub use record::{Health, InstanceRecord, InstanceState};
+pub use prepared_query::{resolve_query, PreparedQuery};
+pub use record::{Health, InstanceRecord, InstanceState, Weights};
 
 /// An error decoding a record read from the store.
 #[derive(Debug, thiserror::Error)]

@@ -91,6 +91,33 @@ pub struct InstanceRecord {
     /// Unix ms since when it has served without a break (`None` while it does not).
     #[serde(default)]
     pub healthy_since_ms: Option<u64>,
+    /// Consul `Weights` of a service registered through the Consul API: the SRV weight DNS
+    /// gives it while passing and while warning. `None` (supervised instances, records
+    /// written before weights were kept): 1 and 1, Consul's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Weights>,
+    /// The Consul tags of a service registered through the Consul API (prepared queries
+    /// filter on them). Empty: the instance's tags are `[version]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+/// Consul's service `Weights`: SRV weights while passing and while warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Weights {
+    pub passing: u16,
+    pub warning: u16,
+}
+
+impl Weights {
+    /// From Consul's registration values (any integer), clamped to what an SRV weight holds.
+    pub fn clamped(passing: u64, warning: u64) -> Self {
+        let clamp = |v: u64| u16::try_from(v).unwrap_or(u16::MAX);
+        Weights {
+            passing: clamp(passing),
+            warning: clamp(warning),
+        }
+    }
 }
 
 impl InstanceRecord {
@@ -125,11 +152,68 @@ impl InstanceRecord {
             fingerprint: 0,
             deployment: 0,
             healthy_since_ms: None,
+            weights: None,
+            tags: Vec::new(),
         }
     }
 
     /// Whether the gateway and DNS may send traffic here.
     pub fn is_routable(&self) -> bool {
         self.state == InstanceState::Running && self.health.serves_traffic()
+    }
+
+    /// Its tags as Consul shows them: the registered ones, else `[version]`.
+    pub fn consul_tags(&self) -> Vec<&str> {
+        if self.tags.is_empty() {
+            vec![self.version.as_str()]
+        } else {
+            self.tags.iter().map(String::as_str).collect()
+        }
+    }
+
+    /// The SRV weight DNS gives it now (Consul's `findWeight`): the passing weight while
+    /// passing, the warning weight while warning, 1 and 1 without weights.
+    pub fn srv_weight(&self) -> u16 {
+        let w = self.weights.unwrap_or(Weights {
+            passing: 1,
+            warning: 1,
+        });
+        match self.health {
+            Health::Warning => w.warning,
+            _ => w.passing,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_without_weights_or_tags_decode_and_round_trip() {
+        let r = InstanceRecord::new("a", "web", "3", "n1", "127.0.0.1", 80);
+        let json = serde_json::to_string(&r).unwrap_or_default();
+        assert!(
+            !json.contains("weights") && !json.contains("tags"),
+            "{json}"
+        );
+        let back: Option<InstanceRecord> = serde_json::from_str(&json).ok();
+        assert_eq!(back.as_ref(), Some(&r));
+        assert_eq!(r.consul_tags(), ["3"]);
+        assert_eq!(r.srv_weight(), 1);
+    }
+
+    #[test]
+    fn the_srv_weight_follows_health() {
+        let mut r = InstanceRecord::new("a", "web", "3", "n1", "127.0.0.1", 80);
+        r.weights = Some(Weights::clamped(10, 100_000));
+        r.tags = vec!["primary".into()];
+        assert_eq!(r.srv_weight(), 10);
+        r.health = Health::Warning;
+        assert_eq!(r.srv_weight(), u16::MAX);
+        assert_eq!(r.consul_tags(), ["primary"]);
+        let json = serde_json::to_string(&r).unwrap_or_default();
+        let back: Option<InstanceRecord> = serde_json::from_str(&json).ok();
+        assert_eq!(back, Some(r));
     }
 }

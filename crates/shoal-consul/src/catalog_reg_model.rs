@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use shoal_catalog::{catalog_key, Health, InstanceRecord};
+use shoal_catalog::{catalog_key, Health, InstanceRecord, Weights};
 
 use crate::body::Fields;
 use crate::check_model::{worst, Status};
@@ -386,6 +386,8 @@ pub fn mirror(s: &NodeState) -> BTreeMap<String, InstanceRecord> {
             let version = svc.tags.first().cloned().unwrap_or_else(|| "1".into());
             let mut r = InstanceRecord::new(&id, &svc.name, version, &node.name, address, svc.port);
             r.external = true;
+            r.weights = Some(Weights::clamped(svc.weights.0, svc.weights.1));
+            r.tags = svc.tags.clone();
             r.health = match status {
                 Status::Passing => Health::Passing,
                 Status::Warning => Health::Warning,

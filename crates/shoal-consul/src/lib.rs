@@ -31,6 +31,9 @@
 //! - `event_model.rs` (pure rules) and `event.rs` (handlers): `/v1/event/{fire,list}`.
 //! - `catalog_reg_model.rs` (pure rules) and `catalog_reg.rs` (handlers, store, mirror):
 //!   `/v1/catalog/register`, `/deregister`, `/datacenters`; nodes other than this agent's.
+//! - `prepared_query_model.rs` (pure rules) and `prepared_query.rs` (handlers): `/v1/query`,
+//!   prepared queries (DNS answers them too, from the fleet view).
+//! - `snapshot_model.rs` (the archive) and `snapshot.rs` (handlers): `/v1/snapshot`.
 //! - `runner.rs`: [`run_checks`], the background check runner; `probe.rs`: what it runs for
 //!   each probed check kind; `alias.rs`: alias checks (`AliasService`, `AliasNode`).
 #![forbid(unsafe_code)]
@@ -56,6 +59,8 @@ mod maintenance;
 mod member;
 mod owned;
 mod params;
+mod prepared_query;
+mod prepared_query_model;
 mod probe;
 mod query;
 mod register;
@@ -74,7 +79,7 @@ mod view;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::Router;
 
 pub use body::{normalize, parse_body};
@@ -150,5 +155,16 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: Arc<ConsulState>) -> Rout
         .route("/v1/coordinate/nodes", get(member::nodes))
         .route("/v1/coordinate/node/{node}", get(member::node))
         .route("/v1/coordinate/datacenters", get(member::datacenters))
+        .route(
+            "/v1/query",
+            post(prepared_query::create).get(prepared_query::list),
+        )
+        .route(
+            "/v1/query/{id}",
+            get(prepared_query::get)
+                .put(prepared_query::update)
+                .delete(prepared_query::delete),
+        )
+        .route("/v1/query/{id}/execute", get(prepared_query::execute))
         .with_state(state)
 }

@@ -2,7 +2,7 @@
 //! check verdicts, and the catalog record that mirrors each registered service into
 //! `shoal/catalog/<name>/<id>` (`external = true`) so the gateway and DNS route to it.
 
-use shoal_catalog::{catalog_key, decode, encode, Health, InstanceRecord, InstanceState};
+use shoal_catalog::{catalog_key, decode, encode, Health, InstanceRecord, InstanceState, Weights};
 use shoal_store::{CmpOp, Compare, KeyValue, Op, OpResponse, Store, Txn};
 
 use crate::check_model::{worst, CheckDef, CheckRecord, Status};
@@ -56,6 +56,8 @@ pub fn catalog_record(
         fingerprint: 0,
         deployment: 0,
         healthy_since_ms: None,
+        weights: Some(Weights::clamped(def.weights.0, def.weights.1)),
+        tags: def.tags.clone(),
     }
 }
 

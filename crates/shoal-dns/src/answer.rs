@@ -9,8 +9,8 @@
 use std::net::IpAddr;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{DNSClass, RecordType};
-use rand::seq::SliceRandom;
+use hickory_proto::rr::{DNSClass, Name, RecordType};
+use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 
 use crate::name::{classify, Lookup};
@@ -60,6 +60,8 @@ pub fn answer_with_rng<R: Rng + ?Sized>(
             usize::from(e.max_payload().min(server_max)).max(CLASSIC_UDP_PAYLOAD)
         }
     };
+    // What a prepared query selected, computed for this question (borrowed by the reply).
+    let mut scratch = None;
     let mut reply = Reply {
         id: req.id,
         opcode: u8::from(req.op_code),
@@ -71,6 +73,8 @@ pub fn answer_with_rng<R: Rng + ?Sized>(
         edns: req.edns.as_ref().map(|_| server_max),
         ttl: table.cfg.ttl,
         targets: &[],
+        ptr: &[],
+        cname: Vec::new(),
         answers: Vec::new(),
         authority: Vec::new(),
         serial: table.serial,
@@ -85,7 +89,7 @@ pub fn answer_with_rng<R: Rng + ?Sized>(
         let q = &req.queries[0];
         reply.question = Some(q);
         if matches!(q.query_class(), DNSClass::IN | DNSClass::ANY) {
-            resolve(table, q, &mut reply, rng);
+            resolve(table, q, &mut reply, &mut scratch, rng);
         } else {
             reply.rcode = ResponseCode::Refused.into();
         }
@@ -97,6 +101,7 @@ fn resolve<'t, R: Rng + ?Sized>(
     table: &'t DnsTable,
     q: &Query,
     reply: &mut Reply<'t>,
+    scratch: &'t mut Option<Answers>,
     rng: &mut R,
 ) {
     let qtype = q.query_type();
@@ -106,16 +111,29 @@ fn resolve<'t, R: Rng + ?Sized>(
             reply.rcode = ResponseCode::Refused.into();
             return;
         }
+        // Reverse names answer in (and with the SOA of) the first domain, as Consul's.
+        Lookup::Reverse { .. } => 0,
         Lookup::Apex { zone }
         | Lookup::Service { zone, .. }
         | Lookup::Node { zone, .. }
         | Lookup::Addr { zone, .. }
+        | Lookup::Query { zone, .. }
         | Lookup::Unknown { zone } => *zone,
     };
     reply.aa = true;
     reply.zone = table.zones.get(zone);
     let found = match lookup {
         Lookup::Outside | Lookup::Unknown { .. } => false,
+        Lookup::Reverse { ip } => match ip.and_then(|ip| table.ptr.get(&ip)) {
+            Some(name) => {
+                if matches!(qtype, RecordType::PTR | RecordType::ANY) {
+                    reply.ptr = name;
+                    reply.answers.push(Rr::Ptr);
+                }
+                true
+            }
+            None => false,
+        },
         Lookup::Apex { .. } => {
             match qtype {
                 RecordType::SOA => reply.answers.push(Rr::Soa),
@@ -132,7 +150,7 @@ fn resolve<'t, R: Rng + ?Sized>(
             };
             match answers.filter(|a| !a.srv.is_empty()) {
                 Some(a) => {
-                    service_records(a, qtype, reply, rng);
+                    service_records(table, a, qtype, reply, rng);
                     true
                 }
                 None => false,
@@ -149,6 +167,18 @@ fn resolve<'t, R: Rng + ?Sized>(
             address_records(&[ip], qtype, reply);
             true
         }
+        // As Consul: a query that selects nothing (or no query) is NXDOMAIN.
+        Lookup::Query { query, .. } => match table.run_query(&query) {
+            Some((a, ttl)) if !a.srv.is_empty() => {
+                if let Some(ttl) = ttl {
+                    reply.ttl = ttl;
+                }
+                let a: &'t Answers = scratch.insert(a);
+                service_records(table, a, qtype, reply, rng);
+                true
+            }
+            _ => false,
+        },
     };
     if !found {
         reply.rcode = ResponseCode::NXDomain.into();
@@ -159,6 +189,7 @@ fn resolve<'t, R: Rng + ?Sized>(
 }
 
 fn service_records<'t, R: Rng + ?Sized>(
+    table: &DnsTable,
     a: &'t Answers,
     qtype: RecordType,
     reply: &mut Reply<'t>,
@@ -170,6 +201,7 @@ fn service_records<'t, R: Rng + ?Sized>(
         reply.answers.extend(a.srv.iter().map(|s| Rr::Srv {
             port: s.port,
             target: s.target,
+            weight: s.weight,
         }));
         reply.answers[start..].shuffle(rng);
         return;
@@ -186,6 +218,57 @@ fn service_records<'t, R: Rng + ?Sized>(
             .extend(a.v6.iter().map(|v| Rr::Addr(IpAddr::V6(*v))));
     }
     reply.answers[start..].shuffle(rng);
+    // As Consul: instances registered with a host name answer only when no address does,
+    // as one CNAME (a random one), followed by its target's addresses when we know them.
+    let wants_addr = matches!(qtype, RecordType::A | RecordType::AAAA | RecordType::ANY);
+    if wants_addr && reply.answers.len() == start {
+        if let Some(host) = a.hosts.choose(rng) {
+            reply.cname = host_wire(host);
+            reply.answers.push(Rr::Cname);
+            let ips = resolve_host(table, host);
+            address_records(&ips, qtype, reply);
+            for rr in reply.answers.iter_mut().skip(start + 1) {
+                if let Rr::Addr(ip) = *rr {
+                    *rr = Rr::CnameAddr(ip);
+                }
+            }
+        }
+    }
+}
+
+/// A host name in wire format, with the root label.
+fn host_wire(host: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(host.len() + 2);
+    for l in host.split('.') {
+        out.push(l.len() as u8);
+        out.extend_from_slice(l.as_bytes());
+    }
+    out.push(0);
+    out
+}
+
+/// The addresses of a CNAME target inside our zones (a service, node or addr name), one
+/// level deep; names outside them are left to the client's resolver (no recursors).
+fn resolve_host(table: &DnsTable, host: &str) -> Vec<IpAddr> {
+    let Ok(name) = Name::from_ascii(format!("{host}.")) else {
+        return Vec::new();
+    };
+    match classify(&name, &table.zones, &table.cfg.datacenter) {
+        Lookup::Service { service, tag, .. } => {
+            let entry = table.services.get(&service);
+            let answers = match &tag {
+                None => entry.map(|e| &e.default),
+                Some(t) => entry.and_then(|e| e.by_version.get(t)),
+            };
+            answers.map_or_else(Vec::new, |a| {
+                let v4 = a.v4.iter().map(|v| IpAddr::V4(*v));
+                v4.chain(a.v6.iter().map(|v| IpAddr::V6(*v))).collect()
+            })
+        }
+        Lookup::Node { node, .. } => table.nodes.get(&node).copied().into_iter().collect(),
+        Lookup::Addr { ip, .. } => vec![ip],
+        _ => Vec::new(),
+    }
 }
 
 /// A/AAAA records of `ips` that match `qtype` (ANY takes both).

@@ -13,9 +13,15 @@ use shoal_spec::{Command, ServiceSpec};
 
 use crate::{answer, answer_with_rng, build_table, DnsConfig, DnsTable, Transport};
 
-const UDP: Transport = Transport::Udp { max_payload: 1232 };
+pub(crate) const UDP: Transport = Transport::Udp { max_payload: 1232 };
 
-fn rec(service: &str, n: u16, version: &str, address: &str, health: Health) -> InstanceRecord {
+pub(crate) fn rec(
+    service: &str,
+    n: u16,
+    version: &str,
+    address: &str,
+    health: Health,
+) -> InstanceRecord {
     InstanceRecord {
         pid: Some(100 + u32::from(n)),
         health,
@@ -67,7 +73,7 @@ fn table() -> DnsTable {
     table_with(DnsConfig::default())
 }
 
-fn query(name: &str, rtype: RecordType) -> Vec<u8> {
+pub(crate) fn query(name: &str, rtype: RecordType) -> Vec<u8> {
     let mut m = Message::query();
     m.metadata.id = 0x1234;
     m.metadata.recursion_desired = true;
@@ -75,7 +81,7 @@ fn query(name: &str, rtype: RecordType) -> Vec<u8> {
     m.to_vec().unwrap()
 }
 
-fn query_edns(name: &str, rtype: RecordType, size: u16) -> Vec<u8> {
+pub(crate) fn query_edns(name: &str, rtype: RecordType, size: u16) -> Vec<u8> {
     let mut m = Message::query();
     m.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
     let mut e = Edns::new();
@@ -84,12 +90,12 @@ fn query_edns(name: &str, rtype: RecordType, size: u16) -> Vec<u8> {
     m.to_vec().unwrap()
 }
 
-fn ask(t: &DnsTable, name: &str, rtype: RecordType) -> Message {
+pub(crate) fn ask(t: &DnsTable, name: &str, rtype: RecordType) -> Message {
     let bytes = answer(t, &query(name, rtype), UDP).expect("an answer");
     Message::from_vec(&bytes).unwrap()
 }
 
-fn ips(m: &Message) -> BTreeSet<String> {
+pub(crate) fn ips(m: &Message) -> BTreeSet<String> {
     m.answers
         .iter()
         .filter_map(|r| match &r.data {
@@ -100,7 +106,7 @@ fn ips(m: &Message) -> BTreeSet<String> {
         .collect()
 }
 
-fn srvs(m: &Message) -> Vec<(u16, u16, u16, String)> {
+pub(crate) fn srvs(m: &Message) -> Vec<(u16, u16, u16, String)> {
     m.answers
         .iter()
         .filter_map(|r| match &r.data {
@@ -110,7 +116,7 @@ fn srvs(m: &Message) -> Vec<(u16, u16, u16, String)> {
         .collect()
 }
 
-fn has_soa(m: &Message, zone: &str) -> bool {
+pub(crate) fn has_soa(m: &Message, zone: &str) -> bool {
     m.authorities
         .iter()
         .any(|r| r.record_type() == RecordType::SOA && r.name.to_ascii() == zone)
@@ -311,7 +317,7 @@ fn ttl_and_domain_are_configurable() {
 }
 
 /// `n` passing instances of `big` on distinct ports.
-fn big_table(n: u16) -> DnsTable {
+pub(crate) fn big_table(n: u16) -> DnsTable {
     let records: Vec<InstanceRecord> = (1..=n)
         .map(|i| {
             rec(

@@ -1,6 +1,11 @@
 //! What the DNS answers ([`DnsConfig`]) and how the server guards itself ([`ServerOptions`]).
 
+use std::net::IpAddr;
 use std::time::Duration;
+
+/// Consul's cap on a UDP answer, whatever size the client advertises: 65535 less 68 bytes
+/// of IP and UDP headers (`maxUDPDatagramSize` in Consul's `agent/dns.go`).
+pub const MAX_UDP_PAYLOAD: u16 = u16::MAX - 68;
 
 /// The answering policy, carried inside every [`crate::DnsTable`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +17,18 @@ pub struct DnsConfig {
     pub datacenter: String,
     /// TTL of every answer, in seconds. Default 0 (clients re-ask, like Consul's default).
     pub ttl: u32,
+    /// This node, as Consul's `consul` service: `consul.service.<domain>` answers its address
+    /// (SRV: port 8300, Consul's server RPC port) and `<node>.node.<domain>` resolves.
+    pub agent: Option<AgentNode>,
+}
+
+/// The node this DNS server runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentNode {
+    /// Its node name (as the Consul API shows it).
+    pub node: String,
+    /// The address it is reached at.
+    pub address: IpAddr,
 }
 
 impl Default for DnsConfig {
@@ -20,6 +37,7 @@ impl Default for DnsConfig {
             domains: vec!["shoal".to_owned(), "consul".to_owned()],
             datacenter: "dc1".to_owned(),
             ttl: 0,
+            agent: None,
         }
     }
 }
@@ -46,8 +64,10 @@ pub(crate) fn normalize(domain: &str) -> String {
 /// Limits of the UDP and TCP loops.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerOptions {
-    /// Largest UDP answer sent to a client that advertises EDNS0 (never less than 512).
-    /// Default 1232, the DNS flag day 2020 value that avoids IP fragmentation.
+    /// Largest UDP answer sent to a client that advertises EDNS0 (never less than 512): the
+    /// client's size up to this. Default [`MAX_UDP_PAYLOAD`], as Consul: a client that
+    /// advertises 4096 gets up to 4096 bytes (1232, the DNS flag day 2020 value, would
+    /// avoid IP fragmentation off the loopback, at the price of TCP retries).
     pub max_udp_payload: u16,
     /// Open TCP connections at most; more are accepted and closed at once.
     pub max_tcp_connections: usize,
@@ -60,7 +80,7 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
-            max_udp_payload: 1232,
+            max_udp_payload: MAX_UDP_PAYLOAD,
             max_tcp_connections: 256,
             tcp_idle_timeout: Duration::from_secs(10),
             udp_workers: 0,

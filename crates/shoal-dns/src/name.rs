@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::rr::Name;
 
+use crate::reverse;
 use crate::table::Zone;
 
 /// What a query name asks for. `zone` indexes the table's zones.
@@ -31,6 +32,15 @@ pub(crate) enum Lookup {
         zone: usize,
         ip: IpAddr,
     },
+    /// A prepared query, by name or ID (`<query>.query.<domain>`, `_<query>._tcp.query...`).
+    Query {
+        zone: usize,
+        query: String,
+    },
+    /// A reverse lookup under `arpa.`: the address, if the name is a whole one.
+    Reverse {
+        ip: Option<IpAddr>,
+    },
     /// Under our domain but not a name we know how to answer: NXDOMAIN.
     Unknown {
         zone: usize,
@@ -43,6 +53,11 @@ pub(crate) fn classify(name: &Name, zones: &[Zone], datacenter: &str) -> Lookup 
         .iter()
         .map(|l| String::from_utf8_lossy(l).to_ascii_lowercase())
         .collect();
+    if reverse::is_arpa(&labels) {
+        return Lookup::Reverse {
+            ip: reverse::parse_arpa(&labels),
+        };
+    }
     let Some((zone, rest)) = match_zone(&labels, zones) else {
         return Lookup::Outside;
     };
@@ -51,7 +66,7 @@ pub(crate) fn classify(name: &Name, zones: &[Zone], datacenter: &str) -> Lookup 
     }
     let mut rest = rest;
     let last = rest.len() - 1;
-    if !matches!(rest[last].as_str(), "service" | "node" | "addr") {
+    if !matches!(rest[last].as_str(), "service" | "node" | "addr" | "query") {
         // `<...>.<kind>.<dc>`: the datacenter label must be ours.
         if rest.len() < 2 || rest[last] != datacenter {
             return Lookup::Unknown { zone };
@@ -67,6 +82,10 @@ pub(crate) fn classify(name: &Name, zones: &[Zone], datacenter: &str) -> Lookup 
         "node" => Lookup::Node {
             zone,
             node: before.join("."),
+        },
+        "query" => Lookup::Query {
+            zone,
+            query: query_name(before),
         },
         "addr" => match (before, parse_hex_ip(&before[0])) {
             ([_], Some(ip)) => Lookup::Addr { zone, ip },
@@ -109,6 +128,18 @@ fn service(zone: usize, before: &[String]) -> Lookup {
         service: svc.to_owned(),
         // Versions may contain dots (`1.2.web.service.shoal` is version "1.2").
         tag: (!tag.is_empty()).then(|| tag.join(".")),
+    }
+}
+
+/// The prepared query a `.query` name asks for: `_<name>._<proto>` (RFC 2782, the protocol
+/// ignored) or the labels joined with dots (names may contain dots), as Consul reads it.
+fn query_name(before: &[String]) -> String {
+    match before {
+        [first, .., last] if first.starts_with('_') && last.starts_with('_') => {
+            let name = before[..before.len() - 1].join(".");
+            name[1..].to_owned()
+        }
+        _ => before.join("."),
     }
 }
 
@@ -206,5 +237,20 @@ mod tests {
         assert_eq!(lookup("example.com."), Lookup::Outside);
         assert_eq!(lookup("."), Lookup::Outside);
         assert_eq!(lookup("notconsul."), Lookup::Outside);
+        assert_eq!(
+            lookup("1.0.0.127.in-addr.arpa."),
+            Lookup::Reverse {
+                ip: Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            }
+        );
+        assert_eq!(lookup("in-addr.arpa."), Lookup::Reverse { ip: None });
+        let query = |q: &str| Lookup::Query {
+            zone: 1,
+            query: q.into(),
+        };
+        assert_eq!(lookup("db.query.consul."), query("db"));
+        assert_eq!(lookup("geo.db.query.dc1.consul."), query("geo.db"));
+        assert_eq!(lookup("_db._tcp.query.consul."), query("db"));
+        assert_eq!(lookup("query.consul."), Lookup::Unknown { zone: 1 });
     }
 }

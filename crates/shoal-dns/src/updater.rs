@@ -12,10 +12,11 @@ use tokio::sync::watch;
 use crate::config::DnsConfig;
 use crate::table::{build_table, DnsTable};
 
-/// The table for `fleet`. The SOA serial is the low 32 bits of the fleet's revision
+/// The table for `fleet`, its prepared queries included. The SOA serial is the low 32 bits of the fleet's revision
 /// (serials are 32-bit and wrap, RFC 1982).
 pub fn table_of(fleet: &Fleet, cfg: &DnsConfig) -> DnsTable {
     build_table(cfg, &fleet.specs, &fleet.instances, fleet.revision as u32)
+        .with_queries(fleet.queries.values().cloned())
 }
 
 /// Builds `table` from the current snapshot, then again on every new one, until

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use shoal_catalog::{InstanceRecord, ScaleOverride};
+use shoal_catalog::{InstanceRecord, PreparedQuery, ScaleOverride};
 use shoal_deploy::Deployment;
 use shoal_flags::Flag;
 use shoal_spec::ServiceSpec;
@@ -34,6 +34,8 @@ pub struct Fleet {
     /// with `shoal up`. An instance of a node not here is on a machine that stopped
     /// renewing its lease: the data plane sends it nothing.
     pub nodes: BTreeSet<String>,
+    /// Consul prepared queries (`shoal/consul/queries/<id>`), by id.
+    pub queries: BTreeMap<String, PreparedQuery>,
     /// The create and mod revisions of every record above, by store key: a writer
     /// that planned from this snapshot makes its write conditional on the key being
     /// unchanged since (`ModRevision == mod_revision(key)`); the Consul view shows

@@ -1,8 +1,9 @@
-//! [`read`]: specs, deployments, the catalog, scale overrides, flags and live nodes in one read-only
-//! transaction, so all of them come from one store revision.
+//! [`read`]: specs, deployments, the catalog, scale overrides, flags, live nodes and Consul
+//! prepared queries in one read-only transaction, so all of them come from one store revision.
 
 use shoal_catalog::{
-    CATALOG_PREFIX, DEPLOY_PREFIX, FLAG_PREFIX, NODE_PREFIX, SCALE_PREFIX, SPEC_PREFIX,
+    CATALOG_PREFIX, DEPLOY_PREFIX, FLAG_PREFIX, NODE_PREFIX, PREPARED_QUERY_PREFIX, SCALE_PREFIX,
+    SPEC_PREFIX,
 };
 use shoal_store::{Op, OpResponse, Store, StoreError, Txn};
 
@@ -24,6 +25,7 @@ pub(crate) async fn read_state(store: &dyn Store) -> Result<State, StoreError> {
             Op::range(SCALE_PREFIX),
             Op::range(FLAG_PREFIX),
             Op::range(NODE_PREFIX),
+            Op::range(PREPARED_QUERY_PREFIX),
         ]))
         .await?;
     let mut state = State::at(resp.revision);

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::de::DeserializeOwned;
 use shoal_catalog::{
-    decode, InstanceRecord, ScaleOverride, CATALOG_PREFIX, CHAOS_PREFIX, DEPLOY_PREFIX,
-    FLAG_PREFIX, NODE_PREFIX, SCALE_PREFIX, SPEC_PREFIX,
+    decode, InstanceRecord, PreparedQuery, ScaleOverride, CATALOG_PREFIX, CHAOS_PREFIX,
+    DEPLOY_PREFIX, FLAG_PREFIX, NODE_PREFIX, PREPARED_QUERY_PREFIX, SCALE_PREFIX, SPEC_PREFIX,
 };
 use shoal_chaos::Experiment;
 use shoal_deploy::Deployment;
@@ -28,6 +28,7 @@ pub(crate) struct State {
     flags: BTreeMap<String, Flag>,
     chaos: BTreeMap<String, Experiment>,
     nodes: BTreeSet<String>,
+    queries: BTreeMap<String, PreparedQuery>,
     revisions: BTreeMap<String, KeyRevisions>,
 }
 
@@ -50,6 +51,7 @@ impl State {
             FLAG_PREFIX,
             NODE_PREFIX,
             CHAOS_PREFIX,
+            PREPARED_QUERY_PREFIX,
         ]
         .iter()
         .any(|p| key.starts_with(p))
@@ -69,6 +71,8 @@ impl State {
             put_decoded(&mut self.flags, name, key, value);
         } else if let Some(id) = key.strip_prefix(CHAOS_PREFIX) {
             put_decoded(&mut self.chaos, id, key, value);
+        } else if let Some(id) = key.strip_prefix(PREPARED_QUERY_PREFIX) {
+            put_decoded(&mut self.queries, id, key, value);
         } else if let Some(name) = key.strip_prefix(NODE_PREFIX) {
             // Only whether the node's record (on its lease) exists matters here.
             self.nodes.insert(name.to_owned());
@@ -104,6 +108,8 @@ impl State {
             self.nodes.remove(name);
         } else if let Some(id) = key.strip_prefix(CHAOS_PREFIX) {
             self.chaos.remove(id);
+        } else if let Some(id) = key.strip_prefix(PREPARED_QUERY_PREFIX) {
+            self.queries.remove(id);
         }
         self.revisions.remove(key);
     }
@@ -140,6 +146,7 @@ impl State {
             flags: self.flags.clone(),
             chaos: self.chaos.clone(),
             nodes: self.nodes.clone(),
+            queries: self.queries.clone(),
             revisions: self.revisions.clone(),
         }
     }

@@ -97,14 +97,18 @@ pub fn start_proxy(
 
 /// Starts `dns` on the bound sockets (it owns them: if it ends, shoal stops)
 /// and `dns-table`, which rebuilds its answers from each snapshot of `fleet`.
+/// `agent` is this node, answered as Consul's `consul` service.
 pub fn start_dns(
     tasks: &mut Tasks,
     spec: &Spec,
     fleet: &FleetReader,
-    udp: UdpSocket,
-    tcp: TcpListener,
+    agent: shoal_dns::AgentNode,
+    (udp, tcp): (UdpSocket, TcpListener),
 ) {
-    let cfg = shoal_dns::DnsConfig::for_domain(&spec.platform.domain);
+    let cfg = shoal_dns::DnsConfig {
+        agent: Some(agent),
+        ..shoal_dns::DnsConfig::for_domain(&spec.platform.domain)
+    };
     let table = Arc::new(ArcSwap::from_pointee(shoal_dns::DnsTable::empty(&cfg)));
     let t = table.clone();
     tasks.fatal("dns", move |stop| {

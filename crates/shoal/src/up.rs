@@ -273,7 +273,11 @@ async fn up(
     tasks.fatal("api", move |stop| {
         shoal_api::serve(api_listener, api_state, stop.stopped())
     });
-    crate::plane::start_dns(&mut tasks, &spec, &plane.fleet, dns_udp, dns_tcp);
+    let agent = shoal_dns::AgentNode {
+        node: node.clone(),
+        address: at.http.ip(),
+    };
+    crate::plane::start_dns(&mut tasks, &spec, &plane.fleet, agent, (dns_udp, dns_tcp));
     if cluster.is_none() {
         crate::plane::start_autoscaler(&mut tasks, &dyn_store, &plane, &metrics, &events, wakes);
         crate::plane::start_monkey(&mut tasks, &dyn_store, &plane, &events);
