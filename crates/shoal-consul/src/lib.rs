@@ -57,6 +57,7 @@ mod kv_model;
 mod lifecycle;
 mod maintenance;
 mod member;
+mod out_of_scope;
 mod owned;
 mod params;
 mod prepared_query;
@@ -79,7 +80,7 @@ mod view;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 use axum::Router;
 
 pub use body::{normalize, parse_body};
@@ -89,6 +90,18 @@ pub use register::{parse_check_register, parse_service};
 pub use runner::run_checks;
 pub use snapshot::MAX_SNAPSHOT;
 pub use state::{ConsulState, MetricsSource};
+
+/// The Consul areas Shoal does not provide ([`out_of_scope::AREAS`]): 501 with a reason.
+fn out_of_scope_routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    out_of_scope::AREAS
+        .iter()
+        .fold(Router::new(), |r, (prefix, _)| {
+            let plural = format!("{prefix}s");
+            r.route(prefix, any(out_of_scope::refuse))
+                .route(&format!("{prefix}/{{*rest}}"), any(out_of_scope::refuse))
+                .route(&plural, any(out_of_scope::refuse))
+        })
+}
 
 /// Every Consul-compatible route this crate serves, ready to merge into a router of any
 /// state type (`Router<()>` by default).
@@ -167,4 +180,5 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: Arc<ConsulState>) -> Rout
         )
         .route("/v1/query/{id}/execute", get(prepared_query::execute))
         .with_state(state)
+        .merge(out_of_scope_routes())
 }

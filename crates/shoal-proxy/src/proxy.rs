@@ -7,7 +7,7 @@ use std::ops::ControlFlow::{Break, Continue};
 
 use tokio::time::Instant;
 
-use crate::forward::{self, Outcome};
+use crate::forward::{self, Failure, Outcome};
 use crate::message::{Answer, ClientRequest};
 use crate::observe::SentFlags;
 use crate::pool::Pool;
@@ -77,13 +77,30 @@ impl Proxy {
             rep.start,
         );
         let decisions = decided.as_ref().map(|d| d.lines.as_slice());
-        let call = self.call(&target, &rep, &out, decisions, payload.bytes);
+        let call = self.call(&target, &rep, &out, decisions, payload.bytes.clone());
+        let mut outcome = forward::call(pool, route, target.endpoints, call, rep.start).await;
+        // No instance of the drawn version could serve it (its host died and its
+        // records are still listed, or, mid-rollout, its last instance left while an
+        // idempotent request was in flight): unpinned traffic goes to another version's.
+        let unserved = match &outcome.result {
+            Err(Failure::Connect(_)) => true,
+            Err(Failure::Left | Failure::Transport(_)) => forward::idempotent(&method),
+            _ => false,
+        };
+        if let (false, true, Some(others)) =
+            (target.pinned, unserved, route.fallback(target.version))
+        {
+            let call = self.call(&target, &rep, &out, decisions, payload.bytes);
+            let tried = outcome.retries + 1;
+            outcome = forward::call(pool, route, others, call, rep.start).await;
+            outcome.retries += tried;
+        }
         let Outcome {
             mut result,
             instance,
             retries,
             ended,
-        } = forward::call(pool, route, target.endpoints, call, rep.start).await;
+        } = outcome;
         rep.sent(instance, retries, ended);
         let ok = circuit::settle(&route.state, permit, &mut result);
         let end = reply::reply(&route.state, result, ok, &mut admitted);

@@ -21,6 +21,9 @@ pub struct Target<'t> {
     pub route: &'t ServiceRoute,
     /// That version's routable instances.
     pub endpoints: &'t [Endpoint],
+    /// The client asked for this version (path, `X-Version`, `?version=`, `Accept`):
+    /// it is served by that version or not at all.
+    pub pinned: bool,
     /// Path and query as the instance sees them (a version prefix removed;
     /// borrowed from the request when nothing was).
     pub path: Cow<'t, str>,
@@ -68,6 +71,9 @@ impl RouteTable {
             .map(Cow::Borrowed)
             .or_else(|| query.and_then(query_version).map(Cow::Owned))
             .or_else(|| text("accept").and_then(accept_version).map(Cow::Owned));
+        let pinned = wanted
+            .as_deref()
+            .is_some_and(|v| route.versions.contains_key(v));
         let (version, endpoints) = route.serving_with(wanted.as_deref(), rng);
         let path = match query {
             _ if stripped.len() == path.len() => Cow::Borrowed(path_and_query),
@@ -79,6 +85,7 @@ impl RouteTable {
             version,
             route,
             endpoints,
+            pinned,
             path,
         })
     }

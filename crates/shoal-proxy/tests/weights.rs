@@ -57,3 +57,40 @@ async fn weights_choose_the_version_its_instance_and_records_see() {
     assert_eq!(got1 + got2, 100);
     assert!(got1 > 10 && got2 > 10, "1: {got1}, 2: {got2}");
 }
+
+/// A port nothing listens on: bound, then closed.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    drop(l);
+    port
+}
+
+#[tokio::test]
+async fn unpinned_traffic_drawn_to_an_unreachable_version_is_served_by_another() {
+    // Version 2's only instance is listed but gone (its host died; its record stays
+    // until the node's lease ends): unpinned requests drawn to 2 fall back to 1; a
+    // request pinned to 2 still gets 503, since it asked for 2 only.
+    let u1 = Upstream::start("u1").await;
+    let specs = BTreeMap::from([("svc".to_owned(), spec("svc", "1"))]);
+    let mut dead = record("svc", &u1, "2");
+    dead.id = "gone".into();
+    dead.port = closed_port();
+    let records = [record("svc", &u1, "1"), dead];
+    let weights = BTreeMap::from([("svc".to_owned(), BTreeMap::from([("2".to_owned(), 100u32)]))]);
+    let table = RouteTable::build_weighted(
+        &specs,
+        &records,
+        &["shoal".into()],
+        &weights,
+        &RouteTable::default(),
+    );
+    let h = Harness::start(table, Hooks::default()).await;
+    let c = client();
+    for _ in 0..20 {
+        let a = get(&c, h.gateway, "svc", "/").await;
+        assert_eq!((a.status, a.body["name"].as_str()), (200, Some("u1")));
+    }
+    let pinned = send(&c, h.gateway, "GET", "svc", "/", &[("x-version", "2")]).await;
+    assert_eq!(pinned.status, 503);
+}
