@@ -84,8 +84,9 @@ async fn get(addr: SocketAddr, path: &str) -> Result<(StatusCode, String), Strin
     Ok((status, snippet(&read)))
 }
 
-/// Stops the connection task when the check finishes or is cancelled by its timeout.
-struct AbortOnDrop(tokio::task::JoinHandle<Result<(), hyper::Error>>);
+/// Stops the connection task when the check finishes or is cancelled by its timeout
+/// (shared with the Consul probes in `probe/http.rs`).
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<Result<(), hyper::Error>>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -1,7 +1,7 @@
 //! `run_check`: runs one health check of any kind under a timeout.
 
 mod exec;
-mod http;
+pub(crate) mod http;
 mod tcp;
 
 use std::net::SocketAddr;

@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::url::{parse_url, resolve, Url};
 use super::{dial, tls, HttpProbe, Report, MAX_BODY_OUTPUT};
+use crate::check::http::AbortOnDrop;
 
 /// Consul's `User-Agent` for checks (sent unless the check's headers set one).
 pub const USER_AGENT_VALUE: &str = "Consul Health Check";
@@ -191,14 +192,6 @@ where
 }
 
 /// Stops the connection task when the exchange ends or its timeout cancels it.
-struct AbortOnDrop(tokio::task::JoinHandle<Result<(), hyper::Error>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
