@@ -1,18 +1,19 @@
 //! The request pipeline, in DESIGN §8's order: resolve service and version →
 //! feature flags → admission (rate limit, in-flight, caller priority) → body → circuit breaker →
-//! balanced, timed, budgeted attempts → fallback; then the access log and metrics
+//! balanced, timed, budgeted attempts → another version when the drawn one could not
+//! serve → fallback answer; then the access log and metrics
 //! records. Each stage is a function in `stages/`; `handle` runs them in order.
 
 use std::ops::ControlFlow::{Break, Continue};
 
 use tokio::time::Instant;
 
-use crate::forward::{self, Failure, Outcome};
+use crate::forward::{self, Outcome};
 use crate::message::{Answer, ClientRequest};
 use crate::observe::SentFlags;
 use crate::pool::Pool;
 use crate::server::Proxy;
-use crate::stages::{admit, body, circuit, flags, reply, route, send};
+use crate::stages::{admit, body, circuit, flags, reply, reroute, route, send};
 use crate::trace::TraceContext;
 
 impl Proxy {
@@ -79,21 +80,12 @@ impl Proxy {
         let decisions = decided.as_ref().map(|d| d.lines.as_slice());
         let call = self.call(&target, &rep, &out, decisions, payload.bytes.clone());
         let mut outcome = forward::call(pool, route, target.endpoints, call, rep.start).await;
-        // No instance of the drawn version could serve it (its host died and its
-        // records are still listed, or, mid-rollout, its last instance left while an
-        // idempotent request was in flight): unpinned traffic goes to another version's.
-        let unserved = match &outcome.result {
-            Err(Failure::Connect(_)) => true,
-            Err(Failure::Left | Failure::Transport(_)) => forward::idempotent(&method),
-            _ => false,
-        };
-        if let (false, true, Some(others)) =
-            (target.pinned, unserved, route.fallback(target.version))
-        {
-            let call = self.call(&target, &rep, &out, decisions, payload.bytes);
-            let tried = outcome.retries + 1;
-            outcome = forward::call(pool, route, others, call, rep.start).await;
-            outcome.retries += tried;
+        let rerouted = reroute::other_version(&target, &method, &outcome.result);
+        if let Some(other) = &rerouted {
+            rep.serve(other);
+            let call = self.call(other, &rep, &out, decisions, payload.bytes);
+            let second = forward::call(pool, route, other.endpoints, call, rep.start).await;
+            outcome = reroute::after(&outcome, second);
         }
         let Outcome {
             mut result,

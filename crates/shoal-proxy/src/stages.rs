@@ -11,6 +11,8 @@
 //!   what the call's outcome tells it.
 //! - `send.rs`: the call to the version's instances (`forward.rs` makes it: balancing,
 //!   attempts, retries).
+//! - `reroute.rs`: unpinned traffic no instance of its version could serve goes
+//!   once more, to another version's instances.
 //! - `reply.rs`: the client's answer from the outcome (fallback on failure).
 //! - `finish.rs`: the request's report: metrics and access records, trace id.
 //!
@@ -24,6 +26,7 @@ pub(crate) mod circuit;
 pub(crate) mod finish;
 pub(crate) mod flags;
 pub(crate) mod reply;
+pub(crate) mod reroute;
 pub(crate) mod route;
 pub(crate) mod send;
 pub(crate) mod wake;

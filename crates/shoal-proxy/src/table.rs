@@ -91,19 +91,21 @@ impl ServiceRoute {
 
     /// Where unpinned traffic drawn to `version` goes when none of that version's
     /// instances could be reached (a host died and its records are still listed): the
-    /// current version's instances, or, when `version` is current, another version's
-    /// (the first by weight order, then by name); `None` when there is no other.
-    pub fn fallback(&self, version: &str) -> Option<&[Endpoint]> {
+    /// current version and its instances, or, when `version` is current, another
+    /// version (the first by weight order, then by name); `None` when there is no other.
+    pub fn other_version(&self, version: &str) -> Option<(&str, &[Endpoint])> {
         if version != self.current && !self.current_endpoints.is_empty() {
-            return Some(&self.current_endpoints);
+            return Some((&self.current, &self.current_endpoints));
         }
         self.weighted
             .iter()
             .map(|(v, _)| v)
             .chain(self.versions.keys())
             .filter(|v| v.as_str() != version)
-            .find_map(|v| self.versions.get(v).filter(|e| !e.is_empty()))
-            .map(Vec::as_slice)
+            .find_map(|v| {
+                let endpoints = self.versions.get(v).filter(|e| !e.is_empty())?;
+                Some((v.as_str(), endpoints.as_slice()))
+            })
     }
 
     pub fn endpoints(&self, version: &str) -> &[Endpoint] {

@@ -85,12 +85,23 @@ async fn unpinned_traffic_drawn_to_an_unreachable_version_is_served_by_another()
         &weights,
         &RouteTable::default(),
     );
-    let h = Harness::start(table, Hooks::default()).await;
+    let versions: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = versions.clone();
+    let hooks = Hooks {
+        observer: Some(Arc::new(move |r: &RequestRecord<'_>| {
+            sink.lock().expect("obs").push(r.version.to_owned());
+        })),
+        ..Hooks::default()
+    };
+    let h = Harness::start(table, hooks).await;
     let c = client();
     for _ in 0..20 {
         let a = get(&c, h.gateway, "svc", "/").await;
         assert_eq!((a.status, a.body["name"].as_str()), (200, Some("u1")));
+        // The instance and the records see the version that served it.
+        assert_eq!(a.seen("x-version"), "1");
     }
+    assert_eq!(*versions.lock().expect("obs"), vec!["1"; 20]);
     let pinned = send(&c, h.gateway, "GET", "svc", "/", &[("x-version", "2")]).await;
     assert_eq!(pinned.status, 503);
 }

@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{web_service, APP, BIN};
@@ -279,16 +279,25 @@ fn a_killed_node_s_instances_come_back_on_the_others_under_load() {
     // Load through the gateways of a and b while c dies.
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let why = Arc::new(Mutex::new(Vec::<String>::new()));
     let load: Vec<_> = [nodes[0].gateway, nodes[1].gateway]
         .into_iter()
         .map(|gw| {
-            let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+            let (stop, ok, failed, why) = (stop.clone(), ok.clone(), failed.clone(), why.clone());
             std::thread::spawn(move || {
                 let deadline = Instant::now() + Duration::from_secs(60);
                 while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    match request(gw, "GET", "/web", Some("web"), None) {
-                        Ok(r) if r.status == 200 => ok.fetch_add(1, Ordering::Relaxed),
-                        _ => failed.fetch_add(1, Ordering::Relaxed),
+                    let fault = match request(gw, "GET", "/web", Some("web"), None) {
+                        Ok(r) if r.status == 200 => None,
+                        Ok(r) => Some(format!("{gw}: {} {}", r.status, r.text())),
+                        Err(e) => Some(format!("{gw}: {e}")),
+                    };
+                    match fault {
+                        None => ok.fetch_add(1, Ordering::Relaxed),
+                        Some(f) => {
+                            why.lock().map(|mut w| w.push(f)).ok();
+                            failed.fetch_add(1, Ordering::Relaxed)
+                        }
                     };
                     std::thread::sleep(Duration::from_millis(5));
                 }
@@ -319,7 +328,12 @@ fn a_killed_node_s_instances_come_back_on_the_others_under_load() {
         "node c killed: its 2 instances serve on {spread:?} after {:.1} s (lease 5 s + grace {GRACE}); requests through a and b: {ok} ok, {failed} failed",
         moved.as_secs_f64()
     );
-    assert_eq!(failed, 0, "requests through the surviving gateways failed");
+    assert_eq!(
+        failed,
+        0,
+        "requests through the surviving gateways failed: {:?}",
+        why.lock().map(|w| w.clone()).unwrap_or_default()
+    );
     // Said by the leader in its node's event stream: a or b (c is dead).
     let lost: usize = nodes[..2]
         .iter()
