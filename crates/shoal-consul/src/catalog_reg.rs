@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
-use shoal_catalog::{decode, encode, InstanceRecord, CATALOG_PREFIX};
+use shoal_catalog::{decode, encode, InstanceRecord};
 use shoal_store::{CmpOp, Compare, KeyValue, Op, OpResponse, Txn};
 
 use crate::body::parse_body;
@@ -89,7 +89,9 @@ fn decoded<T: DeserializeOwned>(kv: &KeyValue) -> Option<T> {
     decode(&kv.key, &kv.value).ok()
 }
 
-fn ranges(resp: Vec<OpResponse>) -> Vec<Vec<KeyValue>> {
+/// The key-values of each read in a transaction's answer, in order (a `Get` as
+/// zero or one).
+pub(crate) fn ranges(resp: Vec<OpResponse>) -> Vec<Vec<KeyValue>> {
     resp.into_iter()
         .map(|r| match r {
             OpResponse::Range(kvs) => kvs,
@@ -234,24 +236,27 @@ pub fn group(nodes: &[KeyValue], services: &[KeyValue], checks: &[KeyValue]) -> 
     by.into_values().collect()
 }
 
-/// The runner's pass: the Shoal catalog holds exactly the mirror of every catalog node's
+/// The prefixes of catalog registrations (nodes, services, checks), in the order
+/// [`sync_mirrors`] takes them; the runner reads them in its pass's one read.
+pub(crate) const PREFIXES: [&str; 3] = [
+    CATALOG_NODE_PREFIX,
+    CATALOG_SERVICE_PREFIX,
+    CATALOG_CHECK_PREFIX,
+];
+
+/// Makes the Shoal catalog hold exactly the mirror of every catalog node's
 /// services: the external records whose id is `<service id>@<node>` of a node other than
 /// this agent's. (In a cluster, other Shoal nodes' agent registrations are external
 /// records of another node too, under their plain service id: those are theirs.)
-pub async fn reconcile_mirrors(st: &ConsulState) -> Result<()> {
-    let resp = st
-        .store
-        .txn(Txn::new().and_then([
-            Op::range(CATALOG_NODE_PREFIX),
-            Op::range(CATALOG_SERVICE_PREFIX),
-            Op::range(CATALOG_CHECK_PREFIX),
-            Op::range(CATALOG_PREFIX),
-        ]))
-        .await?;
-    let mut r = ranges(resp.responses).into_iter();
-    let [nodes, services, checks, catalog] =
-        [r.next(), r.next(), r.next(), r.next()].map(Option::unwrap_or_default);
-    let want: BTreeMap<String, InstanceRecord> = group(&nodes, &services, &checks)
+/// `registered` is what was read under [`PREFIXES`], `catalog` the Shoal catalog, both
+/// in one read.
+pub(crate) async fn sync_mirrors(
+    st: &ConsulState,
+    registered: [&[KeyValue]; 3],
+    catalog: &[KeyValue],
+) -> Result<()> {
+    let [nodes, services, checks] = registered;
+    let want: BTreeMap<String, InstanceRecord> = group(nodes, services, checks)
         .iter()
         .flat_map(mirror)
         .collect();

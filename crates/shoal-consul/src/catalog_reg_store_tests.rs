@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
-use shoal_catalog::catalog_key;
+use shoal_catalog::{catalog_key, CATALOG_PREFIX};
 use shoal_store::EmbeddedStore;
 
 use super::*;
@@ -129,4 +129,18 @@ async fn registered_nodes_are_read_mirrored_and_removed() {
     // Idempotent, as Consul: removing what is gone is fine; the agent's node is refused.
     assert_eq!(put(&st, "deregister", json!({"Node": "ext-db"})).await, 200);
     assert_eq!(put(&st, "deregister", json!({"Node": "me"})).await, 400);
+}
+
+/// The runner's mirror step on its own: reads the registrations and the Shoal catalog,
+/// then [`sync_mirrors`].
+async fn reconcile_mirrors(st: &ConsulState) -> Result<()> {
+    let [nodes, services, checks] = PREFIXES.map(Op::range);
+    let resp = st
+        .store
+        .txn(Txn::new().and_then([nodes, services, checks, Op::range(CATALOG_PREFIX)]))
+        .await?;
+    let mut r = ranges(resp.responses).into_iter();
+    let [nodes, services, checks, catalog] =
+        [r.next(), r.next(), r.next(), r.next()].map(Option::unwrap_or_default);
+    sync_mirrors(st, [&nodes, &services, &checks], &catalog).await
 }

@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use shoal_catalog::{catalog_key, decode, encode, InstanceRecord, CATALOG_PREFIX};
 use shoal_health::{Health, HealthPolicy, HealthTracker};
-use shoal_store::{CmpOp, Compare, KeyValue, Op, OpResponse, Store, Txn};
+use shoal_store::{CmpOp, Compare, KeyValue, Op, Store, Txn};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::catalog_reg::ranges;
 use crate::check_model::{CheckDef, CheckRecord, Status};
 use crate::error::Result;
 use crate::maintenance::affects_routing;
@@ -58,34 +59,30 @@ async fn run(st: &ConsulState, mut shutdown: watch::Receiver<bool>) -> Result<()
     result
 }
 
-fn ranges(resp: Vec<OpResponse>) -> Vec<Vec<KeyValue>> {
-    resp.into_iter()
-        .map(|r| match r {
-            OpResponse::Range(kvs) => kvs,
-            _ => Vec::new(),
-        })
-        .collect()
-}
-
 /// One reconcile pass over every registered service and check.
 async fn pass(
     st: &ConsulState,
     probes: &mut HashMap<String, (CheckDef, JoinHandle<()>)>,
 ) -> Result<()> {
     let store = st.store.as_ref();
+    // One read: this agent's registrations, the Shoal catalog, and the catalog
+    // registrations whose mirrors are kept in it.
+    let [reg_nodes, reg_services, reg_checks] = crate::catalog_reg::PREFIXES.map(Op::range);
     let resp = store
         .txn(Txn::new().and_then([
             Op::range(SERVICE_PREFIX),
             Op::range(CHECK_PREFIX),
             Op::range(CATALOG_PREFIX),
+            reg_nodes,
+            reg_services,
+            reg_checks,
         ]))
         .await?;
     let mut r = ranges(resp.responses).into_iter();
-    let (services, checks, catalog) = (
-        r.next().unwrap_or_default(),
-        r.next().unwrap_or_default(),
-        r.next().unwrap_or_default(),
-    );
+    let [services, checks, catalog, reg_nodes, reg_services, reg_checks] =
+        [(); 6].map(|()| r.next().unwrap_or_default());
+    let registered = [&reg_nodes[..], &reg_services[..], &reg_checks[..]];
+    crate::catalog_reg::sync_mirrors(st, registered, &catalog).await?;
     let services: Vec<(KeyValue, ServiceDef)> = services
         .into_iter()
         .filter_map(|kv| decode(&kv.key, &kv.value).ok().map(|d| (kv, d)))
@@ -138,8 +135,8 @@ async fn pass(
     }
 
     // Catalog mirror: exactly one external record per registered service, health up to date.
-    let current: HashMap<String, (KeyValue, InstanceRecord)> = catalog
-        .into_iter()
+    let current: HashMap<String, (&KeyValue, InstanceRecord)> = catalog
+        .iter()
         .filter_map(|kv| {
             decode::<InstanceRecord>(&kv.key, &kv.value)
                 .ok()
@@ -183,7 +180,7 @@ async fn pass(
                 .await?;
         }
     }
-    crate::catalog_reg::reconcile_mirrors(st).await
+    Ok(())
 }
 
 /// Probes one HTTP/TCP/gRPC/H2PING check every interval, writing its status when it changes.
