@@ -132,6 +132,10 @@ pub(crate) fn record_outcome(
     }
 }
 
+/// Retries of an idempotent request whose connection broke before any answer,
+/// whatever the service's `retries`.
+const BROKEN_RETRIES: u32 = 2;
+
 /// Whether this attempt's result may be retried on another instance.
 fn retryable(result: &Result<Answer, Failure>, idempotent: bool) -> bool {
     match result {
@@ -200,12 +204,17 @@ pub(crate) async fn call<'r>(
         out.result = result;
         out.instance = Some(&ep.instance);
         // Connect failures are retried across every instance; an idempotent
-        // request whose connection broke before any answer goes to one more
-        // instance even without `retries` (as nginx's default
-        // `proxy_next_upstream error` does); the rest up to `attempts`.
+        // request whose connection broke before any answer goes to up to two more
+        // instances even without `retries` (nginx's default `proxy_next_upstream
+        // error` tries every one): a host dying kills its instances one after
+        // another, so the first retry can land on a dying sibling, and two bound a
+        // request that breaks whatever serves it to three instances. The rest up
+        // to `attempts`.
         let limit = match &out.result {
             Err(Failure::Connect(_)) => state.max_retries().max(endpoints.len() as u32),
-            Err(Failure::Transport(_) | Failure::Left) if idem => state.max_retries().max(1),
+            Err(Failure::Transport(_) | Failure::Left) if idem => {
+                state.max_retries().max(BROKEN_RETRIES)
+            }
             _ => state.max_retries(),
         };
         if ok

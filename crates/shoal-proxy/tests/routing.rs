@@ -328,3 +328,50 @@ async fn a_get_reset_before_any_answer_goes_to_another_instance() {
         snap.services["svc"]
     );
 }
+
+/// A host dying kills its instances one after another, so a GET whose connection
+/// broke can be retried onto a sibling that is dying too: it goes to up to two
+/// more instances. A request that breaks whatever serves it reaches three, no more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_get_goes_to_two_more_instances_and_no_further() {
+    let good = Upstream::start("good").await;
+    let bad = [resetting_upstream().await, resetting_upstream().await];
+    let dying = |i: usize| {
+        let id = format!("dying-{i}");
+        shoal_catalog::InstanceRecord::new(&id, "svc", "1", "n1", "127.0.0.1", bad[i].port())
+    };
+    let records = vec![dying(0), dying(1), record("svc", &good, "1")];
+    let h = Harness::start(
+        table(vec![spec("svc", "1")], &records, &RouteTable::default()),
+        Hooks::default(),
+    )
+    .await;
+    let c = client();
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        statuses.push(get(&c, h.gateway, "svc", "/").await.status);
+    }
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+
+    // Four instances that all break the connection: one GET, three attempts.
+    let mut four = Vec::new();
+    for _ in 0..4 {
+        four.push(resetting_upstream().await);
+    }
+    let records: Vec<_> = four
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let id = format!("breaks-{i}");
+            shoal_catalog::InstanceRecord::new(&id, "svc", "1", "n1", "127.0.0.1", a.port())
+        })
+        .collect();
+    h.swap(table(
+        vec![spec("svc", "1")],
+        &records,
+        &RouteTable::default(),
+    ));
+    let before = h.proxy.snapshot().services["svc"].retries;
+    assert_eq!(get(&c, h.gateway, "svc", "/").await.status, 502);
+    assert_eq!(h.proxy.snapshot().services["svc"].retries - before, 2);
+}
