@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use shoal_spec::{EnvPart, EnvValue};
 use shoal_store::Store;
@@ -12,10 +13,36 @@ use shoal_store::Store;
 pub struct PlatformEnv {
     pub http: SocketAddr,
     pub gateway: SocketAddr,
-    /// Each service's outbound proxy listener (`SHOAL_PROXY`); the proxy knows
-    /// the caller from the listener a request arrives on.
-    pub outbound: std::collections::BTreeMap<String, SocketAddr>,
+    /// Each service's outbound proxy listener on this node (`SHOAL_PROXY`); the
+    /// proxy knows the caller from the listener a request arrives on.
+    pub outbound: Outbound,
     pub statsd: SocketAddr,
+}
+
+/// Finds a service's outbound listener on this node, opening it the first time
+/// (a service deployed after start, or any service of a cluster node); `None`
+/// when it cannot be opened (the instance then calls through the gateway).
+#[derive(Clone)]
+pub struct Outbound(Arc<OpenListener>);
+
+/// Opens or finds the outbound listener of the service named.
+type OpenListener = dyn Fn(&str) -> Option<SocketAddr> + Send + Sync;
+
+impl Outbound {
+    pub fn new(open: impl Fn(&str) -> Option<SocketAddr> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(open))
+    }
+
+    /// `service`'s listener.
+    pub fn of(&self, service: &str) -> Option<SocketAddr> {
+        (self.0)(service)
+    }
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Outbound(..)")
+    }
 }
 
 /// Identity of the instance being started.
@@ -58,10 +85,7 @@ pub fn platform_vars(p: &PlatformEnv, id: &InstanceIdentity<'_>) -> Vec<(String,
         // that has none (then callers are indistinguishable).
         (
             "SHOAL_PROXY".into(),
-            format!(
-                "http://{}",
-                p.outbound.get(id.service).unwrap_or(&p.gateway)
-            ),
+            format!("http://{}", p.outbound.of(id.service).unwrap_or(p.gateway)),
         ),
         ("SHOAL_ADDR".into(), format!("http://{}", p.http)),
         ("CONSUL_HTTP_ADDR".into(), p.http.to_string()),

@@ -48,7 +48,7 @@ use shoal_supervisor::{PidRegistry, PortAllocator};
 use tokio::sync::{mpsc, watch};
 
 pub use apply::{check_references, ApplyError};
-pub use env::PlatformEnv;
+pub use env::{Outbound, PlatformEnv};
 pub use instance::now_ms;
 pub use rollout::TrafficSource;
 

@@ -1,7 +1,5 @@
 //! The data plane, wired as tasks: the fleet view (specs, deployments and the catalog, decoded once and watched), a routing table and a DNS table that follow it, one proxy engine for the gateway and every service's outbound listener, and DNS.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +19,9 @@ use crate::tasks::Tasks;
 /// they follow.
 pub struct Plane {
     pub proxy: Arc<Proxy>,
-    pub outbound: BTreeMap<String, SocketAddr>,
+    /// A service's outbound listener, opened when its first instance on this node
+    /// starts (those of the file's services are open from the start).
+    pub outbound: shoal_agent::Outbound,
     /// The `fleet` task's snapshots, for every other reader (DNS, the API, the
     /// controller).
     pub fleet: FleetReader,
@@ -67,13 +67,19 @@ pub fn start_proxy(
     metrics
         .flags
         .set_source(Arc::new(move || table.load().flags.set.tally().snapshot()));
-    let mut outbound = BTreeMap::new();
     for name in spec.services.keys() {
-        let addr = proxy
+        proxy
             .bind_outbound(name)
             .with_context(|| format!("cannot open the outbound proxy listener of {name}"))?;
-        outbound.insert(name.clone(), addr);
     }
+    let p = proxy.clone();
+    let outbound = shoal_agent::Outbound::new(move |service| match p.bind_outbound(service) {
+        Ok(addr) => Some(addr),
+        Err(e) => {
+            tracing::warn!(%service, error = %e, "cannot open the service's outbound listener; its instances call through the gateway");
+            None
+        }
+    });
     let (p, events, metrics) = (proxy.clone(), events.clone(), metrics.clone());
     tasks.restart("proxy-changes", move |stop| {
         shoal_proxy::changes::watch_changes(

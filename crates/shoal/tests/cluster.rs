@@ -25,6 +25,36 @@ const SETTLE: Duration = Duration::from_secs(60);
 /// The one secret key of every node (base64 of 32 bytes).
 const CLUSTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
+/// A service that answers each request by calling `web` through its own outbound
+/// listener (`SHOAL_PROXY`), with what `web` answered; `/health` answers itself.
+const CALLER: &str = r#"
+import json, os, urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+PROXY = os.environ["SHOAL_PROXY"]
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        if self.path == "/health":
+            body = b"ok"
+        else:
+            req = urllib.request.Request(PROXY + "/web", headers={"Host": "web"})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                inner = json.load(r)
+            body = json.dumps({"proxy": PROXY, "inner": inner}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, fmt, *args):
+        pass
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+/// `[services.NAME]` running CALLER (it calls `web`).
+fn caller_service(name: &str, instances: u32) -> String {
+    web_service(name, instances).replace("\"app.py\"", "\"caller.py\"")
+}
+
 fn node(etcd: &Etcd, name: &str) -> Platform {
     node_with(etcd, name, &[])
 }
@@ -45,6 +75,7 @@ fn node_with(etcd: &Etcd, name: &str, more: &[&str]) -> Platform {
     args.extend_from_slice(more);
     Platform::builder(BIN)
         .file("app.py", APP)
+        .file("caller.py", CALLER)
         .env("SHOAL_SECRET_KEY", CLUSTER_KEY)
         .agent(&args)
         .start()
@@ -92,7 +123,7 @@ fn a_deploy_spreads_over_the_nodes_and_every_gateway_serves_every_service() {
     let nodes: Vec<Platform> = ["a", "b", "c"].iter().map(|n| node(&etcd, n)).collect();
     deploy(
         &nodes[0],
-        &format!("{}{}", web_service("web", 6), web_service("api", 3)),
+        &format!("{}{}", web_service("web", 6), caller_service("api", 3)),
     );
     wait_spread(&nodes[1], "web", &[("a", 2), ("b", 2), ("c", 2)]);
     wait_spread(&nodes[2], "api", &[("a", 1), ("b", 1), ("c", 1)]);
@@ -124,6 +155,22 @@ fn a_deploy_spreads_over_the_nodes_and_every_gateway_serves_every_service() {
             }
         }
     }
+    // api's instances call web through their own node's outbound listener (the
+    // caller is api, not the gateway), which routes to web on every node.
+    let mut reached = std::collections::BTreeSet::new();
+    for p in &nodes {
+        for _ in 0..10 {
+            let r = p.gateway("api", "/api").expect("gateway");
+            let v = r.json();
+            assert_eq!(v["inner"]["caller"], "api", "{}", r.text());
+            assert_ne!(v["proxy"], format!("http://{}", p.gateway), "{v}");
+            reached.insert(v["inner"]["instance"].as_str().unwrap_or("").to_owned());
+        }
+    }
+    assert!(
+        reached.len() > 2,
+        "api's outbound listeners reached only {reached:?} (a node holds 2 web instances)"
+    );
     // The cluster's own view: three ready nodes and one leader, from any node.
     let v = nodes[2]
         .api("GET", "/api/v1/nodes", None)
