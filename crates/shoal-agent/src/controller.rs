@@ -156,7 +156,7 @@ impl Controller {
         );
         self.wake_at_ms = wake_at_ms;
         self.announcer
-            .write_all(self.ctx.store.as_ref(), &self.ctx.events, writes)
+            .write_all(self.ctx.store.as_ref(), &self.ctx.events, writes, None)
             .await;
         self.apply(actions, &resolved);
         Ok(())

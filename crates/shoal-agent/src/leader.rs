@@ -1,8 +1,8 @@
 //! The cluster leader's controller (cluster mode, one per cluster, while elected): the same
 //! pure decision as the local controller (`decide`), read from every node's instances and
 //! applied as placements: a new instance is a `shoal/placement/<node>/<id>` record on the
-//! node the scheduler picks, a stopped one is its record deleted. Every placement write is
-//! fenced by the leadership, so a leader that lost its key changes nothing.
+//! node the scheduler picks, a stopped one is its record deleted. Every placement and
+//! deployment write is fenced by the leadership, so a leader that lost its key changes nothing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -225,8 +225,14 @@ impl Leader {
         }
         self.apply(lead, actions, &resolved, &fleet.specs, &nodes, placed)
             .await?;
+        // Deployment records are fenced like placements: a stale leader's plan is not written.
         self.announcer
-            .write_all(store.as_ref(), &self.ctx.events, writes)
+            .write_all(
+                store.as_ref(),
+                &self.ctx.events,
+                writes,
+                Some(&lead.guard()),
+            )
             .await;
         Ok(())
     }

@@ -63,9 +63,14 @@ impl DeployWrite {
 /// Writes one plan's deployment changes in one transaction, if nobody changed the
 /// record since it was read (else the next pass plans again from the new one).
 /// Returns the id of the record it wrote, when it did.
-pub async fn write(store: &dyn Store, events: &EventLog, w: DeployWrite) -> Option<u64> {
+pub async fn write(
+    store: &dyn Store,
+    events: &EventLog,
+    w: DeployWrite,
+    guard: Option<&Compare>,
+) -> Option<u64> {
     let key = deploy_key(&w.service);
-    let compare = vec![match &w.before {
+    let mut compare = vec![match &w.before {
         Some((_, rev)) => Compare {
             key: key.clone(),
             op: CmpOp::Equal,
@@ -109,6 +114,7 @@ pub async fn write(store: &dyn Store, events: &EventLog, w: DeployWrite) -> Opti
             lease: 0,
         });
     }
+    compare.extend(guard.cloned());
     let txn = Txn {
         compare,
         success: ops,
@@ -120,7 +126,7 @@ pub async fn write(store: &dyn Store, events: &EventLog, w: DeployWrite) -> Opti
             return Some(w.after.id);
         }
         Ok(_) => {
-            tracing::info!(service = %w.service, "deployment changed meanwhile; planning again")
+            tracing::info!(service = %w.service, "deployment changed meanwhile (or the leadership was lost); planning again")
         }
         Err(e) => tracing::error!(service = %w.service, error = %e, "cannot write the deployment"),
     }
@@ -236,18 +242,24 @@ impl Announcer {
         }
     }
 
-    /// Writes each plan's deployment changes ([`write`]); what it wrote is announced.
+    /// Writes each plan's deployment changes ([`write`], each only while `guard`
+    /// holds: a cluster leader's fencing); what it wrote is announced.
     pub async fn write_all(
         &mut self,
         store: &dyn Store,
         events: &EventLog,
         writes: Vec<DeployWrite>,
+        guard: Option<&Compare>,
     ) {
         for w in writes {
             let service = w.service().to_string();
-            if let Some(id) = write(store, events, w).await {
+            if let Some(id) = write(store, events, w, guard).await {
                 self.announced.insert(service, id);
             }
         }
     }
 }
+
+#[cfg(test)]
+#[path = "rollout_tests.rs"]
+mod tests;
