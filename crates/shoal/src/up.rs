@@ -449,8 +449,8 @@ fn node_name() -> String {
 /// The proxy's per-version request totals, as canary judgement reads them.
 fn traffic_source(metrics: &Arc<shoal_metrics::Metrics>) -> shoal_agent::TrafficSource {
     let metrics = metrics.clone();
-    Arc::new(move |service: &str| {
-        metrics
+    Arc::new(move |service: &str| shoal_agent::Traffic {
+        totals: metrics
             .version_totals(service)
             .into_iter()
             .map(|(version, requests, errors, buckets)| {
@@ -461,6 +461,7 @@ fn traffic_source(metrics: &Arc<shoal_metrics::Metrics>) -> shoal_agent::Traffic
                 };
                 (version, totals)
             })
-            .collect()
+            .collect(),
+        stale: Vec::new(),
     })
 }

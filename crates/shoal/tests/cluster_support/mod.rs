@@ -42,6 +42,28 @@ class H(BaseHTTPRequestHandler):
 ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 "#;
 
+/// A service that answers with its version (from `VERSION`), 500 on every path but
+/// `/health` when `FAIL=1`.
+pub const VERSIONED: &str = r#"
+import json, os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+VERSION = os.environ.get("VERSION", "?")
+FAIL = os.environ.get("FAIL") == "1"
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        status = 500 if FAIL and self.path != "/health" else 200
+        body = json.dumps({"version": VERSION, "instance": os.environ["SHOAL_INSTANCE"]}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, fmt, *args):
+        pass
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
 /// `[services.NAME]` running CALLER (it calls `web`).
 pub fn caller_service(name: &str, instances: u32) -> String {
     web_service(name, instances).replace("\"app.py\"", "\"caller.py\"")
@@ -68,6 +90,7 @@ pub fn node_with(etcd: &Etcd, name: &str, more: &[&str]) -> Platform {
     Platform::builder(BIN)
         .file("app.py", APP)
         .file("caller.py", CALLER)
+        .file("versioned.py", VERSIONED)
         .env("SHOAL_SECRET_KEY", CLUSTER_KEY)
         .agent(&args)
         .start()
