@@ -5,10 +5,11 @@
 //! counts with its last totals, never as zero, and is named in the judgement's step.
 //! A lost node's record is deleted with its placements.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use shoal_cluster::Published;
 use shoal_deploy::Totals;
 use shoal_fleet::FleetReader;
 use shoal_store::{KeyValue, Store};
@@ -82,55 +83,25 @@ pub async fn publish(
     }
 }
 
-/// One node's last numbers and when (leader's clock) they last changed.
-#[derive(Debug, Clone)]
-struct Seen {
-    revision: i64,
-    since: Instant,
-    numbers: NodeNumbers,
-}
-
 /// Every node's numbers as the leader last read them.
-#[derive(Debug, Default)]
-pub struct ClusterNumbers {
-    seen: HashMap<String, Seen>,
+#[derive(Debug)]
+pub struct ClusterNumbers(Published<NodeNumbers>);
+
+impl Default for ClusterNumbers {
+    fn default() -> Self {
+        Self(Published::new(NUMBERS_PREFIX, STALE))
+    }
 }
 
 impl ClusterNumbers {
-    /// Takes the records read under [`NUMBERS_PREFIX`] at `now`: a record rewritten since
-    /// the last read is fresh from `now`; a record gone is forgotten; one that does not
-    /// decode keeps what was read before it.
+    /// Takes the records read under [`NUMBERS_PREFIX`] at `now` ([`Published::update`]).
     pub fn update(&mut self, kvs: &[KeyValue], now: Instant) {
-        let mut next = HashMap::with_capacity(kvs.len());
-        for kv in kvs {
-            let Some(node) = kv.key.strip_prefix(NUMBERS_PREFIX) else {
-                continue;
-            };
-            let before = self.seen.remove(node);
-            let seen = match (before, serde_json::from_slice::<NodeNumbers>(&kv.value)) {
-                (Some(b), _) if b.revision == kv.mod_revision => b,
-                (_, Ok(numbers)) => Seen {
-                    revision: kv.mod_revision,
-                    since: now,
-                    numbers,
-                },
-                (Some(b), Err(e)) => {
-                    tracing::warn!(%node, error = %e, "a node's numbers do not decode; keeping its last");
-                    b
-                }
-                (None, Err(e)) => {
-                    tracing::warn!(%node, error = %e, "a node's numbers do not decode");
-                    continue;
-                }
-            };
-            next.insert(node.to_owned(), seen);
-        }
-        self.seen = next;
+        self.0.update(kvs, now);
     }
 
     /// Whether `node` has numbers here.
     pub fn has(&self, node: &str) -> bool {
-        self.seen.contains_key(node)
+        self.0.has(node)
     }
 
     /// `service`'s totals by version summed over every node, and the nodes (sorted) whose
@@ -138,11 +109,11 @@ impl ClusterNumbers {
     pub fn traffic(&self, service: &str, now: Instant) -> Traffic {
         let mut totals: BTreeMap<String, Totals> = BTreeMap::new();
         let mut stale = Vec::new();
-        for (node, seen) in &self.seen {
-            if now.saturating_duration_since(seen.since) > STALE {
-                stale.push(node.clone());
+        for (node, numbers, is_stale) in self.0.records(now) {
+            if is_stale {
+                stale.push(node.to_owned());
             }
-            for (version, t) in seen.numbers.services.get(service).into_iter().flatten() {
+            for (version, t) in numbers.services.get(service).into_iter().flatten() {
                 add(totals.entry(version.clone()).or_default(), t);
             }
         }

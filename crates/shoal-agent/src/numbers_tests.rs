@@ -95,21 +95,3 @@ fn a_node_that_stops_publishing_is_named_stale_and_still_counted() {
     );
     assert!(n.traffic("web", later).stale.is_empty());
 }
-
-#[test]
-fn a_record_gone_is_forgotten_and_a_damaged_one_keeps_the_last() {
-    let t0 = Instant::now();
-    let mut n = ClusterNumbers::default();
-    n.update(
-        &[
-            record("a", 5, &[("1", totals(10, 0, &[]))]),
-            record("b", 6, &[("1", totals(7, 0, &[]))]),
-        ],
-        t0,
-    );
-    let mut damaged = record("a", 8, &[]);
-    damaged.value = b"{not json".to_vec();
-    n.update(&[damaged], t0);
-    assert!(n.has("a") && !n.has("b"));
-    assert_eq!(n.traffic("web", t0).totals["1"].requests, 10);
-}
