@@ -279,12 +279,16 @@ async fn up(
     };
     crate::plane::start_dns(&mut tasks, &spec, &plane.fleet, agent, (dns_udp, dns_tcp));
     if cluster.is_none() {
-        crate::plane::start_autoscaler(&mut tasks, &dyn_store, &plane, &metrics, &events, wakes);
-        crate::plane::start_monkey(&mut tasks, &dyn_store, &plane, &events);
-    } else {
-        tracing::warn!(
-            "the autoscaler does not run in cluster mode yet: [services.X.scale] is not enforced"
+        crate::plane::start_autoscaler(
+            &mut tasks,
+            &dyn_store,
+            &plane,
+            &metrics,
+            &events,
+            wakes.clone(),
+            None,
         );
+        crate::plane::start_monkey(&mut tasks, &dyn_store, &plane, &events);
     }
     // Checks of services registered through the Consul agent API, and session expiry.
     let consul = Arc::new(shoal_consul::ConsulState::new(
@@ -326,6 +330,19 @@ async fn up(
             })
         }
     };
+    if let Some(m) = &membership {
+        // Every node measures and publishes; the leader decides on every node's signals.
+        let leading = (node.clone(), m.campaign.leadership());
+        crate::plane::start_autoscaler(
+            &mut tasks,
+            &dyn_store,
+            &plane,
+            &metrics,
+            &events,
+            wakes,
+            Some(leading),
+        );
+    }
     let mode = match (&membership, cluster) {
         (Some(m), Some(a)) => Some(shoal_agent::ClusterMode {
             leadership: m.campaign.leadership(),
