@@ -96,3 +96,49 @@ fn load_through_a_node_that_does_not_lead_scales_the_service_up_and_back_down() 
         "leader {leader}, load through {entry_name}: 3 instances {up:?} after it began ({ok} ok, 0 failed), back to 1 {down:?} after it ended"
     );
 }
+
+#[test]
+fn a_request_at_a_node_that_does_not_lead_wakes_a_service_at_zero() {
+    let etcd = Etcd::start().expect("etcd");
+    let nodes: Vec<Platform> = ["a", "b", "c"].iter().map(|n| node(&etcd, n)).collect();
+    deploy(
+        &nodes[0],
+        r#"
+[services.lazy]
+command = ["python3", "app.py"]
+
+[services.lazy.health]
+http = "/health"
+interval = "100ms"
+
+[services.lazy.scale]
+min = 0
+max = 2
+idle_after = "2s"
+target = { rps = 50 }
+"#,
+    );
+    // Idle on every node: down to zero.
+    wait_until("zero instances", SETTLE, || {
+        (desired(&nodes[0], "lazy") == 0 && nodes[0].instances("lazy").is_empty()).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}: desired {}", desired(&nodes[0], "lazy")));
+    let leader = wait_until("a leader", SETTLE, || {
+        let v = nodes[0].api("GET", "/api/v1/nodes", None).ok()?.json();
+        v["leader"]["node"].as_str().map(str::to_owned)
+    })
+    .expect("leader");
+    let entry = nodes
+        .iter()
+        .zip(["a", "b", "c"])
+        .find(|(_, n)| *n != leader)
+        .map(|(p, _)| p)
+        .expect("a node that does not lead");
+    // Held at that node's gateway; its autoscaler says so; the leader starts one.
+    let began = Instant::now();
+    let r = shoal_testkit::request(entry.gateway, "GET", "/", Some("lazy"), None).expect("request");
+    let waited = began.elapsed();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(desired(entry, "lazy") >= 1);
+    println!("leader {leader}: the first request after idle, at another node, took {waited:?}");
+}
