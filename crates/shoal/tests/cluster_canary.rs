@@ -53,18 +53,8 @@ fn a_failing_canary_is_judged_on_traffic_the_leader_never_saw() {
     let nodes: Vec<Platform> = ["a", "b", "c"].iter().map(|n| node(&etcd, n)).collect();
     deploy(&nodes[0], &web("1", ""));
     wait_spread(&nodes[0], "web", &[("a", 1), ("b", 1), ("c", 1)]);
-    let leader = wait_until("a leader", SETTLE, || {
-        let v = nodes[0].api("GET", "/api/v1/nodes", None).ok()?.json();
-        v["leader"]["node"].as_str().map(str::to_owned)
-    })
-    .expect("leader");
-    // All traffic through one node that does not lead.
-    let entry = nodes
-        .iter()
-        .zip(["a", "b", "c"])
-        .find(|(_, n)| *n != leader)
-        .map(|(p, _)| p)
-        .expect("a node that does not lead");
+    let leader = leader(&nodes[0]);
+    let (entry, _) = not_leading(&nodes, &["a", "b", "c"], &leader);
     let traffic = Traffic::start(entry, 4, "web", "/");
     traffic.wait_for(entry, 50);
 

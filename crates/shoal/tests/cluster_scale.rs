@@ -44,17 +44,9 @@ fn load_through_a_node_that_does_not_lead_scales_the_service_up_and_back_down() 
         (per_node(&nodes[0], "work").values().sum::<usize>() == 1).then_some(())
     })
     .expect("work runs");
-    let leader = wait_until("a leader", SETTLE, || {
-        let v = nodes[0].api("GET", "/api/v1/nodes", None).ok()?.json();
-        v["leader"]["node"].as_str().map(str::to_owned)
-    })
-    .expect("leader");
     let names = ["a", "b", "c"];
-    let (entry, entry_name) = nodes
-        .iter()
-        .zip(names)
-        .find(|(_, n)| *n != leader)
-        .expect("a node that does not lead");
+    let leader = leader(&nodes[0]);
+    let (entry, entry_name) = not_leading(&nodes, &names, &leader);
 
     // Far more than 20 requests/s for one instance: the most, 3.
     let started = Instant::now();
@@ -123,17 +115,8 @@ target = { rps = 50 }
         (desired(&nodes[0], "lazy") == 0 && nodes[0].instances("lazy").is_empty()).then_some(())
     })
     .unwrap_or_else(|e| panic!("{e}: desired {}", desired(&nodes[0], "lazy")));
-    let leader = wait_until("a leader", SETTLE, || {
-        let v = nodes[0].api("GET", "/api/v1/nodes", None).ok()?.json();
-        v["leader"]["node"].as_str().map(str::to_owned)
-    })
-    .expect("leader");
-    let entry = nodes
-        .iter()
-        .zip(["a", "b", "c"])
-        .find(|(_, n)| *n != leader)
-        .map(|(p, _)| p)
-        .expect("a node that does not lead");
+    let leader = leader(&nodes[0]);
+    let (entry, _) = not_leading(&nodes, &["a", "b", "c"], &leader);
     // Held at that node's gateway; its autoscaler says so; the leader starts one.
     let began = Instant::now();
     let r = shoal_testkit::request(entry.gateway, "GET", "/", Some("lazy"), None).expect("request");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use shoal_testkit::{wait_until, Etcd, Platform};
 
-use crate::common::{web_service, APP, BIN};
+use crate::common::{web_service, APP, BIN, VERSIONED};
 
 /// A node's lease is 5 s; it is lost this long after: then its instances move.
 pub const GRACE: &str = "2s";
@@ -34,28 +34,6 @@ class H(BaseHTTPRequestHandler):
                 inner = json.load(r)
             body = json.dumps({"proxy": PROXY, "inner": inner}).encode()
         self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, fmt, *args):
-        pass
-ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
-"#;
-
-/// A service that answers with its version (from `VERSION`), 500 on every path but
-/// `/health` when `FAIL=1`.
-pub const VERSIONED: &str = r#"
-import json, os
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-VERSION = os.environ.get("VERSION", "?")
-FAIL = os.environ.get("FAIL") == "1"
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        status = 500 if FAIL and self.path != "/health" else 200
-        body = json.dumps({"version": VERSION, "instance": os.environ["SHOAL_INSTANCE"]}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -130,4 +108,26 @@ pub fn wait_spread(p: &Platform, service: &str, want: &[(&str, usize)]) -> BTree
         (got == want).then_some(got)
     })
     .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", per_node(p, service), p.stderr()))
+}
+
+/// The node that leads the cluster's controllers, as `p` reports it.
+pub fn leader(p: &Platform) -> String {
+    wait_until("a leader", SETTLE, || {
+        let v = p.api("GET", "/api/v1/nodes", None).ok()?.json();
+        v["leader"]["node"].as_str().map(str::to_owned)
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The first of `nodes` (named `names`) that does not lead, with its name.
+pub fn not_leading<'a>(
+    nodes: &'a [Platform],
+    names: &[&'a str],
+    leader: &str,
+) -> (&'a Platform, &'a str) {
+    nodes
+        .iter()
+        .zip(names.iter().copied())
+        .find(|(_, n)| *n != leader)
+        .unwrap_or_else(|| panic!("every node leads? {leader}"))
 }
