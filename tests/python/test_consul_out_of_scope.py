@@ -1,5 +1,5 @@
 """The Consul areas Shoal does not provide (ACLs, Connect, config entries, operator,
-peering, Enterprise namespaces and partitions, agent monitor) answer 501 with a JSON
+peering, Enterprise namespaces and partitions) answer 501 with a JSON
 error saying Shoal does not provide them, through py-consul's own calls, never a bare 404."""
 
 import json
@@ -27,7 +27,6 @@ def test_py_consul_calls_get_a_501_that_says_why(c, call, says):
     ("GET", "/v1/peerings"),
     ("GET", "/v1/namespaces"),
     ("PUT", "/v1/partition"),
-    ("GET", "/v1/agent/monitor?loglevel=info"),
     ("GET", "/v1/health/connect/web"),
     ("GET", "/v1/discovery-chain/web"),
     ("PUT", "/v1/agent/token/default"),

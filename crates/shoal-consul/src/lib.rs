@@ -25,6 +25,7 @@
 //! - `filter/`: the `filter` query parameter (go-bexpr expressions over those shapes).
 //! - `agent.rs`, `catalog.rs`: `/v1/agent/*`, `/v1/catalog/*`, `/v1/health/*`.
 //! - `maintenance.rs`: node and service maintenance mode (critical `maintenance` checks).
+//! - `monitor.rs`: `agent/monitor`, the process's log streamed in Consul's line or JSON form.
 //! - `member.rs`: this agent as a Serf member and a coordinate (`agent/members`, `coordinate/*`).
 //! - `agent_metrics.rs`: `agent/metrics`, Shoal's Prometheus text in Consul's JSON shape.
 //! - `lifecycle.rs`: `agent/reload` (nothing to re-read) and `agent/leave` (refused, 501).
@@ -57,6 +58,7 @@ mod kv_model;
 mod lifecycle;
 mod maintenance;
 mod member;
+pub mod monitor;
 mod out_of_scope;
 mod owned;
 mod params;
@@ -138,6 +140,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: Arc<ConsulState>) -> Rout
         .route("/v1/agent/check/fail/{id}", put(agent::fail))
         .route("/v1/agent/check/update/{id}", put(agent::update))
         .route("/v1/agent/members", get(member::members))
+        .route("/v1/agent/monitor", get(monitor::monitor))
         .route("/v1/agent/metrics", get(agent_metrics::metrics))
         .route("/v1/agent/reload", put(lifecycle::reload))
         .route("/v1/agent/leave", put(lifecycle::leave))

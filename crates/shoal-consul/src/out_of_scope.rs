@@ -51,10 +51,6 @@ pub const AREAS: &[(&str, &str)] = &[
     ("/v1/partition", "Consul Enterprise admin partitions"),
     ("/v1/internal", "the Consul UI's internal endpoints"),
     (
-        "/v1/agent/monitor",
-        "streaming the agent log through the Consul API: use `shoal logs -f` or GET /api/v1/logs/stream",
-    ),
-    (
         "/v1/agent/token",
         "Consul ACL agent tokens: Shoal's API takes tokens from [platform.tokens]",
     ),

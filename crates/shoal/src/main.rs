@@ -5,6 +5,7 @@ mod banner;
 mod cli;
 mod keycheck;
 mod limits;
+mod log_tap;
 mod observe;
 mod plane;
 mod preflight;

@@ -93,13 +93,19 @@ pub async fn run_agent(args: AgentArgs) -> ExitCode {
 }
 
 fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    // The same events, to Consul's `agent/monitor` while one listens.
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(crate::log_tap::LogTap)
         .try_init();
 }
 
@@ -388,6 +394,8 @@ async fn up(
         f = tasks.failed() => Some(f),
     };
     progress.abort();
+    // Streams that would hold the API open: they end now.
+    shoal_consul::monitor::end_all();
     if let Some(f) = &failure {
         eprintln!("shoal: {f}; stopping");
     }
