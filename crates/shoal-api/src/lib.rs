@@ -15,6 +15,8 @@
 //! - `flag_text.rs`: how flag rules read for people (event messages, the CLI).
 //! - `ofrep.rs`: OFREP, flag evaluation for services (`/ofrep/v1/evaluate/flags`).
 //! - `events.rs`: the event stream (query and SSE tail).
+//! - `fanout.rs`: cluster mode: a query asked of every other node's API (`local=true`),
+//!   each within 2 s, missing nodes named; `fanout_merge.rs`: the answers merged (pure).
 //! - `logs.rs`: log queries and the live tail (SSE).
 //! - `errors.rs`: the errors view (5xx answers, crashes, error lines by cause).
 //! - `chaos.rs`: chaos experiments (list, start, stop), off unless the platform allows them.
@@ -41,6 +43,8 @@ mod deploy;
 mod error;
 mod errors;
 mod events;
+mod fanout;
+mod fanout_merge;
 mod flag_seed;
 pub mod flag_text;
 mod flags;
