@@ -33,8 +33,13 @@ pub(crate) fn format_line(l: &Value, json: bool) -> String {
         Some(f) if l["instance"] != "proxy" => structured_text(f),
         _ => l["line"].as_str().unwrap_or("").to_string(),
     };
+    // In cluster mode each gathered line says which node keeps it.
+    let node = l["node"]
+        .as_str()
+        .map(|n| format!("@{n}"))
+        .unwrap_or_default();
     format!(
-        "{h:02}:{m:02}:{s:02}.{:03} {} {}{stream} | {text}",
+        "{h:02}:{m:02}:{s:02}.{:03} {} {}{node}{stream} | {text}",
         ms % 1000,
         l["service"].as_str().unwrap_or("?"),
         l["instance"].as_str().unwrap_or("?"),
@@ -105,8 +110,8 @@ pub async fn logs(client: &Client, args: LogsArgs<'_>) -> Result<(), ClientError
     }
     let filters = q.join("&");
     // The server reads limit=0 as "everything": ask for one line and print none.
-    let lines: Value = client
-        .get(&format!(
+    let (lines, missing): (Value, _) = client
+        .get_gathered(&format!(
             "/api/v1/logs?{filters}&limit={}",
             args.limit.max(1)
         ))
@@ -118,8 +123,18 @@ pub async fn logs(client: &Client, args: LogsArgs<'_>) -> Result<(), ClientError
             println!("{}", format_line(l, args.json));
         }
     }
+    if let Some(missing) = &missing {
+        crate::client::warn_missing(missing, "logs");
+    }
     if !args.follow {
         return Ok(());
+    }
+    if missing.is_some() {
+        // The backlog came from every node; the live tail is this node's stream alone.
+        eprintln!(
+            "note: -f follows the new lines kept by the node asked ({}) only",
+            client.base()
+        );
     }
     client
         .sse(
@@ -149,5 +164,11 @@ mod tests {
         let l = serde_json::json!({"time_ms": 3_723_004u64, "service": "web", "instance": "web-1",
             "stream": "stderr", "line": "boom"});
         assert_eq!(format_line(&l, false), "01:02:03.004 web web-1 ERR | boom");
+        let mut gathered = l;
+        gathered["node"] = "b".into();
+        assert_eq!(
+            format_line(&gathered, false),
+            "01:02:03.004 web web-1@b ERR | boom"
+        );
     }
 }
