@@ -199,6 +199,55 @@ fn logs_traces_and_errors_asked_of_one_node_come_from_every_node() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("errors --json is JSON");
     assert_eq!(v["nodes"]["answered"], serde_json::json!(["a", "b", "c"]));
 
+    // Metrics (`shoal top`): boom's requests asked of a are the sum of each node's own.
+    let total = |v: &Value| -> f64 {
+        v["series"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .flat_map(|s| s["points"].as_array().cloned().unwrap_or_default())
+            .filter_map(|p| p[1].as_f64())
+            .sum()
+    };
+    let requests = "/api/v1/metrics/query?name=shoal_requests_total&labels=service=boom\
+        &since=10m&step=10m&agg=sum&by=service";
+    let (cluster, locals) = wait_until("boom's requests counted on every node", SHOWS, || {
+        // A node answers 404 until its metrics store has the metric.
+        let read = |p: &Platform, path: &str| {
+            let r = p.api("GET", path, None).ok()?;
+            (r.status == 200).then(|| r.json())
+        };
+        let cluster = read(a, requests)?;
+        let locals = nodes
+            .iter()
+            .map(|p| read(p, &format!("{requests}&local=true")).map(|v| total(&v)))
+            .collect::<Option<Vec<f64>>>()?;
+        let summed: f64 = locals.iter().sum();
+        (locals.iter().all(|n| *n >= 1.0) && (total(&cluster) - summed).abs() < 1e-9)
+            .then_some((cluster, locals))
+    })
+    .expect("the cluster's count is the nodes' counts added");
+    assert_eq!(cluster["exact"], true, "{cluster}");
+    assert_eq!(
+        cluster["nodes"]["answered"],
+        serde_json::json!(["a", "b", "c"])
+    );
+    println!(
+        "boom's requests: {} on a, b, c: {locals:?}",
+        total(&cluster)
+    );
+    let (p99, _) = get(
+        a,
+        "/api/v1/metrics/query?name=shoal_request_duration_seconds&since=10m&step=10m&agg=p99",
+    );
+    assert_eq!(
+        p99["exact"], false,
+        "a percentile is not merged exactly: {p99}"
+    );
+    let out = a.cli(&["top", "--once", "--json"]).expect("shoal top");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("top --json is JSON");
+    assert_eq!(v["nodes"]["missing"], serde_json::json!([]), "{v}");
+
     // c hangs (its agent stopped): a answers after c's 2 s and names c as timed out.
     kill(Pid::from_raw(nodes[2].pid() as i32), Signal::SIGSTOP).expect("SIGSTOP c");
     let a = &nodes[0];
@@ -255,6 +304,12 @@ fn logs_traces_and_errors_asked_of_one_node_come_from_every_node() {
     );
     assert!(text.contains("@b | app listening on"), "{text}");
     println!("with c dead, a answered in {took:?}: {report}");
+    let out = a.cli(&["top", "--once"]).expect("shoal top");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("node c did not answer"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = a.cli(&["errors"]).expect("shoal errors");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("node c did not answer"),
