@@ -183,7 +183,7 @@ pub fn openapi_paths() -> Value {
                 query_param("since", crate::openapi::pattern(SINCE_PATTERN), "seen since: a duration back from now (1h) or unix milliseconds"),
                 query_param("limit", uint(u64::MAX), "at most N groups (default 100, at most 10000; 0: every one)"),
                 fanout::openapi_local()],
-            "responses": { "200": crate::traces::with_nodes_header(ok("groups (in cluster mode every node's, one group seen on several merged)", object(&["groups", "forgotten"], json!({
+            "responses": { "200": crate::fanout::openapi_with_header(ok("groups (in cluster mode every node's, one group seen on several merged)", object(&["groups", "forgotten"], json!({
                     "groups": array(schema_ref("ErrorGroup")),
                     "forgotten": { "type": "integer", "minimum": 0, "description": "groups dropped to stay within the bound" },
                     "nodes": fanout::openapi_report() })))),
@@ -191,7 +191,7 @@ pub fn openapi_paths() -> Value {
         "/api/v1/errors/{id}": { "get": { "summary": "One error group, with the log lines of its latest example's trace (`trace_logs`)",
             "parameters": [path_param("id", json!({ "type": "string", "minLength": 1 }), "the group's id"),
                 fanout::openapi_local()],
-            "responses": { "200": crate::traces::with_nodes_header(ok("the group", json!({ "allOf": [schema_ref("ErrorGroup"), {
+            "responses": { "200": crate::fanout::openapi_with_header(ok("the group", json!({ "allOf": [schema_ref("ErrorGroup"), {
                     "type": "object", "required": ["trace_logs"], "properties": { "trace_logs": array(schema_ref("LogLine")),
                     "nodes": fanout::openapi_report() } }] }))),
                 "404": error("no such group, or the errors view is not enabled on this node") } } }

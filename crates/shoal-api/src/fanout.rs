@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use bytes::Bytes;
 use futures::future::join_all;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
@@ -22,6 +22,8 @@ pub const LOCAL: &str = "local";
 pub const NODES_HEADER: &str = "x-shoal-nodes";
 /// How long each other node has to answer.
 pub const TIMEOUT: Duration = Duration::from_secs(2);
+/// The largest answer read from another node (a `limit=0` log query can be large).
+const MAX_ANSWER: usize = 256 << 20;
 
 /// `local=true`: this node's data only (what a node asks the others).
 #[derive(Debug, serde::Deserialize, Default)]
@@ -189,11 +191,10 @@ async fn ask(
         .await
         .map_err(|e| format!("unreachable: {}", chain(&e)))?;
     let status = resp.status();
-    let body = resp
-        .into_body()
+    let body = Limited::new(resp.into_body(), MAX_ANSWER)
         .collect()
         .await
-        .map_err(|e| format!("the answer broke off: {e}"))?
+        .map_err(|e| format!("the answer broke off or was over {MAX_ANSWER} bytes: {e}"))?
         .to_bytes();
     Ok((status, body))
 }
@@ -238,6 +239,12 @@ pub fn openapi_header() -> serde_json::Value {
     serde_json::json!({ "X-Shoal-Nodes": { "schema": { "type": "string" },
         "description": "cluster mode, without `local`: JSON {\"answered\": [node], \"missing\": \
             [{\"node\", \"error\"}]}, the nodes whose data the answer holds and those it lacks" } })
+}
+
+/// `answer` (an OpenAPI response) with the [`NODES_HEADER`] declared.
+pub fn openapi_with_header(mut answer: serde_json::Value) -> serde_json::Value {
+    answer["headers"] = openapi_header();
+    answer
 }
 
 /// The OpenAPI schema of the `nodes` field of a gathered answer.

@@ -37,7 +37,7 @@ pub fn metrics_paths() -> Value {
                 query_param("agg", json!({ "enum": agg }), "how points combine within a step (default avg)"),
                 query_param("by", string(), "group by these labels, comma separated"),
                 crate::fanout::openapi_local()],
-            "responses": { "200": crate::traces::with_nodes_header(ok("series (in cluster mode every node's: sum, rate, count and last added, max and min exact, avg and percentiles the largest node's value, `exact` false)", object(&["name", "agg", "step", "resolution", "series_matched", "series"], json!({
+            "responses": { "200": crate::fanout::openapi_with_header(ok("series (in cluster mode every node's: sum, rate, count and last added, max and min exact, avg and percentiles the largest node's value, `exact` false)", object(&["name", "agg", "step", "resolution", "series_matched", "series"], json!({
                     "name": string(), "agg": { "enum": agg }, "step": uint(u64::MAX), "resolution": uint(u64::MAX),
                     "series_matched": uint(u64::MAX),
                     "exact": { "type": "boolean", "description": "cluster mode: whether the merge across nodes is exact" },

@@ -150,20 +150,14 @@ pub fn openapi_paths() -> Value {
                 query_param("errors", json!({ "type": "boolean" }), "only traces with a 5xx or a Shoal reason (X-Shoal-Reason)"),
                 query_param("limit", uint(u64::MAX), "at most N (default 100; 0 is 1, above 10000 is 10000)"),
                 fanout::openapi_local()],
-            "responses": { "200": with_nodes_header(ok("trace summaries (in cluster mode every node's, a trace seen on several one row)", array(schema_ref("TraceSummary")))),
+            "responses": { "200": fanout::openapi_with_header(ok("trace summaries (in cluster mode every node's, a trace seen on several one row)", array(schema_ref("TraceSummary")))),
                 "400": error("bad query string"), "404": error(off) } } },
         "/api/v1/traces/{id}": { "get": { "summary": "One trace: its spans in tree order (parent before children) with depth",
             "parameters": [path_param("id", pattern(TRACE_ID_PATTERN), "trace id, 32 hex digits (X-Trace-Id)"),
                 fanout::openapi_local()],
-            "responses": { "200": with_nodes_header(ok("trace (in cluster mode its spans from every node, and `nodes`)", schema_ref("Trace"))),
+            "responses": { "200": fanout::openapi_with_header(ok("trace (in cluster mode its spans from every node, and `nodes`)", schema_ref("Trace"))),
                 "400": error("bad trace id"), "404": error("no such trace, or this agent does not record traces") } } }
     })
-}
-
-/// `answer` with the `X-Shoal-Nodes` header declared.
-pub(crate) fn with_nodes_header(mut answer: Value) -> Value {
-    answer["headers"] = fanout::openapi_header();
-    answer
 }
 
 /// The OpenAPI schemas of this file's answers.

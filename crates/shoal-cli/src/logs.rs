@@ -129,13 +129,17 @@ pub async fn logs(client: &Client, args: LogsArgs<'_>) -> Result<(), ClientError
     if !args.follow {
         return Ok(());
     }
-    if missing.is_some() {
-        // The backlog came from every node; the live tail is this node's stream alone.
-        eprintln!(
-            "note: -f follows the new lines kept by the node asked ({}) only",
-            client.base()
-        );
-    }
+    let last_seq = match missing {
+        None => last_seq,
+        Some(_) => {
+            // The backlog came from every node; the live tail is this node's stream alone.
+            eprintln!(
+                "note: -f follows the new lines kept by the node asked ({}) only",
+                client.base()
+            );
+            local_last_seq(client, &filters, lines).await?
+        }
+    };
     client
         .sse(
             &format!("/api/v1/logs/stream?{filters}&after={last_seq}"),
@@ -146,6 +150,30 @@ pub async fn logs(client: &Client, args: LogsArgs<'_>) -> Result<(), ClientError
             },
         )
         .await
+}
+
+/// Where the asked node's live tail resumes after a gathered backlog: sequence numbers
+/// are each node's own, so after the last of its own lines shown, or (none shown: all
+/// crowded out by other nodes' newer lines) after its latest matching line.
+async fn local_last_seq(
+    client: &Client,
+    filters: &str,
+    lines: &[Value],
+) -> Result<u64, ClientError> {
+    let agent: Value = client.get("/api/v1/agent").await?;
+    let me = agent["node"].as_str();
+    let shown = lines
+        .iter()
+        .rev()
+        .find(|l| l["node"].as_str() == me)
+        .and_then(|l| l["seq"].as_u64());
+    if let Some(seq) = shown {
+        return Ok(seq);
+    }
+    let latest: Value = client
+        .get(&format!("/api/v1/logs?{filters}&limit=1&local=true"))
+        .await?;
+    Ok(latest[0]["seq"].as_u64().unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -248,6 +248,64 @@ fn logs_traces_and_errors_asked_of_one_node_come_from_every_node() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("top --json is JSON");
     assert_eq!(v["nodes"]["missing"], serde_json::json!([]), "{v}");
 
+    // `shoal logs -f` on a: the backlog from every node, then a's own new lines (each
+    // node numbers its lines: the tail resumes after a's last, nothing shown twice).
+    let mut follow = std::process::Command::new(common::BIN)
+        .args(["logs", "web", "-f", "-n", "1000"])
+        .env("SHOAL_ADDR", format!("http://{}", a.http))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("shoal logs -f");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let seen = seen.clone();
+        let stdout = follow.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                seen.lock().map(|mut s| s.push(line)).ok();
+            }
+        })
+    };
+    let lines_now = || seen.lock().map(|s| s.clone()).unwrap_or_default();
+    wait_until("the gathered backlog", SHOWS, || {
+        lines_now()
+            .iter()
+            .any(|l| l.contains("@c | app listening on"))
+            .then_some(())
+    })
+    .expect("logs -f shows the backlog of every node");
+    let marker = wait_until("a's new access line in the tail", SHOWS, || {
+        let _ = a.gateway("web", "/web/tail-marker");
+        lines_now().into_iter().find(|l| l.contains("tail-marker"))
+    })
+    .expect("a new line of a");
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let _ = reader.join();
+    let mut err = String::new();
+    if let Some(mut e) = follow.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    assert!(
+        err.contains("-f follows the new lines kept by the node asked"),
+        "{err}"
+    );
+    assert!(!marker.contains('@'), "tail lines are a's own: {marker}");
+    let replayed: Vec<String> = lines_now()
+        .into_iter()
+        .filter(|l| l.contains("app listening on") && !l.contains('@'))
+        .collect();
+    assert!(
+        replayed.is_empty(),
+        "the tail replayed old lines: {replayed:?}"
+    );
+
     // c hangs (its agent stopped): a answers after c's 2 s and names c as timed out.
     kill(Pid::from_raw(nodes[2].pid() as i32), Signal::SIGSTOP).expect("SIGSTOP c");
     let a = &nodes[0];
