@@ -2,6 +2,7 @@
 //! (with `local=true`, so no node asks further), concurrently, each within [`TIMEOUT`];
 //! a node that does not answer is named with the reason. With `shoal up` nothing is asked.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -134,7 +135,13 @@ pub async fn gather(
                 node: n.name,
                 error: "lost: no lease for longer than the grace period".into(),
             }),
-            (_, Some(r)) => peers.push((n.name, r.api)),
+            (_, Some(r)) => match api_to_ask(r.api, r.address) {
+                Ok(api) => peers.push((n.name, api)),
+                Err(error) => report.missing.push(Missing {
+                    node: n.name,
+                    error,
+                }),
+            },
             (_, None) => {}
         }
     }
@@ -171,6 +178,22 @@ pub async fn gather(
         }
     }
     Some(Gathered { replies, report })
+}
+
+/// Where another node's API is asked: its listening address, with the node's advertised
+/// address when it listens on every address (`0.0.0.0`, which would reach this machine).
+/// A node on another host whose API listens on loopback alone cannot be asked: its
+/// loopback address here is this machine's.
+pub fn api_to_ask(api: SocketAddr, advertised: IpAddr) -> Result<SocketAddr, String> {
+    if api.ip().is_unspecified() {
+        return Ok(SocketAddr::new(advertised, api.port()));
+    }
+    if api.ip().is_loopback() && !advertised.is_loopback() {
+        return Err(format!(
+            "its API listens on {api} only, which other hosts cannot reach (listen on {advertised} or 0.0.0.0)"
+        ));
+    }
+    Ok(api)
 }
 
 /// One GET, its status and whole body.
@@ -258,6 +281,32 @@ pub fn openapi_report() -> serde_json::Value {
 
 #[cfg(test)]
 mod tests {
+    use super::api_to_ask;
+
+    #[test]
+    fn a_node_is_asked_where_other_nodes_reach_it() {
+        let at = |s: &str| s.parse::<std::net::SocketAddr>().expect("address");
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        assert_eq!(
+            api_to_ask(at("10.0.0.2:7070"), ip("10.0.0.2")),
+            Ok(at("10.0.0.2:7070"))
+        );
+        assert_eq!(
+            api_to_ask(at("0.0.0.0:7070"), ip("10.0.0.2")),
+            Ok(at("10.0.0.2:7070"))
+        );
+        assert_eq!(
+            api_to_ask(at("[::]:7070"), ip("10.0.0.2")),
+            Ok(at("10.0.0.2:7070"))
+        );
+        assert_eq!(
+            api_to_ask(at("127.0.0.1:7071"), ip("127.0.0.1")),
+            Ok(at("127.0.0.1:7071"))
+        );
+        let refused = api_to_ask(at("127.0.0.1:7070"), ip("10.0.0.2"));
+        assert!(refused.is_err_and(|e| e.contains("other hosts cannot reach")));
+    }
+
     #[test]
     fn every_gathered_query_declares_local() {
         let doc = crate::openapi::spec();
