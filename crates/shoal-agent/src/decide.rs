@@ -10,7 +10,7 @@ use shoal_spec::ServiceSpec;
 
 use crate::desired::GroupSpec;
 use crate::plan::{plan, Action, Observed};
-use crate::rollout::{DeployWrite, TrafficSource};
+use crate::rollout::{name_stale, DeployWrite, Traffic, TrafficSource};
 
 /// A group with its env resolved against the store (kv keys and secrets); `None` when it
 /// does not resolve (then nothing new of it starts).
@@ -59,7 +59,7 @@ pub fn decide(
             {
                 t(service)
             }
-            _ => BTreeMap::new(),
+            _ => Traffic::default(),
         };
         let main: Vec<shoal_deploy::plan::Observed> = observed
             .iter()
@@ -71,7 +71,11 @@ pub fn decide(
             count: r.group.count,
             fingerprint: r.group.fingerprint,
         };
-        let p = shoal_deploy::plan::plan(line, current.map(|(d, _)| d), &main, &numbers, now);
+        let mut p =
+            shoal_deploy::plan::plan(line, current.map(|(d, _)| d), &main, &numbers.totals, now);
+        if let Some(after) = p.deployment.as_mut() {
+            name_stale(after, now, &numbers.stale);
+        }
         actions.extend((0..p.place).map(|_| Action::Start {
             service: service.clone(),
             group: String::new(),

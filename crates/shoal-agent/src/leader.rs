@@ -23,8 +23,9 @@ use crate::decide::{
 };
 use crate::desired::groups;
 use crate::instance::InstanceCtx;
+use crate::numbers::{numbers_key, ClusterNumbers, NUMBERS_PREFIX};
 use crate::plan::{Action, Observed};
-use crate::rollout::{Announcer, TrafficSource};
+use crate::rollout::{Announcer, Traffic, TrafficSource};
 
 /// How long a pass waits for the fleet view to catch up with the store.
 const CATCH_UP: Duration = Duration::from_secs(2);
@@ -32,7 +33,6 @@ const CATCH_UP: Duration = Duration::from_secs(2);
 /// What the leader's controller needs besides the store.
 pub struct LeaderConfig {
     pub fleet: FleetReader,
-    pub traffic: Option<TrafficSource>,
     /// A node whose lease is gone is Lost after this: its instances are placed elsewhere.
     pub grace: Duration,
     pub announce_since_ms: u64,
@@ -49,6 +49,8 @@ pub struct Leader {
     missing_since: HashMap<String, u64>,
     /// The last reason each service could not be placed, so it is said once.
     unplaced: HashMap<String, String>,
+    /// Every node's request numbers, read when a canary is to be judged.
+    numbers: ClusterNumbers,
 }
 
 /// A placement as read, with the key it is at.
@@ -68,6 +70,7 @@ impl Leader {
             wake_at_ms: None,
             missing_since: HashMap::new(),
             unplaced: HashMap::new(),
+            numbers: ClusterNumbers::default(),
         }
     }
 
@@ -150,8 +153,18 @@ impl Leader {
             }
         }
         let placed = kept;
+        // A lost node's numbers go with its placements (until then: stale, last totals).
+        let lost: Vec<Op> = nodes
+            .iter()
+            .filter(|n| n.status == NodeStatus::Lost && self.numbers.has(&n.name))
+            .map(|n| Op::delete(numbers_key(&n.name)))
+            .collect();
+        if !lost.is_empty() {
+            fenced(store.as_ref(), lead, lost).await?;
+        }
 
         let deployments = deployments_of(&fleet);
+        let traffic = self.cluster_traffic(&deployments).await?;
         self.announcer.announce(&self.ctx.events, &deployments);
         let mut observed = observe(&placed, &fleet.instances);
         // A draining node's instances count as going: the plans place their replacements
@@ -194,7 +207,7 @@ impl Leader {
             &deployments,
             &resolved,
             observed,
-            self.cfg.traffic.as_ref(),
+            traffic.as_ref(),
             now,
         );
         self.wake_at_ms = wake_at_ms;
@@ -235,6 +248,30 @@ impl Leader {
             )
             .await;
         Ok(())
+    }
+
+    /// Every node's request numbers, read now when a canary runs (`None` otherwise:
+    /// only a canary is judged on numbers).
+    async fn cluster_traffic(
+        &mut self,
+        deployments: &BTreeMap<String, (shoal_deploy::Deployment, i64)>,
+    ) -> Result<Option<TrafficSource>, StoreError> {
+        let canary = deployments
+            .values()
+            .any(|(d, _)| d.status.is_running() && d.strategy == shoal_spec::Strategy::Canary);
+        if !canary {
+            return Ok(None);
+        }
+        let read = self.ctx.store.range(NUMBERS_PREFIX).await?;
+        let now = tokio::time::Instant::now();
+        self.numbers.update(&read.kvs, now);
+        let services: BTreeMap<String, Traffic> = deployments
+            .keys()
+            .map(|s| (s.clone(), self.numbers.traffic(s, now)))
+            .collect();
+        Ok(Some(Arc::new(move |service: &str| {
+            services.get(service).cloned().unwrap_or_default()
+        })))
     }
 
     async fn apply(

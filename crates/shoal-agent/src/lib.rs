@@ -34,6 +34,7 @@ mod follower;
 mod instance;
 pub mod leader;
 pub mod monkey;
+pub mod numbers;
 mod pids;
 pub mod plan;
 mod rollout;
@@ -50,7 +51,7 @@ use tokio::sync::{mpsc, watch};
 pub use apply::{check_references, ApplyError};
 pub use env::{Outbound, PlatformEnv};
 pub use instance::now_ms;
-pub use rollout::TrafficSource;
+pub use rollout::{Traffic, TrafficSource};
 
 /// What the agent needs to run.
 pub struct AgentConfig {
@@ -64,8 +65,9 @@ pub struct AgentConfig {
     pub events: Arc<shoal_events::EventLog>,
     /// The fleet view the controller plans from.
     pub fleet: shoal_fleet::FleetReader,
-    /// Per-version request totals of a service, for canary judgement (none: canaries
-    /// wait for numbers until their deadline).
+    /// Per-version request totals of a service as this node's proxy counted them, for
+    /// canary judgement (none: canaries wait for numbers until their deadline). In a
+    /// cluster each node publishes them and the leader judges on every node's.
     pub traffic: Option<TrafficSource>,
     /// Deployments made since (unix ms) are announced in the event stream when
     /// first seen (`shoal up` makes them before the agent starts); older ones were
@@ -149,11 +151,20 @@ impl Agent {
                 }));
             }
             Some(mode) => {
+                // This node's proxy numbers, for the leader's canary judgement.
+                if let Some(local) = cfg.traffic {
+                    tasks.push(tokio::spawn(numbers::publish(
+                        store.clone(),
+                        ctx.node.clone(),
+                        cfg.fleet.clone(),
+                        local,
+                        rx.clone(),
+                    )));
+                }
                 let leader = leader::Leader::new(
                     ctx.clone(),
                     leader::LeaderConfig {
                         fleet: cfg.fleet,
-                        traffic: cfg.traffic,
                         grace: mode.grace,
                         announce_since_ms: cfg.announce_since_ms,
                     },

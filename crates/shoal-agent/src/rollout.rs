@@ -11,8 +11,40 @@ use shoal_deploy::{Deployment, Totals};
 use shoal_events::{EventLog, Kind};
 use shoal_store::{CmpOp, CmpTarget, Compare, Op, Store, Txn};
 
-/// A service's per-version request totals as the proxy counted them.
-pub type TrafficSource = Arc<dyn Fn(&str) -> BTreeMap<String, Totals> + Send + Sync>;
+/// A service's per-version request totals as the proxy counted them (a cluster
+/// leader's: every node's proxy).
+pub type TrafficSource = Arc<dyn Fn(&str) -> Traffic + Send + Sync>;
+
+/// Request totals by version, and the nodes whose numbers in them are stale (counted
+/// with their last totals; empty on one machine).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Traffic {
+    pub totals: BTreeMap<String, Totals>,
+    pub stale: Vec<String>,
+}
+
+/// Names `stale` nodes in the steps `after` gained at `now` (the numbers they were
+/// judged or marked on left those nodes' newest requests out).
+pub fn name_stale(after: &mut Deployment, now: u64, stale: &[String]) {
+    if stale.is_empty() {
+        return;
+    }
+    let note = format!(
+        " (the numbers of node {} are stale: their last totals are counted)",
+        stale.join(", ")
+    );
+    for step in after.steps.iter_mut().filter(|s| s.at_ms == now) {
+        if after.reason == step.message {
+            after.reason.push_str(&note);
+        }
+        step.message.push_str(&note);
+        if let Some(numbers) = step.numbers.as_object_mut() {
+            numbers.insert("stale_nodes".into(), serde_json::json!(stale));
+        } else if step.numbers.is_null() {
+            step.numbers = serde_json::json!({ "stale_nodes": stale });
+        }
+    }
+}
 
 /// What one plan changes in the store.
 pub struct DeployWrite {

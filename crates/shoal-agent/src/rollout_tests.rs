@@ -97,3 +97,29 @@ async fn a_fenced_write_happens_only_while_the_guard_holds() {
         .is_some());
     assert!(announced() > 0, "the write is announced");
 }
+
+#[test]
+fn stale_nodes_are_named_in_the_steps_made_now() {
+    let mut d = deployment(2);
+    d.note(7, "step 1 passed", serde_json::json!({ "requests": 20 }));
+    d.note(7, "step 2 of 2: 100% of traffic", serde_json::Value::Null);
+    name_stale(&mut d, 7, &["c".to_owned()]);
+    assert_eq!(
+        d.steps[0].message, "started",
+        "an older step is left as it was"
+    );
+    for step in &d.steps[1..] {
+        assert!(
+            step.message.contains("node c are stale"),
+            "{}",
+            step.message
+        );
+        assert_eq!(step.numbers["stale_nodes"][0], "c");
+    }
+    assert_eq!(d.steps[1].numbers["requests"], 20);
+    assert_eq!(d.reason, d.steps[2].message);
+    // No stale node: nothing changes.
+    let before = d.clone();
+    name_stale(&mut d, 7, &[]);
+    assert_eq!(d, before);
+}

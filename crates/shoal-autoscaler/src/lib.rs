@@ -18,8 +18,11 @@
 //! - `memory.rs`: [`Memory`], what the autoscaler keeps per service in the store.
 //! - `wakes.rs`: [`Wakes`], services a held request asked to wake.
 //! - `control.rs`: [`run`] and one pass ([`Autoscaler::pass`]).
+//! - `cluster.rs`: every node's signals published, combined by the leader
+//!   ([`cluster::combine`]).
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 mod control;
 mod measure;
 mod memory;

@@ -16,6 +16,8 @@
 //!   [`forget`].
 //! - `register.rs` — [`Registration`]: a node's records on its lease, registered again when
 //!   the lease is lost.
+//! - `published.rs` — [`Published`]: what every node rewrites under one prefix each
+//!   period, as a leader reads it, with each node's record stale or not.
 //! - `status.rs` — [`node_statuses`]: the pure Ready/Draining/Suspect/Lost decision.
 //! - `capacity.rs` — [`local_capacity`] (CPUs, `/proc/meminfo`), [`NodeRecord::local`].
 //! - `task.rs` — stop signal, backoff, best-effort revoke.
@@ -28,6 +30,7 @@ mod error;
 mod keepalive;
 mod lead;
 mod nodes;
+mod published;
 mod register;
 mod status;
 mod task;
@@ -38,6 +41,7 @@ pub use elect::{
 };
 pub use error::ClusterError;
 pub use nodes::{drain, forget, read_nodes, set_draining, undrain, NodeRecord, NodeSeen, Nodes};
+pub use published::Published;
 pub use register::{
     Clock, Registered, Registration, DEFAULT_NODE_TTL, DEFAULT_SEEN_EVERY, MIN_NODE_TTL,
 };

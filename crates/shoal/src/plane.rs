@@ -126,8 +126,16 @@ pub fn start_dns(
     });
 }
 
+/// A cluster node's name and the controller leadership it campaigns for.
+pub type Leading = (
+    String,
+    tokio::sync::watch::Receiver<Option<shoal_cluster::Leadership>>,
+);
+
 /// Starts `autoscaler`: once a second, every service with a `[scale]` target (or
 /// `min = 0`) measured and scaled (`shoal-autoscaler`), woken by requests held for it.
+/// On a cluster node (`leading`) it publishes what it measured and scales the cluster's
+/// services, on every node's signals, while the node leads.
 pub fn start_autoscaler(
     tasks: &mut Tasks,
     store: &Arc<dyn Store>,
@@ -135,6 +143,7 @@ pub fn start_autoscaler(
     metrics: &Arc<Metrics>,
     events: &Arc<EventLog>,
     wakes: shoal_autoscaler::Wakes,
+    leading: Option<Leading>,
 ) {
     let table = plane.proxy.table().clone();
     // In flight at the proxy: the sum over the service's instances.
@@ -156,14 +165,20 @@ pub fn start_autoscaler(
         events.clone(),
     );
     tasks.restart("autoscaler", move |stop| {
-        let a = shoal_autoscaler::Autoscaler::new(shoal_autoscaler::Sources {
+        let src = shoal_autoscaler::Sources {
             store: store.clone(),
             fleet: fleet.clone(),
             metrics: metrics.clone(),
             events: events.clone(),
             inflight: inflight.clone(),
             wakes: wakes.clone(),
-        });
+        };
+        let a = match &leading {
+            None => shoal_autoscaler::Autoscaler::new(src),
+            Some((node, leadership)) => {
+                shoal_autoscaler::Autoscaler::clustered(src, node.clone(), leadership.clone())
+            }
+        };
         shoal_autoscaler::run(a, stop.stopped())
     });
 }

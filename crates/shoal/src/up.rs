@@ -279,12 +279,16 @@ async fn up(
     };
     crate::plane::start_dns(&mut tasks, &spec, &plane.fleet, agent, (dns_udp, dns_tcp));
     if cluster.is_none() {
-        crate::plane::start_autoscaler(&mut tasks, &dyn_store, &plane, &metrics, &events, wakes);
-        crate::plane::start_monkey(&mut tasks, &dyn_store, &plane, &events);
-    } else {
-        tracing::warn!(
-            "the autoscaler does not run in cluster mode yet: [services.X.scale] is not enforced"
+        crate::plane::start_autoscaler(
+            &mut tasks,
+            &dyn_store,
+            &plane,
+            &metrics,
+            &events,
+            wakes.clone(),
+            None,
         );
+        crate::plane::start_monkey(&mut tasks, &dyn_store, &plane, &events);
     }
     // Checks of services registered through the Consul agent API, and session expiry.
     let consul = Arc::new(shoal_consul::ConsulState::new(
@@ -326,6 +330,19 @@ async fn up(
             })
         }
     };
+    if let Some(m) = &membership {
+        // Every node measures and publishes; the leader decides on every node's signals.
+        let leading = (node.clone(), m.campaign.leadership());
+        crate::plane::start_autoscaler(
+            &mut tasks,
+            &dyn_store,
+            &plane,
+            &metrics,
+            &events,
+            wakes,
+            Some(leading),
+        );
+    }
     let mode = match (&membership, cluster) {
         (Some(m), Some(a)) => Some(shoal_agent::ClusterMode {
             leadership: m.campaign.leadership(),
@@ -449,8 +466,8 @@ fn node_name() -> String {
 /// The proxy's per-version request totals, as canary judgement reads them.
 fn traffic_source(metrics: &Arc<shoal_metrics::Metrics>) -> shoal_agent::TrafficSource {
     let metrics = metrics.clone();
-    Arc::new(move |service: &str| {
-        metrics
+    Arc::new(move |service: &str| shoal_agent::Traffic {
+        totals: metrics
             .version_totals(service)
             .into_iter()
             .map(|(version, requests, errors, buckets)| {
@@ -461,6 +478,7 @@ fn traffic_source(metrics: &Arc<shoal_metrics::Metrics>) -> shoal_agent::Traffic
                 };
                 (version, totals)
             })
-            .collect()
+            .collect(),
+        stale: Vec::new(),
     })
 }

@@ -34,6 +34,30 @@ print("to stderr", file=sys.stderr, flush=True)
 ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 "#;
 
+/// A service that answers with its version (from `VERSION`), 500 on every path
+/// when `FAIL=1`, and exits at once when `CRASH=1`.
+pub const VERSIONED: &str = r#"
+import json, os, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+if os.environ.get("CRASH") == "1":
+    sys.exit(3)
+VERSION = os.environ.get("VERSION", "?")
+FAIL = os.environ.get("FAIL") == "1"
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        status = 500 if FAIL and self.path != "/health" else 200
+        body = json.dumps({"version": VERSION, "instance": os.environ["SHOAL_INSTANCE"]}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, fmt, *args):
+        pass
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
 pub const HEALTHY: Duration = Duration::from_secs(30);
 
 /// A `[services.NAME]` table running APP with an HTTP check.

@@ -6,32 +6,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Traffic, BIN, HEALTHY};
+use common::{Traffic, BIN, HEALTHY, VERSIONED as APP};
 use shoal_testkit::{wait_until, Platform};
-
-/// A service that answers with its version (from `VERSION`), 500 on every path
-/// when `FAIL=1`, and exits at once when `CRASH=1`.
-const APP: &str = r#"
-import json, os, sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-if os.environ.get("CRASH") == "1":
-    sys.exit(3)
-VERSION = os.environ.get("VERSION", "?")
-FAIL = os.environ.get("FAIL") == "1"
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        status = 500 if FAIL and self.path != "/health" else 200
-        body = json.dumps({"version": VERSION, "instance": os.environ["SHOAL_INSTANCE"]}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, fmt, *args):
-        pass
-ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
-"#;
 
 /// The `web` service at `version`, with `extra` env and deploy settings.
 fn web(version: &str, env: &str, deploy: &str) -> String {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use shoal_testkit::{wait_until, Etcd, Platform};
 
-use crate::common::{web_service, APP, BIN};
+use crate::common::{web_service, APP, BIN, VERSIONED};
 
 /// A node's lease is 5 s; it is lost this long after: then its instances move.
 pub const GRACE: &str = "2s";
@@ -68,6 +68,7 @@ pub fn node_with(etcd: &Etcd, name: &str, more: &[&str]) -> Platform {
     Platform::builder(BIN)
         .file("app.py", APP)
         .file("caller.py", CALLER)
+        .file("versioned.py", VERSIONED)
         .env("SHOAL_SECRET_KEY", CLUSTER_KEY)
         .agent(&args)
         .start()
@@ -107,4 +108,26 @@ pub fn wait_spread(p: &Platform, service: &str, want: &[(&str, usize)]) -> BTree
         (got == want).then_some(got)
     })
     .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", per_node(p, service), p.stderr()))
+}
+
+/// The node that leads the cluster's controllers, as `p` reports it.
+pub fn leader(p: &Platform) -> String {
+    wait_until("a leader", SETTLE, || {
+        let v = p.api("GET", "/api/v1/nodes", None).ok()?.json();
+        v["leader"]["node"].as_str().map(str::to_owned)
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The first of `nodes` (named `names`) that does not lead, with its name.
+pub fn not_leading<'a>(
+    nodes: &'a [Platform],
+    names: &[&'a str],
+    leader: &str,
+) -> (&'a Platform, &'a str) {
+    nodes
+        .iter()
+        .zip(names.iter().copied())
+        .find(|(_, n)| *n != leader)
+        .unwrap_or_else(|| panic!("every node leads? {leader}"))
 }
