@@ -36,6 +36,30 @@ class H(BaseHTTPRequestHandler):
 ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 "#;
 
+/// Every node's API wants this token: the node asked passes the caller's on.
+const TOKEN: &str = "fanout-test-token-0123456789abcdef";
+
+/// A node as `cluster_support::node` starts it, with [`TOKEN`] required by its API.
+fn token_node(etcd: &Etcd, name: &str) -> Platform {
+    Platform::builder(common::BIN)
+        .file("app.py", common::APP)
+        .file("boom.py", BOOM)
+        .env("SHOAL_SECRET_KEY", CLUSTER_KEY)
+        .token(TOKEN)
+        .agent(&[
+            "--store",
+            &etcd.url(),
+            "--node",
+            name,
+            "--advertise",
+            "127.0.0.1",
+            "--grace",
+            GRACE,
+        ])
+        .start()
+        .unwrap_or_else(|e| panic!("node {name}: {e}"))
+}
+
 /// How long gathered data may take to show up (access lines and error groups are
 /// recorded off the request path).
 const SHOWS: Duration = Duration::from_secs(20);
@@ -86,10 +110,15 @@ fn boom_group(p: &Platform) -> (Option<Value>, Value) {
 #[test]
 fn logs_traces_and_errors_asked_of_one_node_come_from_every_node() {
     let etcd = Etcd::start().expect("etcd");
-    let mut nodes: Vec<Platform> = ["a", "b", "c"].iter().map(|n| node(&etcd, n)).collect();
-    for p in &nodes {
-        std::fs::write(p.dir().join("boom.py"), BOOM).expect("write boom.py");
-    }
+    let mut nodes: Vec<Platform> = ["a", "b", "c"]
+        .iter()
+        .map(|n| token_node(&etcd, n))
+        .collect();
+    // Without the token a node refuses: the gathered answers below hold b's and c's data
+    // only because a passed the caller's token on.
+    let anonymous =
+        shoal_testkit::request(nodes[1].http, "GET", "/api/v1/logs", None, None).expect("api");
+    assert_eq!(anonymous.status, 401, "{}", anonymous.text());
     let boom = web_service("boom", 3).replace("\"app.py\"", "\"boom.py\"");
     deploy(&nodes[0], &format!("{}{boom}", web_service("web", 3)));
     wait_spread(&nodes[0], "web", &[("a", 1), ("b", 1), ("c", 1)]);
@@ -253,6 +282,7 @@ fn logs_traces_and_errors_asked_of_one_node_come_from_every_node() {
     let mut follow = std::process::Command::new(common::BIN)
         .args(["logs", "web", "-f", "-n", "1000"])
         .env("SHOAL_ADDR", format!("http://{}", a.http))
+        .env("SHOAL_TOKEN", TOKEN)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
