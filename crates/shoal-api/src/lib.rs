@@ -15,6 +15,9 @@
 //! - `flag_text.rs`: how flag rules read for people (event messages, the CLI).
 //! - `ofrep.rs`: OFREP, flag evaluation for services (`/ofrep/v1/evaluate/flags`).
 //! - `events.rs`: the event stream (query and SSE tail).
+//! - `fanout.rs`: cluster mode: a query asked of every other node's API (`local=true`),
+//!   each within 2 s, missing nodes named; `fanout_merge.rs`: the answers merged (pure);
+//!   `fanout_metrics.rs`: the same for `/api/v1/metrics/query` (`shoal top`), a layer.
 //! - `logs.rs`: log queries and the live tail (SSE).
 //! - `errors.rs`: the errors view (5xx answers, crashes, error lines by cause).
 //! - `chaos.rs`: chaos experiments (list, start, stop), off unless the platform allows them.
@@ -41,6 +44,9 @@ mod deploy;
 mod error;
 mod errors;
 mod events;
+mod fanout;
+mod fanout_merge;
+mod fanout_metrics;
 mod flag_seed;
 pub mod flag_text;
 mod flags;
@@ -154,7 +160,12 @@ pub fn router(state: Arc<ApiState>) -> Router {
             state
                 .metrics
                 .clone()
-                .map(shoal_metrics::router)
+                .map(|m| {
+                    shoal_metrics::router(m).layer(axum::middleware::from_fn_with_state(
+                        state.clone(),
+                        fanout_metrics::gather,
+                    ))
+                })
                 .unwrap_or_default(),
         )
         .merge(shoal_ui::router())

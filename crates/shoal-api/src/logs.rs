@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
@@ -15,6 +16,8 @@ use shoal_logs::{LogLine, LogQuery};
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::error::ApiError;
+use crate::fanout;
+use crate::fanout_merge::{self, NodeLine, NodesReport};
 use crate::openapi::{
     array, error, object, ok, opt_uint, query_param, schema_ref, sse_event, string, uint,
 };
@@ -37,6 +40,9 @@ pub struct LogParams {
     pub field: Vec<String>,
     pub limit: Option<usize>,
     pub after: Option<u64>,
+    /// This node's lines only (cluster mode; what a node asks the others).
+    #[serde(default)]
+    pub local: bool,
 }
 
 const DEFAULT_LIMIT: usize = 1000;
@@ -113,10 +119,15 @@ fn params(raw: Option<&str>) -> Result<LogParams, ApiError> {
 /// crash of a previous run (numbers it may have given to lines that never
 /// reached the disk) says so in `X-Shoal-Logs-Lost: FROM-UNTIL` (UNTIL not
 /// included).
+///
+/// In cluster mode the other nodes' lines are gathered too (see `fanout.rs`), each line
+/// with its `node`, and `X-Shoal-Nodes` says which nodes answered; not with `after`
+/// (sequence numbers are each node's own) nor `local=true`.
 pub async fn query(
     State(st): State<Arc<ApiState>>,
+    asked: HeaderMap,
     RawQuery(raw): RawQuery,
-) -> Result<(HeaderMap, Json<Vec<LogLine>>), ApiError> {
+) -> Result<Response, ApiError> {
     let p = params(raw.as_deref())?;
     let q = to_query(&p)?;
     let mut headers = HeaderMap::new();
@@ -125,7 +136,47 @@ pub async fn query(
             headers.insert(LOST_HEADER, v);
         }
     }
-    Ok((headers, Json(blocking_query(&st, q).await?)))
+    if p.local || q.after_seq.is_some() {
+        return Ok((headers, Json(blocking_query(&st, q).await?)).into_response());
+    }
+    match gathered(&st, q, raw.as_deref(), &asked).await? {
+        Gathered::Local(lines) => Ok((headers, Json(lines)).into_response()),
+        Gathered::Nodes(lines, report) => {
+            if let Some(v) = fanout::header_value(&report) {
+                headers.insert(fanout::NODES_HEADER, v);
+            }
+            Ok((headers, Json(lines)).into_response())
+        }
+    }
+}
+
+/// Lines from this node alone (`shoal up`), or from every node that answered.
+pub(crate) enum Gathered {
+    Local(Vec<LogLine>),
+    Nodes(Vec<NodeLine>, NodesReport),
+}
+
+/// `q` answered here and, in cluster mode, by every other node asked with `raw_query`.
+pub(crate) async fn gathered(
+    st: &ApiState,
+    q: LogQuery,
+    raw_query: Option<&str>,
+    asked: &HeaderMap,
+) -> Result<Gathered, ApiError> {
+    let limit = q.limit;
+    let (here, others) = tokio::join!(
+        blocking_query(st, q),
+        fanout::gather(st, "/api/v1/logs", raw_query, asked)
+    );
+    let here = here?;
+    let Some(others) = others else {
+        return Ok(Gathered::Local(here));
+    };
+    let (answers, report) = others.decode::<Vec<LogLine>>(false);
+    let per_node = std::iter::once((st.node.clone(), here))
+        .chain(answers.into_iter().map(|(n, l)| (n, l.unwrap_or_default())))
+        .collect();
+    Ok(Gathered::Nodes(fanout_merge::logs(per_node, limit), report))
 }
 
 /// The header naming the numbers a resumed reader may have missed.
@@ -221,13 +272,14 @@ pub fn openapi_paths() -> Value {
             "schema": array(crate::openapi::pattern("^[^=]+=")),
             "description": "KEY=VALUE: only JSON lines whose field KEY is VALUE (level=error); repeat for several, each must match" },
         query_param("limit", uint(u64::MAX), "most recent N lines (default 1000, at most 100000; 0: every kept one)"),
-        query_param("after", uint(u64::MAX), "only lines with a larger sequence number"),
+        query_param("after", uint(u64::MAX), "only lines with a larger sequence number (a node's own numbers: in cluster mode this node's lines only)"),
+        crate::fanout::openapi_local(),
     ]);
     let bad = error("bad query string: an unknown parameter, a bad `since`, `trace` or `field`");
     json!({
-        "/api/v1/logs": { "get": { "summary": "Search the central log", "parameters": params.clone(),
+        "/api/v1/logs": { "get": { "summary": "Search the central log (in cluster mode every node's, each line with its `node`)", "parameters": params.clone(),
             "responses": { "200": { "description": "lines, oldest first",
-                    "headers": { "X-Shoal-Logs-Lost": { "schema": crate::openapi::pattern("^[0-9]+-[0-9]+$"),
+                    "headers": { "X-Shoal-Nodes": crate::fanout::openapi_header()["X-Shoal-Nodes"], "X-Shoal-Logs-Lost": { "schema": crate::openapi::pattern("^[0-9]+-[0-9]+$"),
                         "description": "with `after`, resuming across a crash of a previous run: FROM-UNTIL, the numbers that may be missing (UNTIL not included)" } },
                     "content": { "application/json": { "schema": array(schema_ref("LogLine")) } } },
                 "400": bad.clone() } } },

@@ -35,12 +35,15 @@ pub fn metrics_paths() -> Value {
                 query_param("since", pattern(METRICS_DURATION), "how far back (default 5m); a plain number is seconds"),
                 query_param("step", pattern(METRICS_DURATION), "one point per step (default 10s), rounded up to the resolution"),
                 query_param("agg", json!({ "enum": agg }), "how points combine within a step (default avg)"),
-                query_param("by", string(), "group by these labels, comma separated")],
-            "responses": { "200": ok("series", object(&["name", "agg", "step", "resolution", "series_matched", "series"], json!({
+                query_param("by", string(), "group by these labels, comma separated"),
+                crate::fanout::openapi_local()],
+            "responses": { "200": crate::fanout::openapi_with_header(ok("series (in cluster mode every node's: sum, rate, count and last added, max and min exact, avg and percentiles the largest node's value, `exact` false)", object(&["name", "agg", "step", "resolution", "series_matched", "series"], json!({
                     "name": string(), "agg": { "enum": agg }, "step": uint(u64::MAX), "resolution": uint(u64::MAX),
                     "series_matched": uint(u64::MAX),
+                    "exact": { "type": "boolean", "description": "cluster mode: whether the merge across nodes is exact" },
+                    "nodes": crate::fanout::openapi_report(),
                     "series": array(object(&["labels", "points"], json!({
-                        "labels": { "type": "object", "additionalProperties": string() }, "points": array(point) }))) }))),
+                        "labels": { "type": "object", "additionalProperties": string() }, "points": array(point) }))) })))),
                 "400": error("bad query: no name, a bad matcher, duration or aggregation"),
                 "404": error("no metric of that name") } } }
     })

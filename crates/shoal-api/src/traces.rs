@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -16,6 +18,7 @@ use crate::openapi::{
 };
 use crate::query::Params;
 use crate::state::ApiState;
+use crate::{fanout, fanout_merge};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +30,9 @@ pub struct TraceParams {
     /// Only traces with a 5xx or a Shoal reason.
     pub errors: Option<bool>,
     pub limit: Option<usize>,
+    /// This node's spans only (cluster mode; what a node asks the others).
+    #[serde(default)]
+    pub local: bool,
 }
 
 const DEFAULT_LIMIT: usize = 100;
@@ -38,39 +44,99 @@ fn source(st: &ApiState) -> Result<Arc<dyn SpanSource>, ApiError> {
         .ok_or_else(|| ApiError::not_found("this agent does not record traces"))
 }
 
+/// Recent traces; in cluster mode every node's (see `fanout.rs`), a trace seen on several
+/// nodes one row, and `X-Shoal-Nodes` says which nodes answered.
 pub async fn list(
     State(st): State<Arc<ApiState>>,
+    asked: HeaderMap,
+    RawQuery(raw): RawQuery,
     Params(p): Params<TraceParams>,
-) -> Result<Json<Vec<TraceSummary>>, ApiError> {
+) -> Result<Response, ApiError> {
     let q = TraceQuery {
         service: p.service.filter(|s| !s.is_empty()),
         min_duration: p.min_ms.map(Duration::from_millis),
         errors_only: p.errors.unwrap_or(false),
         limit: p.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
     };
+    let limit = q.limit;
     let source = source(&st)?;
-    let list = crate::error::blocking(move || shoal_traces::list_traces(&*source, &q)).await?;
-    Ok(Json(list))
+    let here = crate::error::blocking(move || shoal_traces::list_traces(&*source, &q));
+    if p.local {
+        return Ok(Json(here.await?).into_response());
+    }
+    let (here, others) = tokio::join!(
+        here,
+        fanout::gather(&st, "/api/v1/traces", raw.as_deref(), &asked)
+    );
+    let here = here?;
+    let Some(others) = others else {
+        return Ok(Json(here).into_response());
+    };
+    let (answers, report) = others.decode::<Vec<TraceSummary>>(false);
+    let per_node = std::iter::once(here)
+        .chain(answers.into_iter().filter_map(|(_, l)| l))
+        .collect();
+    let list = fanout_merge::trace_summaries(per_node, limit);
+    Ok((fanout::headers(&report), Json(list)).into_response())
 }
 
+/// One trace; in cluster mode its spans from every node joined, with `nodes` (which
+/// nodes answered) in the answer and in `X-Shoal-Nodes`.
 pub async fn show(
     State(st): State<Arc<ApiState>>,
     Path(id): Path<String>,
-) -> Result<Json<Trace>, ApiError> {
+    asked: HeaderMap,
+    RawQuery(raw): RawQuery,
+    Params(p): Params<fanout::LocalParam>,
+) -> Result<Response, ApiError> {
     let id = shoal_traces::parse_trace_id(&id)
         .map_err(|e| ApiError::bad_request("bad trace id").detail(e.to_string()))?;
     // A trace older than the memory ring is looked for in the disk log.
     let source = source(&st)?;
-    let found = {
+    let here = {
         let id = id.clone();
-        crate::error::blocking(move || shoal_traces::find_trace(&*source, &id)).await?
+        crate::error::blocking(move || shoal_traces::find_trace(&*source, &id))
     };
-    found.map(Json).ok_or_else(|| {
+    let not_found = |id: &str, missing: &str| {
         ApiError::not_found("no such trace").detail(format!(
             "{id}: no span of it is kept (spans are the access lines, in memory \
-             and in the disk log, oldest dropped first)"
+             and in the disk log, oldest dropped first){missing}"
         ))
-    })
+    };
+    if p.local {
+        return here
+            .await?
+            .map(|t| Json(t).into_response())
+            .ok_or_else(|| not_found(&id, ""));
+    }
+    let path = format!("/api/v1/traces/{id}");
+    let (here, others) = tokio::join!(here, fanout::gather(&st, &path, raw.as_deref(), &asked));
+    let here = here?;
+    let Some(others) = others else {
+        return here
+            .map(|t| Json(t).into_response())
+            .ok_or_else(|| not_found(&id, ""));
+    };
+    let (answers, report) = others.decode::<Trace>(true);
+    let parts = here
+        .into_iter()
+        .chain(answers.into_iter().filter_map(|(_, t)| t))
+        .collect();
+    let Some(trace) = fanout_merge::trace(parts) else {
+        let missing: Vec<String> = report
+            .missing
+            .iter()
+            .map(|m| format!("{} ({})", m.node, m.error))
+            .collect();
+        let missing = match missing.is_empty() {
+            true => String::new(),
+            false => format!("; not asked or no answer: {}", missing.join(", ")),
+        };
+        return Err(not_found(&id, &missing));
+    };
+    let mut body = serde_json::to_value(&trace).map_err(ApiError::internal)?;
+    body["nodes"] = serde_json::to_value(&report).map_err(ApiError::internal)?;
+    Ok((fanout::headers(&report), Json(body)).into_response())
 }
 
 /// The OpenAPI paths of this file's endpoints.
@@ -82,12 +148,14 @@ pub fn openapi_paths() -> Value {
                 query_param("service", string(), "only traces in which this service answered a span (empty: every one)"),
                 query_param("min_ms", uint(u64::MAX), "only traces at least this many milliseconds long"),
                 query_param("errors", json!({ "type": "boolean" }), "only traces with a 5xx or a Shoal reason (X-Shoal-Reason)"),
-                query_param("limit", uint(u64::MAX), "at most N (default 100; 0 is 1, above 10000 is 10000)")],
-            "responses": { "200": ok("trace summaries", array(schema_ref("TraceSummary"))),
+                query_param("limit", uint(u64::MAX), "at most N (default 100; 0 is 1, above 10000 is 10000)"),
+                fanout::openapi_local()],
+            "responses": { "200": fanout::openapi_with_header(ok("trace summaries (in cluster mode every node's, a trace seen on several one row)", array(schema_ref("TraceSummary")))),
                 "400": error("bad query string"), "404": error(off) } } },
         "/api/v1/traces/{id}": { "get": { "summary": "One trace: its spans in tree order (parent before children) with depth",
-            "parameters": [path_param("id", pattern(TRACE_ID_PATTERN), "trace id, 32 hex digits (X-Trace-Id)")],
-            "responses": { "200": ok("trace", schema_ref("Trace")),
+            "parameters": [path_param("id", pattern(TRACE_ID_PATTERN), "trace id, 32 hex digits (X-Trace-Id)"),
+                fanout::openapi_local()],
+            "responses": { "200": fanout::openapi_with_header(ok("trace (in cluster mode its spans from every node, and `nodes`)", schema_ref("Trace"))),
                 "400": error("bad trace id"), "404": error("no such trace, or this agent does not record traces") } } }
     })
 }
@@ -104,7 +172,8 @@ pub fn openapi_schemas() -> Value {
             "span_count": n, "services": strings, "error": { "type": "boolean" } })),
         "Trace": object(&["trace_id", "start_us", "duration_us", "services", "error", "spans"], json!({
             "trace_id": s, "start_us": n, "duration_us": n, "services": strings,
-            "error": { "type": "boolean" }, "spans": array(schema_ref("TraceSpan")) })),
+            "error": { "type": "boolean" }, "spans": array(schema_ref("TraceSpan")),
+            "nodes": fanout::openapi_report() })),
         "TraceSpan": { "type": "object", "required": ["trace_id", "span_id", "depth", "start_us", "duration_us", "method", "path", "status", "service"],
             "properties": {
             "trace_id": s, "span_id": s, "parent_span_id": opt, "depth": n,

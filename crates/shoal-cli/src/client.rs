@@ -26,6 +26,49 @@ pub enum ClientError {
     Decode(String),
 }
 
+/// The answer header naming the nodes a gathered answer holds and lacks.
+const NODES_HEADER: &str = "x-shoal-nodes";
+
+/// A node whose data an answer lacks, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingNode {
+    pub node: String,
+    pub error: String,
+}
+
+/// The `missing` of a nodes report (`{"answered": [..], "missing": [{"node", "error"}]}`).
+pub fn missing_nodes(report: &Value) -> Vec<MissingNode> {
+    report["missing"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .map(|m| MissingNode {
+            node: m["node"].as_str().unwrap_or("?").to_string(),
+            error: m["error"].as_str().unwrap_or("no reason given").to_string(),
+        })
+        .collect()
+}
+
+/// Tells standard error about each node whose `what` (logs, traces, errors) are not shown.
+pub fn warn_missing(missing: &[MissingNode], what: &str) {
+    for line in missing_warnings(missing, what) {
+        eprintln!("{line}");
+    }
+}
+
+/// The warning lines of [`warn_missing`].
+pub fn missing_warnings(missing: &[MissingNode], what: &str) -> Vec<String> {
+    missing
+        .iter()
+        .map(|m| {
+            format!(
+                "warning: node {} did not answer: {}; its {what} are not shown",
+                m.node, m.error
+            )
+        })
+        .collect()
+}
+
 /// The API client used by every CLI command.
 #[derive(Clone)]
 pub struct Client {
@@ -89,8 +132,19 @@ impl Client {
         path: &str,
         body: Option<Bytes>,
     ) -> Result<Bytes, ClientError> {
+        Ok(self.raw_with_headers(method, path, body).await?.1)
+    }
+
+    /// [`Client::raw`] with the answer's headers.
+    async fn raw_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Result<(http::HeaderMap, Bytes), ClientError> {
         let resp = self.send(method, path, body).await?;
         let status = resp.status();
+        let headers = resp.headers().clone();
         let bytes = resp
             .into_body()
             .collect()
@@ -115,7 +169,24 @@ impl Client {
                 },
             });
         }
-        Ok(bytes)
+        Ok((headers, bytes))
+    }
+
+    /// A GET of a query the API gathers from every node in cluster mode: the answer and
+    /// the nodes whose data it lacks, with why (from `X-Shoal-Nodes`; `None` when the
+    /// answer is one node's alone, as with `shoal up`).
+    pub async fn get_gathered<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<(T, Option<Vec<MissingNode>>), ClientError> {
+        let (headers, bytes) = self.raw_with_headers(Method::GET, path, None).await?;
+        let answer =
+            serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))?;
+        let missing = headers
+            .get(NODES_HEADER)
+            .and_then(|v| serde_json::from_slice::<Value>(v.as_bytes()).ok())
+            .map(|report| missing_nodes(&report));
+        Ok((answer, missing))
     }
 
     async fn json<T: DeserializeOwned>(
@@ -267,5 +338,22 @@ mod sse_tests {
             "lines numbered 5 to 8 may be missing: shoal was killed before they reached the disk"
         );
         assert!(notice("lagged", "12").starts_with("12 skipped"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_node_is_one_warning_line() {
+        let report = serde_json::json!({ "answered": ["a", "b"],
+            "missing": [{ "node": "c", "error": "timed out after 2s" }] });
+        let missing = missing_nodes(&report);
+        assert_eq!(
+            missing_warnings(&missing, "logs"),
+            ["warning: node c did not answer: timed out after 2s; its logs are not shown"]
+        );
+        assert!(missing_nodes(&serde_json::json!({ "answered": ["a"], "missing": [] })).is_empty());
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::client::{encode_query, Client, ClientError};
+use crate::client::{encode_query, warn_missing, Client, ClientError};
 use crate::logs::format_line;
 use crate::table::{now_ms, Table};
 
@@ -18,9 +18,12 @@ pub struct ErrorsArgs<'a> {
 
 pub async fn errors(client: &Client, args: ErrorsArgs<'_>) -> Result<(), ClientError> {
     if let Some(id) = args.id {
-        let g: Value = client
-            .get(&format!("/api/v1/errors/{}", encode_query(id)))
+        let (g, missing): (Value, _) = client
+            .get_gathered(&format!("/api/v1/errors/{}", encode_query(id)))
             .await?;
+        if let Some(missing) = &missing {
+            warn_missing(missing, "errors");
+        }
         if args.json {
             println!("{g}");
         } else {
@@ -38,9 +41,12 @@ pub async fn errors(client: &Client, args: ErrorsArgs<'_>) -> Result<(), ClientE
             q.push(format!("{k}={}", encode_query(v)));
         }
     }
-    let body: Value = client
-        .get(&format!("/api/v1/errors?{}", q.join("&")))
+    let (body, missing): (Value, _) = client
+        .get_gathered(&format!("/api/v1/errors?{}", q.join("&")))
         .await?;
+    if let Some(missing) = &missing {
+        warn_missing(missing, "errors");
+    }
     if args.json {
         println!("{body}");
         return Ok(());

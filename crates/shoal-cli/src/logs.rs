@@ -33,8 +33,13 @@ pub(crate) fn format_line(l: &Value, json: bool) -> String {
         Some(f) if l["instance"] != "proxy" => structured_text(f),
         _ => l["line"].as_str().unwrap_or("").to_string(),
     };
+    // In cluster mode each gathered line says which node keeps it.
+    let node = l["node"]
+        .as_str()
+        .map(|n| format!("@{n}"))
+        .unwrap_or_default();
     format!(
-        "{h:02}:{m:02}:{s:02}.{:03} {} {}{stream} | {text}",
+        "{h:02}:{m:02}:{s:02}.{:03} {} {}{node}{stream} | {text}",
         ms % 1000,
         l["service"].as_str().unwrap_or("?"),
         l["instance"].as_str().unwrap_or("?"),
@@ -105,8 +110,8 @@ pub async fn logs(client: &Client, args: LogsArgs<'_>) -> Result<(), ClientError
     }
     let filters = q.join("&");
     // The server reads limit=0 as "everything": ask for one line and print none.
-    let lines: Value = client
-        .get(&format!(
+    let (lines, missing): (Value, _) = client
+        .get_gathered(&format!(
             "/api/v1/logs?{filters}&limit={}",
             args.limit.max(1)
         ))
@@ -118,9 +123,23 @@ pub async fn logs(client: &Client, args: LogsArgs<'_>) -> Result<(), ClientError
             println!("{}", format_line(l, args.json));
         }
     }
+    if let Some(missing) = &missing {
+        crate::client::warn_missing(missing, "logs");
+    }
     if !args.follow {
         return Ok(());
     }
+    let last_seq = match missing {
+        None => last_seq,
+        Some(_) => {
+            // The backlog came from every node; the live tail is this node's stream alone.
+            eprintln!(
+                "note: -f follows the new lines kept by the node asked ({}) only",
+                client.base()
+            );
+            local_last_seq(client, &filters, lines).await?
+        }
+    };
     client
         .sse(
             &format!("/api/v1/logs/stream?{filters}&after={last_seq}"),
@@ -131,6 +150,30 @@ pub async fn logs(client: &Client, args: LogsArgs<'_>) -> Result<(), ClientError
             },
         )
         .await
+}
+
+/// Where the asked node's live tail resumes after a gathered backlog: sequence numbers
+/// are each node's own, so after the last of its own lines shown, or (none shown: all
+/// crowded out by other nodes' newer lines) after its latest matching line.
+async fn local_last_seq(
+    client: &Client,
+    filters: &str,
+    lines: &[Value],
+) -> Result<u64, ClientError> {
+    let agent: Value = client.get("/api/v1/agent").await?;
+    let me = agent["node"].as_str();
+    let shown = lines
+        .iter()
+        .rev()
+        .find(|l| l["node"].as_str() == me)
+        .and_then(|l| l["seq"].as_u64());
+    if let Some(seq) = shown {
+        return Ok(seq);
+    }
+    let latest: Value = client
+        .get(&format!("/api/v1/logs?{filters}&limit=1&local=true"))
+        .await?;
+    Ok(latest[0]["seq"].as_u64().unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -149,5 +192,11 @@ mod tests {
         let l = serde_json::json!({"time_ms": 3_723_004u64, "service": "web", "instance": "web-1",
             "stream": "stderr", "line": "boom"});
         assert_eq!(format_line(&l, false), "01:02:03.004 web web-1 ERR | boom");
+        let mut gathered = l;
+        gathered["node"] = "b".into();
+        assert_eq!(
+            format_line(&gathered, false),
+            "01:02:03.004 web web-1@b ERR | boom"
+        );
     }
 }

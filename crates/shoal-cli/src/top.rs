@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::client::{Client, ClientError};
+use crate::client::{Client, ClientError, MissingNode};
 use crate::table::{now_ms, Table};
 
 pub struct TopArgs {
@@ -40,12 +40,23 @@ const STEP_S: u64 = 5;
 pub async fn top(client: &Client, args: TopArgs) -> Result<(), ClientError> {
     let clear = !args.once && !args.json && std::io::stdout().is_terminal();
     loop {
-        let rows = snapshot(client).await?;
+        let (rows, missing) = snapshot(client).await?;
         let now = now_ms();
-        let text = if args.json {
-            serde_json::json!({ "time_ms": now, "services": rows }).to_string() + "\n"
-        } else {
-            render(&rows, now, args.interval)
+        let text = match (&missing, args.json) {
+            (None, true) => {
+                serde_json::json!({ "time_ms": now, "services": rows }).to_string() + "\n"
+            }
+            (Some(missing), true) => {
+                let missing: Vec<Value> = missing
+                    .iter()
+                    .map(|m| serde_json::json!({ "node": m.node, "error": m.error }))
+                    .collect();
+                let nodes = serde_json::json!({ "missing": missing });
+                serde_json::json!({ "time_ms": now, "services": rows, "nodes": nodes }).to_string()
+                    + "\n"
+            }
+            (None, false) => render(&rows, now, args.interval),
+            (Some(_), false) => render(&rows, now, args.interval) + CLUSTER_NOTE,
         };
         let mut out = std::io::stdout().lock();
         if clear {
@@ -55,6 +66,9 @@ pub async fn top(client: &Client, args: TopArgs) -> Result<(), ClientError> {
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
         drop(out);
+        if let Some(missing) = &missing {
+            crate::client::warn_missing(missing, "numbers");
+        }
         if args.once {
             return Ok(());
         }
@@ -62,8 +76,15 @@ pub async fn top(client: &Client, args: TopArgs) -> Result<(), ClientError> {
     }
 }
 
-/// Reads the services and the last complete window of each metric.
-pub async fn snapshot(client: &Client) -> Result<Vec<TopRow>, ClientError> {
+/// Under the table in cluster mode: what the latency columns are.
+const CLUSTER_NOTE: &str = "every node's numbers: REQ/S, ERR%, CPU and MEM added up; \
+P50/P99 the largest node's (a percentile cannot be merged exactly)\n";
+
+/// Reads the services and the last complete window of each metric; in cluster mode also
+/// the nodes whose numbers are missing (`None` with `shoal up`).
+pub async fn snapshot(
+    client: &Client,
+) -> Result<(Vec<TopRow>, Option<Vec<MissingNode>>), ClientError> {
     let services: Value = client.get("/api/v1/services").await?;
     let q = |name: &str, agg: &str, by: &str| {
         format!(
@@ -74,11 +95,13 @@ pub async fn snapshot(client: &Client) -> Result<Vec<TopRow>, ClientError> {
     let now_s = now_ms() / 1000;
     // A metric nobody has reported yet is an error from the query API: read it as no data.
     let read = |v: Result<Value, ClientError>| v.unwrap_or(Value::Null);
-    let codes = read(
-        client
-            .get(&q("shoal_requests_total", "rate", "service,code"))
-            .await,
-    );
+    let (codes, missing) = match client
+        .get_gathered::<Value>(&q("shoal_requests_total", "rate", "service,code"))
+        .await
+    {
+        Ok((v, missing)) => (v, missing),
+        Err(_) => (Value::Null, None),
+    };
     let p50 = read(
         client
             .get(&q("shoal_request_duration_seconds", "p50", "service"))
@@ -99,7 +122,10 @@ pub async fn snapshot(client: &Client) -> Result<Vec<TopRow>, ClientError> {
             .get(&q("shoal_instance_memory_bytes", "last", "service"))
             .await,
     );
-    Ok(rows(&services, &codes, [&p50, &p99, &cpu, &mem], now_s))
+    Ok((
+        rows(&services, &codes, [&p50, &p99, &cpu, &mem], now_s),
+        missing,
+    ))
 }
 
 /// Builds the rows from the API answers (pure; `now_s` picks the last complete step).

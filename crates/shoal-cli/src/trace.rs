@@ -3,7 +3,7 @@
 use serde_json::Value;
 use shoal_traces::{format_duration, Trace, TraceSummary};
 
-use crate::client::{encode_query, Client, ClientError};
+use crate::client::{encode_query, warn_missing, Client, ClientError};
 use crate::table::Table;
 
 pub struct TracesArgs<'a> {
@@ -17,14 +17,17 @@ pub struct TracesArgs<'a> {
 /// One trace as a waterfall, or as the API's JSON.
 pub async fn trace(client: &Client, id: &str, json: bool) -> Result<String, ClientError> {
     let path = format!("/api/v1/traces/{}", encode_query(id.trim()));
+    let (v, missing): (Value, _) = client.get_gathered(&path).await?;
+    if let Some(missing) = &missing {
+        warn_missing(missing, "spans");
+    }
     if json {
-        let v: Value = client.get(&path).await?;
         return Ok(format!(
             "{}\n",
             serde_json::to_string_pretty(&v).unwrap_or_default()
         ));
     }
-    let t: Trace = client.get(&path).await?;
+    let t: Trace = serde_json::from_value(v).map_err(|e| ClientError::Decode(e.to_string()))?;
     Ok(shoal_traces::render(&t, width()))
 }
 
@@ -50,14 +53,18 @@ pub async fn traces(client: &Client, args: TracesArgs<'_>) -> Result<String, Cli
         q.push(format!("min_ms={ms}"));
     }
     let path = format!("/api/v1/traces?{}", q.join("&"));
+    let (v, missing): (Value, _) = client.get_gathered(&path).await?;
+    if let Some(missing) = &missing {
+        warn_missing(missing, "traces");
+    }
     if args.json {
-        let v: Value = client.get(&path).await?;
         return Ok(format!(
             "{}\n",
             serde_json::to_string_pretty(&v).unwrap_or_default()
         ));
     }
-    let list: Vec<TraceSummary> = client.get(&path).await?;
+    let list: Vec<TraceSummary> =
+        serde_json::from_value(v).map_err(|e| ClientError::Decode(e.to_string()))?;
     Ok(table(&list))
 }
 

@@ -113,7 +113,9 @@ export function mount(root, ctx) {
     count++;
     while (box.children.length > MAX_LINES) box.firstChild.remove();
   };
-  api("/api/v1/logs" + qs({ ...params, since: f.since, limit: 500 }), { signal: ctx.signal })
+  // local: this node's lines, as the live tail is; in cluster mode the API would gather
+  // every node's, whose sequence numbers (each node's own) the tail cannot resume after.
+  api("/api/v1/logs" + qs({ ...params, since: f.since, limit: 500, local: "true" }), { signal: ctx.signal })
     .then((lines) => {
       for (const l of lines) add(l);
       if (!count) box.append(h("p", { class: "empty pad", test: "no-lines" }, "No lines match yet; new ones appear here as they are written."));
