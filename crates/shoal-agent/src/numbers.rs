@@ -60,7 +60,7 @@ pub async fn publish(
     let key = numbers_key(&node);
     let mut ticks = tokio::time::interval(PERIOD);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let (mut seq, mut failing) = (0u64, false);
+    let (mut seq, mut failing, mut said_nothing) = (0u64, false, false);
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
@@ -69,11 +69,16 @@ pub async fn publish(
         if *stop.borrow() {
             return;
         }
+        let numbers = measure(&fleet.current(), &local, seq + 1);
+        // A node that served nothing says so once, not every second.
+        let nothing = numbers.services.is_empty();
+        if nothing && said_nothing {
+            continue;
+        }
         seq += 1;
-        let numbers = measure(&fleet.current(), &local, seq);
         let value = serde_json::to_vec(&numbers).unwrap_or_default();
         match store.put(&key, value, 0).await {
-            Ok(_) => failing = false,
+            Ok(_) => (failing, said_nothing) = (false, nothing),
             Err(e) if !failing => {
                 failing = true;
                 tracing::warn!(error = %e, "cannot publish this node's request numbers; the leader will name them stale");
@@ -110,10 +115,13 @@ impl ClusterNumbers {
         let mut totals: BTreeMap<String, Totals> = BTreeMap::new();
         let mut stale = Vec::new();
         for (node, numbers, is_stale) in self.0.records(now) {
+            let Some(by_version) = numbers.services.get(service) else {
+                continue; // nothing of it there, stale or not
+            };
             if is_stale {
                 stale.push(node.to_owned());
             }
-            for (version, t) in numbers.services.get(service).into_iter().flatten() {
+            for (version, t) in by_version {
                 add(totals.entry(version.clone()).or_default(), t);
             }
         }

@@ -95,3 +95,21 @@ fn a_node_that_stops_publishing_is_named_stale_and_still_counted() {
     );
     assert!(n.traffic("web", later).stale.is_empty());
 }
+
+#[test]
+fn a_stale_node_without_the_service_is_not_named() {
+    let t0 = Instant::now();
+    let mut n = ClusterNumbers::default();
+    let empty = KeyValue {
+        key: numbers_key("idle"),
+        value: serde_json::to_vec(&NodeNumbers::default()).unwrap_or_default(),
+        create_revision: 1,
+        mod_revision: 2,
+        version: 1,
+        lease: 0,
+    };
+    n.update(&[empty, record("a", 3, &[("1", totals(5, 0, &[]))])], t0);
+    let later = t0 + STALE + Duration::from_millis(1);
+    let t = n.traffic("web", later);
+    assert_eq!(t.stale, ["a"], "the idle node served nothing of web");
+}

@@ -60,6 +60,8 @@ struct Clustered {
     /// When (unix ms) a request held here last asked to wake each service: published
     /// for [`WAKE_HELD_MS`], so the leader's pass cannot miss it between two writes.
     woken: HashMap<String, u64>,
+    /// The last write said no service is scaled: the next such pass writes nothing.
+    said_nothing: bool,
 }
 
 /// How long a node keeps saying a held request asked to wake a service.
@@ -99,6 +101,7 @@ impl Autoscaler {
                 signals: ClusterSignals::default(),
                 seq: 0,
                 woken: HashMap::new(),
+                said_nothing: false,
             }),
             ..Self::new(src)
         }
@@ -293,6 +296,10 @@ impl Clustered {
     /// Writes this node's signals of every measured service; a failure is logged (the
     /// leader then names this node stale).
     async fn publish(&mut self, store: &dyn Store, measured: &[Measured], now_ms: u64) {
+        // No scaled service: said once, not every second.
+        if measured.is_empty() && self.said_nothing {
+            return;
+        }
         self.seq += 1;
         for m in measured.iter().filter(|m| m.signals.wake) {
             self.woken.insert(m.service.clone(), now_ms);
@@ -311,8 +318,9 @@ impl Clustered {
                 .collect(),
         };
         let value = serde_json::to_vec(&record).unwrap_or_default();
-        if let Err(e) = store.put(&signals_key(&self.node), value, 0).await {
-            tracing::warn!(error = %e, "autoscaler: cannot publish this node's signals");
+        match store.put(&signals_key(&self.node), value, 0).await {
+            Ok(_) => self.said_nothing = measured.is_empty(),
+            Err(e) => tracing::warn!(error = %e, "autoscaler: cannot publish this node's signals"),
         }
     }
 
