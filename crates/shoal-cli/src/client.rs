@@ -94,6 +94,11 @@ impl Client {
         &self.base
     }
 
+    /// A client of another address with the same token (another node's API).
+    pub fn at(&self, addr: &str) -> Result<Self, ClientError> {
+        Self::new(addr, self.token.clone())
+    }
+
     async fn send(
         &self,
         method: Method,
