@@ -4,7 +4,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::Json;
 use futures::{Stream, StreamExt};
@@ -17,6 +18,7 @@ use crate::error::ApiError;
 use crate::openapi::{array, error, ok, query_param, schema_ref, sse_event, string, uint};
 use crate::query::Params;
 use crate::state::ApiState;
+use crate::{fanout, fanout_merge};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +28,9 @@ pub struct EventParams {
     /// Only events with a larger sequence number (resume a tail).
     pub after: Option<u64>,
     pub limit: Option<usize>,
+    /// Cluster mode: this node's events only (see `fanout`).
+    #[serde(default)]
+    pub local: bool,
 }
 
 fn to_query(p: EventParams) -> EventQuery {
@@ -38,11 +43,31 @@ fn to_query(p: EventParams) -> EventQuery {
     }
 }
 
+/// The events that match, oldest first. In cluster mode (unless `local` or `after`, whose
+/// sequence number is one node's) every node's, each with its `node`: the leader's
+/// decisions are events on the leader's node. `X-Shoal-Nodes` says which nodes answered.
 pub async fn query(
     State(st): State<Arc<ApiState>>,
+    asked: HeaderMap,
+    RawQuery(raw): RawQuery,
     Params(p): Params<EventParams>,
-) -> Json<Vec<Event>> {
-    Json(st.events.query(&to_query(p)))
+) -> (HeaderMap, Json<Value>) {
+    let one_node = p.local || p.after.is_some();
+    let q = to_query(p);
+    let mine = st.events.query(&q);
+    let alone = |events: Vec<Event>| (HeaderMap::new(), Json(json!(events)));
+    if one_node {
+        return alone(mine);
+    }
+    let Some(others) = fanout::gather(&st, "/api/v1/events", raw.as_deref(), &asked).await else {
+        return alone(mine);
+    };
+    let (answers, report) = others.decode::<Vec<Event>>(false);
+    let per_node = std::iter::once((st.node.clone(), mine))
+        .chain(answers.into_iter().filter_map(|(n, e)| Some((n, e?))))
+        .collect();
+    let merged = fanout_merge::events(per_node, q.limit);
+    (fanout::headers(&report), Json(json!(merged)))
 }
 
 /// Replays events after `after` (if given), then follows live ones, in order, without gaps or repeats.
@@ -116,8 +141,10 @@ pub fn openapi_paths() -> Value {
     json!({
         "/api/v1/events": { "get": { "summary": "The event stream, oldest first", "parameters": [
                 service.clone(), query_param("kind", json!({ "enum": KINDS }), "only this kind"), after.clone(),
-                query_param("limit", uint(u64::MAX), "most recent N (default 1000, at most 50000; 0: every kept one)")],
-            "responses": { "200": ok("events", array(schema_ref("Event"))), "400": error("bad query string") } } },
+                query_param("limit", uint(u64::MAX), "most recent N (default 1000, at most 50000; 0: every kept one)"),
+                fanout::openapi_local()],
+            "responses": { "200": fanout::openapi_with_header(ok("events", array(schema_ref("Event")))),
+                "400": error("bad query string") } } },
         "/api/v1/events/stream": { "get": { "summary": "Live events as server-sent events (`data:` one Event as JSON; event `lagged` with the number skipped when the reader fell behind); with `after`, replays from there first",
             "parameters": [service, query_param("kind", json!({ "enum": KINDS }), "only this kind"), after,
                 query_param("limit", uint(u64::MAX), "ignored by the stream")],
@@ -134,6 +161,7 @@ pub fn openapi_schemas() -> Value {
             "seq": uint(u64::MAX), "time_ms": uint(u64::MAX), "kind": { "enum": KINDS },
             "service": { "type": "string", "description": "\"\" for the platform's own events" },
             "instance": string(), "message": string(),
+            "node": { "type": "string", "description": "cluster mode, a gathered answer: the node that said it" },
             "fields": { "description": "structured details (exit code, old/new health, counts...)" } } }
     })
 }

@@ -317,6 +317,7 @@ mod tests {
             "/api/v1/errors",
             "/api/v1/errors/{id}",
             "/api/v1/metrics/query",
+            "/api/v1/events",
         ] {
             let op = &doc["paths"][path]["get"];
             let params = op["parameters"].as_array().map_or(&[][..], Vec::as_slice);

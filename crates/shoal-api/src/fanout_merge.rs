@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use shoal_errors::Group;
+use shoal_events::Event;
 use shoal_logs::LogLine;
 use shoal_traces::{Trace, TraceSummary};
 
@@ -35,17 +36,42 @@ pub struct NodeLine {
 /// most recent `limit` lines. Lines of the same millisecond keep each node's order
 /// (by sequence number) and go by node name between nodes.
 pub fn logs(per_node: Vec<(String, Vec<LogLine>)>, limit: usize) -> Vec<NodeLine> {
-    let mut all: Vec<NodeLine> = per_node
+    by_time(per_node, limit, |l| (l.time_ms, l.seq))
         .into_iter()
-        .flat_map(|(node, lines)| {
-            lines.into_iter().map(move |line| NodeLine {
-                line,
-                node: node.clone(),
-            })
-        })
+        .map(|(node, line)| NodeLine { line, node })
+        .collect()
+}
+
+/// An event and the node that said it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeEvent {
+    #[serde(flatten)]
+    pub event: Event,
+    pub node: String,
+}
+
+/// Every node's events as one answer, merged as [`logs`] merges lines.
+pub fn events(per_node: Vec<(String, Vec<Event>)>, limit: usize) -> Vec<NodeEvent> {
+    by_time(per_node, limit, |e| (e.time_ms, e.seq))
+        .into_iter()
+        .map(|(node, event)| NodeEvent { event, node })
+        .collect()
+}
+
+/// Entries of every node, oldest first by `(time, seq)` of `key`, ties between nodes by
+/// node name; with `limit` > 0 the most recent `limit`.
+fn by_time<T>(
+    per_node: Vec<(String, Vec<T>)>,
+    limit: usize,
+    key: impl Fn(&T) -> (u64, u64),
+) -> Vec<(String, T)> {
+    let mut all: Vec<(String, T)> = per_node
+        .into_iter()
+        .flat_map(|(node, entries)| entries.into_iter().map(move |e| (node.clone(), e)))
         .collect();
-    all.sort_by(|a, b| {
-        (a.line.time_ms, &a.node, a.line.seq).cmp(&(b.line.time_ms, &b.node, b.line.seq))
+    all.sort_by(|(na, a), (nb, b)| {
+        let ((ta, sa), (tb, sb)) = (key(a), key(b));
+        (ta, na, sa).cmp(&(tb, nb, sb))
     });
     if limit > 0 && all.len() > limit {
         all.drain(..all.len() - limit);

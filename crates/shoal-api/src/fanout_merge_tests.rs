@@ -204,3 +204,35 @@ fn the_nodes_report_reads_as_the_issue_shows_it() {
         json!({ "answered": ["a", "b"], "missing": [{ "node": "c", "error": "timed out after 2s" }] })
     );
 }
+
+fn event(seq: u64, time_ms: u64, message: &str) -> Event {
+    Event {
+        seq,
+        time_ms,
+        kind: shoal_events::Kind::Scaled,
+        service: "web".into(),
+        instance: String::new(),
+        message: message.into(),
+        fields: serde_json::Value::Null,
+    }
+}
+
+#[test]
+fn events_of_every_node_interleave_by_time_each_with_its_node() {
+    let a = vec![event(1, 10, "a1"), event(2, 30, "a2")];
+    let b = vec![event(7, 20, "b7"), event(8, 30, "b8")];
+    let merged = events(vec![("a".into(), a.clone()), ("b".into(), b.clone())], 0);
+    let said: Vec<(&str, &str)> = merged
+        .iter()
+        .map(|e| (e.node.as_str(), e.event.message.as_str()))
+        .collect();
+    assert_eq!(said, [("a", "a1"), ("b", "b7"), ("a", "a2"), ("b", "b8")]);
+    let v = serde_json::to_value(&merged[1]).unwrap_or_default();
+    assert_eq!(
+        (v["node"].as_str(), v["seq"].as_u64()),
+        (Some("b"), Some(7))
+    );
+    let newest = events(vec![("a".into(), a), ("b".into(), b)], 2);
+    assert_eq!(newest.len(), 2);
+    assert_eq!(newest[0].event.message, "a2");
+}

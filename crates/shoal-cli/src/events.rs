@@ -19,8 +19,13 @@ fn format_event(e: &Value, json: bool) -> String {
     let ms = e["time_ms"].as_u64().unwrap_or(0);
     let secs = ms / 1000;
     let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    // In a cluster each event says which node said it.
+    let node = e["node"]
+        .as_str()
+        .map(|n| format!("@{n} "))
+        .unwrap_or_default();
     let mut line = format!(
-        "{h:02}:{m:02}:{s:02}.{:03} {:<16} {:<12} {:<20} {}",
+        "{h:02}:{m:02}:{s:02}.{:03} {node}{:<16} {:<12} {:<20} {}",
         ms % 1000,
         e["kind"].as_str().unwrap_or("?"),
         e["service"].as_str().unwrap_or(""),
@@ -46,8 +51,8 @@ pub async fn events(client: &Client, args: EventsArgs<'_>) -> Result<(), ClientE
     }
     let filters = q.join("&");
     // The server reads limit=0 as "everything": ask for one event and print none.
-    let list: Value = client
-        .get(&format!(
+    let (list, missing): (Value, _) = client
+        .get_gathered(&format!(
             "/api/v1/events?{filters}&limit={}",
             args.limit.max(1)
         ))
@@ -59,17 +64,33 @@ pub async fn events(client: &Client, args: EventsArgs<'_>) -> Result<(), ClientE
             println!("{}", format_event(e, args.json));
         }
     }
+    if let Some(missing) = &missing {
+        crate::client::warn_missing(missing, "events");
+    }
     if !args.follow {
         return Ok(());
     }
-    client
-        .sse(
-            &format!("/api/v1/events/stream?{filters}&after={last}"),
-            |data| {
-                if let Ok(e) = serde_json::from_str::<Value>(data) {
-                    println!("{}", format_event(&e, args.json));
-                }
-            },
-        )
-        .await
+    if missing.is_none() {
+        return client
+            .sse(
+                &format!("/api/v1/events/stream?{filters}&after={last}"),
+                |data| {
+                    if let Ok(e) = serde_json::from_str::<Value>(data) {
+                        println!("{}", format_event(&e, args.json));
+                    }
+                },
+            )
+            .await;
+    }
+    // A cluster: every node's own stream (the leader's decisions are on the leader's).
+    let tail = crate::follow::Tail {
+        list: "/api/v1/events",
+        stream: "/api/v1/events/stream",
+        filters: &filters,
+        what: "events",
+    };
+    crate::follow::every_node(client, tail, list, |e| {
+        println!("{}", format_event(e, args.json));
+    })
+    .await
 }

@@ -29,6 +29,7 @@ mod errors;
 mod events;
 mod flag;
 mod flag_view;
+mod follow;
 mod history;
 mod kv;
 mod logs;

@@ -142,106 +142,16 @@ pub async fn logs(client: &Client, args: LogsArgs<'_>) -> Result<(), ClientError
             )
             .await;
     }
-    follow_every_node(client, &filters, lines, args.json).await
-}
-
-/// How long a node's live tail that ended waits before it is opened again.
-const REOPEN: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Cluster mode: every node's own live tail at once (sequence numbers are each node's),
-/// each resuming after the last of its lines shown, its lines marked with the node. A
-/// tail that ends or cannot be opened is said on stderr and opened again until
-/// interrupted, after the last line it showed.
-async fn follow_every_node(
-    client: &Client,
-    filters: &str,
-    shown: &[Value],
-    json: bool,
-) -> Result<(), ClientError> {
-    let v: Value = client.get("/api/v1/nodes").await?;
-    let tails = v["nodes"].as_array().into_iter().flatten().filter_map(|n| {
-        let name = n["name"].as_str()?.to_owned();
-        if n["status"] == "lost" {
-            eprintln!("warning: node {name} is lost: its new lines are not shown");
-            return None;
-        }
-        let api = ask_at(n["api"].as_str()?, n["address"].as_str())?;
-        let last = shown
-            .iter()
-            .rev()
-            .find(|l| l["node"].as_str() == Some(name.as_str()))
-            .and_then(|l| l["seq"].as_u64());
-        Some(follow_node(client, name, api, filters, last, json))
-    });
-    futures::future::join_all(tails).await;
-    Ok(())
-}
-
-/// Where a node's API is asked from here: its address, or, when it listens on every
-/// address, the node's advertised one.
-fn ask_at(api: &str, address: Option<&str>) -> Option<String> {
-    let at: std::net::SocketAddr = api.parse().ok()?;
-    match (at.ip().is_unspecified(), address) {
-        (true, Some(a)) => Some(format!("{a}:{}", at.port())),
-        _ => Some(at.to_string()),
-    }
-}
-
-/// One node's live tail, marked with `node`, after its line `last` (none shown: after
-/// its newest matching line), opened again whenever it ends.
-async fn follow_node(
-    asked: &Client,
-    node: String,
-    api: String,
-    filters: &str,
-    mut last: Option<u64>,
-    json: bool,
-) {
-    let Ok(c) = asked.at(&format!("http://{api}")) else {
-        eprintln!(
-            "warning: node {node}'s API address {api} is not usable: its new lines are not shown"
-        );
-        return;
+    let tail = crate::follow::Tail {
+        list: "/api/v1/logs",
+        stream: "/api/v1/logs/stream",
+        filters: &filters,
+        what: "logs",
     };
-    loop {
-        let after = match last {
-            Some(seq) => Ok(seq),
-            None => newest_seq(&c, filters).await,
-        };
-        let ended = match after {
-            Ok(after) => {
-                last = Some(after);
-                c.sse(
-                    &format!("/api/v1/logs/stream?{filters}&after={after}"),
-                    |data| {
-                        if let Ok(mut l) = serde_json::from_str::<Value>(data) {
-                            last = l["seq"].as_u64().or(last);
-                            l["node"] = Value::from(node.as_str());
-                            println!("{}", format_line(&l, json));
-                        }
-                    },
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        match ended {
-            Ok(()) => eprintln!("shoal: node {node}'s live tail ended; opening it again"),
-            Err(e) => eprintln!(
-                "warning: node {node}'s live tail: {e}; trying again in {}s",
-                REOPEN.as_secs()
-            ),
-        }
-        tokio::time::sleep(REOPEN).await;
-    }
-}
-
-/// The sequence number of a node's newest matching line (0: none yet).
-async fn newest_seq(c: &Client, filters: &str) -> Result<u64, ClientError> {
-    let latest: Value = c
-        .get(&format!("/api/v1/logs?{filters}&limit=1&local=true"))
-        .await?;
-    Ok(latest[0]["seq"].as_u64().unwrap_or(0))
+    crate::follow::every_node(client, tail, lines, |l| {
+        println!("{}", format_line(l, args.json));
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -74,16 +74,29 @@ fn load_through_a_node_that_does_not_lead_scales_the_service_up_and_back_down() 
     .unwrap_or_else(|e| panic!("{e}: desired {}", desired(entry, "work")));
     let down = ended.elapsed();
 
-    // The leader decided, on the entry node's numbers, and said so in its events.
-    let lead = &nodes[names
-        .iter()
-        .position(|n| *n == leader)
-        .expect("leader node")];
-    let events = lead
+    // The leader decided, on the entry node's numbers, and said so in its events: asked
+    // of the entry node, the events of every node, each with its node.
+    let events = entry
         .api("GET", "/api/v1/events?kind=scaled&service=work", None)
         .expect("events")
-        .text();
-    assert!(events.contains("autoscaler: rps"), "{events}");
+        .json();
+    let decided = events
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("autoscaler: rps"))
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("no autoscaler event in {events}"));
+    assert_eq!(decided["node"], leader.as_str(), "{decided}");
+    let out = entry
+        .cli(&["events", "--kind", "scaled"])
+        .expect("shoal events");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("@{leader}")), "{text}");
     println!(
         "leader {leader}, load through {entry_name}: 3 instances {up:?} after it began ({ok} ok, 0 failed), back to 1 {down:?} after it ended"
     );
