@@ -194,6 +194,7 @@ pub fn openapi_paths() -> Value {
             "responses": { "200": crate::fanout::openapi_with_header(ok("the group", json!({ "allOf": [schema_ref("ErrorGroup"), {
                     "type": "object", "required": ["trace_logs"], "properties": { "trace_logs": array(schema_ref("LogLine")),
                     "nodes": fanout::openapi_report() } }] }))),
+                "400": error("bad query string (`local` not true or false)"),
                 "404": error("no such group, or the errors view is not enabled on this node") } } }
     })
 }
