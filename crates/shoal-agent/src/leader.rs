@@ -23,7 +23,7 @@ use crate::decide::{
 };
 use crate::desired::groups;
 use crate::instance::InstanceCtx;
-use crate::numbers::{numbers_key, ClusterNumbers, NUMBERS_PREFIX};
+use crate::numbers::{numbers_key, signals_key, ClusterNumbers, NUMBERS_PREFIX};
 use crate::plan::{Action, Observed};
 use crate::rollout::{Announcer, Traffic, TrafficSource};
 
@@ -51,6 +51,8 @@ pub struct Leader {
     unplaced: HashMap<String, String>,
     /// Every node's request numbers, read when a canary is to be judged.
     numbers: ClusterNumbers,
+    /// Lost nodes whose published records this leader deleted.
+    cleared: std::collections::HashSet<String>,
 }
 
 /// A placement as read, with the key it is at.
@@ -71,6 +73,7 @@ impl Leader {
             missing_since: HashMap::new(),
             unplaced: HashMap::new(),
             numbers: ClusterNumbers::default(),
+            cleared: std::collections::HashSet::new(),
         }
     }
 
@@ -153,15 +156,29 @@ impl Leader {
             }
         }
         let placed = kept;
-        // A lost node's numbers go with its placements (until then: stale, last totals).
-        let lost: Vec<Op> = nodes
+        // A lost node's published numbers and scale signals go, once (until then its
+        // numbers count as stale, last totals; the autoscaler leaves a node without a
+        // lease out).
+        let lost: Vec<&str> = nodes
             .iter()
-            .filter(|n| n.status == NodeStatus::Lost && self.numbers.has(&n.name))
-            .map(|n| Op::delete(numbers_key(&n.name)))
+            .filter(|n| n.status == NodeStatus::Lost && !self.cleared.contains(&n.name))
+            .map(|n| n.name.as_str())
             .collect();
         if !lost.is_empty() {
-            fenced(store.as_ref(), lead, lost).await?;
+            let ops = lost
+                .iter()
+                .flat_map(|n| [Op::delete(numbers_key(n)), Op::delete(signals_key(n))])
+                .collect();
+            if fenced(store.as_ref(), lead, ops).await? {
+                self.cleared.extend(lost.iter().map(|n| (*n).to_owned()));
+            }
         }
+        // A node back (or a new one of that name) may be lost again later.
+        self.cleared.retain(|n| {
+            nodes
+                .iter()
+                .any(|x| &x.name == n && x.status == NodeStatus::Lost)
+        });
 
         let deployments = deployments_of(&fleet);
         let traffic = self.cluster_traffic(&deployments).await?;

@@ -18,8 +18,7 @@ use tokio::time::Instant;
 
 use crate::rollout::{Traffic, TrafficSource};
 
-/// Where each node's numbers are.
-pub const NUMBERS_PREFIX: &str = "shoal/numbers/";
+pub use shoal_cluster::NUMBERS_PREFIX;
 /// How often a node publishes (the bounded rate: one small write per node per period).
 pub const PERIOD: Duration = Duration::from_secs(1);
 /// A node's numbers unchanged this long are stale (five periods missed).
@@ -27,6 +26,11 @@ pub const STALE: Duration = Duration::from_secs(5);
 
 pub fn numbers_key(node: &str) -> String {
     format!("{NUMBERS_PREFIX}{node}")
+}
+
+/// Where the autoscaler of `node` publishes its signals (the leader deletes a lost node's).
+pub fn signals_key(node: &str) -> String {
+    format!("{}{node}", shoal_cluster::SIGNALS_PREFIX)
 }
 
 /// What one node publishes: its proxy's totals by service, then version.

@@ -14,8 +14,7 @@ use shoal_scale::Signals;
 use shoal_store::KeyValue;
 use tokio::time::Instant;
 
-/// Where each node's signals are.
-pub const SIGNALS_PREFIX: &str = "shoal/scale-signals/";
+pub use shoal_cluster::SIGNALS_PREFIX;
 /// A node's signals unchanged this long are stale (five passes missed).
 pub const STALE: Duration = Duration::from_secs(5);
 
@@ -101,17 +100,20 @@ impl ClusterSignals {
 
     /// `service`'s signals combined over every node ([`combine`]), with each node's
     /// instances from `instances_on`, and the nodes (sorted) whose signals are stale.
+    /// A node that is not `live` (its lease lapsed: its gateway and instances are gone
+    /// or cut off) is left out; its last signals would hold the count up for good.
     pub fn combined(
         &self,
         service: &str,
         gauge: bool,
         instances_on: impl Fn(&str) -> u32,
+        live: impl Fn(&str) -> bool,
         now: Instant,
     ) -> (Signals, Vec<String>) {
         let mut stale = Vec::new();
         let mut parts = Vec::new();
         for (node, record, is_stale) in self.0.records(now) {
-            let Some(signals) = record.services.get(service) else {
+            let Some(signals) = record.services.get(service).filter(|_| live(node)) else {
                 continue;
             };
             if is_stale {

@@ -100,9 +100,12 @@ fn a_node_that_stops_publishing_counts_with_its_last_signals_and_is_named() {
     c.update(&[record("a", 3, 10.0), record("b", 4, 5.0)], t0);
     let later = t0 + STALE + Duration::from_millis(1);
     c.update(&[record("a", 7, 12.0), record("b", 4, 5.0)], later);
-    let (s, stale) = c.combined("web", false, |_| 1, later);
+    let (s, stale) = c.combined("web", false, |_| 1, |_| true, later);
     assert_eq!(s.rps, Some(17.0));
     assert_eq!(stale, ["b"]);
-    let (none, _) = c.combined("other", false, |_| 1, later);
+    let (none, _) = c.combined("other", false, |_| 1, |_| true, later);
     assert_eq!(none, Signals::default());
+    // b's lease lapsed: its last signals no longer count.
+    let (s, stale) = c.combined("web", false, |_| 1, |n| n != "b", later);
+    assert_eq!((s.rps, stale.len()), (Some(12.0), 0));
 }

@@ -356,7 +356,8 @@ impl Clustered {
                     .count();
                 u32::try_from(n).unwrap_or(u32::MAX)
             };
-            let (mut all, stale) = self.signals.combined(&m.service, gauge, on, now);
+            let live = |node: &str| fleet.node_is_live(node);
+            let (mut all, stale) = self.signals.combined(&m.service, gauge, on, live, now);
             all.ready = m.signals.ready;
             all.starting = m.signals.starting;
             m.signals = all;

@@ -10,6 +10,11 @@ use serde::de::DeserializeOwned;
 use shoal_store::KeyValue;
 use tokio::time::Instant;
 
+/// Where each node's proxy numbers are (`shoal/numbers/<node>`, canary judgement).
+pub const NUMBERS_PREFIX: &str = "shoal/numbers/";
+/// Where each node's autoscaler signals are (`shoal/scale-signals/<node>`).
+pub const SIGNALS_PREFIX: &str = "shoal/scale-signals/";
+
 /// One node's last record and since when (reader's clock) it has been at that revision.
 #[derive(Debug, Clone)]
 struct Seen<T> {
