@@ -212,7 +212,7 @@ async fn ask(
     let resp = client
         .request(req)
         .await
-        .map_err(|e| format!("unreachable: {}", chain(&e)))?;
+        .map_err(|e| format!("unreachable: {}", error_chain(&e)))?;
     let status = resp.status();
     let body = Limited::new(resp.into_body(), MAX_ANSWER)
         .collect()
@@ -222,7 +222,8 @@ async fn ask(
     Ok((status, body))
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
+/// An error with every source after it (`a: b: c`), as a person reads it.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

@@ -44,7 +44,7 @@ mod deploy;
 mod error;
 mod errors;
 mod events;
-mod fanout;
+pub mod fanout;
 mod fanout_merge;
 mod fanout_metrics;
 mod flag_seed;

@@ -125,7 +125,7 @@ impl Client {
             .await
             .map_err(|e| ClientError::Unreachable {
                 addr: self.base.clone(),
-                detail: source_chain(&e),
+                detail: shoal_api::fanout::error_chain(&e),
             })
     }
 
@@ -298,17 +298,6 @@ fn notice(name: &str, data: &str) -> String {
         }
         _ => format!("{name}: {data}"),
     }
-}
-
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
 }
 
 /// Percent-encodes a query value.

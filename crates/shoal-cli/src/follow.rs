@@ -42,7 +42,16 @@ pub async fn every_node(
             );
             return None;
         }
-        let api = ask_at(n["api"].as_str()?, n["address"].as_str())?;
+        let api = match ask_at(n["api"].as_str()?, n["address"].as_str()?) {
+            Ok(api) => api,
+            Err(why) => {
+                eprintln!(
+                    "warning: node {name}: {why}; its new {} are not shown",
+                    tail.what
+                );
+                return None;
+            }
+        };
         let last = shown
             .iter()
             .rev()
@@ -54,14 +63,16 @@ pub async fn every_node(
     Ok(())
 }
 
-/// Where a node's API is asked from here: its address, or, when it listens on every
-/// address, the node's advertised one.
-fn ask_at(api: &str, address: Option<&str>) -> Option<String> {
-    let at: std::net::SocketAddr = api.parse().ok()?;
-    match (at.ip().is_unspecified(), address) {
-        (true, Some(a)) => Some(format!("{a}:{}", at.port())),
-        _ => Some(at.to_string()),
-    }
+/// Where a node's API is asked from here: where its node list entry says, as a node
+/// asks another (`shoal_api::fanout::api_to_ask`).
+fn ask_at(api: &str, address: &str) -> Result<std::net::SocketAddr, String> {
+    let api = api
+        .parse()
+        .map_err(|e| format!("API address {api:?}: {e}"))?;
+    let address = address
+        .parse()
+        .map_err(|e| format!("address {address:?}: {e}"))?;
+    shoal_api::fanout::api_to_ask(api, address)
 }
 
 /// One node's live tail after its entry `last` (none shown: after its newest matching
@@ -70,7 +81,7 @@ async fn follow_node(
     asked: &Client,
     tail: Tail<'_>,
     node: String,
-    api: String,
+    api: std::net::SocketAddr,
     mut last: Option<u64>,
     print: impl Fn(&Value),
 ) {
@@ -129,15 +140,13 @@ mod tests {
     use super::ask_at;
 
     #[test]
-    fn a_node_listening_everywhere_is_asked_at_its_advertised_address() {
+    fn a_node_is_asked_where_its_entry_says() {
+        let at = |s: &str| s.parse::<std::net::SocketAddr>().expect("address");
+        assert_eq!(ask_at("0.0.0.0:7070", "10.0.0.2"), Ok(at("10.0.0.2:7070")));
         assert_eq!(
-            ask_at("0.0.0.0:7070", Some("10.0.0.2")).as_deref(),
-            Some("10.0.0.2:7070")
+            ask_at("127.0.0.1:7071", "127.0.0.1"),
+            Ok(at("127.0.0.1:7071"))
         );
-        assert_eq!(
-            ask_at("127.0.0.1:7071", Some("127.0.0.1")).as_deref(),
-            Some("127.0.0.1:7071")
-        );
-        assert_eq!(ask_at("not an address", None), None);
+        assert!(ask_at("not an address", "127.0.0.1").is_err());
     }
 }
