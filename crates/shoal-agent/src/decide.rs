@@ -54,11 +54,7 @@ pub fn decide(
         let current = deployments.get(service);
         let numbers = match (traffic, current) {
             // Only a canary is judged on the numbers.
-            (Some(t), Some((d, _)))
-                if d.status.is_running() && d.strategy == shoal_spec::Strategy::Canary =>
-            {
-                t(service)
-            }
+            (Some(t), Some((d, _))) if d.judged_on_numbers() => t(service),
             _ => Traffic::default(),
         };
         let main: Vec<shoal_deploy::plan::Observed> = observed

@@ -273,9 +273,7 @@ impl Leader {
         &mut self,
         deployments: &BTreeMap<String, (shoal_deploy::Deployment, i64)>,
     ) -> Result<Option<TrafficSource>, StoreError> {
-        let canary = deployments
-            .values()
-            .any(|(d, _)| d.status.is_running() && d.strategy == shoal_spec::Strategy::Canary);
+        let canary = deployments.values().any(|(d, _)| d.judged_on_numbers());
         if !canary {
             return Ok(None);
         }

@@ -18,20 +18,11 @@ use tokio::time::Instant;
 
 use crate::rollout::{Traffic, TrafficSource};
 
-pub use shoal_cluster::NUMBERS_PREFIX;
+pub use shoal_cluster::{numbers_key, signals_key, NUMBERS_PREFIX};
 /// How often a node publishes (the bounded rate: one small write per node per period).
 pub const PERIOD: Duration = Duration::from_secs(1);
 /// A node's numbers unchanged this long are stale (five periods missed).
 pub const STALE: Duration = Duration::from_secs(5);
-
-pub fn numbers_key(node: &str) -> String {
-    format!("{NUMBERS_PREFIX}{node}")
-}
-
-/// Where the autoscaler of `node` publishes its signals (the leader deletes a lost node's).
-pub fn signals_key(node: &str) -> String {
-    format!("{}{node}", shoal_cluster::SIGNALS_PREFIX)
-}
 
 /// What one node publishes: its proxy's totals by service, then version.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -126,23 +117,11 @@ impl ClusterNumbers {
                 stale.push(node.to_owned());
             }
             for (version, t) in by_version {
-                add(totals.entry(version.clone()).or_default(), t);
+                totals.entry(version.clone()).or_default().add(t);
             }
         }
         stale.sort();
         Traffic { totals, stale }
-    }
-}
-
-/// `into += t`, bucket by bucket.
-fn add(into: &mut Totals, t: &Totals) {
-    into.requests += t.requests;
-    into.errors += t.errors;
-    if into.buckets.len() < t.buckets.len() {
-        into.buckets.resize(t.buckets.len(), 0);
-    }
-    for (a, b) in into.buckets.iter_mut().zip(&t.buckets) {
-        *a += b;
     }
 }
 

@@ -14,13 +14,9 @@ use shoal_scale::Signals;
 use shoal_store::KeyValue;
 use tokio::time::Instant;
 
-pub use shoal_cluster::SIGNALS_PREFIX;
+pub use shoal_cluster::{signals_key, SIGNALS_PREFIX};
 /// A node's signals unchanged this long are stale (five passes missed).
 pub const STALE: Duration = Duration::from_secs(5);
-
-pub fn signals_key(node: &str) -> String {
-    format!("{SIGNALS_PREFIX}{node}")
-}
 
 /// What one node publishes: its signals per scaled service.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -41,7 +41,7 @@ pub use elect::{
 };
 pub use error::ClusterError;
 pub use nodes::{drain, forget, read_nodes, set_draining, undrain, NodeRecord, NodeSeen, Nodes};
-pub use published::{Published, NUMBERS_PREFIX, SIGNALS_PREFIX};
+pub use published::{numbers_key, signals_key, Published, NUMBERS_PREFIX, SIGNALS_PREFIX};
 pub use register::{
     Clock, Registered, Registration, DEFAULT_NODE_TTL, DEFAULT_SEEN_EVERY, MIN_NODE_TTL,
 };

@@ -15,6 +15,16 @@ pub const NUMBERS_PREFIX: &str = "shoal/numbers/";
 /// Where each node's autoscaler signals are (`shoal/scale-signals/<node>`).
 pub const SIGNALS_PREFIX: &str = "shoal/scale-signals/";
 
+/// `node`'s proxy numbers.
+pub fn numbers_key(node: &str) -> String {
+    format!("{NUMBERS_PREFIX}{node}")
+}
+
+/// `node`'s autoscaler signals.
+pub fn signals_key(node: &str) -> String {
+    format!("{SIGNALS_PREFIX}{node}")
+}
+
 /// One node's last record and since when (reader's clock) it has been at that revision.
 #[derive(Debug, Clone)]
 struct Seen<T> {

@@ -146,6 +146,18 @@ impl Totals {
         })
     }
 
+    /// Adds `other`'s counts to these, bucket by bucket (another node's, say).
+    pub fn add(&mut self, other: &Totals) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        if self.buckets.len() < other.buckets.len() {
+            self.buckets.resize(other.buckets.len(), 0);
+        }
+        for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
+            *a += b;
+        }
+    }
+
     /// The `q` quantile in seconds, interpolated inside its bucket (as
     /// Prometheus' `histogram_quantile`); `None` without requests.
     pub fn quantile(&self, q: f64) -> Option<f64> {
@@ -180,6 +192,11 @@ impl Totals {
 }
 
 impl Deployment {
+    /// A canary still running: the one kind judged on the proxies' numbers.
+    pub fn judged_on_numbers(&self) -> bool {
+        self.status.is_running() && self.strategy == Strategy::Canary
+    }
+
     /// Appends a step line (dropping the oldest past [`MAX_STEPS`]) and makes it the reason.
     pub fn note(&mut self, at_ms: u64, message: impl Into<String>, numbers: serde_json::Value) {
         let message = message.into();

@@ -41,21 +41,9 @@ const TOKEN: &str = "fanout-test-token-0123456789abcdef";
 
 /// A node as `cluster_support::node` starts it, with [`TOKEN`] required by its API.
 fn token_node(etcd: &Etcd, name: &str) -> Platform {
-    Platform::builder(common::BIN)
-        .file("app.py", common::APP)
+    node_builder(etcd, name, &[])
         .file("boom.py", BOOM)
-        .env("SHOAL_SECRET_KEY", CLUSTER_KEY)
         .token(TOKEN)
-        .agent(&[
-            "--store",
-            &etcd.url(),
-            "--node",
-            name,
-            "--advertise",
-            "127.0.0.1",
-            "--grace",
-            GRACE,
-        ])
         .start()
         .unwrap_or_else(|e| panic!("node {name}: {e}"))
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use shoal_testkit::{wait_until, Etcd, Platform};
+use shoal_testkit::{wait_until, Etcd, Platform, PlatformBuilder};
 
 use crate::common::{web_service, APP, BIN, VERSIONED};
 
@@ -53,6 +53,13 @@ pub fn node(etcd: &Etcd, name: &str) -> Platform {
 
 /// A node with more `shoal agent` arguments (labels).
 pub fn node_with(etcd: &Etcd, name: &str, more: &[&str]) -> Platform {
+    node_builder(etcd, name, more)
+        .start()
+        .unwrap_or_else(|e| panic!("node {name}: {e}"))
+}
+
+/// A node as [`node_with`] makes it, before it starts (more files, a token).
+pub fn node_builder(etcd: &Etcd, name: &str, more: &[&str]) -> PlatformBuilder {
     let url = etcd.url();
     let mut args = vec![
         "--store",
@@ -71,8 +78,6 @@ pub fn node_with(etcd: &Etcd, name: &str, more: &[&str]) -> Platform {
         .file("versioned.py", VERSIONED)
         .env("SHOAL_SECRET_KEY", CLUSTER_KEY)
         .agent(&args)
-        .start()
-        .unwrap_or_else(|e| panic!("node {name}: {e}"))
 }
 
 /// Healthy instances of `service` per node, as `p`'s API lists them.
