@@ -201,7 +201,17 @@ pub async fn serve(
     state: Arc<ApiState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: Arc<ApiState>,
+    tls: Option<shoal_tls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let share = shoal_listen::Share::new(shoal_listen::Budget::process(), "api", usize::MAX, 1);
-    listen::serve(listener, router(state), share, shutdown).await;
+    listen::serve(listener, router(state), share, tls, shutdown).await;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The API's listener: each connection served by hyper (HTTP/1.1 with half-close,
-//! so a client that shuts its write side still gets its answer; h2c), with
-//! head, body and idle timeouts, inside the process's connection budget.
+//! so a client that shuts its write side still gets its answer; h2c, or h2 over
+//! TLS), plain or over TLS (the handshake within the head timeout), with head,
+//! body and idle timeouts, inside the process's connection budget.
 //!
 //! Idle and head deadlines close a connection only while no request is in
 //! flight, so blocking queries (`?index=&wait=`, up to 10 min) and event streams
@@ -20,7 +21,7 @@ use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use shoal_listen::{Activity, Admission, Guarded, Share, Timeouts, Watched, Why};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tower_service::Service;
 
@@ -38,6 +39,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     share: Share,
+    tls: Option<shoal_tls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let timeouts = timeouts();
@@ -53,10 +55,25 @@ pub(crate) async fn serve(
         };
         match share.admit() {
             Ok(admission) => {
-                let conn = connection(stream, admission, app.clone(), timeouts, stopping.clone());
-                let running = running.clone();
+                let _ = stream.set_nodelay(true);
+                let (app, stopping, running) = (app.clone(), stopping.clone(), running.clone());
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    conn.await;
+                    match tls {
+                        None => connection(stream, admission, app, timeouts, stopping).await,
+                        Some(acceptor) => {
+                            let handshake = acceptor.accept(stream);
+                            match tokio::time::timeout(timeouts.head, handshake).await {
+                                Ok(Ok(s)) => {
+                                    connection(s, admission, app, timeouts, stopping).await
+                                }
+                                Ok(Err(e)) => {
+                                    tracing::debug!(error = %e, "api: TLS handshake failed")
+                                }
+                                Err(_) => tracing::debug!("api: TLS handshake timed out"),
+                            }
+                        }
+                    }
                     drop(running);
                 });
             }
@@ -70,14 +87,15 @@ pub(crate) async fn serve(
 }
 
 /// Serves one connection until it closes, a deadline or a reclaim ends it, or shutdown.
-async fn connection(
-    stream: TcpStream,
+async fn connection<S>(
+    stream: S,
     admission: Admission,
     app: Router,
     timeouts: Timeouts,
     mut stop: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Activity::new(admission.slot().clone(), timeouts);
     let service = {
         let activity = activity.clone();

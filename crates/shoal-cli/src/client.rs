@@ -1,8 +1,12 @@
-//! A small HTTP/1.1 JSON client for Shoal's API, with tokens and JSON errors.
+//! A small HTTP/1.1 JSON client for Shoal's API, with tokens and JSON errors,
+//! over plain HTTP or HTTPS (trusting `SHOAL_CACERT`'s CA file, or the system's roots).
 
 use bytes::Bytes;
 use http::{header, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
+use std::path::PathBuf;
+
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
 use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
@@ -10,8 +14,10 @@ use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("invalid address `{0}` (expected http://HOST:PORT)")]
+    #[error("invalid address `{0}` (expected http://HOST:PORT or https://HOST:PORT)")]
     BadAddr(String),
+    #[error("cannot set up TLS for {addr}: {detail}")]
+    Tls { addr: String, detail: String },
     #[error(
         "cannot reach Shoal at {addr}: {detail} (is `shoal up` running? set --addr or SHOAL_ADDR)"
     )]
@@ -69,34 +75,97 @@ pub fn missing_warnings(missing: &[MissingNode], what: &str) -> Vec<String> {
         .collect()
 }
 
+/// `detail` of a failed request, with what to do about the usual TLS mistakes.
+fn with_hint(detail: String, scheme: &str) -> String {
+    let hint = match scheme {
+        "https" if detail.contains("certificate") => {
+            "; set SHOAL_CACERT (or --cacert) to the CA file that signed the API's certificate"
+        }
+        "http" if detail.contains("invalid HTTP version") => {
+            "; the API may speak HTTPS: use https:// in SHOAL_ADDR"
+        }
+        _ => "",
+    };
+    detail + hint
+}
+
 /// The API client used by every CLI command.
 #[derive(Clone)]
 pub struct Client {
     base: String,
     token: Option<String>,
-    inner: HyperClient<HttpConnector, Full<Bytes>>,
+    /// The CA file HTTPS answers are checked against (`SHOAL_CACERT`).
+    ca: Option<PathBuf>,
+    inner: Inner,
+}
+
+#[derive(Clone)]
+enum Inner {
+    Plain(HyperClient<HttpConnector, Full<Bytes>>),
+    Tls(HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>),
 }
 
 impl Client {
     pub fn new(addr: &str, token: Option<String>) -> Result<Self, ClientError> {
+        Self::with_ca(addr, token, None)
+    }
+
+    /// A client of `addr` (`http://` or `https://`); HTTPS trusts the certificates
+    /// in `ca` (PEM), or the system's roots without one.
+    pub fn with_ca(
+        addr: &str,
+        token: Option<String>,
+        ca: Option<PathBuf>,
+    ) -> Result<Self, ClientError> {
         let base = addr.trim_end_matches('/').to_string();
         let uri: Uri = base
             .parse()
             .map_err(|_| ClientError::BadAddr(addr.to_string()))?;
-        if uri.scheme_str() != Some("http") || uri.host().is_none() {
+        if uri.host().is_none() {
             return Err(ClientError::BadAddr(addr.to_string()));
         }
-        let inner = HyperClient::builder(TokioExecutor::new()).build(HttpConnector::new());
-        Ok(Self { base, token, inner })
+        let inner = match uri.scheme_str() {
+            Some("http") => {
+                Inner::Plain(HyperClient::builder(TokioExecutor::new()).build(HttpConnector::new()))
+            }
+            Some("https") => {
+                let config =
+                    shoal_tls::client_config(ca.as_deref(), &[]).map_err(|e| ClientError::Tls {
+                        addr: base.clone(),
+                        detail: e.to_string(),
+                    })?;
+                let https = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config((*config).clone())
+                    .https_only()
+                    .enable_http1()
+                    .build();
+                Inner::Tls(HyperClient::builder(TokioExecutor::new()).build(https))
+            }
+            _ => return Err(ClientError::BadAddr(addr.to_string())),
+        };
+        Ok(Self {
+            base,
+            token,
+            ca,
+            inner,
+        })
     }
 
     pub fn base(&self) -> &str {
         &self.base
     }
 
-    /// A client of another address with the same token (another node's API).
+    /// `https` or `http`, as this client speaks to the API.
+    pub fn scheme(&self) -> &'static str {
+        match self.inner {
+            Inner::Plain(_) => "http",
+            Inner::Tls(_) => "https",
+        }
+    }
+
+    /// A client of another address with the same token and CA (another node's API).
     pub fn at(&self, addr: &str) -> Result<Self, ClientError> {
-        Self::new(addr, self.token.clone())
+        Self::with_ca(addr, self.token.clone(), self.ca.clone())
     }
 
     async fn send(
@@ -120,13 +189,14 @@ impl Client {
         let req = builder
             .body(Full::new(bytes))
             .map_err(|e| ClientError::BadAddr(format!("{uri}: {e}")))?;
-        self.inner
-            .request(req)
-            .await
-            .map_err(|e| ClientError::Unreachable {
-                addr: self.base.clone(),
-                detail: shoal_api::fanout::error_chain(&e),
-            })
+        let sent = match &self.inner {
+            Inner::Plain(c) => c.request(req).await,
+            Inner::Tls(c) => c.request(req).await,
+        };
+        sent.map_err(|e| ClientError::Unreachable {
+            addr: self.base.clone(),
+            detail: with_hint(shoal_api::fanout::error_chain(&e), self.scheme()),
+        })
     }
 
     /// Sends a request with a raw body; returns the raw body of a 2xx answer

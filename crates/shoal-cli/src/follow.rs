@@ -85,7 +85,7 @@ async fn follow_node(
     mut last: Option<u64>,
     print: impl Fn(&Value),
 ) {
-    let Ok(c) = asked.at(&format!("http://{api}")) else {
+    let Ok(c) = asked.at(&format!("{}://{api}", asked.scheme())) else {
         eprintln!(
             "warning: node {node}'s API address {api} is not usable: its new {} are not shown",
             tail.what

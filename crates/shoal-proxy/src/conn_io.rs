@@ -8,7 +8,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
+
+/// A client connection a listener serves: TCP, or TLS over TCP.
+pub(crate) trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ClientIo for T {}
 
 /// Room to read into. An empty buffer starts again at the front of its
 /// allocation (free once the last message's head is dropped), so a connection

@@ -21,12 +21,11 @@ use bytes::{Bytes, BytesMut};
 use http::{Method, StatusCode, Version};
 use shoal_listen::Admission;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
 use crate::body::{Body, ReqBody};
-use crate::conn_io::reserve;
+use crate::conn_io::{reserve, ClientIo};
 use crate::fields::Fields;
 use crate::h2::PREFACE;
 use crate::headers::Known;
@@ -45,9 +44,9 @@ const LINGER_BYTES: usize = 1 << 20;
 
 /// Serves one accepted connection until the client closes it, a limit ends it,
 /// the budget reclaims it while idle, or the proxy shuts down.
-pub(crate) async fn serve(
+pub(crate) async fn serve<S: ClientIo>(
     proxy: Arc<Proxy>,
-    stream: TcpStream,
+    stream: S,
     caller: Arc<str>,
     pool: Pool,
     stop: watch::Receiver<bool>,
@@ -222,8 +221,8 @@ pub(crate) async fn serve(
     }
 }
 
-struct Conn {
-    stream: TcpStream,
+struct Conn<S> {
+    stream: S,
     rbuf: BytesMut,
     wbuf: Vec<u8>,
     stop: watch::Receiver<bool>,
@@ -253,7 +252,7 @@ enum Wait {
     Body,
 }
 
-impl Conn {
+impl<S: ClientIo> Conn<S> {
     /// Reads more into `rbuf` before the deadline; `false` when the client closed,
     /// the deadline passed, or (waiting for a request) the proxy stops.
     async fn fill(&mut self, mut sleep: Pin<&mut Sleep>, wait: Wait) -> bool {
@@ -334,7 +333,13 @@ impl Conn {
     /// Writes `bytes` whole; `false` when the client is gone or reads nothing for `body`.
     async fn write(&mut self, bytes: &[u8]) -> bool {
         // The timer is only registered when the write has to wait.
-        let write = tokio::time::timeout(self.body, self.stream.write_all(bytes));
+        // A TLS stream holds what it could not send yet until flushed; a TCP
+        // stream's flush does nothing.
+        let stream = &mut self.stream;
+        let write = tokio::time::timeout(self.body, async move {
+            stream.write_all(bytes).await?;
+            stream.flush().await
+        });
         matches!(write.await, Ok(Ok(())))
     }
 

@@ -19,10 +19,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use shoal_listen::{Activity, Admission, Guarded, Timeouts, Watched, Why};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::body::ReqBody;
+use crate::conn_io::ClientIo;
 use crate::fields::Fields;
 use crate::message::ClientRequest;
 use crate::pool::Pool;
@@ -36,9 +36,9 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves one HTTP/2 connection until it ends, a deadline or a reclaim ends it,
 /// or the proxy shuts down (then gracefully).
-pub(crate) async fn serve(
+pub(crate) async fn serve<S: ClientIo>(
     proxy: Arc<Proxy>,
-    stream: TcpStream,
+    stream: S,
     read: Bytes,
     caller: Arc<str>,
     pool: Pool,
@@ -108,12 +108,12 @@ pub(crate) async fn serve(
 }
 
 /// A stream that first yields bytes already read from it.
-struct Rewind {
+struct Rewind<S> {
     read: Bytes,
-    inner: TcpStream,
+    inner: S,
 }
 
-impl AsyncRead for Rewind {
+impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -129,7 +129,7 @@ impl AsyncRead for Rewind {
     }
 }
 
-impl AsyncWrite for Rewind {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -20,8 +20,8 @@
 //!   `conn_io.rs`: read-buffer room and lazily re-armed deadlines for both sides.
 //! - `proxy.rs`: the request pipeline, a sequence of stages, each a file in `stages/`
 //!   (route, admit, body, circuit, send, reply, finish). `server.rs`: the proxy and its listeners;
-//!   `h1.rs`: a connection's own HTTP/1.1 loop; `h2.rs`: h2c handed to hyper;
-//!   `tunnel.rs`: a switched-protocol (WebSocket) connection joined to the instance.
+//!   `h1.rs`: a connection's own HTTP/1.1 loop; `h2.rs`: HTTP/2 handed to hyper;
+//!   `tls.rs`: a TLS listener's handshake and ALPN choice; `redirect.rs`: plain HTTP sent to HTTPS; `tunnel.rs`: a switched-protocol (WebSocket) connection joined to the instance.
 //! - `message.rs`: a request and its answer on the pipeline; `fields.rs`: their
 //!   header fields, raw (`raw.rs`: kept as they arrived) or in a map;
 //!   `wire.rs`: HTTP/1.1 heads, framing and chunked bodies as pure functions;
@@ -55,6 +55,7 @@ mod observe;
 mod pool;
 mod proxy;
 mod raw;
+mod redirect;
 mod resolve;
 mod respond;
 pub mod sample;
@@ -63,6 +64,7 @@ mod snapshot;
 mod stages;
 mod state;
 mod table;
+mod tls;
 pub mod trace;
 mod tunnel;
 mod verdict;
@@ -77,10 +79,11 @@ pub use forward::Failure;
 pub use observe::{
     AccessLog, AccessRecord, AccessTexts, Hooks, Observer, RequestRecord, SentFlags,
 };
+pub use redirect::{location as https_location, serve_redirect};
 pub use resolve::Target;
 pub use respond::Reason;
 pub use sample::{Sampler, SamplerError};
-pub use server::{Proxy, ProxyConfig};
+pub use server::{Proxy, ProxyConfig, Transport};
 pub use snapshot::{InstanceSnapshot, ProxySnapshot, ServiceSnapshot};
 pub use state::ServiceState;
 pub use table::{FlagsRoute, RouteTable, ServiceRoute};

@@ -1,7 +1,8 @@
 //! The proxy and its listeners: the edge gateway (caller `gateway`) and one
 //! outbound listener per service (caller = that service). HTTP/1.1 keep-alive
-//! (`h1.rs`) and h2c (`h2.rs`), header/body/idle limits, a connection cap within
-//! the process's connection budget (`shoal-listen`), graceful shutdown.
+//! (`h1.rs`) and HTTP/2 (`h2.rs`: h2c, or `h2` chosen by ALPN over TLS), plain or
+//! TLS ([`Transport`]), header/body/idle limits, a connection cap within the
+//! process's connection budget (`shoal-listen`), graceful shutdown.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -77,6 +78,17 @@ impl Default for ProxyConfig {
     }
 }
 
+/// How a listener's connections arrive.
+#[derive(Clone, Default)]
+pub enum Transport {
+    /// HTTP over TCP.
+    #[default]
+    Plain,
+    /// TLS terminated here (the handshake must end within the head timeout);
+    /// ALPN `h2` goes to HTTP/2, anything else to HTTP/1.1.
+    Tls(shoal_tls::TlsAcceptor),
+}
+
 /// The data plane: one engine behind every listener.
 pub struct Proxy {
     pub(crate) table: Arc<ArcSwap<RouteTable>>,
@@ -89,6 +101,8 @@ pub struct Proxy {
     shutdown: watch::Sender<bool>,
     /// Requests held for a cold start now (bounded: see `stages/wake.rs`).
     pub(crate) held: std::sync::atomic::AtomicUsize,
+    /// TLS handshakes that failed or timed out, on every TLS listener.
+    pub(crate) tls_failed: std::sync::atomic::AtomicU64,
 }
 
 impl Proxy {
@@ -102,7 +116,13 @@ impl Proxy {
             outbound: Mutex::new(HashMap::new()),
             shutdown: watch::channel(false).0,
             held: std::sync::atomic::AtomicUsize::new(0),
+            tls_failed: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// TLS handshakes that failed or timed out since start, on every TLS listener.
+    pub fn tls_handshake_failures(&self) -> u64 {
+        self.tls_failed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The routing table the proxy reads (swap a new one in to change routes).
@@ -133,7 +153,10 @@ impl Proxy {
             m.insert(service.to_owned(), addr);
         }
         let pool = self.pool.clone();
-        tokio::spawn(self.clone().serve_on(listener, service.into(), pool));
+        let serve = self
+            .clone()
+            .serve_on(listener, service.into(), pool, Transport::Plain);
+        tokio::spawn(serve);
         Ok(addr)
     }
 
@@ -154,24 +177,49 @@ impl Proxy {
         caller: String,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) {
+        self.serve_until_with(listener, caller, Transport::Plain, shutdown)
+            .await;
+    }
+
+    /// [`Proxy::serve_until`] with connections arriving over `transport`.
+    pub async fn serve_until_with(
+        self: Arc<Self>,
+        listener: TcpListener,
+        caller: String,
+        transport: Transport,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
         let me = self.clone();
         tokio::spawn(async move {
             shutdown.await;
             me.shutdown();
         });
-        self.serve(listener, caller).await;
+        self.serve_with(listener, caller, transport).await;
     }
 
     /// Serves `listener` with every request's caller set to `caller` (use
     /// [`shoal_spec::GATEWAY_CALLER`] for the edge) until [`Proxy::shutdown`], on
     /// [`ProxyConfig::serve_threads`] threads of its own (see `workers.rs`).
     pub async fn serve(self: Arc<Self>, listener: TcpListener, caller: String) {
+        self.serve_with(listener, caller, Transport::Plain).await;
+    }
+
+    /// [`Proxy::serve`] with connections arriving over `transport`.
+    pub async fn serve_with(
+        self: Arc<Self>,
+        listener: TcpListener,
+        caller: String,
+        transport: Transport,
+    ) {
         let threads = self.config.serve_threads;
         if threads == 0 {
             let pool = self.pool.clone();
-            return self.serve_on(listener, caller.into(), pool).await;
+            return self
+                .serve_on(listener, caller.into(), pool, transport)
+                .await;
         }
-        self.serve_threads(listener, caller.into(), threads).await;
+        self.serve_threads(listener, caller.into(), threads, transport)
+            .await;
     }
 
     /// The accept loop of one listener on the current runtime, sending upstream on `pool`.
@@ -180,6 +228,7 @@ impl Proxy {
         listener: TcpListener,
         caller: Arc<str>,
         pool: Pool,
+        transport: Transport,
     ) {
         // Every connection task holds a sender; all are gone once every task ended.
         let (running, mut ended) = mpsc::channel::<()>(1);
@@ -209,10 +258,22 @@ impl Proxy {
             let _ = stream.set_nodelay(true);
             let (proxy, who, pool) = (self.clone(), caller.clone(), pool.clone());
             let (stop, running) = (conn_stop.clone(), running.clone());
-            tokio::spawn(async move {
-                crate::h1::serve(proxy, stream, who, pool, stop, admission).await;
-                drop(running);
-            });
+            match &transport {
+                Transport::Plain => {
+                    tokio::spawn(async move {
+                        crate::h1::serve(proxy, stream, who, pool, stop, admission).await;
+                        drop(running);
+                    });
+                }
+                Transport::Tls(acceptor) => {
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        crate::tls::serve(proxy, acceptor, stream, who, pool, stop, admission)
+                            .await;
+                        drop(running);
+                    });
+                }
+            }
         }
         local_stop.send_replace(true);
         drop(running);

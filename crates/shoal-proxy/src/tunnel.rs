@@ -11,7 +11,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::body::Upgraded;
@@ -19,8 +18,8 @@ use crate::body::Upgraded;
 /// Joins `client` (which sent `early` after its request head) to the instance's
 /// connection `up` until one side closes, `idle` passes without a byte either
 /// way, or `stopping` resolves.
-pub(crate) async fn join(
-    client: &mut TcpStream,
+pub(crate) async fn join<C: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut C,
     early: &[u8],
     up: Upgraded,
     idle: Duration,
@@ -37,7 +36,8 @@ pub(crate) async fn join(
     if !early.is_empty() && upstream.write_all(early).await.is_err() {
         return;
     }
-    if !read.is_empty() && client.write_all(&read).await.is_err() {
+    if !read.is_empty() && (client.write_all(&read).await.is_err() || client.flush().await.is_err())
+    {
         return;
     }
     let start = Instant::now();
@@ -79,20 +79,20 @@ pub(crate) async fn join(
 }
 
 /// A stream that notes when it last moved bytes (milliseconds since `start`).
-struct Watched<'a> {
-    inner: &'a mut TcpStream,
+struct Watched<'a, S> {
+    inner: &'a mut S,
     start: Instant,
     last: &'a AtomicU64,
 }
 
-impl Watched<'_> {
+impl<S> Watched<'_, S> {
     fn touch(&self) {
         let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last.store(ms, Ordering::Relaxed);
     }
 }
 
-impl AsyncRead for Watched<'_> {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<'_, S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -107,7 +107,7 @@ impl AsyncRead for Watched<'_> {
     }
 }
 
-impl AsyncWrite for Watched<'_> {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<'_, S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -135,6 +135,7 @@ mod tests {
     use bytes::Bytes;
     use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
+    use tokio::net::TcpStream;
 
     /// Two ends of a loopback TCP connection.
     async fn pair() -> (TcpStream, TcpStream) {

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::pool::Pool;
-use crate::server::Proxy;
+use crate::server::{Proxy, Transport};
 
 /// The accept queue length of the extra sockets (tokio's default for `bind`).
 const BACKLOG: i32 = 1024;
@@ -68,6 +68,7 @@ impl Proxy {
         listener: TcpListener,
         caller: Arc<str>,
         threads: usize,
+        transport: Transport,
     ) {
         let first = match listener.into_std() {
             Ok(l) => l,
@@ -79,11 +80,11 @@ impl Proxy {
         let mut done = Vec::with_capacity(threads);
         for (i, std_listener) in reuseport_listeners(first, threads).into_iter().enumerate() {
             let (tx, rx) = oneshot::channel::<()>();
-            let (proxy, caller) = (self.clone(), caller.clone());
+            let (proxy, caller, transport) = (self.clone(), caller.clone(), transport.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("shoal-proxy-{i}"))
                 .spawn(move || {
-                    serve_thread(proxy, std_listener, caller);
+                    serve_thread(proxy, std_listener, caller, transport);
                     let _ = tx.send(());
                 });
             match spawned {
@@ -98,7 +99,12 @@ impl Proxy {
 }
 
 /// One serving thread: a current-thread runtime, its listener, its own upstream pool.
-fn serve_thread(proxy: Arc<Proxy>, std_listener: std::net::TcpListener, caller: Arc<str>) {
+fn serve_thread(
+    proxy: Arc<Proxy>,
+    std_listener: std::net::TcpListener,
+    caller: Arc<str>,
+    transport: Transport,
+) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -115,7 +121,7 @@ fn serve_thread(proxy: Arc<Proxy>, std_listener: std::net::TcpListener, caller: 
     );
     rt.block_on(async move {
         match TcpListener::from_std(std_listener) {
-            Ok(listener) => proxy.serve_on(listener, caller, pool).await,
+            Ok(listener) => proxy.serve_on(listener, caller, pool, transport).await,
             Err(e) => tracing::error!(error = %e, "proxy: a serving thread cannot listen"),
         }
     });

@@ -33,6 +33,7 @@
 //! - `service.rs`: `[services.NAME]`, routes, `versions.LABEL`.
 //! - `command.rs`: commands and the program existence check ([`ProgramResolver`]).
 //! - `env.rs`: env tables and `${kv:KEY}` / `${secret:NAME}` templates ([`EnvValue`]).
+//! - `tls.rs`: `[platform.tls]`: certificate files (with where they are written), minimum version, redirect, API over TLS.
 //! - `tokens.rs`: `[platform.tokens.<name>]` API tokens and their rights.
 //! - `health.rs`, `restart.rs`, `deploy.rs`, `resilience.rs`, `callers.rs`, `scale.rs`,
 //!   `flags.rs`: one policy table each, its types, defaults and reader.
@@ -51,6 +52,7 @@ mod restart;
 mod root;
 mod scale;
 mod service;
+mod tls;
 mod tokens;
 mod types;
 mod values;
@@ -71,6 +73,7 @@ pub use health::{CheckKind, HealthSpec};
 pub use resilience::{CircuitSpec, FallbackSpec, LimitsSpec, ResilienceSpec, RetrySpec};
 pub use restart::RestartSpec;
 pub use scale::{is_metric_name, MetricKind, MetricTarget, ScaleSpec, ScaleTarget};
+pub use tls::{TlsCert, TlsSpec, TlsVersion};
 pub use tokens::{Right, TokenSpec};
 pub use types::{
     Command, Platform, PortRange, Protocol, Section, ServiceSpec, Spec, VersionRun, VersionSpec,

@@ -96,6 +96,13 @@ pub(crate) fn read_platform(cx: &mut Ctx<'_>, f: Option<&Field<'_>>) -> ReadPlat
         platform.tokens = crate::tokens::read_tokens(cx, &tf);
     }
     obj.set(cx, "chaos", &mut platform.chaos, crate::values::boolean);
+    platform.tls = obj.get(cx, "tls", crate::tls::read_tls);
+    obj.set(
+        cx,
+        "allow_plaintext_api",
+        &mut platform.allow_plaintext_api,
+        crate::values::boolean,
+    );
     // Cluster mode (`shoal agent`); `shoal up` ignores them.
     platform.store = obj.get(cx, "store", read_store);
     platform.node = obj.get(cx, "node", nonempty_string);

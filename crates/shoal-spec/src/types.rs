@@ -97,6 +97,13 @@ pub struct Platform {
     /// Default false: chaos is opt-in.
     #[serde(default)]
     pub chaos: bool,
+    /// `[platform.tls]`: HTTPS at the gateway (and the API with `api = true`).
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsSpec>,
+    /// Serve the API in plain HTTP on a non-loopback address (with tokens): an
+    /// explicit, loudly logged opt-out of the TLS that such an API needs.
+    #[serde(default)]
+    pub allow_plaintext_api: bool,
 }
 
 impl Platform {
@@ -120,6 +127,8 @@ impl Platform {
             advertise: None,
             labels: std::collections::BTreeMap::new(),
             chaos: false,
+            tls: None,
+            allow_plaintext_api: false,
         }
     }
 }

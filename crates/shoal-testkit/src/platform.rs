@@ -108,8 +108,13 @@ impl PlatformBuilder {
         let toml = format!(
             "[platform]\ndata_dir = \"data\"\nhttp = \"{ip}:0\"\ngateway = \"{ip}:0\"\ndns = \"{ip}:0\"\nstatsd = \"{ip}:0\"\nport_range = \"{lo}-{hi}\"\n{}\n\n{}",
             if self.token.is_some() {
+                // A lab host's API is reached in plain HTTP by the tests' client.
+                let plaintext = match self.bind.as_str() {
+                    "127.0.0.1" => "",
+                    _ => "allow_plaintext_api = true\n",
+                };
                 format!(
-                    "{}\n[platform.tokens.testkit]\nenv = \"SHOAL_TESTKIT_TOKEN\"\nrights = [\"read\", \"write\", \"secrets\"]\n",
+                    "{plaintext}{}\n[platform.tokens.testkit]\nenv = \"SHOAL_TESTKIT_TOKEN\"\nrights = [\"read\", \"write\", \"secrets\"]\n",
                     self.platform_extra
                 )
             } else {

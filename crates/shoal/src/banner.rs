@@ -14,6 +14,8 @@ pub struct Endpoints {
     pub gateway: SocketAddr,
     pub dns: SocketAddr,
     pub statsd: SocketAddr,
+    /// The plain-HTTP listener that redirects to the HTTPS gateway.
+    pub redirect: Option<SocketAddr>,
 }
 
 impl Endpoints {
@@ -24,6 +26,7 @@ impl Endpoints {
             "gateway": self.gateway.to_string(),
             "dns": self.dns.to_string(),
             "statsd": self.statsd.to_string(),
+            "redirect": self.redirect.map(|a| a.to_string()),
         });
         shoal_durable::replace(path, body.to_string().as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))
@@ -36,7 +39,15 @@ pub fn print(spec: &Spec, file: &Path, at: &Endpoints, data_dir: &Path) {
         gateway,
         dns,
         statsd,
+        redirect,
     } = at;
+    let tls = spec.platform.tls.as_ref();
+    let api = if tls.is_some_and(|t| t.api) {
+        "https"
+    } else {
+        "http"
+    };
+    let gw = if tls.is_some() { "https" } else { "http" };
     let names: Vec<&str> = spec.services.keys().map(String::as_str).collect();
     eprintln!(
         "shoal: running {} ({} service(s): {})",
@@ -44,8 +55,11 @@ pub fn print(spec: &Spec, file: &Path, at: &Endpoints, data_dir: &Path) {
         names.len(),
         names.join(", ")
     );
-    eprintln!("  api + consul api   http://{http}   (shoal status, shoal ps, shoal logs)");
-    eprintln!("  gateway            http://{gateway}   (Host: <service>)");
+    eprintln!("  api + consul api   {api}://{http}   (shoal status, shoal ps, shoal logs)");
+    eprintln!("  gateway            {gw}://{gateway}   (Host: <service>)");
+    if let Some(r) = redirect {
+        eprintln!("  redirect           http://{r}   (308 to the gateway's https://)");
+    }
     eprintln!(
         "  dns (udp + tcp)    {dns}   (dig @{} -p {} <service>.service.{})",
         dns.ip(),

@@ -29,6 +29,10 @@ pub struct Remote {
     /// API token (sent as `Authorization: Bearer`).
     #[arg(long, env = "SHOAL_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
+    /// CA certificate file (PEM) to check an https:// API's certificate with,
+    /// as CONSUL_CACERT; without it, the system's trusted roots.
+    #[arg(long, env = "SHOAL_CACERT", global = true)]
+    pub cacert: Option<PathBuf>,
     /// Print JSON for scripts instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -380,7 +384,7 @@ pub struct UpArgs {
 }
 
 fn client(remote: &Remote) -> Result<Client, ExitCode> {
-    Client::new(&remote.addr, remote.token.clone()).map_err(|e| {
+    Client::with_ca(&remote.addr, remote.token.clone(), remote.cacert.clone()).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })

@@ -13,6 +13,7 @@ mod progress;
 mod reset;
 mod tasks;
 mod telemetry;
+mod tls;
 mod traces;
 mod up;
 

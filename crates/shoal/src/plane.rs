@@ -38,6 +38,12 @@ pub fn start_fleet(tasks: &mut Tasks, name: &'static str, store: &Arc<dyn Store>
     rx
 }
 
+/// The gateway's bound listener and how its connections arrive (HTTP or HTTPS).
+pub struct Gateway {
+    pub listener: TcpListener,
+    pub transport: shoal_proxy::Transport,
+}
+
 /// Starts `fleet` (the view of specs, deployments and the catalog, see
 /// [`Plane::fleet`]), `routes` (the table follows it), the `gateway` on
 /// `gateway`, an outbound listener per service, and `proxy-changes` (circuit
@@ -47,7 +53,7 @@ pub fn start_proxy(
     spec: &Spec,
     store: &Arc<dyn Store>,
     hooks: Hooks,
-    gateway: TcpListener,
+    gateway: Gateway,
     events: &Arc<EventLog>,
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<Plane> {
@@ -92,7 +98,12 @@ pub fn start_proxy(
     // It owns its listener: if it ends, shoal stops.
     let p = proxy.clone();
     tasks.fatal("gateway", move |stop| {
-        p.serve_until(gateway, shoal_spec::GATEWAY_CALLER.into(), stop.stopped())
+        p.serve_until_with(
+            gateway.listener,
+            shoal_spec::GATEWAY_CALLER.into(),
+            gateway.transport,
+            stop.stopped(),
+        )
     });
     Ok(Plane {
         proxy,

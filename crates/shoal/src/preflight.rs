@@ -5,11 +5,31 @@ use std::net::SocketAddr;
 use anyhow::bail;
 use shoal_spec::Spec;
 
-pub fn refuse_open_public_api(addr: SocketAddr, tokens: &shoal_api::Tokens) -> anyhow::Result<()> {
-    if !addr.ip().is_loopback() && !tokens.enabled() {
+/// An API beyond this machine needs tokens, and TLS (`[platform.tls] api = true`)
+/// unless `allow_plaintext_api = true` says otherwise (then a warning at every start).
+pub fn refuse_open_public_api(
+    addr: SocketAddr,
+    tokens: &shoal_api::Tokens,
+    api_tls: bool,
+    allow_plaintext: bool,
+) -> anyhow::Result<()> {
+    if addr.ip().is_loopback() {
+        return Ok(());
+    }
+    if !tokens.enabled() {
         bail!(
             "platform.http = {addr} is not a loopback address; Shoal refuses to serve its API beyond this machine without tokens (add [platform.tokens.<name>] with env and rights)"
         );
+    }
+    match (api_tls, allow_plaintext) {
+        (true, _) => {}
+        (false, true) => tracing::warn!(
+            %addr,
+            "the API serves plain HTTP beyond this machine (allow_plaintext_api = true): its tokens cross the network in clear text; set [platform.tls] with api = true"
+        ),
+        (false, false) => bail!(
+            "platform.http = {addr} is not a loopback address; Shoal refuses to send its API's tokens over the network in clear text: set [platform.tls] with api = true (or, knowingly, allow_plaintext_api = true in [platform])"
+        ),
     }
     Ok(())
 }

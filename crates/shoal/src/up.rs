@@ -130,7 +130,14 @@ async fn up(
 ) -> anyhow::Result<()> {
     let p = spec.platform.clone();
     let tokens = crate::preflight::load_tokens(&spec)?;
-    crate::preflight::refuse_open_public_api(p.http, &tokens)?;
+    let tls = p.tls.as_ref().map(crate::tls::load).transpose()?;
+    let api_tls = tls.as_ref().and_then(|t| t.api.clone());
+    crate::preflight::refuse_open_public_api(
+        p.http,
+        &tokens,
+        api_tls.is_some(),
+        p.allow_plaintext_api,
+    )?;
 
     std::fs::create_dir_all(&p.data_dir)
         .with_context(|| format!("cannot create data_dir {}", p.data_dir.display()))?;
@@ -192,6 +199,10 @@ async fn up(
 
     let api_listener = bind("http", p.http).await?;
     let gw_listener = bind("gateway", p.gateway).await?;
+    let redirect_listener = match p.tls.as_ref().and_then(|t| t.redirect) {
+        Some(addr) => Some(bind("tls.redirect", addr).await?),
+        None => None,
+    };
     let (dns_udp, dns_tcp) = shoal_dns::bind(p.dns).await?;
     let statsd = shoal_metrics::StatsdListeners::bind(p.statsd).await?;
     let at = Endpoints {
@@ -199,6 +210,10 @@ async fn up(
         gateway: gw_listener.local_addr()?,
         dns: dns_udp.local_addr()?,
         statsd: statsd.local_addr(),
+        redirect: match &redirect_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        },
     };
     let metrics = shoal_metrics::Metrics::new(shoal_metrics::MetricsConfig::from_env());
     let logs = open_logs(&p.data_dir.join("logs"))?;
@@ -245,10 +260,25 @@ async fn up(
         &spec,
         &dyn_store,
         hooks,
-        gw_listener,
+        crate::plane::Gateway {
+            listener: gw_listener,
+            transport: match &tls {
+                Some(t) => shoal_proxy::Transport::Tls(t.gateway.clone()),
+                None => shoal_proxy::Transport::Plain,
+            },
+        },
         &events,
         &metrics,
     )?;
+    if let Some(t) = &tls {
+        crate::tls::start_reload(&mut tasks, &t.certs, &events);
+    }
+    if let Some(listener) = redirect_listener {
+        let https_port = at.gateway.port();
+        tasks.fatal("redirect", move |stop| {
+            shoal_proxy::serve_redirect(listener, https_port, stop.stopped())
+        });
+    }
     crate::observe::start_errors(&mut tasks, &errors, &errors_file, &events, &logs);
     let proxy = plane.proxy.clone();
     let last_minute = metrics.clone();
@@ -277,7 +307,7 @@ async fn up(
     });
     // It owns its listener: if it ends, shoal stops.
     tasks.fatal("api", move |stop| {
-        shoal_api::serve(api_listener, api_state, stop.stopped())
+        shoal_api::serve_with(api_listener, api_state, api_tls, stop.stopped())
     });
     let agent = shoal_dns::AgentNode {
         node: node.clone(),
