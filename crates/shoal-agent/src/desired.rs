@@ -23,6 +23,8 @@ pub struct GroupSpec {
     pub fingerprint: u64,
     /// The deployment new instances of the main line are started for (0: none).
     pub deployment: u64,
+    /// `[services.X.tls]`: the HTTP health check speaks HTTPS.
+    pub tls: Option<shoal_spec::ServiceTls>,
 }
 
 impl GroupSpec {
@@ -57,6 +59,7 @@ pub fn groups(
             drain: svc.deploy.drain,
             fingerprint: 0,
             deployment: 0,
+            tls: svc.tls.clone(),
         });
         for (label, v) in &svc.versions {
             let mut env = svc.env.clone();
@@ -73,6 +76,7 @@ pub fn groups(
                 drain: svc.deploy.drain,
                 fingerprint: 0,
                 deployment: 0,
+                tls: svc.tls.clone(),
             });
         }
     }

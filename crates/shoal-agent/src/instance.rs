@@ -468,6 +468,15 @@ impl Task {
     ) -> futures::future::BoxFuture<'static, CheckOutcome> {
         let kind = h.check.clone();
         let timeout = h.timeout;
+        if let (Some(tls), shoal_spec::CheckKind::Http { path }) = (&self.group.tls, &kind) {
+            let probe = https_check(&self.group.service, tls, addr, path);
+            return Box::pin(async move {
+                match probe {
+                    Ok(p) => shoal_health::run_probe(&p, timeout).await.outcome,
+                    Err(e) => CheckOutcome::Critical(e),
+                }
+            });
+        }
         let cwd = self.ctx.cwd.clone();
         let env = vec![("PORT".to_string(), addr.port().to_string())];
         Box::pin(async move { shoal_health::run_check(&kind, addr, timeout, &env, &cwd).await })
@@ -554,4 +563,39 @@ pub(crate) async fn next_change(w: &mut shoal_store::Watcher) {
         Some(_) => {}
         None => std::future::pending::<()>().await,
     }
+}
+
+/// The HTTPS probe of a `[services.X.tls]` service's HTTP check: verified as the
+/// proxy verifies (the CA, or skip-verify; the server name, or the service's).
+fn https_check(
+    service: &str,
+    tls: &shoal_spec::ServiceTls,
+    addr: SocketAddr,
+    path: &str,
+) -> Result<shoal_health::Probe, String> {
+    let roots = match (&tls.ca, tls.skip_verify) {
+        (Some(ca), false) => {
+            Some(shoal_tls::read_ca(ca).map_err(|e| format!("{}: {e}", tls.location))?)
+        }
+        _ => None,
+    };
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
+    Ok(shoal_health::Probe::Http(shoal_health::HttpProbe {
+        method: String::new(),
+        url: format!("https://{addr}{path}"),
+        headers: Vec::new(),
+        body: String::new(),
+        tls: shoal_health::TlsOptions {
+            skip_verify: tls.skip_verify,
+            server_name: tls
+                .server_name
+                .clone()
+                .unwrap_or_else(|| service.to_owned()),
+            roots,
+        },
+    }))
 }

@@ -19,6 +19,7 @@ fn group(service: &str, version: &str, count: u32) -> GroupSpec {
         drain: Duration::from_secs(1),
         fingerprint: 0,
         deployment: 0,
+        tls: None,
     }
 }
 

@@ -41,7 +41,7 @@ pub enum Body {
 /// An instance's connection after it switched protocols.
 #[derive(Debug)]
 pub struct Upgraded {
-    pub(crate) stream: tokio::net::TcpStream,
+    pub(crate) stream: crate::upstream::Upstream,
     /// What the instance sent after its `101` head.
     pub(crate) read: Bytes,
     /// The request's place in its service's in-flight limit, held until the

@@ -16,7 +16,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -33,6 +33,7 @@ use crate::forward::Call;
 use crate::headers::strip_hop_by_hop;
 use crate::message::Answer;
 use crate::pool::Pool;
+use crate::upstream::Upstream;
 use crate::wire::{self, Chunk, ChunkedDecoder, Framing};
 
 /// Answers up to this size (by `Content-Length`) are read whole, larger ones streamed.
@@ -51,7 +52,7 @@ const KEEP_OUT_BYTES: usize = 32 * 1024;
 /// the timer wheel per request.
 #[derive(Debug)]
 pub(crate) struct Conn {
-    stream: TcpStream,
+    stream: Upstream,
     buf: BytesMut,
     /// The request being written (kept for the next one).
     out: Vec<u8>,
@@ -76,13 +77,19 @@ pub(crate) enum Exchange {
     TimedOut,
 }
 
+/// Writes `bytes` whole and flushes (TLS holds records until flushed; TCP's flush is free).
+async fn write(stream: &mut Upstream, bytes: &[u8]) -> io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await
+}
+
 fn quickack(stream: &TcpStream) {
     // Best effort: an error only means the old delayed-ACK behaviour.
     let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
 }
 
 impl Conn {
-    pub(crate) fn new(stream: TcpStream, addr: SocketAddr, deadline: Instant) -> Self {
+    pub(crate) fn new(stream: Upstream, addr: SocketAddr, deadline: Instant) -> Self {
         Self {
             stream,
             buf: BytesMut::with_capacity(8 * 1024),
@@ -97,25 +104,14 @@ impl Conn {
     /// Whether an idle connection can carry a request: the instance has not closed
     /// it or sent anything unasked. Costs no syscall unless the socket turned readable.
     pub(crate) fn is_open(&mut self) -> bool {
-        if !self.buf.is_empty() {
-            return false;
-        }
-        let mut cx = Context::from_waker(Waker::noop());
-        match self.stream.poll_read_ready(&mut cx) {
-            Poll::Pending => true,
-            Poll::Ready(Err(_)) => false,
-            Poll::Ready(Ok(())) => {
-                let mut probe = [0u8; 1];
-                matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
-            }
-        }
+        self.buf.is_empty() && self.stream.is_open()
     }
 
     /// Before waiting for more of an answer that has begun: sends the pending
     /// ACK now (once per answer), so a split answer does not wait for a delayed ACK.
     fn ack_once(&mut self) {
         if !self.acked {
-            quickack(&self.stream);
+            quickack(self.stream.tcp());
             self.acked = true;
         }
     }
@@ -157,7 +153,7 @@ pub(crate) async fn exchange(
     if inline {
         out.extend_from_slice(&c.body);
     }
-    let written = within(timer.as_mut(), deadline, stream.write_all(out)).await;
+    let written = within(timer.as_mut(), deadline, write(stream, out)).await;
     if out.capacity() > KEEP_OUT_BYTES {
         *out = Vec::new();
     }
@@ -167,7 +163,7 @@ pub(crate) async fn exchange(
         Some(Ok(())) => {}
     }
     if !inline {
-        match within(timer.as_mut(), deadline, stream.write_all(&c.body)).await {
+        match within(timer.as_mut(), deadline, write(stream, &c.body)).await {
             None => return Err(Exchange::TimedOut),
             Some(Err(e)) => return Err(Exchange::Failed(format!("writing the request body: {e}"))),
             Some(Ok(())) => {}
@@ -395,8 +391,16 @@ impl Streamed {
                 Left::Length(_) | Left::UntilClose => {}
             }
             conn.ack_once();
-            match conn.stream.poll_read_ready(cx) {
-                Poll::Ready(Ok(())) => {}
+            reserve(&mut conn.buf);
+            match conn.stream.poll_fill(cx, &mut conn.buf) {
+                Poll::Ready(Ok(0)) => {
+                    self.conn = None;
+                    return Poll::Ready(match self.left {
+                        Left::UntilClose => None,
+                        _ => Some(Err(io::ErrorKind::UnexpectedEof.into())),
+                    });
+                }
+                Poll::Ready(Ok(_)) => self.deadline = Instant::now() + self.patience,
                 Poll::Ready(Err(e)) => {
                     self.conn = None;
                     return Poll::Ready(Some(Err(e)));
@@ -408,22 +412,6 @@ impl Streamed {
                     self.conn = None;
                     let why = format!("no more of the answer body for {:?}", self.patience);
                     return Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::TimedOut, why))));
-                }
-            }
-            reserve(&mut conn.buf);
-            match conn.stream.try_read_buf(&mut conn.buf) {
-                Ok(0) => {
-                    self.conn = None;
-                    return Poll::Ready(match self.left {
-                        Left::UntilClose => None,
-                        _ => Some(Err(io::ErrorKind::UnexpectedEof.into())),
-                    });
-                }
-                Ok(_) => self.deadline = Instant::now() + self.patience,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => {
-                    self.conn = None;
-                    return Poll::Ready(Some(Err(e)));
                 }
             }
         }

@@ -64,6 +64,8 @@ pub(crate) struct Call<'a> {
     pub timeout: Duration,
     /// The instances speak HTTP/2 (h2c), not HTTP/1.1.
     pub h2c: bool,
+    /// The instances speak HTTPS (`[services.X.tls]`).
+    pub tls: Option<&'a crate::upstream::UpstreamTls>,
     /// The client accepts trailers (`TE: trailers`, passed on to HTTP/2 instances).
     pub trailers: bool,
     /// A request body passed on as it arrives (HTTP/2 to an h2c instance) instead

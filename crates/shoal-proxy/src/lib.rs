@@ -17,6 +17,7 @@
 //! - `state.rs`: a service's live resilience state. `forward.rs`: attempts and retries.
 //! - `pool.rs`: pooled HTTP/1.1 connections to instances (LIFO, per address);
 //!   `client.rs`: one exchange on one of them, in the request's task;
+//!   `upstream.rs`: such a connection, TCP or TLS (`[services.X.tls]`);
 //!   `conn_io.rs`: read-buffer room and lazily re-armed deadlines for both sides.
 //! - `proxy.rs`: the request pipeline, a sequence of stages, each a file in `stages/`
 //!   (route, admit, body, circuit, send, reply, finish). `server.rs`: the proxy and its listeners;
@@ -67,6 +68,7 @@ mod table;
 mod tls;
 pub mod trace;
 mod tunnel;
+mod upstream;
 mod verdict;
 pub mod watch;
 mod wire;
@@ -87,5 +89,6 @@ pub use server::{Proxy, ProxyConfig, Transport};
 pub use snapshot::{InstanceSnapshot, ProxySnapshot, ServiceSnapshot};
 pub use state::ServiceState;
 pub use table::{FlagsRoute, RouteTable, ServiceRoute};
+pub use upstream::UpstreamTls;
 #[doc(hidden)]
 pub use wire::fuzz_http1;

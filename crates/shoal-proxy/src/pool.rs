@@ -21,6 +21,7 @@ use crate::client::{self, Conn, Exchange};
 use crate::client_h2::H2Conns;
 use crate::forward::Call;
 use crate::message::Answer;
+use crate::upstream::{Upstream, UpstreamTls};
 
 /// How long a connection may stay idle in the pool.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -97,7 +98,7 @@ impl Pool {
         loop {
             let (conn, reused) = match self.inner.take(addr, now) {
                 Some(conn) => (conn, true),
-                None => (self.connect(addr, deadline).await?, false),
+                None => (self.connect(addr, c.tls, deadline).await?, false),
             };
             match client::exchange(conn, c, self, now, deadline).await {
                 Ok(resp) => return Ok(resp),
@@ -112,8 +113,23 @@ impl Pool {
         }
     }
 
-    async fn connect(&self, addr: SocketAddr, deadline: Instant) -> Result<Conn, SendError> {
-        let stream = dial(addr, self.inner.connect_timeout, deadline).await?;
+    /// A new connection to `addr`: TCP, then the TLS handshake for a service with `tls`
+    /// (by `deadline`; a failed handshake is a failed connect: nothing was sent).
+    async fn connect(
+        &self,
+        addr: SocketAddr,
+        tls: Option<&UpstreamTls>,
+        deadline: Instant,
+    ) -> Result<Conn, SendError> {
+        let tcp = dial(addr, self.inner.connect_timeout, deadline).await?;
+        let stream = match tls {
+            None => Upstream::Tcp(tcp),
+            Some(t) => match tokio::time::timeout_at(deadline, t.connect(tcp)).await {
+                Err(_) => return Err(SendError::Timeout),
+                Ok(Err(e)) => return Err(SendError::Connect(format!("{addr}: {e}"))),
+                Ok(Ok(s)) => s,
+            },
+        };
         self.inner.start_reaper();
         Ok(Conn::new(stream, addr, deadline))
     }

@@ -39,6 +39,8 @@ pub struct ServiceRoute {
     pub rr: AtomicUsize,
     /// The instances speak HTTP/2 without TLS (`protocol = "h2c"`), not HTTP/1.1.
     pub h2c: bool,
+    /// The instances speak HTTPS (`[services.X.tls]`): how they are reached.
+    pub tls: Option<Arc<crate::upstream::UpstreamTls>>,
     /// The service scales to zero (`[services.S.scale] min = 0`): a request that
     /// finds no instance is held while one starts.
     pub from_zero: bool,
@@ -248,6 +250,13 @@ impl RouteTable {
                     strategy: Strategy::LeastLoaded,
                     rr: AtomicUsize::new(0),
                     h2c: spec.is_some_and(|s| s.protocol == shoal_spec::Protocol::H2c),
+                    tls: spec.and_then(|s| s.tls.as_ref()).map(|t| {
+                        match prev.and_then(|p| p.tls.as_ref()) {
+                            // Kept while unchanged: its CA file is read once.
+                            Some(kept) if kept.spec == *t => kept.clone(),
+                            _ => Arc::new(crate::upstream::UpstreamTls::new(name, t)),
+                        }
+                    }),
                     from_zero: spec
                         .and_then(|s| s.scale.as_ref())
                         .is_some_and(|sc| sc.min == 0),

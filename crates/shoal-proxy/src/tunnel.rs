@@ -33,7 +33,9 @@ pub(crate) async fn join<C: AsyncRead + AsyncWrite + Unpin>(
         load: _load,
     } = up;
     // What either side sent before the switch goes first.
-    if !early.is_empty() && upstream.write_all(early).await.is_err() {
+    if !early.is_empty()
+        && (upstream.write_all(early).await.is_err() || upstream.flush().await.is_err())
+    {
         return;
     }
     if !read.is_empty() && (client.write_all(&read).await.is_err() || client.flush().await.is_err())
@@ -156,7 +158,7 @@ mod tests {
         let (mut client, mut client_end) = pair().await;
         let (upstream_end, mut instance) = pair().await;
         let up = Upgraded {
-            stream: upstream_end,
+            stream: crate::upstream::Upstream::Tcp(upstream_end),
             read: Bytes::from_static(b"first"),
             admitted: None,
             load: None,

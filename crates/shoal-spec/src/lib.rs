@@ -73,7 +73,7 @@ pub use health::{CheckKind, HealthSpec};
 pub use resilience::{CircuitSpec, FallbackSpec, LimitsSpec, ResilienceSpec, RetrySpec};
 pub use restart::RestartSpec;
 pub use scale::{is_metric_name, MetricKind, MetricTarget, ScaleSpec, ScaleTarget};
-pub use tls::{TlsCert, TlsSpec, TlsVersion};
+pub use tls::{ServiceTls, TlsCert, TlsSpec, TlsVersion};
 pub use tokens::{Right, TokenSpec};
 pub use types::{
     Command, Platform, PortRange, Protocol, Section, ServiceSpec, Spec, VersionRun, VersionSpec,

@@ -113,6 +113,12 @@ fn read_service(cx: &mut Ctx<'_>, f: &Field<'_>) -> Option<ServiceSpec> {
         spec.constraints = read_constraints(cx, &cf, format!("{path}.constraints"));
     }
     obj.set(cx, "allow_external", &mut spec.allow_external, boolean);
+    if let Some(tf) = obj.take("tls") {
+        spec.tls = crate::tls::read_service_tls(cx, &tf, format!("{path}.tls"));
+        if spec.tls.is_some() && spec.protocol == Protocol::H2c {
+            cx.error(tf.value_pos(), "`tls` cannot be used with protocol = \"h2c\" (HTTP/2 without TLS); TLS to instances speaks HTTP/1.1");
+        }
+    }
     let scale = obj
         .take("scale")
         .and_then(|sf| read_scale(cx, &sf, format!("{path}.scale")));

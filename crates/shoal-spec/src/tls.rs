@@ -1,3 +1,5 @@
+//! `[platform.tls]` and `[services.X.tls]`.
+//!
 //! `[platform.tls]`: HTTPS at the gateway (and optionally the API): the default
 //! certificate and key, more certificates chosen by SNI under `[platform.tls.certs.<name>]`,
 //! the oldest protocol version, a plain-HTTP listener that redirects to HTTPS.
@@ -33,6 +35,22 @@ pub struct TlsCert {
     pub cert: PathBuf,
     pub key: PathBuf,
     /// Where `cert` is written, for messages about the files.
+    pub location: Location,
+}
+
+/// `[services.X.tls]`: the service's instances only speak HTTPS; the proxy and
+/// the service's HTTP health check reach them over TLS.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ServiceTls {
+    /// `ca`: the CA file (PEM) the instances' certificates are checked against;
+    /// `None`: the system's roots. Resolved against the file's directory.
+    pub ca: Option<PathBuf>,
+    /// `server_name`: the name sent as SNI and checked in the certificate;
+    /// `None`: the service's name.
+    pub server_name: Option<String>,
+    /// `skip_verify = true`: any certificate is accepted (logged as a warning).
+    pub skip_verify: bool,
+    /// Where the table is written, for messages about its files.
     pub location: Location,
 }
 
@@ -89,6 +107,28 @@ pub(crate) fn read_tls(cx: &mut Ctx<'_>, f: &Field<'_>) -> Option<TlsSpec> {
     }
     spec.certs = certs;
     Some(spec)
+}
+
+pub(crate) fn read_service_tls(
+    cx: &mut Ctx<'_>,
+    f: &Field<'_>,
+    path: String,
+) -> Option<ServiceTls> {
+    let mut obj = Obj::open(cx, f, path)?;
+    let location = cx.location(obj.pos);
+    let ca = obj
+        .get(cx, "ca", nonempty_string)
+        .map(|c| cx.base_dir.join(c));
+    let server_name = obj.get(cx, "server_name", nonempty_string);
+    let mut skip_verify = false;
+    obj.set(cx, "skip_verify", &mut skip_verify, boolean);
+    obj.finish(cx);
+    Some(ServiceTls {
+        ca,
+        server_name,
+        skip_verify,
+        location,
+    })
 }
 
 /// `cert` and `key` of a table: `None` when neither is written, `Some(None)` when

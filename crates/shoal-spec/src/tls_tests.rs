@@ -108,3 +108,42 @@ fn the_plaintext_opt_out_is_read() {
     .expect("valid");
     assert!(spec.platform.allow_plaintext_api);
 }
+
+#[test]
+fn a_service_s_tls_is_read() {
+    let spec = parse("[services.a]\ncommand = \"x\"\n[services.a.tls]\nca = \"certs/ca.pem\"\nserver_name = \"a.internal\"\n").expect("valid");
+    let t = spec.services["a"].tls.clone().expect("tls");
+    assert_eq!(t.ca.as_deref(), Some(Path::new("/app/certs/ca.pem")));
+    assert_eq!(t.server_name.as_deref(), Some("a.internal"));
+    assert!(!t.skip_verify);
+    assert_eq!(t.location.to_string(), "shoal.toml:3:1");
+    let spec =
+        parse("[services.a]\ncommand = \"x\"\ntls = { skip_verify = true }\n").expect("valid");
+    assert_eq!(
+        spec.services["a"]
+            .tls
+            .as_ref()
+            .map(|t| (t.ca.clone(), t.skip_verify)),
+        Some((None, true))
+    );
+    assert_eq!(
+        parse("[services.a]\ncommand = \"x\"\n")
+            .expect("valid")
+            .services["a"]
+            .tls,
+        None
+    );
+}
+
+#[test]
+fn a_service_s_bad_tls_is_refused() {
+    let e = parse("[services.a]\ncommand = \"x\"\nprotocol = \"h2c\"\ntls = { cas = \"x\" }\n")
+        .expect_err("refused");
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert!(e.iter().any(|m| m.contains("cas")), "{e:#?}");
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("4:7: `tls` cannot be used with protocol")),
+        "{e:#?}"
+    );
+}

@@ -225,6 +225,9 @@ pub struct ServiceSpec {
     /// service's traffic.
     #[serde(default)]
     pub allow_external: bool,
+    /// `[services.X.tls]`: the instances speak HTTPS. Default none (plain HTTP).
+    #[serde(default)]
+    pub tls: Option<crate::tls::ServiceTls>,
 }
 
 /// `resources = { cpu = 0.5, memory = "256MiB" }`: one instance's request of a node.
@@ -269,6 +272,7 @@ impl ServiceSpec {
             resources: ResourceRequest::default(),
             constraints: BTreeMap::new(),
             allow_external: false,
+            tls: None,
         }
     }
 

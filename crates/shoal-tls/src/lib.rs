@@ -26,7 +26,7 @@ mod set;
 mod validity;
 
 pub use certs::Certificates;
-pub use client::client_config;
+pub use client::{client_config, client_config_for, read_ca, Trust};
 pub use error::TlsError;
 pub use load::{CertSource, Loaded};
 pub use provider::provider;

@@ -54,7 +54,7 @@ pub struct Change {
     /// Top-level spec fields that differ, in spec order (`command`, `version`, `env`,
     /// `instances`, `routes`, `health`, `restart`, `deploy.drain`, `deploy` (any other
     /// deploy setting), `versions`, `resilience`, `scale`, `protocol`, `resources`,
-    /// `constraints`, `allow_external`); empty for
+    /// `constraints`, `allow_external`, `tls`); empty for
     /// `Added`, `Removed`, `Unchanged` and a retry.
     pub fields: Vec<String>,
     /// Instances of the current version in the store, `None` for a new service.
@@ -71,7 +71,7 @@ struct Field {
 }
 
 /// Every top-level field of two specs of one service, compared.
-fn fields(a: &ServiceSpec, b: &ServiceSpec) -> [Field; 16] {
+fn fields(a: &ServiceSpec, b: &ServiceSpec) -> [Field; 17] {
     let f = |name, rollout, differs| Field {
         name,
         rollout,
@@ -101,6 +101,8 @@ fn fields(a: &ServiceSpec, b: &ServiceSpec) -> [Field; 16] {
             false,
             a.allow_external != b.allow_external,
         ),
+        // How the proxy and health checks reach the instances, not how they start.
+        f("tls", false, a.tls != b.tls),
     ]
 }
 

@@ -62,6 +62,7 @@ fn call<'a>(method: &'a Method, fields: &'a Fields) -> Call<'a> {
         body: Bytes::new(),
         timeout: Duration::from_secs(5),
         h2c: false,
+        tls: None,
         trailers: false,
         stream: None,
         chaos: None,

@@ -90,6 +90,7 @@ impl Proxy {
                 .timeout
                 .unwrap_or(self.config.default_timeout),
             h2c: route.h2c,
+            tls: route.tls.as_deref(),
             trailers: out.trailers,
             stream: out.stream.as_ref(),
             chaos: (!route.chaos.is_empty()).then_some((route.chaos.as_slice(), rep.caller)),
