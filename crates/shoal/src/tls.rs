@@ -58,6 +58,22 @@ pub fn load(spec: &TlsSpec) -> anyhow::Result<Tls> {
     })
 }
 
+/// Refuses a service whose `[services.X.tls]` cannot be used (a CA file that
+/// cannot be read, an invalid server name), naming where it is written.
+pub fn check_services(spec: &shoal_spec::Spec) -> anyhow::Result<()> {
+    for (name, service) in &spec.services {
+        if let Some(t) = &service.tls {
+            if let Err(e) = shoal_proxy::UpstreamTls::new(name, t).check() {
+                anyhow::bail!("{e}");
+            }
+            if t.skip_verify {
+                tracing::warn!(service = %name, at = %t.location, "TLS to the instances accepts any certificate (skip_verify = true)");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Reloads renewed certificate files; each reload (or refusal) is an event.
 pub fn start_reload(tasks: &mut Tasks, certs: &Arc<Certificates>, events: &Arc<EventLog>) {
     let (certs, events) = (certs.clone(), events.clone());

@@ -131,6 +131,7 @@ async fn up(
     let p = spec.platform.clone();
     let tokens = crate::preflight::load_tokens(&spec)?;
     let tls = p.tls.as_ref().map(crate::tls::load).transpose()?;
+    crate::tls::check_services(&spec)?;
     let api_tls = tls.as_ref().and_then(|t| t.api.clone());
     crate::preflight::refuse_open_public_api(
         p.http,

@@ -430,6 +430,12 @@ fn bad_certificate_files_are_refused_at_start_where_they_are_configured() {
         err.contains("shoal.toml:8:8:") && err.contains("no PEM certificate"),
         "{err}"
     );
+    // A service's CA file for TLS to its instances that is not there.
+    let (code, err) = start_with(&format!(
+        "[services.s]\ncommand = \"true\"\n[services.s.tls]\nca = \"{d}/no-ca.pem\"\n"
+    ));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("shoal.toml:9:1: cannot read") && err.contains("no-ca.pem"), "{err}");
     // An expired certificate starts, with a warning naming its end.
     let expired = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shoal-tls/tests/data");
     let (code, err) = start_with(&format!(
