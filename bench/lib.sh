@@ -272,3 +272,31 @@ open(out, "w").write(text)
 PY
     echo "updated the $1 section of $BENCH_DIR/RESULTS.md" >&2
 }
+
+# tls_noresume_shim: compiles bench/tls-noresume.c (an LD_PRELOAD shim for wrk and
+# h2load: no TLS session resumption, completed and resumed handshakes counted into
+# $TLS_NORESUME_STATS at exit) into $BENCH_TMP and prints the .so's path. Needs cc.
+tls_noresume_shim() {
+    local so="$BENCH_TMP/tls-noresume.so"
+    cc -shared -fPIC -O2 -o "$so" "$BENCH_DIR/tls-noresume.c" -ldl >&2
+    echo "$so"
+}
+
+# wait_bench_tls CAFILE SECONDS PORT...: until each TLS proxy on 127.0.0.1:PORT
+# answers `Host: bench` over HTTPS with a certificate CAFILE verifies (bounded;
+# returns 1 on a timeout).
+wait_bench_tls() {
+    local ca="$1" secs="$2" p ok
+    shift 2
+    for p in "$@"; do
+        ok=""
+        for _ in $(seq 1 $((secs * 20))); do
+            if curl -fsS -m 1 -o /dev/null --cacert "$ca" -H 'Host: bench' "https://127.0.0.1:$p/" 2>/dev/null; then
+                ok=1
+                break
+            fi
+            sleep 0.05
+        done
+        [ -n "$ok" ] || { echo "timed out after ${secs}s waiting for https://127.0.0.1:$p/ (Host: bench)" >&2; return 1; }
+    done
+}
