@@ -435,7 +435,10 @@ fn bad_certificate_files_are_refused_at_start_where_they_are_configured() {
         "[services.s]\ncommand = \"true\"\n[services.s.tls]\nca = \"{d}/no-ca.pem\"\n"
     ));
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("shoal.toml:9:1: cannot read") && err.contains("no-ca.pem"), "{err}");
+    assert!(
+        err.contains("shoal.toml:9:1: cannot read") && err.contains("no-ca.pem"),
+        "{err}"
+    );
     // An expired certificate starts, with a warning naming its end.
     let expired = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shoal-tls/tests/data");
     let (code, err) = start_with(&format!(
@@ -549,7 +552,10 @@ fn the_proxy_and_health_checks_speak_tls_to_instances_that_only_accept_it() {
     // thread), not a handshake each.
     let connections = last["connections"].as_u64().expect("connections");
     eprintln!("connections to the instance: {connections}");
-    assert!(connections <= 4, "connections to the instance: {connections}");
+    assert!(
+        connections <= 4,
+        "connections to the instance: {connections}"
+    );
     // The certificate that does not verify: never healthy, never served.
     let wrong = wait_until("wrong's failed check", HEALTHY, || {
         p.instances("wrong")
