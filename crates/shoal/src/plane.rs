@@ -194,12 +194,14 @@ pub fn start_autoscaler(
     });
 }
 
-/// The chaos monkey: kills for kill experiments, and the end of every experiment.
+/// The chaos monkey: kills for kill experiments, and the end of every experiment;
+/// in a cluster (`leading`), only while this node leads.
 pub fn start_monkey(
     tasks: &mut Tasks,
     store: &Arc<dyn Store>,
     plane: &Plane,
     events: &Arc<EventLog>,
+    leading: Option<tokio::sync::watch::Receiver<Option<shoal_cluster::Leadership>>>,
 ) {
     let (store, fleet, events) = (store.clone(), plane.fleet.clone(), events.clone());
     tasks.restart("chaos-monkey", move |stop| {
@@ -207,6 +209,7 @@ pub fn start_monkey(
             store.clone(),
             fleet.clone(),
             events.clone(),
+            leading.clone(),
             stop.receiver(),
         )
     });

@@ -325,7 +325,7 @@ async fn up(
             wakes.clone(),
             None,
         );
-        crate::plane::start_monkey(&mut tasks, &dyn_store, &plane, &events);
+        crate::plane::start_monkey(&mut tasks, &dyn_store, &plane, &events, None);
     }
     // Checks of services registered through the Consul agent API, and session expiry.
     let consul = Arc::new(shoal_consul::ConsulState::new(
@@ -368,6 +368,9 @@ async fn up(
         }
     };
     if let Some(m) = &membership {
+        // Every node runs a monkey; the leader's acts.
+        let leader = Some(m.campaign.leadership());
+        crate::plane::start_monkey(&mut tasks, &dyn_store, &plane, &events, leader);
         // Every node measures and publishes; the leader decides on every node's signals.
         let leading = (node.clone(), m.campaign.leadership());
         crate::plane::start_autoscaler(
