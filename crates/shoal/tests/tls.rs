@@ -1,6 +1,6 @@
 //! HTTPS at the gateway and on the API, tried with real clients: curl (two SNI
 //! names, two certificates; HTTP/2 by ALPN), openssl s_client (TLS 1.0 and 1.1
-//! refused), Python's ssl under load while the certificate is renewed on disk
+//! refused, sessions resumed), Python's ssl under load while the certificate is renewed on disk
 //! (no failed request, new connections get the new one, an open connection goes
 //! on), a broken renewal refused while the old one serves, the plain-HTTP
 //! redirect, the CLI with `SHOAL_CACERT`, and bad files refused at start with
@@ -142,6 +142,13 @@ fn the_gateway_serves_https_by_name_with_http2_and_only_modern_versions() {
         // refused); the session details after it depend on when the ticket came.
         let handshake_done = out.contains("New, TLSv1") && !out.contains("Cipher is (NONE)");
         assert_eq!(handshake_done, served, "{flag}: {out}");
+    }
+
+    // Sessions resume, by TLS 1.3 tickets and TLS 1.2 tickets.
+    for version in ["-tls1_3", "-tls1_2"] {
+        let (first, second) = tls_support::resumes(port, "localhost", version, certs.path());
+        assert!(first.starts_with("New, TLSv1."), "{version}: {first}");
+        assert!(second.starts_with("Reused, TLSv1."), "{version}: {second}");
     }
 
     // The plain-HTTP listener sends every request to the same place over HTTPS.

@@ -159,3 +159,23 @@ pub fn peer_cn(s_client_output: &str) -> Option<String> {
         .and_then(|l| l.split("CN = ").nth(1).or_else(|| l.split("CN=").nth(1)))
         .map(|cn| cn.split(',').next().unwrap_or(cn).trim().to_string())
 }
+
+/// Whether a second connection resumes the first's session (`openssl s_client`
+/// with `-sess_out`, then `-sess_in`; each held open 1 s so that a TLS 1.3 ticket,
+/// sent after the handshake, arrives): "New" then "Reused" per version flag.
+pub fn resumes(port: u16, sni: &str, version: &str, dir: &Path) -> (String, String) {
+    let sess = dir.join(format!("session{version}.pem"));
+    let run = |mode: &str| {
+        let script = format!(
+            "sleep 1 | timeout 10 openssl s_client -connect 127.0.0.1:{port} -servername {sni} {version} {mode} {} 2>/dev/null | grep -E '^(New|Reused),'",
+            sess.display()
+        );
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .expect("openssl runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    (run("-sess_out"), run("-sess_in"))
+}
