@@ -227,3 +227,43 @@ def test_script_checks_and_unknown_services_are_refused_as_consul_refuses_them(c
         c.agent.check.register("s", consul.Check.script(["/bin/true"], "1s"))
     code, answer = put(shoal, "/v1/agent/check/register", {"Name": "t", "TTL": "10s", "ServiceID": "no-such-service"})
     assert code == 404 and answer["error"] == 'ServiceID "no-such-service" does not exist'
+
+
+def test_script_checks_run_when_enabled():
+    """With `enable_script_checks = true` (Consul's agent setting), a script check registered
+    through py-consul runs: exit 0 passing, 1 warning, anything else critical, its output
+    recorded; a service's script check takes it out of the healthy answers when it fails."""
+    from conftest import running_shoal
+
+    toml = """
+[platform]
+data_dir = "data"
+http = "127.0.0.1:0"
+gateway = "127.0.0.1:0"
+dns = "127.0.0.1:0"
+statsd = "127.0.0.1:0"
+enable_script_checks = true
+"""
+    with running_shoal(toml, "shoal-script-checks-") as (_, ep, workdir):
+        host, port = ep["http"].rsplit(":", 1)
+        c = consul.Consul(host=host, port=int(port))
+        flag = workdir / "state"
+        flag.write_text("0")
+        script = ["sh", "-c", f"echo state $(cat {flag}); exit $(cat {flag})"]
+        c.agent.service.register("scripted", service_id="scripted-1", port=9,
+                                 check=consul.Check.script(script, "1s"))
+        check_id = "service:scripted-1"
+        wait_until(lambda: status_of(c, check_id) == "passing", timeout=20, what="the script check passing")
+        assert check_of(c, check_id)["Type"] == "script"
+        assert len(c.health.service("scripted", passing=True)[1]) == 1
+        flag.write_text("1")
+        wait_until(lambda: status_of(c, check_id) == "warning", timeout=20, what="exit 1: warning")
+        assert "state 1" in check_of(c, check_id)["Output"]
+        flag.write_text("2")
+        wait_until(lambda: status_of(c, check_id) == "critical", timeout=20, what="exit 2: critical")
+        assert "state 2" in check_of(c, check_id)["Output"]
+        assert c.health.service("scripted", passing=True)[1] == []
+        # A node-level script check registered on its own, the old `Script` string form.
+        c.agent.check.register("node-script", consul.Check.script(["/bin/true"], "1s"))
+        wait_until(lambda: status_of(c, "node-script") == "passing", timeout=20, what="node script check")
+        c.agent.service.deregister("scripted-1")

@@ -186,7 +186,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
 fn consul_state(state: &ApiState) -> shoal_consul::ConsulState {
     let consul =
         shoal_consul::ConsulState::new(state.store.clone(), state.node.clone(), state.http)
-            .with_fleet(state.fleet.clone());
+            .with_fleet(state.fleet.clone())
+            .with_script_checks(state.script_checks);
     match state.metrics.clone() {
         Some(m) => consul.with_metrics(Arc::new(move || m.render())),
         None => consul,

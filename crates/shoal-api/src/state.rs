@@ -46,6 +46,8 @@ pub struct ApiState {
     pub cluster_grace: Option<std::time::Duration>,
     /// Whether chaos experiments may be started (`[platform] chaos = true`).
     pub chaos: bool,
+    /// Whether the Consul agent API takes script checks (`[platform] enable_script_checks`).
+    pub script_checks: bool,
     /// This node's profiler (`/api/v1/profiles`); without it those answer 501.
     pub profiler: Option<Arc<shoal_profile::Profiler>>,
 }

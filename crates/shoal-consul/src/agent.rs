@@ -18,7 +18,7 @@ use crate::error::{ConsulError, Result};
 use crate::filter::{passes, schema};
 use crate::params::Params;
 use crate::query::{self, Endpoint};
-use crate::register::{parse_check_register, parse_service};
+use crate::register::{parse_check_register_with, parse_service_with};
 use crate::registry;
 use crate::render;
 use crate::state::{now_ms, ConsulState, DATACENTER};
@@ -135,7 +135,7 @@ pub async fn register(
         .params(q.as_deref())?
         .flag("replace-existing-checks");
     let value = read_body(body)?;
-    let (def, checks) = parse_service(&value, now_ms())?;
+    let (def, checks) = parse_service_with(&value, now_ms(), st.script_checks)?;
     let supervised = crate::view::View::read(&st)
         .await?
         .instances
@@ -171,7 +171,7 @@ pub async fn check_register(
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     CHECK_REGISTER.params(q.as_deref())?;
-    let def = parse_check_register(&read_body(body)?)?;
+    let def = parse_check_register_with(&read_body(body)?, st.script_checks)?;
     registry::register_check(st.store.as_ref(), def).await?;
     Ok(ok())
 }

@@ -80,6 +80,9 @@ pub enum CheckKind {
     /// Mirrors the health of a service (`service_id`) or node (`service_id` empty) on `node`
     /// (empty: this agent's); set by the runner, never probed.
     Alias { service_id: String, node: String },
+    /// A command run every interval, exit 0 passing, 1 warning, else critical; only
+    /// registered when `[platform] enable_script_checks = true`.
+    Script { args: Vec<String> },
     /// Marked by the application through `/v1/agent/check/{pass,warn,fail,update}`.
     Ttl,
     /// Added by `/v1/agent/maintenance` and `/v1/agent/service/maintenance/<id>`: critical
@@ -96,6 +99,7 @@ impl CheckKind {
                 | CheckKind::Tcp { .. }
                 | CheckKind::Grpc { .. }
                 | CheckKind::H2ping { .. }
+                | CheckKind::Script { .. }
         )
     }
 
@@ -107,6 +111,7 @@ impl CheckKind {
             CheckKind::Grpc { .. } => "grpc",
             CheckKind::H2ping { .. } => "h2ping",
             CheckKind::Alias { .. } => "alias",
+            CheckKind::Script { .. } => "script",
             CheckKind::Ttl => "ttl",
             CheckKind::Maintenance => "maintenance",
         }

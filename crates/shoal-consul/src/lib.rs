@@ -88,7 +88,9 @@ use axum::Router;
 pub use body::{normalize, parse_body};
 pub use duration::parse_go_duration;
 pub use error::ConsulError;
-pub use register::{parse_check_register, parse_service};
+pub use register::{
+    parse_check_register, parse_check_register_with, parse_service, parse_service_with,
+};
 pub use runner::run_checks;
 pub use snapshot::MAX_SNAPSHOT;
 pub use state::{ConsulState, MetricsSource};

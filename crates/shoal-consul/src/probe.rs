@@ -58,6 +58,7 @@ pub fn network_probe(def: &CheckDef) -> Option<Probe> {
             tls: tls(t),
         })),
         CheckKind::Tcp { .. }
+        | CheckKind::Script { .. }
         | CheckKind::Alias { .. }
         | CheckKind::Ttl
         | CheckKind::Maintenance => None,
@@ -83,6 +84,14 @@ pub async fn run(def: &CheckDef, timeout: Duration) -> (CheckOutcome, String) {
     if let Some(probe) = network_probe(def) {
         let report = run_probe(&probe, timeout).await;
         return (report.outcome, report.output);
+    }
+    if let CheckKind::Script { args } = &def.kind {
+        // Run as Consul runs them: in the agent's directory, with its environment.
+        let exec = shoal_health::CheckKind::Exec { argv: args.clone() };
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let outcome = run_check(&exec, any, timeout, &[], Path::new(".")).await;
+        let output = outcome.output().to_string();
+        return (outcome, output);
     }
     let CheckKind::Tcp { addr } = &def.kind else {
         let e = format!("{} checks are not probed", def.kind.type_name());

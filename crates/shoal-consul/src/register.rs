@@ -18,7 +18,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Check types Consul has that Shoal does not run.
 const UNSUPPORTED: &[&str] = &["dockercontainerid", "udp", "osservice"];
 /// Consul's answer to a script check registered through the API while remote script checks
-/// are disabled (Shoal has no setting to enable them).
+/// are disabled (`[platform] enable_script_checks = true` enables them).
 pub const SCRIPTS_DISABLED: &str =
     "Scripts are disabled on this agent from remote calls; to enable, configure 'enable_script_checks' to true";
 const INTERVAL_REQUIRED: &str =
@@ -48,6 +48,15 @@ fn empty_object() -> Value {
 
 /// Parses `PUT /v1/agent/service/register`: the service and its checks.
 pub fn parse_service(body: &Value, now_ms: u64) -> Result<(ServiceDef, Vec<CheckDef>)> {
+    parse_service_with(body, now_ms, false)
+}
+
+/// [`parse_service`], taking script checks when `scripts` (Consul's `enable_script_checks`).
+pub fn parse_service_with(
+    body: &Value,
+    now_ms: u64,
+    scripts: bool,
+) -> Result<(ServiceDef, Vec<CheckDef>)> {
     let f = Fields::new(body, "service")?;
     let name = f
         .string("name")?
@@ -109,7 +118,7 @@ pub fn parse_service(body: &Value, now_ms: u64) -> Result<(ServiceDef, Vec<Check
                 format!("service:{}:{}", def.id, i + 1)
             };
             let default_name = format!("Service '{}' check", def.name);
-            parse_check(v, Some(&def.id), default_id, default_name)
+            parse_check(v, Some(&def.id), default_id, default_name, scripts)
         })
         .collect::<Result<Vec<_>>>()?;
     Ok((def, checks))
@@ -125,6 +134,11 @@ fn is_empty(v: &Value) -> bool {
 
 /// Parses `PUT /v1/agent/check/register` (a node check, or a service's when `ServiceID` is set).
 pub fn parse_check_register(body: &Value) -> Result<CheckDef> {
+    parse_check_register_with(body, false)
+}
+
+/// [`parse_check_register`], taking script checks when `scripts`.
+pub fn parse_check_register_with(body: &Value, scripts: bool) -> Result<CheckDef> {
     let f = Fields::new(body, "check")?;
     let name = f
         .string("name")?
@@ -137,7 +151,7 @@ pub fn parse_check_register(body: &Value) -> Result<CheckDef> {
             .filter(|i| !i.is_empty())
             .unwrap_or_else(|| name.clone()),
     };
-    parse_check(body, None, id, name)
+    parse_check(body, None, id, name, scripts)
 }
 
 /// One check definition. `service` is the owning service for embedded checks.
@@ -146,6 +160,7 @@ fn parse_check(
     service: Option<&str>,
     default_id: String,
     default_name: String,
+    scripts: bool,
 ) -> Result<CheckDef> {
     let f = Fields::new(v, "check")?;
     let id = match f.string("checkid")? {
@@ -158,10 +173,8 @@ fn parse_check(
     if id.contains('/') {
         return Err(ConsulError::bad("check ID must not contain '/'"));
     }
-    let script = matches!(f.raw("args"), Value::Array(a) if !a.is_empty())
-        || matches!(f.raw("scriptargs"), Value::Array(a) if !a.is_empty())
-        || f.string("script")?.is_some_and(|s| !s.is_empty());
-    if script {
+    let script = script_args(&f)?;
+    if script.is_some() && !scripts {
         return Err(ConsulError::bad(SCRIPTS_DISABLED));
     }
     if let Some(kind) = UNSUPPORTED
@@ -172,7 +185,10 @@ fn parse_check(
             "check type {kind:?} is not supported by Shoal: use HTTP, TCP, gRPC, H2PING, alias or TTL"
         )));
     }
-    let kind = parse_kind(&f)?;
+    let kind = match script {
+        Some(args) => CheckKind::Script { args },
+        None => parse_kind(&f)?,
+    };
     let interval = f.duration("interval")?.unwrap_or_default();
     if kind.is_probed() && interval.is_zero() {
         return Err(ConsulError::bad(INTERVAL_REQUIRED));
@@ -237,6 +253,21 @@ fn parse_check(
         initial_status: status,
         header,
     })
+}
+
+/// A script check's command: `Args` (or `ScriptArgs`) as given, or the old `Script`
+/// string run by `sh -c`; `None` when the definition has none.
+fn script_args(f: &Fields) -> Result<Option<Vec<String>>> {
+    for key in ["args", "scriptargs"] {
+        if let Value::Array(a) = f.raw(key) {
+            if !a.is_empty() {
+                return Ok(Some(f.strings(key)?));
+            }
+        }
+    }
+    Ok(f.string("script")?
+        .filter(|s| !s.is_empty())
+        .map(|s| vec!["sh".into(), "-c".into(), s]))
 }
 
 /// The check's kind from whichever of TTL, HTTP, TCP, GRPC, H2PING, AliasService/AliasNode

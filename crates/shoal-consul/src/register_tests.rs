@@ -185,3 +185,33 @@ fn refusals_use_consul_words() {
     );
     assert!(err(json!({"Name": "u", "UDP": "h:1", "Interval": "1s"})).contains("not supported"));
 }
+
+#[test]
+fn script_checks_are_taken_when_enabled_in_each_of_consul_s_forms() {
+    let script = |body: serde_json::Value| {
+        parse_check_register_with(&normalize(body), true).map(|c| (c.kind, c.interval_ms))
+    };
+    let args = |a: &[&str]| CheckKind::Script {
+        args: a.iter().map(|s| s.to_string()).collect(),
+    };
+    assert_eq!(
+        script(json!({"Name": "s", "Args": ["/bin/check", "-v"], "Interval": "2s"})).ok(),
+        Some((args(&["/bin/check", "-v"]), 2000))
+    );
+    assert_eq!(
+        script(json!({"Name": "s", "ScriptArgs": ["/bin/check"], "Interval": "1s"})).ok(),
+        Some((args(&["/bin/check"]), 1000))
+    );
+    assert_eq!(
+        script(json!({"Name": "s", "Script": "test -f /x", "Interval": "1s"})).ok(),
+        Some((args(&["sh", "-c", "test -f /x"]), 1000))
+    );
+    // Still a probed check: it needs an interval, as in Consul.
+    assert!(script(json!({"Name": "s", "Args": ["/bin/true"]})).is_err());
+    // A service's embedded script check.
+    let body =
+        normalize(json!({"Name": "web", "Check": {"Args": ["/bin/true"], "Interval": "1s"}}));
+    let (_, checks) = parse_service_with(&body, 0, true).expect("taken");
+    assert_eq!(checks[0].kind, args(&["/bin/true"]));
+    assert!(parse_service_with(&body, 0, false).is_err());
+}

@@ -126,6 +126,9 @@ fn definition(c: &CheckView) -> Value {
                 m.insert("AliasNode".into(), json!(node));
             }
         }
+        CheckKind::Script { args } => {
+            m.insert("ScriptArgs".into(), json!(args));
+        }
         CheckKind::Ttl | CheckKind::Maintenance => {}
     }
     let dur = |ms: u64| format_go_duration(std::time::Duration::from_millis(ms));

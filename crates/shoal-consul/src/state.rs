@@ -45,6 +45,8 @@ pub struct ConsulState {
     pub http: SocketAddr,
     /// Where `/v1/agent/metrics` reads from; none: empty metrics.
     pub metrics: Option<MetricsSource>,
+    /// Script checks may be registered (Consul's `enable_script_checks`).
+    pub script_checks: bool,
 }
 
 impl ConsulState {
@@ -56,7 +58,14 @@ impl ConsulState {
             address: http.ip(),
             http,
             metrics: None,
+            script_checks: false,
         }
+    }
+
+    /// The same, taking script checks through the API when `enabled`.
+    pub fn with_script_checks(mut self, enabled: bool) -> Self {
+        self.script_checks = enabled;
+        self
     }
 
     /// The same, with `/v1/agent/metrics` reading Shoal's metrics from `source`.

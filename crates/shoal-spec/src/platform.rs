@@ -99,6 +99,12 @@ pub(crate) fn read_platform(cx: &mut Ctx<'_>, f: Option<&Field<'_>>) -> ReadPlat
     platform.tls = obj.get(cx, "tls", crate::tls::read_tls);
     obj.set(
         cx,
+        "enable_script_checks",
+        &mut platform.enable_script_checks,
+        crate::values::boolean,
+    );
+    obj.set(
+        cx,
         "allow_plaintext_api",
         &mut platform.allow_plaintext_api,
         crate::values::boolean,

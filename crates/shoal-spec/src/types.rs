@@ -104,6 +104,11 @@ pub struct Platform {
     /// explicit, loudly logged opt-out of the TLS that such an API needs.
     #[serde(default)]
     pub allow_plaintext_api: bool,
+    /// Consul's `enable_script_checks`: script checks (`Args`) registered through the
+    /// Consul agent API are run. Default false, as in Consul (anyone who can register
+    /// could run a command).
+    #[serde(default)]
+    pub enable_script_checks: bool,
 }
 
 impl Platform {
@@ -129,6 +134,7 @@ impl Platform {
             chaos: false,
             tls: None,
             allow_plaintext_api: false,
+            enable_script_checks: false,
         }
     }
 }

@@ -301,6 +301,7 @@ async fn up(
         base_dir: spec.base_dir.clone(),
         cluster_grace: cluster.map(|a| a.grace),
         chaos: spec.platform.chaos,
+        script_checks: spec.platform.enable_script_checks,
         profiler: Some(Arc::new(profiler)),
         proxy: Some(Arc::new(move || {
             serde_json::to_value(proxy.snapshot()).unwrap_or_default()

@@ -58,6 +58,7 @@ pub async fn serve(tokens: Tokens, flag_counts: Option<FlagCounts>) -> Served {
         flag_counts,
         cluster_grace: None,
         profiler: None,
+        script_checks: false,
         chaos: true,
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -50,6 +50,7 @@ pub async fn platform_with(flag_counts: Option<shoal_api::FlagCounts>) -> Platfo
         flag_counts,
         cluster_grace: None,
         profiler: None,
+        script_checks: false,
         chaos: true,
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
