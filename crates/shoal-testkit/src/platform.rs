@@ -297,7 +297,8 @@ impl Platform {
             .unwrap_or_default()
     }
 
-    /// Waits until exactly `n` instances of `service` are running and passing.
+    /// Waits until exactly `n` instances of `service` are running and passing, and the
+    /// gateway routes to them.
     pub fn wait_healthy(
         &self,
         service: &str,
@@ -313,7 +314,9 @@ impl Platform {
                     .iter()
                     .filter(|i| i["state"] == "running" && i["health"] == "passing")
                     .count();
-                (ok == n && list.len() == n).then_some(list)
+                // The gateway routes to them too: its table follows the catalog a
+                // moment after the API lists an instance as passing.
+                (ok == n && list.len() == n && self.routed(service) >= n).then_some(list)
             },
         )
         .map_err(|e| {
@@ -323,6 +326,17 @@ impl Platform {
                 self.stderr()
             )
         })
+    }
+
+    /// How many instances of `service` the gateway's route table holds (`/api/v1/proxy`);
+    /// `usize::MAX` when the API has no proxy to show (nothing to wait for).
+    pub fn routed(&self, service: &str) -> usize {
+        match self.api("GET", "/api/v1/proxy", None) {
+            Ok(r) if r.status == 200 => r.json()["services"][service]["instances"]
+                .as_array()
+                .map_or(0, Vec::len),
+            _ => usize::MAX,
+        }
     }
 
     /// Runs the shoal CLI against this platform.
