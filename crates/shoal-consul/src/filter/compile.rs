@@ -15,8 +15,10 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// One step from a value towards the field a selector names.
 #[derive(Debug, Clone)]
 pub enum Step {
-    /// A structure's field or a map's key.
-    Field(String),
+    /// A structure's field (with its shape: a field the JSON leaves out reads as the
+    /// shape's zero value, as Go's struct fields do in Consul) or a map's key (`None`:
+    /// a missing key is absent).
+    Field(String, Option<&'static Shape>),
     /// Every element of a list; the match holds if it holds for any of them.
     Each,
 }
@@ -175,11 +177,11 @@ fn resolve(
                         names.join(", ")
                     )));
                 };
-                steps.push(Step::Field(part.clone()));
+                steps.push(Step::Field(part.clone(), Some(field)));
                 shape = field;
             }
             Shape::Map(values) => {
-                steps.push(Step::Field(part.clone()));
+                steps.push(Step::Field(part.clone(), None));
                 shape = values;
             }
             other => {

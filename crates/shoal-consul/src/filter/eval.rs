@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::ast::Expr;
 use super::compile::{Checked, Step, Test};
+use super::schema::Shape;
 
 /// Whether `v` passes `expr`.
 pub fn eval(expr: &Expr<Checked>, v: &Value) -> bool {
@@ -17,8 +18,9 @@ pub fn eval(expr: &Expr<Checked>, v: &Value) -> bool {
 
 /// Follows `steps` from `v` and applies the test; a list on the way matches if any of
 /// its elements does (so `Checks.Status != passing` holds when any check is not
-/// passing, as in Consul); a missing key or a value of an unexpected type gives the
-/// operator's answer for an absent value.
+/// passing, as in Consul); a structure's missing field reads as its zero value, and a
+/// map's missing key or a value of an unexpected type gives the operator's answer for an
+/// absent value.
 fn at(v: &Value, steps: &[Step], m: &Checked) -> bool {
     match steps.split_first() {
         None => match test(&m.test, v) {
@@ -28,10 +30,23 @@ fn at(v: &Value, steps: &[Step], m: &Checked) -> bool {
         Some((Step::Each, rest)) => v
             .as_array()
             .is_some_and(|items| items.iter().any(|item| at(item, rest, m))),
-        Some((Step::Field(name), rest)) => match v.get(name.as_str()) {
-            Some(next) if !next.is_null() => at(next, rest, m),
-            _ => m.absent,
+        Some((Step::Field(name, field), rest)) => match (v.get(name.as_str()), field) {
+            (Some(next), _) if !next.is_null() => at(next, rest, m),
+            (_, Some(shape)) => at(&zero(shape), rest, m),
+            (_, None) => m.absent,
         },
+    }
+}
+
+/// A shape's zero value, as Go has it for a struct field the JSON leaves out
+/// (`omitempty`): "", 0, false, an empty list, map or structure.
+fn zero(shape: &Shape) -> Value {
+    match shape {
+        Shape::Str => Value::String(String::new()),
+        Shape::Int => Value::from(0),
+        Shape::Bool => Value::Bool(false),
+        Shape::List(_) => Value::Array(Vec::new()),
+        Shape::Map(_) | Shape::Struct(_) => Value::Object(serde_json::Map::new()),
     }
 }
 

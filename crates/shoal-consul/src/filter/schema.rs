@@ -36,6 +36,40 @@ impl Shape {
 use Shape::{Bool, Int, List, Map, Str, Struct};
 
 const WEIGHTS: Shape = Struct(&[("Passing", Int), ("Warning", Int)]);
+
+/// An upstream of a Connect proxy.
+const UPSTREAM: Shape = Struct(&[
+    ("DestinationType", Str),
+    ("DestinationNamespace", Str),
+    ("DestinationPartition", Str),
+    ("DestinationPeer", Str),
+    ("DestinationName", Str),
+    ("Datacenter", Str),
+    ("LocalBindAddress", Str),
+    ("LocalBindPort", Int),
+    ("LocalBindSocketPath", Str),
+    ("LocalBindSocketMode", Str),
+]);
+
+/// A service's Connect proxy configuration (`Proxy`, `ServiceProxy`). Shoal runs no
+/// Connect proxies: every selector reads as absent, as for a Consul service that is
+/// not a proxy (so `Service.Kind != "connect-proxy"` keeps every service).
+const PROXY: Shape = Struct(&[
+    ("DestinationServiceName", Str),
+    ("DestinationServiceID", Str),
+    ("LocalServiceAddress", Str),
+    ("LocalServicePort", Int),
+    ("LocalServiceSocketPath", Str),
+    ("Mode", Str),
+    ("TransparentProxy", Map(&Str)),
+    ("Config", Map(&Str)),
+    ("Upstreams", List(&UPSTREAM)),
+    ("MeshGateway", Map(&Str)),
+    ("Expose", Map(&Str)),
+]);
+
+/// `Connect` / `ServiceConnect`: whether the service speaks Connect natively.
+const CONNECT: Shape = Struct(&[("Native", Bool)]);
 const SERVICE_ADDRESS: Shape = Struct(&[("Address", Str), ("Port", Int)]);
 
 /// A node (`/v1/catalog/nodes`, `Node` of `/v1/health/service` entries).
@@ -60,6 +94,9 @@ pub const AGENT_SERVICE: Shape = Struct(&[
     ("Weights", WEIGHTS),
     ("EnableTagOverride", Bool),
     ("Datacenter", Str),
+    ("Kind", Str),
+    ("Proxy", PROXY),
+    ("Connect", CONNECT),
 ]);
 
 /// The `Service` of a health entry: the agent form without `Datacenter`.
@@ -73,6 +110,9 @@ pub const HEALTH_SERVICE: Shape = Struct(&[
     ("TaggedAddresses", Map(&SERVICE_ADDRESS)),
     ("Weights", WEIGHTS),
     ("EnableTagOverride", Bool),
+    ("Kind", Str),
+    ("Proxy", PROXY),
+    ("Connect", CONNECT),
 ]);
 
 /// A check (`/v1/health/checks|state|node`, `/v1/agent/checks`, `Checks` of entries).
@@ -118,4 +158,6 @@ pub const CATALOG_SERVICE: Shape = Struct(&[
     ("ServiceMeta", Map(&Str)),
     ("ServicePort", Int),
     ("ServiceEnableTagOverride", Bool),
+    ("ServiceProxy", PROXY),
+    ("ServiceConnect", CONNECT),
 ]);

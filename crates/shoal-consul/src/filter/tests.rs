@@ -379,13 +379,9 @@ fn syntax_errors_are_located() {
 /// rendered field is in the shape or deliberately left out (as Consul leaves them out).
 #[test]
 fn the_schemas_describe_what_render_writes() {
-    const NOT_SELECTABLE: &[&str] = &[
-        "CreateIndex",
-        "ModifyIndex",
-        "Definition",
-        "ServiceProxy",
-        "ServiceConnect",
-    ];
+    const NOT_SELECTABLE: &[&str] = &["CreateIndex", "ModifyIndex", "Definition"];
+    // Left out when empty, as Consul's omitempty does (Shoal has no Connect proxies).
+    const OMITTED: &[&str] = &["Kind", "Proxy", "Connect"];
     fn agrees(path: &str, shape: &Shape, v: &Value) {
         match (shape, v) {
             (Shape::Str, Value::String(_)) | (Shape::Bool, Value::Bool(_)) => {}
@@ -395,6 +391,8 @@ fn the_schemas_describe_what_render_writes() {
                     agrees(&format!("{path}[{i}]"), elem, item);
                 }
             }
+            // A structure of which nothing is set may be rendered empty.
+            (Shape::Struct(_), Value::Object(m)) if m.is_empty() => {}
             (Shape::Map(values), Value::Object(m)) => {
                 for (k, item) in m {
                     agrees(&format!("{path}.{k}"), values, item);
@@ -403,9 +401,11 @@ fn the_schemas_describe_what_render_writes() {
             (Shape::Struct(fields), Value::Object(m)) => {
                 for (name, field) in fields.iter() {
                     // A map may be left out when empty (Consul's omitempty).
+                    // Consul leaves a proxy's unset fields out (omitempty).
+                    let proxy = ["Proxy", "Connect"].iter().any(|p| path.ends_with(p));
                     let Some(item) = m.get(*name) else {
                         assert!(
-                            matches!(field, Shape::Map(_)),
+                            matches!(field, Shape::Map(_)) || OMITTED.contains(name) || proxy,
                             "{path}.{name} is not rendered"
                         );
                         continue;
@@ -436,4 +436,35 @@ fn the_schemas_describe_what_render_writes() {
         agrees("check", &schema::CHECK, &render::check(&v, c));
     }
     agrees("node", &schema::NODE, &render::node_view(&v.local));
+}
+
+/// Prometheus' `health_filter` and Consul's documented selectors for Connect: valid,
+/// and read as Go's zero values where the JSON leaves them out, so a service that is no
+/// proxy passes `Kind != "connect-proxy"` and `Connect.Native == false`.
+#[test]
+fn connect_selectors_are_valid_and_read_as_zero_values() {
+    let v = view();
+    let entry = render::health_entry(&v, &v.instances[0]);
+    for src in [
+        r#"Service.Kind != "connect-proxy""#,
+        "Service.Connect.Native != true",
+        "Service.Connect.Native == false",
+        r#"Service.Proxy.DestinationServiceName == """#,
+        "Service.Proxy.LocalServicePort == 0",
+        "Service.Proxy.Upstreams is empty",
+    ] {
+        let f = Filter::new(src, &schema::HEALTH_ENTRY).unwrap_or_else(|e| panic!("{src}: {e}"));
+        assert!(f.matches(&entry), "{src}");
+    }
+    let f =
+        Filter::new(r#"Service.Kind == "connect-proxy""#, &schema::HEALTH_ENTRY).expect("valid");
+    assert!(!f.matches(&entry));
+    let catalog = render::catalog_service(&v, &v.instances[0]);
+    for src in [
+        "ServiceConnect.Native == false",
+        r#"ServiceProxy.DestinationServiceID == """#,
+    ] {
+        let f = Filter::new(src, &schema::CATALOG_SERVICE).unwrap_or_else(|e| panic!("{src}: {e}"));
+        assert!(f.matches(&catalog), "{src}");
+    }
 }
