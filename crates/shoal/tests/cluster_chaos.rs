@@ -14,13 +14,7 @@ use serde_json::Value;
 use shoal_testkit::{wait_until, Etcd, Platform};
 
 fn chaos_events(p: &Platform, action: &str) -> Vec<Value> {
-    p.api("GET", "/api/v1/events?kind=chaos", None)
-        .ok()
-        .and_then(|r| r.json().as_array().cloned())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e["fields"]["action"] == action)
-        .collect()
+    common::events_with_action(p, "chaos", action)
 }
 
 #[test]

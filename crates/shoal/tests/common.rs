@@ -255,3 +255,15 @@ pub fn metric_value(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
+
+/// The events of `kind` whose `fields.action` is `action`, as `p`'s API lists them
+/// (gathered from every node in a cluster).
+pub fn events_with_action(p: &Platform, kind: &str, action: &str) -> Vec<serde_json::Value> {
+    p.api("GET", &format!("/api/v1/events?kind={kind}"), None)
+        .ok()
+        .and_then(|r| r.json().as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e["fields"]["action"] == action)
+        .collect()
+}

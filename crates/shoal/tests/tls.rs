@@ -53,13 +53,7 @@ fn certificates(dir: &Path) -> Ca {
 }
 
 fn platform_events(p: &Platform, action: &str) -> Vec<Value> {
-    p.api("GET", "/api/v1/events?kind=platform", None)
-        .ok()
-        .and_then(|r| r.json().as_array().cloned())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e["fields"]["action"] == action)
-        .collect()
+    common::events_with_action(p, "platform", action)
 }
 
 fn redirect_addr(p: &Platform) -> String {
@@ -409,43 +403,36 @@ fn bad_certificate_files_are_refused_at_start_where_they_are_configured() {
     let certs = tempfile::tempdir().expect("tempdir");
     let ca = certificates(certs.path());
     let d = certs.path().display();
-    // A missing file.
-    let (code, err) = start_with(&format!(
-        "[platform.tls]\ncert = \"{d}/nope.pem\"\nkey = \"{d}/site.key\"\n"
-    ));
-    assert_eq!(code, Some(1), "{err}");
-    assert!(
-        err.contains("shoal.toml:8:8: cannot read") && err.contains("nope.pem"),
-        "{err}"
-    );
-    // A key that is not the certificate's.
-    let (code, err) = start_with(&format!(
-        "[platform.tls]\ncert = \"{d}/site.pem\"\nkey = \"{d}/api.key\"\n"
-    ));
-    assert_eq!(code, Some(1), "{err}");
-    assert!(
-        err.contains("shoal.toml:8:8: the key in") && err.contains("does not match"),
-        "{err}"
-    );
-    // Not PEM at all.
     std::fs::write(certs.path().join("junk.pem"), "not a certificate\n").expect("write");
-    let (code, err) = start_with(&format!(
-        "[platform.tls]\ncert = \"{d}/junk.pem\"\nkey = \"{d}/site.key\"\n"
-    ));
-    assert_eq!(code, Some(1), "{err}");
-    assert!(
-        err.contains("shoal.toml:8:8:") && err.contains("no PEM certificate"),
-        "{err}"
-    );
-    // A service's CA file for TLS to its instances that is not there.
-    let (code, err) = start_with(&format!(
-        "[services.s]\ncommand = \"true\"\n[services.s.tls]\nca = \"{d}/no-ca.pem\"\n"
-    ));
-    assert_eq!(code, Some(1), "{err}");
-    assert!(
-        err.contains("shoal.toml:9:1: cannot read") && err.contains("no-ca.pem"),
-        "{err}"
-    );
+    let tls = |cert: &str, key: &str| {
+        format!("[platform.tls]\ncert = \"{d}/{cert}\"\nkey = \"{d}/{key}\"\n")
+    };
+    for (file, says) in [
+        // A missing file.
+        (
+            tls("nope.pem", "site.key"),
+            ["shoal.toml:8:8: cannot read", "nope.pem"],
+        ),
+        // A key that is not the certificate's.
+        (
+            tls("site.pem", "api.key"),
+            ["shoal.toml:8:8: the key in", "does not match"],
+        ),
+        // Not PEM at all.
+        (
+            tls("junk.pem", "site.key"),
+            ["shoal.toml:8:8:", "no PEM certificate"],
+        ),
+        // A service's CA file for TLS to its instances that is not there.
+        (
+            format!("[services.s]\ncommand = \"true\"\n[services.s.tls]\nca = \"{d}/no-ca.pem\"\n"),
+            ["shoal.toml:9:1: cannot read", "no-ca.pem"],
+        ),
+    ] {
+        let (code, err) = start_with(&file);
+        assert_eq!(code, Some(1), "{file}: {err}");
+        assert!(says.iter().all(|s| err.contains(s)), "{file}: {err}");
+    }
     // An expired certificate starts, with a warning naming its end.
     let expired = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shoal-tls/tests/data");
     let (code, err) = start_with(&format!(

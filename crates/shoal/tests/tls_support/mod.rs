@@ -20,20 +20,25 @@ fn run(cmd: &mut Command) {
     );
 }
 
+/// A new ECDSA P-256 key in `path` (PKCS#8 PEM).
+fn ec_key(path: &Path) {
+    run(Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(path));
+}
+
 impl Ca {
     pub fn new(dir: &Path) -> Ca {
         std::fs::create_dir_all(dir).expect("ca dir");
         let key = dir.join("ca.key");
-        run(Command::new("openssl")
-            .args([
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-out",
-            ])
-            .arg(&key));
+        ec_key(&key);
         run(Command::new("openssl")
             .args([
                 "req",
@@ -74,16 +79,7 @@ impl Ca {
             out.join(format!("{name}.csr")),
             out.join(format!("{name}.ext")),
         );
-        run(Command::new("openssl")
-            .args([
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-out",
-            ])
-            .arg(&key));
+        ec_key(&key);
         run(Command::new("openssl")
             .args(["req", "-new", "-subj", &format!("/CN={name}"), "-key"])
             .arg(&key)
