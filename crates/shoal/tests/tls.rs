@@ -39,15 +39,27 @@ fn tls_lines(dir: &Path, api: bool) -> String {
     )
 }
 
+/// The default leaf's names.
+const SITE_SANS: &str = "DNS:localhost,DNS:shoal.test,DNS:*.shoal.test,IP:127.0.0.1";
+
+/// `shoal up` of [`WEB`] with [`tls_lines`] for the certificates in `certs`, plus `files`.
+fn https_web(certs: &Path, api: bool, files: &[(&str, &str)]) -> Platform {
+    files
+        .iter()
+        .fold(
+            Platform::builder(BIN).file("app.py", APP),
+            |b, (name, text)| b.file(name, text),
+        )
+        .platform(&tls_lines(certs, api))
+        .services(WEB)
+        .start()
+        .expect("shoal up")
+}
+
 /// A CA, the default leaf (serial 1) and the `api.test` leaf in `dir`.
 fn certificates(dir: &Path) -> Ca {
     let ca = Ca::new(&dir.join("ca"));
-    ca.leaf(
-        dir,
-        "site",
-        "DNS:localhost,DNS:shoal.test,DNS:*.shoal.test,IP:127.0.0.1",
-        1,
-    );
+    ca.leaf(dir, "site", SITE_SANS, 1);
     ca.leaf(dir, "api", "DNS:api.test", 100);
     ca
 }
@@ -79,12 +91,7 @@ fn text(out: &std::process::Output) -> String {
 fn the_gateway_serves_https_by_name_with_http2_and_only_modern_versions() {
     let certs = tempfile::tempdir().expect("tempdir");
     let ca = certificates(certs.path());
-    let p = Platform::builder(BIN)
-        .file("app.py", APP)
-        .platform(&tls_lines(certs.path(), false))
-        .services(WEB)
-        .start()
-        .expect("shoal up");
+    let p = https_web(certs.path(), false, &[]);
     p.wait_healthy("web", 1, HEALTHY).expect("healthy");
     let port = p.gateway.port();
 
@@ -233,13 +240,7 @@ print(json.dumps({
 fn a_renewed_certificate_is_served_to_new_connections_without_a_failed_request() {
     let certs = tempfile::tempdir().expect("tempdir");
     let ca = certificates(certs.path());
-    let p = Platform::builder(BIN)
-        .file("app.py", APP)
-        .file("load.py", LOAD)
-        .platform(&tls_lines(certs.path(), false))
-        .services(WEB)
-        .start()
-        .expect("shoal up");
+    let p = https_web(certs.path(), false, &[("load.py", LOAD)]);
     p.wait_healthy("web", 1, HEALTHY).expect("healthy");
     let port = p.gateway.port();
 
@@ -256,12 +257,7 @@ fn a_renewed_certificate_is_served_to_new_connections_without_a_failed_request()
     std::thread::sleep(Duration::from_secs(2));
     let renewed = certs.path().join("renewed");
     std::fs::create_dir_all(&renewed).expect("dir");
-    let (cert, key) = ca.leaf(
-        &renewed,
-        "site",
-        "DNS:localhost,DNS:shoal.test,DNS:*.shoal.test,IP:127.0.0.1",
-        2,
-    );
+    let (cert, key) = ca.leaf(&renewed, "site", SITE_SANS, 2);
     std::fs::rename(cert, certs.path().join("site.pem")).expect("rename cert");
     std::fs::rename(key, certs.path().join("site.key")).expect("rename key");
     wait_until("the renewal event", Duration::from_secs(10), || {
@@ -328,13 +324,7 @@ fn a_renewed_certificate_is_served_to_new_connections_without_a_failed_request()
 fn the_api_over_tls_works_with_the_cli_and_its_ca_file() {
     let certs = tempfile::tempdir().expect("tempdir");
     let ca = certificates(certs.path());
-    let lines = tls_lines(certs.path(), true);
-    let p = Platform::builder(BIN)
-        .file("app.py", APP)
-        .platform(&lines)
-        .services(WEB)
-        .start()
-        .expect("shoal up");
+    let p = https_web(certs.path(), true, &[]);
     let https = format!("https://localhost:{}", p.http.port());
     let ps = |env: &[(&str, &str)]| {
         let out = p
